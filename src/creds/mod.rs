@@ -1,0 +1,1 @@
+//! Pure credential logic, no I/O (being written).

@@ -1,0 +1,5 @@
+//! harvcred: a terminal console for the credentials of Harvester HCI clusters.
+
+pub mod creds;
+pub mod lab;
+pub mod logs;

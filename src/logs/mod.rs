@@ -1,0 +1,1 @@
+//! Log stream model (being written).
