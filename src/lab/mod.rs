@@ -1,10 +1,299 @@
 //! The local lab cluster: node sandboxes with real sshd, the Harvester API
 //! emulator, scenarios. See DESIGN.md, "The lab".
+//!
+//! `up` checks the machine, builds the base tree if needed, claims an id and a
+//! subnet, writes the record and starts the supervisor ([`supervisor`]), which
+//! creates everything else and reports through the record. `down` stops the
+//! supervisor and removes whatever the record lists, also after a crash.
 
 pub mod api;
+pub mod base;
 pub mod exec;
 pub mod layout;
+pub mod names;
+pub mod net;
 pub mod pki;
 pub mod plan;
+pub mod record;
 pub mod seed;
 pub mod standin;
+pub mod supervisor;
+pub mod sys;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use layout::LabDir;
+use plan::{LabPlan, MAX_NODES, Scenario};
+use record::{LabState, Record};
+
+/// What `lab up` is asked for.
+#[derive(Clone, Debug)]
+pub struct UpOptions {
+    pub dir: PathBuf,
+    pub nodes: usize,
+    /// How many of the first nodes are management (server) nodes.
+    pub servers: usize,
+    pub scenarios: Vec<Scenario>,
+    pub subnet: Option<[u8; 3]>,
+    /// Print progress (base tree build, waiting) on stderr.
+    pub progress: bool,
+}
+
+impl UpOptions {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        UpOptions {
+            dir: dir.into(),
+            nodes: 3,
+            servers: 3,
+            scenarios: vec![Scenario::Healthy],
+            subnet: None,
+            progress: false,
+        }
+    }
+}
+
+/// Refuse early, with what to do, instead of failing half-way.
+pub fn check_machine() -> Result<()> {
+    if !sys::is_root() {
+        bail!(
+            "the lab needs root (it creates network namespaces, a bridge and containers); run it with sudo"
+        );
+    }
+    let missing: Vec<_> = [
+        ("systemd-nspawn", "systemd-container"),
+        ("debootstrap", "debootstrap"),
+        ("ip", "iproute2"),
+        ("ssh", "openssh-client"),
+        ("ssh-keygen", "openssh-client"),
+    ]
+    .into_iter()
+    .filter(|(prog, _)| !sys::which(prog))
+    .collect();
+    if !missing.is_empty() {
+        let progs: Vec<_> = missing.iter().map(|(p, _)| *p).collect();
+        let mut pkgs: Vec<_> = missing.iter().map(|(_, p)| *p).collect();
+        pkgs.dedup();
+        bail!(
+            "the lab needs {} (install with: apt-get install {})",
+            progs.join(", "),
+            pkgs.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// Start a lab and return once every node answers SSH and the API answers.
+pub fn up(opts: &UpOptions) -> Result<Record> {
+    check_machine()?;
+    if opts.nodes == 0 || opts.nodes > MAX_NODES {
+        bail!("--nodes must be between 1 and {MAX_NODES}");
+    }
+    let dir = absolute(&opts.dir)?;
+    let lab_dir = LabDir::new(&dir);
+    if let Some(rec) = Record::load(&lab_dir.record())?
+        && rec.state != LabState::Down
+    {
+        let live = rec.supervisor_pid.map(sys::pid_alive).unwrap_or(false);
+        if live {
+            bail!(
+                "{} holds a running lab ({}); stop it with `harvcred lab down --dir {}` or choose another --dir",
+                dir.display(),
+                rec.plan.id,
+                dir.display()
+            );
+        }
+        bail!(
+            "{} holds the remains of lab {} that is not running; clean it up with `harvcred lab down --dir {}`",
+            dir.display(),
+            rec.plan.id,
+            dir.display()
+        );
+    }
+    let created_dir = !dir.exists();
+    if !created_dir
+        && std::fs::read_dir(&dir)?.any(|e| e.map(|e| e.file_name() != "lab.json").unwrap_or(true))
+    {
+        bail!(
+            "{} is not empty; give `--dir` a new or empty folder (the lab writes keys and node trees there)",
+            dir.display()
+        );
+    }
+    base::ensure(opts.progress)?;
+
+    let claim = names::claim(&dir, opts.subnet)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut scenarios = opts.scenarios.clone();
+    scenarios.sort();
+    scenarios.dedup();
+    let plan = LabPlan {
+        id: claim.id.clone(),
+        dir: dir.clone(),
+        subnet: claim.subnet,
+        nodes: LabPlan::make_nodes(claim.subnet, opts.nodes, opts.servers.min(opts.nodes)),
+        scenarios,
+        api_port: 6443,
+    };
+    let mut rec = Record::new(plan);
+    rec.created_dir = created_dir;
+    rec.claim = Some(claim.keep());
+    rec.save(&lab_dir.record())?;
+
+    let launched = Instant::now();
+    let child = spawn_supervisor(&lab_dir);
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = down(&dir);
+            return Err(e);
+        }
+    };
+    let budget = Duration::from_secs(120 + 3 * opts.nodes as u64);
+    let mut announced = false;
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let rec = Record::load(&lab_dir.record())?.context("the lab record vanished")?;
+        match rec.state {
+            LabState::Ready => return Ok(rec),
+            LabState::Failed | LabState::Down | LabState::Stopping => {
+                let why = rec
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the supervisor stopped".into());
+                let log = tail(&lab_dir.supervisor_log(), 15);
+                let _ = down(&dir);
+                bail!("the lab did not start: {why}\n{log}");
+            }
+            LabState::Starting => {}
+        }
+        if !sys::pid_alive(child) {
+            let log = tail(&lab_dir.supervisor_log(), 15);
+            let _ = down(&dir);
+            bail!("the lab's supervisor died while starting:\n{log}");
+        }
+        if launched.elapsed() > budget {
+            let _ = down(&dir);
+            bail!("the lab did not become ready within {} s", budget.as_secs());
+        }
+        if opts.progress && !announced && launched.elapsed() > Duration::from_secs(3) {
+            eprintln!(
+                "lab: waiting for {} nodes to boot and answer SSH ...",
+                opts.nodes
+            );
+            announced = true;
+        }
+    }
+}
+
+fn spawn_supervisor(dir: &LabDir) -> Result<i32> {
+    let exe = std::env::current_exe().context("finding the harvcred binary")?;
+    let log = std::fs::File::create(dir.supervisor_log())?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["lab", "supervise", "--dir"])
+        .arg(&dir.root)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // Its own session: the lab outlives the `lab up` that started it.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().context("starting the lab supervisor")?;
+    let pid = child.id() as i32;
+    // Reap it in the background so a dead supervisor does not linger as a zombie.
+    std::thread::spawn(move || {
+        let mut child = child;
+        let _ = child.wait();
+    });
+    Ok(pid)
+}
+
+/// What `lab down` did.
+#[derive(Debug, Default)]
+pub struct DownReport {
+    pub found: bool,
+    pub id: Option<String>,
+    pub problems: Vec<String>,
+}
+
+/// Stop a lab and remove everything it made. Idempotent: a folder without a
+/// lab is fine, and a lab whose supervisor crashed is cleaned from its record.
+pub fn down(dir: &Path) -> Result<DownReport> {
+    let dir = absolute(dir)?;
+    let lab_dir = LabDir::new(&dir);
+    let Some(rec) = Record::load(&lab_dir.record())? else {
+        return Ok(DownReport::default());
+    };
+    check_machine()?;
+    if let Some(pid) = rec.supervisor_pid
+        && pid != std::process::id() as i32
+    {
+        // The supervisor shuts the nodes down cleanly; give it time for that.
+        sys::stop_process(pid, Duration::from_secs(60));
+    }
+    // Whatever it did not get to, from the record as it stands now.
+    let rec = Record::load(&lab_dir.record())?.unwrap_or(rec);
+    let mut problems = supervisor::teardown_processes_and_net(&rec);
+    if let Some(claim) = &rec.claim {
+        let _ = std::fs::remove_dir_all(claim);
+    }
+    if problems.is_empty() {
+        if rec.created_dir {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        } else {
+            // A folder the operator gave us: remove what the lab put there.
+            let entries = std::fs::read_dir(&dir)?;
+            for entry in entries.flatten() {
+                let p = entry.path();
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                if let Err(e) = r {
+                    problems.push(format!("removing {}: {e}", p.display()));
+                }
+            }
+        }
+    } else {
+        let mut rec = rec.clone();
+        rec.error = Some(problems.join("; "));
+        let _ = rec.save(&lab_dir.record());
+    }
+    Ok(DownReport {
+        found: true,
+        id: Some(rec.plan.id.clone()),
+        problems,
+    })
+}
+
+/// The state of a lab, from its record, checked against the machine.
+pub fn status(dir: &Path) -> Result<Option<(Record, bool)>> {
+    let dir = absolute(dir)?;
+    let Some(rec) = Record::load(&LabDir::new(&dir).record())? else {
+        return Ok(None);
+    };
+    let alive = rec.supervisor_pid.map(sys::pid_alive).unwrap_or(false);
+    Ok(Some((rec, alive)))
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()?.join(p))
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -81,7 +81,9 @@ impl Scenario {
             Scenario::ProxyDrift => {
                 "http-proxy is set and node1's /etc/environment names another proxy"
             }
-            Scenario::PlaintextPassword => "node1's /oem/90_custom.yaml holds the password in clear text",
+            Scenario::PlaintextPassword => {
+                "node1's /oem/90_custom.yaml holds the password in clear text"
+            }
         }
     }
 }
@@ -212,7 +214,13 @@ mod tests {
         let roles: Vec<_> = nodes.iter().map(|n| n.role).collect();
         assert_eq!(
             roles,
-            [Role::Server, Role::Server, Role::Server, Role::Worker, Role::Worker]
+            [
+                Role::Server,
+                Role::Server,
+                Role::Server,
+                Role::Worker,
+                Role::Worker
+            ]
         );
         assert_eq!(nodes[3].name, "node4");
     }

@@ -1,0 +1,208 @@
+//! `harvcred lab`: start, inspect and remove a local lab cluster.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use crate::lab::layout::LabDir;
+use crate::lab::plan::Scenario;
+use crate::lab::record::{LabState, Record};
+use crate::lab::{self, UpOptions};
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub command: Option<LabCommand>,
+    /// Without a subcommand: start a lab, keep it while you work, remove it on ctrl-c.
+    #[command(flatten)]
+    pub up: UpArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Start a lab in the background; returns once every node answers SSH and the API answers.
+    Up(UpArgs),
+    /// Show a lab's nodes, addresses and state.
+    Status(DirArg),
+    /// Stop a lab and remove everything it created (idempotent, also after a crash).
+    Down(DirArg),
+    /// List the scenarios a lab can reproduce.
+    Scenarios,
+    /// (internal) The background process that owns a lab.
+    #[command(hide = true)]
+    Supervise(DirArg),
+    /// (internal) The stand-ins for RKE2 and Rancher's agents that run inside nodes.
+    #[command(hide = true)]
+    Standin(crate::lab::standin::StandinArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// Number of nodes; the first three are management nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// How many of the first nodes are management (server) nodes.
+    #[arg(long, default_value_t = 3)]
+    pub servers: usize,
+    /// The lab's folder (kubeconfig, ssh_config, keys, node trees).
+    #[arg(long, default_value = "harvcred-lab")]
+    pub dir: PathBuf,
+    /// Problems to reproduce (repeatable); see `harvcred lab scenarios`.
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<Scenario>,
+    /// The lab's /24 (default: a free one of 10.213.N.0/24).
+    #[arg(long)]
+    pub subnet: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DirArg {
+    #[arg(long, default_value = "harvcred-lab")]
+    pub dir: PathBuf,
+}
+
+pub fn run(args: LabArgs) -> Result<i32> {
+    match args.command {
+        Some(LabCommand::Up(up)) => {
+            let rec = lab::up(&options(&up)?)?;
+            print_usage(&rec);
+            Ok(0)
+        }
+        Some(LabCommand::Status(d)) => status(&d.dir),
+        Some(LabCommand::Down(d)) => {
+            let report = lab::down(&d.dir)?;
+            match (&report.id, report.problems.is_empty()) {
+                (None, _) => println!("no lab in {}: nothing to remove", d.dir.display()),
+                (Some(id), true) => println!("lab {id} removed: nodes, network and files"),
+                (Some(id), false) => {
+                    eprintln!("lab {id}: some things could not be removed:");
+                    for p in &report.problems {
+                        eprintln!("  {p}");
+                    }
+                    return Ok(1);
+                }
+            }
+            Ok(0)
+        }
+        Some(LabCommand::Scenarios) => {
+            for s in Scenario::ALL {
+                println!("{:<20} {}", s.name(), s.describe());
+            }
+            Ok(0)
+        }
+        Some(LabCommand::Supervise(d)) => {
+            lab::supervisor::run(&d.dir)?;
+            Ok(0)
+        }
+        Some(LabCommand::Standin(a)) => lab::standin::run(a),
+        None => session(&args.up),
+    }
+}
+
+fn options(up: &UpArgs) -> Result<UpOptions> {
+    let mut opts = UpOptions::new(&up.dir);
+    opts.nodes = up.nodes;
+    opts.servers = up.servers;
+    if !up.scenarios.is_empty() {
+        opts.scenarios = up.scenarios.clone();
+    }
+    opts.subnet = up
+        .subnet
+        .as_deref()
+        .map(lab::names::parse_subnet)
+        .transpose()?;
+    opts.progress = true;
+    Ok(opts)
+}
+
+/// `harvcred lab`: a lab for as long as this command runs. The console does not
+/// exist yet, so it shows the lab and waits for ctrl-c, then removes it.
+fn session(up: &UpArgs) -> Result<i32> {
+    let rec = lab::up(&options(up)?)?;
+    print_usage(&rec);
+    println!("\nThe lab stays up until you press ctrl-c; then it is removed.");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        anyhow::Ok(())
+    })?;
+    eprintln!("\nlab: removing {} ...", rec.plan.id);
+    let report = lab::down(&rec.plan.dir)?;
+    if !report.problems.is_empty() {
+        for p in &report.problems {
+            eprintln!("  {p}");
+        }
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn status(dir: &Path) -> Result<i32> {
+    let Some((rec, alive)) = lab::status(dir)? else {
+        println!("no lab in {}", dir.display());
+        return Ok(3);
+    };
+    let state = match (rec.state, alive) {
+        (LabState::Ready, true) => "running".to_string(),
+        (LabState::Ready, false) => {
+            "dead (its supervisor is gone; run `harvcred lab down` to clean up)".into()
+        }
+        (s, _) => format!("{s:?}").to_lowercase(),
+    };
+    println!("lab {} in {}: {state}", rec.plan.id, rec.plan.dir.display());
+    print_nodes(&rec);
+    if let Some(e) = &rec.error {
+        println!("error: {e}");
+    }
+    Ok(if rec.state == LabState::Ready && alive {
+        0
+    } else {
+        2
+    })
+}
+
+fn print_nodes(rec: &Record) {
+    let scen: Vec<_> = rec.plan.scenarios.iter().map(|s| s.name()).collect();
+    println!(
+        "subnet {}  API {}  scenarios: {}",
+        rec.plan.cidr(),
+        rec.plan.api_url(),
+        scen.join(", ")
+    );
+    println!("{:<8} {:<15} {:<8}", "NODE", "IP", "ROLE");
+    for n in &rec.plan.nodes {
+        let role = match n.role {
+            crate::lab::plan::Role::Server => "server",
+            crate::lab::plan::Role::Worker => "worker",
+        };
+        println!("{:<8} {:<15} {:<8}", n.name, n.ip, role);
+    }
+}
+
+fn print_usage(rec: &Record) {
+    let d = LabDir::new(&rec.plan.dir);
+    println!(
+        "lab {} ready in {:.1} s: {} nodes",
+        rec.plan.id,
+        rec.ready_after_secs.unwrap_or_default(),
+        rec.plan.nodes.len()
+    );
+    print_nodes(rec);
+    println!();
+    println!("  ssh -F {} node1", d.ssh_config().display());
+    println!(
+        "  KUBECONFIG={} kubectl get nodes -o wide",
+        d.kubeconfig().display()
+    );
+    println!("  harvcred --lab {} ...", d.root.display());
+    println!("  rancher's password: {}", d.rancher_password().display());
+    println!("  harvcred lab down --dir {}", d.root.display());
+}

@@ -1,0 +1,105 @@
+//! Non-interactive commands: one file a verb.
+
+pub mod lab;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "harvcred",
+    version,
+    about = "A terminal console for the credentials of Harvester HCI clusters",
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(subcommand)]
+    pub command: Option<Commands>,
+}
+
+/// How to reach a cluster: like kubectl for the API, like ssh for the nodes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConnectArgs {
+    /// A lab's folder: shorthand for --kubeconfig DIR/kubeconfig --ssh-config DIR/ssh_config.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub lab: Option<PathBuf>,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// ssh_config file for reaching the nodes (default: ~/.ssh/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+}
+
+/// Where the kubeconfig and the ssh_config come from, once --lab is expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub ssh_config: Option<PathBuf>,
+}
+
+impl ConnectArgs {
+    /// Explicit --kubeconfig / --ssh-config win over the ones --lab implies.
+    pub fn resolve(&self) -> Connection {
+        let lab = self.lab.as_ref().map(crate::lab::layout::LabDir::new);
+        Connection {
+            kubeconfig: self
+                .kubeconfig
+                .clone()
+                .or_else(|| lab.as_ref().map(|l| l.kubeconfig())),
+            context: self.context.clone(),
+            ssh_config: self
+                .ssh_config
+                .clone()
+                .or_else(|| lab.as_ref().map(|l| l.ssh_config())),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Run a local Harvester-like lab cluster (real SSH nodes, HTTPS API); needs root.
+    Lab(lab::LabArgs),
+}
+
+/// Run a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Some(Commands::Lab(args)) => lab::run(args),
+        None => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab_dir_stands_for_both_configs_and_explicit_flags_win() {
+        let cli = Cli::parse_from(["harvcred", "--lab", "/tmp/l", "lab", "status"]);
+        let c = cli.connect.resolve();
+        assert_eq!(c.kubeconfig.unwrap(), PathBuf::from("/tmp/l/kubeconfig"));
+        assert_eq!(c.ssh_config.unwrap(), PathBuf::from("/tmp/l/ssh_config"));
+
+        let cli = Cli::parse_from([
+            "harvcred",
+            "--lab",
+            "/tmp/l",
+            "--kubeconfig",
+            "/k",
+            "lab",
+            "status",
+        ]);
+        assert_eq!(
+            cli.connect.resolve().kubeconfig.unwrap(),
+            PathBuf::from("/k")
+        );
+    }
+}

@@ -1,0 +1,99 @@
+//! The record of everything a lab created, kept in `lab.json` in its folder and
+//! rewritten after every step, so `lab down` can remove it all even after a crash.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::plan::LabPlan;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabState {
+    /// The supervisor is creating things.
+    Starting,
+    /// Every node answers SSH and the API answers.
+    Ready,
+    /// Start failed; `error` says why. What was made is still listed here.
+    Failed,
+    /// Tearing down.
+    Stopping,
+    /// Everything listed was removed.
+    Down,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub plan: LabPlan,
+    pub state: LabState,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The background process that owns the nodes and serves the API.
+    #[serde(default)]
+    pub supervisor_pid: Option<i32>,
+    /// Claim on the lab id and subnet (a folder under the run directory).
+    #[serde(default)]
+    pub claim: Option<PathBuf>,
+    #[serde(default)]
+    pub bridge: Option<String>,
+    /// Network namespaces, by node.
+    #[serde(default)]
+    pub netns: BTreeMap<String, String>,
+    /// Host ends of the veth pairs, by node.
+    #[serde(default)]
+    pub veths: BTreeMap<String, String>,
+    /// `systemd-nspawn` processes, by node.
+    #[serde(default)]
+    pub nspawn_pids: BTreeMap<String, i32>,
+    /// Whether `lab up` created the lab folder itself (then `down` removes it).
+    #[serde(default)]
+    pub created_dir: bool,
+    /// Seconds from launch until every node answered SSH and the API answered.
+    #[serde(default)]
+    pub ready_after_secs: Option<f64>,
+}
+
+impl Record {
+    pub fn new(plan: LabPlan) -> Self {
+        Record {
+            plan,
+            state: LabState::Starting,
+            error: None,
+            supervisor_pid: None,
+            claim: None,
+            bridge: None,
+            netns: BTreeMap::new(),
+            veths: BTreeMap::new(),
+            nspawn_pids: BTreeMap::new(),
+            created_dir: false,
+            ready_after_secs: None,
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Option<Record>> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{} is not a lab record; remove it if the lab is gone",
+                    path.display()
+                )
+            })?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Write atomically: a crash mid-write must not lose the list of what to remove.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        f.write_all(&serde_json::to_vec_pretty(self)?)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+}

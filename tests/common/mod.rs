@@ -1,0 +1,151 @@
+//! Shared helpers for tests that run against a real lab (root needed).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_harvcred");
+
+/// A lab for one test; removed when dropped, also when the test panics.
+pub struct Lab {
+    pub dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Lab {
+    pub fn up(args: &[&str]) -> Lab {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "lab tests need root: run them with README's test command (scripts/dev test)"
+        );
+        let tmp = tempfile::Builder::new()
+            .prefix("hclab")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let dir = tmp.path().join("lab");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["lab", "up", "--dir"]).arg(&dir).args(args);
+        let out = cmd.output().unwrap();
+        // Dropping the guard cleans up even when `up` failed half-way.
+        let lab = Lab { dir, _tmp: tmp };
+        assert!(
+            out.status.success(),
+            "lab up failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lab
+    }
+
+    pub fn ssh_config(&self) -> PathBuf {
+        self.dir.join("ssh_config")
+    }
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    /// Run a command on a node as rancher, through the lab's ssh_config.
+    pub fn ssh(&self, node: &str, command: &str) -> Output {
+        Command::new("ssh")
+            .arg("-F")
+            .arg(self.ssh_config())
+            .args(["-o", "BatchMode=yes", node, command])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Like [`Lab::ssh`], asserting success and returning stdout.
+    pub fn ssh_ok(&self, node: &str, command: &str) -> String {
+        let out = self.ssh(node, command);
+        assert!(
+            out.status.success(),
+            "ssh {node} {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .env("KUBECONFIG", self.kubeconfig())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn record(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.dir.join("lab.json")).unwrap()).unwrap()
+    }
+
+    pub fn id(&self) -> String {
+        self.record()["plan"]["id"].as_str().unwrap().to_string()
+    }
+
+    pub fn down(&self) -> Output {
+        Command::new(BIN)
+            .args(["lab", "down", "--dir"])
+            .arg(&self.dir)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.down();
+    }
+}
+
+/// Everything of lab `id` still on the machine: namespaces, links, mounts, processes.
+pub fn leftovers(id: &str, dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let prefix = format!("{id}-");
+    if let Ok(entries) = std::fs::read_dir("/run/netns") {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) {
+                found.push(format!("netns {name}"));
+            }
+        }
+    }
+    for e in std::fs::read_dir("/sys/class/net").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == format!("{id}br")
+            || (name.starts_with(&format!("{id}n")) && name[id.len() + 1..].parse::<u32>().is_ok())
+        {
+            found.push(format!("link {name}"));
+        }
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let d = dir.to_string_lossy();
+    for line in mountinfo.lines() {
+        if let Some(mp) = line.split(' ').nth(4)
+            && (mp.starts_with(&*d) || mp.starts_with(&format!("/run/netns/{prefix}")))
+        {
+            found.push(format!("mount {mp}"));
+        }
+    }
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(&*d) && !cmdline.contains("lab down") {
+                found.push(format!(
+                    "process {}: {cmdline}",
+                    e.file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    found
+}
