@@ -1,0 +1,1 @@
+//! /oem yip configs (being written).
