@@ -95,10 +95,39 @@ impl fmt::Debug for Sensitive {
     }
 }
 
+/// Lenient: YAML reads `passwd: 12345678` as a number, which is still a
+/// (clear-text) password; numbers and booleans are kept as their text.
 impl<'de> Deserialize<'de> for Sensitive {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(Sensitive(Zeroizing::new(s)))
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Sensitive;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Sensitive, E> {
+                Ok(Sensitive::new(v))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Sensitive, E> {
+                Ok(Sensitive(Zeroizing::new(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Sensitive, E> {
+                Ok(Sensitive::new(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Sensitive, E> {
+                Ok(Sensitive::new(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Sensitive, E> {
+                Ok(Sensitive::new(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Sensitive, E> {
+                Ok(Sensitive::new(v.to_string()))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Sensitive, E> {
+                Ok(Sensitive::new(""))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
