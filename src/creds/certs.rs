@@ -438,6 +438,20 @@ pub fn assess(cert: &CertInfo, now: OffsetDateTime, t: &Thresholds) -> CertAsses
                 )
             }
         }
+        CertPlace::Other => {
+            // Not an RKE2 file (a setting, an uploaded bundle): nothing renews it.
+            let level = match base {
+                Level::RenewsAtRestart => Level::Ok,
+                other => other,
+            };
+            let what = if cert.is_ca { "CA certificate" } else { "certificate" };
+            let msg = match level {
+                Level::Ok => format!("{what}, {when}; not renewed automatically"),
+                Level::Expired => format!("{what} {when}: replace it now; nothing renews it automatically"),
+                _ => format!("{what} {when}: replace it before it expires; nothing renews it automatically"),
+            };
+            (level, msg)
+        }
         _ if cert.is_ca => {
             let level = match base {
                 // Nothing renews a CA at restart.
