@@ -8,11 +8,11 @@
 //! which is why those get the known workaround text.
 
 use super::level::{Finding, Level, Thresholds};
+use ::time::OffsetDateTime;
 use base64::Engine as _;
 use serde::Serialize;
 use std::fmt;
 use std::net::IpAddr;
-use ::time::OffsetDateTime;
 use x509_parser::prelude::*;
 
 const DAY: i64 = 86_400;
@@ -145,7 +145,10 @@ fn pem_blocks(text: &str) -> Result<Vec<PemBlock>, String> {
             if let Some((l, _, start)) = current.take() {
                 blocks.push(PemBlock {
                     label: l,
-                    der: Err(format!("block starting at line {} has no END line", start + 1)),
+                    der: Err(format!(
+                        "block starting at line {} has no END line",
+                        start + 1
+                    )),
                 });
             }
             current = Some((label, String::new(), no));
@@ -211,8 +214,9 @@ pub fn parse_cert_file(path: &str, bytes: &[u8]) -> CertFile {
         } else if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             out.errors.push(err("file is empty".into()));
         } else {
-            out.errors
-                .push(err("neither PEM nor DER: no certificate in this file".into()));
+            out.errors.push(err(
+                "neither PEM nor DER: no certificate in this file".into()
+            ));
         }
         return out;
     }
@@ -281,9 +285,7 @@ fn parse_der(path: &str, index: usize, der: &[u8]) -> Result<CertInfo, String> {
                 GeneralName::DNSName(d) => dns_sans.push((*d).to_string()),
                 GeneralName::IPAddress(b) => match b.len() {
                     4 => ip_sans.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or_default())),
-                    16 => {
-                        ip_sans.push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or_default()))
-                    }
+                    16 => ip_sans.push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or_default())),
                     _ => {}
                 },
                 _ => {}
@@ -364,7 +366,11 @@ impl CertAssessment {
 
     /// The finding for reports.
     pub fn finding(&self) -> Finding {
-        let who = self.cert.subject_cn.as_deref().unwrap_or(&self.cert.subject);
+        let who = self
+            .cert
+            .subject_cn
+            .as_deref()
+            .unwrap_or(&self.cert.subject);
         Finding::new(
             self.level,
             format!("{} [{}] {}", self.cert.path, self.cert.index, who),
@@ -395,9 +401,7 @@ fn span_text(remaining: i64) -> String {
 
 fn restart_hint(place: CertPlace) -> &'static str {
     match place {
-        CertPlace::Agent => {
-            "restart rke2-agent on a worker (rke2-server on a control-plane node)"
-        }
+        CertPlace::Agent => "restart rke2-agent on a worker (rke2-server on a control-plane node)",
         _ => "restart rke2-server on this node",
     }
 }
@@ -444,11 +448,19 @@ pub fn assess(cert: &CertInfo, now: OffsetDateTime, t: &Thresholds) -> CertAsses
                 Level::RenewsAtRestart => Level::Ok,
                 other => other,
             };
-            let what = if cert.is_ca { "CA certificate" } else { "certificate" };
+            let what = if cert.is_ca {
+                "CA certificate"
+            } else {
+                "certificate"
+            };
             let msg = match level {
                 Level::Ok => format!("{what}, {when}; not renewed automatically"),
-                Level::Expired => format!("{what} {when}: replace it now; nothing renews it automatically"),
-                _ => format!("{what} {when}: replace it before it expires; nothing renews it automatically"),
+                Level::Expired => {
+                    format!("{what} {when}: replace it now; nothing renews it automatically")
+                }
+                _ => format!(
+                    "{what} {when}: replace it before it expires; nothing renews it automatically"
+                ),
             };
             (level, msg)
         }
@@ -501,7 +513,11 @@ pub fn assess(cert: &CertInfo, now: OffsetDateTime, t: &Thresholds) -> CertAsses
 }
 
 /// Judges every certificate of a file; parse errors become `Unknown` findings.
-pub fn assess_file(file: &CertFile, now: OffsetDateTime, t: &Thresholds) -> (Vec<CertAssessment>, Vec<Finding>) {
+pub fn assess_file(
+    file: &CertFile,
+    now: OffsetDateTime,
+    t: &Thresholds,
+) -> (Vec<CertAssessment>, Vec<Finding>) {
     let assessed = file.certs.iter().map(|c| assess(c, now, t)).collect();
     let problems = file
         .errors
@@ -510,7 +526,10 @@ pub fn assess_file(file: &CertFile, now: OffsetDateTime, t: &Thresholds) -> (Vec
             Finding::new(
                 Level::Unknown,
                 e.path.clone(),
-                format!("{}: check the file on the node (`openssl x509 -in <file> -noout -enddate`)", e.reason),
+                format!(
+                    "{}: check the file on the node (`openssl x509 -in <file> -noout -enddate`)",
+                    e.reason
+                ),
             )
         })
         .collect();
@@ -557,9 +576,8 @@ pub fn residual(not_after: OffsetDateTime, now: OffsetDateTime) -> String {
 /// Expiry date as kubeadm prints it: `Jan 02, 2027 15:04 UTC`.
 pub fn format_expiry(t: OffsetDateTime) -> String {
     let t = t.to_offset(::time::UtcOffset::UTC);
-    let fmt = ::time::macros::format_description!(
-        "[month repr:short] [day], [year] [hour]:[minute] UTC"
-    );
+    let fmt =
+        ::time::macros::format_description!("[month repr:short] [day], [year] [hour]:[minute] UTC");
     t.format(&fmt).unwrap_or_else(|_| t.to_string())
 }
 
@@ -592,7 +610,7 @@ impl fmt::Display for CertRow {
     }
 }
 
-/// Builds table rows; `blocks_in_file` tells whether to suffix `#n`.
+/// Builds table rows; files holding several certificates get `#n` (1-based block) appended.
 pub fn table_rows(items: &[CertAssessment], now: OffsetDateTime) -> Vec<CertRow> {
     use std::collections::HashMap;
     let mut per_file: HashMap<&str, usize> = HashMap::new();
@@ -628,11 +646,11 @@ pub fn table_rows(items: &[CertAssessment], now: OffsetDateTime) -> Vec<CertRow>
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-        SanType,
-    };
     use ::time::{Duration, macros::datetime};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, SanType,
+    };
 
     pub(crate) const NOW: OffsetDateTime = datetime!(2026-11-29 12:00 UTC);
 
@@ -654,7 +672,8 @@ pub(crate) mod tests {
 
         let mut leaf =
             CertificateParams::new(vec!["kubernetes".to_string(), "10.0.0.5".to_string()]).unwrap();
-        leaf.subject_alt_names.push(SanType::IpAddress("fd00::5".parse().unwrap()));
+        leaf.subject_alt_names
+            .push(SanType::IpAddress("fd00::5".parse().unwrap()));
         leaf.distinguished_name.push(DnType::CommonName, leaf_cn);
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         leaf.not_before = leaf_not_before;
@@ -678,7 +697,10 @@ pub(crate) mod tests {
     #[test]
     fn multi_block_pem_gives_leaf_then_ca() {
         let pem = leaf_expiring(200);
-        let f = parse_cert_file("/var/lib/rancher/rke2/server/tls/serving-kube-apiserver.crt", pem.as_bytes());
+        let f = parse_cert_file(
+            "/var/lib/rancher/rke2/server/tls/serving-kube-apiserver.crt",
+            pem.as_bytes(),
+        );
         assert!(f.errors.is_empty(), "{:?}", f.errors);
         assert_eq!(f.certs.len(), 2);
         let leaf = &f.certs[0];
@@ -688,7 +710,10 @@ pub(crate) mod tests {
         assert!(!leaf.self_signed);
         assert_eq!(leaf.serial_hex, "1fa203");
         assert_eq!(leaf.dns_sans, vec!["kubernetes".to_string()]);
-        assert!(leaf.ip_sans.contains(&"10.0.0.5".parse::<IpAddr>().unwrap()));
+        assert!(
+            leaf.ip_sans
+                .contains(&"10.0.0.5".parse::<IpAddr>().unwrap())
+        );
         assert!(leaf.ip_sans.contains(&"fd00::5".parse::<IpAddr>().unwrap()));
         assert_eq!(leaf.ext_key_usage, vec!["serverAuth".to_string()]);
         let ca = &f.certs[1];
@@ -724,7 +749,10 @@ pub(crate) mod tests {
 
     #[test]
     fn agent_certs_name_rke2_agent() {
-        let f = parse_cert_file("/var/lib/rancher/rke2/agent/client-kubelet.crt", leaf_expiring(50).as_bytes());
+        let f = parse_cert_file(
+            "/var/lib/rancher/rke2/agent/client-kubelet.crt",
+            leaf_expiring(50).as_bytes(),
+        );
         let a = assess(&f.certs[0], NOW, &Thresholds::default());
         assert_eq!(a.place, CertPlace::Agent);
         assert!(a.message.contains("rke2-agent"));
@@ -733,13 +761,17 @@ pub(crate) mod tests {
     #[test]
     fn ca_is_judged_with_other_advice() {
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.distinguished_name.push(DnType::CommonName, "rke2-client-ca@1");
+        ca.distinguished_name
+            .push(DnType::CommonName, "rke2-client-ca@1");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca.not_before = NOW - Duration::days(3600);
         ca.not_after = NOW + Duration::days(60);
         let k = KeyPair::generate().unwrap();
         let pem = ca.self_signed(&k).unwrap().pem();
-        let f = parse_cert_file("/var/lib/rancher/rke2/server/tls/client-ca.crt", pem.as_bytes());
+        let f = parse_cert_file(
+            "/var/lib/rancher/rke2/server/tls/client-ca.crt",
+            pem.as_bytes(),
+        );
         let a = assess(&f.certs[0], NOW, &Thresholds::default());
         assert!(a.cert.is_ca);
         // 60 days: a leaf would renew at restart, a CA does not.
@@ -756,23 +788,43 @@ pub(crate) mod tests {
             NOW - Duration::days(400),
             NOW - Duration::days(35),
         );
-        let path = "/var/lib/rancher/rke2/server/tls/kube-controller-manager/kube-controller-manager.crt";
+        let path =
+            "/var/lib/rancher/rke2/server/tls/kube-controller-manager/kube-controller-manager.crt";
         let f = parse_cert_file(path, (leaf + &ca).as_bytes());
         let a = assess(&f.certs[0], NOW, &Thresholds::default());
         assert_eq!(a.place, CertPlace::ControllerManager);
         assert_eq!(a.level, Level::Expired);
         assert!(a.message.contains("rm /var/lib/rancher/rke2/server/tls/kube-controller-manager/kube-controller-manager.crt"));
-        assert!(a.message.contains("crictl ps -q --name kube-controller-manager"));
+        assert!(
+            a.message
+                .contains("crictl ps -q --name kube-controller-manager")
+        );
         assert!(a.message.contains("issued 400 days ago"));
 
         // Young and valid: fine.
-        let (leaf, _) = make_chain("kube-scheduler-ca@1", "kube-scheduler@1", NOW - Duration::days(10), NOW + Duration::days(355));
-        let f = parse_cert_file("/var/lib/rancher/rke2/server/tls/kube-scheduler/kube-scheduler.crt", leaf.as_bytes());
+        let (leaf, _) = make_chain(
+            "kube-scheduler-ca@1",
+            "kube-scheduler@1",
+            NOW - Duration::days(10),
+            NOW + Duration::days(355),
+        );
+        let f = parse_cert_file(
+            "/var/lib/rancher/rke2/server/tls/kube-scheduler/kube-scheduler.crt",
+            leaf.as_bytes(),
+        );
         let a = assess(&f.certs[0], NOW, &Thresholds::default());
         assert_eq!(a.level, Level::Ok);
         // Inside 120 days: not renewed at restart, so warn with the workaround.
-        let (leaf, _) = make_chain("kube-scheduler-ca@1", "kube-scheduler@1", NOW - Duration::days(300), NOW + Duration::days(65));
-        let f = parse_cert_file("/var/lib/rancher/rke2/server/tls/kube-scheduler/kube-scheduler.crt", leaf.as_bytes());
+        let (leaf, _) = make_chain(
+            "kube-scheduler-ca@1",
+            "kube-scheduler@1",
+            NOW - Duration::days(300),
+            NOW + Duration::days(65),
+        );
+        let f = parse_cert_file(
+            "/var/lib/rancher/rke2/server/tls/kube-scheduler/kube-scheduler.crt",
+            leaf.as_bytes(),
+        );
         let a = assess(&f.certs[0], NOW, &Thresholds::default());
         assert_eq!(a.level, Level::Warn);
         assert!(a.message.contains("crictl rm -f"));
@@ -788,7 +840,11 @@ pub(crate) mod tests {
         let f = parse_cert_file("x.crt", cut.as_bytes());
         assert_eq!(f.certs.len(), 1);
         assert_eq!(f.errors.len(), 1);
-        assert!(f.errors[0].to_string().starts_with("x.crt: malformed PEM"), "{}", f.errors[0]);
+        assert!(
+            f.errors[0].to_string().starts_with("x.crt: malformed PEM"),
+            "{}",
+            f.errors[0]
+        );
 
         let bad = "-----BEGIN CERTIFICATE-----\n!!!notbase64!!!\n-----END CERTIFICATE-----\n";
         let f = parse_cert_file("y.crt", bad.as_bytes());
@@ -797,27 +853,42 @@ pub(crate) mod tests {
 
         let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
         let f = parse_cert_file("z.crt", junk.as_bytes());
-        assert!(f.errors[0].reason.contains("not a valid X.509"), "{}", f.errors[0]);
+        assert!(
+            f.errors[0].reason.contains("not a valid X.509"),
+            "{}",
+            f.errors[0]
+        );
 
         for (bytes, want) in [
             (&b""[..], "empty"),
             (b"hello", "neither PEM nor DER"),
             (b"\x30\x03\x01\x01\x00", "not a DER"),
-            (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "no CERTIFICATE block"),
+            (
+                b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                "no CERTIFICATE block",
+            ),
         ] {
             let f = parse_cert_file("w", bytes);
             assert!(f.certs.is_empty());
             assert!(f.errors[0].reason.contains(want), "{want}: {:?}", f.errors);
         }
-        let (_, findings) = assess_file(&parse_cert_file("w", b"hello"), NOW, &Thresholds::default());
+        let (_, findings) =
+            assess_file(&parse_cert_file("w", b"hello"), NOW, &Thresholds::default());
         assert_eq!(findings[0].level, Level::Unknown);
     }
 
     #[test]
     fn der_file_is_accepted() {
-        let (leaf, _) = make_chain("ca", "leaf", NOW - Duration::days(1), NOW + Duration::days(364));
+        let (leaf, _) = make_chain(
+            "ca",
+            "leaf",
+            NOW - Duration::days(1),
+            NOW + Duration::days(364),
+        );
         let block: String = leaf.lines().filter(|l| !l.starts_with("-----")).collect();
-        let der = base64::engine::general_purpose::STANDARD.decode(block).unwrap();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(block)
+            .unwrap();
         let f = parse_cert_file("leaf.der", &der);
         assert!(f.errors.is_empty());
         assert_eq!(f.certs[0].subject_cn.as_deref(), Some("leaf"));
@@ -825,8 +896,15 @@ pub(crate) mod tests {
 
     #[test]
     fn key_blocks_in_a_bundle_are_skipped() {
-        let (leaf, ca) = make_chain("ca", "leaf", NOW - Duration::days(1), NOW + Duration::days(364));
-        let pem = format!("{leaf}-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END EC PRIVATE KEY-----\n{ca}");
+        let (leaf, ca) = make_chain(
+            "ca",
+            "leaf",
+            NOW - Duration::days(1),
+            NOW + Duration::days(364),
+        );
+        let pem = format!(
+            "{leaf}-----BEGIN EC PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END EC PRIVATE KEY-----\n{ca}"
+        );
         let f = parse_cert_file("bundle.pem", pem.as_bytes());
         assert!(f.errors.is_empty());
         assert_eq!(f.certs.len(), 2);
@@ -838,7 +916,10 @@ pub(crate) mod tests {
         let t = Thresholds::default();
         let mut all = Vec::new();
         for (name, days) in [("a.crt", 200), ("b.crt", -3), ("c.crt", 20)] {
-            let f = parse_cert_file(&format!("/var/lib/rancher/rke2/server/tls/{name}"), leaf_expiring(days).as_bytes());
+            let f = parse_cert_file(
+                &format!("/var/lib/rancher/rke2/server/tls/{name}"),
+                leaf_expiring(days).as_bytes(),
+            );
             all.extend(f.certs.iter().map(|c| assess(c, NOW, &t)));
         }
         sort_worst_first(&mut all);
@@ -858,17 +939,32 @@ pub(crate) mod tests {
 
     #[test]
     fn residual_forms() {
-        assert_eq!(residual(NOW + Duration::days(364) + Duration::hours(2), NOW), "364d");
-        assert_eq!(residual(NOW + Duration::hours(23) + Duration::minutes(5), NOW), "23h");
+        assert_eq!(
+            residual(NOW + Duration::days(364) + Duration::hours(2), NOW),
+            "364d"
+        );
+        assert_eq!(
+            residual(NOW + Duration::hours(23) + Duration::minutes(5), NOW),
+            "23h"
+        );
         assert_eq!(residual(NOW + Duration::minutes(5), NOW), "5m");
-        assert_eq!(residual(NOW - Duration::days(3) - Duration::hours(1), NOW), "expired 3d ago");
+        assert_eq!(
+            residual(NOW - Duration::days(3) - Duration::hours(1), NOW),
+            "expired 3d ago"
+        );
         assert_eq!(residual(NOW, NOW), "expired 0s ago");
     }
 
     #[test]
     fn classify_paths() {
-        assert_eq!(classify_path("/var/lib/rancher/rke2/server/tls/client-admin.crt"), CertPlace::ServerTls);
-        assert_eq!(classify_path("/var/lib/rancher/rke2/server/tls/etcd/peer-ca.crt"), CertPlace::Etcd);
+        assert_eq!(
+            classify_path("/var/lib/rancher/rke2/server/tls/client-admin.crt"),
+            CertPlace::ServerTls
+        );
+        assert_eq!(
+            classify_path("/var/lib/rancher/rke2/server/tls/etcd/peer-ca.crt"),
+            CertPlace::Etcd
+        );
         assert_eq!(
             classify_path("/var/lib/rancher/rke2/server/tls/kube-scheduler/kube-scheduler.crt"),
             CertPlace::Scheduler
@@ -877,7 +973,10 @@ pub(crate) mod tests {
             classify_path("server/tls/kube-controller-manager/kube-controller-manager.crt"),
             CertPlace::ControllerManager
         );
-        assert_eq!(classify_path("/var/lib/rancher/rke2/agent/serving-kubelet.crt"), CertPlace::Agent);
+        assert_eq!(
+            classify_path("/var/lib/rancher/rke2/agent/serving-kubelet.crt"),
+            CertPlace::Agent
+        );
         assert_eq!(classify_path("/tmp/x.crt"), CertPlace::Other);
     }
 
@@ -897,10 +996,16 @@ pub(crate) mod tests {
         assert!(out.status.success());
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(text.contains("notAfter=Mar  4 05:06:07 2027 GMT"), "{text}");
-        assert!(text.contains("notBefore=Mar  4 05:06:07 2026 GMT"), "{text}");
+        assert!(
+            text.contains("notBefore=Mar  4 05:06:07 2026 GMT"),
+            "{text}"
+        );
         let f = parse_cert_file("leaf.crt", leaf.as_bytes());
         assert_eq!(f.certs[0].not_after, not_after);
-        let serial = text.lines().find_map(|l| l.strip_prefix("serial=")).unwrap();
+        let serial = text
+            .lines()
+            .find_map(|l| l.strip_prefix("serial="))
+            .unwrap();
         assert_eq!(serial.to_lowercase(), f.certs[0].serial_hex);
     }
 }

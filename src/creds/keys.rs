@@ -135,7 +135,9 @@ pub fn parse_key_line(line: &str, line_no: usize) -> Result<Option<AuthorizedKey
             k.raw = raw.to_string();
             Ok(Some(k))
         }
-        None => Err(err("not a public key (expected `[options] type base64 [comment]`)")),
+        None => Err(err(
+            "not a public key (expected `[options] type base64 [comment]`)",
+        )),
     }
 }
 
@@ -224,7 +226,10 @@ pub fn fingerprint_public_key(text: &str) -> Result<AuthorizedKey, KeyLineError>
     if let Some(e) = parsed.errors.into_iter().next() {
         return Err(e);
     }
-    let mut keys = parsed.entries.into_iter().filter(|k| k.kind != KeyKind::GitHub);
+    let mut keys = parsed
+        .entries
+        .into_iter()
+        .filter(|k| k.kind != KeyKind::GitHub);
     match (keys.next(), keys.next()) {
         (Some(k), None) => Ok(k),
         (None, _) => Err(KeyLineError {
@@ -337,12 +342,22 @@ impl KeyDrift {
 mod tests {
     use super::*;
 
-    const ED: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGpJ3mTa8WlzMv1pYnR4S1dX2vT2mLkVQ0l8Yv3R6cQm";
+    const ED: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGpJ3mTa8WlzMv1pYnR4S1dX2vT2mLkVQ0l8Yv3R6cQm";
 
     fn keygen(dir: &std::path::Path, name: &str, kind: &str) -> String {
         let p = dir.join(name);
         let st = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", kind, "-N", "", "-C", &format!("{name}@admin"), "-f"])
+            .args([
+                "-q",
+                "-t",
+                kind,
+                "-N",
+                "",
+                "-C",
+                &format!("{name}@admin"),
+                "-f",
+            ])
             .arg(&p)
             .status()
             .expect("ssh-keygen is installed");
@@ -356,8 +371,17 @@ mod tests {
             .arg(path)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string()
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
     }
 
     #[test]
@@ -435,7 +459,10 @@ mod tests {
         let b = keygen(dir.path(), "b", "ed25519");
         let c = keygen(dir.path(), "c", "ed25519");
         // Runtime has a (with another comment and options) and b; persisted has a, c, github.
-        let a_opts = format!("no-pty {} renamed", a.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
+        let a_opts = format!(
+            "no-pty {} renamed",
+            a.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+        );
         let runtime = parse_authorized_keys(&format!("{a_opts}\n{b}"));
         let persisted = parse_key_list(&[a.trim(), c.trim(), "github:octocat"]);
         let d = key_drift(&runtime.entries, &persisted.entries);

@@ -173,7 +173,11 @@ impl fmt::Display for Finding {
 
 /// Sorts findings worst first, then by subject, so tables are stable.
 pub fn sort_findings(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.subject.cmp(&b.subject)));
+    findings.sort_by(|a, b| {
+        b.level
+            .cmp(&a.level)
+            .then_with(|| a.subject.cmp(&b.subject))
+    });
 }
 
 #[cfg(test)]
@@ -187,7 +191,10 @@ mod tests {
         assert!(Level::Warn < Level::Critical);
         assert!(Level::Critical < Level::Expired);
         assert!(Level::Expired < Level::Unknown);
-        assert_eq!(worst([Level::Warn, Level::Ok, Level::Critical]), Level::Critical);
+        assert_eq!(
+            worst([Level::Warn, Level::Ok, Level::Critical]),
+            Level::Critical
+        );
         assert_eq!(worst([]), Level::Ok);
         assert_eq!(Level::Warn.worse(Level::Ok), Level::Warn);
     }
@@ -220,7 +227,8 @@ mod tests {
 
     #[test]
     fn thresholds_from_config_and_validation() {
-        let t: Thresholds = serde_json::from_str(r#"{"warn_days": 28, "critical_days": 14}"#).unwrap();
+        let t: Thresholds =
+            serde_json::from_str(r#"{"warn_days": 28, "critical_days": 14}"#).unwrap();
         assert_eq!(t.renew_at_restart_days, 120);
         assert_eq!(t.warn_days, 28);
         t.validate().unwrap();
@@ -229,13 +237,21 @@ mod tests {
             warn_days: 30,
             critical_days: 7,
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("warn_days (30)"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("warn_days (30)")
+        );
         assert!(serde_json::from_str::<Thresholds>(r#"{"warn": 3}"#).is_err());
     }
 
     #[test]
     fn level_names_serialize_kebab_case() {
-        assert_eq!(serde_json::to_string(&Level::RenewsAtRestart).unwrap(), "\"renews-at-restart\"");
+        assert_eq!(
+            serde_json::to_string(&Level::RenewsAtRestart).unwrap(),
+            "\"renews-at-restart\""
+        );
         assert_eq!(Level::RenewsAtRestart.to_string(), "renews-at-restart");
     }
 }

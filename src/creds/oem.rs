@@ -148,9 +148,13 @@ pub struct OemConfig {
 }
 
 impl OemConfig {
-    /// The `rancher` passwords (several when several stages set one; the last applied wins).
+    /// The `rancher` passwords, in stage-name order (several when several
+    /// stages set one; yip applies them in stage order, the last one wins).
     pub fn rancher_passwords(&self) -> Vec<&PasswdEntry> {
-        self.passwords.iter().filter(|p| p.user == "rancher").collect()
+        self.passwords
+            .iter()
+            .filter(|p| p.user == "rancher")
+            .collect()
     }
 
     /// All `rancher` keys, parsed, in file order.
@@ -186,7 +190,7 @@ fn opens_block_scalar(line: &str) -> bool {
         None => line,
     };
     let code = code.trim_end();
-    let Some(last) = code.rsplit(|c: char| c == ' ').next() else {
+    let Some(last) = code.rsplit(' ').next() else {
         return false;
     };
     let mut chars = last.chars();
@@ -212,12 +216,8 @@ pub fn check_tabs(text: &str) -> Result<(), OemError> {
             }
             block_parent = None;
         }
-        if rest.starts_with('\t') && !rest.trim().is_empty() {
-            return Err(OemError::Tab(i + 1));
-        }
+        // Also refused on blank-looking lines: worthless there and risky.
         if rest.starts_with('\t') {
-            // A line of only blanks with a tab: Go YAML tolerates it in most
-            // places, but it is worthless and risky; refuse it too.
             return Err(OemError::Tab(i + 1));
         }
         if opens_block_scalar(line) {
@@ -606,8 +606,13 @@ pub fn set_authorized_keys(
     user: &str,
     keys: &[String],
 ) -> Result<String, OemError> {
-    if keys.iter().any(|k| k.contains(['\n', '\r']) || k.trim().is_empty()) {
-        return Err(OemError::Value("a key entry is empty or has a line break".into()));
+    if keys
+        .iter()
+        .any(|k| k.contains(['\n', '\r']) || k.trim().is_empty())
+    {
+        return Err(OemError::Value(
+            "a key entry is empty or has a line break".into(),
+        ));
     }
     check_tabs(text)?;
     let doc: LocDoc = serde_saphyr::from_str(text).map_err(|e| yaml_err(&e))?;
@@ -659,7 +664,12 @@ pub fn set_authorized_keys(
         } else {
             vend
         };
-        format!("{}{}{}", &text[..vstart], render_flow(&final_list), &text[end..])
+        format!(
+            "{}{}{}",
+            &text[..vstart],
+            render_flow(&final_list),
+            &text[end..]
+        )
     } else if existing.is_empty() {
         // `rancher:` with nothing after it: add a block list below the key.
         if final_list.is_empty() {
@@ -688,7 +698,12 @@ pub fn set_authorized_keys(
         stage,
         index,
         &["authorized_keys", user],
-        serde_json::Value::Array(final_list.into_iter().map(serde_json::Value::String).collect()),
+        serde_json::Value::Array(
+            final_list
+                .into_iter()
+                .map(serde_json::Value::String)
+                .collect(),
+        ),
     )?;
     Ok(new)
 }
@@ -729,13 +744,21 @@ fn edit_block_list(
             return Err(OemError::Layout("unexpected text after an entry".into()));
         }
         if item_line.contains(&li) {
-            return Err(OemError::Layout("two entries on one line; edit it by hand".into()));
+            return Err(OemError::Layout(
+                "two entries on one line; edit it by hand".into(),
+            ));
         }
         item_line.push(li);
         prefix = before.to_string();
     }
-    let last = *item_line.last().expect("caller checked the list is not empty");
-    let nl = if lines[last].ends_with("\r\n") { "\r\n" } else { "\n" };
+    let last = *item_line
+        .last()
+        .expect("caller checked the list is not empty");
+    let nl = if lines[last].ends_with("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
     let mut out = String::with_capacity(text.len() + 128);
     for (li, line) in lines.iter().enumerate() {
         match item_line.iter().position(|&x| x == li) {
@@ -790,7 +813,8 @@ mod tests {
     const HASH: &str = "$6$Ab3dEf6hIj9kLm2o$L0oIy1cBLgRbZ3i5F5G0fJX2kPqfmY8rYv2d1zVQ0gk7H4q3oQ9C5c0aK2rT8dHnWm1sV7bX3jE6uR9pL4tNq1";
     const NEW: &str = "$6$QwErTyUiOpAsDfGh$9sD8fG7hJ6kL5zX4cV3bN2mQ1wE0rT9yU8iO7pA6sD5fG4hJ3kL2zX1cV0bN9mQ8wE7rT6yU5iO4pA3sD2fG1h";
     const KEY_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKk0b6w3eN9rJ1dL0vT8hP2qX5yZ7mA4sC6uF1gH3jK5 admin@laptop";
-    const KEY_B: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3dF5hJ7kL9zX1cV3bN5mQ7wE9rT1yU3iO5pA7sD9fG ci@build";
+    const KEY_B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3dF5hJ7kL9zX1cV3bN5mQ7wE9rT1yU3iO5pA7sD9fG ci@build";
     const KEY_C: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN7mQ9wE1rT3yU5iO7pA9sD1fG3hJ5kL7zX9cV1bN3mQ new@admin";
 
     /// Shaped like the installer's output (Go yaml: lists at the key's indentation).
@@ -849,7 +873,11 @@ stages:
         let mut dp = vec![vec![0usize; b.len() + 1]; a.len() + 1];
         for i in (0..a.len()).rev() {
             for j in (0..b.len()).rev() {
-                dp[i][j] = if a[i] == b[j] { dp[i + 1][j + 1] + 1 } else { dp[i + 1][j].max(dp[i][j + 1]) };
+                dp[i][j] = if a[i] == b[j] {
+                    dp[i + 1][j + 1] + 1
+                } else {
+                    dp[i + 1][j].max(dp[i][j + 1])
+                };
             }
         }
         let (mut i, mut j) = (0, 0);
@@ -879,20 +907,39 @@ stages:
         assert_eq!(pw.len(), 1);
         assert_eq!(pw[0].location, "stages.initramfs[0].users.rancher.passwd");
         assert_eq!(pw[0].value.expose_secret(), HASH);
-        assert!(matches!(classify_persisted(pw[0].value.expose_secret()), PersistedPassword::Hashed(_)));
+        assert!(matches!(
+            classify_persisted(pw[0].value.expose_secret()),
+            PersistedPassword::Hashed(_)
+        ));
         let keys = c.rancher_keys();
         assert_eq!(keys.entries.len(), 2);
         assert_eq!(keys.entries[1].comment, "ci@build");
-        assert_eq!(c.authorized_keys[0].location, "stages.network[0].authorized_keys.rancher");
+        assert_eq!(
+            c.authorized_keys[0].location,
+            "stages.network[0].authorized_keys.rancher"
+        );
         let (loc, tok) = c.rancherd_token.as_ref().unwrap();
         assert_eq!(loc, "stages.initramfs[0].files[0].content");
-        assert_eq!(tok.as_ref().unwrap().short_hash(), Token::parse("MyShortToken-123").unwrap().short_hash());
+        assert_eq!(
+            tok.as_ref().unwrap().short_hash(),
+            Token::parse("MyShortToken-123").unwrap().short_hash()
+        );
         assert_eq!(c.files.len(), 2);
         assert_eq!(c.files[1].path, "/etc/motd");
         let env = c.proxy_env();
-        assert_eq!(env.http_proxy.unwrap().masked(), "http://proxyuser:***@proxy.corp:3128");
-        assert_eq!(env.no_proxy.as_deref(), Some("localhost,127.0.0.1,192.168.0.0/24"));
-        assert!(c.stages.iter().any(|s| s == "stages.boot[0] (unknown stage keys are fine)"));
+        assert_eq!(
+            env.http_proxy.unwrap().masked(),
+            "http://proxyuser:***@proxy.corp:3128"
+        );
+        assert_eq!(
+            env.no_proxy.as_deref(),
+            Some("localhost,127.0.0.1,192.168.0.0/24")
+        );
+        assert!(
+            c.stages
+                .iter()
+                .any(|s| s == "stages.boot[0] (unknown stage keys are fine)")
+        );
         // Nothing secret in Debug.
         let dbg = format!("{c:?}");
         for secret in [HASH, "proxypass", "MyShortToken-123"] {
@@ -901,16 +948,42 @@ stages:
     }
 
     #[test]
+    fn several_entries_of_a_stage() {
+        let text = format!(
+            "stages:\n  initramfs:\n  - users:\n      rancher:\n        passwd: {HASH}\n  # second entry\n  - name: later\n    users:\n      rancher:\n        passwd: plain-text-pw\n"
+        );
+        let c = parse_oem(&text).unwrap();
+        let pw = c.rancher_passwords();
+        assert_eq!(pw.len(), 2);
+        assert_eq!(pw[1].location, "stages.initramfs[1].users.rancher.passwd");
+        assert_eq!(
+            classify_persisted(pw[1].value.expose_secret()),
+            PersistedPassword::ClearText
+        );
+        // Editing index 1 leaves index 0 alone.
+        let new = set_user_passwd(&text, "initramfs", 1, "rancher", NEW).unwrap();
+        assert_eq!(new, text.replace("plain-text-pw", NEW));
+    }
+
+    #[test]
     fn reads_cloudinit_and_cloud_config_forms() {
         let c = parse_oem(&render_cloudinit_passwd(NEW).unwrap()).unwrap();
-        assert_eq!(c.rancher_passwords()[0].location, "stages.initramfs.after[0].users.rancher.passwd");
+        assert_eq!(
+            c.rancher_passwords()[0].location,
+            "stages.initramfs.after[0].users.rancher.passwd"
+        );
         assert_eq!(c.rancher_passwords()[0].value.expose_secret(), NEW);
 
         let clear = "stages:\n  initramfs.after:\n    - users:\n        rancher:\n          passwd: 12345678\n";
         let c = parse_oem(clear).unwrap();
-        assert_eq!(classify_persisted(c.rancher_passwords()[0].value.expose_secret()), PersistedPassword::ClearText);
+        assert_eq!(
+            classify_persisted(c.rancher_passwords()[0].value.expose_secret()),
+            PersistedPassword::ClearText
+        );
 
-        let cc = format!("#cloud-config\n# comment\nusers:\n  - name: rancher\n    passwd: {HASH}\n    ssh_authorized_keys:\n      - {KEY_A}\nssh_authorized_keys:\n  - {KEY_B}\nunknown_key: [1, 2]\n");
+        let cc = format!(
+            "#cloud-config\n# comment\nusers:\n  - name: rancher\n    passwd: {HASH}\n    ssh_authorized_keys:\n      - {KEY_A}\nssh_authorized_keys:\n  - {KEY_B}\nunknown_key: [1, 2]\n"
+        );
         let c = parse_oem(&cc).unwrap();
         assert!(c.cloud_config);
         assert_eq!(c.rancher_passwords()[0].location, "users[0].passwd");
@@ -921,7 +994,13 @@ stages:
             base64::engine::general_purpose::STANDARD.encode("token: sekret\n")
         );
         let c = parse_oem(&b64).unwrap();
-        assert!(c.rancherd_token.unwrap().1.unwrap().agrees_with(&Token::parse("sekret").unwrap()));
+        assert!(
+            c.rancherd_token
+                .unwrap()
+                .1
+                .unwrap()
+                .agrees_with(&Token::parse("sekret").unwrap())
+        );
         assert!(parse_oem("").unwrap().passwords.is_empty());
         assert!(parse_oem("# just a comment\n").unwrap().stages.is_empty());
     }
@@ -931,7 +1010,11 @@ stages:
         // harvester#9519: a tab-indented comment; our parser would accept it, yip's does not.
         let bad = custom_yaml().replace("# the CI key", "\t# the CI key");
         let err = parse_oem(&bad).unwrap_err();
-        let line = bad.lines().position(|l| l.contains("\t# the CI key")).unwrap() + 1;
+        let line = bad
+            .lines()
+            .position(|l| l.contains("\t# the CI key"))
+            .unwrap()
+            + 1;
         assert_eq!(err, OemError::Tab(line));
         assert!(err.to_string().contains("tab character in indentation"));
         assert!(parse_oem("a:\n\tb: 1\n").is_err());
@@ -939,12 +1022,16 @@ stages:
         let ok = "stages:\n  initramfs:\n  - commands:\n    - |\n      if true; then\n      \techo hi\n      fi\n";
         parse_oem(ok).unwrap();
         // And a set_* edit refuses the file too.
-        assert_eq!(set_rancher_passwd(&bad, NEW).unwrap_err(), OemError::Tab(line));
+        assert_eq!(
+            set_rancher_passwd(&bad, NEW).unwrap_err(),
+            OemError::Tab(line)
+        );
     }
 
     #[test]
     fn syntax_errors_do_not_quote_the_file() {
-        let err = parse_oem("stages:\n  initramfs:\n  - users: {rancher: {passwd: \"hunter2\"\n").unwrap_err();
+        let err = parse_oem("stages:\n  initramfs:\n  - users: {rancher: {passwd: \"hunter2\"\n")
+            .unwrap_err();
         assert!(matches!(err, OemError::Yaml(_)));
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
@@ -954,14 +1041,28 @@ stages:
         let old = custom_yaml();
         let new = set_rancher_passwd(&old, NEW).unwrap();
         let (removed, inserted) = changed_lines(&old, &new);
-        assert_eq!(removed, vec![format!("        passwd: {HASH}   # set by the installer\n")]);
-        assert_eq!(inserted, vec![format!("        passwd: {NEW}   # set by the installer\n")]);
-        assert_eq!(parse_oem(&new).unwrap().rancher_passwords()[0].value.expose_secret(), NEW);
+        assert_eq!(
+            removed,
+            vec![format!("        passwd: {HASH}   # set by the installer\n")]
+        );
+        assert_eq!(
+            inserted,
+            vec![format!("        passwd: {NEW}   # set by the installer\n")]
+        );
+        assert_eq!(
+            parse_oem(&new).unwrap().rancher_passwords()[0]
+                .value
+                .expose_secret(),
+            NEW
+        );
         // Quoting style is kept.
         for (q, want) in [("'", format!("'{NEW}'")), ("\"", format!("\"{NEW}\""))] {
             let quoted = old.replace(&format!("passwd: {HASH}"), &format!("passwd: {q}{HASH}{q}"));
             let new = set_rancher_passwd(&quoted, NEW).unwrap();
-            assert!(new.contains(&format!("passwd: {want}   # set by the installer\n")), "{new}");
+            assert!(
+                new.contains(&format!("passwd: {want}   # set by the installer\n")),
+                "{new}"
+            );
             assert_eq!(new.len(), quoted.len() - HASH.len() + NEW.len());
         }
         // CloudInit contents (initramfs.after) are edited the same way.
@@ -973,18 +1074,43 @@ stages:
     #[test]
     fn password_edit_refuses_guesses() {
         let old = custom_yaml();
-        assert!(matches!(set_rancher_passwd(&old, "clear text"), Err(OemError::Value(_))));
-        assert!(matches!(set_rancher_passwd(&old, "$6$a b"), Err(OemError::Value(_))));
-        let no_pw = old.replace(&format!("        passwd: {HASH}   # set by the installer\n"), "        homedir: /home/rancher\n");
-        assert!(matches!(set_rancher_passwd(&no_pw, NEW), Err(OemError::Layout(m)) if m.contains("has no passwd")));
+        assert!(matches!(
+            set_rancher_passwd(&old, "clear text"),
+            Err(OemError::Value(_))
+        ));
+        assert!(matches!(
+            set_rancher_passwd(&old, "$6$a b"),
+            Err(OemError::Value(_))
+        ));
+        let no_pw = old.replace(
+            &format!("        passwd: {HASH}   # set by the installer\n"),
+            "        homedir: /home/rancher\n",
+        );
+        assert!(
+            matches!(set_rancher_passwd(&no_pw, NEW), Err(OemError::Layout(m)) if m.contains("has no passwd"))
+        );
         let no_user = "stages:\n  initramfs:\n  - hostname: x\n";
-        assert!(matches!(set_rancher_passwd(no_user, NEW), Err(OemError::Layout(_))));
-        let block = old.replace(&format!("passwd: {HASH}   # set by the installer"), &format!("passwd: |-\n          {HASH}"));
-        assert!(matches!(set_rancher_passwd(&block, NEW), Err(OemError::Layout(_))));
+        assert!(matches!(
+            set_rancher_passwd(no_user, NEW),
+            Err(OemError::Layout(_))
+        ));
+        let block = old.replace(
+            &format!("passwd: {HASH}   # set by the installer"),
+            &format!("passwd: |-\n          {HASH}"),
+        );
+        assert!(matches!(
+            set_rancher_passwd(&block, NEW),
+            Err(OemError::Layout(_))
+        ));
         let flow = "stages:\n  initramfs:\n  - users: {rancher: {passwd: x}}\n";
         // A one-line flow mapping is fine: only the scalar changes, and the re-parse proves it.
-        assert_eq!(set_rancher_passwd(flow, NEW).unwrap(), flow.replace("passwd: x", &format!("passwd: {NEW}")));
-        let anchored = format!("x: &pw {HASH}\nstages:\n  initramfs:\n  - users:\n      rancher:\n        passwd: *pw\n");
+        assert_eq!(
+            set_rancher_passwd(flow, NEW).unwrap(),
+            flow.replace("passwd: x", &format!("passwd: {NEW}"))
+        );
+        let anchored = format!(
+            "x: &pw {HASH}\nstages:\n  initramfs:\n  - users:\n      rancher:\n        passwd: *pw\n"
+        );
         assert!(set_rancher_passwd(&anchored, NEW).is_err());
     }
 
@@ -992,21 +1118,32 @@ stages:
     fn key_edit_keeps_other_lines_and_comments() {
         let old = custom_yaml();
         // Drop B, keep A, add C.
-        let new = set_rancher_authorized_keys(&old, &[KEY_A.to_string(), KEY_C.to_string()]).unwrap();
+        let new =
+            set_rancher_authorized_keys(&old, &[KEY_A.to_string(), KEY_C.to_string()]).unwrap();
         let (removed, inserted) = changed_lines(&old, &new);
         assert_eq!(removed, vec![format!("      - \"{KEY_B}\"\n")]);
         assert_eq!(inserted, vec![format!("      - {KEY_C}\n")]);
         assert!(new.contains("      # the CI key\n"));
         let keys = parse_oem(&new).unwrap().rancher_keys();
-        assert_eq!(keys.entries.iter().map(|k| k.comment.as_str()).collect::<Vec<_>>(), ["admin@laptop", "new@admin"]);
+        assert_eq!(
+            keys.entries
+                .iter()
+                .map(|k| k.comment.as_str())
+                .collect::<Vec<_>>(),
+            ["admin@laptop", "new@admin"]
+        );
 
         // Same list: nothing changes at all.
-        let same = set_rancher_authorized_keys(&old, &[KEY_A.to_string(), KEY_B.to_string()]).unwrap();
+        let same =
+            set_rancher_authorized_keys(&old, &[KEY_A.to_string(), KEY_B.to_string()]).unwrap();
         assert_eq!(same, old);
 
         // All removed: an explicit empty list.
         let empty = set_rancher_authorized_keys(&old, &[]).unwrap();
-        assert!(empty.contains("      rancher: []\n      # the CI key\n"), "{empty}");
+        assert!(
+            empty.contains("      rancher: []\n      # the CI key\n"),
+            "{empty}"
+        );
         assert!(parse_oem(&empty).unwrap().rancher_keys().entries.is_empty());
 
         // A key with options needing quotes is written quoted and reads back the same.
@@ -1020,25 +1157,51 @@ stages:
     fn key_edit_other_layouts() {
         let flow = "stages:\n  network:\n  - authorized_keys:\n      rancher: [] # none yet\n      bob: [x]\n";
         let new = set_rancher_authorized_keys(flow, &[KEY_A.to_string()]).unwrap();
-        assert_eq!(new, format!("stages:\n  network:\n  - authorized_keys:\n      rancher: [\"{KEY_A}\"] # none yet\n      bob: [x]\n"));
+        assert_eq!(
+            new,
+            format!(
+                "stages:\n  network:\n  - authorized_keys:\n      rancher: [\"{KEY_A}\"] # none yet\n      bob: [x]\n"
+            )
+        );
         let empty = "stages:\n  network:\n  - authorized_keys:\n      rancher:\n    name: keys\n";
-        let new = set_rancher_authorized_keys(empty, &[KEY_A.to_string(), KEY_B.to_string()]).unwrap();
-        assert_eq!(new, format!("stages:\n  network:\n  - authorized_keys:\n      rancher:\n        - {KEY_A}\n        - {KEY_B}\n    name: keys\n"));
+        let new =
+            set_rancher_authorized_keys(empty, &[KEY_A.to_string(), KEY_B.to_string()]).unwrap();
+        assert_eq!(
+            new,
+            format!(
+                "stages:\n  network:\n  - authorized_keys:\n      rancher:\n        - {KEY_A}\n        - {KEY_B}\n    name: keys\n"
+            )
+        );
         let tilde = "stages:\n  network:\n  - authorized_keys:\n      rancher: ~\n";
         let new = set_rancher_authorized_keys(tilde, &[KEY_A.to_string()]).unwrap();
         assert!(new.contains(&format!("rancher: [\"{KEY_A}\"]\n")));
         // Indented lists (not Go style) and CRLF line ends.
-        let crlf = format!("stages:\r\n  network:\r\n    - authorized_keys:\r\n        rancher:\r\n          - {KEY_A}\r\n");
-        let new = set_rancher_authorized_keys(&crlf, &[KEY_A.to_string(), KEY_B.to_string()]).unwrap();
+        let crlf = format!(
+            "stages:\r\n  network:\r\n    - authorized_keys:\r\n        rancher:\r\n          - {KEY_A}\r\n"
+        );
+        let new =
+            set_rancher_authorized_keys(&crlf, &[KEY_A.to_string(), KEY_B.to_string()]).unwrap();
         assert_eq!(new, format!("{crlf}          - {KEY_B}\r\n"));
         // Last line without a newline.
-        let eof = format!("stages:\n  network:\n  - authorized_keys:\n      rancher:\n      - {KEY_A}");
-        let new = set_rancher_authorized_keys(&eof, &[KEY_A.to_string(), KEY_B.to_string()]).unwrap();
+        let eof =
+            format!("stages:\n  network:\n  - authorized_keys:\n      rancher:\n      - {KEY_A}");
+        let new =
+            set_rancher_authorized_keys(&eof, &[KEY_A.to_string(), KEY_B.to_string()]).unwrap();
         assert_eq!(new, format!("{eof}\n      - {KEY_B}\n"));
         // Missing places are errors, not guesses.
-        assert!(matches!(set_rancher_authorized_keys("stages:\n  initramfs: []\n", &[]), Err(OemError::Layout(_))));
-        let multi_flow = "stages:\n  network:\n  - authorized_keys:\n      rancher: [a,\n        b]\n";
-        assert!(matches!(set_rancher_authorized_keys(multi_flow, &[]), Err(OemError::Layout(_))));
-        assert!(matches!(set_rancher_authorized_keys(flow, &["a\nb".into()]), Err(OemError::Value(_))));
+        assert!(matches!(
+            set_rancher_authorized_keys("stages:\n  initramfs: []\n", &[]),
+            Err(OemError::Layout(_))
+        ));
+        let multi_flow =
+            "stages:\n  network:\n  - authorized_keys:\n      rancher: [a,\n        b]\n";
+        assert!(matches!(
+            set_rancher_authorized_keys(multi_flow, &[]),
+            Err(OemError::Layout(_))
+        ));
+        assert!(matches!(
+            set_rancher_authorized_keys(flow, &["a\nb".into()]),
+            Err(OemError::Value(_))
+        ));
     }
 }

@@ -70,7 +70,10 @@ impl HashScheme {
 
     /// Schemes that should be replaced.
     pub fn is_weak(&self) -> bool {
-        matches!(self, HashScheme::Md5Crypt | HashScheme::Apr1 | HashScheme::Des)
+        matches!(
+            self,
+            HashScheme::Md5Crypt | HashScheme::Apr1 | HashScheme::Des
+        )
     }
 }
 
@@ -332,7 +335,9 @@ pub fn persisted_matches_runtime(persisted: &Sensitive, runtime: &ShadowEntry) -
                     PersistMatch::Differs
                 }
             }
-            _ => PersistMatch::Unverifiable("runtime hash is not SHA-crypt; cannot check clear text against it"),
+            _ => PersistMatch::Unverifiable(
+                "runtime hash is not SHA-crypt; cannot check clear text against it",
+            ),
         },
     }
 }
@@ -479,7 +484,10 @@ mod tests {
             ("$6$abc$def", HashScheme::Sha512Crypt),
             ("$5$abc$def", HashScheme::Sha256Crypt),
             ("$y$j9T$abc$def", HashScheme::Yescrypt),
-            ("$2b$10$abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcde", HashScheme::Bcrypt),
+            (
+                "$2b$10$abcdefabcdefabcdefabcdefabcdefabcdefabcdefabcdefabcde",
+                HashScheme::Bcrypt,
+            ),
             ("$1$abc$def", HashScheme::Md5Crypt),
             ("$apr1$abc$def", HashScheme::Apr1),
             ("abJnggxhB/yWI", HashScheme::Des),
@@ -489,7 +497,13 @@ mod tests {
             let e = parse_shadow_line(&format!("rancher:{hash}:19700:0:99999:7:::"), 1).unwrap();
             assert_eq!(e.status, PasswordStatus::Set(scheme.clone()), "{hash}");
             assert_eq!(e.user, "rancher");
-            assert_eq!(scheme.is_weak(), matches!(scheme, HashScheme::Md5Crypt | HashScheme::Apr1 | HashScheme::Des));
+            assert_eq!(
+                scheme.is_weak(),
+                matches!(
+                    scheme,
+                    HashScheme::Md5Crypt | HashScheme::Apr1 | HashScheme::Des
+                )
+            );
         }
         let e = parse_shadow_line("rancher:$6$abc$def:19700:0:99999:7:::", 1).unwrap();
         assert_eq!(e.last_change.unwrap().to_string(), "2023-12-09");
@@ -500,7 +514,10 @@ mod tests {
     #[test]
     fn locked_empty_and_must_change() {
         let e = parse_shadow_line("rancher:!$6$abc$def:19700::::::", 1).unwrap();
-        assert_eq!(e.status, PasswordStatus::Locked(Some(HashScheme::Sha512Crypt)));
+        assert_eq!(
+            e.status,
+            PasswordStatus::Locked(Some(HashScheme::Sha512Crypt))
+        );
         let e = parse_shadow_line("daemon:*:19700:0:99999:7:::", 1).unwrap();
         assert_eq!(e.status, PasswordStatus::Locked(None));
         let e = parse_shadow_line("rancher:!!:0::::::", 1).unwrap();
@@ -529,11 +546,23 @@ mod tests {
 
     #[test]
     fn persisted_values_classified_like_yip() {
-        assert_eq!(classify_persisted(SHA512), PersistedPassword::Hashed(HashScheme::Sha512Crypt));
-        assert_eq!(classify_persisted("$1$abc$def"), PersistedPassword::Hashed(HashScheme::Md5Crypt));
-        assert_eq!(classify_persisted("hunter2hunter2"), PersistedPassword::ClearText);
+        assert_eq!(
+            classify_persisted(SHA512),
+            PersistedPassword::Hashed(HashScheme::Sha512Crypt)
+        );
+        assert_eq!(
+            classify_persisted("$1$abc$def"),
+            PersistedPassword::Hashed(HashScheme::Md5Crypt)
+        );
+        assert_eq!(
+            classify_persisted("hunter2hunter2"),
+            PersistedPassword::ClearText
+        );
         // A DES string is hashed again by yip: effectively clear text.
-        assert_eq!(classify_persisted("abJnggxhB/yWI"), PersistedPassword::ClearText);
+        assert_eq!(
+            classify_persisted("abJnggxhB/yWI"),
+            PersistedPassword::ClearText
+        );
         assert_eq!(classify_persisted("!"), PersistedPassword::Locked);
         assert_eq!(classify_persisted(""), PersistedPassword::Empty);
     }
@@ -566,7 +595,12 @@ mod tests {
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("openssl is installed");
-            child.stdin.take().unwrap().write_all(format!("{pw}\n").as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{pw}\n").as_bytes())
+                .unwrap();
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success());
             assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), h);
@@ -578,21 +612,39 @@ mod tests {
         let pw = SecretString::from("s3cret-pass");
         let h = hash_new_password(&pw).unwrap();
         let rt = parse_shadow_line(&format!("rancher:{h}:19700:0:99999:7:::"), 1).unwrap();
-        assert_eq!(persisted_matches_runtime(&Sensitive::new(h.clone()), &rt), PersistMatch::Same);
-        assert_eq!(persisted_matches_runtime(&Sensitive::new(SHA512), &rt), PersistMatch::Differs);
+        assert_eq!(
+            persisted_matches_runtime(&Sensitive::new(h.clone()), &rt),
+            PersistMatch::Same
+        );
+        assert_eq!(
+            persisted_matches_runtime(&Sensitive::new(SHA512), &rt),
+            PersistMatch::Differs
+        );
         // Clear text is checked with crypt.
-        assert_eq!(persisted_matches_runtime(&Sensitive::new("s3cret-pass"), &rt), PersistMatch::Same);
-        assert_eq!(persisted_matches_runtime(&Sensitive::new("other"), &rt), PersistMatch::Differs);
+        assert_eq!(
+            persisted_matches_runtime(&Sensitive::new("s3cret-pass"), &rt),
+            PersistMatch::Same
+        );
+        assert_eq!(
+            persisted_matches_runtime(&Sensitive::new("other"), &rt),
+            PersistMatch::Differs
+        );
         // $5$ too.
         let h5 = "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5";
         let rt5 = parse_shadow_line(&format!("rancher:{h5}:19700:0:99999:7:::"), 1).unwrap();
-        assert_eq!(persisted_matches_runtime(&Sensitive::new("Hello world!"), &rt5), PersistMatch::Same);
+        assert_eq!(
+            persisted_matches_runtime(&Sensitive::new("Hello world!"), &rt5),
+            PersistMatch::Same
+        );
         let y = parse_shadow_line("rancher:$y$j9T$a$b:19700:0:99999:7:::", 1).unwrap();
         assert!(matches!(
             persisted_matches_runtime(&Sensitive::new("x"), &y),
             PersistMatch::Unverifiable(_)
         ));
-        assert_eq!(persisted_matches_runtime(&Sensitive::new(""), &rt), PersistMatch::NotPersisted);
+        assert_eq!(
+            persisted_matches_runtime(&Sensitive::new(""), &rt),
+            PersistMatch::NotPersisted
+        );
 
         let f = assess_password(
             "n1",
@@ -601,9 +653,19 @@ mod tests {
         );
         let crit = f.iter().find(|f| f.level == Level::Critical).unwrap();
         assert!(crit.message.contains("clear text"));
-        assert!(f.iter().all(|f| !f.message.contains("s3cret") && !f.subject.contains("s3cret")));
-        let f = assess_password("n1", Some(&rt), &[("99_passwd.yaml".into(), Sensitive::new(SHA512))]);
-        assert!(f.iter().any(|f| f.level == Level::Warn && f.message.contains("next reboot")));
+        assert!(
+            f.iter()
+                .all(|f| !f.message.contains("s3cret") && !f.subject.contains("s3cret"))
+        );
+        let f = assess_password(
+            "n1",
+            Some(&rt),
+            &[("99_passwd.yaml".into(), Sensitive::new(SHA512))],
+        );
+        assert!(
+            f.iter()
+                .any(|f| f.level == Level::Warn && f.message.contains("next reboot"))
+        );
     }
 
     #[test]

@@ -241,12 +241,20 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);
-            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix))
+            };
             IpAddr::V4((bits & m).into())
         }
         IpAddr::V6(v6) => {
             let bits = u128::from(v6);
-            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix))
+            };
             IpAddr::V6((bits & m).into())
         }
     }
@@ -282,7 +290,8 @@ fn valid_hostname(h: &str) -> bool {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -335,7 +344,11 @@ pub fn host_covered(entries: &[NoProxyEntry], host: &str) -> bool {
         NoProxyEntry::Wildcard => true,
         NoProxyEntry::Host(h) => {
             let h = h.rsplit_once(':').map_or(h.as_str(), |(n, p)| {
-                if p.bytes().all(|b| b.is_ascii_digit()) { n } else { h.as_str() }
+                if p.bytes().all(|b| b.is_ascii_digit()) {
+                    n
+                } else {
+                    h.as_str()
+                }
             });
             let h = h.strip_prefix('*').unwrap_or(h);
             let bare = h.strip_prefix('.').unwrap_or(h);
@@ -388,9 +401,9 @@ pub fn validate_proxy_url(url: &ProxyUrl) -> Vec<String> {
             "`{shown}` has no scheme: write http://{}",
             shown.trim_start_matches('/')
         )),
-        Some(sc) if !matches!(sc.to_ascii_lowercase().as_str(), "http" | "https") => {
-            problems.push(format!("`{shown}`: scheme must be http or https, not `{sc}`"))
-        }
+        Some(sc) if !matches!(sc.to_ascii_lowercase().as_str(), "http" | "https") => problems.push(
+            format!("`{shown}`: scheme must be http or https, not `{sc}`"),
+        ),
         _ => {}
     }
     let (host, port) = if let Some(r) = hostport.strip_prefix('[') {
@@ -399,12 +412,16 @@ pub fn validate_proxy_url(url: &ProxyUrl) -> Vec<String> {
                 if h.parse::<std::net::Ipv6Addr>().is_err() {
                     problems.push(format!("`{shown}`: `[{h}]` is not an IPv6 address"));
                 }
-                (h.to_string(), p.strip_prefix(':').map(str::to_string).or_else(|| {
-                    if !p.is_empty() {
-                        problems.push(format!("`{shown}`: unexpected text after the IPv6 address"));
-                    }
-                    None
-                }))
+                (
+                    h.to_string(),
+                    p.strip_prefix(':').map(str::to_string).or_else(|| {
+                        if !p.is_empty() {
+                            problems
+                                .push(format!("`{shown}`: unexpected text after the IPv6 address"));
+                        }
+                        None
+                    }),
+                )
             }
             None => {
                 problems.push(format!("`{shown}`: missing `]`"));
@@ -423,16 +440,22 @@ pub fn validate_proxy_url(url: &ProxyUrl) -> Vec<String> {
         && host.parse::<IpAddr>().is_err()
         && (host.bytes().all(|b| b.is_ascii_digit() || b == b'.') || !valid_hostname(&host))
     {
-        problems.push(format!("`{shown}`: `{host}` is neither a host name nor an IP address"));
+        problems.push(format!(
+            "`{shown}`: `{host}` is neither a host name nor an IP address"
+        ));
     }
     if let Some(p) = port {
         match p.parse::<u32>() {
             Ok(n) if (1..=65535).contains(&n) && p.bytes().all(|b| b.is_ascii_digit()) => {}
-            _ => problems.push(format!("`{shown}`: port `{p}` is not a number from 1 to 65535")),
+            _ => problems.push(format!(
+                "`{shown}`: port `{p}` is not a number from 1 to 65535"
+            )),
         }
     }
     if !rest.is_empty() && rest != "/" {
-        problems.push(format!("`{shown}`: the path `{rest}` is ignored by proxy clients; remove it"));
+        problems.push(format!(
+            "`{shown}`: the path `{rest}` is ignored by proxy clients; remove it"
+        ));
     }
     problems
 }
@@ -471,10 +494,15 @@ pub fn check_setting(setting: &HttpProxySetting, facts: &ClusterFacts) -> Vec<Fi
         out.push(Finding::new(
             Level::Critical,
             subject,
-            format!("{msg} Harvester rejects this value; add the node CIDR (or each node IP) to noProxy"),
+            format!(
+                "{msg} Harvester rejects this value; add the node CIDR (or each node IP) to noProxy"
+            ),
         ));
     }
-    for (name, url) in [("httpProxy", &setting.http_proxy), ("httpsProxy", &setting.https_proxy)] {
+    for (name, url) in [
+        ("httpProxy", &setting.http_proxy),
+        ("httpsProxy", &setting.https_proxy),
+    ] {
         for p in validate_proxy_url(url) {
             out.push(Finding::new(
                 Level::Critical,
@@ -615,7 +643,11 @@ pub fn parse_etc_environment(text: &str) -> NodeProxyEnv {
 }
 
 /// Compares a node's `/etc/environment` with the setting.
-pub fn environment_drift(node: &str, env: &NodeProxyEnv, setting: &HttpProxySetting) -> Vec<Finding> {
+pub fn environment_drift(
+    node: &str,
+    env: &NodeProxyEnv,
+    setting: &HttpProxySetting,
+) -> Vec<Finding> {
     let subject = format!("{node} /etc/environment proxy");
     let mut out = Vec::new();
     for c in &env.conflicts {
@@ -648,8 +680,16 @@ pub fn environment_drift(node: &str, env: &NodeProxyEnv, setting: &HttpProxySett
     }
     let empty = ProxyUrl::default();
     for (name, n, s) in [
-        ("http_proxy", env.http_proxy.as_ref().unwrap_or(&empty), &setting.http_proxy),
-        ("https_proxy", env.https_proxy.as_ref().unwrap_or(&empty), &setting.https_proxy),
+        (
+            "http_proxy",
+            env.http_proxy.as_ref().unwrap_or(&empty),
+            &setting.http_proxy,
+        ),
+        (
+            "https_proxy",
+            env.https_proxy.as_ref().unwrap_or(&empty),
+            &setting.https_proxy,
+        ),
     ] {
         if setting.proxy_set() && n != s {
             out.push(Finding::new(
@@ -663,7 +703,11 @@ pub fn environment_drift(node: &str, env: &NodeProxyEnv, setting: &HttpProxySett
             ));
         }
         for p in validate_proxy_url(n) {
-            out.push(Finding::new(Level::Warn, subject.clone(), format!("{name}: {p}")));
+            out.push(Finding::new(
+                Level::Warn,
+                subject.clone(),
+                format!("{name}: {p}"),
+            ));
         }
     }
     let node_no: BTreeSet<String> = env
@@ -688,13 +732,25 @@ pub fn environment_drift(node: &str, env: &NodeProxyEnv, setting: &HttpProxySett
             subject.clone(),
             format!(
                 "no_proxy differs from the setting (missing here: {}; only here: {})",
-                if missing.is_empty() { "-".into() } else { missing.join(",") },
-                if extra.is_empty() { "-".into() } else { extra.join(",") }
+                if missing.is_empty() {
+                    "-".into()
+                } else {
+                    missing.join(",")
+                },
+                if extra.is_empty() {
+                    "-".into()
+                } else {
+                    extra.join(",")
+                }
             ),
         ));
     }
     if out.is_empty() {
-        out.push(Finding::new(Level::Ok, subject, "matches the http-proxy setting"));
+        out.push(Finding::new(
+            Level::Ok,
+            subject,
+            "matches the http-proxy setting",
+        ));
     }
     out
 }
@@ -713,8 +769,14 @@ mod tests {
 
     #[test]
     fn masking() {
-        assert_eq!(mask_url("http://user:pw@host:3128"), "http://user:***@host:3128");
-        assert_eq!(mask_url("http://us%40er:p@ss:w@host:3128/"), "http://us%40er:***@host:3128/");
+        assert_eq!(
+            mask_url("http://user:pw@host:3128"),
+            "http://user:***@host:3128"
+        );
+        assert_eq!(
+            mask_url("http://us%40er:p@ss:w@host:3128/"),
+            "http://us%40er:***@host:3128/"
+        );
         assert_eq!(mask_url("https://tokenonly@host"), "https://***@host");
         assert_eq!(mask_url("http://host:3128"), "http://host:3128");
         assert_eq!(mask_url("user:pw@host:3128"), "user:***@host:3128");
@@ -739,8 +801,14 @@ mod tests {
         assert!(!format!("{s:?}").contains("pw@"));
         let back = HttpProxySetting::parse(&s.to_json()).unwrap();
         assert_eq!(back, s);
-        assert_eq!(HttpProxySetting::parse("").unwrap(), HttpProxySetting::default());
-        assert_eq!(HttpProxySetting::parse("{}").unwrap(), HttpProxySetting::default());
+        assert_eq!(
+            HttpProxySetting::parse("").unwrap(),
+            HttpProxySetting::default()
+        );
+        assert_eq!(
+            HttpProxySetting::parse("{}").unwrap(),
+            HttpProxySetting::default()
+        );
         let err = HttpProxySetting::parse(r#"{"httpProxy":"http://u:secret@p"#).unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
         assert!(HttpProxySetting::parse(r#"{"noProxy":5}"#).is_err());
@@ -749,29 +817,56 @@ mod tests {
 
     #[test]
     fn no_proxy_coverage_table() {
-        let nodes = ["192.168.0.30", "192.168.0.31", "192.168.0.32", "fd00::a", "fd00::b"];
+        let nodes = [
+            "192.168.0.30",
+            "192.168.0.31",
+            "192.168.0.32",
+            "fd00::a",
+            "fd00::b",
+        ];
         let msg = |ips: &str| {
-            format!("noProxy should contain the node's IP addresses or CIDR. The node(s) {ips} are not covered.")
+            format!(
+                "noProxy should contain the node's IP addresses or CIDR. The node(s) {ips} are not covered."
+            )
         };
         let cases: &[(&str, Option<&str>)] = &[
-            ("", Some("192.168.0.30, 192.168.0.31, 192.168.0.32, fd00::a, fd00::b")),
+            (
+                "",
+                Some("192.168.0.30, 192.168.0.31, 192.168.0.32, fd00::a, fd00::b"),
+            ),
             ("192.168.0.0/24,fd00::/64", None),
             ("192.168.0.0/24", Some("fd00::a, fd00::b")),
             // Host names cover nothing.
-            ("10.1.2.0/24,foo.bar,fd00::/8", Some("192.168.0.30, 192.168.0.31, 192.168.0.32")),
+            (
+                "10.1.2.0/24,foo.bar,fd00::/8",
+                Some("192.168.0.30, 192.168.0.31, 192.168.0.32"),
+            ),
             ("192.168.0.0/27,fd00::/120", Some("192.168.0.32")),
             // Trailing commas and spaces.
-            ("192.168.0.30, 192.168.0.31 ,,fd00::a,fd00:0:0::b,", Some("192.168.0.32")),
-            ("192.168.0.30,192.168.0.31,192.168.0.32,fd00::a,fd00::b", None),
+            (
+                "192.168.0.30, 192.168.0.31 ,,fd00::a,fd00:0:0::b,",
+                Some("192.168.0.32"),
+            ),
+            (
+                "192.168.0.30,192.168.0.31,192.168.0.32,fd00::a,fd00::b",
+                None,
+            ),
             // Host bits set in a CIDR are fine (Go masks them).
             ("192.168.0.99/24,fd00::1/64", None),
             // Broken CIDRs cover nothing.
-            ("192.168.0.0/33,fd00::/129", Some("192.168.0.30, 192.168.0.31, 192.168.0.32, fd00::a, fd00::b")),
+            (
+                "192.168.0.0/33,fd00::/129",
+                Some("192.168.0.30, 192.168.0.31, 192.168.0.32, fd00::a, fd00::b"),
+            ),
             ("0.0.0.0/0,::/0", None),
         ];
         for (no_proxy, want) in cases {
             let got = webhook_check(&setting(no_proxy), &nodes);
-            assert_eq!(got, want.map_or(Ok(()), |w| Err(msg(w))), "noProxy={no_proxy:?}");
+            assert_eq!(
+                got,
+                want.map_or(Ok(()), |w| Err(msg(w))),
+                "noProxy={no_proxy:?}"
+            );
         }
         // No proxy set: nothing to check.
         assert_eq!(webhook_check(&HttpProxySetting::default(), &nodes), Ok(()));
@@ -785,7 +880,9 @@ mod tests {
     #[test]
     fn entry_classification() {
         use NoProxyEntry::*;
-        let e = parse_no_proxy("localhost, 127.0.0.1,10.0.0.0/8,.svc,*.corp.example,host:8080,*,fd00::1,10.0.0,10.0.0.256,a b,http://x,-,");
+        let e = parse_no_proxy(
+            "localhost, 127.0.0.1,10.0.0.0/8,.svc,*.corp.example,host:8080,*,fd00::1,10.0.0,10.0.0.256,a b,http://x,-,",
+        );
         assert_eq!(e[0], Host("localhost".into()));
         assert!(matches!(e[1], Ip(_)));
         assert!(matches!(e[2], Cidr(_)));
@@ -810,15 +907,28 @@ mod tests {
         assert!(!c.contains("10.53.0.1".parse().unwrap()));
         assert!(!c.contains("::1".parse().unwrap()));
         assert!(c.contains("::ffff:10.52.1.1".parse().unwrap()));
-        assert_eq!(super::Cidr::parse("192.168.1.77/24").unwrap().to_string(), "192.168.1.0/24");
+        assert_eq!(
+            super::Cidr::parse("192.168.1.77/24").unwrap().to_string(),
+            "192.168.1.0/24"
+        );
         assert!(super::Cidr::parse("10.0.0.0/").is_none());
         assert!(super::Cidr::parse("10.0.0.0/+8").is_none());
-        assert!(super::Cidr::parse("fd00::/64").unwrap().contains("fd00::ffff".parse().unwrap()));
+        assert!(
+            super::Cidr::parse("fd00::/64")
+                .unwrap()
+                .contains("fd00::ffff".parse().unwrap())
+        );
     }
 
     #[test]
     fn url_validation() {
-        let ok = |s: &str| assert!(validate_proxy_url(&ProxyUrl::new(s)).is_empty(), "{s}: {:?}", validate_proxy_url(&ProxyUrl::new(s)));
+        let ok = |s: &str| {
+            assert!(
+                validate_proxy_url(&ProxyUrl::new(s)).is_empty(),
+                "{s}: {:?}",
+                validate_proxy_url(&ProxyUrl::new(s))
+            )
+        };
         let bad = |s: &str, want: &str| {
             let p = validate_proxy_url(&ProxyUrl::new(s));
             assert!(p.iter().any(|m| m.contains(want)), "{s}: {p:?}");
@@ -860,9 +970,15 @@ mod tests {
             ..facts.clone()
         };
         let f = check_setting(&setting("192.168.0.0/24,.corp.example"), &custom);
-        assert!(f.iter().any(|f| f.message.contains("pod CIDR 172.20.0.0/16")));
+        assert!(
+            f.iter()
+                .any(|f| f.message.contains("pod CIDR 172.20.0.0/16"))
+        );
         let f = check_setting(&setting("192.168.0.0/24,.corp.example,bad entry"), &facts);
-        assert!(f.iter().any(|f| f.level == Level::Warn && f.message.contains("`bad entry`")));
+        assert!(
+            f.iter()
+                .any(|f| f.level == Level::Warn && f.message.contains("`bad entry`"))
+        );
         let f = check_setting(&setting(""), &facts);
         assert_eq!(f[0].level, Level::Critical);
         assert!(f[0].message.starts_with("noProxy should contain"));
@@ -872,9 +988,18 @@ mod tests {
     fn etc_environment_and_drift() {
         let text = "# proxy\nPATH=/usr/bin\nexport http_proxy=\"http://u:pw@proxy.corp:3128\"\nHTTPS_PROXY='http://u:pw@proxy.corp:3128'\nno_proxy=192.168.0.0/24,.corp.example # note\nNO_PROXY=other\n";
         let env = parse_etc_environment(text);
-        assert_eq!(env.http_proxy.as_ref().unwrap().expose_secret(), "http://u:pw@proxy.corp:3128");
-        assert_eq!(env.https_proxy.as_ref().unwrap().expose_secret(), "http://u:pw@proxy.corp:3128");
-        assert_eq!(env.no_proxy.as_deref(), Some("192.168.0.0/24,.corp.example"));
+        assert_eq!(
+            env.http_proxy.as_ref().unwrap().expose_secret(),
+            "http://u:pw@proxy.corp:3128"
+        );
+        assert_eq!(
+            env.https_proxy.as_ref().unwrap().expose_secret(),
+            "http://u:pw@proxy.corp:3128"
+        );
+        assert_eq!(
+            env.no_proxy.as_deref(),
+            Some("192.168.0.0/24,.corp.example")
+        );
         assert_eq!(env.conflicts, vec!["no_proxy".to_string()]);
 
         let s = HttpProxySetting {
@@ -890,11 +1015,21 @@ mod tests {
             http_proxy: ProxyUrl::new("http://u:pw@other:3128"),
             ..s.clone()
         };
-        let f = environment_drift("n1", &parse_etc_environment("http_proxy=http://u:pw@proxy.corp:3128\n"), &other);
-        assert!(f.iter().any(|f| f.message.contains("http_proxy is http://u:***@proxy.corp:3128 here but http://u:***@other:3128")));
+        let f = environment_drift(
+            "n1",
+            &parse_etc_environment("http_proxy=http://u:pw@proxy.corp:3128\n"),
+            &other,
+        );
+        assert!(f.iter().any(|f| f.message.contains(
+            "http_proxy is http://u:***@proxy.corp:3128 here but http://u:***@other:3128"
+        )));
         assert!(f.iter().any(|f| f.message.contains("no_proxy differs")));
         assert!(f.iter().all(|f| !f.message.contains(":pw@")));
-        let f = environment_drift("n1", &parse_etc_environment("http_proxy=http://p:3128\n"), &HttpProxySetting::default());
+        let f = environment_drift(
+            "n1",
+            &parse_etc_environment("http_proxy=http://p:3128\n"),
+            &HttpProxySetting::default(),
+        );
         assert!(f[0].message.contains("setting is empty"));
         let f = environment_drift("n1", &parse_etc_environment("PATH=/bin\n"), &s);
         assert_eq!(f[0].level, Level::Ok);

@@ -145,7 +145,11 @@ impl AutoRotate {
     }
 
     /// What the setting will do for this apiserver certificate at `now`.
-    pub fn outlook(&self, apiserver_not_after: OffsetDateTime, now: OffsetDateTime) -> RotateOutlook {
+    pub fn outlook(
+        &self,
+        apiserver_not_after: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> RotateOutlook {
         if apiserver_not_after <= now {
             RotateOutlook::TooLate
         } else if !self.enable {
@@ -296,9 +300,18 @@ mod tests {
         assert_eq!(r.expiring_in_hours, 720);
         assert_eq!(AutoRotate::parse(&r.to_json()).unwrap(), r);
         let msg = |v: &str| AutoRotate::parse(v).unwrap_err().to_string();
-        assert_eq!(msg(r#"{"enable":true,"expiringInHours":0}"#), "auto-rotate-rke2-certs: expiringInHours can't be negative or zero");
-        assert_eq!(msg(r#"{"enable":true,"expiringInHours":-5}"#), "auto-rotate-rke2-certs: expiringInHours can't be negative or zero");
-        assert_eq!(msg(r#"{"enable":true,"expiringInHours":8760}"#), "auto-rotate-rke2-certs: expiringInHours can't be large than 8759");
+        assert_eq!(
+            msg(r#"{"enable":true,"expiringInHours":0}"#),
+            "auto-rotate-rke2-certs: expiringInHours can't be negative or zero"
+        );
+        assert_eq!(
+            msg(r#"{"enable":true,"expiringInHours":-5}"#),
+            "auto-rotate-rke2-certs: expiringInHours can't be negative or zero"
+        );
+        assert_eq!(
+            msg(r#"{"enable":true,"expiringInHours":8760}"#),
+            "auto-rotate-rke2-certs: expiringInHours can't be large than 8759"
+        );
         assert!(AutoRotate::parse(r#"{"enable":true,"expiringInHours":8759}"#).is_ok());
         assert!(msg(r#"{"enable":"yes","expiringInHours":5}"#).contains("enable"));
         assert!(msg(r#"{"enable":true,"expiringInHours":1.5}"#).contains("whole number"));
@@ -312,15 +325,33 @@ mod tests {
             expiring_in_hours: 240,
         };
         let not_after = NOW + Duration::days(30);
-        assert_eq!(on.outlook(not_after, NOW), RotateOutlook::FiresAt(NOW + Duration::days(20)));
+        assert_eq!(
+            on.outlook(not_after, NOW),
+            RotateOutlook::FiresAt(NOW + Duration::days(20))
+        );
         let f = auto_rotate_finding(&on, not_after, NOW);
         assert_eq!(f.level, Level::Ok);
-        assert!(f.message.contains("rotates at about Dec 19, 2026 12:00 UTC"), "{}", f.message);
-        assert_eq!(on.outlook(NOW + Duration::days(5), NOW), RotateOutlook::DueNow);
-        assert_eq!(auto_rotate_finding(&on, NOW + Duration::days(5), NOW).level, Level::Warn);
+        assert!(
+            f.message
+                .contains("rotates at about Dec 19, 2026 12:00 UTC"),
+            "{}",
+            f.message
+        );
+        assert_eq!(
+            on.outlook(NOW + Duration::days(5), NOW),
+            RotateOutlook::DueNow
+        );
+        assert_eq!(
+            auto_rotate_finding(&on, NOW + Duration::days(5), NOW).level,
+            Level::Warn
+        );
         let off = AutoRotate::default();
         assert_eq!(off.outlook(not_after, NOW), RotateOutlook::Disabled);
-        assert!(auto_rotate_finding(&off, not_after, NOW).message.contains("off"));
+        assert!(
+            auto_rotate_finding(&off, not_after, NOW)
+                .message
+                .contains("off")
+        );
         let late = auto_rotate_finding(&on, NOW - Duration::hours(1), NOW);
         assert_eq!(late.level, Level::Critical);
         assert!(late.message.contains("cannot fix expired"));
@@ -328,7 +359,12 @@ mod tests {
 
     #[test]
     fn ssl_certificates_and_additional_ca() {
-        let (leaf, ca) = make_chain("corp-ca", "harvester.corp", NOW - Duration::days(300), NOW + Duration::days(20));
+        let (leaf, ca) = make_chain(
+            "corp-ca",
+            "harvester.corp",
+            NOW - Duration::days(300),
+            NOW + Duration::days(20),
+        );
         let v = serde_json::json!({"ca": ca, "publicCertificate": leaf, "privateKey": "-----BEGIN PRIVATE KEY-----\nsecretkeymaterial\n-----END PRIVATE KEY-----\n"}).to_string();
         let files = ssl_certificates(&v).unwrap();
         assert_eq!(files.len(), 2);
@@ -336,11 +372,21 @@ mod tests {
         assert!(problems.is_empty());
         let leaf_a = a.iter().find(|x| !x.cert.is_ca).unwrap();
         assert_eq!(leaf_a.level, Level::Warn);
-        assert!(leaf_a.message.contains("replace it before it expires"), "{}", leaf_a.message);
+        assert!(
+            leaf_a.message.contains("replace it before it expires"),
+            "{}",
+            leaf_a.message
+        );
         // 100 days: no RKE2 renewal window for a user certificate.
-        let (leaf, _) = make_chain("corp-ca", "harvester.corp", NOW - Duration::days(300), NOW + Duration::days(100));
+        let (leaf, _) = make_chain(
+            "corp-ca",
+            "harvester.corp",
+            NOW - Duration::days(300),
+            NOW + Duration::days(100),
+        );
         let v = serde_json::json!({"publicCertificate": leaf, "privateKey": "k"}).to_string();
-        let (a, _) = setting_cert_findings(&ssl_certificates(&v).unwrap(), NOW, &Thresholds::default());
+        let (a, _) =
+            setting_cert_findings(&ssl_certificates(&v).unwrap(), NOW, &Thresholds::default());
         assert_eq!(a[0].level, Level::Ok);
         assert!(ssl_certificates("{}").unwrap().is_empty());
         assert!(ssl_certificates("").unwrap().is_empty());
@@ -349,12 +395,18 @@ mod tests {
         let err = ssl_certificates(r#"{"privateKey":"topsecret", "#).unwrap_err();
         assert!(!err.to_string().contains("topsecret"));
 
-        let (_, ca) = make_chain("old-corp-ca", "x", NOW - Duration::days(1), NOW + Duration::days(1));
+        let (_, ca) = make_chain(
+            "old-corp-ca",
+            "x",
+            NOW - Duration::days(1),
+            NOW + Duration::days(1),
+        );
         let files = additional_ca(&ca);
         let (a, _) = setting_cert_findings(&files, NOW, &Thresholds::default());
         assert!(a[0].cert.is_ca);
         assert!(additional_ca("  ").is_empty());
-        let (_, problems) = setting_cert_findings(&additional_ca("not pem"), NOW, &Thresholds::default());
+        let (_, problems) =
+            setting_cert_findings(&additional_ca("not pem"), NOW, &Thresholds::default());
         assert_eq!(problems[0].level, Level::Unknown);
     }
 }

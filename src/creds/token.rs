@@ -286,7 +286,7 @@ pub fn compare_tokens(node: &str, copies: &[(String, Token)]) -> TokenComparison
             None => groups.push((h, vec![src.clone()])),
         }
     }
-    groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
     let mut findings = Vec::new();
     match groups.len() {
         0 => findings.push(Finding::new(
@@ -367,22 +367,36 @@ mod tests {
     fn formats() {
         let ca = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         let t = Token::parse(&format!("{}\n", secure(PW, "server", ca))).unwrap();
-        assert!(matches!(t.format(), TokenFormat::Secure { user, ca_hash: Some(_) } if user == "server"));
+        assert!(
+            matches!(t.format(), TokenFormat::Secure { user, ca_hash: Some(_) } if user == "server")
+        );
         assert_eq!(t.format_name(), "secure (server)");
         let n = Token::parse(&secure(PW, "node", ca)).unwrap();
         assert_eq!(n.format_name(), "secure (node)");
         let s = Token::parse(PW).unwrap();
         assert_eq!(s.format(), &TokenFormat::Short);
         let e = Token::parse(&format!("K10::server:{PW}")).unwrap();
-        assert!(matches!(e.format(), TokenFormat::Secure { ca_hash: None, .. }));
+        assert!(matches!(
+            e.format(),
+            TokenFormat::Secure { ca_hash: None, .. }
+        ));
         // A short token may contain colons; it is all password.
         assert_eq!(Token::parse("a:b").unwrap().format(), &TokenFormat::Short);
 
         assert_eq!(Token::parse("  \n").unwrap_err(), TokenError::Empty);
         assert_eq!(Token::parse("K10abc").unwrap_err(), TokenError::NoSeparator);
-        assert_eq!(Token::parse("K10abc::server:x").unwrap_err(), TokenError::BadHash);
-        assert_eq!(Token::parse(&format!("K10{}::server:", "a".repeat(64))).unwrap_err(), TokenError::NoCredentials);
-        assert_eq!(Token::parse(&format!("K10{}::nouser", "a".repeat(64))).unwrap_err(), TokenError::NoCredentials);
+        assert_eq!(
+            Token::parse("K10abc::server:x").unwrap_err(),
+            TokenError::BadHash
+        );
+        assert_eq!(
+            Token::parse(&format!("K10{}::server:", "a".repeat(64))).unwrap_err(),
+            TokenError::NoCredentials
+        );
+        assert_eq!(
+            Token::parse(&format!("K10{}::nouser", "a".repeat(64))).unwrap_err(),
+            TokenError::NoCredentials
+        );
         assert_eq!(Token::parse("two words").unwrap_err(), TokenError::BadChars);
     }
 
@@ -396,14 +410,21 @@ mod tests {
         assert_eq!(a.short_hash(), b.short_hash());
         assert!(!a.agrees_with(&c));
         assert_ne!(a.short_hash(), c.short_hash());
-        let expected = format!("sha256:{}", &hex::encode(Sha256::digest(PW.as_bytes()))[..8]);
+        let expected = format!(
+            "sha256:{}",
+            &hex::encode(Sha256::digest(PW.as_bytes()))[..8]
+        );
         assert_eq!(a.short_hash(), expected);
     }
 
     #[test]
     fn never_shows_the_value() {
         let t = Token::parse(&secure(PW, "server", b"x")).unwrap();
-        for shown in [format!("{t:?}"), format!("{t}"), format!("{:?}", Some(t.clone()))] {
+        for shown in [
+            format!("{t:?}"),
+            format!("{t}"),
+            format!("{:?}", Some(t.clone())),
+        ] {
             assert!(!shown.contains(PW), "{shown}");
             assert!(!shown.contains("K10"), "{shown}");
         }
@@ -420,7 +441,10 @@ mod tests {
         assert_eq!(t.check_ca(ca), CaCheck::Match);
         let other = t.check_ca(b"different");
         assert!(matches!(other, CaCheck::Mismatch { .. }));
-        assert_eq!(ca_check_finding("n1", "/var/lib/rancher/rke2/server/token", &other).level, Level::Critical);
+        assert_eq!(
+            ca_check_finding("n1", "/var/lib/rancher/rke2/server/token", &other).level,
+            Level::Critical
+        );
         assert_eq!(Token::parse(PW).unwrap().check_ca(ca), CaCheck::NoHash);
         // Upper-case hex in a token still matches.
         let upper = format!("K10{}::server:{PW}", server_ca_hash(ca).to_uppercase());
@@ -429,7 +453,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("server-ca.crt");
         std::fs::write(&p, ca).unwrap();
-        let out = std::process::Command::new("sha256sum").arg(&p).output().unwrap();
+        let out = std::process::Command::new("sha256sum")
+            .arg(&p)
+            .output()
+            .unwrap();
         let sum = String::from_utf8(out.stdout).unwrap();
         assert_eq!(sum.split_whitespace().next().unwrap(), server_ca_hash(ca));
     }
@@ -437,14 +464,25 @@ mod tests {
     #[test]
     fn token_from_yaml_files() {
         let rancherd = format!("role: agent\nserver: https://10.0.0.10:443\ntoken: \"{PW}\"\n");
-        assert!(token_from_yaml(&rancherd).unwrap().unwrap().agrees_with(&Token::parse(PW).unwrap()));
+        assert!(
+            token_from_yaml(&rancherd)
+                .unwrap()
+                .unwrap()
+                .agrees_with(&Token::parse(PW).unwrap())
+        );
         let dropin = format!("token: {}\n", secure(PW, "server", b"x"));
         assert!(token_from_yaml(&dropin).unwrap().is_some());
         let harvester = format!(
             "# comment\nscheme_version: 1\ntoken: '{PW}'\nos:\n  password: hunter2\n  ssh_authorized_keys: []\ninstall:\n  mode: create\n"
         );
         assert!(token_from_yaml(&harvester).unwrap().is_some());
-        assert_eq!(token_from_yaml("token: 12345\n").unwrap().unwrap().short_hash(), Token::parse("12345").unwrap().short_hash());
+        assert_eq!(
+            token_from_yaml("token: 12345\n")
+                .unwrap()
+                .unwrap()
+                .short_hash(),
+            Token::parse("12345").unwrap().short_hash()
+        );
         assert!(token_from_yaml("role: agent\n").unwrap().is_none());
         assert!(token_from_yaml("token:\n").unwrap().is_none());
         assert!(token_from_yaml("").unwrap().is_none());
@@ -456,7 +494,10 @@ mod tests {
     fn comparison_of_copies() {
         let ca = b"ca";
         let copies = vec![
-            (TOKEN_PATHS[0].to_string(), Token::parse(&secure(PW, "server", ca)).unwrap()),
+            (
+                TOKEN_PATHS[0].to_string(),
+                Token::parse(&secure(PW, "server", ca)).unwrap(),
+            ),
             (TOKEN_PATHS[1].to_string(), Token::parse(PW).unwrap()),
             (TOKEN_PATHS[2].to_string(), Token::parse(PW).unwrap()),
         ];
@@ -466,8 +507,14 @@ mod tests {
         assert!(c.findings[0].message.contains("3 copies agree"));
 
         let mut bad = copies.clone();
-        bad.push((TOKEN_PATHS[4].to_string(), Token::parse("wrong-token").unwrap()));
-        bad.push((TOKEN_PATHS[3].to_string(), Token::parse(&secure(PW, "server", b"other ca")).unwrap()));
+        bad.push((
+            TOKEN_PATHS[4].to_string(),
+            Token::parse("wrong-token").unwrap(),
+        ));
+        bad.push((
+            TOKEN_PATHS[3].to_string(),
+            Token::parse(&secure(PW, "server", b"other ca")).unwrap(),
+        ));
         let c = compare_tokens("n1", &bad);
         assert_eq!(c.groups.len(), 2);
         assert_eq!(c.groups[0].1.len(), 4);
@@ -477,7 +524,11 @@ mod tests {
         assert!(crit.message.contains("/oem/90_custom.yaml"));
         assert!(crit.message.contains("502 Bad Gateway"));
         assert!(!crit.message.contains(PW) && !crit.message.contains("wrong-token"));
-        assert!(c.findings.iter().any(|f| f.level == Level::Warn && f.message.contains("different CAs")));
+        assert!(
+            c.findings
+                .iter()
+                .any(|f| f.level == Level::Warn && f.message.contains("different CAs"))
+        );
         assert_eq!(compare_tokens("n1", &[]).findings[0].level, Level::Unknown);
     }
 }
