@@ -877,6 +877,29 @@ pub(crate) mod tests {
         assert_eq!(findings[0].level, Level::Unknown);
     }
 
+    /// Cut or mangled files give errors, never panics (remote bytes are untrusted).
+    #[test]
+    fn mangled_input_never_panics() {
+        let pem = leaf_expiring(100);
+        for cut in (0..pem.len()).step_by(3) {
+            let _ = parse_cert_file("x", &pem.as_bytes()[..cut]);
+            let mut flipped = pem.as_bytes().to_vec();
+            flipped[cut] ^= 0x55;
+            let _ = parse_cert_file("x", &flipped);
+        }
+        let block: String = pem
+            .lines()
+            .take_while(|l| !l.starts_with("-----END"))
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(block)
+            .unwrap();
+        for cut in 0..der.len() {
+            let _ = parse_cert_file("x", &der[..cut]);
+        }
+    }
+
     #[test]
     fn der_file_is_accepted() {
         let (leaf, _) = make_chain(

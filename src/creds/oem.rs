@@ -948,6 +948,36 @@ stages:
     }
 
     #[test]
+    fn non_ascii_text_before_the_edit() {
+        let old = custom_yaml().replace(
+            "# Back up to /oem/install/ before editing.",
+            "# Sicherung: /oem/install/ — Überprüfung ✓ 日本語",
+        );
+        let new = set_rancher_passwd(&old, NEW).unwrap();
+        assert_eq!(new, old.replace(HASH, NEW));
+        let new = set_rancher_authorized_keys(&old, &[KEY_B.to_string()]).unwrap();
+        assert!(!new.contains(KEY_A));
+        assert!(new.contains("Überprüfung ✓ 日本語"));
+    }
+
+    /// Cut or mangled files give errors, never panics (remote text is untrusted).
+    #[test]
+    fn mangled_input_never_panics() {
+        let text = custom_yaml();
+        let mut cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(7).collect();
+        cuts.push(text.len());
+        for cut in cuts {
+            let t = &text[..cut];
+            let _ = parse_oem(t);
+            let _ = set_rancher_passwd(t, NEW);
+            let _ = set_rancher_authorized_keys(t, &[KEY_C.to_string()]);
+            let swapped = t.replace("- ", "-").replace(": ", ":");
+            let _ = parse_oem(&swapped);
+            let _ = set_rancher_authorized_keys(&swapped, &[]);
+        }
+    }
+
+    #[test]
     fn several_entries_of_a_stage() {
         let text = format!(
             "stages:\n  initramfs:\n  - users:\n      rancher:\n        passwd: {HASH}\n  # second entry\n  - name: later\n    users:\n      rancher:\n        passwd: plain-text-pw\n"

@@ -67,7 +67,12 @@ fn split_authority(s: &str) -> (Option<&str>, Option<&str>, &str, &str) {
         Some(i) => (Some(&s[..i]), &s[i + 3..]),
         None => (None, s),
     };
-    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    // Search for the end of the authority after the last `@`, so that a raw
+    // (not percent-encoded) `/`, `?` or `#` in a password is still masked.
+    let from = after.rfind('@').map_or(0, |i| i + 1);
+    let end = after[from..]
+        .find(['/', '?', '#'])
+        .map_or(after.len(), |i| from + i);
     let (authority, rest) = after.split_at(end);
     match authority.rfind('@') {
         Some(at) => (scheme, Some(&authority[..at]), &authority[at + 1..], rest),
@@ -781,6 +786,11 @@ mod tests {
         assert_eq!(mask_url("http://host:3128"), "http://host:3128");
         assert_eq!(mask_url("user:pw@host:3128"), "user:***@host:3128");
         assert_eq!(mask_url(""), "");
+        // Raw special characters in the password are still masked.
+        assert_eq!(
+            mask_url("http://u:pa/ss?#@host:3128/"),
+            "http://u:***@host:3128/"
+        );
         let u = ProxyUrl::new("http://admin:S3cr3t@10.0.0.1:3128");
         assert!(u.has_credentials());
         for shown in [format!("{u:?}"), u.to_string()] {
