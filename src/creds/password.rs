@@ -363,6 +363,10 @@ pub fn hash_new_password(password: &SecretString) -> Result<String, PasswordErro
 /// The same with chosen salt bytes (12 bytes give the 16-character salt).
 pub fn hash_with_salt_bytes(password: &SecretString, salt: &[u8]) -> Result<String, PasswordError> {
     use sha_crypt::{PasswordHasher, ShaCrypt};
+    if salt.is_empty() || salt.len() > 12 {
+        // More than 12 bytes encode to more than 16 characters, which glibc truncates.
+        return Err(PasswordError::Rejected("salt must be 1 to 12 bytes"));
+    }
     let pw = password.expose_secret();
     if pw.is_empty() {
         return Err(PasswordError::Rejected("empty password"));
@@ -579,6 +583,7 @@ mod tests {
         assert!(!verify_password("wrong", &h));
         assert!(hash_new_password(&SecretString::from("")).is_err());
         assert!(hash_new_password(&SecretString::from("a\nb")).is_err());
+        assert!(hash_with_salt_bytes(&pw, &[0u8; 13]).is_err());
     }
 
     /// Independent check: openssl computes the same hash for the same salt,
