@@ -31,6 +31,9 @@ pub struct ResourceDef {
     /// A custom resource: strategic merge patch is refused, updates need a
     /// resourceVersion, `metadata.generation` is kept.
     pub custom: bool,
+    /// Has a `/status` subresource: writes to the object keep the stored
+    /// status, writes to `/status` change only the status.
+    pub status_subresource: bool,
 }
 
 const READ: &[&str] = &["get", "list", "watch"];
@@ -50,6 +53,7 @@ pub static DEFS: [ResourceDef; 6] = [
         verbs: READ,
         short_names: &["no"],
         custom: false,
+        status_subresource: false,
     },
     ResourceDef {
         kind_id: Kind::Namespace,
@@ -62,6 +66,7 @@ pub static DEFS: [ResourceDef; 6] = [
         verbs: READ,
         short_names: &["ns"],
         custom: false,
+        status_subresource: false,
     },
     ResourceDef {
         kind_id: Kind::Secret,
@@ -74,6 +79,7 @@ pub static DEFS: [ResourceDef; 6] = [
         verbs: READ,
         short_names: &[],
         custom: false,
+        status_subresource: false,
     },
     ResourceDef {
         kind_id: Kind::Setting,
@@ -86,6 +92,7 @@ pub static DEFS: [ResourceDef; 6] = [
         verbs: ALL,
         short_names: &[],
         custom: true,
+        status_subresource: false,
     },
     ResourceDef {
         kind_id: Kind::CloudInit,
@@ -98,6 +105,7 @@ pub static DEFS: [ResourceDef; 6] = [
         verbs: ALL,
         short_names: &[],
         custom: true,
+        status_subresource: true,
     },
     ResourceDef {
         kind_id: Kind::Cluster,
@@ -110,6 +118,7 @@ pub static DEFS: [ResourceDef; 6] = [
         verbs: &["get", "list", "patch", "update", "watch"],
         short_names: &[],
         custom: true,
+        status_subresource: true,
     },
 ];
 

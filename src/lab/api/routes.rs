@@ -135,6 +135,8 @@ struct Target {
     def: &'static ResourceDef,
     ns: String,
     name: Option<String>,
+    /// The request is for the `/status` subresource.
+    status: bool,
 }
 
 fn target(group: &str, version: &str, rest: &[&str]) -> Result<Target, ApiError> {
@@ -152,10 +154,15 @@ fn target(group: &str, version: &str, rest: &[&str]) -> Result<Target, ApiError>
     if (def.namespaced && ns.is_none() && name.is_some()) || (!def.namespaced && ns.is_some()) {
         return Err(ApiError::path_not_found());
     }
+    let status = rest.last() == Some(&"status") && name.is_some() && rest.len() % 2 == 1;
+    if status && !def.status_subresource {
+        return Err(ApiError::path_not_found());
+    }
     Ok(Target {
         def,
         ns: ns.unwrap_or("").to_string(),
         name: name.map(str::to_string),
+        status,
     })
 }
 
@@ -178,7 +185,7 @@ fn resource_request(
         (&Method::DELETE, true) => "delete",
         _ => return Err(ApiError::method_not_allowed()),
     };
-    if !t.def.allows(verb) {
+    if !t.def.allows(verb) || (t.status && !matches!(verb, "get" | "update" | "patch")) {
         return Err(ApiError::method_not_allowed());
     }
     let kind = t.def.kind_id;
@@ -450,6 +457,30 @@ fn admit(app: &App, kind: Kind, obj: &mut Value) -> Result<(), ApiError> {
     }
 }
 
+/// With a status subresource, a write to the object keeps the stored status
+/// and a write to `/status` keeps everything else, so that a client and the
+/// controller reporting on its work never overwrite each other.
+fn split_status(t: &Target, current: &Value, new: &mut Value) {
+    if !t.def.status_subresource {
+        return;
+    }
+    let keep = |from: &Value, to: &mut Value| match from.get("status") {
+        Some(s) => to["status"] = s.clone(),
+        None => {
+            if let Some(m) = to.as_object_mut() {
+                m.remove("status");
+            }
+        }
+    };
+    if t.status {
+        let mut merged = current.clone();
+        keep(new, &mut merged);
+        *new = merged;
+    } else {
+        keep(current, new);
+    }
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
@@ -541,6 +572,8 @@ fn update(app: &Arc<App>, t: &Target, name: &str, req: &Req) -> Result<Response,
     if expect != rv_of(&current) {
         return Err(ApiError::conflict(kind, name));
     }
+    split_status(t, &current, &mut obj);
+    obj["metadata"]["resourceVersion"] = json!(expect.to_string());
     admit(app, kind, &mut obj)?;
     let updated = app
         .store
@@ -610,6 +643,7 @@ fn patch(app: &Arc<App>, t: &Target, name: &str, req: &Req) -> Result<Response, 
             return Err(ApiError::conflict(kind, name));
         }
         check_type(t.def, &mut new)?;
+        split_status(t, &current, &mut new);
         admit(app, kind, &mut new)?;
         match app
             .store
