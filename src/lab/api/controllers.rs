@@ -76,6 +76,10 @@ fn effective(setting: &Value) -> String {
     }
 }
 
+/// One node's /oem work for a CloudInit change: node, its /oem folder, the
+/// file to write (name, contents) and the file it had before.
+type OemStep = (String, PathBuf, Option<(String, String)>, Option<String>);
+
 pub struct Controllers {
     pub store: Arc<Store>,
     pub plan: LabPlan,
@@ -278,7 +282,7 @@ impl Controllers {
                 ci["spec"]["contents"].as_str().unwrap_or("").to_string(),
             ))
         };
-        let mut plan: Vec<(String, PathBuf, Option<(String, String)>, Option<String>)> = Vec::new();
+        let mut plan: Vec<OemStep> = Vec::new();
         for node in &nodes {
             let name = super::store::name_of(node).to_string();
             let Some(dir) = ops.oem_dirs.get(&name) else {
