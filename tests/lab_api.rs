@@ -777,6 +777,25 @@ async fn cloudinit_files_land_in_the_matching_nodes_oem_and_go_on_delete() {
         422
     );
 
+    // A change of contents is rolled out; while paused, the node keeps its file.
+    let contents = |s: &str| Patch::Merge(json!({"spec": {"contents": s}}));
+    ci.patch("keys", &PatchParams::default(), &contents("stages: {}\n"))
+        .await
+        .unwrap();
+    wait_for("the new contents", async || {
+        std::fs::read_to_string(&file).unwrap() == "stages: {}\n"
+    })
+    .await;
+    ci.patch(
+        "keys",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"paused": true, "contents": "paused: yes\n"}})),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "stages: {}\n");
+
     ci.delete("keys", &Default::default()).await.unwrap();
     wait_for("the file to go", async || !file.exists()).await;
     lab.api.shutdown().await;
@@ -1092,5 +1111,84 @@ async fn kubectl_reads_and_patches_like_on_a_real_cluster() {
         .await
         .unwrap();
     assert!(stdout(&out).contains("node3"));
+    lab.api.shutdown().await;
+}
+
+/// The wire itself, with curl: HTTP/2 and HTTP/1.1, the exact 401 body, a
+/// raw `watch=1` stream, and 404 Status for what the lab does not serve.
+#[tokio::test]
+async fn the_wire_speaks_http2_and_http1_and_answers_with_status_objects() {
+    let lab = Lab::start(None).await;
+    let ca = lab.dir.path().join("ca.crt");
+    std::fs::write(&ca, &lab.pki.ca_pem).unwrap();
+    let curl = |args: Vec<String>| {
+        let ca = ca.clone();
+        async move {
+            let out = tokio::process::Command::new("curl")
+                .args(["-sS", "--cacert"])
+                .arg(&ca)
+                .args(&args)
+                .output()
+                .await
+                .expect("curl runs");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    for (flag, want) in [("--http2", "2"), ("--http1.1", "1.1")] {
+        let got = curl(vec![
+            flag.into(),
+            "-o".into(),
+            "/dev/null".into(),
+            "-w".into(),
+            "%{http_version} %{http_code}".into(),
+            "-H".into(),
+            auth.clone(),
+            format!("{}/version", lab.url),
+        ])
+        .await;
+        assert_eq!(got, format!("{want} 200"));
+    }
+
+    let body = curl(vec![format!("{}/api/v1/nodes", lab.url)]).await;
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        status,
+        json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401})
+    );
+
+    let body = curl(vec![
+        "--max-time".into(),
+        "1".into(),
+        "-H".into(),
+        auth.clone(),
+        format!(
+            "{}/api/v1/nodes?watch=1&fieldSelector=metadata.name%3Dnode3",
+            lab.url
+        ),
+    ])
+    .await;
+    let events: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{body}");
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "node3");
+
+    for path in [
+        "/openapi/v2",
+        "/openapi/v3",
+        "/apis/harvesterhci.io/v1beta1/upgrades",
+    ] {
+        let body = curl(vec![
+            "-H".into(),
+            auth.clone(),
+            format!("{}{path}", lab.url),
+        ])
+        .await;
+        let status: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status["code"], 404, "{path}: {body}");
+    }
     lab.api.shutdown().await;
 }

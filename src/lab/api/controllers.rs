@@ -262,16 +262,20 @@ impl Controllers {
             });
     }
 
-    /// node-manager: write the file into /oem of every matching node (unless
-    /// paused), remove it where it no longer belongs, report per node.
+    /// node-manager: write the file into /oem of every matching node, remove
+    /// it where it no longer belongs (or when the CloudInit is deleted), report
+    /// per node. A paused CloudInit is left alone: its files stay as they are.
     async fn reconcile_cloudinit(self: Arc<Self>, old: Option<Value>, new: Option<Value>) {
         let Some(ops) = &self.node_ops else { return };
+        if new
+            .as_ref()
+            .is_some_and(|n| n["spec"]["paused"].as_bool() == Some(true))
+        {
+            return;
+        }
         let _in_order = self.oem.lock().await;
         let nodes = self.store.list(Kind::Node, None).0;
         let wanted = |ci: &Value, node: &Value| -> Option<(String, String)> {
-            if ci["spec"]["paused"].as_bool() == Some(true) {
-                return None;
-            }
             let selector = ci["spec"]["matchSelector"].as_object()?;
             let labels = &node["metadata"]["labels"];
             if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
