@@ -1088,6 +1088,34 @@ async fn kubectl_reads_and_patches_like_on_a_real_cluster() {
     );
     assert!(cluster.contains("rotateCertificates:"), "{cluster}");
 
+    // `kubectl create -f` / `apply -f` need OpenAPI (or --validate=false).
+    let manifest = |file: &str| {
+        format!(
+            "apiVersion: node.harvesterhci.io/v1beta1\nkind: CloudInit\nmetadata:\n  name: keys\nspec:\n  matchSelector: {{}}\n  filename: {file}\n  contents: |\n    stages: {{}}\n"
+        )
+    };
+    let f = lab.dir.path().join("ci.yaml");
+    std::fs::write(&f, manifest("20_keys")).unwrap();
+    let fs = f.to_str().unwrap();
+    let out = stdout(&lab.kubectl(&["create", "-f", fs]).await);
+    assert!(
+        out.contains("cloudinit.node.harvesterhci.io/keys created"),
+        "{out}"
+    );
+    let out = stdout(&lab.kubectl(&["apply", "-f", fs]).await);
+    assert!(
+        out.contains("cloudinit.node.harvesterhci.io/keys configured"),
+        "{out}"
+    );
+    let listed = stdout(&lab.kubectl(&["get", "cloudinits"]).await);
+    assert!(listed.lines().any(|l| l.starts_with("keys ")), "{listed}");
+    stdout(&lab.kubectl(&["delete", "-f", fs]).await);
+    std::fs::write(&f, manifest("90_custom.yaml")).unwrap();
+    let refused = lab.kubectl(&["apply", "-f", fs]).await;
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("90_custom.yaml is reserved"), "{err}");
+
     let ns = stdout(&lab.kubectl(&["get", "namespaces"]).await);
     assert!(
         ns.contains("harvester-system") && ns.contains("Active"),
@@ -1115,7 +1143,8 @@ async fn kubectl_reads_and_patches_like_on_a_real_cluster() {
 }
 
 /// The wire itself, with curl: HTTP/2 and HTTP/1.1, the exact 401 body, a
-/// raw `watch=1` stream, and 404 Status for what the lab does not serve.
+/// raw `watch=1` stream, OpenAPI v3, and 404 Status for what the lab does
+/// not serve.
 #[tokio::test]
 async fn the_wire_speaks_http2_and_http1_and_answers_with_status_objects() {
     let lab = Lab::start(None).await;
@@ -1176,11 +1205,16 @@ async fn the_wire_speaks_http2_and_http1_and_answers_with_status_objects() {
     assert_eq!(events[0]["type"], "ADDED");
     assert_eq!(events[0]["object"]["metadata"]["name"], "node3");
 
-    for path in [
-        "/openapi/v2",
-        "/openapi/v3",
-        "/apis/harvesterhci.io/v1beta1/upgrades",
-    ] {
+    // OpenAPI v3 is served (kubectl create/apply need it), v2 is not.
+    let index = curl(vec![
+        "-H".into(),
+        auth.clone(),
+        format!("{}/openapi/v3", lab.url),
+    ])
+    .await;
+    let index: Value = serde_json::from_str(&index).unwrap();
+    assert!(index["paths"]["apis/harvesterhci.io/v1beta1"]["serverRelativeURL"].is_string());
+    for path in ["/openapi/v2", "/apis/harvesterhci.io/v1beta1/upgrades"] {
         let body = curl(vec![
             "-H".into(),
             auth.clone(),

@@ -125,6 +125,8 @@ fn dispatch(app: &Arc<App>, path: &str, req: &Req) -> Result<Response, ApiError>
         ["apis"] => discovery_get(Some(discovery::group_list())),
         ["apis", g] => discovery_get(discovery::group(g)),
         ["apis", g, v] => discovery_get(discovery::resource_list(g, v)),
+        ["openapi", "v3"] => discovery_get(Some(discovery::openapi_v3_index())),
+        ["openapi", "v3", rest @ ..] => discovery_get(discovery::openapi_v3_group(&rest.join("/"))),
         ["api", "v1", rest @ ..] => resource_request(app, "", "v1", rest, req),
         ["apis", g, v, rest @ ..] => resource_request(app, g, v, rest, req),
         _ => Err(ApiError::path_not_found()),
