@@ -8,6 +8,12 @@
 //! and Rancher's controllers have on the nodes (RKE2 restarts, certificate
 //! rotation, /oem files).
 //!
+//! Not emulated: server-side apply (`application/apply-patch+yaml` gets 415),
+//! strategic merge patch on the custom resources (415, as on a real cluster),
+//! set-based label selectors, pagination (`limit` is ignored: a list is
+//! always whole), watch bookmarks, OpenAPI v2, and persistence: the objects
+//! live in memory and a restarted API starts from a fresh cluster again.
+//!
 //! ```no_run
 //! # async fn demo(cfg: harvcred::lab::api::ApiConfig) -> anyhow::Result<()> {
 //! let api = harvcred::lab::api::serve(cfg).await?;

@@ -66,9 +66,12 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                 .into_response();
         }
     };
-    let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
-        .map(|Query(q)| q)
-        .unwrap_or_default();
+    // A query that does not parse is refused rather than ignored: dropping a
+    // `dryRun=All` would turn a rehearsal into a real change.
+    let query: HashMap<String, String> = match Query::try_from_uri(&parts.uri) {
+        Ok(Query(q)) => q,
+        Err(e) => return ApiError::bad_request(format!("invalid query: {e}")).into_response(),
+    };
     let req = Req {
         method: parts.method,
         headers: parts.headers,

@@ -34,9 +34,23 @@ pub fn validate_setting(obj: &Value, node_ips: &[IpAddr]) -> Result<(), ApiError
     let name = obj["metadata"]["name"].as_str().unwrap_or("");
     let value = obj.get("value").and_then(Value::as_str).unwrap_or("");
     let default = obj.get("default").and_then(Value::as_str).unwrap_or("");
+    // The CRD's schema says string; the API server refuses anything else
+    // before any webhook sees it.
     for f in ["value", "default"] {
-        if obj.get(f).is_some_and(|v| !v.is_string() && !v.is_null()) {
-            return Err(deny(format!("{f} must be a string")));
+        if let Some(v) = obj.get(f).filter(|v| !v.is_string() && !v.is_null()) {
+            let t = match v {
+                Value::Bool(_) => "boolean",
+                Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+                Value::Number(_) => "number",
+                Value::Array(_) => "array",
+                _ => "object",
+            };
+            return Err(ApiError::invalid(
+                Kind::Setting,
+                name,
+                f,
+                &format!("Invalid value: \"{t}\": {f} in body must be of type string: \"{t}\""),
+            ));
         }
     }
     match name {
@@ -323,6 +337,13 @@ mod tests {
             .is_err()
         );
         assert!(validate_setting(&proxy("{not json"), &nodes).is_err());
+        let err = validate_setting(
+            &json!({"metadata":{"name":"http-proxy"},"value":{"httpProxy":"x"}}),
+            &nodes,
+        )
+        .unwrap_err();
+        assert_eq!(err.code, 422);
+        assert!(err.message.starts_with("Setting.harvesterhci.io \"http-proxy\" is invalid: value: Invalid value: \"object\""), "{}", err.message);
     }
 
     #[test]
