@@ -226,16 +226,7 @@ impl Controllers {
             nodes.sort_by_key(|n| (n.role == Role::Worker, n.index));
             for n in nodes {
                 let script = match n.role {
-                    Role::Server => format!(
-                        "set -e\n\
-                         f=/var/lib/rancher/rke2/certificate_rotation/generation\n\
-                         if [ \"$(cat \"$f\" 2>/dev/null)\" != \"{generation}\" ]; then\n\
-                         {NODE_RKE2} certificate rotate\n\
-                         mkdir -p \"$(dirname \"$f\")\"\n\
-                         echo {generation} > \"$f\"\n\
-                         fi\n\
-                         systemctl restart rke2-server\n"
-                    ),
+                    Role::Server => server_rotation_script(generation),
                     Role::Worker => "systemctl restart rke2-agent\n".to_string(),
                 };
                 if let Err(e) = node_root_sh_ok(&ops.ssh_config, &n.name, &script).await {
@@ -345,6 +336,28 @@ impl Controllers {
     }
 }
 
+/// What the planner's plan does on a control-plane/etcd node: rotate unless
+/// this generation is already done, drop the controller-manager and scheduler
+/// serving certs (they make new ones on start), restart without stopping.
+fn server_rotation_script(generation: i64) -> String {
+    let tls = "/var/lib/rancher/rke2/server/tls";
+    format!(
+        "set -e
+f=/var/lib/rancher/rke2/certificate_rotation/generation
+if [ \"$(cat \"$f\" 2>/dev/null)\" != \"{generation}\" ]; then
+  {NODE_RKE2} certificate rotate
+  mkdir -p \"$(dirname \"$f\")\"
+  echo {generation} > \"$f\"
+fi
+rm -f {tls}/kube-controller-manager/kube-controller-manager.crt {tls}/kube-controller-manager/kube-controller-manager.key
+rm -f /var/lib/rancher/rke2/agent/pod-manifests/kube-controller-manager.yaml
+rm -f {tls}/kube-scheduler/kube-scheduler.crt {tls}/kube-scheduler/kube-scheduler.key
+rm -f /var/lib/rancher/rke2/agent/pod-manifests/kube-scheduler.yaml
+systemctl restart rke2-server
+"
+    )
+}
+
 fn set_setting_condition(s: &mut Value, ok: bool, reason: &str, message: &str) {
     let mut cond = setting_condition(ok, reason, message);
     let conds = s["status"]["conditions"]
@@ -422,6 +435,23 @@ mod tests {
                 json!({"name":"NO_PROXY","value":format!("10.0.0.0/24,{BUILTIN_NO_PROXY}")}),
             ]
         );
+    }
+
+    #[test]
+    fn the_server_rotation_script_is_valid_shell_and_does_the_planners_steps() {
+        let script = server_rotation_script(3);
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(script.contains("!= \"3\" ]; then\n  /opt/rke2/bin/rke2 certificate rotate"));
+        assert!(script.contains("kube-scheduler/kube-scheduler.crt"));
+        assert!(script.trim_end().ends_with("systemctl restart rke2-server"));
     }
 
     #[test]
