@@ -205,7 +205,8 @@ fn api_status(err: kube::Error) -> (u16, String, String) {
 const GOOD_PROXY: &str = r#"{"httpProxy":"http://proxy.example:3128","httpsProxy":"http://proxy.example:3128","noProxy":"localhost,127.0.0.1,10.213.7.0/24"}"#;
 
 async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..100 {
+    // Up to 15 s: the build machine is shared and can be slow.
+    for _ in 0..300 {
         if check().await {
             return;
         }
