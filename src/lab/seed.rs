@@ -700,6 +700,8 @@ pub fn seed_node(
     }
     material.pki.write_agent_certs(upper, &id, leaf)?;
     t.file(RESUME_MARKER, "", 0o600, 0, 0)?;
+    t.parents("/etc/systemd/system/multi-user.target.wants/x")?;
+    enable_units(upper, node.role)?;
     chown_tree(&t.host("/var/lib/rancher"), 0, 0)?;
 
     // /oem.
@@ -1022,6 +1024,18 @@ mod tests {
         assert_eq!(
             mode(s.upper("node1", "/var/lib/rancher/rke2/server/token")) & 0o777,
             0o600
+        );
+        // Units enabled per role.
+        let wants = "/etc/systemd/system/multi-user.target.wants";
+        assert!(
+            fs::symlink_metadata(s.upper("node1", &format!("{wants}/rke2-server.service"))).is_ok()
+        );
+        assert!(
+            fs::symlink_metadata(s.upper("node4", &format!("{wants}/rke2-agent.service"))).is_ok()
+        );
+        assert!(
+            fs::symlink_metadata(s.upper("node4", &format!("{wants}/rke2-server.service")))
+                .is_err()
         );
         // Workers have agent certs but no server tree.
         assert!(!s.upper("node4", "/var/lib/rancher/rke2/server").exists());

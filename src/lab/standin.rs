@@ -227,19 +227,21 @@ fn install_signal_handlers() {
 
 /// Tell systemd (Type=notify) that the service is up.
 fn sd_notify_ready() {
+    if let Ok(path) = std::env::var("NOTIFY_SOCKET") {
+        let _ = sd_notify(&path, "READY=1");
+    }
+}
+
+/// Send `state` to systemd's notification socket (`@` = abstract namespace).
+fn sd_notify(path: &str, state: &str) -> std::io::Result<()> {
     use std::os::linux::net::SocketAddrExt;
     use std::os::unix::net::{SocketAddr, UnixDatagram};
-    let Ok(path) = std::env::var("NOTIFY_SOCKET") else {
-        return;
+    let addr = match path.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes())?,
+        None => SocketAddr::from_pathname(path)?,
     };
-    let addr = if let Some(name) = path.strip_prefix('@') {
-        SocketAddr::from_abstract_name(name.as_bytes())
-    } else {
-        SocketAddr::from_pathname(&path)
-    };
-    if let (Ok(sock), Ok(addr)) = (UnixDatagram::unbound(), addr) {
-        let _ = sock.send_to_addr(b"READY=1", &addr);
-    }
+    UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &addr)?;
+    Ok(())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -531,7 +533,7 @@ fn trickle<W: Write>(
             tick
         } else {
             let next = (sent + 1) as f64 / rate;
-            StdDuration::from_secs_f64((next - start.elapsed().as_secs_f64()).clamp(0.0, 0.1))
+            StdDuration::from_secs_f64((next - start.elapsed().as_secs_f64()).clamp(0.0, 0.5))
         };
         std::thread::sleep(wait);
     }
@@ -560,8 +562,18 @@ fn trickle_line<W: Write>(
                 1 => format!("Handling backend connection request [{host}]"),
                 2 => "Active TLS secret kube-system/rke2-serving (ver=41253) (count 14): map[listener.cattle.io/cn-10.53.0.1:10.53.0.1 listener.cattle.io/cn-kubernetes:kubernetes listener.cattle.io/cn-localhost:localhost]".to_string(),
                 3 => format!("Updating load balancer rke2-api-server-agent-load-balancer default server address -> {ip}:6443"),
-                4 => "Cluster-Http-Server 2026/11/29 http: TLS handshake error from 10.52.0.17:48822: remote error: tls: bad certificate".to_string(),
-                5 => format!("Pod for etcd is synced; node {host} has {n} watches"),
+                4 => {
+                    let f = time::macros::format_description!(
+                        "[year]/[month]/[day] [hour]:[minute]:[second]"
+                    );
+                    let now = OffsetDateTime::now_utc().format(&f).unwrap_or_default();
+                    format!("Cluster-Http-Server {now} http: TLS handshake error from 10.52.0.17:48822: remote error: tls: bad certificate")
+                }
+                5 => format!(
+                    "Pod for {} is synced",
+                    ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+                        [(n / 8 % 4) as usize]
+                ),
                 6 => "Reconciling ETCDSnapshotFile resources".to_string(),
                 _ => format!("Connecting to proxy url=\"wss://{ip}:9345/v1-rke2/connect\""),
             };
@@ -618,7 +630,7 @@ fn rancherd<W: Write>(node: &Node, log: &mut Log<W>, stop: &AtomicBool) -> Resul
             ));
             log.flush();
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(StdDuration::from_millis(100));
+                std::thread::sleep(StdDuration::from_millis(500));
             }
             shutdown(Service::Rancherd, log);
             log.flush();
@@ -1392,6 +1404,26 @@ mod tests {
     }
 
     static STOP_TEST: AtomicBool = AtomicBool::new(false);
+
+    #[test]
+    fn sd_notify_reaches_path_and_abstract_sockets() {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        sd_notify(path.to_str().unwrap(), "READY=1").unwrap();
+        let mut buf = [0u8; 64];
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+        let name = format!("harvcred-test-{}", std::process::id());
+        let sock =
+            UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap())
+                .unwrap();
+        sd_notify(&format!("@{name}"), "READY=1").unwrap();
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+    }
 
     #[test]
     fn trickle_reaches_high_rates_and_quotes_like_logrus() {
