@@ -130,14 +130,20 @@ impl Lab {
             api_port: 6443,
         };
         let material = ClusterMaterial::generate(&plan, KEY).unwrap();
-        let base = dir.path().join("base");
-        std::fs::create_dir_all(base.join("etc")).unwrap();
-        std::fs::write(
-            base.join("etc/shadow"),
-            "root:*:1::::::\nrancher:!:1::::::\n",
-        )
-        .unwrap();
-        std::fs::write(base.join("etc/group"), "shadow:x:42:\n").unwrap();
+        let base = match std::env::var_os("HARVCRED_TEST_BASE") {
+            Some(b) => PathBuf::from(b),
+            None => {
+                let base = dir.path().join("base");
+                std::fs::create_dir_all(base.join("etc")).unwrap();
+                std::fs::write(
+                    base.join("etc/shadow"),
+                    "root:*:1::::::\nrancher:!:1::::::\n",
+                )
+                .unwrap();
+                std::fs::write(base.join("etc/group"), "shadow:x:42:\n").unwrap();
+                base
+            }
+        };
         for n in &plan.nodes {
             let root = dir.path().join(&n.name);
             seed_node(&plan, n, &material, &base, &root, &root.join("oem")).unwrap();
@@ -284,7 +290,8 @@ fn high_log_rates_are_reached() {
     assert!(n >= 10_000, "only {n} lines in a second at 20000/s");
 }
 
-/// Seed a 4-node lab's trees into `$HARVCRED_TEST_SEED_DIR` to look at by hand:
+/// Seed a 4-node lab's trees into `$HARVCRED_TEST_SEED_DIR` to look at by hand
+/// (`$HARVCRED_TEST_BASE`: a real base tree to read shadow/group from):
 /// `HARVCRED_TEST_SEED_DIR=/tmp/x cargo test --test lab_node_content -- --ignored seed_for_inspection`
 #[test]
 #[ignore]

@@ -40,7 +40,7 @@ pub struct StandinArgs {
     pub program: Program,
 }
 
-#[derive(Debug, Clone, Subcommand)]
+#[derive(Clone, Subcommand)]
 pub enum Program {
     /// rke2-server.service
     Rke2Server,
@@ -55,6 +55,19 @@ pub enum Program {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// `Debug` without the `rke2` command's arguments (`token rotate` takes tokens).
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Program::Rke2Server => f.write_str("Rke2Server"),
+            Program::Rke2Agent => f.write_str("Rke2Agent"),
+            Program::Rancherd => f.write_str("Rancherd"),
+            Program::RancherSystemAgent => f.write_str("RancherSystemAgent"),
+            Program::Rke2 { args } => write!(f, "Rke2 {{ args: [{} elided] }}", args.len()),
+        }
+    }
 }
 
 pub fn run(args: StandinArgs) -> Result<i32> {
@@ -1469,6 +1482,15 @@ mod tests {
         let e = Rke2Cli::try_parse_from(["rke2", "etcd-snapshot"]).unwrap_err();
         assert!(e.use_stderr());
         assert!(e.to_string().contains("etcd-snapshot"), "{e}");
+        let secret = StandinArgs::try_parse_from_for_test([
+            "x",
+            "rke2",
+            "token",
+            "rotate",
+            "--new-token",
+            "Sekrit",
+        ]);
+        assert!(!format!("{secret:?}").contains("Sekrit"));
         let args = StandinArgs::try_parse_from_for_test([
             "x",
             "--root",
