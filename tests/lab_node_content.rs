@@ -305,6 +305,44 @@ fn seed_for_inspection() {
         .map(|s| s.parse().unwrap())
         .collect();
     let lab = Lab::new(scenarios);
+    // What the orchestrator installs into the base tree, here into each
+    // node's tree so that it boots with them.
+    for n in ["node1", "node2", "node3", "node4"] {
+        harvcred::lab::seed::write_base_files(&lab.root(n)).unwrap();
+    }
     let kept = lab.dir.keep();
     std::fs::rename(&kept, &dir).unwrap();
+}
+
+/// The hash in /etc/shadow is what the system's own crypt(3) (libxcrypt, as
+/// PAM uses at login) accepts for the password; the password goes on stdin.
+#[test]
+fn shadow_hash_is_accepted_by_the_systems_crypt() {
+    use std::io::Write;
+    let lab = Lab::new(vec![Scenario::PlaintextPassword]);
+    for node in ["node1", "node2"] {
+        let shadow = std::fs::read_to_string(lab.root(node).join("etc/shadow")).unwrap();
+        let hash = shadow
+            .lines()
+            .find_map(|l| l.strip_prefix("rancher:"))
+            .and_then(|l| l.split(':').next())
+            .unwrap()
+            .to_string();
+        let check = |pw: &str| {
+            let mut child = Command::new("perl")
+                .args([
+                    "-e",
+                    "my $pw = <STDIN>; chomp $pw; print crypt($pw, $ARGV[0]) eq $ARGV[0] ? 'ok' : 'bad'",
+                    &hash,
+                ])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            writeln!(child.stdin.take().unwrap(), "{pw}").unwrap();
+            String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+        };
+        assert_eq!(check(lab.material.password_clear()), "ok", "{node}: {hash}");
+        assert_eq!(check("wrong-password"), "bad");
+    }
 }

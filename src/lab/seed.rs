@@ -780,13 +780,29 @@ pub struct BaseFile {
 
 pub const UNIT_DIR: &str = "/usr/lib/systemd/system";
 
-fn unit(description: &str, program: &str, conflicts: Option<&str>, notify: bool) -> String {
-    let conflicts = conflicts
+struct UnitSpec {
+    description: &'static str,
+    docs: &'static str,
+    /// `harvcred lab standin <program>`
+    program: &'static str,
+    /// The journal's SYSLOG_IDENTIFIER, as the real binary's name gives it.
+    ident: &'static str,
+    conflicts: Option<&'static str>,
+    notify: bool,
+}
+
+fn unit(u: &UnitSpec) -> String {
+    let conflicts = u
+        .conflicts
         .map(|c| format!("Conflicts={c}\n"))
         .unwrap_or_default();
     format!(
-        "[Unit]\nDescription={description}\nDocumentation=https://github.com/rancher/rke2#readme\nWants=network-online.target\nAfter=network-online.target\n{conflicts}\n[Install]\nWantedBy=multi-user.target\n\n[Service]\nType={ty}\nEnvironmentFile=-/etc/default/%N\nEnvironmentFile=-/etc/sysconfig/%N\nEnvironmentFile=-{env}\nKillMode=process\nDelegate=yes\nLimitNOFILE=1048576\nTimeoutStartSec=0\nRestart=always\nRestartSec=5s\n# harvcred lab: a stand-in that logs like the real program.\nExecStart={NODE_BIN} lab standin {program}\n",
-        ty = if notify { "notify" } else { "simple" },
+        "[Unit]\nDescription={description}\nDocumentation={docs}\nWants=network-online.target\nAfter=network-online.target\n{conflicts}\n[Install]\nWantedBy=multi-user.target\n\n[Service]\nType={ty}\nEnvironmentFile=-/etc/default/%N\nEnvironmentFile=-/etc/sysconfig/%N\nEnvironmentFile=-{env}\nKillMode=process\nDelegate=yes\nLimitNOFILE=1048576\nTimeoutStartSec=0\nRestart=always\nRestartSec=5s\nSyslogIdentifier={ident}\n# harvcred lab: a stand-in that logs like the real program.\nExecStart={NODE_BIN} lab standin {program}\n",
+        description = u.description,
+        docs = u.docs,
+        ident = u.ident,
+        program = u.program,
+        ty = if u.notify { "notify" } else { "simple" },
         env = super::layout::NODE_STANDIN_ENV,
     )
 }
@@ -798,50 +814,58 @@ pub fn base_files() -> Vec<BaseFile> {
         content: BaseContent::Text(content),
         mode,
     };
-    vec![
-        text(
-            &format!("{UNIT_DIR}/rke2-server.service"),
-            unit(
-                "Rancher Kubernetes Engine v2 (server)",
-                "rke2-server",
-                Some("rke2-agent.service"),
-                true,
-            ),
-            0o644,
-        ),
-        text(
-            &format!("{UNIT_DIR}/rke2-agent.service"),
-            unit(
-                "Rancher Kubernetes Engine v2 (agent)",
-                "rke2-agent",
-                Some("rke2-server.service"),
-                true,
-            ),
-            0o644,
-        ),
-        text(
-            &format!("{UNIT_DIR}/rancherd.service"),
-            unit("Rancher Bootstrap", "rancherd", None, false),
-            0o644,
-        ),
-        text(
-            &format!("{UNIT_DIR}/rancher-system-agent.service"),
-            unit("Rancher System Agent", "rancher-system-agent", None, false),
-            0o644,
-        ),
-        text(
-            super::layout::NODE_RKE2,
-            format!(
-                "#!/bin/sh\n# harvcred lab: stand-in for the rke2 command.\nexec {NODE_BIN} lab standin rke2 \"$@\"\n"
-            ),
-            0o755,
-        ),
-        BaseFile {
-            path: "/usr/local/bin/rke2".into(),
-            content: BaseContent::Symlink(super::layout::NODE_RKE2.into()),
-            mode: 0o777,
+    let rke2_docs = "https://github.com/rancher/rke2#readme";
+    let units = [
+        UnitSpec {
+            description: "Rancher Kubernetes Engine v2 (server)",
+            docs: rke2_docs,
+            program: "rke2-server",
+            ident: "rke2",
+            conflicts: Some("rke2-agent.service"),
+            notify: true,
         },
-    ]
+        UnitSpec {
+            description: "Rancher Kubernetes Engine v2 (agent)",
+            docs: rke2_docs,
+            program: "rke2-agent",
+            ident: "rke2",
+            conflicts: Some("rke2-server.service"),
+            notify: true,
+        },
+        UnitSpec {
+            description: "Rancher Bootstrap",
+            docs: "https://github.com/rancher/rancherd",
+            program: "rancherd",
+            ident: "rancherd",
+            conflicts: None,
+            notify: false,
+        },
+        UnitSpec {
+            description: "Rancher System Agent",
+            docs: "https://www.rancher.com",
+            program: "rancher-system-agent",
+            ident: "rancher-system-agent",
+            conflicts: None,
+            notify: false,
+        },
+    ];
+    let mut files: Vec<BaseFile> = units
+        .iter()
+        .map(|u| text(&format!("{UNIT_DIR}/{}.service", u.program), unit(u), 0o644))
+        .collect();
+    files.push(text(
+        super::layout::NODE_RKE2,
+        format!(
+            "#!/bin/sh\n# harvcred lab: stand-in for the rke2 command.\nexec {NODE_BIN} lab standin rke2 \"$@\"\n"
+        ),
+        0o755,
+    ));
+    files.push(BaseFile {
+        path: "/usr/local/bin/rke2".into(),
+        content: BaseContent::Symlink(super::layout::NODE_RKE2.into()),
+        mode: 0o777,
+    });
+    files
 }
 
 /// Install [`base_files`] into a base tree (as root).

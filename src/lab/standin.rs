@@ -185,17 +185,25 @@ impl<W: Write> Log<W> {
         }
     }
     fn line(&mut self, level: &str, msg: &str) {
+        self.line_kv(level, msg, &[]);
+    }
+    /// A line with logrus fields after `msg` (`key="value"`).
+    fn line_kv(&mut self, level: &str, msg: &str, fields: &[(&str, &str)]) {
         let now = OffsetDateTime::now_utc();
         if now.unix_timestamp() != self.sec {
             self.sec = now.unix_timestamp();
             self.stamp = ts(now);
         }
-        let _ = writeln!(
+        let _ = write!(
             self.out,
             "time=\"{}\" level={level} msg={}",
             self.stamp,
             quote(msg)
         );
+        for (k, v) in fields {
+            let _ = write!(self.out, " {k}={}", quote(v));
+        }
+        let _ = writeln!(self.out);
     }
     fn info(&mut self, msg: &str) {
         self.line("info", msg);
@@ -365,10 +373,11 @@ fn rke2_start<W: Write>(
         log.info(&format!(
             "Running kubelet --address=0.0.0.0 --anonymous-auth=false --hostname-override={host} --kubeconfig=/var/lib/rancher/rke2/agent/kubelet.kubeconfig --node-ip={ip} --tls-cert-file=/var/lib/rancher/rke2/agent/serving-kubelet.crt --tls-private-key-file=/var/lib/rancher/rke2/agent/serving-kubelet.key"
         ));
-        log.info(&format!(
-            "Connecting to proxy url=\"wss://{}/v1-rke2/connect\"",
+        let url = format!(
+            "wss://{}/v1-rke2/connect",
             server.trim_start_matches("https://")
-        ));
+        );
+        log.line_kv("info", "Connecting to proxy", &[("url", &url)]);
         log.info("rke2 agent is up and running");
     }
     Ok(true)
@@ -588,7 +597,11 @@ fn trickle_line<W: Write>(
                         [(n / 8 % 4) as usize]
                 ),
                 6 => "Reconciling ETCDSnapshotFile resources".to_string(),
-                _ => format!("Connecting to proxy url=\"wss://{ip}:9345/v1-rke2/connect\""),
+                _ => {
+                    let url = format!("wss://{ip}:9345/v1-rke2/connect");
+                    log.line_kv("info", "Connecting to proxy", &[("url", &url)]);
+                    return;
+                }
             };
             if n % 8 == 4 {
                 log.warn(&msg);
