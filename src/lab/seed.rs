@@ -779,6 +779,8 @@ pub struct BaseFile {
 }
 
 pub const UNIT_DIR: &str = "/usr/lib/systemd/system";
+/// RKE2's crictl, as the controller-manager certificate workaround calls it.
+pub const CRICTL: &str = "/var/lib/rancher/rke2/bin/crictl";
 
 struct UnitSpec {
     description: &'static str,
@@ -857,6 +859,13 @@ pub fn base_files() -> Vec<BaseFile> {
         super::layout::NODE_RKE2,
         format!(
             "#!/bin/sh\n# harvcred lab: stand-in for the rke2 command.\nexec {NODE_BIN} lab standin rke2 \"$@\"\n"
+        ),
+        0o755,
+    ));
+    files.push(text(
+        CRICTL,
+        format!(
+            "#!/bin/sh\n# harvcred lab: stand-in for RKE2's crictl.\nexec {NODE_BIN} lab standin crictl \"$@\"\n"
         ),
         0o755,
     ));

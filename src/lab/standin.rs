@@ -55,6 +55,12 @@ pub enum Program {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// RKE2's `crictl` (`ps`, `rm`/`stop` of the control-plane containers), for
+    /// the controller-manager/scheduler certificate workaround.
+    Crictl {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// `Debug` without the `rke2` command's arguments (`token rotate` takes tokens).
@@ -66,6 +72,7 @@ impl std::fmt::Debug for Program {
             Program::Rancherd => f.write_str("Rancherd"),
             Program::RancherSystemAgent => f.write_str("RancherSystemAgent"),
             Program::Rke2 { args } => write!(f, "Rke2 {{ args: [{} elided] }}", args.len()),
+            Program::Crictl { args } => write!(f, "Crictl {{ args: {args:?} }}"),
         }
     }
 }
@@ -78,6 +85,7 @@ pub fn run(args: StandinArgs) -> Result<i32> {
         Program::Rancherd => serve(&node, Service::Rancherd),
         Program::RancherSystemAgent => serve(&node, Service::SystemAgent),
         Program::Rke2 { args } => rke2_command(&node, &args),
+        Program::Crictl { args } => crictl(&node, &args, &mut std::io::stdout().lock()),
     }
 }
 
@@ -1126,6 +1134,148 @@ fn token_rotate<W: Write>(
     Ok(())
 }
 
+// ---------------------------------------------------------------------------
+// crictl: the static pods of the control plane as containers
+
+/// `(container name, pod name prefix, image)` of the containers a node runs.
+fn containers(node: &Node) -> Vec<(&'static str, &'static str)> {
+    let mut c = vec![(
+        "kube-proxy",
+        "rancher/hardened-kubernetes:v1.33.5-rke2r1-build20250910",
+    )];
+    if node.is_server() {
+        c.extend([
+            ("etcd", "rancher/hardened-etcd:v3.5.21-k3s1-build20250910"),
+            (
+                "kube-apiserver",
+                "rancher/hardened-kubernetes:v1.33.5-rke2r1-build20250910",
+            ),
+            (
+                "kube-controller-manager",
+                "rancher/hardened-kubernetes:v1.33.5-rke2r1-build20250910",
+            ),
+            (
+                "kube-scheduler",
+                "rancher/hardened-kubernetes:v1.33.5-rke2r1-build20250910",
+            ),
+            (
+                "cloud-controller-manager",
+                "rancher/rke2-cloud-provider:v1.33.1-0.20250516163953-99d91538b132-build20250516",
+            ),
+        ]);
+    }
+    c
+}
+
+/// A container's id, kept in `/run` (so a reboot makes new ones); `rm`
+/// makes a new one, as the kubelet recreates the static pod's container.
+fn container_id(node: &Node, name: &str) -> String {
+    let path = node.p("/run/k3s/containerd/harvcred-lab").join(name);
+    if let Ok(id) = fs::read_to_string(&path)
+        && id.trim().len() == 64
+    {
+        return id.trim().to_string();
+    }
+    new_container_id(node, name)
+}
+
+fn new_container_id(node: &Node, name: &str) -> String {
+    let id = hex::encode(rand::random::<[u8; 32]>());
+    let path = node.p("/run/k3s/containerd/harvcred-lab").join(name);
+    let _ = pki::write_file(&path, &format!("{id}\n"), 0o600);
+    id
+}
+
+fn crictl<W: Write>(node: &Node, args: &[String], out: &mut W) -> Result<i32> {
+    let mut it = args.iter().map(String::as_str);
+    let cmd = it.next().unwrap_or("");
+    let rest: Vec<&str> = it.collect();
+    match cmd {
+        "ps" => {
+            let quiet = rest.iter().any(|a| *a == "-q" || *a == "--quiet");
+            let name = rest
+                .iter()
+                .position(|a| *a == "--name")
+                .and_then(|i| rest.get(i + 1))
+                .copied()
+                .or_else(|| rest.iter().find_map(|a| a.strip_prefix("--name=")));
+            let list: Vec<_> = containers(node)
+                .into_iter()
+                .filter(|(n, _)| name.is_none_or(|want| n.contains(want)))
+                .collect();
+            if !quiet {
+                writeln!(
+                    out,
+                    "{:<13}   {:<13}   {:<14}   {:<7}   {:<24}   {:<7}   {:<13}   POD",
+                    "CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID"
+                )?;
+            }
+            for (n, _) in list {
+                let id = container_id(node, n);
+                if quiet {
+                    writeln!(out, "{id}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:<13}   {:<13}   {:<14}   {:<7}   {:<24}   {:<7}   {:<13}   {n}-{}",
+                        &id[..13],
+                        &id[20..33],
+                        "2 hours ago",
+                        "Running",
+                        n,
+                        0,
+                        &id[40..53],
+                        node.hostname()
+                    )?;
+                }
+            }
+            Ok(0)
+        }
+        "rm" | "stop" => {
+            let ids: Vec<&str> = rest
+                .iter()
+                .copied()
+                .filter(|a| !a.starts_with('-'))
+                .collect();
+            if ids.is_empty() {
+                bail!("ID cannot be empty");
+            }
+            let now = OffsetDateTime::now_utc();
+            for id in ids {
+                let Some((name, _)) = containers(node)
+                    .into_iter()
+                    .find(|(n, _)| id.len() >= 12 && container_id(node, n).starts_with(id))
+                else {
+                    writeln!(
+                        std::io::stderr(),
+                        "removing container \"{id}\" failed: rpc error: code = NotFound desc = an error occurred when try to find container \"{id}\": not found"
+                    )?;
+                    return Ok(1);
+                };
+                // The kubelet recreates the static pod's container; the component
+                // makes a new self-signed cert if its files are gone.
+                if node.is_server() && pki::COMPONENT_CERTS.iter().any(|(n, _)| *n == name) {
+                    regenerate_missing_component_certs(node, now)?;
+                }
+                new_container_id(node, name);
+                writeln!(out, "{id}")?;
+            }
+            Ok(0)
+        }
+        "--version" | "-v" | "version" => {
+            writeln!(out, "crictl version v1.33.0-k3s1")?;
+            Ok(0)
+        }
+        other => {
+            writeln!(
+                std::io::stderr(),
+                "crictl (harvcred lab stand-in): unsupported command {other:?}; supported: ps [-q] [--name N], rm [-f] ID..., stop ID..."
+            )?;
+            Ok(1)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1279,6 +1429,39 @@ mod tests {
             out.contains("kube-scheduler"),
             "scheduler cert still expired: {out}"
         );
+    }
+
+    #[test]
+    fn crictl_workaround_regenerates_removed_component_certs() {
+        let lab = Lab::new(vec![Scenario::KcmCertExpired]);
+        let n1 = lab.node("node1");
+        let kcm = n1
+            .tls()
+            .join("kube-controller-manager/kube-controller-manager.crt");
+        let run = |args: &[&str]| {
+            let mut out = Vec::new();
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            let code = crictl(&n1, &args, &mut out).unwrap();
+            (code, String::from_utf8(out).unwrap())
+        };
+        let (code, id) = run(&["ps", "-q", "--name", "kube-controller-manager"]);
+        assert_eq!(code, 0);
+        assert_eq!(id.trim().len(), 64);
+        // Removing the container with the expired cert still in place changes nothing.
+        run(&["rm", "-f", id.trim()]);
+        assert!(days_left(&kcm) < 0);
+        let (_, id) = run(&["ps", "-q", "--name", "kube-controller-manager"]);
+        // The documented workaround: delete the files, then remove the container.
+        fs::remove_file(&kcm).unwrap();
+        fs::remove_file(kcm.with_extension("key")).unwrap();
+        let (code, out) = run(&["rm", "-f", id.trim()]);
+        assert_eq!((code, out.trim()), (0, id.trim()));
+        assert!(days_left(&kcm) > 360);
+        let (_, id2) = run(&["ps", "-q", "--name", "kube-controller-manager"]);
+        assert_ne!(id2, id, "a new container");
+        let (_, table) = run(&["ps"]);
+        assert!(table.starts_with("CONTAINER") && table.contains("kube-scheduler"));
+        assert_eq!(run(&["rm", "-f", "0123456789abcdef"]).0, 1);
     }
 
     #[test]
