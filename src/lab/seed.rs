@@ -468,6 +468,7 @@ fn harvester_config(
     node: &NodePlan,
     material: &ClusterMaterial,
     token: &str,
+    passwd: &str,
 ) -> String {
     let mut s = String::from("scheme_version: 1\n");
     if node.index != 1 {
@@ -480,10 +481,7 @@ fn harvester_config(
     s.push_str("os:\n  ssh_authorized_keys:\n");
     s.push_str(&format!("  - {}\n", scalar(&material.operator_pubkey)));
     s.push_str(&format!("  hostname: {}\n", node.name));
-    s.push_str(&format!(
-        "  password: {}\n",
-        scalar(material.password_hash())
-    ));
+    s.push_str(&format!("  password: {}\n", scalar(passwd)));
     s.push_str("  ntp_servers:\n  - 0.suse.pool.ntp.org\n");
     let env = node_proxy_env(plan, node);
     if env.is_empty() {
@@ -722,7 +720,7 @@ pub fn seed_node(
     write_owned(&oem.join("90_custom.yaml"), &custom, 0o600, 0, 0)?;
     write_owned(
         &oem.join("harvester.config"),
-        &harvester_config(plan, node, material, token),
+        &harvester_config(plan, node, material, token, &passwd),
         0o600,
         0,
         0,
@@ -1296,6 +1294,11 @@ mod tests {
             })
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), hash);
+        // The install config, from which 90_custom.yaml was made, has it in clear too.
+        assert_eq!(
+            yaml(&s.read_oem("node1", "harvester.config"))["os"]["password"],
+            m.password_clear()
+        );
         // node2 keeps the hash.
         let c2 = yaml(&s.read_oem("node2", "90_custom.yaml"));
         assert_eq!(
