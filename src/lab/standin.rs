@@ -917,20 +917,22 @@ fn service_files(node: &Node, names: &[String]) -> Result<Vec<(&'static str, Pat
     Ok(out)
 }
 
+/// The RESIDUAL TIME column, as Kubernetes' `ShortHumanDuration` writes it
+/// (kubeadm's and RKE2's tables): `45s`, `12m`, `5h`, `334d`, `8y`, `<invalid>`.
 fn residual(left: Duration) -> String {
-    let d = left.whole_days();
-    if left.is_negative() {
-        "0s".to_string()
-    } else if d >= 730 {
-        format!("{} years", d / 365)
-    } else if d >= 365 {
-        "1 year".to_string()
-    } else if d >= 2 {
-        format!("{d} days")
-    } else if left.whole_hours() >= 2 {
-        format!("{} hours", left.whole_hours())
+    let secs = left.whole_seconds();
+    if secs < -1 {
+        "<invalid>".into()
+    } else if secs < 60 {
+        format!("{}s", secs.max(0))
+    } else if left.whole_minutes() < 60 {
+        format!("{}m", left.whole_minutes())
+    } else if left.whole_hours() < 24 {
+        format!("{}h", left.whole_hours())
+    } else if left.whole_hours() < 24 * 365 {
+        format!("{}d", left.whole_days())
     } else {
-        format!("{} minutes", left.whole_minutes().max(1))
+        format!("{}y", left.whole_days() / 365)
     }
 }
 
@@ -1526,7 +1528,7 @@ mod tests {
         assert!(
             admin.contains("system:admin")
                 && admin.contains("ClientAuth")
-                && admin.contains("9 days")
+                && admin.contains(" 9d ")
                 && admin.ends_with("WARNING"),
             "{admin}"
         );
