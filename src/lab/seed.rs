@@ -276,7 +276,7 @@ fn write_owned(path: &Path, content: &str, mode: u32, uid: u32, gid: u32) -> Res
         .with_context(|| format!("chown {}", path.display()))
 }
 
-/// Apply `f` to every file below `dir` (ownership fix-up after pki writes).
+/// Give every file below `dir` to `uid:gid` (ownership fix-up after pki writes).
 fn chown_tree(dir: &Path, uid: u32, gid: u32) -> Result<()> {
     for entry in fs::read_dir(dir)? {
         let p = entry?.path();
