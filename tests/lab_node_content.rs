@@ -33,6 +33,9 @@ fn standin_child() {
         "rke2" => Program::Rke2 {
             args: parts.map(str::to_string).collect(),
         },
+        "crictl" => Program::Crictl {
+            args: parts.map(str::to_string).collect(),
+        },
         other => panic!("unknown program {other}"),
     };
     let code = run(StandinArgs { root, program }).unwrap();
