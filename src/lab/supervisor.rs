@@ -158,6 +158,9 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
             std::fs::create_dir_all(key.parent().expect("has parent"))?;
             ssh_keygen(&key, &format!("root@{}", node.name)).await?;
             tokio::task::spawn_blocking(move || {
+                // Units and the rke2 command go into each node's upper layer, not
+                // the cached base, so a new harvcred needs no base rebuild.
+                seed::write_base_files(&nd.upper())?;
                 seed::seed_node(&plan, &node, &material, &base, &nd.upper(), &nd.oem())
             })
             .await??;
