@@ -293,30 +293,6 @@ fn high_log_rates_are_reached() {
     assert!(n >= 10_000, "only {n} lines in a second at 20000/s");
 }
 
-/// Seed a 4-node lab's trees into `$HARVCRED_TEST_SEED_DIR` to look at by hand
-/// (`$HARVCRED_TEST_BASE`: a real base tree to read shadow/group from):
-/// `HARVCRED_TEST_SEED_DIR=/tmp/x cargo test --test lab_node_content -- --ignored seed_for_inspection`
-#[test]
-#[ignore]
-fn seed_for_inspection() {
-    let dir =
-        PathBuf::from(std::env::var("HARVCRED_TEST_SEED_DIR").expect("HARVCRED_TEST_SEED_DIR"));
-    let scenarios = std::env::var("HARVCRED_TEST_SCENARIOS")
-        .unwrap_or_default()
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    let lab = Lab::new(scenarios);
-    // What the orchestrator installs into the base tree, here into each
-    // node's tree so that it boots with them.
-    for n in ["node1", "node2", "node3", "node4"] {
-        harvcred::lab::seed::write_base_files(&lab.root(n)).unwrap();
-    }
-    let kept = lab.dir.keep();
-    std::fs::rename(&kept, &dir).unwrap();
-}
-
 /// The hash in /etc/shadow is what the system's own crypt(3) (libxcrypt, as
 /// PAM uses at login) accepts for the password; the password goes on stdin.
 #[test]
