@@ -124,6 +124,7 @@ pub fn up(opts: &UpOptions) -> Result<Record> {
         );
     }
     base::ensure(opts.progress)?;
+    raise_inotify_limit(opts.nodes, opts.progress)?;
 
     let claim = names::claim(&dir, opts.subnet)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -187,6 +188,29 @@ pub fn up(opts: &UpOptions) -> Result<Record> {
             announced = true;
         }
     }
+}
+
+/// Every booted node's systemd, journald and logind take inotify instances from
+/// root's shared budget; Debian's default of 128 runs out at about 25 nodes and
+/// nodes then fail to start sshd. Raise it (never lower it) to fit this lab
+/// beside others.
+fn raise_inotify_limit(nodes: usize, progress: bool) -> Result<()> {
+    const KNOB: &str = "/proc/sys/fs/inotify/max_user_instances";
+    let current: usize = std::fs::read_to_string(KNOB)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let wanted = 1024 + 32 * nodes;
+    if current < wanted {
+        std::fs::write(KNOB, wanted.to_string())
+            .with_context(|| format!("raising {KNOB} to {wanted}"))?;
+        if progress {
+            eprintln!(
+                "lab: raised fs.inotify.max_user_instances from {current} to {wanted} (booted nodes need several each)"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn spawn_supervisor(dir: &LabDir) -> Result<i32> {
