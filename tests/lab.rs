@@ -620,3 +620,29 @@ fn rotation_cloudinit_and_the_token_rotate_trap_act_on_the_nodes() {
         },
     );
 }
+
+#[test]
+fn fifty_nodes_come_up_answer_and_go_down() {
+    let lab = Lab::up(&["--nodes", "50"]);
+    let id = lab.id();
+    let nodes = lab.kubectl_ok(&["get", "nodes", "--no-headers"]);
+    assert_eq!(
+        nodes.lines().filter(|l| l.contains(" Ready ")).count(),
+        50,
+        "{nodes}"
+    );
+    assert_eq!(lab.ssh_ok("node50", "hostname").trim(), "node50");
+    assert_eq!(
+        lab.ssh_ok("node50", "systemctl is-active rke2-agent")
+            .trim(),
+        "active"
+    );
+    let dir = lab.dir.clone();
+    let out = lab.down();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(leftovers(&id, &dir), Vec::<String>::new());
+}
