@@ -4,3 +4,4 @@ pub mod cli;
 pub mod creds;
 pub mod lab;
 pub mod logs;
+pub mod node;

@@ -1,0 +1,4 @@
+//! The SSH side: remote reads of node files, and (with the console) the
+//! session pool, atomic remote writes and log streams.
+
+pub mod gather;
