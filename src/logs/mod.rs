@@ -12,8 +12,10 @@
 //! Every step costs O(new lines) or O(screen height), never O(history): the
 //! targets are T6–T9 in `reference/reliability-and-performance.md`.
 
+pub mod hints;
 pub mod journal;
 pub mod sanitize;
 
+pub use hints::{Goto, HINTS, Hint, hint_for};
 pub use journal::{Format, JsonEntry, Resume, ShortLine, Timestamp, parse_json, parse_short};
 pub use sanitize::{sanitize, sanitize_str, sanitize_with_spans};
