@@ -12,10 +12,12 @@
 //! Every step costs O(new lines) or O(screen height), never O(history): the
 //! targets are T6–T9 in `reference/reliability-and-performance.md`.
 
+pub mod buffer;
 pub mod hints;
 pub mod journal;
 pub mod sanitize;
 
+pub use buffer::{Limits, LineKind, LogBuffer, LogLine, NodeId, Span};
 pub use hints::{Goto, HINTS, Hint, hint_for};
 pub use journal::{Format, JsonEntry, Resume, ShortLine, Timestamp, parse_json, parse_short};
 pub use sanitize::{sanitize, sanitize_str, sanitize_with_spans};
