@@ -17,9 +17,11 @@ pub mod hints;
 pub mod journal;
 pub mod sanitize;
 pub mod search;
+pub mod view;
 
 pub use buffer::{Limits, LineKind, LogBuffer, LogLine, NodeId, Span};
 pub use hints::{Goto, HINTS, Hint, hint_for};
 pub use journal::{Format, JsonEntry, Resume, ShortLine, Timestamp, parse_json, parse_short};
 pub use sanitize::{sanitize, sanitize_str, sanitize_with_spans};
 pub use search::{Direction, Jump, MatchIndex, Query};
+pub use view::{LogView, Row, Status, Window};
