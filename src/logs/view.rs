@@ -84,7 +84,9 @@ pub struct Status {
 #[derive(Clone, Copy)]
 struct Src<'a, 's> {
     buf: &'a LogBuffer,
-    only: Option<&'s VecDeque<u64>>,
+    /// Matching sequence numbers, and how many of them at the front were
+    /// evicted since the index was last updated (skipped, never shown).
+    only: Option<(&'s VecDeque<u64>, usize)>,
 }
 
 /// Borrows only the search field, so the view's other fields stay writable.
@@ -92,7 +94,10 @@ fn src<'a, 's>(search: &'s Option<MatchIndex>, filter: bool, buf: &'a LogBuffer)
     Src {
         buf,
         only: match (search, filter) {
-            (Some(m), true) => Some(m.seqs()),
+            (Some(m), true) => {
+                let s = m.seqs();
+                Some((s, s.partition_point(|&x| x < buf.first_seq())))
+            }
             _ => None,
         },
     }
@@ -102,13 +107,13 @@ impl<'a> Src<'a, '_> {
     fn len(&self) -> usize {
         match self.only {
             None => self.buf.len(),
-            Some(s) => s.len(),
+            Some((s, skip)) => s.len() - skip,
         }
     }
     fn seq_at(&self, i: usize) -> u64 {
         match self.only {
             None => self.buf.first_seq() + i as u64,
-            Some(s) => s[i],
+            Some((s, skip)) => s[skip + i],
         }
     }
     fn line(&self, i: usize) -> &'a LogLine {
@@ -118,7 +123,7 @@ impl<'a> Src<'a, '_> {
     fn index_of(&self, seq: u64) -> usize {
         match self.only {
             None => (seq.saturating_sub(self.buf.first_seq()) as usize).min(self.buf.len()),
-            Some(s) => s.partition_point(|&x| x < seq),
+            Some((s, skip)) => s.partition_point(|&x| x < seq).max(skip) - skip,
         }
     }
 }
@@ -181,8 +186,9 @@ impl LogView {
         }
     }
 
-    /// Brings the search index up to date with lines that arrived; call it
-    /// once per batch of new lines (O(new lines)).
+    /// Brings the search index up to date with lines that arrived
+    /// (O(new lines)). [`window`](Self::window) and `n`/`N` do it themselves;
+    /// call it before [`status`](Self::status) for exact match counts.
     pub fn update(&mut self, buf: &LogBuffer) {
         if let Some(m) = &mut self.search {
             m.update(buf);
@@ -196,6 +202,7 @@ impl LogView {
     /// the message, after any timestamp/node prefix). Remembers what it
     /// showed, for scrolling. O(height) plus O(log n) with the filter on.
     pub fn window<'a>(&mut self, buf: &'a LogBuffer, height: usize, width: usize) -> Window<'a> {
+        self.update(buf);
         let width = width.max(1);
         self.last_height = height;
         self.last_width = width;
@@ -466,6 +473,7 @@ impl LogView {
     }
 
     fn jump(&mut self, buf: &LogBuffer, dir: Direction) -> Option<Jump> {
+        self.update(buf);
         let m = self.search.as_ref()?;
         let current = self.current.filter(|&c| c >= buf.first_seq());
         // Without a current match, start from the screen: `n` finds the
@@ -759,6 +767,30 @@ mod tests {
         v.set_filter(false);
         v.to_tail();
         assert_eq!(shown(&mut v, &b, 2, 80), ["f", "g err"]);
+    }
+
+    #[test]
+    fn a_stale_filter_index_never_shows_evicted_lines() {
+        let mut b = LogBuffer::new(Limits {
+            max_lines: 3,
+            ..Limits::default()
+        });
+        let mut v = LogView::new();
+        v.set_search(&b, "x");
+        v.set_filter(true);
+        for l in ["x0", "x1", "x2"] {
+            b.push_raw(0, None, l.as_bytes());
+        }
+        v.update(&b);
+        v.to_top(&b);
+        shown(&mut v, &b, 2, 80);
+        // Lines arrive and evict without update(): scrolling must not panic.
+        for l in ["x3", "x4"] {
+            b.push_raw(0, None, l.as_bytes());
+        }
+        v.scroll_down(&b, 1);
+        v.scroll_up(&b, 1);
+        assert_eq!(shown(&mut v, &b, 2, 80), ["x2", "x3"]);
     }
 
     #[test]
