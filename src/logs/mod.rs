@@ -4,7 +4,7 @@
 //! The route of a line: the stream task (node/) reads bytes from
 //! `journalctl -u rke2-server -f` on a node, splits them into lines, parses
 //! each with [`journal`] (timestamp, message), and builds a [`LogLine`], which
-//! sanitises the message ([`sanitize`]), caps its length and looks it up in
+//! sanitises the message ([`mod@sanitize`]), caps its length and looks it up in
 //! the known-failure table ([`hints`]). Batches of lines reach the app state
 //! as a message; the pane pushes them into its [`LogBuffer`] (bounded ring,
 //! counts what it drops), calls [`LogView::update`] (incremental search
