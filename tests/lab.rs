@@ -466,6 +466,48 @@ fn bad_requests_get_a_message_that_says_what_to_do_and_leave_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("between 1 and"));
     assert!(!tmp.path().join("y").exists());
 
+    // Not root: said plainly, before anything is made.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "lab",
+            "up",
+            "--dir",
+        ])
+        .arg(tmp.path().join("n"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs root"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!tmp.path().join("n").exists());
+
+    // A missing tool names the package that brings it.
+    let bin_dir = tmp.path().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    for tool in ["ip", "ssh", "ssh-keygen", "debootstrap"] {
+        let found = harvcred_which(tool);
+        std::os::unix::fs::symlink(found, bin_dir.join(tool)).unwrap();
+    }
+    let out = Command::new(BIN)
+        .args(["lab", "up", "--dir"])
+        .arg(tmp.path().join("m"))
+        .env("PATH", &bin_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("systemd-nspawn") && err.contains("apt-get install systemd-container"),
+        "{err}"
+    );
+
     // A folder with a running lab is refused, and the running lab is untouched.
     let lab = Lab::up(&["--nodes", "1"]);
     let out = Command::new(BIN)
@@ -497,6 +539,13 @@ fn bad_requests_get_a_message_that_says_what_to_do_and_leave_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!tmp.path().join("z").exists());
+}
+
+fn harvcred_which(tool: &str) -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{tool} not on PATH"))
 }
 
 fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
