@@ -128,12 +128,7 @@ fn lab_up_serves_ssh_and_kubectl_with_real_certs_and_down_leaves_nothing() {
 
     // kubectl lists the three nodes Ready with their lab addresses.
     let wide = lab.kubectl_ok(&["get", "nodes", "-o", "wide"]);
-    let ips: Vec<String> = record["plan"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["ip"].as_str().unwrap().to_string())
-        .collect();
+    let ips = lab.node_ips();
     for (i, ip) in ips.iter().enumerate() {
         let row = wide
             .lines()
@@ -193,18 +188,7 @@ fn lab_up_serves_ssh_and_kubectl_with_real_certs_and_down_leaves_nothing() {
 
 #[test]
 fn scenarios_reproduce_the_problems_of_the_security_guide() {
-    let lab = Lab::up(&[
-        "--scenario",
-        "certs-expiring",
-        "--scenario",
-        "kcm-cert-expired",
-        "--scenario",
-        "token-mismatch",
-        "--scenario",
-        "proxy-drift",
-        "--scenario",
-        "plaintext-password",
-    ]);
+    let lab = Lab::up(&common::PROBLEM_SCENARIOS);
 
     // certs-expiring: node2's leaf certs have about 10 days, node3's are expired.
     let leaf = |node: &str| {
@@ -303,12 +287,7 @@ fn the_webhook_denies_an_uncovered_node_and_stale_updates_conflict() {
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    let ips: Vec<String> = lab.record()["plan"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["ip"].as_str().unwrap().to_string())
-        .collect();
+    let ips = lab.node_ips();
     let expected = format!(
         "noProxy should contain the node's IP addresses or CIDR. The node(s) {} are not covered.",
         ips.join(", ")
@@ -323,13 +302,7 @@ fn the_webhook_denies_an_uncovered_node_and_stale_updates_conflict() {
         "-o",
         "jsonpath={.metadata.resourceVersion}",
     ]);
-    let cidr = lab.record()["plan"]["subnet"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o.to_string())
-        .collect::<Vec<_>>()
-        .join(".");
+    let cidr = lab.subnet_prefix();
     let good = format!(r#"{{"httpProxy":"http://10.9.9.9:3128","noProxy":"{cidr}.0/24"}}"#);
     let first = serde_json::json!({"metadata": {"resourceVersion": rv}, "value": good}).to_string();
     lab.kubectl_ok(&[
@@ -520,13 +493,7 @@ fn bad_requests_get_a_message_that_says_what_to_do_and_leave_nothing() {
     assert_eq!(lab.ssh_ok("node1", "hostname").trim(), "node1");
 
     // A subnet that is in use is refused with what uses it.
-    let used = lab.record()["plan"]["subnet"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o.to_string())
-        .collect::<Vec<_>>()
-        .join(".");
+    let used = lab.subnet_prefix();
     let out = Command::new(BIN)
         .args(["lab", "up", "--subnet", &format!("{used}.0/24"), "--dir"])
         .arg(tmp.path().join("z"))
@@ -668,30 +635,4 @@ fn rotation_cloudinit_and_the_token_rotate_trap_act_on_the_nodes() {
             n.trim().parse::<u32>().unwrap_or(0) >= 1
         },
     );
-}
-
-#[test]
-fn fifty_nodes_come_up_answer_and_go_down() {
-    let lab = Lab::up(&["--nodes", "50"]);
-    let id = lab.id();
-    let nodes = lab.kubectl_ok(&["get", "nodes", "--no-headers"]);
-    assert_eq!(
-        nodes.lines().filter(|l| l.contains(" Ready ")).count(),
-        50,
-        "{nodes}"
-    );
-    assert_eq!(lab.ssh_ok("node50", "hostname").trim(), "node50");
-    assert_eq!(
-        lab.ssh_ok("node50", "systemctl is-active rke2-agent")
-            .trim(),
-        "active"
-    );
-    let dir = lab.dir.clone();
-    let out = lab.down();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(leftovers(&id, &dir), Vec::<String>::new());
 }

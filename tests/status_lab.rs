@@ -130,18 +130,7 @@ fn a_healthy_lab_reports_every_area_ok_and_cert_dates_match_openssl() {
 
 #[test]
 fn every_scenario_shows_up_in_the_report_with_its_level() {
-    let lab = Lab::up(&[
-        "--scenario",
-        "certs-expiring",
-        "--scenario",
-        "kcm-cert-expired",
-        "--scenario",
-        "token-mismatch",
-        "--scenario",
-        "proxy-drift",
-        "--scenario",
-        "plaintext-password",
-    ]);
+    let lab = Lab::up(&common::PROBLEM_SCENARIOS);
     let r = reports(&lab, &["node1", "node2", "node3"]);
     // certs-expiring: node2 about 10 days (warn), node3 expired.
     assert_eq!(

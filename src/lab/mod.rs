@@ -153,7 +153,7 @@ pub fn up(opts: &UpOptions) -> Result<Record> {
             return Err(e);
         }
     };
-    let budget = Duration::from_secs(120 + 3 * opts.nodes as u64);
+    let budget = Duration::from_secs(150 + 4 * opts.nodes as u64);
     let mut announced = false;
     loop {
         std::thread::sleep(Duration::from_millis(100));
@@ -200,7 +200,8 @@ fn raise_inotify_limit(nodes: usize, progress: bool) -> Result<()> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
-    let wanted = 1024 + 32 * nodes;
+    // Room for other labs beside this one (parallel tests).
+    let wanted = 8192 + 32 * nodes;
     if current < wanted {
         std::fs::write(KNOB, wanted.to_string())
             .with_context(|| format!("raising {KNOB} to {wanted}"))?;

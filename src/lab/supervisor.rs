@@ -241,7 +241,8 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
     }
 
     // Ready when every node answers SSH and the API answers a real client.
-    let deadline = Duration::from_secs(60 + 2 * plan.nodes.len() as u64);
+    // Generous: on a 2-core machine booting many nodes beside other labs is slow.
+    let deadline = Duration::from_secs(90 + 3 * plan.nodes.len() as u64);
     let mut waits = tokio::task::JoinSet::new();
     for node in plan.nodes.clone() {
         let ssh_config = dir.ssh_config();
