@@ -118,7 +118,11 @@ mod tests {
     fn the_script_runs_in_sh_and_its_output_parses_back_to_the_files() {
         let out = Command::new("sh")
             .arg("-c")
-            .arg(script().replace("/etc/shadow", "/nonexistent-shadow"))
+            .arg(
+                script()
+                    .replace("'^rancher:' /etc/shadow", "'^rancher:' /nonexistent-shadow")
+                    .replace("-r /etc/shadow", "-r /nonexistent-shadow"),
+            )
             .stdin(Stdio::null())
             .output()
             .unwrap();
