@@ -85,6 +85,47 @@ fn lab_up_serves_ssh_and_kubectl_with_real_certs_and_down_leaves_nothing() {
         "active"
     );
 
+    // rancher's password is a real SHA-512 crypt: sshd + PAM accept a password login.
+    let askpass = lab.dir.join("askpass");
+    std::fs::write(
+        &askpass,
+        format!(
+            "#!/bin/sh\ncat '{}'\n",
+            lab.dir.join("rancher-password").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let login = Command::new("ssh")
+        .arg("-F")
+        .arg(lab.ssh_config())
+        .args([
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+            "node2",
+            "id -un",
+        ])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        login.status.success(),
+        "password login refused: {}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&login.stdout).trim(), "rancher");
+
     // kubectl lists the three nodes Ready with their lab addresses.
     let wide = lab.kubectl_ok(&["get", "nodes", "-o", "wide"]);
     let ips: Vec<String> = record["plan"]["nodes"]

@@ -87,8 +87,11 @@ pub fn remove_all(rec: &Record) -> Vec<String> {
         }
     }
     for veth in rec.veths.values() {
+        // Deleting a namespace deletes the veth's host end too, a moment later:
+        // "Cannot find device" then means it is gone, as wanted.
         if sys::link_exists(veth)
             && let Err(e) = sys::ip(&["link", "del", veth])
+            && sys::link_exists(veth)
         {
             problems.push(e.to_string());
         }

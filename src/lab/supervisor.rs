@@ -158,6 +158,9 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
             std::fs::create_dir_all(key.parent().expect("has parent"))?;
             ssh_keygen(&key, &format!("root@{}", node.name)).await?;
             tokio::task::spawn_blocking(move || {
+                // Units and the rke2 command go into each node's upper layer, not
+                // the cached base, so a new harvcred needs no base rebuild.
+                seed::write_base_files(&nd.upper())?;
                 seed::seed_node(&plan, &node, &material, &base, &nd.upper(), &nd.oem())
             })
             .await??;
@@ -242,7 +245,12 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
     let mut waits = tokio::task::JoinSet::new();
     for node in plan.nodes.clone() {
         let ssh_config = dir.ssh_config();
-        waits.spawn(async move { wait_for_ssh(&ssh_config, &node, deadline).await });
+        let console = dir.node(&node.name).console_log();
+        waits.spawn(async move {
+            wait_for_ssh(&ssh_config, &node, deadline)
+                .await
+                .with_context(|| format!("its boot messages are in {}", console.display()))
+        });
     }
     while let Some(r) = waits.join_next().await {
         r??;
@@ -296,25 +304,35 @@ fn boot(
 
 async fn wait_for_ssh(ssh_config: &Path, node: &NodePlan, within: Duration) -> Result<()> {
     let deadline = Instant::now() + within;
-    let mut last = String::new();
+    let mut last = "no answer yet".to_string();
     while Instant::now() < deadline {
-        let out = Command::new("ssh")
+        let attempt = Command::new("ssh")
             .arg("-F")
             .arg(ssh_config)
             .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=2"])
             .arg(&node.name)
             .arg("true")
             .stdin(Stdio::null())
-            .output()
-            .await?;
-        if out.status.success() {
-            return Ok(());
+            .kill_on_drop(true)
+            .output();
+        // ConnectTimeout bounds only the TCP connect; a booting node can accept
+        // and then stall in PAM while logind starts, so bound the whole attempt.
+        match tokio::time::timeout(Duration::from_secs(15), attempt).await {
+            Ok(Ok(out)) if out.status.success() => return Ok(()),
+            Ok(Ok(out)) => {
+                last = format!(
+                    "{}: {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )
+            }
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "an attempt stalled for 15 s after connecting".into(),
         }
-        last = String::from_utf8_lossy(&out.stderr).trim().to_string();
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     bail!(
-        "{} ({}) did not answer SSH within {} s: {last}",
+        "{} ({}) did not answer SSH within {} s (last attempt: {last})",
         node.name,
         node.ip,
         within.as_secs()

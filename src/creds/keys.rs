@@ -1,0 +1,484 @@
+//! SSH public keys of `rancher`: `authorized_keys` text, fingerprints, and the
+//! drift between the runtime file and the persisted sources.
+//!
+//! Keys are compared by SHA256 fingerprint (the blob), never by text, so a
+//! changed comment or options prefix is not drift. Types this build does not
+//! know are kept as "unknown type" entries with a fingerprint computed over
+//! their blob, exactly as `ssh-keygen -lf` does, so they still compare.
+
+use super::level::{Finding, Level};
+use base64::Engine as _;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+/// What kind of entry a line is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyKind {
+    /// A key type ssh-key understands (ed25519, rsa, ecdsa, sk-*).
+    Known,
+    /// Well-formed, but a type this build does not know (still fingerprinted).
+    UnknownType,
+    /// yip's `github:<user>`: fetched from `https://github.com/<user>.keys` at boot.
+    GitHub,
+}
+
+/// One `authorized_keys` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthorizedKey {
+    /// 1-based line (or list position for YAML lists).
+    pub line: usize,
+    /// Options prefix (`no-pty,command="…"`), if any.
+    pub options: Option<String>,
+    /// Key type token (`ssh-ed25519`), or `github` for GitHub entries.
+    pub key_type: String,
+    /// Known, unknown type, or GitHub.
+    pub kind: KeyKind,
+    /// `SHA256:…` as `ssh-keygen -lf` prints it; `github:<user>` for GitHub entries.
+    pub fingerprint: String,
+    /// Comment after the key (often `user@host`).
+    pub comment: String,
+    /// The entry as written (trimmed), so flows can write it back unchanged.
+    pub raw: String,
+}
+
+impl AuthorizedKey {
+    /// Short label for lists: `ssh-ed25519 SHA256:… (comment)`.
+    pub fn label(&self) -> String {
+        if self.comment.is_empty() {
+            format!("{} {}", self.key_type, self.fingerprint)
+        } else {
+            format!("{} {} ({})", self.key_type, self.fingerprint, self.comment)
+        }
+    }
+}
+
+/// A line that could not be read as a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct KeyLineError {
+    /// 1-based line.
+    pub line: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// Result of reading an `authorized_keys` text.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct AuthorizedKeys {
+    /// Entries in file order (comments and blank lines dropped).
+    pub entries: Vec<AuthorizedKey>,
+    /// Lines that are not keys.
+    pub errors: Vec<KeyLineError>,
+}
+
+/// Parses `authorized_keys` text: comments, blank lines, options prefixes,
+/// unknown key types and `github:<user>` entries.
+pub fn parse_authorized_keys(text: &str) -> AuthorizedKeys {
+    let mut out = AuthorizedKeys::default();
+    for (i, line) in text.lines().enumerate() {
+        match parse_key_line(line, i + 1) {
+            Ok(Some(k)) => out.entries.push(k),
+            Ok(None) => {}
+            Err(e) => out.errors.push(e),
+        }
+    }
+    out
+}
+
+/// Parses a list of entries (as found in YAML `authorized_keys.rancher`).
+pub fn parse_key_list<S: AsRef<str>>(items: &[S]) -> AuthorizedKeys {
+    let mut out = AuthorizedKeys::default();
+    for (i, item) in items.iter().enumerate() {
+        match parse_key_line(item.as_ref(), i + 1) {
+            Ok(Some(k)) => out.entries.push(k),
+            Ok(None) => {}
+            Err(e) => out.errors.push(e),
+        }
+    }
+    out
+}
+
+/// Parses one line; `Ok(None)` for blank lines and comments.
+pub fn parse_key_line(line: &str, line_no: usize) -> Result<Option<AuthorizedKey>, KeyLineError> {
+    let raw = line.trim();
+    if raw.is_empty() || raw.starts_with('#') {
+        return Ok(None);
+    }
+    let err = |reason: &str| KeyLineError {
+        line: line_no,
+        reason: reason.to_string(),
+    };
+    if let Some(user) = raw.strip_prefix("github:") {
+        let user = user.trim();
+        if user.is_empty() || user.contains(char::is_whitespace) {
+            return Err(err("github: entry needs exactly one user name"));
+        }
+        return Ok(Some(AuthorizedKey {
+            line: line_no,
+            options: None,
+            key_type: "github".into(),
+            kind: KeyKind::GitHub,
+            fingerprint: format!("github:{user}"),
+            comment: String::new(),
+            raw: raw.to_string(),
+        }));
+    }
+    // Like sshd: first try the line as a bare key, then skip an options prefix.
+    if let Some(k) = try_key(raw, None, line_no)? {
+        return Ok(Some(k));
+    }
+    let (options, rest) = split_options(raw).ok_or_else(|| err("unterminated quote in options"))?;
+    match try_key(rest.trim_start(), Some(options.to_string()), line_no)? {
+        Some(mut k) => {
+            k.raw = raw.to_string();
+            Ok(Some(k))
+        }
+        None => Err(err(
+            "not a public key (expected `[options] type base64 [comment]`)",
+        )),
+    }
+}
+
+/// Splits an options prefix off at the first unquoted blank.
+fn split_options(s: &str) -> Option<(&str, &str)> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => return Some((&s[..i], &s[i..])),
+            _ => {}
+        }
+    }
+    if quoted { None } else { Some((s, "")) }
+}
+
+fn try_key(
+    s: &str,
+    options: Option<String>,
+    line_no: usize,
+) -> Result<Option<AuthorizedKey>, KeyLineError> {
+    let mut parts = s.splitn(3, char::is_whitespace);
+    let (Some(key_type), Some(b64)) = (parts.next(), parts.next()) else {
+        return Ok(None);
+    };
+    let comment = parts.next().unwrap_or("").trim().to_string();
+    let Ok(blob) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
+        return Ok(None);
+    };
+    // The blob starts with its own type name (RFC 4253 string).
+    if blob_type(&blob) != Some(key_type.as_bytes()) {
+        if options.is_some() && blob.len() > 4 {
+            return Err(KeyLineError {
+                line: line_no,
+                reason: format!("key type `{key_type}` does not match the key data"),
+            });
+        }
+        return Ok(None);
+    }
+    let (kind, fingerprint) = match ssh_key::PublicKey::from_openssh(&format!("{key_type} {b64}")) {
+        Ok(k) if !k.key_data().is_other() => (
+            KeyKind::Known,
+            k.fingerprint(ssh_key::HashAlg::Sha256).to_string(),
+        ),
+        _ => (KeyKind::UnknownType, blob_fingerprint(&blob)),
+    };
+    Ok(Some(AuthorizedKey {
+        line: line_no,
+        options,
+        key_type: key_type.to_string(),
+        kind,
+        fingerprint,
+        comment,
+        raw: s.trim().to_string(),
+    }))
+}
+
+fn blob_type(blob: &[u8]) -> Option<&[u8]> {
+    let len = u32::from_be_bytes(blob.get(..4)?.try_into().ok()?) as usize;
+    blob.get(4..4 + len)
+}
+
+/// `SHA256:<base64, no padding>` of a key blob, as OpenSSH prints it.
+fn blob_fingerprint(blob: &[u8]) -> String {
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(blob))
+    )
+}
+
+/// Fingerprint of a public key file (`id_ed25519.pub`): which key the console logs in with.
+pub fn fingerprint_public_key(text: &str) -> Result<AuthorizedKey, KeyLineError> {
+    if text.contains("PRIVATE KEY-----") {
+        return Err(KeyLineError {
+            line: 1,
+            reason: "this is a private key; give the .pub file".into(),
+        });
+    }
+    let parsed = parse_authorized_keys(text);
+    if let Some(e) = parsed.errors.into_iter().next() {
+        return Err(e);
+    }
+    let mut keys = parsed
+        .entries
+        .into_iter()
+        .filter(|k| k.kind != KeyKind::GitHub);
+    match (keys.next(), keys.next()) {
+        (Some(k), None) => Ok(k),
+        (None, _) => Err(KeyLineError {
+            line: 1,
+            reason: "no public key in this file".into(),
+        }),
+        (Some(_), Some(_)) => Err(KeyLineError {
+            line: 2,
+            reason: "more than one key in this file".into(),
+        }),
+    }
+}
+
+/// Differences between the runtime `authorized_keys` and the persisted sources.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct KeyDrift {
+    /// Fingerprints in both.
+    pub in_both: Vec<String>,
+    /// At runtime only: not restored by yip at boot.
+    pub runtime_only: Vec<AuthorizedKey>,
+    /// Persisted only: yip appends them again at the next boot.
+    pub persisted_only: Vec<AuthorizedKey>,
+    /// `github:<user>` entries: fetched at boot, cannot be compared offline.
+    pub github: Vec<AuthorizedKey>,
+}
+
+/// Compares by fingerprint; duplicates count once.
+pub fn key_drift(runtime: &[AuthorizedKey], persisted: &[AuthorizedKey]) -> KeyDrift {
+    let fps = |v: &[AuthorizedKey]| -> BTreeSet<String> {
+        v.iter()
+            .filter(|k| k.kind != KeyKind::GitHub)
+            .map(|k| k.fingerprint.clone())
+            .collect()
+    };
+    let (r, p) = (fps(runtime), fps(persisted));
+    let mut seen = BTreeSet::new();
+    let mut only = |v: &[AuthorizedKey], other: &BTreeSet<String>, tag: u8| -> Vec<AuthorizedKey> {
+        v.iter()
+            .filter(|k| k.kind != KeyKind::GitHub && !other.contains(&k.fingerprint))
+            .filter(|k| seen.insert((tag, k.fingerprint.clone())))
+            .cloned()
+            .collect()
+    };
+    KeyDrift {
+        in_both: r.intersection(&p).cloned().collect(),
+        runtime_only: only(runtime, &p, 0),
+        persisted_only: only(persisted, &r, 1),
+        github: persisted
+            .iter()
+            .chain(runtime)
+            .filter(|k| k.kind == KeyKind::GitHub)
+            .cloned()
+            .collect(),
+    }
+}
+
+impl KeyDrift {
+    /// True when runtime and persisted sets agree.
+    pub fn is_clean(&self) -> bool {
+        self.runtime_only.is_empty() && self.persisted_only.is_empty()
+    }
+
+    /// Findings for the keys view and `harvcred status`.
+    pub fn findings(&self, node: &str) -> Vec<Finding> {
+        let subject = format!("{node} rancher SSH keys");
+        let mut out = Vec::new();
+        for k in &self.runtime_only {
+            out.push(Finding::new(
+                Level::Warn,
+                subject.clone(),
+                format!(
+                    "{} is in ~rancher/.ssh/authorized_keys but in no persisted source: persist it (CloudInit resource or /oem) or it may be gone after a reboot",
+                    k.label()
+                ),
+            ));
+        }
+        for k in &self.persisted_only {
+            out.push(Finding::new(
+                Level::Warn,
+                subject.clone(),
+                format!(
+                    "{} is persisted but not in ~rancher/.ssh/authorized_keys: yip adds it back at the next boot; if it was removed on purpose, remove it from every /oem source and CloudInit resource too",
+                    k.label()
+                ),
+            ));
+        }
+        for k in &self.github {
+            out.push(Finding::new(
+                Level::Ok,
+                subject.clone(),
+                format!(
+                    "{} is fetched from https://github.com/{}.keys at boot and cannot be compared here",
+                    k.raw,
+                    k.fingerprint.trim_start_matches("github:")
+                ),
+            ));
+        }
+        if out.iter().all(|f| f.level == Level::Ok) {
+            out.push(Finding::new(
+                Level::Ok,
+                subject,
+                format!("{} key(s), runtime and persisted agree", self.in_both.len()),
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGpJ3mTa8WlzMv1pYnR4S1dX2vT2mLkVQ0l8Yv3R6cQm";
+
+    fn keygen(dir: &std::path::Path, name: &str, kind: &str) -> String {
+        let p = dir.join(name);
+        let st = std::process::Command::new("ssh-keygen")
+            .args([
+                "-q",
+                "-t",
+                kind,
+                "-N",
+                "",
+                "-C",
+                &format!("{name}@admin"),
+                "-f",
+            ])
+            .arg(&p)
+            .status()
+            .expect("ssh-keygen is installed");
+        assert!(st.success());
+        std::fs::read_to_string(p.with_extension("pub")).unwrap()
+    }
+
+    fn keygen_fp(path: &std::path::Path) -> String {
+        let out = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn fingerprints_match_ssh_keygen() {
+        let dir = tempfile::tempdir().unwrap();
+        for kind in ["ed25519", "rsa", "ecdsa"] {
+            let pubkey = keygen(dir.path(), &format!("id_{kind}"), kind);
+            let k = fingerprint_public_key(&pubkey).unwrap();
+            assert_eq!(k.kind, KeyKind::Known);
+            assert_eq!(k.comment, format!("id_{kind}@admin"));
+            let want = keygen_fp(&dir.path().join(format!("id_{kind}.pub")));
+            assert_eq!(k.fingerprint, want, "{kind}");
+        }
+    }
+
+    #[test]
+    fn unknown_types_options_comments_and_github() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = keygen(dir.path(), "k", "ed25519");
+        let key = key.trim();
+        // A well-formed blob of a type nobody knows: string "ssh-foo" then 4 bytes.
+        let mut blob = Vec::new();
+        blob.extend_from_slice(&7u32.to_be_bytes());
+        blob.extend_from_slice(b"ssh-foo");
+        blob.extend_from_slice(&[0, 0, 0, 1, 42]);
+        let foo = format!(
+            "ssh-foo {} future key",
+            base64::engine::general_purpose::STANDARD.encode(&blob)
+        );
+        let text = format!(
+            "# managed by harvcred\n\n{key}\nno-pty,command=\"echo hi there\",from=\"10.0.0.0/8\" {key}\n  {foo}\ngithub:octocat\nnot a key at all\n"
+        );
+        let parsed = parse_authorized_keys(&text);
+        assert_eq!(parsed.entries.len(), 4);
+        assert_eq!(parsed.errors.len(), 1);
+        assert_eq!(parsed.errors[0].line, 7);
+        let e = &parsed.entries;
+        assert_eq!(e[0].line, 3);
+        assert_eq!(e[0].options, None);
+        assert_eq!(
+            e[1].options.as_deref(),
+            Some("no-pty,command=\"echo hi there\",from=\"10.0.0.0/8\"")
+        );
+        assert_eq!(e[0].fingerprint, e[1].fingerprint);
+        assert_eq!(e[1].comment, "k@admin");
+        assert_eq!(e[2].kind, KeyKind::UnknownType);
+        assert_eq!(e[2].key_type, "ssh-foo");
+        assert_eq!(e[2].comment, "future key");
+        // The same fingerprint ssh-keygen would print for any blob.
+        assert_eq!(e[2].fingerprint, blob_fingerprint(&blob));
+        assert_eq!(e[3].kind, KeyKind::GitHub);
+        assert_eq!(e[3].fingerprint, "github:octocat");
+
+        // ssh-keygen agrees on the options-prefixed line.
+        let p = dir.path().join("ak");
+        std::fs::write(&p, format!("no-pty,command=\"echo hi there\" {key}\n")).unwrap();
+        assert_eq!(keygen_fp(&p), e[1].fingerprint);
+    }
+
+    #[test]
+    fn mismatched_type_and_private_keys_are_errors() {
+        let bad = ED.replace("ssh-ed25519", "ssh-rsa");
+        // A bare mismatch looks like an options prefix followed by nothing usable.
+        assert!(parse_key_line(&bad, 1).is_err());
+        let err = fingerprint_public_key("-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n").unwrap_err();
+        assert!(err.reason.contains("private key"));
+        assert!(fingerprint_public_key("\n# nothing\n").is_err());
+        assert!(parse_key_line("command=\"unterminated ssh-ed25519 AAAA", 4).is_err());
+    }
+
+    #[test]
+    fn drift_by_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = keygen(dir.path(), "a", "ed25519");
+        let b = keygen(dir.path(), "b", "ed25519");
+        let c = keygen(dir.path(), "c", "ed25519");
+        // Runtime has a (with another comment and options) and b; persisted has a, c, github.
+        let a_opts = format!(
+            "no-pty {} renamed",
+            a.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+        );
+        let runtime = parse_authorized_keys(&format!("{a_opts}\n{b}"));
+        let persisted = parse_key_list(&[a.trim(), c.trim(), "github:octocat"]);
+        let d = key_drift(&runtime.entries, &persisted.entries);
+        assert_eq!(d.in_both.len(), 1);
+        assert_eq!(d.runtime_only.len(), 1);
+        assert_eq!(d.runtime_only[0].comment, "b@admin");
+        assert_eq!(d.persisted_only[0].comment, "c@admin");
+        assert_eq!(d.github.len(), 1);
+        assert!(!d.is_clean());
+        let f = d.findings("node1");
+        assert_eq!(f.iter().filter(|f| f.level == Level::Warn).count(), 2);
+        assert!(f.iter().any(|f| f.message.contains("yip adds it back")));
+        assert!(f.iter().any(|f| f.message.contains("persist it")));
+
+        let same = key_drift(&persisted.entries[..1], &runtime.entries[..1]);
+        assert!(same.is_clean());
+        assert!(same.findings("n").iter().all(|f| f.level == Level::Ok));
+    }
+}

@@ -1,0 +1,468 @@
+//! What Harvester's and Rancher's controllers do after a change is stored:
+//! restart RKE2 for a new proxy, rotate certificates for a new rotation
+//! generation, write CloudInit files into /oem. Each runs as a background
+//! task that touches the store only through short, lock-scoped calls.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+
+use super::NodeOps;
+use super::resources::{Kind, setting_condition};
+use super::store::{Store, now_rfc3339};
+use crate::lab::exec::node_root_sh_ok;
+use crate::lab::layout::NODE_RKE2;
+use crate::lab::plan::{LabPlan, Role};
+
+/// What Harvester appends to the noProxy of the setting for `NO_PROXY`.
+pub const BUILTIN_NO_PROXY: &str = "localhost,127.0.0.1,0.0.0.0,10.0.0.0/8,longhorn-system,cattle-system,cattle-system.svc,harvester-system,.svc,.cluster.local";
+
+/// `httpProxy`, `httpsProxy`, `noProxy` of an http-proxy value (empty when
+/// absent or unparsable).
+pub fn proxy_value(v: &str) -> [String; 3] {
+    let parsed: serde_json::Map<String, Value> = serde_json::from_str(v).unwrap_or_default();
+    ["httpProxy", "httpsProxy", "noProxy"].map(|k| {
+        parsed
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    })
+}
+
+/// `spec.agentEnvVars` with its `*_PROXY` entries replaced, as Harvester's
+/// http-proxy controller does.
+pub fn http_proxy_env_vars(current: &[Value], proxy: &[String; 3]) -> Vec<Value> {
+    let mut env: Vec<Value> = current
+        .iter()
+        .filter(|e| {
+            !matches!(
+                e["name"].as_str(),
+                Some("HTTP_PROXY" | "HTTPS_PROXY" | "NO_PROXY")
+            )
+        })
+        .cloned()
+        .collect();
+    let [http, https, no] = proxy;
+    if !http.is_empty() {
+        env.push(json!({"name": "HTTP_PROXY", "value": http}));
+    }
+    if !https.is_empty() {
+        env.push(json!({"name": "HTTPS_PROXY", "value": https}));
+    }
+    let no_proxy = if no.trim().is_empty() {
+        BUILTIN_NO_PROXY.to_string()
+    } else {
+        format!("{},{BUILTIN_NO_PROXY}", no.trim().trim_end_matches(','))
+    };
+    env.push(json!({"name": "NO_PROXY", "value": no_proxy}));
+    env
+}
+
+fn effective(setting: &Value) -> String {
+    let v = setting.get("value").and_then(Value::as_str).unwrap_or("");
+    if v.is_empty() {
+        setting
+            .get("default")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// One node's /oem work for a CloudInit change: node, its /oem folder, the
+/// file to write (name, contents) and the file it had before.
+type OemStep = (String, PathBuf, Option<(String, String)>, Option<String>);
+
+pub struct Controllers {
+    pub store: Arc<Store>,
+    pub plan: LabPlan,
+    pub node_ops: Option<NodeOps>,
+    /// Bumped by each http-proxy change; only the newest reconcile reports.
+    proxy_seq: AtomicU64,
+    /// Rancher's planner rotates one generation at a time.
+    rotation: tokio::sync::Mutex<()>,
+    /// Serialises /oem writes so that two quick CloudInit changes land in order.
+    oem: tokio::sync::Mutex<()>,
+    tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Controllers {
+    pub fn new(store: Arc<Store>, plan: LabPlan, node_ops: Option<NodeOps>) -> Arc<Self> {
+        Arc::new(Controllers {
+            store,
+            plan,
+            node_ops,
+            proxy_seq: AtomicU64::new(0),
+            rotation: tokio::sync::Mutex::new(()),
+            oem: tokio::sync::Mutex::new(()),
+            tasks: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let h = tokio::spawn(fut);
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(h.abort_handle());
+    }
+
+    pub fn abort_all(&self) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+    }
+
+    /// Called after every stored (not dry-run) change.
+    pub fn changed(self: &Arc<Self>, kind: Kind, old: Option<&Value>, new: Option<&Value>) {
+        match kind {
+            Kind::Setting => {
+                let name = new.or(old).map(super::store::name_of).unwrap_or("");
+                if name == "http-proxy" {
+                    let before = old.map(effective).unwrap_or_default();
+                    let after = new.map(effective).unwrap_or_else(|| "{}".into());
+                    if before != after {
+                        let seq = self.proxy_seq.fetch_add(1, Ordering::SeqCst) + 1;
+                        let me = self.clone();
+                        self.spawn(async move { me.reconcile_http_proxy(seq, after).await });
+                    }
+                }
+            }
+            Kind::Cluster => {
+                let gen_of = |o: Option<&Value>| {
+                    o.and_then(|o| {
+                        o["spec"]["rkeConfig"]["rotateCertificates"]["generation"].as_i64()
+                    })
+                    .unwrap_or(0)
+                };
+                let (before, after) = (gen_of(old), gen_of(new));
+                if after > before {
+                    let me = self.clone();
+                    self.spawn(async move { me.rotate_certificates(after).await });
+                }
+            }
+            Kind::CloudInit => {
+                let me = self.clone();
+                let (old, new) = (old.cloned(), new.cloned());
+                self.spawn(async move { me.reconcile_cloudinit(old, new).await });
+            }
+            _ => {}
+        }
+    }
+
+    async fn reconcile_http_proxy(self: Arc<Self>, seq: u64, value: String) {
+        let proxy = proxy_value(&value);
+        self.store.modify(Kind::Setting, "", "http-proxy", |s| {
+            set_setting_condition(s, false, "Reconciling", "restarting RKE2 on every node")
+        });
+        self.store
+            .modify(Kind::Cluster, "fleet-local", "local", |c| {
+                let current = c["spec"]["agentEnvVars"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                c["spec"]["agentEnvVars"] = json!(http_proxy_env_vars(&current, &proxy));
+            });
+        let mut failures = Vec::new();
+        if let Some(ops) = &self.node_ops {
+            let restarts = self.plan.nodes.iter().map(|n| {
+                let script = format!("systemctl restart {}\n", n.role.rke2_unit());
+                let ssh = ops.ssh_config.clone();
+                let name = n.name.clone();
+                async move { (name.clone(), node_root_sh_ok(&ssh, &name, &script).await) }
+            });
+            for (node, res) in futures::future::join_all(restarts).await {
+                if let Err(e) = res {
+                    tracing::warn!(%node, "restarting RKE2 for http-proxy failed: {e:#}");
+                    failures.push(node);
+                }
+            }
+        }
+        if self.proxy_seq.load(Ordering::SeqCst) != seq {
+            return; // a newer change is being reconciled and will report
+        }
+        self.store.modify(Kind::Setting, "", "http-proxy", |s| {
+            if failures.is_empty() {
+                set_setting_condition(s, true, "", "")
+            } else {
+                let msg = format!("restarting RKE2 failed on {}", failures.join(", "));
+                set_setting_condition(s, false, "RestartFailed", &msg)
+            }
+        });
+    }
+
+    /// Rancher's planner: control-plane/etcd nodes rotate and restart
+    /// rke2-server, workers restart rke2-agent, one node at a time; then
+    /// the cluster records the generation as done.
+    async fn rotate_certificates(self: Arc<Self>, generation: i64) {
+        let _one_at_a_time = self.rotation.lock().await;
+        let done = |store: &Store| {
+            store
+                .get(Kind::Cluster, "fleet-local", "local")
+                .and_then(|c| c["status"]["certificateRotationGeneration"].as_i64())
+        };
+        if done(&self.store).is_some_and(|g| g >= generation) {
+            return;
+        }
+        self.store
+            .modify(Kind::Cluster, "fleet-local", "local", |c| {
+                c["status"]["ready"] = json!(false);
+                set_ready_condition(c, false, "rotating certificates");
+            });
+        let mut failed = None;
+        if let Some(ops) = &self.node_ops {
+            let mut nodes: Vec<_> = self.plan.nodes.iter().collect();
+            nodes.sort_by_key(|n| (n.role == Role::Worker, n.index));
+            for n in nodes {
+                let script = match n.role {
+                    Role::Server => server_rotation_script(generation),
+                    Role::Worker => "systemctl restart rke2-agent\n".to_string(),
+                };
+                if let Err(e) = node_root_sh_ok(&ops.ssh_config, &n.name, &script).await {
+                    tracing::warn!(node = %n.name, "certificate rotation failed: {e:#}");
+                    failed = Some(n.name.clone());
+                    break;
+                }
+            }
+        }
+        self.store
+            .modify(Kind::Cluster, "fleet-local", "local", |c| match &failed {
+                None => {
+                    c["status"]["certificateRotationGeneration"] = json!(generation);
+                    c["status"]["ready"] = json!(true);
+                    set_ready_condition(c, true, "");
+                }
+                Some(node) => {
+                    set_ready_condition(
+                        c,
+                        false,
+                        &format!("certificate rotation failed on {node}"),
+                    );
+                }
+            });
+    }
+
+    /// node-manager: write the file into /oem of every matching node, remove
+    /// it where it no longer belongs (or when the CloudInit is deleted), report
+    /// per node. A paused CloudInit is left alone: its files stay as they are.
+    async fn reconcile_cloudinit(self: Arc<Self>, old: Option<Value>, new: Option<Value>) {
+        let Some(ops) = &self.node_ops else { return };
+        if new
+            .as_ref()
+            .is_some_and(|n| n["spec"]["paused"].as_bool() == Some(true))
+        {
+            return;
+        }
+        let _in_order = self.oem.lock().await;
+        let nodes = self.store.list(Kind::Node, None).0;
+        let wanted = |ci: &Value, node: &Value| -> Option<(String, String)> {
+            let selector = ci["spec"]["matchSelector"].as_object()?;
+            let labels = &node["metadata"]["labels"];
+            if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+                return None;
+            }
+            Some((
+                ci["spec"]["filename"].as_str()?.to_string(),
+                ci["spec"]["contents"].as_str().unwrap_or("").to_string(),
+            ))
+        };
+        let mut plan: Vec<OemStep> = Vec::new();
+        for node in &nodes {
+            let name = super::store::name_of(node).to_string();
+            let Some(dir) = ops.oem_dirs.get(&name) else {
+                continue;
+            };
+            let old_file = old.as_ref().and_then(|o| wanted(o, node)).map(|(f, _)| f);
+            let new_file = new.as_ref().and_then(|n| wanted(n, node));
+            plan.push((name, dir.clone(), new_file, old_file));
+        }
+        let results = tokio::task::spawn_blocking(move || {
+            plan.into_iter()
+                .map(|(node, dir, new_file, old_file)| {
+                    let mut res = Ok(());
+                    if let Some(old) = &old_file
+                        && new_file.as_ref().is_none_or(|(f, _)| f != old)
+                    {
+                        res = remove_file(&dir.join(old));
+                    }
+                    let applicable = new_file.is_some();
+                    if res.is_ok()
+                        && let Some((file, contents)) = &new_file
+                    {
+                        res = write_atomic(&dir, file, contents.as_bytes());
+                    }
+                    (node, applicable, res)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let Some(new) = new else { return };
+        let name = super::store::name_of(&new).to_string();
+        let now = now_rfc3339();
+        let mut rollouts = BTreeMap::new();
+        for (node, applicable, res) in results {
+            if !applicable {
+                continue;
+            }
+            let cond = |t: &str, ok: bool, msg: &str| json!({"type": t, "status": if ok {"True"} else {"False"}, "message": msg, "lastTransitionTime": now});
+            let (present, msg) = match &res {
+                Ok(()) => (true, String::new()),
+                Err(e) => (false, format!("writing the file failed: {e}")),
+            };
+            rollouts.insert(
+                node,
+                json!({"conditions": [
+                    cond("Applicable", true, ""),
+                    cond("OutOfSync", !present, &msg),
+                    cond("Present", present, &msg),
+                ]}),
+            );
+        }
+        self.store.modify(Kind::CloudInit, "", &name, |ci| {
+            ci["status"] = json!({"rollouts": rollouts});
+        });
+    }
+}
+
+/// What the planner's plan does on a control-plane/etcd node: rotate unless
+/// this generation is already done, drop the controller-manager and scheduler
+/// serving certs (they make new ones on start), restart without stopping.
+fn server_rotation_script(generation: i64) -> String {
+    let tls = "/var/lib/rancher/rke2/server/tls";
+    format!(
+        "set -e
+f=/var/lib/rancher/rke2/certificate_rotation/generation
+if [ \"$(cat \"$f\" 2>/dev/null)\" != \"{generation}\" ]; then
+  {NODE_RKE2} certificate rotate
+  mkdir -p \"$(dirname \"$f\")\"
+  echo {generation} > \"$f\"
+fi
+rm -f {tls}/kube-controller-manager/kube-controller-manager.crt {tls}/kube-controller-manager/kube-controller-manager.key
+rm -f /var/lib/rancher/rke2/agent/pod-manifests/kube-controller-manager.yaml
+rm -f {tls}/kube-scheduler/kube-scheduler.crt {tls}/kube-scheduler/kube-scheduler.key
+rm -f /var/lib/rancher/rke2/agent/pod-manifests/kube-scheduler.yaml
+systemctl restart rke2-server
+"
+    )
+}
+
+fn set_setting_condition(s: &mut Value, ok: bool, reason: &str, message: &str) {
+    let mut cond = setting_condition(ok, reason, message);
+    let conds = s["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut rest: Vec<Value> = Vec::new();
+    for c in conds {
+        if c["type"] == "configured" {
+            // lastTransitionTime moves only when the status does.
+            if c["status"] == cond["status"] {
+                cond["lastTransitionTime"] = c["lastTransitionTime"].clone();
+            }
+        } else {
+            rest.push(c);
+        }
+    }
+    rest.push(cond);
+    s["status"]["conditions"] = json!(rest);
+}
+
+fn set_ready_condition(c: &mut Value, ok: bool, message: &str) {
+    c["status"]["conditions"] = json!([{
+        "type": "Ready",
+        "status": if ok { "True" } else { "False" },
+        "message": message,
+        "lastUpdateTime": now_rfc3339(),
+    }]);
+}
+
+/// Temp file, fsync, rename, fsync the folder: a reader sees the old file or
+/// the new one, never half of one. Mode 0600: contents may hold credentials.
+pub fn write_atomic(dir: &Path, file: &str, contents: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = dir.join(format!(".{file}.harvcred-tmp"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(file))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn remove_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_env_vars_replace_only_the_proxy_entries_and_append_harvesters_list() {
+        let current = vec![
+            json!({"name":"HTTP_PROXY","value":"http://old"}),
+            json!({"name":"KEEP","value":"1"}),
+        ];
+        let env = http_proxy_env_vars(
+            &current,
+            &proxy_value(r#"{"httpsProxy":"http://p:3128","noProxy":"10.0.0.0/24"}"#),
+        );
+        assert_eq!(
+            env,
+            vec![
+                json!({"name":"KEEP","value":"1"}),
+                json!({"name":"HTTPS_PROXY","value":"http://p:3128"}),
+                json!({"name":"NO_PROXY","value":format!("10.0.0.0/24,{BUILTIN_NO_PROXY}")}),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_server_rotation_script_is_valid_shell_and_does_the_planners_steps() {
+        let script = server_rotation_script(3);
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(script.contains("!= \"3\" ]; then\n  /opt/rke2/bin/rke2 certificate rotate"));
+        assert!(script.contains("kube-scheduler/kube-scheduler.crt"));
+        assert!(script.trim_end().ends_with("systemctl restart rke2-server"));
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomic(dir.path(), "20_x.yaml", b"a: 1\n").unwrap();
+        write_atomic(dir.path(), "20_x.yaml", b"a: 2\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("20_x.yaml")).unwrap(),
+            "a: 2\n"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
