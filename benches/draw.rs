@@ -62,7 +62,9 @@ fn bench(c: &mut Criterion) {
         let a = app(500, w, h);
         let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
         c.bench_function(&format!("frame 500 nodes {w}x{h}"), |b| {
-            b.iter(|| t.draw(|f| ui::draw(f, &a, &theme)).unwrap())
+            b.iter(|| {
+                t.draw(|f| ui::draw(f, &a, &theme)).unwrap();
+            })
         });
     }
     let mut a = app(500, 120, 40);
