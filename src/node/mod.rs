@@ -214,10 +214,9 @@ impl Pool {
         let Ok(_permit) = c.permits.acquire().await else {
             return SshState::Pending;
         };
-        let started = Instant::now();
         match self.probe_inner(&c, t).await {
-            Ok(()) => SshState::Up {
-                latency_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
+            Ok(rtt) => SshState::Up {
+                latency_ms: rtt.as_millis().min(u32::MAX as u128) as u32,
             },
             Err(p) => {
                 self.drop_session(&c).await;
@@ -226,7 +225,8 @@ impl Pool {
         }
     }
 
-    async fn probe_inner(&self, c: &NodeConn, t: &Target) -> Result<(), SshProblem> {
+    /// The round trip of a trivial command over the node's connection.
+    async fn probe_inner(&self, c: &NodeConn, t: &Target) -> Result<Duration, SshProblem> {
         // An existing master survives sshd being stopped, and hangs when the
         // link is cut: dial the port first when we can reach it directly.
         let resolved = match c.session.lock().await.as_ref() {
@@ -238,8 +238,9 @@ impl Pool {
         }
         let session = self.session(c, t).await?;
         let op = self.settings.op_timeout;
+        let started = Instant::now();
         match timeout(op, session.command("true").status()).await {
-            Ok(Ok(st)) if st.success() => Ok(()),
+            Ok(Ok(st)) if st.success() => Ok(started.elapsed()),
             Ok(Ok(st)) => Err(other(format!("`true` exited with {st}"))),
             Ok(Err(e)) => Err(classify_ssh(&error_text(&e))),
             Err(_) => Err(SshProblem {
@@ -382,8 +383,7 @@ pub fn classify_ssh(text: &str) -> SshProblem {
         _ => text
             .lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"))
-            .last()
+            .rfind(|l| !l.is_empty() && !l.starts_with("Warning: Permanently added"))
             .unwrap_or("ssh failed")
             .to_string(),
     };
