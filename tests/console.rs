@@ -1,7 +1,8 @@
 //! The console in a real terminal (tmux) against a real lab: nodes appear
 //! with role, IP and SSH state; moving, filter, help and command mode work; a
 //! node cut off or with sshd stopped turns unreachable with the reason while
-//! the others stay usable, and recovers; with the API unreachable the
+//! the others stay usable, and recovers; a hung API shows as a timeout and
+//! recovers; with the API unreachable the
 //! inventory and the cached list keep the table; quitting restores the terminal.
 //! Needs root (the lab); run with `scripts/dev test`.
 
@@ -81,6 +82,15 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         self.tmux(&["kill-server"]);
+    }
+}
+
+/// A stopped process, continued when dropped (also when the test fails).
+struct Frozen(nix::unistd::Pid);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
     }
 }
 
@@ -267,6 +277,20 @@ fn console_walkthrough_faults_and_api_outage_on_a_lab() {
         |s| s.contains("connection refused (is sshd running?)"),
     );
     t.wait("node3 back", Duration::from_secs(30), |s| n.all_up(s));
+
+    // The API server hangs (its process stopped): the header turns to a timeout
+    // while SSH stays usable, and comes back when the server does.
+    let sup = lab.record()["supervisor_pid"].as_i64().unwrap() as i32;
+    let frozen = Frozen(nix::unistd::Pid::from_raw(sup));
+    nix::sys::signal::kill(frozen.0, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let s = t.wait("API down", Duration::from_secs(30), |s| {
+        s.contains("API down: timeout")
+    });
+    assert!(n.all_up(&s), "{s}");
+    drop(frozen);
+    t.wait("API back", Duration::from_secs(30), |s| {
+        s.contains("API ok")
+    });
 
     // Quit: exit 0, terminal back in cooked mode and off the alternate screen.
     t.keys(&[":", "q", "Enter"]);

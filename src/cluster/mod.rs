@@ -53,34 +53,72 @@ pub async fn connect(s: &KubeSettings) -> Result<(Client, String, String), ApiPr
     Ok((client, context, server))
 }
 
+/// How often the API is asked for its version while the watch is quiet: a
+/// watch on a server that stopped answering (link cut, host hung) would
+/// otherwise stay silent for minutes.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
 /// Watch the nodes until the receiver goes away. Errors are reported and the
 /// watch retried with backoff, so the API coming back is noticed by itself.
 pub async fn watch_nodes(client: Client, tx: Sender<Msg>) {
-    let api: Api<Node> = Api::all(client);
-    let mut stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    let mut initial: Vec<NodeInfo> = Vec::new();
-    while let Some(ev) = stream.next().await {
-        let msg = match ev {
-            Ok(watcher::Event::Init) => {
-                initial.clear();
-                continue;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.tick().await;
+    'watch: loop {
+        let api: Api<Node> = Api::all(client.clone());
+        let mut stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        let mut initial: Vec<NodeInfo> = Vec::new();
+        loop {
+            let msg = tokio::select! {
+                ev = stream.next() => match ev {
+                    None => return,
+                    Some(Ok(watcher::Event::Init)) => {
+                        initial.clear();
+                        continue;
+                    }
+                    Some(Ok(watcher::Event::InitApply(n))) => {
+                        initial.push(node_info(&n));
+                        continue;
+                    }
+                    Some(Ok(watcher::Event::InitDone)) => {
+                        Msg::NodesListed(std::mem::take(&mut initial))
+                    }
+                    Some(Ok(watcher::Event::Apply(n))) => Msg::NodeApplied(node_info(&n)),
+                    Some(Ok(watcher::Event::Delete(n))) => {
+                        Msg::NodeDeleted(n.metadata.name.unwrap_or_default())
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!("node watch: {}", chain_text(&e));
+                        Msg::ApiState(ApiState::Down(classify(&e)))
+                    }
+                },
+                _ = heartbeat.tick() => {
+                    let problem = match tokio::time::timeout(
+                        Duration::from_secs(5),
+                        client.apiserver_version(),
+                    )
+                    .await
+                    {
+                        Ok(Ok(_)) => continue,
+                        Ok(Err(e)) => classify(&e),
+                        Err(_) => ApiProblem {
+                            kind: ApiProblemKind::Timeout,
+                            detail: "the API server did not answer within 5 s".into(),
+                        },
+                    };
+                    tracing::warn!("API heartbeat: {}", problem.detail);
+                    if tx.send(Msg::ApiState(ApiState::Down(problem))).await.is_err() {
+                        return;
+                    }
+                    // The watch may be stuck on a dead connection: start over.
+                    continue 'watch;
+                }
+            };
+            if tx.send(msg).await.is_err() {
+                return;
             }
-            Ok(watcher::Event::InitApply(n)) => {
-                initial.push(node_info(&n));
-                continue;
-            }
-            Ok(watcher::Event::InitDone) => Msg::NodesListed(std::mem::take(&mut initial)),
-            Ok(watcher::Event::Apply(n)) => Msg::NodeApplied(node_info(&n)),
-            Ok(watcher::Event::Delete(n)) => Msg::NodeDeleted(n.metadata.name.unwrap_or_default()),
-            Err(e) => {
-                tracing::warn!("node watch: {}", chain_text(&e));
-                Msg::ApiState(ApiState::Down(classify(&e)))
-            }
-        };
-        if tx.send(msg).await.is_err() {
-            return;
         }
     }
 }
