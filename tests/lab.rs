@@ -128,12 +128,7 @@ fn lab_up_serves_ssh_and_kubectl_with_real_certs_and_down_leaves_nothing() {
 
     // kubectl lists the three nodes Ready with their lab addresses.
     let wide = lab.kubectl_ok(&["get", "nodes", "-o", "wide"]);
-    let ips: Vec<String> = record["plan"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["ip"].as_str().unwrap().to_string())
-        .collect();
+    let ips = lab.node_ips();
     for (i, ip) in ips.iter().enumerate() {
         let row = wide
             .lines()
@@ -193,18 +188,7 @@ fn lab_up_serves_ssh_and_kubectl_with_real_certs_and_down_leaves_nothing() {
 
 #[test]
 fn scenarios_reproduce_the_problems_of_the_security_guide() {
-    let lab = Lab::up(&[
-        "--scenario",
-        "certs-expiring",
-        "--scenario",
-        "kcm-cert-expired",
-        "--scenario",
-        "token-mismatch",
-        "--scenario",
-        "proxy-drift",
-        "--scenario",
-        "plaintext-password",
-    ]);
+    let lab = Lab::up(&common::PROBLEM_SCENARIOS);
 
     // certs-expiring: node2's leaf certs have about 10 days, node3's are expired.
     let leaf = |node: &str| {
@@ -303,12 +287,7 @@ fn the_webhook_denies_an_uncovered_node_and_stale_updates_conflict() {
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    let ips: Vec<String> = lab.record()["plan"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["ip"].as_str().unwrap().to_string())
-        .collect();
+    let ips = lab.node_ips();
     let expected = format!(
         "noProxy should contain the node's IP addresses or CIDR. The node(s) {} are not covered.",
         ips.join(", ")
@@ -323,13 +302,7 @@ fn the_webhook_denies_an_uncovered_node_and_stale_updates_conflict() {
         "-o",
         "jsonpath={.metadata.resourceVersion}",
     ]);
-    let cidr = lab.record()["plan"]["subnet"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o.to_string())
-        .collect::<Vec<_>>()
-        .join(".");
+    let cidr = lab.subnet_prefix();
     let good = format!(r#"{{"httpProxy":"http://10.9.9.9:3128","noProxy":"{cidr}.0/24"}}"#);
     let first = serde_json::json!({"metadata": {"resourceVersion": rv}, "value": good}).to_string();
     lab.kubectl_ok(&[
@@ -466,6 +439,48 @@ fn bad_requests_get_a_message_that_says_what_to_do_and_leave_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("between 1 and"));
     assert!(!tmp.path().join("y").exists());
 
+    // Not root: said plainly, before anything is made.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "lab",
+            "up",
+            "--dir",
+        ])
+        .arg(tmp.path().join("n"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs root"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!tmp.path().join("n").exists());
+
+    // A missing tool names the package that brings it.
+    let bin_dir = tmp.path().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    for tool in ["ip", "ssh", "ssh-keygen", "debootstrap"] {
+        let found = harvcred_which(tool);
+        std::os::unix::fs::symlink(found, bin_dir.join(tool)).unwrap();
+    }
+    let out = Command::new(BIN)
+        .args(["lab", "up", "--dir"])
+        .arg(tmp.path().join("m"))
+        .env("PATH", &bin_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("systemd-nspawn") && err.contains("apt-get install systemd-container"),
+        "{err}"
+    );
+
     // A folder with a running lab is refused, and the running lab is untouched.
     let lab = Lab::up(&["--nodes", "1"]);
     let out = Command::new(BIN)
@@ -478,13 +493,7 @@ fn bad_requests_get_a_message_that_says_what_to_do_and_leave_nothing() {
     assert_eq!(lab.ssh_ok("node1", "hostname").trim(), "node1");
 
     // A subnet that is in use is refused with what uses it.
-    let used = lab.record()["plan"]["subnet"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o.to_string())
-        .collect::<Vec<_>>()
-        .join(".");
+    let used = lab.subnet_prefix();
     let out = Command::new(BIN)
         .args(["lab", "up", "--subnet", &format!("{used}.0/24"), "--dir"])
         .arg(tmp.path().join("z"))
@@ -497,6 +506,13 @@ fn bad_requests_get_a_message_that_says_what_to_do_and_leave_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!tmp.path().join("z").exists());
+}
+
+fn harvcred_which(tool: &str) -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{tool} not on PATH"))
 }
 
 fn wait_for(what: &str, mut check: impl FnMut() -> bool) {

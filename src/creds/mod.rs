@@ -19,6 +19,7 @@ pub mod level;
 pub mod oem;
 pub mod password;
 pub mod proxy;
+pub mod report;
 pub mod settings;
 pub mod token;
 

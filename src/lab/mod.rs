@@ -124,6 +124,7 @@ pub fn up(opts: &UpOptions) -> Result<Record> {
         );
     }
     base::ensure(opts.progress)?;
+    raise_inotify_limit(opts.nodes, opts.progress)?;
 
     let claim = names::claim(&dir, opts.subnet)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -152,7 +153,7 @@ pub fn up(opts: &UpOptions) -> Result<Record> {
             return Err(e);
         }
     };
-    let budget = Duration::from_secs(120 + 3 * opts.nodes as u64);
+    let budget = Duration::from_secs(150 + 4 * opts.nodes as u64);
     let mut announced = false;
     loop {
         std::thread::sleep(Duration::from_millis(100));
@@ -187,6 +188,30 @@ pub fn up(opts: &UpOptions) -> Result<Record> {
             announced = true;
         }
     }
+}
+
+/// Every booted node's systemd, journald and logind take inotify instances from
+/// root's shared budget; Debian's default of 128 runs out at about 25 nodes and
+/// nodes then fail to start sshd. Raise it (never lower it) to fit this lab
+/// beside others.
+fn raise_inotify_limit(nodes: usize, progress: bool) -> Result<()> {
+    const KNOB: &str = "/proc/sys/fs/inotify/max_user_instances";
+    let current: usize = std::fs::read_to_string(KNOB)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    // Room for other labs beside this one (parallel tests).
+    let wanted = 8192 + 32 * nodes;
+    if current < wanted {
+        std::fs::write(KNOB, wanted.to_string())
+            .with_context(|| format!("raising {KNOB} to {wanted}"))?;
+        if progress {
+            eprintln!(
+                "lab: raised fs.inotify.max_user_instances from {current} to {wanted} (booted nodes need several each)"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn spawn_supervisor(dir: &LabDir) -> Result<i32> {

@@ -241,7 +241,8 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
     }
 
     // Ready when every node answers SSH and the API answers a real client.
-    let deadline = Duration::from_secs(60 + 2 * plan.nodes.len() as u64);
+    // Generous: on a 2-core machine booting many nodes beside other labs is slow.
+    let deadline = Duration::from_secs(90 + 3 * plan.nodes.len() as u64);
     let mut waits = tokio::task::JoinSet::new();
     for node in plan.nodes.clone() {
         let ssh_config = dir.ssh_config();
@@ -249,7 +250,7 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
         waits.spawn(async move {
             wait_for_ssh(&ssh_config, &node, deadline)
                 .await
-                .with_context(|| format!("its boot messages are in {}", console.display()))
+                .with_context(|| format!("its last boot messages:\n{}", console_tail(&console)))
         });
     }
     while let Some(r) = waits.join_next().await {
@@ -337,6 +338,31 @@ async fn wait_for_ssh(ssh_config: &Path, node: &NodePlan, within: Duration) -> R
         node.ip,
         within.as_secs()
     )
+}
+
+/// The end of a node's console, without colour codes, to say why it did not come up.
+fn console_tail(path: &Path) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let mut clean = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // Skip a CSI sequence: ESC [ params final-byte.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else if c == '\n' || !c.is_control() {
+            clean.push(c);
+        }
+    }
+    let lines: Vec<&str> = clean.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(12)..].join("\n")
 }
 
 async fn check_api(kubeconfig: &Path) -> Result<()> {

@@ -92,6 +92,39 @@ impl Lab {
         self.record()["plan"]["id"].as_str().unwrap().to_string()
     }
 
+    /// The lab's node addresses, in node order.
+    pub fn node_ips(&self) -> Vec<String> {
+        self.record()["plan"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["ip"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// `10.213.7` for a lab on 10.213.7.0/24.
+    pub fn subnet_prefix(&self) -> String {
+        self.record()["plan"]["subnet"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o.to_string())
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    /// Take the lab down and assert that nothing of it is left on the machine.
+    pub fn down_leaving_nothing(&self) {
+        let (id, dir) = (self.id(), self.dir.clone());
+        let out = self.down();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(leftovers(&id, &dir), Vec::<String>::new());
+    }
+
     pub fn down(&self) -> Output {
         Command::new(BIN)
             .args(["lab", "down", "--dir"])
@@ -106,6 +139,20 @@ impl Drop for Lab {
         let _ = self.down();
     }
 }
+
+/// Every scenario that reproduces a problem, for `Lab::up`.
+pub const PROBLEM_SCENARIOS: [&str; 10] = [
+    "--scenario",
+    "certs-expiring",
+    "--scenario",
+    "kcm-cert-expired",
+    "--scenario",
+    "token-mismatch",
+    "--scenario",
+    "proxy-drift",
+    "--scenario",
+    "plaintext-password",
+];
 
 /// Everything of lab `id` still on the machine: namespaces, links, mounts, processes.
 pub fn leftovers(id: &str, dir: &Path) -> Vec<String> {

@@ -1,0 +1,480 @@
+//! One node's credential report: the files read from it (by `node::gather`)
+//! judged area by area with the other `creds` modules, plus the comparison of
+//! token copies across nodes. What the node table, the detail panes and
+//! `harvcred status` show.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use super::certs::{self, CertAssessment};
+use super::keys::{self, AuthorizedKey};
+use super::level::{Finding, Level, Thresholds, sort_findings, worst_of};
+use super::oem;
+use super::password::{self, Sensitive};
+use super::proxy::{self, HttpProxySetting};
+use super::token::{self, Token};
+
+/// What reading one file on a node gave.
+#[derive(Clone, PartialEq, Eq)]
+pub enum FileRead {
+    /// The bytes (zeroised on drop: some files hold the token or a hash).
+    Content(Zeroizing<Vec<u8>>),
+    Missing,
+    /// There, but root could not read it.
+    Unreadable,
+}
+
+impl std::fmt::Debug for FileRead {
+    // Contents can be secret: show only their size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileRead::Content(c) => write!(f, "Content({} bytes)", c.len()),
+            FileRead::Missing => f.write_str("Missing"),
+            FileRead::Unreadable => f.write_str("Unreadable"),
+        }
+    }
+}
+
+/// Everything read from one node, by path.
+#[derive(Debug, Clone, Default)]
+pub struct NodeFiles {
+    pub files: BTreeMap<String, FileRead>,
+    /// The node's clock (seconds since the epoch), to spot clock skew.
+    pub node_time: Option<i64>,
+    pub hostname: Option<String>,
+}
+
+impl NodeFiles {
+    pub fn content(&self, path: &str) -> Option<&[u8]> {
+        match self.files.get(path) {
+            Some(FileRead::Content(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn text(&self, path: &str) -> Option<String> {
+        self.content(path)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+}
+
+/// The credential areas of the node table, in column order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Area {
+    Certificates,
+    Keys,
+    Password,
+    Token,
+    Proxy,
+}
+
+impl Area {
+    pub const ALL: [Area; 5] = [
+        Area::Certificates,
+        Area::Keys,
+        Area::Password,
+        Area::Token,
+        Area::Proxy,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Area::Certificates => "Certificates",
+            Area::Keys => "Keys",
+            Area::Password => "Password",
+            Area::Token => "Token",
+            Area::Proxy => "Proxy",
+        }
+    }
+}
+
+/// One area of one node: its worst level and every finding, worst first.
+#[derive(Clone, Debug, Serialize)]
+pub struct AreaReport {
+    pub level: Level,
+    pub findings: Vec<Finding>,
+}
+
+impl AreaReport {
+    fn from(mut findings: Vec<Finding>) -> Self {
+        sort_findings(&mut findings);
+        AreaReport {
+            level: worst_of(&findings),
+            findings,
+        }
+    }
+}
+
+/// A copy of the token as the report keeps it: where, and a short hash only.
+#[derive(Clone, Debug, Serialize)]
+pub struct TokenCopy {
+    pub source: String,
+    pub short_hash: String,
+    pub format: String,
+}
+
+/// A key with where it is kept.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeySource {
+    pub source: String,
+    pub key: AuthorizedKey,
+}
+
+/// One node's credentials, judged.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeReport {
+    pub node: String,
+    pub areas: BTreeMap<Area, AreaReport>,
+    /// Every certificate block, worst first.
+    pub certs: Vec<CertAssessment>,
+    pub runtime_keys: Vec<AuthorizedKey>,
+    pub persisted_keys: Vec<KeySource>,
+    pub tokens: Vec<TokenCopy>,
+}
+
+impl NodeReport {
+    pub fn level(&self, area: Area) -> Level {
+        self.areas.get(&area).map_or(Level::Unknown, |a| a.level)
+    }
+
+    pub fn worst(&self) -> Level {
+        super::level::worst(self.areas.values().map(|a| a.level))
+    }
+}
+
+/// What the cluster side knows that a node's report is judged against.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterContext {
+    /// The `http-proxy` setting, when the API could be read.
+    pub http_proxy: Option<HttpProxySetting>,
+}
+
+/// Judges one node's files.
+pub fn assess_node(
+    node: &str,
+    files: &NodeFiles,
+    cluster: &ClusterContext,
+    now: OffsetDateTime,
+    thresholds: &Thresholds,
+) -> NodeReport {
+    let oem_configs: Vec<(String, Result<oem::OemConfig, oem::OemError>)> = files
+        .files
+        .keys()
+        .filter(|p| p.starts_with("/oem/") && (p.ends_with(".yaml") || p.ends_with(".yml")))
+        .filter_map(|p| files.text(p).map(|t| (p.clone(), oem::parse_oem(&t))))
+        .collect();
+
+    let (certs, cert_findings) = assess_certs(files, now, thresholds);
+    let (runtime_keys, persisted_keys, key_findings) = assess_keys(node, files, &oem_configs);
+    let password_findings = assess_password(node, files, &oem_configs);
+    let (tokens, token_findings) = assess_tokens(node, files, &oem_configs);
+    let proxy_findings = assess_proxy(node, files, &oem_configs, cluster);
+
+    let mut areas = BTreeMap::new();
+    areas.insert(Area::Certificates, AreaReport::from(cert_findings));
+    areas.insert(Area::Keys, AreaReport::from(key_findings));
+    areas.insert(Area::Password, AreaReport::from(password_findings));
+    areas.insert(Area::Token, AreaReport::from(token_findings));
+    areas.insert(Area::Proxy, AreaReport::from(proxy_findings));
+    // A broken /oem file is a problem of every area it persists.
+    for (path, parsed) in &oem_configs {
+        if let Err(e) = parsed {
+            let f = Finding::new(
+                Level::Critical,
+                format!("{node} {path}"),
+                format!(
+                    "{e}: the node may not come back after a reboot (Harvester #9519); fix the file from the backup in /oem/install/"
+                ),
+            );
+            for area in [Area::Keys, Area::Password] {
+                let a = areas.get_mut(&area).expect("every area is present");
+                a.findings.insert(0, f.clone());
+                a.level = a.level.worse(f.level);
+            }
+        }
+    }
+    NodeReport {
+        node: node.to_string(),
+        areas,
+        certs,
+        runtime_keys,
+        persisted_keys,
+        tokens,
+    }
+}
+
+fn assess_certs(
+    files: &NodeFiles,
+    now: OffsetDateTime,
+    thresholds: &Thresholds,
+) -> (Vec<CertAssessment>, Vec<Finding>) {
+    let mut all = Vec::new();
+    let mut problems = Vec::new();
+    for (path, read) in &files.files {
+        if !path.ends_with(".crt") {
+            continue;
+        }
+        match read {
+            FileRead::Content(bytes) => {
+                let (assessed, errs) =
+                    certs::assess_file(&certs::parse_cert_file(path, bytes), now, thresholds);
+                all.extend(assessed);
+                problems.extend(errs);
+            }
+            FileRead::Unreadable => problems.push(Finding::new(
+                Level::Unknown,
+                path.clone(),
+                "root could not read this certificate: check the file's permissions",
+            )),
+            FileRead::Missing => {}
+        }
+    }
+    certs::sort_worst_first(&mut all);
+    let mut findings: Vec<Finding> = all.iter().map(CertAssessment::finding).collect();
+    findings.extend(problems);
+    if findings.is_empty() {
+        findings.push(Finding::new(
+            Level::Unknown,
+            "certificates",
+            "no RKE2 certificate found under /var/lib/rancher/rke2: is this a Harvester node?",
+        ));
+    }
+    (all, findings)
+}
+
+fn assess_keys(
+    node: &str,
+    files: &NodeFiles,
+    oem_configs: &[(String, Result<oem::OemConfig, oem::OemError>)],
+) -> (Vec<AuthorizedKey>, Vec<KeySource>, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let runtime = match files.files.get("/home/rancher/.ssh/authorized_keys") {
+        Some(FileRead::Content(c)) => {
+            let parsed = keys::parse_authorized_keys(&String::from_utf8_lossy(c));
+            for e in &parsed.errors {
+                findings.push(Finding::new(
+                    Level::Warn,
+                    format!("{node} ~rancher/.ssh/authorized_keys line {}", e.line),
+                    format!("{}: sshd ignores this line", e.reason),
+                ));
+            }
+            parsed.entries
+        }
+        Some(FileRead::Unreadable) => {
+            findings.push(Finding::new(
+                Level::Unknown,
+                format!("{node} rancher SSH keys"),
+                "~rancher/.ssh/authorized_keys could not be read",
+            ));
+            Vec::new()
+        }
+        _ => Vec::new(),
+    };
+    let mut persisted = Vec::new();
+    for (path, cfg) in oem_configs {
+        if let Ok(cfg) = cfg {
+            for key in cfg.rancher_keys().entries {
+                persisted.push(KeySource {
+                    source: path.clone(),
+                    key,
+                });
+            }
+        }
+    }
+    let persisted_keys: Vec<AuthorizedKey> = persisted.iter().map(|k| k.key.clone()).collect();
+    let drift = keys::key_drift(&runtime, &persisted_keys);
+    findings.extend(drift.findings(node));
+    if runtime.is_empty() && persisted.is_empty() {
+        findings.push(Finding::new(
+            Level::Warn,
+            format!("{node} rancher SSH keys"),
+            "no SSH key for rancher at runtime or in /oem: only password logins reach this node",
+        ));
+    } else if findings.is_empty() {
+        findings.push(Finding::new(
+            Level::Ok,
+            format!("{node} rancher SSH keys"),
+            format!("{} keys, runtime and persisted agree", runtime.len()),
+        ));
+    }
+    (runtime, persisted, findings)
+}
+
+fn assess_password(
+    node: &str,
+    files: &NodeFiles,
+    oem_configs: &[(String, Result<oem::OemConfig, oem::OemError>)],
+) -> Vec<Finding> {
+    let runtime = files
+        .text(crate::node::gather::SHADOW_RANCHER)
+        .and_then(|line| password::parse_shadow_line(line.trim_end(), 1).ok());
+    let persisted: Vec<(String, Sensitive)> = oem_configs
+        .iter()
+        .filter_map(|(path, cfg)| cfg.as_ref().ok().map(|c| (path, c)))
+        .flat_map(|(path, cfg)| {
+            cfg.rancher_passwords()
+                .into_iter()
+                .map(move |p| (format!("{path} {}", p.location), p.value.clone()))
+        })
+        .collect();
+    password::assess_password(node, runtime.as_ref(), &persisted)
+}
+
+fn assess_tokens(
+    node: &str,
+    files: &NodeFiles,
+    oem_configs: &[(String, Result<oem::OemConfig, oem::OemError>)],
+) -> (Vec<TokenCopy>, Vec<Finding>) {
+    let mut copies: Vec<(String, Token)> = Vec::new();
+    let mut findings = Vec::new();
+    if let Some(text) = files.text("/var/lib/rancher/rke2/server/token") {
+        match Token::parse(&Zeroizing::new(text)) {
+            Ok(t) => copies.push(("/var/lib/rancher/rke2/server/token".into(), t)),
+            Err(e) => findings.push(unreadable_token(
+                node,
+                "/var/lib/rancher/rke2/server/token",
+                &e,
+            )),
+        }
+    }
+    for path in [
+        "/etc/rancher/rancherd/config.yaml",
+        "/oem/harvester.config",
+        "/etc/rancher/rke2/config.yaml.d/40-rancherd.yaml",
+    ] {
+        if let Some(text) = files.text(path) {
+            match token::token_from_yaml(&Zeroizing::new(text)) {
+                Ok(Some(t)) => copies.push((path.to_string(), t)),
+                Ok(None) => {}
+                Err(e) => findings.push(unreadable_token(node, path, &e)),
+            }
+        }
+    }
+    for (path, cfg) in oem_configs {
+        if let Ok(cfg) = cfg
+            && let Some((location, tok)) = &cfg.rancherd_token
+        {
+            match tok {
+                Ok(t) => copies.push((format!("{path} {location}"), t.clone())),
+                Err(e) => findings.push(unreadable_token(node, path, e)),
+            }
+        }
+    }
+    let cmp = token::compare_tokens(node, &copies);
+    findings.extend(cmp.findings);
+    let server_ca = files
+        .content("/var/lib/rancher/rke2/server/tls/server-ca.crt")
+        .or_else(|| files.content("/var/lib/rancher/rke2/agent/server-ca.crt"));
+    if let Some(ca) = server_ca {
+        for (source, t) in &copies {
+            let check = t.check_ca(ca);
+            if check != token::CaCheck::NoHash {
+                findings.push(token::ca_check_finding(node, source, &check));
+            }
+        }
+    }
+    let tokens = copies
+        .iter()
+        .map(|(source, t)| TokenCopy {
+            source: source.clone(),
+            short_hash: t.short_hash(),
+            format: t.format_name(),
+        })
+        .collect();
+    (tokens, findings)
+}
+
+fn unreadable_token(node: &str, path: &str, e: &token::TokenError) -> Finding {
+    Finding::new(
+        Level::Warn,
+        format!("{node} cluster token in {path}"),
+        format!("{e}: check the file on the node"),
+    )
+}
+
+fn assess_proxy(
+    node: &str,
+    files: &NodeFiles,
+    oem_configs: &[(String, Result<oem::OemConfig, oem::OemError>)],
+    cluster: &ClusterContext,
+) -> Vec<Finding> {
+    let Some(setting) = &cluster.http_proxy else {
+        return vec![Finding::new(
+            Level::Unknown,
+            format!("{node} proxy"),
+            "the http-proxy setting could not be read from the API, so the node's proxy cannot be compared with it",
+        )];
+    };
+    let env = files
+        .text("/etc/environment")
+        .map(|t| proxy::parse_etc_environment(&Zeroizing::new(t)))
+        .unwrap_or_default();
+    let mut findings = proxy::environment_drift(node, &env, setting);
+    // What /oem will write into /etc/environment at the next boot.
+    for (path, cfg) in oem_configs {
+        if let Ok(cfg) = cfg {
+            let persisted = cfg.proxy_env();
+            if persisted != env
+                && (persisted.http_proxy.is_some() || persisted.https_proxy.is_some())
+            {
+                findings.push(Finding::new(
+                    Level::Warn,
+                    format!("{node} {path} environment"),
+                    "the proxy persisted in /oem differs from /etc/environment: the node's proxy changes at the next reboot",
+                ));
+            }
+        }
+    }
+    findings
+}
+
+/// Compares token copies across nodes: a node whose copies disagree with the
+/// cluster's majority cannot join (or has a rotated token). Adds a finding to
+/// each such node's token area.
+pub fn compare_tokens_across(reports: &mut [NodeReport]) {
+    let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+    for r in reports.iter() {
+        let mut seen: Vec<&str> = r.tokens.iter().map(|t| t.short_hash.as_str()).collect();
+        seen.sort();
+        seen.dedup();
+        for h in seen {
+            *votes.entry(h.to_string()).or_default() += 1;
+        }
+    }
+    let Some((majority, count)) = votes.iter().max_by_key(|(_, c)| **c) else {
+        return;
+    };
+    if votes.len() < 2 {
+        return;
+    }
+    let (majority, count) = (majority.clone(), *count);
+    for r in reports.iter_mut() {
+        let odd: Vec<&TokenCopy> = r
+            .tokens
+            .iter()
+            .filter(|t| t.short_hash != majority)
+            .collect();
+        if odd.is_empty() {
+            continue;
+        }
+        let sources: Vec<&str> = odd.iter().map(|t| t.source.as_str()).collect();
+        let f = Finding::new(
+            Level::Critical,
+            format!("{} cluster token", r.node),
+            format!(
+                "{} differs from the token {count} node(s) share ({majority}): this node cannot join the cluster. Set it to the cluster's token (on a working server: `sudo yq eval .token /etc/rancher/rancherd/config.yaml`) in /etc/rancher/rancherd/config.yaml and /oem; never run `rke2 token rotate`.",
+                sources.join(", ")
+            ),
+        );
+        let area = r
+            .areas
+            .get_mut(&Area::Token)
+            .expect("every area is present");
+        area.level = area.level.worse(f.level);
+        area.findings.insert(0, f);
+    }
+}
