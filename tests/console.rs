@@ -2,8 +2,9 @@
 //! with role, IP and SSH state; moving, filter, help and command mode work; a
 //! node cut off or with sshd stopped turns unreachable with the reason while
 //! the others stay usable, and recovers; a hung API shows as a timeout and
-//! recovers; with the API unreachable the
-//! inventory and the cached list keep the table; quitting restores the terminal.
+//! recovers; with the API unreachable the inventory and the cached list keep
+//! the table; quitting restores the terminal and closes the SSH masters, and a
+//! killed console's masters go by themselves.
 //! Needs root (the lab); run with `scripts/dev test`.
 
 mod common;
@@ -352,5 +353,36 @@ fn console_walkthrough_faults_and_api_outage_on_a_lab() {
         n.all_up(s)
     });
     assert!(s.contains("nodes from the cached list"), "{s}");
-    t.keys(&["C-c"]);
+
+    // Killed outright, the console cannot close its masters: they go by
+    // themselves once idle (ControlPersist 30 s).
+    assert_eq!(ssh_masters(&lab).len(), 3);
+    let pid = console_pid(&bad).expect("the console is running");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let start = Instant::now();
+    while !ssh_masters(&lab).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "masters outlived a killed console: {:?}",
+            ssh_masters(&lab)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("masters gone {:?} after the kill", start.elapsed());
+    drop(t);
+}
+
+/// The running console that uses `kubeconfig`.
+fn console_pid(kubeconfig: &Path) -> Option<nix::unistd::Pid> {
+    let k = kubeconfig.display().to_string();
+    std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+        let c = std::fs::read(e.path().join("cmdline")).ok()?;
+        let c = String::from_utf8_lossy(&c).replace('\0', " ");
+        if c.starts_with(BIN) && c.contains(&k) {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            Some(nix::unistd::Pid::from_raw(pid))
+        } else {
+            None
+        }
+    })
 }
