@@ -1,7 +1,12 @@
 //! harvcred: a terminal console for the credentials of Harvester HCI clusters.
 
+pub mod app;
 pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod console;
 pub mod creds;
 pub mod lab;
 pub mod logs;
 pub mod node;
+pub mod ui;

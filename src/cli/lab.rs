@@ -63,7 +63,11 @@ pub struct DirArg {
     pub dir: PathBuf,
 }
 
-pub fn run(args: LabArgs) -> Result<i32> {
+pub fn run(
+    args: LabArgs,
+    connect: &super::ConnectArgs,
+    console: &super::ConsoleArgs,
+) -> Result<i32> {
     match args.command {
         Some(LabCommand::Up(up)) => {
             let rec = lab::up(&options(&up)?)?;
@@ -97,7 +101,7 @@ pub fn run(args: LabArgs) -> Result<i32> {
             Ok(0)
         }
         Some(LabCommand::Standin(a)) => lab::standin::run(a),
-        None => session(&args.up),
+        None => session(&args.up, connect, console),
     }
 }
 
@@ -117,24 +121,15 @@ fn options(up: &UpArgs) -> Result<UpOptions> {
     Ok(opts)
 }
 
-/// `harvcred lab`: a lab for as long as this command runs. The console does not
-/// exist yet, so it shows the lab and waits for ctrl-c, then removes it.
-fn session(up: &UpArgs) -> Result<i32> {
+/// `harvcred lab`: a lab for as long as this command runs. Once it is up the
+/// console opens on it (as `--lab DIR` would); quitting the console, or
+/// ctrl-c / SIGTERM while the lab starts, removes the lab.
+fn session(up: &UpArgs, connect: &super::ConnectArgs, console: &super::ConsoleArgs) -> Result<i32> {
     let rec = lab::up(&options(up)?)?;
-    print_usage(&rec);
-    println!("\nThe lab stays up until you press ctrl-c; then it is removed.");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        anyhow::Ok(())
-    })?;
-    eprintln!("\nlab: removing {} ...", rec.plan.id);
+    let mut connect = connect.clone();
+    connect.lab = Some(rec.plan.dir.clone());
+    let result = crate::console::run(super::console_options(&connect, console));
+    eprintln!("lab: removing {} ...", rec.plan.id);
     let report = lab::down(&rec.plan.dir)?;
     if !report.problems.is_empty() {
         for p in &report.problems {
@@ -142,7 +137,7 @@ fn session(up: &UpArgs) -> Result<i32> {
         }
         return Ok(1);
     }
-    Ok(0)
+    result
 }
 
 fn status(dir: &Path) -> Result<i32> {

@@ -11,11 +11,16 @@ use clap::{Args, Parser, Subcommand};
     name = "harvcred",
     version,
     about = "A terminal console for the credentials of Harvester HCI clusters",
-    arg_required_else_help = true
+    long_about = "A terminal console for the credentials of Harvester HCI clusters.\n\n\
+        Without a command, opens the console: the API like kubectl (KUBECONFIG, --kubeconfig, \
+        --context), the nodes like ssh (~/.ssh/config or --ssh-config, agent, known_hosts) as \
+        user rancher."
 )]
 pub struct Cli {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
     #[command(subcommand)]
     pub command: Option<Commands>,
 }
@@ -35,6 +40,23 @@ pub struct ConnectArgs {
     /// ssh_config file for reaching the nodes (default: ~/.ssh/config).
     #[arg(long, global = true, value_name = "FILE")]
     pub ssh_config: Option<PathBuf>,
+    /// User for SSH to the nodes (default: rancher, or ssh_user in config.toml).
+    #[arg(long, global = true, value_name = "USER")]
+    pub ssh_user: Option<String>,
+    /// TOML list of nodes ([[node]] name, address, role) for when the API is down.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+}
+
+/// How the console looks and what it may do.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConsoleArgs {
+    /// Hide and refuse every action that changes something.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Colour theme: dark (default), light, monochrome, or one of yours.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
 }
 
 /// Where the kubeconfig and the ssh_config come from, once --lab is expanded.
@@ -69,11 +91,26 @@ pub enum Commands {
     Lab(lab::LabArgs),
 }
 
+/// The console's options from the command line.
+pub fn console_options(connect: &ConnectArgs, console: &ConsoleArgs) -> crate::console::Options {
+    let c = connect.resolve();
+    crate::console::Options {
+        kubeconfig: c.kubeconfig,
+        context: c.context,
+        ssh_config: c.ssh_config,
+        ssh_user: connect.ssh_user.clone(),
+        inventory: connect.inventory.clone(),
+        read_only: console.read_only,
+        theme: console.theme.clone(),
+        started: std::time::Instant::now(),
+    }
+}
+
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Some(Commands::Lab(args)) => lab::run(args),
-        None => Ok(0),
+        Some(Commands::Lab(args)) => lab::run(args, &cli.connect, &cli.console),
+        None => crate::console::run(console_options(&cli.connect, &cli.console)),
     }
 }
 

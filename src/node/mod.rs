@@ -2,3 +2,6 @@
 //! session pool, atomic remote writes and log streams.
 
 pub mod gather;
+pub mod pool;
+
+pub use pool::*;

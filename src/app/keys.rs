@@ -1,0 +1,59 @@
+//! The keys of each pane, as the help overlay lists them.
+
+use super::View;
+
+pub struct KeyHelp {
+    pub key: &'static str,
+    pub what: &'static str,
+    /// Changes something on the cluster: hidden and refused in read-only mode.
+    pub mutating: bool,
+}
+
+const fn k(key: &'static str, what: &'static str) -> KeyHelp {
+    KeyHelp {
+        key,
+        what,
+        mutating: false,
+    }
+}
+
+const GLOBAL: &[KeyHelp] = &[
+    k(":", "command mode (tab completes)"),
+    k("?", "this help"),
+    k("esc", "back / close / clear filter"),
+    k("ctrl-c", "quit (also :q)"),
+];
+
+const TABLE: &[KeyHelp] = &[
+    k("j / down", "next node"),
+    k("k / up", "previous node"),
+    k("g / home", "first node"),
+    k("G / end", "last node"),
+    k("pgdn / ctrl-f", "page down"),
+    k("pgup / ctrl-b", "page up"),
+    k("enter", "node details"),
+    k("/", "filter by name, IP or role"),
+];
+
+const DETAIL: &[KeyHelp] = &[
+    k("j / down", "next node"),
+    k("k / up", "previous node"),
+    k("esc / q", "back to the node table"),
+];
+
+const PLACEHOLDER: &[KeyHelp] = &[k("esc / q", "back")];
+
+/// The focused pane's keys, then the global ones; mutating keys left out in
+/// read-only mode.
+pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'static KeyHelp>) {
+    let pane: &[KeyHelp] = match view {
+        View::Nodes => TABLE,
+        View::NodeDetail(_) => DETAIL,
+        _ => PLACEHOLDER,
+    };
+    let keep = |h: &&KeyHelp| !(read_only && h.mutating);
+    (
+        pane.iter().filter(keep).collect(),
+        GLOBAL.iter().filter(keep).collect(),
+    )
+}

@@ -1,0 +1,613 @@
+//! The state owner. `App::update(Msg) -> Vec<Effect>` is the only place the
+//! console's state changes; it does no I/O, so it is tested by feeding Msgs.
+
+pub mod command;
+pub mod keys;
+pub mod model;
+pub mod msg;
+pub mod runner;
+
+use std::cmp::Ordering;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+pub use model::*;
+pub use msg::{Effect, Msg, Target};
+
+/// A page of the console; the stack of them is what `esc` walks back through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum View {
+    Nodes,
+    NodeDetail(String),
+    Certs,
+    Keys,
+    Logs,
+    Proxy,
+    Settings,
+}
+
+impl View {
+    pub fn title(&self) -> &str {
+        match self {
+            View::Nodes => "nodes",
+            View::NodeDetail(n) => n,
+            View::Certs => "certificates",
+            View::Keys => "SSH keys",
+            View::Logs => "logs",
+            View::Proxy => "proxy",
+            View::Settings => "settings",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Filter,
+    Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    pub error: bool,
+    pub text: String,
+}
+
+/// Start-up facts the console is given (read before the first frame).
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub read_only: bool,
+    /// Nodes from `--inventory`.
+    pub inventory: Vec<NodeInfo>,
+    /// False when there is no kubeconfig to try (the reason says why).
+    pub kube: Result<(), String>,
+    /// A message for the flash line at start (e.g. a broken theme file).
+    pub notice: Option<String>,
+    pub theme: String,
+}
+
+#[derive(Debug)]
+pub struct App {
+    pub rows: Vec<NodeRow>,
+    inventory: Vec<NodeInfo>,
+    pub api: ApiState,
+    pub context: Option<String>,
+    pub server: Option<String>,
+    api_synced: bool,
+    pub views: Vec<View>,
+    pub mode: Mode,
+    /// What is being typed in filter or command mode.
+    pub input: String,
+    completion: Option<(String, usize)>,
+    pub filter: String,
+    selected: Option<String>,
+    pub offset: usize,
+    pub help: bool,
+    pub flash: Option<Flash>,
+    pub read_only: bool,
+    pub theme: String,
+    pub size: (u16, u16),
+    /// Something changed since the last frame.
+    pub dirty: bool,
+    pub quit: bool,
+    tracked: Vec<Target>,
+}
+
+/// `node2` before `node10`.
+fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    while let (Some(&x), Some(&y)) = (a.first(), b.first()) {
+        if x.is_ascii_digit() && y.is_ascii_digit() {
+            let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
+            let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            let (na, nb) = (&a[..da], &b[..db]);
+            let na = &na[na.iter().take_while(|&&c| c == b'0').count()..];
+            let nb = &nb[nb.iter().take_while(|&&c| c == b'0').count()..];
+            let o = na.len().cmp(&nb.len()).then(na.cmp(nb));
+            if o != Ordering::Equal {
+                return o;
+            }
+            a = &a[da..];
+            b = &b[db..];
+        } else {
+            if x != y {
+                return x.cmp(&y);
+            }
+            a = &a[1..];
+            b = &b[1..];
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+impl App {
+    pub fn new(setup: Setup) -> App {
+        let mut app = App {
+            rows: Vec::new(),
+            inventory: setup.inventory.clone(),
+            api: match &setup.kube {
+                Ok(()) => ApiState::Connecting,
+                Err(why) => ApiState::NotConfigured(why.clone()),
+            },
+            context: None,
+            server: None,
+            api_synced: false,
+            views: vec![View::Nodes],
+            mode: Mode::Normal,
+            input: String::new(),
+            completion: None,
+            filter: String::new(),
+            selected: None,
+            offset: 0,
+            help: false,
+            flash: setup.notice.map(|text| Flash { error: true, text }),
+            read_only: setup.read_only,
+            theme: setup.theme,
+            size: (80, 24),
+            dirty: true,
+            quit: false,
+            tracked: Vec::new(),
+        };
+        for n in setup.inventory {
+            app.upsert(n, Source::Inventory);
+        }
+        app
+    }
+
+    /// The effects to run once, when the console starts.
+    pub fn start(&mut self, kube: bool) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        if kube {
+            fx.push(Effect::WatchNodes);
+        }
+        fx.extend(self.track());
+        fx
+    }
+
+    pub fn view(&self) -> &View {
+        self.views.last().unwrap_or(&View::Nodes)
+    }
+
+    /// Indices into `rows` of the rows the filter lets through.
+    pub fn visible(&self) -> Vec<usize> {
+        let f = self.filter.to_lowercase();
+        self.rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                f.is_empty()
+                    || r.info.name.to_lowercase().contains(&f)
+                    || r.info.address.as_deref().unwrap_or("").contains(&f)
+                    || r.info.role.label().contains(&f)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Position of the selected row within `visible()`.
+    pub fn selected_pos(&self, visible: &[usize]) -> Option<usize> {
+        if visible.is_empty() {
+            return None;
+        }
+        let found = self.selected.as_ref().and_then(|name| {
+            visible
+                .iter()
+                .position(|&i| &self.rows[i].info.name == name)
+        });
+        Some(found.unwrap_or(0))
+    }
+
+    pub fn selected_row(&self) -> Option<&NodeRow> {
+        let v = self.visible();
+        self.selected_pos(&v).map(|p| &self.rows[v[p]])
+    }
+
+    pub fn row(&self, name: &str) -> Option<&NodeRow> {
+        self.rows.iter().find(|r| r.info.name == name)
+    }
+
+    /// Nodes reachable over SSH, and all nodes.
+    pub fn nodes_up(&self) -> (usize, usize) {
+        (
+            self.rows.iter().filter(|r| r.ssh.is_up()).count(),
+            self.rows.len(),
+        )
+    }
+
+    /// The worst credential state of any node; None while nothing is known.
+    pub fn worst_cred(&self) -> Option<&CredCell> {
+        self.rows
+            .iter()
+            .flat_map(|r| r.creds.cells().map(|(_, c)| c))
+            .filter(|c| c.severity() > 0)
+            .max_by_key(|c| c.severity())
+    }
+
+    /// The commands matching what was typed (while tab cycles: what was typed before it).
+    pub fn command_completions(&self) -> Vec<&'static str> {
+        let base = self.completion.as_ref().map_or(&self.input, |(b, _)| b);
+        command::completions(base, self.read_only)
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        self.dirty = true;
+        let fx = match msg {
+            Msg::Key(k) => self.key(k),
+            Msg::Resize { width, height } => {
+                self.size = (width, height);
+                Vec::new()
+            }
+            Msg::ApiContext { context, server } => {
+                self.context = Some(context.clone());
+                self.server = Some(server);
+                vec![Effect::LoadCache { context }]
+            }
+            Msg::ApiState(s) => {
+                self.api = s;
+                Vec::new()
+            }
+            Msg::NodesListed(list) => {
+                self.api = ApiState::Up;
+                self.api_synced = true;
+                // Rows the API no longer has go, unless the inventory lists them.
+                let names: Vec<&str> = list.iter().map(|n| n.name.as_str()).collect();
+                let gone: Vec<String> = self
+                    .rows
+                    .iter()
+                    .filter(|r| !names.contains(&r.info.name.as_str()))
+                    .map(|r| r.info.name.clone())
+                    .collect();
+                for g in gone {
+                    self.remove_or_revert(&g);
+                }
+                for n in list {
+                    self.upsert(n, Source::Api);
+                }
+                let mut fx = self.save_cache();
+                fx.extend(self.track());
+                fx
+            }
+            Msg::NodeApplied(n) => {
+                self.api = ApiState::Up;
+                self.upsert(n, Source::Api);
+                let mut fx = self.save_cache();
+                fx.extend(self.track());
+                fx
+            }
+            Msg::NodeDeleted(name) => {
+                self.remove_or_revert(&name);
+                let mut fx = self.save_cache();
+                fx.extend(self.track());
+                fx
+            }
+            Msg::CacheLoaded(list) => {
+                // The API's own list, once there, is newer than any cache.
+                if !self.api_synced {
+                    for n in list {
+                        if self.row(&n.name).is_none() {
+                            self.upsert(n, Source::Cache);
+                        }
+                    }
+                }
+                self.track()
+            }
+            Msg::Ssh { node, state } => {
+                if let Some(r) = self.rows.iter_mut().find(|r| r.info.name == node) {
+                    r.ssh = state;
+                } else {
+                    self.dirty = false;
+                }
+                Vec::new()
+            }
+            Msg::Flash { error, text } => {
+                self.flash = Some(Flash { error, text });
+                Vec::new()
+            }
+            Msg::Quit => self.quit(),
+        };
+        self.fix_offset();
+        fx
+    }
+
+    fn quit(&mut self) -> Vec<Effect> {
+        self.quit = true;
+        vec![Effect::Quit]
+    }
+
+    fn upsert(&mut self, info: NodeInfo, source: Source) {
+        match self.rows.iter_mut().find(|r| r.info.name == info.name) {
+            Some(r) => {
+                if r.info.address != info.address {
+                    r.ssh = SshState::Pending;
+                }
+                // The API knows more than the inventory; the inventory more than a cache.
+                if source == Source::Api || r.source != Source::Api {
+                    r.info = info;
+                    r.source = source;
+                }
+            }
+            None => {
+                let pos = self
+                    .rows
+                    .partition_point(|r| natural_cmp(&r.info.name, &info.name) == Ordering::Less);
+                self.rows.insert(
+                    pos,
+                    NodeRow {
+                        info,
+                        source,
+                        ssh: SshState::Pending,
+                        creds: Creds::default(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn remove_or_revert(&mut self, name: &str) {
+        if let Some(inv) = self.inventory.iter().find(|n| n.name == name).cloned() {
+            if let Some(r) = self.rows.iter_mut().find(|r| r.info.name == name) {
+                if r.info.address != inv.address {
+                    r.ssh = SshState::Pending;
+                }
+                r.info = inv;
+                r.source = Source::Inventory;
+            }
+        } else {
+            self.rows.retain(|r| r.info.name != name);
+        }
+    }
+
+    fn save_cache(&self) -> Vec<Effect> {
+        match (&self.context, self.api_synced) {
+            (Some(context), true) => vec![Effect::SaveCache {
+                context: context.clone(),
+                nodes: self
+                    .rows
+                    .iter()
+                    .filter(|r| r.source == Source::Api)
+                    .map(|r| r.info.clone())
+                    .collect(),
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Tell the SSH side about the node set, when it changed.
+    fn track(&mut self) -> Vec<Effect> {
+        let t: Vec<Target> = self
+            .rows
+            .iter()
+            .map(|r| Target {
+                name: r.info.name.clone(),
+                address: r.info.address.clone(),
+            })
+            .collect();
+        if t == self.tracked {
+            return Vec::new();
+        }
+        self.tracked = t.clone();
+        vec![Effect::Track(t)]
+    }
+
+    fn page(&self) -> usize {
+        crate::ui::table_body_rows(self.size.0, self.size.1).max(1)
+    }
+
+    /// Keep the selected row inside the table's window.
+    fn fix_offset(&mut self) {
+        let v = self.visible();
+        let rows = self.page();
+        let Some(pos) = self.selected_pos(&v) else {
+            self.offset = 0;
+            return;
+        };
+        if pos < self.offset {
+            self.offset = pos;
+        } else if pos >= self.offset + rows {
+            self.offset = pos + 1 - rows;
+        }
+        self.offset = self.offset.min(v.len().saturating_sub(rows));
+    }
+
+    fn select_by(&mut self, delta: isize) {
+        let v = self.visible();
+        let Some(pos) = self.selected_pos(&v) else {
+            return;
+        };
+        let new = (pos as isize + delta).clamp(0, v.len() as isize - 1) as usize;
+        self.selected = Some(self.rows[v[new]].info.name.clone());
+    }
+
+    fn key(&mut self, k: KeyEvent) -> Vec<Effect> {
+        if k.kind == KeyEventKind::Release {
+            self.dirty = false;
+            return Vec::new();
+        }
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && k.code == KeyCode::Char('c') {
+            return self.quit();
+        }
+        if self.mode == Mode::Normal {
+            self.flash = None;
+        }
+        match self.mode {
+            Mode::Filter => self.key_filter(k),
+            Mode::Command => self.key_command(k),
+            Mode::Normal if self.help => {
+                if matches!(
+                    k.code,
+                    KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
+                ) {
+                    self.help = false;
+                }
+                Vec::new()
+            }
+            Mode::Normal => self.key_normal(k, ctrl),
+        }
+    }
+
+    fn key_normal(&mut self, k: KeyEvent, ctrl: bool) -> Vec<Effect> {
+        let page = self.page() as isize;
+        match (k.code, self.view().clone()) {
+            (KeyCode::Char(':'), _) => {
+                self.mode = Mode::Command;
+                self.input.clear();
+                self.completion = None;
+            }
+            (KeyCode::Char('?'), _) => self.help = true,
+            (KeyCode::Esc, _) | (KeyCode::Char('q'), View::NodeDetail(_)) => {
+                if self.views.len() > 1 {
+                    self.views.pop();
+                } else if !self.filter.is_empty() {
+                    self.filter.clear();
+                }
+            }
+            (KeyCode::Char('q'), v) if v != View::Nodes => {
+                self.views.pop();
+            }
+            (KeyCode::Char('j') | KeyCode::Down, View::Nodes | View::NodeDetail(_)) => {
+                self.select_by(1);
+                self.follow_detail();
+            }
+            (KeyCode::Char('k') | KeyCode::Up, View::Nodes | View::NodeDetail(_)) => {
+                self.select_by(-1);
+                self.follow_detail();
+            }
+            (KeyCode::Char('g') | KeyCode::Home, View::Nodes) => self.select_by(isize::MIN / 2),
+            (KeyCode::Char('G') | KeyCode::End, View::Nodes) => self.select_by(isize::MAX / 2),
+            (KeyCode::PageDown, View::Nodes) => self.select_by(page),
+            (KeyCode::PageUp, View::Nodes) => self.select_by(-page),
+            (KeyCode::Char('f'), View::Nodes) if ctrl => self.select_by(page),
+            (KeyCode::Char('b'), View::Nodes) if ctrl => self.select_by(-page),
+            (KeyCode::Enter, View::Nodes) => {
+                if let Some(r) = self.selected_row() {
+                    let name = r.info.name.clone();
+                    self.selected = Some(name.clone());
+                    self.views.push(View::NodeDetail(name));
+                }
+            }
+            (KeyCode::Char('/'), View::Nodes) => {
+                self.mode = Mode::Filter;
+                self.input = self.filter.clone();
+            }
+            _ => self.dirty = false,
+        }
+        Vec::new()
+    }
+
+    /// In the detail view, j/k walk through nodes: the page follows the selection.
+    fn follow_detail(&mut self) {
+        if let View::NodeDetail(_) = self.view()
+            && let Some(r) = self.selected_row()
+        {
+            let name = r.info.name.clone();
+            self.selected = Some(name.clone());
+            *self.views.last_mut().unwrap() = View::NodeDetail(name);
+        }
+    }
+
+    fn key_filter(&mut self, k: KeyEvent) -> Vec<Effect> {
+        match k.code {
+            KeyCode::Esc => {
+                self.filter.clear();
+                self.input.clear();
+                self.mode = Mode::Normal;
+            }
+            KeyCode::Enter => self.mode = Mode::Normal,
+            KeyCode::Backspace => {
+                self.input.pop();
+                self.filter = self.input.clone();
+            }
+            KeyCode::Char(c) if !c.is_control() => {
+                self.input.push(c);
+                self.filter = self.input.clone();
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn key_command(&mut self, k: KeyEvent) -> Vec<Effect> {
+        match k.code {
+            KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                self.input.clear();
+            }
+            KeyCode::Backspace => {
+                if self.input.pop().is_none() {
+                    self.mode = Mode::Normal;
+                }
+                self.completion = None;
+            }
+            KeyCode::Tab => {
+                // First tab completes to the first match; further tabs cycle
+                // through the matches of what was typed.
+                let base = match &self.completion {
+                    Some((base, _)) => base.clone(),
+                    None => self.input.clone(),
+                };
+                let matches = command::completions(&base, self.read_only);
+                if !matches.is_empty() {
+                    let i = match &self.completion {
+                        Some((_, i)) => (i + 1) % matches.len(),
+                        None => 0,
+                    };
+                    self.input = matches[i].to_string();
+                    self.completion = Some((base, i));
+                }
+            }
+            KeyCode::Enter => {
+                self.mode = Mode::Normal;
+                let line = std::mem::take(&mut self.input);
+                self.completion = None;
+                return self.run_command(&line);
+            }
+            KeyCode::Char(c) if !c.is_control() => {
+                self.input.push(c);
+                self.completion = None;
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn run_command(&mut self, line: &str) -> Vec<Effect> {
+        let word = line.trim();
+        if word.is_empty() {
+            return Vec::new();
+        }
+        let Some(cmd) = command::find(word) else {
+            self.flash = Some(Flash {
+                error: true,
+                text: format!("unknown command :{word} (tab completes; :help lists keys)"),
+            });
+            return Vec::new();
+        };
+        if self.read_only && cmd.mutating {
+            self.flash = Some(Flash {
+                error: true,
+                text: format!(
+                    ":{} changes the cluster: refused in read-only mode",
+                    cmd.name
+                ),
+            });
+            return Vec::new();
+        }
+        match cmd.name {
+            "q" => return self.quit(),
+            "help" => self.help = true,
+            name => {
+                if let Some(v) = command::view_of(name) {
+                    self.views.truncate(1);
+                    if v != View::Nodes {
+                        self.views.push(v);
+                    }
+                }
+            }
+        }
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests;

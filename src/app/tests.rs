@@ -1,0 +1,359 @@
+//! `update()` driven by Msgs, checking what the operator would see change.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+
+fn setup() -> Setup {
+    Setup {
+        read_only: false,
+        inventory: Vec::new(),
+        kube: Ok(()),
+        notice: None,
+        theme: "dark".into(),
+    }
+}
+
+fn node(name: &str, ip: &str, role: Role) -> NodeInfo {
+    NodeInfo {
+        name: name.into(),
+        role,
+        address: Some(ip.into()),
+        ready: Some(true),
+    }
+}
+
+fn three() -> Vec<NodeInfo> {
+    vec![
+        node("node1", "10.0.0.11", Role::Server),
+        node("node2", "10.0.0.12", Role::Server),
+        node("node3", "10.0.0.13", Role::Worker),
+    ]
+}
+
+fn key(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+fn typed(app: &mut App, s: &str) -> Vec<Effect> {
+    s.chars().flat_map(|c| app.update(key(c))).collect()
+}
+fn selected(app: &App) -> String {
+    app.selected_row().unwrap().info.name.clone()
+}
+
+fn listed() -> App {
+    let mut app = App::new(setup());
+    app.update(Msg::ApiContext {
+        context: "local".into(),
+        server: "https://10.0.0.1:6443/".into(),
+    });
+    app.update(Msg::NodesListed(three()));
+    app
+}
+
+#[test]
+fn start_watches_the_api_and_probes_inventory_nodes() {
+    let mut s = setup();
+    s.inventory = vec![node("a", "10.0.0.1", Role::Server)];
+    let mut app = App::new(s);
+    let fx = app.start(true);
+    assert_eq!(fx[0], Effect::WatchNodes);
+    assert_eq!(
+        fx[1],
+        Effect::Track(vec![Target {
+            name: "a".into(),
+            address: Some("10.0.0.1".into())
+        }])
+    );
+    assert_eq!(app.rows[0].ssh, SshState::Pending);
+}
+
+#[test]
+fn api_list_fills_the_table_in_natural_order_and_is_cached_and_probed() {
+    let mut app = App::new(setup());
+    let fx = app.update(Msg::ApiContext {
+        context: "local".into(),
+        server: "https://x:6443".into(),
+    });
+    assert_eq!(
+        fx,
+        vec![Effect::LoadCache {
+            context: "local".into()
+        }]
+    );
+    let mut list = three();
+    list.push(node("node10", "10.0.0.20", Role::Worker));
+    list.reverse();
+    let fx = app.update(Msg::NodesListed(list));
+    let names: Vec<_> = app.rows.iter().map(|r| r.info.name.as_str()).collect();
+    assert_eq!(names, ["node1", "node2", "node3", "node10"]);
+    assert_eq!(app.api, ApiState::Up);
+    assert!(
+        matches!(&fx[0], Effect::SaveCache { context, nodes } if context == "local" && nodes.len() == 4)
+    );
+    assert!(matches!(&fx[1], Effect::Track(t) if t.len() == 4));
+    // The same list again changes nothing the SSH side has to know.
+    let fx = app.update(Msg::NodesListed(
+        app.rows.iter().map(|r| r.info.clone()).collect(),
+    ));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Track(_))));
+}
+
+#[test]
+fn node_added_or_not_ready_shows_without_refresh() {
+    let mut app = listed();
+    let mut n3 = node("node3", "10.0.0.13", Role::Worker);
+    n3.ready = Some(false);
+    app.update(Msg::NodeApplied(n3));
+    assert_eq!(app.row("node3").unwrap().info.ready, Some(false));
+    let fx = app.update(Msg::NodeApplied(node("node4", "10.0.0.14", Role::Worker)));
+    assert_eq!(app.rows.len(), 4);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Track(t) if t.len() == 4))
+    );
+    app.update(Msg::NodeDeleted("node4".into()));
+    assert_eq!(app.rows.len(), 3);
+}
+
+#[test]
+fn ssh_state_lands_on_its_row_and_counts_in_the_header() {
+    let mut app = listed();
+    app.update(Msg::Ssh {
+        node: "node1".into(),
+        state: SshState::Up { latency_ms: 3 },
+    });
+    app.update(Msg::Ssh {
+        node: "node2".into(),
+        state: SshState::Down(SshProblem {
+            kind: SshProblemKind::Refused,
+            detail: "10.0.0.12:22: connection refused".into(),
+        }),
+    });
+    assert_eq!(app.nodes_up(), (1, 3));
+    assert!(matches!(app.row("node2").unwrap().ssh, SshState::Down(_)));
+    // A probe result for a node that has left is ignored.
+    app.update(Msg::Ssh {
+        node: "gone".into(),
+        state: SshState::Up { latency_ms: 1 },
+    });
+    assert_eq!(app.rows.len(), 3);
+    // An address change means the old SSH state no longer applies.
+    app.update(Msg::NodeApplied(node("node1", "10.0.0.99", Role::Server)));
+    assert_eq!(app.row("node1").unwrap().ssh, SshState::Pending);
+}
+
+#[test]
+fn api_down_keeps_inventory_and_cached_nodes() {
+    let mut s = setup();
+    s.inventory = vec![node("node1", "10.0.0.11", Role::Server)];
+    let mut app = App::new(s);
+    app.update(Msg::ApiState(ApiState::Down(ApiProblem {
+        kind: ApiProblemKind::Refused,
+        detail: "connection refused".into(),
+    })));
+    app.update(Msg::CacheLoaded(three()));
+    assert_eq!(app.rows.len(), 3);
+    assert_eq!(app.row("node1").unwrap().source, Source::Inventory);
+    assert_eq!(app.row("node2").unwrap().source, Source::Cache);
+    // The API's own list replaces cached rows; inventory rows stay.
+    app.update(Msg::NodesListed(vec![node(
+        "node3",
+        "10.0.0.13",
+        Role::Worker,
+    )]));
+    let names: Vec<_> = app.rows.iter().map(|r| r.info.name.as_str()).collect();
+    assert_eq!(names, ["node1", "node3"]);
+    assert_eq!(app.row("node3").unwrap().source, Source::Api);
+    // A late cache never overrides the API.
+    app.update(Msg::CacheLoaded(three()));
+    assert_eq!(app.rows.len(), 2);
+}
+
+#[test]
+fn movement_keys_like_k9s() {
+    let mut app = listed();
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    assert_eq!(selected(&app), "node1");
+    app.update(key('j'));
+    assert_eq!(selected(&app), "node2");
+    app.update(code(KeyCode::Down));
+    assert_eq!(selected(&app), "node3");
+    app.update(key('j'));
+    assert_eq!(selected(&app), "node3", "stays on the last row");
+    app.update(key('g'));
+    assert_eq!(selected(&app), "node1");
+    app.update(key('G'));
+    assert_eq!(selected(&app), "node3");
+    app.update(code(KeyCode::Up));
+    assert_eq!(selected(&app), "node2");
+    app.update(code(KeyCode::PageUp));
+    assert_eq!(selected(&app), "node1");
+}
+
+#[test]
+fn paging_scrolls_a_long_table_keeping_selection_in_view() {
+    let mut app = App::new(setup());
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    let many: Vec<_> = (1..=100)
+        .map(|i| node(&format!("n{i}"), "10.0.0.1", Role::Worker))
+        .collect();
+    app.update(Msg::NodesListed(many));
+    let page = crate::ui::table_body_rows(80, 24);
+    app.update(code(KeyCode::PageDown));
+    assert_eq!(selected(&app), format!("n{}", page + 1));
+    assert!(app.offset > 0 && app.offset <= page);
+    app.update(key('G'));
+    assert_eq!(selected(&app), "n100");
+    assert_eq!(app.offset, 100 - page);
+    app.update(key('g'));
+    assert_eq!(app.offset, 0);
+}
+
+#[test]
+fn selection_follows_the_node_when_rows_move() {
+    let mut app = listed();
+    app.update(key('j'));
+    assert_eq!(selected(&app), "node2");
+    app.update(Msg::NodeApplied(node("node0", "10.0.0.10", Role::Worker)));
+    assert_eq!(selected(&app), "node2");
+}
+
+#[test]
+fn filter_narrows_live_and_esc_clears() {
+    let mut app = listed();
+    app.update(key('/'));
+    assert_eq!(app.mode, Mode::Filter);
+    typed(&mut app, "work");
+    assert_eq!(app.visible().len(), 1);
+    assert_eq!(selected(&app), "node3");
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.filter, "work");
+    // j/k now move inside the filtered rows only.
+    app.update(key('k'));
+    assert_eq!(selected(&app), "node3");
+    app.update(code(KeyCode::Esc));
+    assert_eq!(app.filter, "");
+    assert_eq!(app.visible().len(), 3);
+    // By IP, and esc while typing drops the filter.
+    app.update(key('/'));
+    typed(&mut app, "0.12");
+    assert_eq!(selected(&app), "node2");
+    app.update(code(KeyCode::Esc));
+    assert_eq!((app.mode, app.visible().len()), (Mode::Normal, 3));
+}
+
+#[test]
+fn enter_drills_in_and_esc_goes_back() {
+    let mut app = listed();
+    app.update(key('j'));
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.view(), &View::NodeDetail("node2".into()));
+    app.update(key('j'));
+    assert_eq!(app.view(), &View::NodeDetail("node3".into()));
+    app.update(code(KeyCode::Esc));
+    assert_eq!(app.view(), &View::Nodes);
+    assert_eq!(selected(&app), "node3");
+    // esc on the bottom page does not leave the console.
+    app.update(code(KeyCode::Esc));
+    assert!(!app.quit);
+}
+
+#[test]
+fn command_mode_completes_and_switches_views() {
+    let mut app = listed();
+    app.update(key(':'));
+    assert_eq!(app.mode, Mode::Command);
+    typed(&mut app, "ce");
+    assert_eq!(app.command_completions(), ["certs"]);
+    app.update(code(KeyCode::Tab));
+    assert_eq!(app.input, "certs");
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.view(), &View::Certs);
+    // Tab cycles through several matches of what was typed.
+    app.update(key(':'));
+    typed(&mut app, "n");
+    app.update(code(KeyCode::Tab));
+    assert_eq!(app.input, "nodes");
+    app.update(key(':'));
+    app.update(code(KeyCode::Esc));
+    app.update(key(':'));
+    // Nothing typed: tab walks through every command.
+    app.update(code(KeyCode::Tab));
+    assert_eq!(app.input, "nodes");
+    app.update(code(KeyCode::Tab));
+    assert_eq!(app.input, "certs");
+    assert_eq!(app.command_completions().len(), command::COMMANDS.len());
+    app.update(code(KeyCode::Esc));
+    assert_eq!(app.mode, Mode::Normal);
+    // :nodes returns to the table; an unknown command says so.
+    app.update(key(':'));
+    typed(&mut app, "nodes");
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.view(), &View::Nodes);
+    app.update(key(':'));
+    typed(&mut app, "bogus");
+    app.update(code(KeyCode::Enter));
+    assert!(app.flash.as_ref().unwrap().text.contains(":bogus"));
+}
+
+#[test]
+fn quit_by_command_or_ctrl_c_from_any_mode() {
+    let mut app = listed();
+    app.update(key(':'));
+    let fx = typed(&mut app, "q");
+    assert!(fx.is_empty());
+    let fx = app.update(code(KeyCode::Enter));
+    assert_eq!(fx, vec![Effect::Quit]);
+    assert!(app.quit);
+
+    let mut app = listed();
+    app.update(key('/'));
+    let fx = app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )));
+    assert_eq!(fx, vec![Effect::Quit]);
+}
+
+#[test]
+fn help_overlay_opens_and_swallows_keys_until_closed() {
+    let mut app = listed();
+    app.update(key('?'));
+    assert!(app.help);
+    app.update(key('j'));
+    assert_eq!(
+        selected(&app),
+        "node1",
+        "keys do not reach the table under help"
+    );
+    app.update(code(KeyCode::Esc));
+    assert!(!app.help);
+    let (pane, _) = keys::for_view(&View::Nodes, false);
+    assert!(pane.iter().any(|k| k.key == "/"));
+    let (pane, _) = keys::for_view(&View::NodeDetail("x".into()), false);
+    assert!(
+        !pane.iter().any(|k| k.key == "/"),
+        "detail pane has no filter"
+    );
+}
+
+#[test]
+fn nothing_dirty_for_keys_that_do_nothing() {
+    let mut app = listed();
+    app.dirty = false;
+    app.update(key('x'));
+    assert!(!app.dirty);
+    app.update(key('j'));
+    assert!(app.dirty);
+}

@@ -1,0 +1,388 @@
+//! The console in a real terminal (tmux) against a real lab: nodes appear
+//! with role, IP and SSH state; moving, filter, help and command mode work; a
+//! node cut off or with sshd stopped turns unreachable with the reason while
+//! the others stay usable, and recovers; a hung API shows as a timeout and
+//! recovers; with the API unreachable the inventory and the cached list keep
+//! the table; quitting restores the terminal and closes the SSH masters, and a
+//! killed console's masters go by themselves.
+//! Needs root (the lab); run with `scripts/dev test`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{BIN, Lab};
+
+/// A detached tmux session on its own server socket; killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str, env: &[(&str, &Path)]) -> Tmux {
+        let socket = format!("hc-console-{}-{}", std::process::id(), rand_id());
+        let mut c = Command::new("tmux");
+        c.args([
+            "-L",
+            &socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "100",
+            "-y",
+            "30",
+        ]);
+        for (k, v) in env {
+            c.arg("-e").arg(format!("{k}={}", v.display()));
+        }
+        c.args(["-e", "TERM=xterm-256color", cmd]);
+        assert!(c.status().unwrap().success(), "tmux new-session");
+        Tmux { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", k]);
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    /// Wait until `ok` holds for the screen; fail with the screen if it never does.
+    fn wait(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if start.elapsed() > limit {
+                panic!("waited {limit:?} for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+/// A stopped process, continued when dropped (also when the test fails).
+struct Frozen(nix::unistd::Pid);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+fn rand_id() -> u32 {
+    rand::random::<u32>() % 100_000
+}
+
+/// The table line of `node` (the one with its IP in it).
+fn row<'a>(screen: &'a str, node: &str, ip: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.contains(node) && l.contains(&format!("{ip} ")))
+        .unwrap_or("")
+}
+
+fn ssh_ok(screen: &str, node: &str, ip: &str) -> bool {
+    row(screen, node, ip).contains(" ok ")
+}
+
+struct Nodes(Vec<(String, String, String)>);
+
+fn nodes(lab: &Lab) -> Nodes {
+    let rec = lab.record();
+    Nodes(
+        rec["plan"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                let role = match n["role"].as_str().unwrap().to_lowercase().as_str() {
+                    "server" => "server",
+                    _ => "worker",
+                };
+                (
+                    n["name"].as_str().unwrap().to_string(),
+                    n["ip"].as_str().unwrap().to_string(),
+                    role.to_string(),
+                )
+            })
+            .collect(),
+    )
+}
+
+impl Nodes {
+    fn all_up(&self, s: &str) -> bool {
+        self.0.iter().all(|(n, ip, _)| ssh_ok(s, n, ip))
+    }
+}
+
+/// No ssh process of ours still uses the lab's ssh_config.
+fn ssh_masters(lab: &Lab) -> Vec<String> {
+    let cfg = lab.ssh_config().display().to_string();
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            if c.starts_with("ssh ") && c.contains(" -M ") && c.contains(&cfg) {
+                v.push(c);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn console_walkthrough_faults_and_api_outage_on_a_lab() {
+    let lab = Lab::up(&["--nodes", "3"]);
+    let n = nodes(&lab);
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    let config = home.path().join("config");
+    let env = [
+        ("XDG_STATE_HOME", state.as_path()),
+        ("XDG_CONFIG_HOME", config.as_path()),
+    ];
+    let cmd = format!(
+        "{BIN} --lab {}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-*icanon'; sleep 60",
+        lab.dir.display()
+    );
+    let started = Instant::now();
+    let t = Tmux::start(&cmd, &env);
+
+    // Start: the three nodes with role, IP and SSH state.
+    let s = t.wait("three nodes reachable", Duration::from_secs(15), |s| {
+        n.all_up(s)
+    });
+    eprintln!(
+        "all three nodes shown reachable after {:?}",
+        started.elapsed()
+    );
+    for (name, ip, role) in &n.0 {
+        assert!(row(&s, name, ip).contains(role), "{name} {role}:\n{s}");
+    }
+    assert!(s.contains("API ok"), "{s}");
+    assert!(s.contains("nodes 3/3 up"), "{s}");
+
+    // Move: the detail pane follows the selection.
+    t.keys(&["j"]);
+    t.wait("node2 selected", Duration::from_secs(2), |s| {
+        s.contains("┌ node2 ")
+    });
+    t.keys(&["G"]);
+    t.wait("node3 selected", Duration::from_secs(2), |s| {
+        s.contains("┌ node3 ")
+    });
+    t.keys(&["g", "Enter"]);
+    t.wait("node1's details", Duration::from_secs(2), |s| {
+        s.contains("┌ node1 ") && s.contains("unknown (not read yet)")
+    });
+    t.keys(&["Escape"]);
+
+    // Filter.
+    t.keys(&["/", "n", "o", "d", "e", "3", "Enter"]);
+    let s = t.wait("filtered to node3", Duration::from_secs(2), |s| {
+        s.contains("nodes (1/3)")
+    });
+    assert!(row(&s, "node1", &n.0[0].1).is_empty(), "{s}");
+    t.keys(&["Escape"]);
+    t.wait("filter cleared", Duration::from_secs(2), |s| {
+        s.contains("nodes (3)")
+    });
+
+    // Help.
+    t.keys(&["?"]);
+    t.wait("help", Duration::from_secs(2), |s| {
+        s.contains("nodes pane") && s.contains("filter by name")
+    });
+    t.keys(&["Escape"]);
+    t.wait("help closed", Duration::from_secs(2), |s| {
+        !s.contains("nodes pane")
+    });
+
+    // Command mode with completion.
+    t.keys(&[":", "c", "e", "Tab"]);
+    t.wait("completed :certs", Duration::from_secs(2), |s| {
+        s.contains(":certs")
+    });
+    t.keys(&["Enter"]);
+    t.wait("certificates view", Duration::from_secs(2), |s| {
+        s.contains("certificates view")
+    });
+    t.keys(&["Escape"]);
+    t.wait("back on nodes", Duration::from_secs(2), |s| {
+        s.contains("nodes (3)")
+    });
+
+    // Cut node2's link: its row turns unreachable with the reason; the others stay up.
+    let veth = lab.record()["veths"]["node2"].as_str().unwrap().to_string();
+    let ip = |a: &str| {
+        assert!(
+            Command::new("ip")
+                .args(["link", "set", &veth, a])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    ip("down");
+    let s = t.wait("node2 unreachable", Duration::from_secs(20), |s| {
+        let r = row(s, "node2", &n.0[1].1);
+        !r.contains(" ok ") && (r.contains("timeout") || r.contains("no route"))
+    });
+    assert!(
+        ssh_ok(&s, "node1", &n.0[0].1) && ssh_ok(&s, "node3", &n.0[2].1),
+        "{s}"
+    );
+    assert!(s.contains("nodes 2/3 up"), "{s}");
+    ip("up");
+    t.wait("node2 back", Duration::from_secs(30), |s| n.all_up(s));
+
+    // Stop sshd on node3 (a timer starts it again): refused, then back.
+    lab.ssh_ok(
+        "node3",
+        "sudo systemd-run --quiet --on-active=12 systemctl start ssh && sudo systemctl stop ssh",
+    );
+    let s = t.wait("node3 refused", Duration::from_secs(10), |s| {
+        row(s, "node3", &n.0[2].1).contains("refused")
+    });
+    assert!(ssh_ok(&s, "node1", &n.0[0].1), "{s}");
+    t.keys(&["G"]);
+    t.wait(
+        "the reason in node3's details",
+        Duration::from_secs(3),
+        |s| s.contains("connection refused (is sshd running?)"),
+    );
+    t.wait("node3 back", Duration::from_secs(30), |s| n.all_up(s));
+
+    // The API server hangs (its process stopped): the header turns to a timeout
+    // while SSH stays usable, and comes back when the server does.
+    let sup = lab.record()["supervisor_pid"].as_i64().unwrap() as i32;
+    let frozen = Frozen(nix::unistd::Pid::from_raw(sup));
+    nix::sys::signal::kill(frozen.0, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let s = t.wait("API down", Duration::from_secs(30), |s| {
+        s.contains("API down: timeout")
+    });
+    assert!(n.all_up(&s), "{s}");
+    drop(frozen);
+    t.wait("API back", Duration::from_secs(30), |s| {
+        s.contains("API ok")
+    });
+
+    // Quit: exit 0, terminal back in cooked mode and off the alternate screen.
+    t.keys(&[":", "q", "Enter"]);
+    let s = t.wait("exit", Duration::from_secs(10), |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(
+        s.lines().any(|l| l.trim() == "icanon"),
+        "raw mode left on:\n{s}"
+    );
+    assert_eq!(t.tmux(&["display", "-p", "#{alternate_on}"]).trim(), "0");
+    assert!(
+        ssh_masters(&lab).is_empty(),
+        "masters left: {:?}",
+        ssh_masters(&lab)
+    );
+    drop(t);
+
+    // API unreachable (a kubeconfig pointing at a closed port) with an inventory:
+    // the nodes and their SSH state are still there, and the header says why.
+    let kc = std::fs::read_to_string(lab.kubeconfig()).unwrap();
+    let bad = home.path().join("kubeconfig-down");
+    std::fs::write(&bad, kc.replace(":6443", ":1")).unwrap();
+    let inv = home.path().join("inventory.toml");
+    let mut text = String::new();
+    for (name, ip, role) in &n.0 {
+        text += &format!("[[node]]\nname = \"{name}\"\naddress = \"{ip}\"\nrole = \"{role}\"\n");
+    }
+    std::fs::write(&inv, text).unwrap();
+    let fresh = home.path().join("state2");
+    let env2 = [
+        ("XDG_STATE_HOME", fresh.as_path()),
+        ("XDG_CONFIG_HOME", config.as_path()),
+    ];
+    let run = |inventory: bool, env: &[(&str, &Path)]| {
+        let cmd = format!(
+            "{BIN} --kubeconfig {} --ssh-config {} {}; sleep 60",
+            bad.display(),
+            lab.ssh_config().display(),
+            if inventory {
+                format!("--inventory {}", inv.display())
+            } else {
+                String::new()
+            }
+        );
+        Tmux::start(&cmd, env)
+    };
+    let t = run(true, &env2);
+    let s = t.wait("inventory nodes reachable", Duration::from_secs(15), |s| {
+        n.all_up(s)
+    });
+    assert!(s.contains("API down: connection refused"), "{s}");
+    assert!(s.contains("nodes from the inventory"), "{s}");
+    t.keys(&["C-c"]);
+    drop(t);
+
+    // Without an inventory, the list the API gave in the first run is used.
+    let t = run(false, &env);
+    let s = t.wait("cached nodes reachable", Duration::from_secs(15), |s| {
+        n.all_up(s)
+    });
+    assert!(s.contains("nodes from the cached list"), "{s}");
+
+    // Killed outright, the console cannot close its masters: they go by
+    // themselves once idle (ControlPersist 30 s).
+    assert_eq!(ssh_masters(&lab).len(), 3);
+    let pid = console_pid(&bad).expect("the console is running");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let start = Instant::now();
+    while !ssh_masters(&lab).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "masters outlived a killed console: {:?}",
+            ssh_masters(&lab)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("masters gone {:?} after the kill", start.elapsed());
+    drop(t);
+}
+
+/// The running console that uses `kubeconfig`.
+fn console_pid(kubeconfig: &Path) -> Option<nix::unistd::Pid> {
+    let k = kubeconfig.display().to_string();
+    std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+        let c = std::fs::read(e.path().join("cmdline")).ok()?;
+        let c = String::from_utf8_lossy(&c).replace('\0', " ");
+        if c.starts_with(BIN) && c.contains(&k) {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            Some(nix::unistd::Pid::from_raw(pid))
+        } else {
+            None
+        }
+    })
+}

@@ -1,0 +1,314 @@
+//! Screens as the operator sees them: insta snapshots of the text on
+//! ratatui's TestBackend at 80x24 and 120x40, and the colours of status cells
+//! asserted cell by cell (snapshots keep text only).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use harvcred::app::*;
+use harvcred::ui::{self, Theme};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+
+fn node(name: &str, ip: &str, role: Role) -> NodeInfo {
+    NodeInfo {
+        name: name.into(),
+        role,
+        address: Some(ip.into()),
+        ready: Some(true),
+    }
+}
+
+fn setup(read_only: bool, inventory: Vec<NodeInfo>) -> Setup {
+    Setup {
+        read_only,
+        inventory,
+        kube: Ok(()),
+        notice: None,
+        theme: "dark".into(),
+    }
+}
+
+fn three() -> Vec<NodeInfo> {
+    vec![
+        node("node1", "10.213.40.11", Role::Server),
+        node("node2", "10.213.40.12", Role::Server),
+        node("node3", "10.213.40.13", Role::Worker),
+    ]
+}
+
+fn refused() -> SshState {
+    SshState::Down(SshProblem {
+        kind: SshProblemKind::Refused,
+        detail: "10.213.40.12:22: connection refused (is sshd running?)".into(),
+    })
+}
+
+/// A 3-node cluster: API up, node1 reachable, node2's sshd stopped, node3 still connecting.
+fn cluster(w: u16, h: u16) -> App {
+    let mut app = App::new(setup(false, Vec::new()));
+    app.update(Msg::Resize {
+        width: w,
+        height: h,
+    });
+    app.update(Msg::ApiContext {
+        context: "local".into(),
+        server: "https://10.213.40.1:6443/".into(),
+    });
+    app.update(Msg::NodesListed(three()));
+    app.update(Msg::Ssh {
+        node: "node1".into(),
+        state: SshState::Up { latency_ms: 4 },
+    });
+    app.update(Msg::Ssh {
+        node: "node2".into(),
+        state: refused(),
+    });
+    app
+}
+
+fn press(app: &mut App, c: KeyCode) {
+    app.update(Msg::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+}
+fn type_str(app: &mut App, s: &str) {
+    for c in s.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+fn draw(app: &App, theme: &Theme) -> Terminal<TestBackend> {
+    let (w, h) = app.size;
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| ui::draw(f, app, theme)).unwrap();
+    t
+}
+
+fn dark() -> Theme {
+    Theme::default_theme()
+}
+
+/// Position of the first occurrence of `text` on the screen.
+fn find(buf: &Buffer, text: &str) -> (u16, u16) {
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        if let Some(i) = line.find(text) {
+            let x = line[..i].chars().count() as u16;
+            return (x, y);
+        }
+    }
+    panic!("{text:?} not on screen");
+}
+
+/// Position of `text` on the line that also shows `row`.
+fn find_in_row(buf: &Buffer, row: &str, text: &str) -> (u16, u16) {
+    let (_, y) = find(buf, row);
+    let line: String = (0..buf.area.width)
+        .map(|x| buf[(x, y)].symbol().to_string())
+        .collect();
+    let i = line
+        .find(text)
+        .unwrap_or_else(|| panic!("{text:?} not in {line:?}"));
+    (line[..i].chars().count() as u16, y)
+}
+
+#[test]
+fn node_table_80x24() {
+    let app = cluster(80, 24);
+    let t = draw(&app, &dark());
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn node_table_120x40_has_detail_and_log_slot() {
+    let app = cluster(120, 40);
+    let t = draw(&app, &dark());
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn status_cells_are_coloured_by_state() {
+    let app = cluster(80, 24);
+    let th = dark();
+    let t = draw(&app, &th);
+    let buf = t.backend().buffer();
+    let ok = find_in_row(buf, "node1", "ok 4ms");
+    assert_eq!(buf[ok].fg, Color::Green);
+    let down = find_in_row(buf, "node2", "refused");
+    assert_eq!(buf[down].fg, Color::LightRed);
+    assert!(buf[down].modifier.contains(Modifier::BOLD));
+    let pending = find_in_row(buf, "node3", "connecting");
+    assert_eq!(buf[pending].fg, Color::DarkGray);
+    // Credential cells are not known yet: a grey "?", never a value.
+    let (x, y) = find_in_row(buf, "node1", "ok 4ms");
+    let q = find_in_row(buf, "node1", "?");
+    assert!(q.0 > x && q.1 == y);
+    assert_eq!(buf[q].fg, Color::DarkGray);
+    // The header counts 1 of 3 up, in the critical colour.
+    let up = find(buf, "nodes 1/3 up");
+    assert_eq!(buf[up].fg, Color::LightRed);
+    let api = find(buf, "API ok");
+    assert_eq!(buf[api].fg, Color::Green);
+}
+
+#[test]
+fn monochrome_theme_uses_no_colour_and_still_marks_trouble() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mono, warn) = Theme::load("monochrome", dir.path());
+    assert_eq!(warn, None);
+    let app = cluster(80, 24);
+    let t = draw(&app, &mono);
+    let buf = t.backend().buffer();
+    for y in 0..24 {
+        for x in 0..80 {
+            let c = &buf[(x, y)];
+            assert!(matches!(c.fg, Color::Reset), "fg {:?} at {x},{y}", c.fg);
+            assert!(matches!(c.bg, Color::Reset), "bg {:?} at {x},{y}", c.bg);
+        }
+    }
+    let down = find_in_row(buf, "node2", "refused");
+    assert!(buf[down].modifier.contains(Modifier::REVERSED));
+}
+
+#[test]
+fn api_down_with_inventory_80x24() {
+    let mut app = App::new(setup(false, three()));
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    app.update(Msg::ApiState(ApiState::Down(ApiProblem {
+        kind: ApiProblemKind::Refused,
+        detail: "error trying to connect: tcp connect error: Connection refused (os error 111)"
+            .into(),
+    })));
+    app.update(Msg::Ssh {
+        node: "node1".into(),
+        state: SshState::Up { latency_ms: 2 },
+    });
+    let t = draw(&app, &dark());
+    insta::assert_snapshot!(t.backend());
+    let buf = t.backend().buffer();
+    let api = find(buf, "API down: connection refused");
+    assert_eq!(buf[api].fg, Color::LightRed);
+    find(buf, "nodes from the inventory");
+}
+
+#[test]
+fn detail_view_shows_unknown_host_key_fingerprint_80x24() {
+    let mut app = cluster(80, 24);
+    app.update(Msg::Ssh {
+        node: "node3".into(),
+        state: SshState::Down(SshProblem {
+            kind: SshProblemKind::HostKeyUnknown(vec![
+                "ED25519 SHA256:9n2Qw0k8m4c1yJ3o3h7m2u1WvQe8cT4bX5zK6rL7pA0".into(),
+            ]),
+            detail: "host key not in known_hosts (strict checking)".into(),
+        }),
+    });
+    press(&mut app, KeyCode::Char('G'));
+    press(&mut app, KeyCode::Enter);
+    let t = draw(&app, &dark());
+    insta::assert_snapshot!(t.backend());
+    find(t.backend().buffer(), "SHA256:9n2Qw0k8");
+}
+
+#[test]
+fn help_overlay_80x24() {
+    let mut app = cluster(80, 24);
+    press(&mut app, KeyCode::Char('?'));
+    let t = draw(&app, &dark());
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn command_mode_with_completion_80x24() {
+    let mut app = cluster(80, 24);
+    press(&mut app, KeyCode::Char(':'));
+    type_str(&mut app, "c");
+    let t = draw(&app, &dark());
+    let buf = t.backend().buffer();
+    let (_, y) = find(buf, ":c");
+    assert_eq!(y, 23, "the command line is the bottom line");
+    find(buf, "certs");
+}
+
+#[test]
+fn filter_80x24() {
+    let mut app = cluster(80, 24);
+    press(&mut app, KeyCode::Char('/'));
+    type_str(&mut app, "node2");
+    press(&mut app, KeyCode::Enter);
+    let t = draw(&app, &dark());
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn read_only_is_shown_in_the_header() {
+    let mut app = App::new(setup(true, three()));
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    let t = draw(&app, &dark());
+    let buf = t.backend().buffer();
+    let b = find(buf, "READ-ONLY");
+    assert_eq!(buf[b].bg, Color::Yellow);
+}
+
+#[test]
+fn remote_text_cannot_drive_the_terminal() {
+    let mut app = App::new(setup(false, Vec::new()));
+    app.update(Msg::Resize {
+        width: 120,
+        height: 40,
+    });
+    app.update(Msg::NodesListed(vec![node(
+        "evil\u{1b}[2J\u{202e}x",
+        "10.0.0.1",
+        Role::Worker,
+    )]));
+    app.update(Msg::Ssh {
+        node: "evil\u{1b}[2J\u{202e}x".into(),
+        state: SshState::Down(SshProblem {
+            kind: SshProblemKind::Other,
+            detail: "bad\u{7}\u{1b}]0;title\u{7}".into(),
+        }),
+    });
+    let t = draw(&app, &dark());
+    let buf = t.backend().buffer();
+    for c in buf.content() {
+        assert!(
+            !c.symbol()
+                .chars()
+                .any(|ch| ch.is_control() || ch == '\u{202e}'),
+            "raw control character reached the screen: {:?}",
+            c.symbol()
+        );
+    }
+    find(buf, "evil\\e[2J\\u{202e}x");
+}
+
+#[test]
+fn every_screen_fits_small_and_after_resize() {
+    let mut app = cluster(80, 24);
+    for (w, h) in [(80, 24), (40, 12), (200, 60), (80, 24)] {
+        app.update(Msg::Resize {
+            width: w,
+            height: h,
+        });
+        for keys in [
+            &[][..],
+            &[KeyCode::Char('?')],
+            &[KeyCode::Esc, KeyCode::Enter],
+        ] {
+            for k in keys {
+                press(&mut app, *k);
+            }
+            draw(&app, &dark());
+        }
+        press(&mut app, KeyCode::Esc);
+        press(&mut app, KeyCode::Esc);
+    }
+}
