@@ -163,7 +163,11 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
                 seed::write_base_files(&nd.upper())?;
                 // No /run/nologin at boot: if systemd-user-sessions fails under
                 // load (seen with 50 nodes on 2 cores), rancher must still log in.
-                base::write_mode(&nd.in_upper("/etc/tmpfiles.d/systemd-nologin.conf"), "", 0o644)?;
+                base::write_mode(
+                    &nd.in_upper("/etc/tmpfiles.d/systemd-nologin.conf"),
+                    "",
+                    0o644,
+                )?;
                 seed::seed_node(&plan, &node, &material, &base, &nd.upper(), &nd.oem())
             })
             .await??;
