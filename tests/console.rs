@@ -262,10 +262,11 @@ fn console_walkthrough_faults_and_api_outage_on_a_lab() {
     ip("up");
     t.wait("node2 back", Duration::from_secs(30), |s| n.all_up(s));
 
-    // Stop sshd on node3 (a timer starts it again): refused, then back.
+    // Stop sshd on node3 (a timer starts it again): refused, then back. The
+    // timer needs a tight accuracy: systemd may otherwise fire it a minute late.
     lab.ssh_ok(
         "node3",
-        "sudo systemd-run --quiet --on-active=12 systemctl start ssh && sudo systemctl stop ssh",
+        "sudo systemd-run --quiet --on-active=12 --timer-property=AccuracySec=100ms systemctl start ssh && sudo systemctl stop ssh",
     );
     let s = t.wait("node3 refused", Duration::from_secs(10), |s| {
         row(s, "node3", &n.0[2].1).contains("refused")
