@@ -102,7 +102,16 @@ pub fn subnet_user(subnet: [u8; 3]) -> Option<String> {
 /// what uses it.
 pub fn claim(lab_dir: &Path, want_subnet: Option<[u8; 3]>) -> Result<Claim> {
     std::fs::create_dir_all(RUN_DIR)?;
-    for n in 1..=MAX_ID {
+    // Go round the ids instead of taking the lowest free one: an id reused
+    // right after a lab went down would make that lab's leftovers (and logs,
+    // and a test's check for leftovers) hard to tell from the new lab's.
+    let next_file = Path::new(RUN_DIR).join(".next");
+    let start: u8 = std::fs::read_to_string(&next_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|n| (1..=MAX_ID).contains(n))
+        .unwrap_or(1);
+    for n in (start..=MAX_ID).chain(1..start) {
         let id = format!("hc{n}");
         let subnet = want_subnet.unwrap_or([10, DEFAULT_SECOND_OCTET, n]);
         if sys::link_exists(&bridge(&id)) || any_netns_with_prefix(&format!("{id}-")) {
@@ -138,6 +147,8 @@ pub fn claim(lab_dir: &Path, want_subnet: Option<[u8; 3]>) -> Result<Claim> {
                     path.join("subnet"),
                     format!("{}.{}.{}", subnet[0], subnet[1], subnet[2]),
                 )?;
+                let after = if n == MAX_ID { 1 } else { n + 1 };
+                let _ = std::fs::write(&next_file, after.to_string());
                 return Ok(Claim {
                     id,
                     subnet,
