@@ -94,7 +94,7 @@ pub struct App {
 }
 
 /// `node2` before `node10`.
-fn natural_cmp(a: &str, b: &str) -> Ordering {
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
     while let (Some(&x), Some(&y)) = (a.first(), b.first()) {
         if x.is_ascii_digit() && y.is_ascii_digit() {
