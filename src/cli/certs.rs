@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::ConnectArgs;
 use super::status::{sweep, table};
 use crate::creds::Level;
-use crate::creds::certs::{CertAssessment, sort_worst_first, table_rows};
+use crate::creds::certs::{CertAssessment, table_rows};
 use crate::logs::sanitize_str;
 use crate::status::{NodeOutcome, Sweep};
 
@@ -62,16 +62,8 @@ pub fn collect(s: &Sweep, all: bool) -> (Vec<(String, CertAssessment)>, usize) {
             .iter()
             .map(|c| ("cluster".to_string(), c.clone())),
     );
-    let mut only: Vec<CertAssessment> = items.iter().map(|(_, c)| c.clone()).collect();
-    sort_worst_first(&mut only);
-    // Re-attach node names in the sorted order (stable: by the sorted position of each item).
-    let mut sorted = Vec::with_capacity(items.len());
-    let mut pool = items;
-    for c in only {
-        if let Some(i) = pool.iter().position(|(_, x)| *x == c) {
-            sorted.push(pool.swap_remove(i));
-        }
-    }
+    crate::ui::panes::certs::sort_with_nodes(&mut items);
+    let mut sorted = items;
     let before = sorted.len();
     if !all {
         sorted.retain(|(_, c)| c.level != Level::Ok);
