@@ -41,6 +41,27 @@ pub struct NodeJson {
     pub error: Option<Unreadable>,
     /// Per area (`certificates`, `keys`, `password`, `token`, `proxy`).
     pub areas: BTreeMap<Area, AreaJson>,
+    /// rancher's SSH keys: `runtime` (authorized_keys) or the /oem file they are persisted in.
+    pub keys: Vec<KeyJson>,
+    /// Where the cluster token is stored; a short SHA-256 prefix, never the value.
+    pub tokens: Vec<TokenJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyJson {
+    pub source: String,
+    #[serde(rename = "type")]
+    pub key_type: String,
+    /// `SHA256:...`, as `ssh-keygen -lf` prints it.
+    pub fingerprint: String,
+    pub comment: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenJson {
+    pub source: String,
+    pub short_hash: String,
+    pub format: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,6 +114,30 @@ pub fn to_json(s: &Sweep) -> StatusJson {
             .nodes
             .iter()
             .map(|n| {
+                let (keys, tokens) = match &n.outcome {
+                    NodeOutcome::Report(r) => (
+                        r.runtime_keys
+                            .iter()
+                            .map(|k| ("runtime".to_string(), k))
+                            .chain(r.persisted_keys.iter().map(|k| (k.source.clone(), &k.key)))
+                            .map(|(source, k)| KeyJson {
+                                source,
+                                key_type: k.key_type.clone(),
+                                fingerprint: k.fingerprint.clone(),
+                                comment: k.comment.clone(),
+                            })
+                            .collect(),
+                        r.tokens
+                            .iter()
+                            .map(|t| TokenJson {
+                                source: t.source.clone(),
+                                short_hash: t.short_hash.clone(),
+                                format: t.format.clone(),
+                            })
+                            .collect(),
+                    ),
+                    NodeOutcome::Failed(_) => (Vec::new(), Vec::new()),
+                };
                 let (level, error, areas) = match &n.outcome {
                     NodeOutcome::Report(r) => (
                         r.worst().as_str().to_string(),
@@ -121,6 +166,8 @@ pub fn to_json(s: &Sweep) -> StatusJson {
                     level,
                     error,
                     areas,
+                    keys,
+                    tokens,
                 }
             })
             .collect(),
