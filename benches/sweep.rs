@@ -153,11 +153,17 @@ fn main() {
             .tempdir_in("/tmp")
             .unwrap();
         let (h_cold, h_warm) = rt.block_on(async {
-            let pool = Pool::new(SshSettings::new(
+            let mut ssh = SshSettings::new(
                 "rancher".into(),
                 Some(lab.dir.join("ssh_config")),
                 sockets.path().to_path_buf(),
-            ));
+            );
+            // One machine hosts all 50 nodes' sshd: the cold handshakes queue
+            // for its CPUs far longer than a real node's would (pssh's
+            // ssh_config allows 10 s per connection too).
+            ssh.connect_timeout = Duration::from_secs(30);
+            ssh.op_timeout = Duration::from_secs(60);
+            let pool = Pool::new(ssh);
             let cold = harvcred_sweep(&lab.dir, &pool, n).await;
             let mut warm = Vec::new();
             for _ in 0..WARM_RUNS {
