@@ -125,8 +125,11 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
-        return; // `cargo test --benches` / `--list`: nothing to run without root
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this
+    // binary without it, and must not boot 73 lab nodes.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("sweep bench: run with `cargo bench --bench sweep` (root)");
+        return;
     }
     assert!(
         nix::unistd::geteuid().is_root(),
