@@ -65,6 +65,8 @@ pub struct Config {
     pub inventory: Option<PathBuf>,
     /// Seconds between SSH reachability probes of a node (default 3).
     pub probe_interval_secs: Option<u64>,
+    /// Seconds between credential sweeps of every node (default: none, `r` only).
+    pub sweep_interval_secs: Option<u64>,
 }
 
 impl Config {

@@ -108,6 +108,12 @@ pub fn run(opts: Options) -> Result<i32> {
             paths.state_dir.clone(),
             Pool::new(ssh),
             probe_every,
+        )
+        .with_sweep_interval(
+            config
+                .sweep_interval_secs
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
         );
         let app = App::new(setup);
         event_loop(app, runner, tx, rx, &theme, kube.is_ok(), opts.started).await

@@ -9,4 +9,5 @@ pub mod creds;
 pub mod lab;
 pub mod logs;
 pub mod node;
+pub mod status;
 pub mod ui;

@@ -107,8 +107,15 @@ fn row<'a>(screen: &'a str, node: &str, ip: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// The SSH column says `ok 12ms` (credential columns say `ok` too, without a time).
 fn ssh_ok(screen: &str, node: &str, ip: &str) -> bool {
-    row(screen, node, ip).contains(" ok ")
+    row_ssh_ok(row(screen, node, ip))
+}
+
+fn row_ssh_ok(r: &str) -> bool {
+    r.split(" ok ")
+        .skip(1)
+        .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 struct Nodes(Vec<(String, String, String)>);
@@ -199,7 +206,7 @@ fn console_walkthrough_faults_and_api_outage_on_a_lab() {
     });
     t.keys(&["g", "Enter"]);
     t.wait("node1's details", Duration::from_secs(2), |s| {
-        s.contains("┌ node1 ") && s.contains("unknown (not read yet)")
+        s.contains("┌ node1 ") && s.contains("1 Certificates")
     });
     t.keys(&["Escape"]);
 
@@ -231,7 +238,7 @@ fn console_walkthrough_faults_and_api_outage_on_a_lab() {
     });
     t.keys(&["Enter"]);
     t.wait("certificates view", Duration::from_secs(2), |s| {
-        s.contains("certificates view")
+        s.contains("certificates (") && s.contains("RESIDUAL")
     });
     t.keys(&["Escape"]);
     t.wait("back on nodes", Duration::from_secs(2), |s| {
@@ -252,7 +259,7 @@ fn console_walkthrough_faults_and_api_outage_on_a_lab() {
     ip("down");
     let s = t.wait("node2 unreachable", Duration::from_secs(20), |s| {
         let r = row(s, "node2", &n.0[1].1);
-        !r.contains(" ok ") && (r.contains("timeout") || r.contains("no route"))
+        !row_ssh_ok(r) && (r.contains("timeout") || r.contains("no route"))
     });
     assert!(
         ssh_ok(&s, "node1", &n.0[0].1) && ssh_ok(&s, "node3", &n.0[2].1),
@@ -374,6 +381,66 @@ fn console_walkthrough_faults_and_api_outage_on_a_lab() {
 }
 
 /// The running console that uses `kubeconfig`.
+/// The credential columns of the problem scenarios' lab, the detail tabs
+/// and the settings view, in a real terminal.
+#[test]
+fn console_shows_the_credential_levels_of_a_lab() {
+    let lab = Lab::up(&common::PROBLEM_SCENARIOS);
+    let n = nodes(&lab);
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    let config = home.path().join("config");
+    let env = [
+        ("XDG_STATE_HOME", state.as_path()),
+        ("XDG_CONFIG_HOME", config.as_path()),
+    ];
+    let cmd = format!("{BIN} --lab {}; sleep 30", lab.dir.display());
+    let t = Tmux::start(&cmd, &env);
+    // Columns CERT KEYS PASS TOKEN PROXY (100 columns: the narrow table).
+    let s = t.wait("levels in the table", Duration::from_secs(20), |s| {
+        row(s, "node3", &n.0[2].1).contains("exp")
+            && row(s, "node3", &n.0[2].1).contains("crit")
+            && row(s, "node1", &n.0[0].1).contains("exp")
+    });
+    let cells = |node: usize| -> Vec<String> {
+        let r = row(&s, &n.0[node].0, &n.0[node].1);
+        let after_ssh: Vec<&str> = r
+            .trim_matches(|c| c == '│' || c == ' ')
+            .split_whitespace()
+            .collect();
+        after_ssh[after_ssh.len() - 5..]
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    };
+    // node1: expired kcm cert, clear-text password, proxy drift.
+    let c1 = cells(0);
+    assert_eq!(c1[0], "exp", "{s}");
+    assert_eq!(c1[2], "crit", "{s}");
+    assert!(c1[4] == "warn" || c1[4] == "crit", "{s}");
+    // node2: a certificate about 10 days from expiry (and the kcm one); token fine.
+    let c2 = cells(1);
+    assert!(c2[0] == "warn" || c2[0] == "exp", "{s}");
+    assert_eq!(c2[2], "ok", "{s}");
+    assert_eq!(c2[3], "ok", "{s}");
+    // node3: expired certificates and the wrong token.
+    let c3 = cells(2);
+    assert_eq!(c3[0], "exp", "{s}");
+    assert_eq!(c3[3], "crit", "{s}");
+    // node3's token tab says what to do.
+    t.keys(&["G", "Enter", "4"]);
+    t.wait("node3's token tab", Duration::from_secs(3), |s| {
+        s.contains("┌ node3 ") && s.contains("critical") && s.contains("rancherd/config.yaml")
+    });
+    t.keys(&[
+        "Escape", ":", "s", "e", "t", "t", "i", "n", "g", "s", "Enter",
+    ]);
+    t.wait("settings view", Duration::from_secs(3), |s| {
+        s.contains(" settings ") && s.contains("auto-rotate-rke2-certs")
+    });
+    t.keys(&["C-c"]);
+}
+
 fn console_pid(kubeconfig: &Path) -> Option<nix::unistd::Pid> {
     let k = kubeconfig.display().to_string();
     std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {

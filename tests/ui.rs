@@ -140,9 +140,9 @@ fn status_cells_are_coloured_by_state() {
     assert!(buf[down].modifier.contains(Modifier::BOLD));
     let pending = find_in_row(buf, "node3", "connecting");
     assert_eq!(buf[pending].fg, Color::DarkGray);
-    // Credential cells are not known yet: a grey "?", never a value.
+    // Credential cells are being read: a grey "…", never a value.
     let (x, y) = find_in_row(buf, "node1", "ok 4ms");
-    let q = find_in_row(buf, "node1", "?");
+    let q = find_in_row(buf, "node1", "…");
     assert!(q.0 > x && q.1 == y);
     assert_eq!(buf[q].fg, Color::DarkGray);
     // The header counts 1 of 3 up, in the critical colour.
@@ -310,5 +310,149 @@ fn every_screen_fits_small_and_after_resize() {
         }
         press(&mut app, KeyCode::Esc);
         press(&mut app, KeyCode::Esc);
+    }
+}
+
+mod credentials {
+    use super::*;
+    use harvcred::creds::Level;
+    use harvcred::creds::level::Finding;
+    use harvcred::creds::report::{Area, AreaReport, NodeReport};
+    use harvcred::status::{NodeOutcome, ReadFailure, Unreadable};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn report(node: &str, levels: [Level; 5]) -> NodeReport {
+        let mut areas = BTreeMap::new();
+        for (a, l) in Area::ALL.into_iter().zip(levels) {
+            let findings = match (a, l) {
+                (Area::Certificates, Level::Expired) => vec![
+                    Finding::new(
+                        Level::Expired,
+                        "/var/lib/rancher/rke2/server/tls/kube-controller-manager/kube-controller-manager.crt [0] kube-controller-manager",
+                        "expired 3 days ago: delete it and restart rke2-server so it is made again",
+                    ),
+                    Finding::new(
+                        Level::Ok,
+                        "/var/lib/rancher/rke2/server/tls/server-ca.crt [0] rke2-server-ca",
+                        "expires in 3649 days",
+                    ),
+                ],
+                _ => vec![Finding::new(
+                    l,
+                    format!("{node} {}", a.title().to_lowercase()),
+                    "nothing to do",
+                )],
+            };
+            areas.insert(a, AreaReport { level: l, findings });
+        }
+        NodeReport {
+            node: node.into(),
+            areas,
+            certs: Vec::new(),
+            runtime_keys: Vec::new(),
+            persisted_keys: Vec::new(),
+            tokens: Vec::new(),
+        }
+    }
+
+    /// node1 all ok, node2 an expired controller-manager cert and a warning, node3 sudo refused.
+    fn swept(w: u16, h: u16) -> App {
+        let mut app = cluster(w, h);
+        for r in [
+            report("node1", [Level::Ok; 5]),
+            report(
+                "node2",
+                [
+                    Level::Expired,
+                    Level::Ok,
+                    Level::Ok,
+                    Level::Warn,
+                    Level::RenewsAtRestart,
+                ],
+            ),
+        ] {
+            app.update(Msg::NodeSwept {
+                node: r.node.clone(),
+                outcome: Shared::new(NodeOutcome::Report(Arc::new(r))),
+            });
+        }
+        app.update(Msg::NodeSwept {
+            node: "node3".into(),
+            outcome: Shared::new(NodeOutcome::Failed(Unreadable {
+                reason: ReadFailure::Sudo,
+                detail: "sudo: a password is required".into(),
+            })),
+        });
+        app
+    }
+
+    #[test]
+    fn filled_credential_columns_80x24() {
+        let app = swept(80, 24);
+        let t = draw(&app, &dark());
+        let buf = t.backend().buffer();
+        let exp = find_in_row(buf, "node2", "exp");
+        assert_eq!(buf[exp].fg, Color::LightRed);
+        let warn = find_in_row(buf, "node2", "warn");
+        assert_eq!(buf[warn].fg, Color::Yellow);
+        // node1's CERT column: right after the SSH column.
+        let (x, y) = find_in_row(buf, "node1", "ok 4ms");
+        let cert = (x..80)
+            .skip(6)
+            .find(|&i| buf[(i, y)].symbol() == "o")
+            .expect("a cert cell");
+        assert_eq!(buf[(cert + 1, y)].symbol(), "k");
+        assert_eq!(buf[(cert, y)].fg, Color::Green);
+        // Could not be read: unknown, not a guess.
+        let q = find_in_row(buf, "node3", "?");
+        assert_eq!(buf[q].fg, Color::DarkGray);
+        insta::assert_snapshot!(t.backend());
+    }
+
+    #[test]
+    fn filled_credential_columns_120x40() {
+        let app = swept(120, 40);
+        let t = draw(&app, &dark());
+        insta::assert_snapshot!(t.backend());
+    }
+
+    fn detail_of_node2(w: u16, h: u16) -> App {
+        let mut app = swept(w, h);
+        press(&mut app, KeyCode::Char('j'));
+        press(&mut app, KeyCode::Enter);
+        app
+    }
+
+    #[test]
+    fn detail_certificates_tab_80x24() {
+        let app = detail_of_node2(80, 24);
+        let t = draw(&app, &dark());
+        let buf = t.backend().buffer();
+        let e = find(buf, "expired  ");
+        assert_eq!(buf[e].fg, Color::LightRed);
+        insta::assert_snapshot!(t.backend());
+    }
+
+    #[test]
+    fn detail_token_tab_120x40() {
+        let mut app = detail_of_node2(120, 40);
+        press(&mut app, KeyCode::Char('4'));
+        let t = draw(&app, &dark());
+        let buf = t.backend().buffer();
+        let w = find(buf, "warn     ");
+        assert_eq!(buf[w].fg, Color::Yellow);
+        insta::assert_snapshot!(t.backend());
+    }
+
+    #[test]
+    fn detail_of_an_unreadable_node_says_sudo() {
+        let mut app = swept(80, 24);
+        press(&mut app, KeyCode::Char('G'));
+        press(&mut app, KeyCode::Enter);
+        let t = draw(&app, &dark());
+        let buf = t.backend().buffer();
+        let s = find(buf, "could not read (sudo)");
+        assert_eq!(buf[s].fg, Color::LightRed);
     }
 }

@@ -21,6 +21,7 @@ const GLOBAL: &[KeyHelp] = &[
     k(":", "command mode (tab completes)"),
     k("?", "this help"),
     k("esc", "back / close / clear filter"),
+    k("r", "read every node's credentials again"),
     k("ctrl-c", "quit (also :q)"),
 ];
 
@@ -32,12 +33,14 @@ const TABLE: &[KeyHelp] = &[
     k("pgdn / ctrl-f", "page down"),
     k("pgup / ctrl-b", "page up"),
     k("enter", "node details"),
-    k("/", "filter by name, IP or role"),
+    k("/", "filter by name, IP, role or level (crit, warn, ...)"),
 ];
 
 const DETAIL: &[KeyHelp] = &[
     k("j / down", "next node"),
     k("k / up", "previous node"),
+    k("tab / shift-tab", "next / previous credential area"),
+    k("1 .. 5", "certificates, keys, password, token, proxy"),
     k("esc / q", "back to the node table"),
 ];
 

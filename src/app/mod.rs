@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 pub use model::*;
-pub use msg::{Effect, Msg, Target};
+pub use msg::{Effect, Msg, Shared, Target};
 
 /// A page of the console; the stack of them is what `esc` walks back through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,10 +91,28 @@ pub struct App {
     pub dirty: bool,
     pub quit: bool,
     tracked: Vec<Target>,
+    /// Each node's credential sweep, judged (what the table, panes and views show).
+    pub sweeps: std::collections::BTreeMap<String, NodeSweep>,
+    /// The reports as read, before token copies are compared across nodes
+    /// (that comparison is redone from these whenever one arrives).
+    raw_reports:
+        std::collections::BTreeMap<String, std::sync::Arc<crate::creds::report::NodeReport>>,
+    pub settings: Option<std::sync::Arc<crate::status::ClusterSettings>>,
+    /// The settings judged; None until they have been read.
+    pub cluster: Option<crate::status::ClusterReport>,
+    /// The detail pane's tab.
+    pub detail_tab: crate::creds::report::Area,
+}
+
+/// The area `delta` tabs away, wrapping around.
+fn next_area(a: crate::creds::report::Area, delta: isize) -> crate::creds::report::Area {
+    use crate::creds::report::Area;
+    let i = Area::ALL.iter().position(|x| *x == a).unwrap_or(0) as isize;
+    Area::ALL[(i + delta).rem_euclid(Area::ALL.len() as isize) as usize]
 }
 
 /// `node2` before `node10`.
-fn natural_cmp(a: &str, b: &str) -> Ordering {
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
     while let (Some(&x), Some(&y)) = (a.first(), b.first()) {
         if x.is_ascii_digit() && y.is_ascii_digit() {
@@ -147,6 +165,11 @@ impl App {
             dirty: true,
             quit: false,
             tracked: Vec::new(),
+            sweeps: Default::default(),
+            raw_reports: Default::default(),
+            settings: None,
+            cluster: None,
+            detail_tab: crate::creds::report::Area::Certificates,
         };
         for n in setup.inventory {
             app.upsert(n, Source::Inventory);
@@ -161,6 +184,7 @@ impl App {
             fx.push(Effect::WatchNodes);
         }
         fx.extend(self.track());
+        fx.extend(self.sweep_new());
         fx
     }
 
@@ -179,6 +203,7 @@ impl App {
                     || r.info.name.to_lowercase().contains(&f)
                     || r.info.address.as_deref().unwrap_or("").contains(&f)
                     || r.info.role.label().contains(&f)
+                    || r.creds.cells().iter().any(|(_, c)| c.label().contains(&f))
             })
             .map(|(i, _)| i)
             .collect()
@@ -265,6 +290,7 @@ impl App {
                 }
                 let mut fx = self.save_cache();
                 fx.extend(self.track());
+                fx.extend(self.sweep_new());
                 fx
             }
             Msg::NodeApplied(n) => {
@@ -272,6 +298,7 @@ impl App {
                 self.upsert(n, Source::Api);
                 let mut fx = self.save_cache();
                 fx.extend(self.track());
+                fx.extend(self.sweep_new());
                 fx
             }
             Msg::NodeDeleted(name) => {
@@ -289,7 +316,9 @@ impl App {
                         }
                     }
                 }
-                self.track()
+                let mut fx = self.track();
+                fx.extend(self.sweep_new());
+                fx
             }
             Msg::Ssh { node, state } => {
                 if let Some(r) = self.rows.iter_mut().find(|r| r.info.name == node) {
@@ -299,6 +328,30 @@ impl App {
                 }
                 Vec::new()
             }
+            Msg::SettingsRead(s) => {
+                self.settings = Some(s.0);
+                self.rejudge();
+                Vec::new()
+            }
+            Msg::NodeSwept { node, outcome } => {
+                if self.row(&node).is_none() {
+                    // The node left while it was being read.
+                    self.dirty = false;
+                    return Vec::new();
+                }
+                match &*outcome.0 {
+                    crate::status::NodeOutcome::Report(r) => {
+                        self.raw_reports.insert(node, r.clone());
+                    }
+                    crate::status::NodeOutcome::Failed(u) => {
+                        self.raw_reports.remove(&node);
+                        self.sweeps.insert(node, NodeSweep::Failed(u.clone()));
+                    }
+                }
+                self.rejudge();
+                Vec::new()
+            }
+            Msg::RefreshDue => self.sweep_all(),
             Msg::Flash { error, text } => {
                 self.flash = Some(Flash { error, text });
                 Vec::new()
@@ -354,6 +407,92 @@ impl App {
             }
         } else {
             self.rows.retain(|r| r.info.name != name);
+            self.sweeps.remove(name);
+            self.raw_reports.remove(name);
+        }
+    }
+
+    fn target(r: &NodeRow) -> Target {
+        Target {
+            name: r.info.name.clone(),
+            address: r.info.address.clone(),
+        }
+    }
+
+    /// Sweep the nodes never swept yet (new rows).
+    fn sweep_new(&mut self) -> Vec<Effect> {
+        let new: Vec<Target> = self
+            .rows
+            .iter()
+            .filter(|r| !self.sweeps.contains_key(&r.info.name))
+            .map(Self::target)
+            .collect();
+        self.start_sweep(new)
+    }
+
+    /// `r` and the interval: sweep every node again.
+    fn sweep_all(&mut self) -> Vec<Effect> {
+        let all: Vec<Target> = self.rows.iter().map(Self::target).collect();
+        self.start_sweep(all)
+    }
+
+    fn start_sweep(&mut self, targets: Vec<Target>) -> Vec<Effect> {
+        if targets.is_empty() {
+            return Vec::new();
+        }
+        for t in &targets {
+            // A known report stays on screen while it is read again.
+            if !matches!(self.sweeps.get(&t.name), Some(NodeSweep::Done(_))) {
+                self.sweeps.insert(t.name.clone(), NodeSweep::Loading);
+            }
+        }
+        self.fill_cells();
+        vec![Effect::Sweep(targets)]
+    }
+
+    /// Compare token copies across the nodes read so far, judge the
+    /// settings against them, and fill the table's cells.
+    fn rejudge(&mut self) {
+        let mut judged: Vec<crate::creds::report::NodeReport> =
+            self.raw_reports.values().map(|r| (**r).clone()).collect();
+        crate::creds::report::compare_tokens_across(&mut judged);
+        for r in judged {
+            self.sweeps
+                .insert(r.node.clone(), NodeSweep::Done(std::sync::Arc::new(r)));
+        }
+        if let Some(s) = &self.settings {
+            let ips: Vec<String> = self
+                .rows
+                .iter()
+                .filter_map(|r| r.info.address.clone())
+                .collect();
+            let apiserver =
+                crate::status::apiserver_not_after(self.raw_reports.values().map(|r| r.as_ref()));
+            self.cluster = Some(crate::status::assess_cluster(
+                s,
+                &ips,
+                apiserver,
+                time::OffsetDateTime::now_utc(),
+                &Default::default(),
+            ));
+        }
+        self.fill_cells();
+    }
+
+    fn fill_cells(&mut self) {
+        for r in &mut self.rows {
+            r.creds = match self.sweeps.get(&r.info.name) {
+                None => Creds::default(),
+                Some(NodeSweep::Loading) => Creds::all(CredCell::Loading),
+                Some(NodeSweep::Failed(_)) => Creds::all(CredCell::Unknown),
+                Some(NodeSweep::Done(rep)) => {
+                    let mut c = Creds::default();
+                    for a in crate::creds::report::Area::ALL {
+                        c.set(a, CredCell::from_level(rep.level(a)));
+                    }
+                    c
+                }
+            };
         }
     }
 
@@ -485,6 +624,14 @@ impl App {
                     self.selected = Some(name.clone());
                     self.views.push(View::NodeDetail(name));
                 }
+            }
+            (KeyCode::Char('r'), _) => return self.sweep_all(),
+            (KeyCode::Tab, View::NodeDetail(_)) => self.detail_tab = next_area(self.detail_tab, 1),
+            (KeyCode::BackTab, View::NodeDetail(_)) => {
+                self.detail_tab = next_area(self.detail_tab, -1)
+            }
+            (KeyCode::Char(c @ '1'..='5'), View::NodeDetail(_)) => {
+                self.detail_tab = crate::creds::report::Area::ALL[(c as u8 - b'1') as usize]
             }
             (KeyCode::Char('/'), View::Nodes) => {
                 self.mode = Mode::Filter;

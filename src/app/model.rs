@@ -216,3 +216,59 @@ pub enum ApiState {
     /// No kubeconfig to use (inventory-only session).
     NotConfigured(String),
 }
+
+/// Where a node's credential sweep stands.
+#[derive(Debug, Clone)]
+pub enum NodeSweep {
+    Loading,
+    /// The judged report (token copies compared across every node read so far).
+    Done(std::sync::Arc<crate::creds::report::NodeReport>),
+    Failed(crate::status::Unreadable),
+}
+
+impl CredCell {
+    /// A column's cell for an area's worst level.
+    pub fn from_level(l: crate::creds::Level) -> CredCell {
+        use crate::creds::Level;
+        match l {
+            Level::Ok => CredCell::Ok("ok".into()),
+            Level::RenewsAtRestart => CredCell::Ok("renews at restart".into()),
+            Level::Warn => CredCell::Warn("warn".into()),
+            Level::Critical => CredCell::Critical("critical".into()),
+            Level::Expired => CredCell::Critical("expired".into()),
+            Level::Unknown => CredCell::Unknown,
+        }
+    }
+
+    /// The words the filter matches and the long form shows.
+    pub fn label(&self) -> &str {
+        match self {
+            CredCell::Unknown => "unknown",
+            CredCell::Loading => "loading",
+            CredCell::Ok(s) | CredCell::Warn(s) | CredCell::Critical(s) => s,
+        }
+    }
+}
+
+impl Creds {
+    pub fn set(&mut self, area: crate::creds::report::Area, c: CredCell) {
+        use crate::creds::report::Area;
+        match area {
+            Area::Certificates => self.certs = c,
+            Area::Keys => self.keys = c,
+            Area::Password => self.password = c,
+            Area::Token => self.token = c,
+            Area::Proxy => self.proxy = c,
+        }
+    }
+
+    pub fn all(c: CredCell) -> Creds {
+        Creds {
+            certs: c.clone(),
+            keys: c.clone(),
+            password: c.clone(),
+            token: c.clone(),
+            proxy: c,
+        }
+    }
+}

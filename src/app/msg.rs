@@ -2,7 +2,34 @@
 
 use crossterm::event::KeyEvent;
 
+use std::sync::Arc;
+
 use super::model::{ApiState, NodeInfo, SshState};
+use crate::status::{ClusterSettings, NodeOutcome};
+
+/// A result shared between the runner and the state without copying it;
+/// two are equal when they are the same result (Msg needs `PartialEq`).
+#[derive(Clone)]
+pub struct Shared<T>(pub Arc<T>);
+
+impl<T> Shared<T> {
+    pub fn new(v: T) -> Self {
+        Shared(Arc::new(v))
+    }
+}
+
+impl<T> PartialEq for Shared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Shared<T> {
+    // The wrapped types keep secrets out of their own Debug.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Everything that changes the console's state arrives as one of these, on
 /// one channel: keys from the terminal and results of background work.
@@ -34,6 +61,15 @@ pub enum Msg {
         error: bool,
         text: String,
     },
+    /// The credential settings were read from the API (at the start of a sweep).
+    SettingsRead(Shared<ClusterSettings>),
+    /// One node of a sweep: its report, or why it could not be read.
+    NodeSwept {
+        node: String,
+        outcome: Shared<NodeOutcome>,
+    },
+    /// The configured sweep interval has passed.
+    RefreshDue,
     /// SIGTERM/SIGHUP: leave like `:q`.
     Quit,
 }
@@ -59,5 +95,7 @@ pub enum Effect {
     },
     /// The full set of nodes to probe over SSH; others are dropped.
     Track(Vec<Target>),
+    /// Read the settings, then gather and judge these nodes' credential files.
+    Sweep(Vec<Target>),
     Quit,
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
 
-use super::{ApiProblemKind, ApiState, Effect, Msg, Target};
+use super::{ApiProblemKind, ApiState, Effect, Msg, Shared, Target};
 use crate::cluster::{self, KubeSettings};
 use crate::node::Pool;
 
@@ -21,6 +21,11 @@ pub struct Runner {
     probe_every: Duration,
     watch: Option<JoinHandle<()>>,
     probes: HashMap<String, (Target, JoinHandle<()>)>,
+    /// The read in flight per node: a newer sweep of a node replaces it.
+    sweeps: Arc<std::sync::Mutex<HashMap<String, JoinHandle<()>>>>,
+    /// `sweep_interval_secs` of config.toml; the ticker starts with the first sweep.
+    sweep_every: Option<Duration>,
+    ticker: Option<JoinHandle<()>>,
 }
 
 impl Runner {
@@ -39,7 +44,72 @@ impl Runner {
             probe_every,
             watch: None,
             probes: HashMap::new(),
+            sweeps: Default::default(),
+            sweep_every: None,
+            ticker: None,
         }
+    }
+
+    /// Sweep every node again this often (None: only on `r`).
+    pub fn with_sweep_interval(mut self, every: Option<Duration>) -> Runner {
+        self.sweep_every = every;
+        self
+    }
+
+    /// Settings first (node reports are judged against `http-proxy`), then
+    /// every node at once, each in its own task: a node that cannot be
+    /// reached costs its own connect timeout and nobody else's.
+    fn sweep(&mut self, targets: Vec<Target>) {
+        if let (Some(every), None) = (self.sweep_every, &self.ticker) {
+            let tx = self.tx.clone();
+            self.ticker = Some(tokio::spawn(async move {
+                let mut i = tokio::time::interval(every);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i.tick().await;
+                loop {
+                    i.tick().await;
+                    if tx.send(Msg::RefreshDue).await.is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        let (tx, kube, pool, sweeps) = (
+            self.tx.clone(),
+            self.kube.clone(),
+            self.pool.clone(),
+            self.sweeps.clone(),
+        );
+        tokio::spawn(async move {
+            let settings = match cluster::connect(&kube).await {
+                Ok((client, _, _)) => crate::status::read_settings(client).await,
+                Err(p) => crate::status::ClusterSettings {
+                    error: Some(p.detail),
+                    ..Default::default()
+                },
+            };
+            let ctx = settings.context();
+            let _ = tx.send(Msg::SettingsRead(Shared::new(settings))).await;
+            let mut map = sweeps.lock().expect("sweep map");
+            map.retain(|_, h| !h.is_finished());
+            for t in targets {
+                let (tx, pool, ctx) = (tx.clone(), pool.clone(), ctx.clone());
+                let name = t.name.clone();
+                let h = tokio::spawn(async move {
+                    let outcome =
+                        crate::status::sweep_node(&pool, &t, ctx, Default::default()).await;
+                    let _ = tx
+                        .send(Msg::NodeSwept {
+                            node: t.name.clone(),
+                            outcome: Shared::new(outcome),
+                        })
+                        .await;
+                });
+                if let Some(old) = map.insert(name, h) {
+                    old.abort();
+                }
+            }
+        });
     }
 
     pub fn run(&mut self, e: Effect) {
@@ -97,6 +167,7 @@ impl Runner {
                 });
             }
             Effect::Track(targets) => self.track(targets),
+            Effect::Sweep(targets) => self.sweep(targets),
             Effect::Quit => {}
         }
     }
@@ -156,6 +227,12 @@ impl Runner {
             w.abort();
         }
         for (_, (_, h)) in self.probes.drain() {
+            h.abort();
+        }
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+        for (_, h) in self.sweeps.lock().expect("sweep map").drain() {
             h.abort();
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), self.pool.close_all()).await;

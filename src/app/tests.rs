@@ -357,3 +357,193 @@ fn nothing_dirty_for_keys_that_do_nothing() {
     app.update(key('j'));
     assert!(app.dirty);
 }
+
+mod sweep {
+    use super::*;
+    use crate::creds::Level;
+    use crate::creds::level::Finding;
+    use crate::creds::report::{Area, AreaReport, NodeReport, TokenCopy};
+    use crate::status::{ClusterSettings, NodeOutcome, ReadFailure, Unreadable};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn report(node: &str, levels: [Level; 5], token_hash: &str) -> NodeReport {
+        let mut areas = BTreeMap::new();
+        for (a, l) in Area::ALL.into_iter().zip(levels) {
+            areas.insert(
+                a,
+                AreaReport {
+                    level: l,
+                    findings: vec![Finding::new(l, format!("{node} {a:?}"), "do this")],
+                },
+            );
+        }
+        NodeReport {
+            node: node.into(),
+            areas,
+            certs: Vec::new(),
+            runtime_keys: Vec::new(),
+            persisted_keys: Vec::new(),
+            tokens: vec![TokenCopy {
+                source: "/var/lib/rancher/rke2/server/token".into(),
+                short_hash: token_hash.into(),
+                format: "secure".into(),
+            }],
+        }
+    }
+
+    fn swept(app: &mut App, r: NodeReport) {
+        app.update(Msg::NodeSwept {
+            node: r.node.clone(),
+            outcome: Shared::new(NodeOutcome::Report(Arc::new(r))),
+        });
+    }
+
+    const OK: [Level; 5] = [Level::Ok; 5];
+
+    #[test]
+    fn listing_nodes_sweeps_them_and_cells_load_until_reports_arrive() {
+        let mut app = App::new(setup());
+        let fx = app.update(Msg::NodesListed(three()));
+        let sweep = fx.iter().find_map(|e| match e {
+            Effect::Sweep(t) => Some(t.len()),
+            _ => None,
+        });
+        assert_eq!(sweep, Some(3));
+        assert_eq!(app.rows[0].creds.certs, CredCell::Loading);
+        swept(
+            &mut app,
+            report(
+                "node1",
+                [
+                    Level::Expired,
+                    Level::Ok,
+                    Level::Critical,
+                    Level::Warn,
+                    Level::RenewsAtRestart,
+                ],
+                "aaa",
+            ),
+        );
+        let c = &app.rows[0].creds;
+        assert_eq!(c.certs, CredCell::Critical("expired".into()));
+        assert_eq!(c.keys, CredCell::Ok("ok".into()));
+        assert_eq!(c.password, CredCell::Critical("critical".into()));
+        assert_eq!(c.token, CredCell::Warn("warn".into()));
+        assert_eq!(c.proxy, CredCell::Ok("renews at restart".into()));
+        // The others are still being read: never a guessed value.
+        assert_eq!(app.rows[1].creds.certs, CredCell::Loading);
+        // A node added later is swept by itself.
+        let fx = app.update(Msg::NodeApplied(node("node4", "10.0.0.14", Role::Worker)));
+        assert!(fx.contains(&Effect::Sweep(vec![Target {
+            name: "node4".into(),
+            address: Some("10.0.0.14".into())
+        }])));
+    }
+
+    #[test]
+    fn an_unreadable_node_says_why_and_shows_unknown_cells() {
+        let mut app = listed();
+        app.update(Msg::NodeSwept {
+            node: "node2".into(),
+            outcome: Shared::new(NodeOutcome::Failed(Unreadable {
+                reason: ReadFailure::Sudo,
+                detail: "sudo: a password is required".into(),
+            })),
+        });
+        assert_eq!(app.rows[1].creds.token, CredCell::Unknown);
+        assert!(
+            matches!(&app.sweeps["node2"], NodeSweep::Failed(u) if u.reason == ReadFailure::Sudo)
+        );
+    }
+
+    #[test]
+    fn token_copies_are_compared_again_whenever_a_report_arrives() {
+        let mut app = listed();
+        swept(&mut app, report("node1", OK, "aaa"));
+        swept(&mut app, report("node3", OK, "bbb"));
+        // Two nodes, two tokens: no majority yet to tell which one is odd...
+        swept(&mut app, report("node2", OK, "aaa"));
+        // ...the third decides: node3 disagrees with the two others.
+        assert_eq!(
+            app.rows[2].creds.token,
+            CredCell::Critical("critical".into())
+        );
+        assert_eq!(app.rows[0].creds.token, CredCell::Ok("ok".into()));
+        // Re-judging does not pile up the same finding.
+        swept(&mut app, report("node1", OK, "aaa"));
+        let NodeSweep::Done(r) = &app.sweeps["node3"] else {
+            panic!()
+        };
+        let n = r.areas[&Area::Token]
+            .findings
+            .iter()
+            .filter(|f| f.level == Level::Critical)
+            .count();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn r_sweeps_every_node_again_and_keeps_what_is_known_on_screen() {
+        let mut app = listed();
+        swept(&mut app, report("node1", OK, "aaa"));
+        let fx = app.update(key('r'));
+        assert!(matches!(&fx[..], [Effect::Sweep(t)] if t.len() == 3));
+        assert_eq!(app.rows[0].creds.certs, CredCell::Ok("ok".into()));
+        let fx = app.update(Msg::RefreshDue);
+        assert!(matches!(&fx[..], [Effect::Sweep(t)] if t.len() == 3));
+    }
+
+    #[test]
+    fn detail_tabs_switch_with_tab_and_number_keys() {
+        let mut app = listed();
+        app.update(code(KeyCode::Enter));
+        assert_eq!(app.detail_tab, Area::Certificates);
+        app.update(code(KeyCode::Tab));
+        assert_eq!(app.detail_tab, Area::Keys);
+        app.update(code(KeyCode::BackTab));
+        app.update(code(KeyCode::BackTab));
+        assert_eq!(app.detail_tab, Area::Proxy);
+        app.update(key('4'));
+        assert_eq!(app.detail_tab, Area::Token);
+    }
+
+    #[test]
+    fn the_filter_matches_credential_levels() {
+        let mut app = listed();
+        swept(
+            &mut app,
+            report(
+                "node2",
+                [Level::Ok, Level::Ok, Level::Critical, Level::Ok, Level::Ok],
+                "aaa",
+            ),
+        );
+        app.update(key('/'));
+        typed(&mut app, "crit");
+        let names: Vec<&str> = app
+            .visible()
+            .iter()
+            .map(|&i| app.rows[i].info.name.as_str())
+            .collect();
+        assert_eq!(names, ["node2"]);
+    }
+
+    #[test]
+    fn settings_are_judged_with_the_node_ips_and_credentials_masked() {
+        let mut app = listed();
+        let s = ClusterSettings {
+            http_proxy: Some(Ok(crate::creds::proxy::HttpProxySetting::parse(
+                r#"{"httpProxy":"http://u:Pa55w0rd@proxy:3128","noProxy":"10.0.0.0/24"}"#,
+            )
+            .unwrap())),
+            ..Default::default()
+        };
+        app.update(Msg::SettingsRead(Shared::new(s)));
+        let c = app.cluster.as_ref().unwrap();
+        let shown = c.http_proxy_masked.as_deref().unwrap();
+        assert!(!shown.contains("Pa55w0rd"), "{shown}");
+        assert!(shown.contains("proxy:3128"));
+        assert_eq!(c.level, Level::Ok, "{:?}", c.findings);
+    }
+}

@@ -1,6 +1,8 @@
 //! Non-interactive commands: one file a verb.
 
+pub mod certs;
 pub mod lab;
+pub mod status;
 
 use std::path::PathBuf;
 
@@ -89,6 +91,10 @@ impl ConnectArgs {
 pub enum Commands {
     /// Run a local Harvester-like lab cluster (real SSH nodes, HTTPS API); needs root.
     Lab(lab::LabArgs),
+    /// Credential levels of every node per area, and the cluster settings (exit 0/1/2/3).
+    Status(status::StatusArgs),
+    /// Every certificate like `kubeadm certs check-expiration`, worst first.
+    Certs(certs::CertsArgs),
 }
 
 /// The console's options from the command line.
@@ -110,6 +116,8 @@ pub fn console_options(connect: &ConnectArgs, console: &ConsoleArgs) -> crate::c
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Commands::Lab(args)) => lab::run(args, &cli.connect, &cli.console),
+        Some(Commands::Status(args)) => status::run(args, &cli.connect),
+        Some(Commands::Certs(args)) => certs::run(args, &cli.connect),
         None => crate::console::run(console_options(&cli.connect, &cli.console)),
     }
 }

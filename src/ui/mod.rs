@@ -65,7 +65,9 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
     match app.view() {
         View::Nodes => {
             panes::nodes::draw(f, a.main, app, theme);
-            panes::detail::draw(f, a.detail, app.selected_row(), theme, false);
+            let row = app.selected_row();
+            let sweep = row.and_then(|r| app.sweeps.get(&r.info.name));
+            panes::detail::draw(f, a.detail, row, sweep, app.detail_tab, theme, false);
             if let Some(l) = a.logs {
                 panes::logs::draw(f, l, theme);
             }
@@ -75,7 +77,29 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
                 height: a.status.y - a.main.y,
                 ..a.main
             };
-            panes::detail::draw(f, body, app.row(name), theme, true);
+            panes::detail::draw(
+                f,
+                body,
+                app.row(name),
+                app.sweeps.get(name),
+                app.detail_tab,
+                theme,
+                true,
+            );
+        }
+        View::Certs => {
+            let body = Rect {
+                height: a.status.y - a.main.y,
+                ..a.main
+            };
+            panes::certs::draw(f, body, app, theme);
+        }
+        View::Settings => {
+            let body = Rect {
+                height: a.status.y - a.main.y,
+                ..a.main
+            };
+            panes::settings::draw(f, body, app, theme);
         }
         v => {
             let body = Rect {

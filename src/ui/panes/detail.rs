@@ -6,11 +6,95 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::{cred_cell, ssh_cell};
-use crate::app::{NodeRow, SshProblemKind, SshState};
+use crate::app::{NodeRow, NodeSweep, SshProblemKind, SshState};
+use crate::creds::Level;
+use crate::creds::report::Area;
 use crate::ui::Theme;
 use crate::ui::sanitize::escape;
 
-pub fn draw(f: &mut Frame, area: Rect, row: Option<&NodeRow>, t: &Theme, focused: bool) {
+/// The style of a level.
+pub fn level_style(l: Level, t: &Theme) -> ratatui::style::Style {
+    match l {
+        Level::Ok | Level::RenewsAtRestart => t.ok,
+        Level::Warn => t.warn,
+        Level::Critical | Level::Expired => t.critical,
+        Level::Unknown => t.unknown,
+    }
+}
+
+/// The node's credentials in the detail view: a tab per area, its findings
+/// worst first, each with what to do.
+fn area_lines(sweep: Option<&NodeSweep>, tab: Area, t: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut bar = vec![];
+    for (i, a) in Area::ALL.iter().enumerate() {
+        let level = match sweep {
+            Some(NodeSweep::Done(r)) => Some(r.level(*a)),
+            _ => None,
+        };
+        let st = if *a == tab {
+            t.selected
+        } else {
+            level.map_or(t.unknown, |l| level_style(l, t))
+        };
+        bar.push(Span::styled(format!(" {} {} ", i + 1, a.title()), st));
+        bar.push(Span::styled("│", t.dim));
+    }
+    lines.push(Line::from(bar));
+    match sweep {
+        None => lines.push(Line::from(Span::styled(
+            "not read yet (r reads every node)",
+            t.unknown,
+        ))),
+        Some(NodeSweep::Loading) => lines.push(Line::from(Span::styled(
+            "reading the node's credential files…",
+            t.unknown,
+        ))),
+        Some(NodeSweep::Failed(u)) => lines.push(Line::from(vec![
+            Span::styled(
+                format!("could not read ({}): ", u.reason.label()),
+                t.critical,
+            ),
+            Span::styled(escape(&u.detail).into_owned(), t.critical),
+        ])),
+        Some(NodeSweep::Done(r)) => {
+            if let Some(ar) = r.areas.get(&tab) {
+                for fnd in &ar.findings {
+                    lines.push(Line::from(vec![
+                        Span::styled(
+                            format!("{:<8} ", short_level(fnd.level)),
+                            level_style(fnd.level, t),
+                        ),
+                        Span::styled(escape(&fnd.subject).into_owned(), t.base),
+                    ]));
+                    lines.push(Line::from(Span::styled(
+                        format!("         {}", escape(&fnd.message)),
+                        t.dim,
+                    )));
+                }
+            }
+        }
+    }
+    lines
+}
+
+/// Level names that fit a column of eight.
+pub fn short_level(l: Level) -> &'static str {
+    match l {
+        Level::RenewsAtRestart => "renews",
+        l => l.as_str(),
+    }
+}
+
+pub fn draw(
+    f: &mut Frame,
+    area: Rect,
+    row: Option<&NodeRow>,
+    sweep: Option<&NodeSweep>,
+    tab: Area,
+    t: &Theme,
+    focused: bool,
+) {
     let title = match row {
         Some(r) => format!(" {} ", escape(&r.info.name)),
         None => " no node selected ".into(),
@@ -78,7 +162,9 @@ pub fn draw(f: &mut Frame, area: Rect, row: Option<&NodeRow>, t: &Theme, focused
         }
     }
     let long = focused || area.width >= 100;
-    if long {
+    if focused {
+        lines.extend(area_lines(sweep, tab, t));
+    } else if long {
         for (name, c) in r.creds.cells() {
             let (s, st) = cred_cell(c, t, true);
             lines.push(Line::from(vec![

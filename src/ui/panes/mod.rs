@@ -1,11 +1,13 @@
 //! One file a pane.
 
+pub mod certs;
 pub mod detail;
 pub mod header;
 pub mod help;
 pub mod logs;
 pub mod nodes;
 pub mod placeholder;
+pub mod settings;
 pub mod status;
 
 use ratatui::style::Style;
@@ -32,6 +34,7 @@ pub fn cred_cell(c: &CredCell, t: &Theme, long: bool) -> (String, Style) {
         CredCell::Loading => ((if long { "loading" } else { "…" }).into(), t.unknown),
         CredCell::Ok(s) => (if long { s.clone() } else { "ok".into() }, t.ok),
         CredCell::Warn(s) => (if long { s.clone() } else { "warn".into() }, t.warn),
+        CredCell::Critical(s) if !long && s == "expired" => ("exp".into(), t.critical),
         CredCell::Critical(s) => (if long { s.clone() } else { "crit".into() }, t.critical),
     }
 }

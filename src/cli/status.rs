@@ -1,0 +1,346 @@
+//! `harvcred status`: every node's credential levels per area and the
+//! cluster settings, as a table or JSON, with a monitoring exit code.
+
+use std::collections::BTreeMap;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::ConnectArgs;
+use crate::creds::level::{Finding, Level};
+use crate::creds::report::Area;
+use crate::logs::sanitize_str;
+use crate::status::{NodeOutcome, Sweep, Unreadable};
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Print JSON (field names documented in README).
+    #[arg(long)]
+    pub json: bool,
+    /// Only this node (repeatable).
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+}
+
+/// The JSON document; field names are part of the interface (README).
+#[derive(Debug, Serialize)]
+pub struct StatusJson {
+    pub exit_code: i32,
+    pub nodes: Vec<NodeJson>,
+    pub cluster: ClusterJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeJson {
+    pub node: String,
+    pub role: String,
+    pub address: Option<String>,
+    /// Worst level over the areas; `unreachable` when the node could not be read.
+    pub level: String,
+    /// Why the node could not be read (`reason`: auth, host-key, timeout, refused, sudo, ...).
+    pub error: Option<Unreadable>,
+    /// Per area (`certificates`, `keys`, `password`, `token`, `proxy`).
+    pub areas: BTreeMap<Area, AreaJson>,
+    /// rancher's SSH keys: `runtime` (authorized_keys) or the /oem file they are persisted in.
+    pub keys: Vec<KeyJson>,
+    /// Where the cluster token is stored; a short SHA-256 prefix, never the value.
+    pub tokens: Vec<TokenJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyJson {
+    pub source: String,
+    #[serde(rename = "type")]
+    pub key_type: String,
+    /// `SHA256:...`, as `ssh-keygen -lf` prints it.
+    pub fingerprint: String,
+    pub comment: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenJson {
+    pub source: String,
+    pub short_hash: String,
+    pub format: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AreaJson {
+    pub level: Level,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterJson {
+    pub level: Level,
+    /// The `http-proxy` setting with credentials masked.
+    pub http_proxy: Option<String>,
+    pub findings: Vec<Finding>,
+    /// Why the API could not be read.
+    pub api_error: Option<String>,
+}
+
+/// Exit code: 2 when anything is critical or expired or a node cannot be
+/// read; else 3 when something could not be judged; else 1 for a warning;
+/// else 0 (`renews-at-restart` is 0: RKE2 renews it by itself at the next start).
+pub fn exit_code(s: &Sweep) -> i32 {
+    let mut levels: Vec<Level> = vec![s.cluster.level];
+    let mut unreachable = false;
+    for n in &s.nodes {
+        match &n.outcome {
+            NodeOutcome::Report(r) => levels.extend(r.areas.values().map(|a| a.level)),
+            NodeOutcome::Failed(_) => unreachable = true,
+        }
+    }
+    if s.nodes.is_empty() {
+        return 3;
+    }
+    let has = |l: &[Level]| levels.iter().any(|x| l.contains(x));
+    if unreachable || has(&[Level::Critical, Level::Expired]) {
+        2
+    } else if has(&[Level::Unknown]) {
+        3
+    } else if has(&[Level::Warn]) {
+        1
+    } else {
+        0
+    }
+}
+
+pub fn to_json(s: &Sweep) -> StatusJson {
+    StatusJson {
+        exit_code: exit_code(s),
+        nodes: s
+            .nodes
+            .iter()
+            .map(|n| {
+                let (keys, tokens) = match &n.outcome {
+                    NodeOutcome::Report(r) => (
+                        r.runtime_keys
+                            .iter()
+                            .map(|k| ("runtime".to_string(), k))
+                            .chain(r.persisted_keys.iter().map(|k| (k.source.clone(), &k.key)))
+                            .map(|(source, k)| KeyJson {
+                                source,
+                                key_type: k.key_type.clone(),
+                                fingerprint: k.fingerprint.clone(),
+                                comment: k.comment.clone(),
+                            })
+                            .collect(),
+                        r.tokens
+                            .iter()
+                            .map(|t| TokenJson {
+                                source: t.source.clone(),
+                                short_hash: t.short_hash.clone(),
+                                format: t.format.clone(),
+                            })
+                            .collect(),
+                    ),
+                    NodeOutcome::Failed(_) => (Vec::new(), Vec::new()),
+                };
+                let (level, error, areas) = match &n.outcome {
+                    NodeOutcome::Report(r) => (
+                        r.worst().as_str().to_string(),
+                        None,
+                        r.areas
+                            .iter()
+                            .map(|(a, rep)| {
+                                (
+                                    *a,
+                                    AreaJson {
+                                        level: rep.level,
+                                        findings: rep.findings.clone(),
+                                    },
+                                )
+                            })
+                            .collect(),
+                    ),
+                    NodeOutcome::Failed(u) => {
+                        ("unreachable".to_string(), Some(u.clone()), BTreeMap::new())
+                    }
+                };
+                NodeJson {
+                    node: n.info.name.clone(),
+                    role: n.info.role.label().to_string(),
+                    address: n.info.address.clone(),
+                    level,
+                    error,
+                    areas,
+                    keys,
+                    tokens,
+                }
+            })
+            .collect(),
+        cluster: ClusterJson {
+            level: s.cluster.level,
+            http_proxy: s.cluster.http_proxy_masked.clone(),
+            findings: s.cluster.findings.clone(),
+            api_error: s.api_error.clone(),
+        },
+    }
+}
+
+/// The table: a row per node, then what needs doing, then the settings.
+pub fn render(s: &Sweep) -> String {
+    let mut out = String::new();
+    let mut rows = vec![vec![
+        "NODE".to_string(),
+        "ROLE".into(),
+        "ADDRESS".into(),
+        "CERTS".into(),
+        "KEYS".into(),
+        "PASSWORD".into(),
+        "TOKEN".into(),
+        "PROXY".into(),
+    ]];
+    let mut notes = Vec::new();
+    for n in &s.nodes {
+        let mut row = vec![
+            sanitize_str(&n.info.name).into_owned(),
+            n.info.role.label().to_string(),
+            sanitize_str(n.info.address.as_deref().unwrap_or("-")).into_owned(),
+        ];
+        match &n.outcome {
+            NodeOutcome::Report(r) => {
+                for a in Area::ALL {
+                    row.push(r.level(a).as_str().to_string());
+                    for f in &r.areas[&a].findings {
+                        if f.level != Level::Ok && f.level != Level::RenewsAtRestart {
+                            notes.push(format!(
+                                "{} {} {}: {}: {}",
+                                sanitize_str(&n.info.name),
+                                a.title().to_lowercase(),
+                                f.level,
+                                sanitize_str(&f.subject),
+                                sanitize_str(&f.message)
+                            ));
+                        }
+                    }
+                }
+            }
+            NodeOutcome::Failed(u) => {
+                for _ in Area::ALL {
+                    row.push("-".into());
+                }
+                notes.push(format!(
+                    "{} unreachable ({}): {}",
+                    sanitize_str(&n.info.name),
+                    u.reason.label(),
+                    sanitize_str(&u.detail)
+                ));
+            }
+        }
+        rows.push(row);
+    }
+    out.push_str(&table(&rows));
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            out.push_str(&n);
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!("\ncluster settings: {}\n", s.cluster.level));
+    if let Some(p) = &s.cluster.http_proxy_masked {
+        out.push_str(&format!("  http-proxy: {}\n", sanitize_str(p)));
+    }
+    for f in &s.cluster.findings {
+        out.push_str(&format!(
+            "  {} {}: {}\n",
+            f.level,
+            sanitize_str(&f.subject),
+            sanitize_str(&f.message)
+        ));
+    }
+    if let Some(e) = &s.api_error {
+        out.push_str(&format!("  API: {}\n", sanitize_str(e)));
+    }
+    out
+}
+
+/// Left-aligned columns, two spaces apart.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Runs a sweep for the CLI commands: connection flags, config, inventory.
+pub fn sweep(connect: &ConnectArgs, only: &[String]) -> anyhow::Result<Sweep> {
+    let paths = crate::config::Paths::from_env();
+    let config = crate::config::Config::load(&paths.config_file())?;
+    let c = connect.resolve();
+    let inventory = match connect.inventory.as_ref().or(config.inventory.as_ref()) {
+        Some(p) => crate::cluster::load_inventory(p)?,
+        None => Vec::new(),
+    };
+    let ssh = crate::node::SshSettings::new(
+        connect
+            .ssh_user
+            .clone()
+            .or(config.ssh_user.clone())
+            .unwrap_or_else(|| "rancher".into()),
+        c.ssh_config,
+        paths.runtime_dir.clone(),
+    );
+    let kube = crate::cluster::KubeSettings {
+        kubeconfig: c.kubeconfig,
+        context: c.context,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut s = rt.block_on(async {
+        let pool = crate::node::Pool::new(ssh);
+        let s = crate::status::sweep_all(&kube, &pool, inventory, Default::default()).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), pool.close_all()).await;
+        s
+    });
+    if !only.is_empty() {
+        for name in only {
+            if !s.nodes.iter().any(|n| &n.info.name == name) {
+                anyhow::bail!("no node named {name:?} in the cluster");
+            }
+        }
+        s.nodes.retain(|n| only.contains(&n.info.name));
+    }
+    Ok(s)
+}
+
+pub fn run(args: StatusArgs, connect: &ConnectArgs) -> anyhow::Result<i32> {
+    let s = match sweep(connect, &args.nodes) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("harvcred status: {e:#}");
+            return Ok(3);
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&to_json(&s))?);
+    } else {
+        print!("{}", render(&s));
+    }
+    Ok(exit_code(&s))
+}

@@ -1,0 +1,539 @@
+//! The credential sweep: every node's files read in one SSH command each
+//! (`node::gather`), judged by `creds::report`, plus the cluster settings
+//! from the API. Shared by the console (through `app::runner`) and by
+//! `harvcred status` / `harvcred certs`, so both report the same thing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::{Api, Client};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::app::{SshProblemKind, Target};
+use crate::creds::certs::{CertAssessment, CertFile};
+use crate::creds::level::{Finding, Level, Thresholds, sort_findings, worst_of};
+use crate::creds::proxy::{self, ClusterFacts, HttpProxySetting};
+use crate::creds::report::{ClusterContext, NodeReport, assess_node};
+use crate::creds::settings::{self, AutoRotate};
+use crate::node::gather;
+use crate::node::pool::{ExecError, Pool};
+
+/// Why a node's credentials could not be read. `sudo` is told apart from SSH
+/// trouble: the node answers, but rancher may not become root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadFailure {
+    Auth,
+    HostKey,
+    Timeout,
+    Refused,
+    NoRoute,
+    Dns,
+    Sudo,
+    /// The command ran but printed something that is not gather output.
+    Output,
+    Other,
+}
+
+impl ReadFailure {
+    pub fn label(self) -> &'static str {
+        match self {
+            ReadFailure::Auth => "auth",
+            ReadFailure::HostKey => "host key",
+            ReadFailure::Timeout => "timeout",
+            ReadFailure::Refused => "refused",
+            ReadFailure::NoRoute => "no route",
+            ReadFailure::Dns => "dns",
+            ReadFailure::Sudo => "sudo",
+            ReadFailure::Output => "bad output",
+            ReadFailure::Other => "error",
+        }
+    }
+}
+
+/// A node that could not be read, and why (ssh's or sudo's own words).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    pub reason: ReadFailure,
+    pub detail: String,
+}
+
+/// The result of sweeping one node.
+#[derive(Debug, Clone)]
+pub enum NodeOutcome {
+    Report(Arc<NodeReport>),
+    Failed(Unreadable),
+}
+
+/// The settings that touch credentials, as read from the API. Values are
+/// parsed at once: the raw `http-proxy` (credentials) and `ssl-certificates`
+/// (private key) texts are never kept.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSettings {
+    pub http_proxy: Option<Result<HttpProxySetting, String>>,
+    pub auto_rotate: Option<Result<AutoRotate, String>>,
+    pub ssl_certificates: Option<Result<Vec<CertFile>, String>>,
+    pub additional_ca: Option<Vec<CertFile>>,
+    /// Why the API could not be read at all.
+    pub error: Option<String>,
+}
+
+impl ClusterSettings {
+    /// What node reports are judged against.
+    pub fn context(&self) -> ClusterContext {
+        ClusterContext {
+            http_proxy: match &self.http_proxy {
+                Some(Ok(s)) => Some(s.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The cluster side of the status: findings about the settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterReport {
+    pub level: Level,
+    /// `http-proxy` with credentials masked; None when unset or unreadable.
+    #[serde(rename = "http_proxy")]
+    pub http_proxy_masked: Option<String>,
+    pub findings: Vec<Finding>,
+    /// Certificates of `ssl-certificates` and `additional-ca`.
+    pub certs: Vec<CertAssessment>,
+}
+
+pub const HTTP_PROXY: &str = "http-proxy";
+pub const AUTO_ROTATE: &str = "auto-rotate-rke2-certs";
+pub const SSL_CERTIFICATES: &str = "ssl-certificates";
+pub const ADDITIONAL_CA: &str = "additional-ca";
+
+/// Reads the four settings. An unreachable API or a missing setting is
+/// recorded, never guessed.
+pub async fn read_settings(client: Client) -> ClusterSettings {
+    let gvk = GroupVersionKind::gvk("harvesterhci.io", "v1beta1", "Setting");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "settings");
+    let api: Api<DynamicObject> = Api::all_with(client, &ar);
+    let mut out = ClusterSettings::default();
+    for name in [HTTP_PROXY, AUTO_ROTATE, SSL_CERTIFICATES, ADDITIONAL_CA] {
+        let got = tokio::time::timeout(Duration::from_secs(10), api.get_opt(name)).await;
+        let value = match got {
+            Ok(Ok(Some(obj))) => effective_value(&obj.data),
+            Ok(Ok(None)) => String::new(),
+            Ok(Err(e)) => {
+                out.error = Some(format!(
+                    "reading setting {name}: {}",
+                    crate::cluster::chain_text(&e)
+                ));
+                return out;
+            }
+            Err(_) => {
+                out.error = Some(format!("reading setting {name}: no answer within 10 s"));
+                return out;
+            }
+        };
+        match name {
+            HTTP_PROXY => {
+                let v = if value.trim().is_empty() {
+                    "{}"
+                } else {
+                    &value
+                };
+                out.http_proxy = Some(HttpProxySetting::parse(v).map_err(|e| e.to_string()));
+            }
+            AUTO_ROTATE => {
+                out.auto_rotate = Some(AutoRotate::parse(&value).map_err(|e| e.to_string()))
+            }
+            SSL_CERTIFICATES => {
+                out.ssl_certificates =
+                    Some(settings::ssl_certificates(&value).map_err(|e| e.to_string()))
+            }
+            _ => out.additional_ca = Some(settings::additional_ca(&value)),
+        }
+    }
+    out
+}
+
+/// A setting's effective value: `value` when non-empty, else `default`.
+pub fn effective_value(data: &serde_json::Value) -> String {
+    let get = |k: &str| data.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let v = get("value");
+    if v.is_empty() {
+        get("default").to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// Judges the settings. `apiserver_not_after` is the `serving-kube-apiserver.crt`
+/// leaf of a server node, when one has been read.
+pub fn assess_cluster(
+    s: &ClusterSettings,
+    node_ips: &[String],
+    apiserver_not_after: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+    t: &Thresholds,
+) -> ClusterReport {
+    let mut findings = Vec::new();
+    let mut certs = Vec::new();
+    let mut http_proxy_masked = None;
+    if let Some(e) = &s.error {
+        findings.push(Finding::new(
+            Level::Unknown,
+            "settings",
+            format!("{e}: check the kubeconfig and that the API answers"),
+        ));
+    }
+    match &s.http_proxy {
+        Some(Ok(p)) => {
+            if p.proxy_set() {
+                http_proxy_masked = Some(format!(
+                    "httpProxy={} httpsProxy={} noProxy={}",
+                    p.http_proxy.masked(),
+                    p.https_proxy.masked(),
+                    p.no_proxy
+                ));
+            }
+            let facts = ClusterFacts {
+                node_ips: node_ips.to_vec(),
+                ..Default::default()
+            };
+            let mut f = proxy::check_setting(p, &facts);
+            if f.is_empty() {
+                f.push(Finding::new(
+                    Level::Ok,
+                    "http-proxy setting",
+                    if p.proxy_set() {
+                        "set; noProxy covers every node"
+                    } else {
+                        "no proxy is set"
+                    },
+                ));
+            }
+            findings.extend(f);
+        }
+        Some(Err(e)) => findings.push(Finding::new(
+            Level::Critical,
+            "http-proxy setting",
+            format!("{e}: fix the setting (Harvester UI, Advanced > Settings > http-proxy)"),
+        )),
+        None => {}
+    }
+    match (&s.auto_rotate, apiserver_not_after) {
+        (Some(Ok(a)), Some(na)) => findings.push(settings::auto_rotate_finding(a, na, now)),
+        (Some(Ok(a)), None) => findings.push(Finding::new(
+            Level::Unknown,
+            AUTO_ROTATE,
+            format!(
+                "{}; when it fires is not known until a server node's kube-apiserver certificate has been read",
+                if a.enable { "on" } else { "off" }
+            ),
+        )),
+        (Some(Err(e)), _) => findings.push(Finding::new(
+            Level::Warn,
+            AUTO_ROTATE,
+            format!("{e}: the controller ignores an invalid value; set enable and expiringInHours (1..8759)"),
+        )),
+        (None, _) => {}
+    }
+    let mut files: Vec<CertFile> = Vec::new();
+    match &s.ssl_certificates {
+        Some(Ok(v)) => files.extend(v.iter().cloned()),
+        Some(Err(e)) => findings.push(Finding::new(
+            Level::Warn,
+            SSL_CERTIFICATES,
+            format!("{e}: fix the setting or clear it to use the internal certificate"),
+        )),
+        None => {}
+    }
+    if let Some(v) = &s.additional_ca {
+        files.extend(v.iter().cloned());
+    }
+    let (assessed, problems) = settings::setting_cert_findings(&files, now, t);
+    findings.extend(assessed.iter().map(CertAssessment::finding));
+    findings.extend(problems);
+    certs.extend(assessed);
+    crate::creds::certs::sort_worst_first(&mut certs);
+    sort_findings(&mut findings);
+    ClusterReport {
+        level: worst_of(&findings),
+        http_proxy_masked,
+        findings,
+        certs,
+    }
+}
+
+/// The not-after of the kube-apiserver serving certificate (leaf, block 0)
+/// in a server node's report.
+pub fn apiserver_not_after<'a>(
+    reports: impl IntoIterator<Item = &'a NodeReport>,
+) -> Option<OffsetDateTime> {
+    reports
+        .into_iter()
+        .flat_map(|r| r.certs.iter())
+        .filter(|c| {
+            c.cert.path == "/var/lib/rancher/rke2/server/tls/serving-kube-apiserver.crt"
+                && c.cert.index == 0
+        })
+        .map(|c| c.cert.not_after)
+        .min()
+}
+
+/// The command line run on every node. `sudo -n`: never wait for a password
+/// prompt; the script is an argument (it holds no secret).
+pub fn gather_command() -> (&'static str, Vec<String>) {
+    (
+        "sudo",
+        vec!["-n".into(), "sh".into(), "-c".into(), gather::script()],
+    )
+}
+
+/// Reads one node's files over the pool.
+pub async fn read_node(
+    pool: &Pool,
+    t: &Target,
+) -> Result<crate::creds::report::NodeFiles, Unreadable> {
+    let (program, args) = gather_command();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = match pool.exec(t, program, &args).await {
+        Ok(o) => o,
+        Err(ExecError::Ssh(p)) => {
+            let reason = match p.kind {
+                SshProblemKind::Auth => ReadFailure::Auth,
+                SshProblemKind::HostKeyUnknown(_) | SshProblemKind::HostKeyChanged(_) => {
+                    ReadFailure::HostKey
+                }
+                SshProblemKind::Timeout => ReadFailure::Timeout,
+                SshProblemKind::Refused => ReadFailure::Refused,
+                SshProblemKind::NoRoute => ReadFailure::NoRoute,
+                SshProblemKind::Resolve => ReadFailure::Dns,
+                SshProblemKind::NoAddress | SshProblemKind::Other => ReadFailure::Other,
+            };
+            return Err(Unreadable {
+                reason,
+                detail: p.detail,
+            });
+        }
+        Err(ExecError::Timeout(d)) => {
+            return Err(Unreadable {
+                reason: ReadFailure::Timeout,
+                detail: format!("reading the credential files took longer than {d:?}"),
+            });
+        }
+        Err(e) => {
+            return Err(Unreadable {
+                reason: ReadFailure::Other,
+                detail: e.to_string(),
+            });
+        }
+    };
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("")
+            .to_string();
+        let sudo = err.contains("sudo:")
+            || err.contains("a password is required")
+            || err.contains("not in the sudoers");
+        return Err(if sudo {
+            Unreadable {
+                reason: ReadFailure::Sudo,
+                detail: format!(
+                    "{line}: rancher needs passwordless sudo to read the credential files"
+                ),
+            }
+        } else {
+            Unreadable {
+                reason: ReadFailure::Other,
+                detail: format!("the read exited with {}: {line}", out.status),
+            }
+        });
+    }
+    gather::parse(&out.stdout).map_err(|e| Unreadable {
+        reason: ReadFailure::Output,
+        detail: e.to_string(),
+    })
+}
+
+/// Reads and judges one node; the judging runs off the async threads.
+pub async fn sweep_node(
+    pool: &Pool,
+    t: &Target,
+    ctx: ClusterContext,
+    thresholds: Thresholds,
+) -> NodeOutcome {
+    match read_node(pool, t).await {
+        Ok(files) => {
+            let name = t.name.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                assess_node(&name, &files, &ctx, OffsetDateTime::now_utc(), &thresholds)
+            })
+            .await;
+            match r {
+                Ok(r) => NodeOutcome::Report(Arc::new(r)),
+                Err(e) => NodeOutcome::Failed(Unreadable {
+                    reason: ReadFailure::Other,
+                    detail: format!("judging the files failed: {e}"),
+                }),
+            }
+        }
+        Err(u) => NodeOutcome::Failed(u),
+    }
+}
+
+/// One node of a full sweep.
+#[derive(Debug, Clone)]
+pub struct SweptNode {
+    pub info: crate::app::NodeInfo,
+    pub outcome: NodeOutcome,
+}
+
+/// A full sweep: nodes (token copies compared across them) and settings.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub nodes: Vec<SweptNode>,
+    pub cluster: ClusterReport,
+    /// Why the node list could not come from the API (the inventory was used, or nothing).
+    pub api_error: Option<String>,
+}
+
+/// Lists the nodes (API, else the inventory), reads the settings, then
+/// sweeps every node at once: a node that cannot be reached costs its own
+/// connect timeout and nobody else's.
+pub async fn sweep_all(
+    kube: &crate::cluster::KubeSettings,
+    pool: &Pool,
+    inventory: Vec<crate::app::NodeInfo>,
+    thresholds: Thresholds,
+) -> Sweep {
+    use k8s_openapi::api::core::v1::Node;
+    let mut api_error = None;
+    let mut settings = ClusterSettings::default();
+    let mut infos = Vec::new();
+    match crate::cluster::connect(kube).await {
+        Ok((client, _, _)) => {
+            let api: Api<Node> = Api::all(client.clone());
+            match tokio::time::timeout(Duration::from_secs(10), api.list(&Default::default())).await
+            {
+                Ok(Ok(list)) => infos = list.items.iter().map(crate::cluster::node_info).collect(),
+                Ok(Err(e)) => api_error = Some(crate::cluster::classify(&e).detail),
+                Err(_) => api_error = Some("listing nodes: no answer within 10 s".into()),
+            }
+            settings = read_settings(client).await;
+        }
+        Err(p) => {
+            api_error = Some(p.detail.clone());
+            settings.error = Some(p.detail);
+        }
+    }
+    if infos.is_empty() {
+        infos = inventory;
+    }
+    infos.sort_by(|a, b| crate::app::natural_cmp(&a.name, &b.name));
+    let ctx = settings.context();
+    let outcomes = futures::future::join_all(infos.iter().map(|i| {
+        let t = Target {
+            name: i.name.clone(),
+            address: i.address.clone(),
+        };
+        let ctx = ctx.clone();
+        async move { sweep_node(pool, &t, ctx, thresholds).await }
+    }))
+    .await;
+    let mut reports: Vec<NodeReport> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            NodeOutcome::Report(r) => Some((**r).clone()),
+            NodeOutcome::Failed(_) => None,
+        })
+        .collect();
+    crate::creds::report::compare_tokens_across(&mut reports);
+    let ips: Vec<String> = infos.iter().filter_map(|i| i.address.clone()).collect();
+    let now = OffsetDateTime::now_utc();
+    let cluster = assess_cluster(
+        &settings,
+        &ips,
+        apiserver_not_after(&reports),
+        now,
+        &thresholds,
+    );
+    let mut reports = reports.into_iter();
+    let nodes = infos
+        .into_iter()
+        .zip(outcomes)
+        .map(|(info, o)| SweptNode {
+            info,
+            outcome: match o {
+                NodeOutcome::Report(_) => NodeOutcome::Report(Arc::new(
+                    reports.next().expect("one report per readable node"),
+                )),
+                f => f,
+            },
+        })
+        .collect();
+    Sweep {
+        nodes,
+        cluster,
+        api_error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_value_is_value_unless_empty_then_default() {
+        let d = serde_json::json!({"value": "", "default": "{\"enable\":false}"});
+        assert_eq!(effective_value(&d), "{\"enable\":false}");
+        let d = serde_json::json!({"value": "x", "default": "y"});
+        assert_eq!(effective_value(&d), "x");
+        assert_eq!(effective_value(&serde_json::json!({})), "");
+    }
+
+    #[test]
+    fn proxy_credentials_are_masked_and_uncovered_nodes_are_critical() {
+        let s = ClusterSettings {
+            http_proxy: Some(Ok(HttpProxySetting::parse(
+                r#"{"httpProxy":"http://u:S3cr3t@proxy:3128","noProxy":"localhost"}"#,
+            )
+            .unwrap())),
+            ..Default::default()
+        };
+        let r = assess_cluster(
+            &s,
+            &["10.1.1.1".into()],
+            None,
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(!json.contains("S3cr3t"), "{json}");
+        assert!(!format!("{s:?}").contains("S3cr3t"));
+        assert_eq!(r.level, Level::Critical, "{json}");
+        assert!(r.http_proxy_masked.unwrap().contains("proxy:3128"));
+    }
+
+    #[test]
+    fn auto_rotate_without_an_apiserver_cert_is_unknown_not_guessed() {
+        let s = ClusterSettings {
+            auto_rotate: Some(Ok(AutoRotate::default())),
+            ..Default::default()
+        };
+        let now = OffsetDateTime::now_utc();
+        let r = assess_cluster(&s, &[], None, now, &Thresholds::default());
+        assert_eq!(r.level, Level::Unknown);
+        let r = assess_cluster(
+            &s,
+            &[],
+            Some(now + time::Duration::days(300)),
+            now,
+            &Thresholds::default(),
+        );
+        assert_eq!(r.level, Level::Ok, "{:?}", r.findings);
+    }
+}

@@ -1,0 +1,132 @@
+//! `:certs`: every certificate of every node read so far, worst first, with
+//! kubeadm's columns (file, subject, expires, residual time, CA).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
+
+use super::detail::{level_style, short_level};
+use crate::app::{App, NodeSweep};
+use crate::creds::certs::{CertAssessment, table_rows};
+use crate::ui::Theme;
+use crate::ui::sanitize::escape;
+
+/// Every certificate with its node, worst first.
+pub fn rows(app: &App) -> Vec<(String, CertAssessment)> {
+    let mut all: Vec<(String, CertAssessment)> = Vec::new();
+    for (node, s) in &app.sweeps {
+        if let NodeSweep::Done(r) = s {
+            all.extend(r.certs.iter().map(|c| (node.clone(), c.clone())));
+        }
+    }
+    if let Some(c) = &app.cluster {
+        all.extend(c.certs.iter().map(|c| ("cluster".to_string(), c.clone())));
+    }
+    sort_with_nodes(&mut all);
+    all
+}
+
+/// Worst first, soonest expiry, then node, path and block (the order of
+/// `creds::certs::sort_worst_first`, with the node as a tie-breaker).
+pub fn sort_with_nodes(all: &mut [(String, CertAssessment)]) {
+    all.sort_by(|(na, a), (nb, b)| {
+        b.level
+            .cmp(&a.level)
+            .then(a.cert.not_after.cmp(&b.cert.not_after))
+            .then_with(|| na.cmp(nb))
+            .then_with(|| a.cert.path.cmp(&b.cert.path))
+            .then(a.cert.index.cmp(&b.cert.index))
+    });
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
+    let all = rows(app);
+    let block = Block::bordered()
+        .border_style(t.border_focus)
+        .title(Span::styled(
+            format!(" certificates ({}) ", all.len()),
+            t.title,
+        ));
+    if all.is_empty() {
+        f.render_widget(
+            Paragraph::new(Span::styled(
+                "no certificate read yet (r reads every node)",
+                t.unknown,
+            ))
+            .block(block),
+            area,
+        );
+        return;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let wide = area.width >= 110;
+    let fit = area.height.saturating_sub(3) as usize;
+    let body = all.iter().take(fit).map(|(node, a)| {
+        let r = &table_rows(std::slice::from_ref(a), now)[0];
+        let file = if a.cert.index > 0 {
+            format!("{}#{}", a.cert.path, a.cert.index + 1)
+        } else {
+            a.cert.path.clone()
+        };
+        // The tree prefix is the same for nearly every file; the tail tells them apart.
+        let file = file
+            .trim_start_matches("/var/lib/rancher/rke2/")
+            .to_string();
+        let mut cells = vec![
+            Cell::from(escape(node).into_owned()),
+            Cell::from(escape(&file).into_owned()),
+        ];
+        if wide {
+            cells.push(Cell::from(escape(&r.subject).into_owned()));
+            cells.push(Cell::from(r.expires.clone()));
+        }
+        cells.push(Cell::from(r.residual.clone()));
+        if wide {
+            cells.push(Cell::from(escape(&r.authority).into_owned()));
+        }
+        cells.push(Cell::from(if r.is_ca { "CA" } else { "" }));
+        cells.push(Cell::from(short_level(a.level)).style(level_style(a.level, t)));
+        Row::new(cells)
+    });
+    let (header, widths): (Vec<&str>, Vec<Constraint>) = if wide {
+        (
+            vec![
+                "NODE",
+                "FILE",
+                "SUBJECT",
+                "EXPIRES",
+                "RESIDUAL",
+                "AUTHORITY",
+                "CA",
+                "LEVEL",
+            ],
+            vec![
+                Constraint::Length(8),
+                Constraint::Min(20),
+                Constraint::Length(22),
+                Constraint::Length(22),
+                Constraint::Length(9),
+                Constraint::Length(20),
+                Constraint::Length(2),
+                Constraint::Length(8),
+            ],
+        )
+    } else {
+        (
+            vec!["NODE", "FILE", "RESIDUAL", "CA", "LEVEL"],
+            vec![
+                Constraint::Length(8),
+                Constraint::Min(20),
+                Constraint::Length(9),
+                Constraint::Length(2),
+                Constraint::Length(8),
+            ],
+        )
+    };
+    let table = Table::new(body, widths)
+        .header(Row::new(header).style(t.table_header))
+        .block(block)
+        .column_spacing(1);
+    f.render_widget(table, area);
+}
