@@ -1,6 +1,7 @@
 //! Non-interactive commands: one file a verb.
 
 pub mod lab;
+pub mod logs;
 
 use std::path::PathBuf;
 
@@ -89,6 +90,8 @@ impl ConnectArgs {
 pub enum Commands {
     /// Run a local Harvester-like lab cluster (real SSH nodes, HTTPS API); needs root.
     Lab(lab::LabArgs),
+    /// Show (and with -f follow) the journal of rke2-server or another unit on nodes.
+    Logs(logs::LogsArgs),
 }
 
 /// The console's options from the command line.
@@ -110,6 +113,7 @@ pub fn console_options(connect: &ConnectArgs, console: &ConsoleArgs) -> crate::c
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Commands::Lab(args)) => lab::run(args, &cli.connect, &cli.console),
+        Some(Commands::Logs(args)) => logs::run(args, &cli.connect),
         None => crate::console::run(console_options(&cli.connect, &cli.console)),
     }
 }
