@@ -342,6 +342,14 @@ pub struct RemoteProcess {
     _permit: OwnedSemaphorePermit,
 }
 
+impl RemoteProcess {
+    /// The remote command's exit status once its output has ended; `None`
+    /// when it does not come within `limit` or the connection failed.
+    pub async fn wait(self, limit: Duration) -> Option<std::process::ExitStatus> {
+        timeout(limit, self.child.wait()).await.ok()?.ok()
+    }
+}
+
 fn other(detail: String) -> SshProblem {
     SshProblem {
         kind: SshProblemKind::Other,

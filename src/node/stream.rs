@@ -169,8 +169,12 @@ pub fn backoff(n: u32) -> Duration {
 }
 
 enum Outcome {
-    /// journalctl ended (stdout closed); stderr's words if it said any.
-    Eof(String),
+    /// journalctl ended (stdout closed): whether it exited with 0, and
+    /// stderr's words if it said any.
+    Eof {
+        ok: bool,
+        error: String,
+    },
     Failed(String),
     /// Silent and the node did not answer a probe.
     Stalled,
@@ -246,12 +250,12 @@ async fn run(pool: Arc<Pool>, spec: StreamSpec, tx: mpsc::Sender<StreamEvent>) {
         };
         let error = match outcome {
             Outcome::ReceiverGone => return,
-            Outcome::Eof(_) if !spec.follow => {
+            Outcome::Eof { ok: true, .. } if !spec.follow => {
                 status(StreamStatus::Ended).await;
                 return;
             }
-            Outcome::Eof(e) if e.is_empty() => "journalctl ended".to_string(),
-            Outcome::Eof(e) => e,
+            Outcome::Eof { error, .. } if error.is_empty() => "journalctl ended".to_string(),
+            Outcome::Eof { error, .. } => error,
             Outcome::Failed(e) => e,
             Outcome::Stalled => {
                 // The master hangs on the dead link: make the next attempt
@@ -340,7 +344,9 @@ impl Conn<'_> {
                                 }
                             }).await;
                         }
-                        return Outcome::Eof(stderr_summary(&err_text));
+                        drop((stdout, stderr, _stdin));
+                        let ok = p.wait(Duration::from_secs(2)).await.is_some_and(|s| s.success());
+                        return Outcome::Eof { ok, error: stderr_summary(&err_text) };
                     }
                     Ok(_) => {
                         quiet_since = Instant::now();
