@@ -2,6 +2,7 @@
 
 pub mod certs;
 pub mod lab;
+pub mod logs;
 pub mod status;
 
 use std::path::PathBuf;
@@ -95,6 +96,8 @@ pub enum Commands {
     Status(status::StatusArgs),
     /// Every certificate like `kubeadm certs check-expiration`, worst first.
     Certs(certs::CertsArgs),
+    /// Show (and with -f follow) the journal of rke2-server or another unit on nodes.
+    Logs(logs::LogsArgs),
 }
 
 /// The console's options from the command line.
@@ -118,6 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Commands::Lab(args)) => lab::run(args, &cli.connect, &cli.console),
         Some(Commands::Status(args)) => status::run(args, &cli.connect),
         Some(Commands::Certs(args)) => certs::run(args, &cli.connect),
+        Some(Commands::Logs(args)) => logs::run(args, &cli.connect),
         None => crate::console::run(console_options(&cli.connect, &cli.console)),
     }
 }

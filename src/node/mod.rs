@@ -3,5 +3,6 @@
 
 pub mod gather;
 pub mod pool;
+pub mod stream;
 
 pub use pool::*;

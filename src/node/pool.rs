@@ -12,7 +12,7 @@ use base64::Engine;
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
 use crate::app::{SshProblem, SshProblemKind, SshState, Target};
@@ -62,7 +62,8 @@ pub struct Resolved {
 }
 
 struct NodeConn {
-    permits: Semaphore,
+    /// Shared so a long-lived stream can hold its permit without borrowing.
+    permits: Arc<Semaphore>,
     session: tokio::sync::Mutex<Option<(Arc<Session>, Resolved)>>,
 }
 
@@ -95,7 +96,7 @@ impl Pool {
         m.entry(name.to_string())
             .or_insert_with(|| {
                 Arc::new(NodeConn {
-                    permits: Semaphore::new(MAX_COMMANDS_PER_NODE),
+                    permits: Arc::new(Semaphore::new(MAX_COMMANDS_PER_NODE)),
                     session: tokio::sync::Mutex::new(None),
                 })
             })
@@ -118,6 +119,60 @@ impl Pool {
         match timeout(op, session.command(program).args(args).output()).await {
             Ok(r) => Ok(r?),
             Err(_) => Err(ExecError::Timeout(op)),
+        }
+    }
+
+    /// Start a long-running remote command (a log stream) with stdin, stdout
+    /// and stderr piped. It holds one of the node's 8 slots until the
+    /// returned [`RemoteProcess`] is dropped. Only the spawn is under the
+    /// operation timeout; the command itself runs as long as the caller wants.
+    ///
+    /// Dropping the process does **not** stop the remote command (openssh
+    /// cannot signal it): run it under a wrapper that exits when its stdin
+    /// reaches EOF, which dropping [`RemoteProcess::stdin`] causes.
+    pub async fn spawn_stream(
+        &self,
+        t: &Target,
+        program: &str,
+        args: &[String],
+    ) -> Result<RemoteProcess, ExecError> {
+        use openssh::Stdio;
+        let c = self.conn(&t.name);
+        let permit = c
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
+        let session = self.session(&c, t).await.map_err(ExecError::Ssh)?;
+        let op = self.settings.op_timeout;
+        let spawned = timeout(
+            op,
+            session
+                .arc_command(program)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn(),
+        )
+        .await;
+        match spawned {
+            Ok(Ok(child)) => Ok(RemoteProcess {
+                child,
+                _permit: permit,
+            }),
+            Ok(Err(e)) => Err(ExecError::Other(e)),
+            Err(_) => Err(ExecError::Timeout(op)),
+        }
+    }
+
+    /// Forget a node's connection (it hangs or died) so the next command
+    /// opens a new one. The master exits once nothing uses it any more.
+    pub async fn reset(&self, name: &str) {
+        let c = self.nodes.lock().expect("pool map").get(name).cloned();
+        if let Some(c) = c {
+            self.drop_session(&c).await;
         }
     }
 
@@ -278,6 +333,20 @@ impl Pool {
             .map(|(_, c)| c)
             .collect();
         futures::future::join_all(all.iter().map(|c| self.drop_session(c))).await;
+    }
+}
+
+/// A long-running remote command and the node slot it occupies.
+pub struct RemoteProcess {
+    pub child: openssh::Child<Arc<Session>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl RemoteProcess {
+    /// The remote command's exit status once its output has ended; `None`
+    /// when it does not come within `limit` or the connection failed.
+    pub async fn wait(self, limit: Duration) -> Option<std::process::ExitStatus> {
+        timeout(limit, self.child.wait()).await.ok()?.ok()
     }
 }
 

@@ -1,0 +1,544 @@
+//! Live logs of one (node, unit): `journalctl -u UNIT -f -o json` on the node
+//! over its pooled connection, read in batches, parsed and sanitised into
+//! [`LogLine`]s, sent over a bounded channel.
+//!
+//! Three things matter here more than speed:
+//! - **Nothing stays behind on the node.** openssh cannot signal a remote
+//!   process (`Child::disconnect` leaves it running), so journalctl runs
+//!   under [`WRAPPER`], which kills it when its stdin reaches EOF. We hold
+//!   stdin open for the stream's life; dropping the stream, aborting its task
+//!   or the death of harvcred (even SIGKILL: the kernel closes our end of the
+//!   pipe the mux master reads from) closes it.
+//! - **No line twice.** Every entry's cursor goes into a [`Resume`]; a new
+//!   connection continues with `--after-cursor`.
+//! - **A dead link is noticed.** A cut link leaves the SSH master hanging and
+//!   the stream silent; after [`StreamSpec::stall_check`] of silence the
+//!   node is probed and, if it does not answer, the connection is replaced.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep, sleep_until};
+
+use super::pool::{ExecError, Pool};
+use crate::app::{SshState, Target};
+use crate::logs::{Format, LogLine, NodeId, Resume, parse_json};
+
+/// Runs `journalctl "$@"` (through `sudo -n` unless already root: the
+/// journal of system units needs it) and ends it when stdin reaches EOF.
+/// stdin is kept on fd 3 because a background job's stdin is /dev/null.
+/// `wait` makes the wrapper end (closing our stdout) also when journalctl
+/// ends by itself, e.g. without `--follow` or on a bad argument.
+pub const WRAPPER: &str = r#"exec 3<&0
+s=; [ "$(id -u)" = 0 ] || s="sudo -n"
+$s journalctl "$@" </dev/null 3<&- & p=$!
+{ cat <&3 >/dev/null; kill $p; } >/dev/null 2>&1 &
+exec 3<&-
+wait $p"#;
+
+/// Picks the unit when none is asked for: rke2-agent on a node where only it
+/// is enabled (a worker), rke2-server everywhere else.
+const DEFAULT_UNIT_SCRIPT: &str = "if systemctl is-enabled --quiet rke2-agent.service 2>/dev/null \
+    && ! systemctl is-enabled --quiet rke2-server.service 2>/dev/null; \
+    then echo rke2-agent; else echo rke2-server; fi";
+
+/// Lines in one batch at most, and how long a batch waits to fill up: one
+/// message per 50 ms at most keeps the app at one redraw per frame.
+const MAX_BATCH: usize = 2048;
+const BATCH_WINDOW: Duration = Duration::from_millis(50);
+const READ_CHUNK: usize = 64 << 10;
+/// A line longer than this (JSON, before parsing) is skipped and counted.
+const MAX_PENDING: usize = 8 << 20;
+const MAX_STDERR: usize = 2048;
+
+/// What to do when the receiver is not keeping up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backpressure {
+    /// Stop reading (the node's journal keeps the lines): for `harvcred logs`.
+    Wait,
+    /// Keep reading and count the lines not delivered: for a pane, which
+    /// must never make the node's reader stall behind the UI.
+    Drop,
+}
+
+#[derive(Clone, Debug)]
+pub struct StreamSpec {
+    pub node: NodeId,
+    pub target: Target,
+    /// `None`: decided on the node (rke2-agent on workers, else rke2-server).
+    pub unit: Option<String>,
+    /// Entries before following (journalctl `--lines`).
+    pub backlog: u32,
+    pub follow: bool,
+    pub max_line_bytes: usize,
+    pub backpressure: Backpressure,
+    /// Silence after which the node is probed.
+    pub stall_check: Duration,
+}
+
+impl StreamSpec {
+    pub fn new(node: NodeId, target: Target) -> Self {
+        StreamSpec {
+            node,
+            target,
+            unit: None,
+            backlog: 200,
+            follow: true,
+            max_line_bytes: crate::logs::Limits::default().max_line_bytes,
+            backpressure: Backpressure::Drop,
+            stall_check: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// `dropped`: lines received but not delivered before this batch.
+    Lines {
+        node: NodeId,
+        lines: Vec<LogLine>,
+        dropped: u64,
+    },
+    Status {
+        node: NodeId,
+        status: StreamStatus,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamStatus {
+    Connecting,
+    Streaming {
+        unit: String,
+    },
+    /// The connection failed or ended; trying again after the pause.
+    Retrying {
+        error: String,
+        after: Duration,
+    },
+    /// Without `follow`: everything asked for was delivered.
+    Ended,
+    /// Without `follow`: gave up.
+    Failed(String),
+}
+
+/// A running stream; dropping it ends the task and with it the remote
+/// journalctl.
+pub struct LogStream {
+    task: JoinHandle<()>,
+}
+
+impl LogStream {
+    pub fn spawn(pool: Arc<Pool>, spec: StreamSpec, tx: mpsc::Sender<StreamEvent>) -> LogStream {
+        LogStream {
+            task: tokio::spawn(run(pool, spec, tx)),
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl Drop for LogStream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Is `unit` a plain systemd unit name (so it cannot be taken for anything else)?
+pub fn valid_unit(unit: &str) -> bool {
+    !unit.is_empty()
+        && unit.len() <= 256
+        && !unit.starts_with('-')
+        && unit
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@._:-\\".contains(&b))
+}
+
+/// Pause before the `n`th retry (n ≥ 1): 0.5 s doubling up to 15 s, plus
+/// up to a quarter at random so many nodes do not retry in step.
+pub fn backoff(n: u32) -> Duration {
+    let base = Duration::from_millis(500)
+        .saturating_mul(1 << n.saturating_sub(1).min(5))
+        .min(Duration::from_secs(15));
+    base + base.mul_f64(rand::random::<f64>() / 4.0)
+}
+
+enum Outcome {
+    /// journalctl ended (stdout closed): whether it exited with 0, and
+    /// stderr's words if it said any.
+    Eof {
+        ok: bool,
+        error: String,
+    },
+    Failed(String),
+    /// Silent and the node did not answer a probe.
+    Stalled,
+    ReceiverGone,
+}
+
+struct Conn<'a> {
+    spec: &'a StreamSpec,
+    tx: &'a mpsc::Sender<StreamEvent>,
+    resume: &'a mut Resume,
+    /// After a reconnect by time rather than cursor, drop what was seen.
+    skip_repeats: bool,
+    batch: Vec<LogLine>,
+    dropped: u64,
+    /// Skipping the rest of an over-long line.
+    discarding: bool,
+    received: u64,
+}
+
+async fn run(pool: Arc<Pool>, spec: StreamSpec, tx: mpsc::Sender<StreamEvent>) {
+    let node = spec.node;
+    let status = |s: StreamStatus| {
+        let tx = tx.clone();
+        async move {
+            tx.send(StreamEvent::Status { node, status: s })
+                .await
+                .is_ok()
+        }
+    };
+    let mut resume = Resume::new();
+    let mut unit = spec.unit.clone();
+    let mut failures = 0u32;
+    let mut dropped = 0u64;
+    loop {
+        if !status(StreamStatus::Connecting).await {
+            return;
+        }
+        let outcome = match &unit {
+            Some(_) => None,
+            None => match default_unit(&pool, &spec.target).await {
+                Ok(u) => {
+                    unit = Some(u);
+                    None
+                }
+                Err(e) => Some(Outcome::Failed(e.to_string())),
+            },
+        };
+        let mut received = 0;
+        let outcome = match outcome {
+            Some(o) => o,
+            None => {
+                let u = unit.clone().expect("unit decided above");
+                let mut args = resume.journalctl_args(&u, Format::Json, spec.backlog);
+                if !spec.follow {
+                    args.retain(|a| a != "--follow");
+                }
+                let skip_repeats = resume.cursor().is_none() && resume.last_timestamp().is_some();
+                let mut c = Conn {
+                    spec: &spec,
+                    tx: &tx,
+                    resume: &mut resume,
+                    skip_repeats,
+                    batch: Vec::new(),
+                    dropped,
+                    discarding: false,
+                    received: 0,
+                };
+                let o = c.stream(&pool, &u, args).await;
+                dropped = c.dropped;
+                received = c.received;
+                o
+            }
+        };
+        let error = match outcome {
+            Outcome::ReceiverGone => return,
+            Outcome::Eof { ok: true, .. } if !spec.follow => {
+                status(StreamStatus::Ended).await;
+                return;
+            }
+            Outcome::Eof { error, .. } if error.is_empty() => "journalctl ended".to_string(),
+            Outcome::Eof { error, .. } => error,
+            Outcome::Failed(e) => e,
+            Outcome::Stalled => {
+                // The master hangs on the dead link: make the next attempt
+                // open a new one.
+                pool.reset(&spec.target.name).await;
+                "no answer from the node (link down?)".to_string()
+            }
+        };
+        if !spec.follow {
+            status(StreamStatus::Failed(error)).await;
+            return;
+        }
+        failures = if received > 0 { 1 } else { failures + 1 };
+        let after = backoff(failures);
+        if !status(StreamStatus::Retrying { error, after }).await {
+            return;
+        }
+        sleep(after).await;
+    }
+}
+
+async fn default_unit(pool: &Pool, t: &Target) -> Result<String, ExecError> {
+    let out = pool.exec(t, "sh", &["-c", DEFAULT_UNIT_SCRIPT]).await?;
+    let u = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Ok(if u == "rke2-agent" {
+        u
+    } else {
+        "rke2-server".into()
+    })
+}
+
+impl Conn<'_> {
+    async fn stream(&mut self, pool: &Pool, unit: &str, args: Vec<String>) -> Outcome {
+        let mut wrapper_args = vec!["-c".to_string(), WRAPPER.to_string(), "sh".to_string()];
+        wrapper_args.extend(args);
+        let mut p = match pool
+            .spawn_stream(&self.spec.target, "sh", &wrapper_args)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        // Held, never written: its EOF is what ends the remote journalctl.
+        let _stdin = p.child.stdin().take();
+        let (Some(mut stdout), Some(mut stderr)) =
+            (p.child.stdout().take(), p.child.stderr().take())
+        else {
+            return Outcome::Failed("no pipes to the remote command".into());
+        };
+        let streaming = StreamStatus::Streaming { unit: unit.into() };
+        if self
+            .tx
+            .send(StreamEvent::Status {
+                node: self.spec.node,
+                status: streaming,
+            })
+            .await
+            .is_err()
+        {
+            return Outcome::ReceiverGone;
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(2 * READ_CHUNK);
+        let mut ebuf = [0u8; 512];
+        let mut err_text: Vec<u8> = Vec::new();
+        let mut stderr_open = true;
+        let mut batch_due: Option<Instant> = None;
+        let mut quiet_since = Instant::now();
+        loop {
+            if buf.capacity() - buf.len() < READ_CHUNK {
+                buf.reserve(READ_CHUNK);
+            }
+            let wake = batch_due.unwrap_or(quiet_since + self.spec.stall_check);
+            tokio::select! {
+                r = stdout.read_buf(&mut buf) => match r {
+                    Ok(0) => {
+                        self.take_lines(&mut buf, true);
+                        if !self.flush().await {
+                            return Outcome::ReceiverGone;
+                        }
+                        // Let the last words on stderr arrive.
+                        if stderr_open {
+                            let _ = tokio::time::timeout(Duration::from_millis(300), async {
+                                while let Ok(n) = stderr.read(&mut ebuf).await {
+                                    if n == 0 { break; }
+                                    keep_stderr(&mut err_text, &ebuf[..n]);
+                                }
+                            }).await;
+                        }
+                        drop((stdout, stderr, _stdin));
+                        let ok = p.wait(Duration::from_secs(2)).await.is_some_and(|s| s.success());
+                        return Outcome::Eof { ok, error: stderr_summary(&err_text) };
+                    }
+                    Ok(_) => {
+                        quiet_since = Instant::now();
+                        self.take_lines(&mut buf, false);
+                        if self.batch.len() >= MAX_BATCH {
+                            if !self.flush().await {
+                                return Outcome::ReceiverGone;
+                            }
+                            batch_due = None;
+                        } else if batch_due.is_none() && !self.batch.is_empty() {
+                            batch_due = Some(quiet_since + BATCH_WINDOW);
+                        }
+                    }
+                    Err(e) => return Outcome::Failed(format!("reading the log: {e}")),
+                },
+                r = stderr.read(&mut ebuf), if stderr_open => match r {
+                    Ok(0) | Err(_) => stderr_open = false,
+                    Ok(n) => keep_stderr(&mut err_text, &ebuf[..n]),
+                },
+                _ = sleep_until(wake) => {
+                    if batch_due.take().is_some() {
+                        if !self.flush().await {
+                            return Outcome::ReceiverGone;
+                        }
+                    } else {
+                        if !matches!(pool.probe(&self.spec.target).await, SshState::Up { .. }) {
+                            return Outcome::Stalled;
+                        }
+                        quiet_since = Instant::now();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parses every complete line in `buf` into the batch and removes it
+    /// from `buf`; at `eof`, also a last line without a newline.
+    fn take_lines(&mut self, buf: &mut Vec<u8>, eof: bool) {
+        let mut start = 0;
+        while let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
+            let end = start + i;
+            if self.discarding {
+                self.discarding = false;
+            } else {
+                self.line(&buf[start..end]);
+            }
+            start = end + 1;
+        }
+        if eof && start < buf.len() && !self.discarding {
+            let end = buf.len();
+            self.line(&buf[start..end]);
+            start = end;
+        }
+        buf.drain(..start);
+        if buf.len() > MAX_PENDING {
+            buf.clear();
+            self.discarding = true;
+            self.dropped += 1;
+        }
+    }
+
+    fn line(&mut self, raw: &[u8]) {
+        if raw.is_empty() {
+            return;
+        }
+        self.received += 1;
+        let node = self.spec.node;
+        let max = self.spec.max_line_bytes;
+        match parse_json(raw) {
+            Ok(e) => {
+                let msg = e.message.as_ref().map(|m| m.as_bytes()).unwrap_or(b"");
+                if self.skip_repeats && self.resume.is_repeat(e.ts, msg) {
+                    return;
+                }
+                self.resume.observe(e.cursor.as_deref(), e.ts, msg);
+                self.batch
+                    .push(LogLine::new(node, e.ts, msg, max).with_priority(e.priority));
+            }
+            // Not JSON (should not happen with -o json): shown as it is,
+            // sanitised like everything else.
+            Err(_) => self.batch.push(LogLine::new(node, None, raw, max)),
+        }
+    }
+
+    /// Sends the batch; false when nobody listens any more.
+    async fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        let ev = StreamEvent::Lines {
+            node: self.spec.node,
+            lines: std::mem::take(&mut self.batch),
+            dropped: self.dropped,
+        };
+        match self.spec.backpressure {
+            Backpressure::Wait => {
+                if self.tx.send(ev).await.is_err() {
+                    return false;
+                }
+            }
+            Backpressure::Drop => match self.tx.try_send(ev) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(StreamEvent::Lines { lines, .. })) => {
+                    self.dropped += lines.len() as u64;
+                    return true;
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => return true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            },
+        }
+        self.dropped = 0;
+        true
+    }
+}
+
+fn keep_stderr(acc: &mut Vec<u8>, b: &[u8]) {
+    let room = MAX_STDERR.saturating_sub(acc.len());
+    acc.extend_from_slice(&b[..b.len().min(room)]);
+}
+
+/// The last meaningful line of the remote stderr, sanitised (it is remote
+/// text and ends up on a terminal).
+fn stderr_summary(b: &[u8]) -> String {
+    b.split(|&c| c == b'\n')
+        .map(|l| crate::logs::sanitize(l.trim_ascii()).into_owned())
+        .rfind(|l| !l.is_empty() && l != "Terminated")
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_names_are_plain() {
+        assert!(valid_unit("rke2-server"));
+        assert!(valid_unit("rancher-system-agent.service"));
+        assert!(!valid_unit("--output=cat"));
+        assert!(!valid_unit("a b"));
+        assert!(!valid_unit(""));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) >= Duration::from_millis(500));
+        assert!(backoff(1) <= Duration::from_millis(625));
+        assert!(backoff(3) >= Duration::from_secs(2));
+        assert!(backoff(30) <= Duration::from_millis(18_750));
+    }
+
+    #[test]
+    fn the_wrapper_ends_journalctl_when_stdin_closes() {
+        use std::io::Read;
+        use std::process::{Command, Stdio};
+        // A fake journalctl that would run forever, on PATH first.
+        let d = tempfile::tempdir().unwrap();
+        let fake = d.path().join("journalctl");
+        std::fs::write(&fake, "#!/bin/sh\necho started \"$@\"\nexec sleep 600\n").unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&fake)
+            .status()
+            .unwrap();
+        let path = format!("{}:{}", d.path().display(), std::env::var("PATH").unwrap());
+        // As root the wrapper runs journalctl directly; otherwise `sudo -n`
+        // would look elsewhere, so pretend to be root for the test.
+        let script = WRAPPER.replace("[ \"$(id -u)\" = 0 ]", "true");
+        let mut child = Command::new("sh")
+            .args(["-c", &script, "sh", "--unit=x"])
+            .env("PATH", path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut first = [0u8; 17];
+        out.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"started --unit=x\n");
+        drop(child.stdin.take());
+        // Our stdout reaches EOF only when every remote process has gone.
+        let mut rest = Vec::new();
+        out.read_to_end(&mut rest).unwrap();
+        assert!(child.wait().unwrap().code().is_some());
+    }
+
+    #[test]
+    fn stderr_summary_keeps_the_last_words_sanitised() {
+        assert_eq!(
+            stderr_summary(b"sudo: a password is required\n\x1b[2Jx\nTerminated\n"),
+            "\\e[2Jx"
+        );
+        assert_eq!(stderr_summary(b""), "");
+    }
+}
