@@ -25,21 +25,7 @@ fn node_certs(lab: &Lab, node: &str) -> Vec<(String, String)> {
 }
 
 fn openssl(args: &[&str], stdin: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::output_with_stdin(Command::new("openssl").args(args), stdin.as_bytes());
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",
@@ -585,22 +571,12 @@ fn rotation_cloudinit_and_the_token_rotate_trap_act_on_the_nodes() {
         )
     };
     let apply = |yaml: String| {
-        use std::io::Write;
-        let mut child = Command::new("kubectl")
-            .env("KUBECONFIG", lab.kubeconfig())
-            .args(["apply", "-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(yaml.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        common::output_with_stdin(
+            Command::new("kubectl")
+                .env("KUBECONFIG", lab.kubeconfig())
+                .args(["apply", "-f", "-"]),
+            yaml.as_bytes(),
+        )
     };
     let out = apply(cloudinit("bad", "90_custom.yaml"));
     assert!(!out.status.success());
