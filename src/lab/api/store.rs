@@ -124,6 +124,15 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Keep `obj` (whose resourceVersion is the next one) under `key` and tell
+    /// the watchers: the one commit path of create, update and modify.
+    fn commit(&self, inner: &mut Inner, key: Key, obj: &Value, typ: EventType) {
+        inner.rv = rv_of(obj);
+        let kind = key.0;
+        inner.objects.insert(key, obj.clone());
+        self.emit(inner, kind, typ, obj);
+    }
+
     fn emit(&self, inner: &mut Inner, kind: Kind, typ: EventType, object: &Value) {
         let ev = Arc::new(Event {
             kind,
@@ -190,12 +199,9 @@ impl Store {
                 m.insert("generation".into(), json!(1));
             }
         }
-        if dry_run {
-            return Ok(obj);
+        if !dry_run {
+            self.commit(&mut inner, key, &obj, EventType::Added);
         }
-        inner.rv = rv;
-        inner.objects.insert(key, obj.clone());
-        self.emit(&mut inner, kind, EventType::Added, &obj);
         Ok(obj)
     }
 
@@ -252,12 +258,9 @@ impl Store {
         }
         let rv = inner.rv + 1;
         new["metadata"]["resourceVersion"] = json!(rv.to_string());
-        if dry_run {
-            return Ok(new);
+        if !dry_run {
+            self.commit(&mut inner, key, &new, EventType::Modified);
         }
-        inner.rv = rv;
-        inner.objects.insert(key, new.clone());
-        self.emit(&mut inner, kind, EventType::Modified, &new);
         Ok(new)
     }
 
@@ -278,10 +281,8 @@ impl Store {
         if new == old {
             return Some(old);
         }
-        inner.rv += 1;
-        new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
-        inner.objects.insert(key, new.clone());
-        self.emit(&mut inner, kind, EventType::Modified, &new);
+        new["metadata"]["resourceVersion"] = json!((inner.rv + 1).to_string());
+        self.commit(&mut inner, key, &new, EventType::Modified);
         Some(new)
     }
 
