@@ -116,7 +116,11 @@ impl Pool {
         let _permit = c.permits.acquire().await.expect("semaphore never closed");
         let session = self.session(&c, t).await.map_err(ExecError::Ssh)?;
         let op = self.settings.op_timeout;
-        match timeout(op, session.command(program).args(args).output()).await {
+        match opening_again_if_refused(op, || async {
+            session.command(program).args(args).output().await
+        })
+        .await
+        {
             Ok(r) => Ok(r?),
             Err(_) => Err(ExecError::Timeout(op)),
         }
@@ -146,16 +150,17 @@ impl Pool {
             .expect("semaphore never closed");
         let session = self.session(&c, t).await.map_err(ExecError::Ssh)?;
         let op = self.settings.op_timeout;
-        let spawned = timeout(
-            op,
+        let spawned = opening_again_if_refused(op, || async {
             session
+                .clone()
                 .arc_command(program)
                 .args(args)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
-                .spawn(),
-        )
+                .spawn()
+                .await
+        })
         .await;
         match spawned {
             Ok(Ok(child)) => Ok(RemoteProcess {
@@ -294,7 +299,9 @@ impl Pool {
         let session = self.session(c, t).await?;
         let op = self.settings.op_timeout;
         let started = Instant::now();
-        match timeout(op, session.command("true").status()).await {
+        match opening_again_if_refused(op, || async { session.command("true").status().await })
+            .await
+        {
             Ok(Ok(st)) if st.success() => Ok(started.elapsed()),
             Ok(Ok(st)) => Err(other(format!("`true` exited with {st}"))),
             Ok(Err(e)) => Err(classify_ssh(&error_text(&e))),
@@ -348,6 +355,40 @@ impl RemoteProcess {
     pub async fn wait(self, limit: Duration) -> Option<std::process::ExitStatus> {
         timeout(limit, self.child.wait()).await.ok()?.ok()
     }
+}
+
+/// sshd counts a session until it has handled the channel's close, which can
+/// trail the exit status we already saw: a burst right after finished commands
+/// may hit MaxSessions ("Session open refused by peer") although we never hold
+/// more than 8. Nothing ran then, so opening again shortly is safe.
+const REFUSED_SESSION_RETRY_MS: [u64; 6] = [25, 50, 100, 200, 400, 800];
+
+fn session_refused(e: &openssh::Error) -> bool {
+    error_text(e).contains("open refused")
+}
+
+/// Run `attempt` within `limit`, trying again while sshd refuses the session.
+async fn opening_again_if_refused<T, F, Fut>(
+    limit: Duration,
+    mut attempt: F,
+) -> Result<Result<T, openssh::Error>, tokio::time::error::Elapsed>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, openssh::Error>>,
+{
+    timeout(limit, async {
+        let mut delays = REFUSED_SESSION_RETRY_MS.iter();
+        loop {
+            match attempt().await {
+                Err(e) if session_refused(&e) => match delays.next() {
+                    Some(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
+                    None => return Err(e),
+                },
+                done => return done,
+            }
+        }
+    })
+    .await
 }
 
 fn other(detail: String) -> SshProblem {
