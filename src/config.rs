@@ -67,13 +67,24 @@ pub struct Config {
     pub probe_interval_secs: Option<u64>,
     /// Seconds between credential sweeps of every node (default: none, `r` only).
     pub sweep_interval_secs: Option<u64>,
+    /// `[certificates]`: day thresholds of the certificate levels.
+    #[serde(default)]
+    pub certificates: crate::creds::level::Thresholds,
 }
 
 impl Config {
     /// A missing file is the empty config; a broken one is an error naming the file.
     pub fn load(path: &Path) -> Result<Config> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("{}", path.display())),
+            Ok(text) => {
+                let c: Config =
+                    toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+                // A mistyped threshold must not silently hide expiring certificates.
+                c.certificates
+                    .validate()
+                    .with_context(|| format!("{}: [certificates]", path.display()))?;
+                Ok(c)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
@@ -97,5 +108,18 @@ mod tests {
         let e = format!("{:#}", Config::load(&p).unwrap_err());
         assert!(e.contains("config.toml"), "{e}");
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn certificate_thresholds_come_from_the_config_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, "[certificates]\nwarn_days = 45\ncritical_days = 14\n").unwrap();
+        let t = Config::load(&p).unwrap().certificates;
+        assert_eq!((t.renew_at_restart_days, t.warn_days, t.critical_days), (120, 45, 14));
+        std::fs::write(&p, "[certificates]\nwarn_days = 3\ncritical_days = 14\n").unwrap();
+        let e = format!("{:#}", Config::load(&p).unwrap_err());
+        assert!(e.contains("config.toml: [certificates]"), "{e}");
+        assert!(e.contains("critical_days (14) <= warn_days (3)"), "{e}");
     }
 }

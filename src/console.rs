@@ -114,8 +114,9 @@ pub fn run(opts: Options) -> Result<i32> {
                 .sweep_interval_secs
                 .filter(|s| *s > 0)
                 .map(Duration::from_secs),
-        );
-        let app = App::new(setup);
+        )
+        .with_thresholds(config.certificates);
+        let app = App::new(setup).with_thresholds(config.certificates);
         event_loop(app, runner, tx, rx, &theme, kube.is_ok(), opts.started).await
     })?;
     Ok(0)

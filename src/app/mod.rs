@@ -102,6 +102,8 @@ pub struct App {
     pub cluster: Option<crate::status::ClusterReport>,
     /// The detail pane's tab.
     pub detail_tab: crate::creds::report::Area,
+    /// Day thresholds the cluster's certificates are judged by (config file).
+    thresholds: crate::creds::level::Thresholds,
 }
 
 /// The area `delta` tabs away, wrapping around.
@@ -170,11 +172,18 @@ impl App {
             settings: None,
             cluster: None,
             detail_tab: crate::creds::report::Area::Certificates,
+            thresholds: Default::default(),
         };
         for n in setup.inventory {
             app.upsert(n, Source::Inventory);
         }
         app
+    }
+
+    /// Judge certificates with these day thresholds (from the config file).
+    pub fn with_thresholds(mut self, t: crate::creds::level::Thresholds) -> App {
+        self.thresholds = t;
+        self
     }
 
     /// The effects to run once, when the console starts.
@@ -473,7 +482,7 @@ impl App {
                 &ips,
                 apiserver,
                 time::OffsetDateTime::now_utc(),
-                &Default::default(),
+                &self.thresholds,
             ));
         }
         self.fill_cells();

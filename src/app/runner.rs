@@ -26,6 +26,7 @@ pub struct Runner {
     /// `sweep_interval_secs` of config.toml; the ticker starts with the first sweep.
     sweep_every: Option<Duration>,
     ticker: Option<JoinHandle<()>>,
+    thresholds: crate::creds::level::Thresholds,
 }
 
 impl Runner {
@@ -47,7 +48,14 @@ impl Runner {
             sweeps: Default::default(),
             sweep_every: None,
             ticker: None,
+            thresholds: Default::default(),
         }
+    }
+
+    /// Judge certificates with these day thresholds (from the config file).
+    pub fn with_thresholds(mut self, t: crate::creds::level::Thresholds) -> Runner {
+        self.thresholds = t;
+        self
     }
 
     /// Sweep every node again this often (None: only on `r`).
@@ -74,11 +82,12 @@ impl Runner {
                 }
             }));
         }
-        let (tx, kube, pool, sweeps) = (
+        let (tx, kube, pool, sweeps, thresholds) = (
             self.tx.clone(),
             self.kube.clone(),
             self.pool.clone(),
             self.sweeps.clone(),
+            self.thresholds,
         );
         tokio::spawn(async move {
             let settings = match cluster::connect(&kube).await {
@@ -97,7 +106,7 @@ impl Runner {
                 let name = t.name.clone();
                 let h = tokio::spawn(async move {
                     let outcome =
-                        crate::status::sweep_node(&pool, &t, ctx, Default::default()).await;
+                        crate::status::sweep_node(&pool, &t, ctx, thresholds).await;
                     let _ = tx
                         .send(Msg::NodeSwept {
                             node: t.name.clone(),

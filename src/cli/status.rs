@@ -314,7 +314,7 @@ pub fn sweep(connect: &ConnectArgs, only: &[String]) -> anyhow::Result<Sweep> {
         .build()?;
     let mut s = rt.block_on(async {
         let pool = crate::node::Pool::new(ssh);
-        let s = crate::status::sweep_all(&kube, &pool, inventory, Default::default()).await;
+        let s = crate::status::sweep_all(&kube, &pool, inventory, config.certificates).await;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), pool.close_all()).await;
         s
     });
