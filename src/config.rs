@@ -116,7 +116,10 @@ mod tests {
         let p = dir.path().join("config.toml");
         std::fs::write(&p, "[certificates]\nwarn_days = 45\ncritical_days = 14\n").unwrap();
         let t = Config::load(&p).unwrap().certificates;
-        assert_eq!((t.renew_at_restart_days, t.warn_days, t.critical_days), (120, 45, 14));
+        assert_eq!(
+            (t.renew_at_restart_days, t.warn_days, t.critical_days),
+            (120, 45, 14)
+        );
         std::fs::write(&p, "[certificates]\nwarn_days = 3\ncritical_days = 14\n").unwrap();
         let e = format!("{:#}", Config::load(&p).unwrap_err());
         assert!(e.contains("config.toml: [certificates]"), "{e}");

@@ -222,6 +222,36 @@ fn help_overlay_80x24() {
     insta::assert_snapshot!(t.backend());
 }
 
+/// Whether `text` is anywhere on screen.
+fn shows(buf: &Buffer, text: &str) -> bool {
+    (0..buf.area.height).any(|y| {
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        line.contains(text)
+    })
+}
+
+#[test]
+fn help_taller_than_the_terminal_scrolls_to_its_last_line() {
+    let mut app = cluster(80, 16);
+    press(&mut app, KeyCode::Char('?'));
+    let t = draw(&app, &dark());
+    let buf = t.backend().buffer();
+    assert!(shows(buf, "j/k scroll"), "the title says it scrolls");
+    assert!(!shows(buf, "commands: :nodes"));
+    for _ in 0..40 {
+        press(&mut app, KeyCode::Char('j'));
+    }
+    let t = draw(&app, &dark());
+    let buf = t.backend().buffer();
+    assert!(shows(buf, "commands: :nodes"), "last line reachable");
+    assert!(!shows(buf, "next node"), "first lines scrolled away");
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('?'));
+    assert!(shows(draw(&app, &dark()).backend().buffer(), "next node"));
+}
+
 #[test]
 fn command_mode_with_completion_80x24() {
     let mut app = cluster(80, 24);

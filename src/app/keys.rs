@@ -34,6 +34,8 @@ const TABLE: &[KeyHelp] = &[
     k("pgup / ctrl-b", "page up"),
     k("enter", "node details"),
     k("/", "filter by name, IP, role or level (crit, warn, ...)"),
+    k("N R I S", "sort by name, role, IP, SSH (again: reverse)"),
+    k("C K P T X", "sort by certs/keys/password/token/proxy"),
 ];
 
 const DETAIL: &[KeyHelp] = &[

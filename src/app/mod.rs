@@ -6,6 +6,7 @@ pub mod keys;
 pub mod model;
 pub mod msg;
 pub mod runner;
+pub mod sort;
 
 use std::cmp::Ordering;
 
@@ -83,6 +84,8 @@ pub struct App {
     selected: Option<String>,
     pub offset: usize,
     pub help: bool,
+    /// First line of the help overlay shown (it scrolls when taller than the screen).
+    pub help_scroll: u16,
     pub flash: Option<Flash>,
     pub read_only: bool,
     pub theme: String,
@@ -104,6 +107,8 @@ pub struct App {
     pub detail_tab: crate::creds::report::Area,
     /// Day thresholds the cluster's certificates are judged by (config file).
     thresholds: crate::creds::level::Thresholds,
+    /// The node table's order.
+    pub sort: sort::Sort,
 }
 
 /// The area `delta` tabs away, wrapping around.
@@ -160,6 +165,7 @@ impl App {
             selected: None,
             offset: 0,
             help: false,
+            help_scroll: 0,
             flash: setup.notice.map(|text| Flash { error: true, text }),
             read_only: setup.read_only,
             theme: setup.theme,
@@ -173,6 +179,7 @@ impl App {
             cluster: None,
             detail_tab: crate::creds::report::Area::Certificates,
             thresholds: Default::default(),
+            sort: Default::default(),
         };
         for n in setup.inventory {
             app.upsert(n, Source::Inventory);
@@ -204,7 +211,8 @@ impl App {
     /// Indices into `rows` of the rows the filter lets through.
     pub fn visible(&self) -> Vec<usize> {
         let f = self.filter.to_lowercase();
-        self.rows
+        let mut v: Vec<usize> = self
+            .rows
             .iter()
             .enumerate()
             .filter(|(_, r)| {
@@ -215,7 +223,9 @@ impl App {
                     || r.creds.cells().iter().any(|(_, c)| c.label().contains(&f))
             })
             .map(|(i, _)| i)
-            .collect()
+            .collect();
+        v.sort_by(|&a, &b| self.sort.compare(&self.rows[a], &self.rows[b]));
+        v
     }
 
     /// Position of the selected row within `visible()`.
@@ -582,11 +592,22 @@ impl App {
             Mode::Filter => self.key_filter(k),
             Mode::Command => self.key_command(k),
             Mode::Normal if self.help => {
-                if matches!(
-                    k.code,
-                    KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
-                ) {
-                    self.help = false;
+                match k.code {
+                    KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') => {
+                        self.help = false;
+                        self.help_scroll = 0;
+                    }
+                    // Bounded by the overlay's length (the drawing then
+                    // clamps it to its last page), so `k` answers at once.
+                    KeyCode::Char('j') | KeyCode::Down => {
+                        let (pane, global) = keys::for_view(self.view(), self.read_only);
+                        let lines = (pane.len() + global.len() + 4) as u16;
+                        self.help_scroll = (self.help_scroll + 1).min(lines);
+                    }
+                    KeyCode::Char('k') | KeyCode::Up => {
+                        self.help_scroll = self.help_scroll.saturating_sub(1)
+                    }
+                    _ => self.dirty = false,
                 }
                 Vec::new()
             }
@@ -641,6 +662,11 @@ impl App {
             }
             (KeyCode::Char(c @ '1'..='5'), View::NodeDetail(_)) => {
                 self.detail_tab = crate::creds::report::Area::ALL[(c as u8 - b'1') as usize]
+            }
+            (KeyCode::Char(c), View::Nodes) if sort::SortColumn::from_key(c).is_some() => {
+                let column = sort::SortColumn::from_key(c).expect("checked by the guard");
+                // The selection is a node name, so it stays on the same node.
+                self.sort = self.sort.pressed(column);
             }
             (KeyCode::Char('/'), View::Nodes) => {
                 self.mode = Mode::Filter;

@@ -105,8 +105,7 @@ impl Runner {
                 let (tx, pool, ctx) = (tx.clone(), pool.clone(), ctx.clone());
                 let name = t.name.clone();
                 let h = tokio::spawn(async move {
-                    let outcome =
-                        crate::status::sweep_node(&pool, &t, ctx, thresholds).await;
+                    let outcome = crate::status::sweep_node(&pool, &t, ctx, thresholds).await;
                     let _ = tx
                         .send(Msg::NodeSwept {
                             node: t.name.clone(),

@@ -546,4 +546,78 @@ mod sweep {
         assert!(shown.contains("proxy:3128"));
         assert_eq!(c.level, Level::Ok, "{:?}", c.findings);
     }
+
+    fn order(app: &App) -> Vec<&str> {
+        app.visible()
+            .iter()
+            .map(|&i| app.rows[i].info.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn shift_letters_sort_the_table_worst_first_and_again_reverses() {
+        let mut app = listed();
+        let certs = |l: Level| [l, Level::Ok, Level::Ok, Level::Ok, Level::Ok];
+        swept(&mut app, report("node1", certs(Level::Warn), "aaa"));
+        swept(&mut app, report("node2", certs(Level::Ok), "aaa"));
+        swept(&mut app, report("node3", certs(Level::Expired), "aaa"));
+        app.update(key('j'));
+        assert_eq!(selected(&app), "node2");
+
+        app.update(key('C'));
+        assert_eq!(order(&app), ["node3", "node1", "node2"]);
+        assert_eq!(
+            app.sort.describe().as_deref(),
+            Some("by certs, worst first")
+        );
+        // The selection stays on its node, wherever the node moved.
+        assert_eq!(selected(&app), "node2");
+        app.update(key('C'));
+        assert_eq!(order(&app), ["node2", "node1", "node3"]);
+        assert_eq!(app.sort.describe().as_deref(), Some("by certs, best first"));
+
+        // Roles: servers first; ties keep the natural name order.
+        app.update(key('R'));
+        assert_eq!(order(&app), ["node1", "node2", "node3"]);
+        app.update(key('R'));
+        assert_eq!(order(&app), ["node3", "node2", "node1"]);
+
+        // An unreachable node comes first by SSH, and the filter still applies.
+        app.update(Msg::Ssh {
+            node: "node2".into(),
+            state: SshState::Down(SshProblem {
+                kind: SshProblemKind::Timeout,
+                detail: "timed out".into(),
+            }),
+        });
+        for n in ["node1", "node3"] {
+            app.update(Msg::Ssh {
+                node: n.into(),
+                state: SshState::Up { latency_ms: 3 },
+            });
+        }
+        app.update(key('S'));
+        assert_eq!(order(&app), ["node2", "node1", "node3"]);
+        app.update(key('/'));
+        typed(&mut app, "node");
+        app.update(code(KeyCode::Backspace));
+        assert_eq!(order(&app), ["node2", "node1", "node3"]);
+        app.update(code(KeyCode::Enter));
+        // Name again is the default order, said by nothing in the title.
+        app.update(key('N'));
+        assert_eq!(order(&app), ["node1", "node2", "node3"]);
+        assert_eq!(app.sort.describe(), None);
+    }
+
+    #[test]
+    fn addresses_sort_as_numbers_not_text() {
+        let mut app = App::new(setup());
+        app.update(Msg::NodesListed(vec![
+            node("a", "10.0.0.10", Role::Server),
+            node("b", "10.0.0.9", Role::Server),
+            node("c", "10.0.0.100", Role::Worker),
+        ]));
+        app.update(key('I'));
+        assert_eq!(order(&app), ["b", "a", "c"]);
+    }
 }

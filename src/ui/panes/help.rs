@@ -38,6 +38,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         )));
     }
     let h = (lines.len() as u16 + 2).min(area.height);
+    let hidden = (lines.len() as u16 + 2).saturating_sub(h);
+    let scroll = app.help_scroll.min(hidden);
     let w = 66.min(area.width);
     let r = Rect::new(
         area.x + (area.width - w) / 2,
@@ -48,7 +50,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     f.render_widget(Clear, r);
     let block = Block::bordered()
         .border_style(t.border_focus)
-        .title(Span::styled(" help · esc closes ", t.title))
+        .title(Span::styled(
+            if hidden > 0 {
+                " help · j/k scroll · esc closes "
+            } else {
+                " help · esc closes "
+            },
+            t.title,
+        ))
         .style(t.base);
-    f.render_widget(Paragraph::new(lines).block(block), r);
+    f.render_widget(Paragraph::new(lines).scroll((scroll, 0)).block(block), r);
 }

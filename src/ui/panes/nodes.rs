@@ -18,6 +18,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         title.push(Span::styled(format!("/{}", app.rows.len()), t.title));
     }
     title.push(Span::styled(") ", t.title));
+    if let Some(order) = app.sort.describe() {
+        title.push(Span::styled(format!("{order} "), t.accent));
+    }
     if !app.filter.is_empty() {
         title.push(Span::styled(
             format!("</{}> ", escape(&app.filter)),
@@ -54,7 +57,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             "PROXY",
         ]
     };
-    let header = Row::new(headers.iter().map(|h| Cell::from(*h))).style(t.table_header);
+    let sorted = crate::app::sort::SortColumn::ALL
+        .iter()
+        .position(|c| *c == app.sort.column);
+    let header = Row::new(headers.iter().enumerate().map(|(i, h)| {
+        if Some(i) == sorted && app.sort.describe().is_some() {
+            Cell::from(*h).style(t.accent)
+        } else {
+            Cell::from(*h)
+        }
+    }))
+    .style(t.table_header);
     // Only the rows on screen are built: drawing cost follows the window, not the cluster.
     let rows_on_screen = area.height.saturating_sub(3) as usize;
     let start = app.offset.min(visible.len());
