@@ -485,4 +485,84 @@ mod credentials {
         let s = find(buf, "could not read (sudo)");
         assert_eq!(buf[s].fg, Color::LightRed);
     }
+
+    /// A node report holding `n` real certificates (one made with rcgen,
+    /// read back with the parser, then filed under `n` paths).
+    fn with_certs(node: &str, n: usize) -> NodeReport {
+        use harvcred::creds::certs::{assess, parse_cert_file};
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["node".into()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+        let pem = params.self_signed(&key).unwrap().pem();
+        let parsed = parse_cert_file("x.crt", pem.as_bytes());
+        let one = assess(
+            &parsed.certs[0],
+            time::OffsetDateTime::now_utc(),
+            &Default::default(),
+        );
+        let mut r = report(node, [Level::Ok; 5]);
+        r.certs = (0..n)
+            .map(|i| {
+                let mut c = one.clone();
+                let dir = if i % 10 == 0 { "etcd/" } else { "" };
+                c.cert.path = format!("/var/lib/rancher/rke2/server/tls/{dir}cert{i:02}.crt");
+                c
+            })
+            .collect();
+        r
+    }
+
+    fn shows(buf: &Buffer, text: &str) -> bool {
+        super::shows(buf, text)
+    }
+
+    #[test]
+    fn certs_view_scrolls_through_every_certificate_and_filters() {
+        let mut app = cluster(80, 24);
+        let r = with_certs("node1", 60);
+        app.update(Msg::NodeSwept {
+            node: "node1".into(),
+            outcome: Shared::new(NodeOutcome::Report(Arc::new(r))),
+        });
+        press(&mut app, KeyCode::Char(':'));
+        type_str(&mut app, "certs");
+        press(&mut app, KeyCode::Enter);
+        let t = draw(&app, &dark());
+        let buf = t.backend().buffer();
+        assert!(
+            shows(buf, "certificates (60) 1-18"),
+            "title counts and says which rows"
+        );
+        assert!(shows(buf, "tls/cert01.crt"));
+        assert!(!shows(buf, "tls/cert59.crt"));
+
+        press(&mut app, KeyCode::Char('G'));
+        let t = draw(&app, &dark());
+        let buf = t.backend().buffer();
+        assert!(shows(buf, "43-60"), "the last page");
+        // etcd/ sorts after the files beside it.
+        assert!(shows(buf, "tls/etcd/cert50.crt"));
+        press(&mut app, KeyCode::PageUp);
+        press(&mut app, KeyCode::Char('k'));
+        assert!(shows(draw(&app, &dark()).backend().buffer(), "24-41"));
+
+        // The view's own filter: the node table's filter is untouched.
+        press(&mut app, KeyCode::Char('/'));
+        type_str(&mut app, "etcd");
+        press(&mut app, KeyCode::Enter);
+        let t = draw(&app, &dark());
+        let buf = t.backend().buffer();
+        assert!(shows(buf, "certificates (6/60) </etcd>"));
+        assert!(shows(buf, "tls/etcd/cert50.crt"));
+        assert!(!shows(buf, "tls/cert01.crt"));
+        assert!(app.filter.is_empty());
+        // esc clears the filter first, then leaves the view.
+        press(&mut app, KeyCode::Esc);
+        assert!(shows(
+            draw(&app, &dark()).backend().buffer(),
+            "certificates (60)"
+        ));
+        press(&mut app, KeyCode::Esc);
+        assert!(shows(draw(&app, &dark()).backend().buffer(), "nodes (3)"));
+    }
 }

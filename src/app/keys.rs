@@ -46,6 +46,14 @@ const DETAIL: &[KeyHelp] = &[
     k("esc / q", "back to the node table"),
 ];
 
+const CERTS: &[KeyHelp] = &[
+    k("j k / arrows", "scroll a line"),
+    k("g G / home end", "first / last certificate"),
+    k("pgdn pgup", "a page down / up"),
+    k("/", "filter by node, file, subject or level"),
+    k("esc / q", "clear the filter, then back"),
+];
+
 const PLACEHOLDER: &[KeyHelp] = &[k("esc / q", "back")];
 
 /// The focused pane's keys, then the global ones; mutating keys left out in
@@ -54,6 +62,7 @@ pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'s
     let pane: &[KeyHelp] = match view {
         View::Nodes => TABLE,
         View::NodeDetail(_) => DETAIL,
+        View::Certs => CERTS,
         _ => PLACEHOLDER,
     };
     let keep = |h: &&KeyHelp| !(read_only && h.mutating);

@@ -1,6 +1,7 @@
 //! The state owner. `App::update(Msg) -> Vec<Effect>` is the only place the
 //! console's state changes; it does no I/O, so it is tested by feeding Msgs.
 
+mod certs;
 pub mod command;
 pub mod keys;
 pub mod model;
@@ -109,6 +110,9 @@ pub struct App {
     thresholds: crate::creds::level::Thresholds,
     /// The node table's order.
     pub sort: sort::Sort,
+    /// `:certs`: the first row on screen and the view's own filter.
+    pub certs_offset: usize,
+    pub certs_filter: String,
 }
 
 /// The area `delta` tabs away, wrapping around.
@@ -180,6 +184,8 @@ impl App {
             detail_tab: crate::creds::report::Area::Certificates,
             thresholds: Default::default(),
             sort: Default::default(),
+            certs_offset: 0,
+            certs_filter: String::new(),
         };
         for n in setup.inventory {
             app.upsert(n, Source::Inventory);
@@ -624,6 +630,10 @@ impl App {
                 self.completion = None;
             }
             (KeyCode::Char('?'), _) => self.help = true,
+            (KeyCode::Esc, View::Certs) if !self.certs_filter.is_empty() => {
+                self.certs_filter.clear();
+                self.certs_offset = 0;
+            }
             (KeyCode::Esc, _) | (KeyCode::Char('q'), View::NodeDetail(_)) => {
                 if self.views.len() > 1 {
                     self.views.pop();
@@ -672,6 +682,11 @@ impl App {
                 self.mode = Mode::Filter;
                 self.input = self.filter.clone();
             }
+            (KeyCode::Char('/'), View::Certs) => {
+                self.mode = Mode::Filter;
+                self.input = self.certs_filter.clone();
+            }
+            (code, View::Certs) if self.key_certs(code, ctrl) => {}
             _ => self.dirty = false,
         }
         Vec::new()
@@ -688,24 +703,34 @@ impl App {
         }
     }
 
+    /// The filter of the view in front (each list keeps its own).
+    fn view_filter(&mut self) -> &mut String {
+        match self.view() {
+            View::Certs => &mut self.certs_filter,
+            _ => &mut self.filter,
+        }
+    }
+
     fn key_filter(&mut self, k: KeyEvent) -> Vec<Effect> {
         match k.code {
             KeyCode::Esc => {
-                self.filter.clear();
+                self.view_filter().clear();
                 self.input.clear();
                 self.mode = Mode::Normal;
             }
             KeyCode::Enter => self.mode = Mode::Normal,
             KeyCode::Backspace => {
                 self.input.pop();
-                self.filter = self.input.clone();
+                *self.view_filter() = self.input.clone();
             }
             KeyCode::Char(c) if !c.is_control() => {
                 self.input.push(c);
-                self.filter = self.input.clone();
+                *self.view_filter() = self.input.clone();
             }
             _ => {}
         }
+        // A narrower list starts at its top.
+        self.certs_offset = 0;
         Vec::new()
     }
 

@@ -62,7 +62,7 @@ pub fn collect(s: &Sweep, all: bool) -> (Vec<(String, CertAssessment)>, usize) {
             .iter()
             .map(|c| ("cluster".to_string(), c.clone())),
     );
-    crate::ui::panes::certs::sort_with_nodes(&mut items);
+    crate::creds::certs::sort_with_nodes(&mut items);
     let mut sorted = items;
     let before = sorted.len();
     if !all {

@@ -547,6 +547,19 @@ pub fn sort_worst_first(items: &mut [CertAssessment]) {
     });
 }
 
+/// [`sort_worst_first`] for certificates of several nodes, the node as a
+/// tie-breaker before the path.
+pub fn sort_with_nodes(all: &mut [(String, CertAssessment)]) {
+    all.sort_by(|(na, a), (nb, b)| {
+        b.level
+            .cmp(&a.level)
+            .then(a.cert.not_after.cmp(&b.cert.not_after))
+            .then_with(|| na.cmp(nb))
+            .then_with(|| a.cert.path.cmp(&b.cert.path))
+            .then(a.cert.index.cmp(&b.cert.index))
+    });
+}
+
 /// Short residual time like kubeadm's `check-expiration`: `364d`, `23h`, `9y`.
 pub fn short_duration(secs: i64) -> String {
     let s = secs.max(0);

@@ -57,6 +57,13 @@ pub fn table_body_rows(width: u16, height: u16) -> usize {
     a.main.height.saturating_sub(3) as usize
 }
 
+/// How many rows a list filling the screen below the header shows (`:certs`).
+pub fn full_body_rows(width: u16, height: u16) -> usize {
+    let a = areas(Rect::new(0, 0, width, height));
+    // Borders and the column header take three lines.
+    (a.status.y - a.main.y).saturating_sub(3) as usize
+}
+
 pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
     let area = f.area();
     f.render_widget(ratatui::widgets::Block::new().style(theme.base), area);

@@ -7,62 +7,53 @@ use ratatui::text::Span;
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 
 use super::detail::{level_style, short_level};
-use crate::app::{App, NodeSweep};
-use crate::creds::certs::{CertAssessment, table_rows};
+use crate::app::App;
+use crate::creds::certs::table_rows;
 use crate::ui::Theme;
 use crate::ui::sanitize::escape;
 
-/// Every certificate with its node, worst first.
-pub fn rows(app: &App) -> Vec<(String, CertAssessment)> {
-    let mut all: Vec<(String, CertAssessment)> = Vec::new();
-    for (node, s) in &app.sweeps {
-        if let NodeSweep::Done(r) = s {
-            all.extend(r.certs.iter().map(|c| (node.clone(), c.clone())));
-        }
-    }
-    if let Some(c) = &app.cluster {
-        all.extend(c.certs.iter().map(|c| ("cluster".to_string(), c.clone())));
-    }
-    sort_with_nodes(&mut all);
-    all
-}
-
-/// Worst first, soonest expiry, then node, path and block (the order of
-/// `creds::certs::sort_worst_first`, with the node as a tie-breaker).
-pub fn sort_with_nodes(all: &mut [(String, CertAssessment)]) {
-    all.sort_by(|(na, a), (nb, b)| {
-        b.level
-            .cmp(&a.level)
-            .then(a.cert.not_after.cmp(&b.cert.not_after))
-            .then_with(|| na.cmp(nb))
-            .then_with(|| a.cert.path.cmp(&b.cert.path))
-            .then(a.cert.index.cmp(&b.cert.index))
-    });
-}
-
 pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
-    let all = rows(app);
+    let (all, total) = app.cert_rows();
+    let mut title = vec![Span::styled(
+        if all.len() == total {
+            format!(" certificates ({total}) ")
+        } else {
+            format!(" certificates ({}/{total}) ", all.len())
+        },
+        t.title,
+    )];
+    if !app.certs_filter.is_empty() {
+        title.push(Span::styled(
+            format!("</{}> ", escape(&app.certs_filter)),
+            t.accent,
+        ));
+    }
+    let fit = area.height.saturating_sub(3) as usize;
+    let start = app.certs_offset.min(all.len().saturating_sub(fit));
+    if all.len() > fit {
+        title.push(Span::styled(
+            format!("{}-{} ", start + 1, (start + fit).min(all.len())),
+            t.dim,
+        ));
+    }
     let block = Block::bordered()
         .border_style(t.border_focus)
-        .title(Span::styled(
-            format!(" certificates ({}) ", all.len()),
-            t.title,
-        ));
+        .title(ratatui::text::Line::from(title));
     if all.is_empty() {
+        let why = if total == 0 {
+            "no certificate read yet (r reads every node)"
+        } else {
+            "no certificate matches the filter (esc clears it)"
+        };
         f.render_widget(
-            Paragraph::new(Span::styled(
-                "no certificate read yet (r reads every node)",
-                t.unknown,
-            ))
-            .block(block),
+            Paragraph::new(Span::styled(why, t.unknown)).block(block),
             area,
         );
         return;
     }
     let now = time::OffsetDateTime::now_utc();
     let wide = area.width >= 110;
-    let fit = area.height.saturating_sub(3) as usize;
-    let body = all.iter().take(fit).map(|(node, a)| {
+    let body = all.iter().skip(start).take(fit).map(|(node, a)| {
         let r = &table_rows(std::slice::from_ref(a), now)[0];
         let file = if a.cert.index > 0 {
             format!("{}#{}", a.cert.path, a.cert.index + 1)

@@ -1,0 +1,59 @@
+//! The `:certs` view's state: every certificate of every node read so far,
+//! worst first, narrowed by the view's own filter and scrolled.
+
+use crossterm::event::KeyCode;
+
+use super::{App, NodeSweep};
+use crate::creds::certs::{CertAssessment, sort_with_nodes};
+
+impl App {
+    /// The rows the view shows (filtered, worst first) and how many there are in all.
+    pub fn cert_rows(&self) -> (Vec<(String, CertAssessment)>, usize) {
+        let mut all: Vec<(String, CertAssessment)> = Vec::new();
+        for (node, s) in &self.sweeps {
+            if let NodeSweep::Done(r) = s {
+                all.extend(r.certs.iter().map(|c| (node.clone(), c.clone())));
+            }
+        }
+        if let Some(c) = &self.cluster {
+            all.extend(c.certs.iter().map(|c| ("cluster".to_string(), c.clone())));
+        }
+        let total = all.len();
+        let f = self.certs_filter.to_lowercase();
+        if !f.is_empty() {
+            all.retain(|(node, a)| {
+                node.to_lowercase().contains(&f)
+                    || a.cert.path.to_lowercase().contains(&f)
+                    || a.cert.subject.to_lowercase().contains(&f)
+                    || a.level.as_str().contains(&f)
+            });
+        }
+        sort_with_nodes(&mut all);
+        (all, total)
+    }
+
+    /// Rows of the list on screen: the body between header and status line,
+    /// less the borders and the column header.
+    fn certs_page(&self) -> usize {
+        crate::ui::full_body_rows(self.size.0, self.size.1).max(1)
+    }
+
+    /// Scrolling keys of the view; false when the key is not one of them.
+    pub(super) fn key_certs(&mut self, code: KeyCode, ctrl: bool) -> bool {
+        let page = self.certs_page() as isize;
+        let delta = match code {
+            KeyCode::Char('j') | KeyCode::Down => 1,
+            KeyCode::Char('k') | KeyCode::Up => -1,
+            KeyCode::PageDown => page,
+            KeyCode::Char('f') if ctrl => page,
+            KeyCode::PageUp => -page,
+            KeyCode::Char('b') if ctrl => -page,
+            KeyCode::Char('g') | KeyCode::Home => isize::MIN / 2,
+            KeyCode::Char('G') | KeyCode::End => isize::MAX / 2,
+            _ => return false,
+        };
+        let last = self.cert_rows().0.len().saturating_sub(self.certs_page());
+        self.certs_offset = (self.certs_offset as isize + delta).clamp(0, last as isize) as usize;
+        true
+    }
+}
