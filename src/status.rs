@@ -281,11 +281,16 @@ pub fn apiserver_not_after<'a>(
 }
 
 /// The command line run on every node. `sudo -n`: never wait for a password
-/// prompt; the script is an argument (it holds no secret).
+/// prompt; the script is an argument (it holds no secret). The outer `sh`
+/// hands `$SSH_CONNECTION`, which sudo drops, to the script as `$1`.
 pub fn gather_command() -> (&'static str, Vec<String>) {
     (
-        "sudo",
-        vec!["-n".into(), "sh".into(), "-c".into(), gather::script()],
+        "sh",
+        vec![
+            "-c".into(),
+            r#"exec sudo -n sh -c "$0" harvcred-gather "$SSH_CONNECTION""#.into(),
+            gather::script(),
+        ],
     )
 }
 

@@ -290,6 +290,22 @@ fn status_and_certs_commands_on_a_healthy_lab_exit_0_and_agree_with_openssl_and_
         .map(|k| k["fingerprint"].as_str().unwrap())
         .collect();
     assert_eq!(runtime, fps);
+    // The key harvcred logged in with: the lab operator's, as ssh-keygen sees it.
+    let ours = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(lab.dir.join("id_ed25519"))
+        .output()
+        .unwrap();
+    let ours = String::from_utf8(ours.stdout).unwrap();
+    let ours = ours.split_whitespace().nth(1).unwrap();
+    let logins: Vec<&str> = node(&j, "node1")["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["login"] == true)
+        .map(|k| k["fingerprint"].as_str().unwrap())
+        .collect();
+    assert!(logins.contains(&ours), "{ours} not marked in {j:#}");
     assert!(node(&j, "node1")["tokens"].as_array().unwrap().len() >= 4);
     // --node narrows the report to the node asked for.
     let (code, one) = status_json(&lab, &["--node", "node2"]);

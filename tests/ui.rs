@@ -382,6 +382,7 @@ mod credentials {
             certs: Vec::new(),
             runtime_keys: Vec::new(),
             persisted_keys: Vec::new(),
+            login_fingerprint: None,
             tokens: Vec::new(),
         }
     }
@@ -564,5 +565,58 @@ mod credentials {
         ));
         press(&mut app, KeyCode::Esc);
         assert!(shows(draw(&app, &dark()).backend().buffer(), "nodes (3)"));
+    }
+
+    #[test]
+    fn detail_tabs_list_every_certificate_key_and_token_copy_and_scroll() {
+        use harvcred::creds::keys::parse_authorized_keys;
+        use harvcred::creds::report::{KeySource, TokenCopy};
+        let mut app = cluster(80, 24);
+        let mut r = with_certs("node1", 30);
+        let keys = parse_authorized_keys(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGGFOMswY4ktRo2j4fU9viU7rFZtW81ncGnHA25rr0ZG ops@laptop\n",
+        );
+        r.runtime_keys = keys.entries.clone();
+        r.persisted_keys = vec![KeySource {
+            source: "/oem/90_custom.yaml".into(),
+            key: keys.entries[0].clone(),
+        }];
+        r.login_fingerprint = Some(keys.entries[0].fingerprint.clone());
+        r.tokens = vec![TokenCopy {
+            source: "/var/lib/rancher/rke2/server/token".into(),
+            short_hash: "3f2a9c1b".into(),
+            format: "secure".into(),
+        }];
+        app.update(Msg::NodeSwept {
+            node: "node1".into(),
+            outcome: Shared::new(NodeOutcome::Report(Arc::new(r))),
+        });
+        press(&mut app, KeyCode::Enter);
+        let buf = draw(&app, &dark()).backend().buffer().clone();
+        assert!(shows(&buf, "30 certificate blocks, worst first"));
+        assert!(shows(&buf, "server/tls/cert01.crt"));
+        assert!(shows(&buf, "pgdn/pgup scroll"));
+        assert!(!shows(&buf, "server/tls/cert29.crt"));
+        press(&mut app, KeyCode::PageDown);
+        press(&mut app, KeyCode::PageDown);
+        let buf = draw(&app, &dark()).backend().buffer().clone();
+        assert!(shows(&buf, "server/tls/cert29.crt"), "the end is reachable");
+
+        press(&mut app, KeyCode::Char('2'));
+        let buf = draw(&app, &dark()).backend().buffer().clone();
+        assert!(shows(&buf, "runtime ~rancher/.ssh/authorized_keys: 1 keys"));
+        assert!(shows(&buf, "persisted in /oem/90_custom.yaml"));
+        assert!(shows(
+            &buf,
+            "SHA256:9lD1qJeuw7nN43BZpCHCE+Mpg24CDGmL1aIWu5cYO8k"
+        ));
+        assert!(shows(&buf, "harvcred logged in with it"));
+
+        press(&mut app, KeyCode::Char('4'));
+        let buf = draw(&app, &dark()).backend().buffer().clone();
+        assert!(shows(
+            &buf,
+            "3f2a9c1b secure  /var/lib/rancher/rke2/server/token"
+        ));
     }
 }

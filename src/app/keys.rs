@@ -43,6 +43,7 @@ const DETAIL: &[KeyHelp] = &[
     k("k / up", "previous node"),
     k("tab / shift-tab", "next / previous credential area"),
     k("1 .. 5", "certificates, keys, password, token, proxy"),
+    k("pgdn pgup", "scroll the tab (also ctrl-d ctrl-u)"),
     k("esc / q", "back to the node table"),
 ];
 

@@ -113,6 +113,8 @@ pub struct App {
     /// `:certs`: the first row on screen and the view's own filter.
     pub certs_offset: usize,
     pub certs_filter: String,
+    /// First line of the detail view's tab shown.
+    pub detail_scroll: u16,
 }
 
 /// The area `delta` tabs away, wrapping around.
@@ -186,6 +188,7 @@ impl App {
             sort: Default::default(),
             certs_offset: 0,
             certs_filter: String::new(),
+            detail_scroll: 0,
         };
         for n in setup.inventory {
             app.upsert(n, Source::Inventory);
@@ -666,12 +669,29 @@ impl App {
                 }
             }
             (KeyCode::Char('r'), _) => return self.sweep_all(),
-            (KeyCode::Tab, View::NodeDetail(_)) => self.detail_tab = next_area(self.detail_tab, 1),
+            (KeyCode::Tab, View::NodeDetail(_)) => {
+                self.detail_tab = next_area(self.detail_tab, 1);
+                self.detail_scroll = 0;
+            }
             (KeyCode::BackTab, View::NodeDetail(_)) => {
-                self.detail_tab = next_area(self.detail_tab, -1)
+                self.detail_tab = next_area(self.detail_tab, -1);
+                self.detail_scroll = 0;
             }
             (KeyCode::Char(c @ '1'..='5'), View::NodeDetail(_)) => {
-                self.detail_tab = crate::creds::report::Area::ALL[(c as u8 - b'1') as usize]
+                self.detail_tab = crate::creds::report::Area::ALL[(c as u8 - b'1') as usize];
+                self.detail_scroll = 0;
+            }
+            (KeyCode::PageDown, View::NodeDetail(_)) => {
+                self.detail_scroll = self.detail_scroll.saturating_add(page as u16)
+            }
+            (KeyCode::Char('d'), View::NodeDetail(_)) if ctrl => {
+                self.detail_scroll = self.detail_scroll.saturating_add(page as u16)
+            }
+            (KeyCode::PageUp, View::NodeDetail(_)) => {
+                self.detail_scroll = self.detail_scroll.saturating_sub(page as u16)
+            }
+            (KeyCode::Char('u'), View::NodeDetail(_)) if ctrl => {
+                self.detail_scroll = self.detail_scroll.saturating_sub(page as u16)
             }
             (KeyCode::Char(c), View::Nodes) if sort::SortColumn::from_key(c).is_some() => {
                 let column = sort::SortColumn::from_key(c).expect("checked by the guard");
@@ -700,6 +720,7 @@ impl App {
             let name = r.info.name.clone();
             self.selected = Some(name.clone());
             *self.views.last_mut().unwrap() = View::NodeDetail(name);
+            self.detail_scroll = 0;
         }
     }
 

@@ -384,6 +384,7 @@ mod sweep {
             certs: Vec::new(),
             runtime_keys: Vec::new(),
             persisted_keys: Vec::new(),
+            login_fingerprint: None,
             tokens: vec![TokenCopy {
                 source: "/var/lib/rancher/rke2/server/token".into(),
                 short_hash: token_hash.into(),

@@ -55,6 +55,8 @@ pub struct KeyJson {
     /// `SHA256:...`, as `ssh-keygen -lf` prints it.
     pub fingerprint: String,
     pub comment: String,
+    /// harvcred's own connection logged in with this key (sshd's log says so).
+    pub login: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -125,6 +127,7 @@ pub fn to_json(s: &Sweep) -> StatusJson {
                                 key_type: k.key_type.clone(),
                                 fingerprint: k.fingerprint.clone(),
                                 comment: k.comment.clone(),
+                                login: r.login_fingerprint.as_ref() == Some(&k.fingerprint),
                             })
                             .collect(),
                         r.tokens

@@ -75,6 +75,18 @@ pub struct AuthorizedKeys {
 
 /// Parses `authorized_keys` text: comments, blank lines, options prefixes,
 /// unknown key types and `github:<user>` entries.
+/// The key fingerprint in sshd's `Accepted publickey for USER from ADDR port
+/// N ssh2: TYPE SHA256:…` log line; None for other lines and methods.
+pub fn accepted_key_fingerprint(line: &str) -> Option<String> {
+    if !line.contains("Accepted publickey for ") {
+        return None;
+    }
+    let fp = line.split_whitespace().find(|w| w.starts_with("SHA256:"))?;
+    let body = &fp["SHA256:".len()..];
+    let base64ish = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    (!body.is_empty() && body.chars().all(base64ish)).then(|| fp.to_string())
+}
+
 pub fn parse_authorized_keys(text: &str) -> AuthorizedKeys {
     let mut out = AuthorizedKeys::default();
     for (i, line) in text.lines().enumerate() {
@@ -480,5 +492,29 @@ mod tests {
         let same = key_drift(&persisted.entries[..1], &runtime.entries[..1]);
         assert!(same.is_clean());
         assert!(same.findings("n").iter().all(|f| f.level == Level::Ok));
+    }
+
+    #[test]
+    fn the_login_key_is_read_from_sshds_accepted_line() {
+        assert_eq!(
+            accepted_key_fingerprint(
+                "Accepted publickey for rancher from 10.213.5.1 port 40412 ssh2: ED25519 SHA256:q0xKzlTbU3pTm9Qe0yMpDh8W2n8yTqWRp1c3b2a1YzE"
+            )
+            .as_deref(),
+            Some("SHA256:q0xKzlTbU3pTm9Qe0yMpDh8W2n8yTqWRp1c3b2a1YzE")
+        );
+        assert_eq!(
+            accepted_key_fingerprint(
+                "Accepted password for rancher from 10.213.5.1 port 40412 ssh2"
+            ),
+            None
+        );
+        // Anything but a fingerprint after SHA256: is not taken for one.
+        assert_eq!(
+            accepted_key_fingerprint(
+                "Accepted publickey for x from y port 1 ssh2: RSA SHA256:\x1b[31m"
+            ),
+            None
+        );
     }
 }

@@ -45,6 +45,9 @@ pub struct NodeFiles {
     /// The node's clock (seconds since the epoch), to spot clock skew.
     pub node_time: Option<i64>,
     pub hostname: Option<String>,
+    /// `SHA256:…` of the key harvcred's own connection logged in with, when
+    /// sshd's log says so.
+    pub login_fingerprint: Option<String>,
 }
 
 impl NodeFiles {
@@ -134,6 +137,8 @@ pub struct NodeReport {
     pub runtime_keys: Vec<AuthorizedKey>,
     pub persisted_keys: Vec<KeySource>,
     pub tokens: Vec<TokenCopy>,
+    /// `SHA256:…` of the key harvcred logged in with, when sshd's log told.
+    pub login_fingerprint: Option<String>,
 }
 
 impl NodeReport {
@@ -203,6 +208,7 @@ pub fn assess_node(
         certs,
         runtime_keys,
         persisted_keys,
+        login_fingerprint: files.login_fingerprint.clone(),
         tokens,
     }
 }
@@ -288,6 +294,18 @@ fn assess_keys(
     let persisted_keys: Vec<AuthorizedKey> = persisted.iter().map(|k| k.key.clone()).collect();
     let drift = keys::key_drift(&runtime, &persisted_keys);
     findings.extend(drift.findings(node));
+    if let Some(fp) = &files.login_fingerprint
+        && runtime.iter().any(|k| &k.fingerprint == fp)
+        && !persisted_keys.iter().any(|k| &k.fingerprint == fp)
+    {
+        findings.push(Finding::new(
+            Level::Warn,
+            format!("{node} rancher SSH keys"),
+            format!(
+                "harvcred logged in with {fp}, which is not persisted: after a reboot it no longer opens this node; persist it (CloudInit resource or /oem) before relying on it"
+            ),
+        ));
+    }
     if runtime.is_empty() && persisted.is_empty() {
         findings.push(Finding::new(
             Level::Warn,
@@ -476,5 +494,73 @@ pub fn compare_tokens_across(reports: &mut [NodeReport]) {
             .expect("every area is present");
         area.level = area.level.worse(f.level);
         area.findings.insert(0, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGGFOMswY4ktRo2j4fU9viU7rFZtW81ncGnHA25rr0ZG ops@laptop";
+    /// What `ssh-keygen -lf` prints for KEY.
+    const KEY_FP: &str = "SHA256:9lD1qJeuw7nN43BZpCHCE+Mpg24CDGmL1aIWu5cYO8k";
+
+    fn keys_report(login: Option<&str>, persisted: bool) -> NodeReport {
+        let mut files = BTreeMap::new();
+        files.insert(
+            "/home/rancher/.ssh/authorized_keys".to_string(),
+            FileRead::Content(Zeroizing::new(format!("{KEY}\n").into_bytes())),
+        );
+        if persisted {
+            let oem = format!(
+                "stages:\n  network:\n    - users:\n        rancher:\n          ssh_authorized_keys:\n            - {KEY}\n"
+            );
+            files.insert(
+                "/oem/90_custom.yaml".to_string(),
+                FileRead::Content(Zeroizing::new(oem.into_bytes())),
+            );
+        }
+        let files = NodeFiles {
+            files,
+            node_time: None,
+            hostname: None,
+            login_fingerprint: login.map(String::from),
+        };
+        assess_node(
+            "n1",
+            &files,
+            &ClusterContext::default(),
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        )
+    }
+
+    #[test]
+    fn a_login_key_that_is_not_persisted_is_called_out() {
+        let r = keys_report(Some(KEY_FP), false);
+        assert_eq!(r.runtime_keys[0].fingerprint, KEY_FP);
+        let said: Vec<&str> = r.areas[&Area::Keys]
+            .findings
+            .iter()
+            .map(|f| f.message.as_str())
+            .collect();
+        assert!(
+            said.iter()
+                .any(|m| m.starts_with(&format!("harvcred logged in with {KEY_FP}"))),
+            "{said:?}"
+        );
+        assert_eq!(r.level(Area::Keys), Level::Warn);
+        // Persisted too: no such warning; unknown login: none either.
+        for r in [keys_report(Some(KEY_FP), true), keys_report(None, false)] {
+            assert!(
+                !r.areas[&Area::Keys]
+                    .findings
+                    .iter()
+                    .any(|f| f.message.contains("harvcred logged in")),
+                "{:?}",
+                r.areas[&Area::Keys]
+            );
+        }
+        assert_eq!(keys_report(Some(KEY_FP), true).level(Area::Keys), Level::Ok);
     }
 }

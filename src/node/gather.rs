@@ -7,7 +7,11 @@
 //! Output, one record after another:
 //! - `F <path>` then a line of base64 (the content);
 //! - `M <path>` missing; `E <path>` present but unreadable;
-//! - `T <epoch seconds>` the node's clock; `H <hostname>`.
+//! - `T <epoch seconds>` the node's clock; `H <hostname>`;
+//! - `L <sshd's "Accepted publickey ..." line>` of the connection the script
+//!   came over (its client address and port are the script's `$1`, from
+//!   `$SSH_CONNECTION`, which sudo would otherwise drop): which key harvcred
+//!   logged in with.
 //!
 //! Only `rancher`'s line of `/etc/shadow` leaves the node.
 
@@ -38,6 +42,12 @@ pub fn script() -> String {
     let fixed = FIXED_FILES.join(" ");
     format!(
         r#"export LC_ALL=C
+conn=${{1-}}
+set -- $conn
+if [ -n "${{2-}}" ]; then
+  l=$(journalctl _COMM=sshd -o cat -r -n 5000 --no-pager 2>/dev/null | grep -m1 -F "from $1 port $2 ssh2")
+  [ -n "$l" ] && printf 'L %s\n' "$l"
+fi
 emit() {{
   if [ -f "$1" ]; then
     if [ -r "$1" ]; then printf 'F %s\n' "$1"; base64 -w0 < "$1"; printf '\n'
@@ -71,6 +81,7 @@ pub fn parse(output: &[u8]) -> Result<NodeFiles, GatherError> {
     let mut files = BTreeMap::new();
     let mut node_time = None;
     let mut hostname = None;
+    let mut login = None;
     let mut lines = output.split(|b| *b == b'\n').enumerate();
     while let Some((i, line)) = lines.next() {
         if line.is_empty() {
@@ -97,6 +108,7 @@ pub fn parse(output: &[u8]) -> Result<NodeFiles, GatherError> {
             }
             "T" => node_time = rest.trim().parse::<i64>().ok(),
             "H" => hostname = Some(rest),
+            "L" => login = crate::creds::keys::accepted_key_fingerprint(&rest),
             _ => return Err(GatherError::Garbled(i + 1)),
         }
     }
@@ -104,6 +116,7 @@ pub fn parse(output: &[u8]) -> Result<NodeFiles, GatherError> {
         files,
         node_time,
         hostname,
+        login_fingerprint: login,
     })
 }
 

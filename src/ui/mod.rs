@@ -74,7 +74,7 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
             panes::nodes::draw(f, a.main, app, theme);
             let row = app.selected_row();
             let sweep = row.and_then(|r| app.sweeps.get(&r.info.name));
-            panes::detail::draw(f, a.detail, row, sweep, app.detail_tab, theme, false);
+            panes::detail::draw(f, a.detail, row, sweep, app.detail_tab, theme, false, 0);
             if let Some(l) = a.logs {
                 panes::logs::draw(f, l, theme);
             }
@@ -92,6 +92,7 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
                 app.detail_tab,
                 theme,
                 true,
+                app.detail_scroll,
             );
         }
         View::Certs => {

@@ -73,7 +73,98 @@ fn area_lines(sweep: Option<&NodeSweep>, tab: Area, t: &Theme) -> Vec<Line<'stat
                     )));
                 }
             }
+            lines.extend(area_facts(r, tab, t));
         }
+    }
+    lines
+}
+
+/// What was read for the tab's area, item by item, under its findings:
+/// every certificate block, every key with where it is kept, every token copy.
+fn area_facts(r: &crate::creds::report::NodeReport, tab: Area, t: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let heading = |text: String| Line::from(Span::styled(text, t.accent));
+    match tab {
+        Area::Certificates if !r.certs.is_empty() => {
+            lines.push(heading(format!(
+                "{} certificate blocks, worst first",
+                r.certs.len()
+            )));
+            for c in &r.certs {
+                let file = c.cert.path.trim_start_matches("/var/lib/rancher/rke2/");
+                let block = if c.cert.index > 0 {
+                    format!("#{}", c.cert.index + 1)
+                } else {
+                    String::new()
+                };
+                let name = c.cert.subject_cn.as_deref().unwrap_or(&c.cert.subject);
+                lines.push(Line::from(vec![
+                    Span::styled(
+                        format!("{:<8} ", short_level(c.level)),
+                        level_style(c.level, t),
+                    ),
+                    Span::styled(
+                        format!(
+                            "{:>6}  ",
+                            crate::creds::certs::short_duration(c.remaining_secs)
+                        ),
+                        t.base,
+                    ),
+                    Span::styled(escape(&format!("{file}{block}")).into_owned(), t.base),
+                    Span::styled(
+                        format!(
+                            "  {}{}",
+                            escape(name),
+                            if c.cert.is_ca { "  CA" } else { "" }
+                        ),
+                        t.dim,
+                    ),
+                ]));
+            }
+        }
+        Area::Keys => {
+            let key_line = |k: &crate::creds::keys::AuthorizedKey| {
+                let mut l = vec![
+                    Span::styled(format!("  {} ", escape(&k.key_type)), t.dim),
+                    Span::styled(escape(&k.fingerprint).into_owned(), t.base),
+                    Span::styled(format!(" {}", escape(&k.comment)), t.dim),
+                ];
+                if r.login_fingerprint.as_ref() == Some(&k.fingerprint) {
+                    l.push(Span::styled("  ← harvcred logged in with it", t.accent));
+                }
+                Line::from(l)
+            };
+            lines.push(heading(format!(
+                "runtime ~rancher/.ssh/authorized_keys: {} keys",
+                r.runtime_keys.len()
+            )));
+            lines.extend(r.runtime_keys.iter().map(key_line));
+            let mut sources: Vec<&str> =
+                r.persisted_keys.iter().map(|k| k.source.as_str()).collect();
+            sources.dedup();
+            for src in sources {
+                lines.push(heading(format!("persisted in {}", escape(src))));
+                lines.extend(
+                    r.persisted_keys
+                        .iter()
+                        .filter(|k| k.source == src)
+                        .map(|k| key_line(&k.key)),
+                );
+            }
+        }
+        Area::Token if !r.tokens.is_empty() => {
+            lines.push(heading(
+                "token copies (SHA-256 prefix, never the value)".into(),
+            ));
+            for c in &r.tokens {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {} ", escape(&c.short_hash)), t.base),
+                    Span::styled(format!("{:<7} ", escape(&c.format)), t.dim),
+                    Span::styled(escape(&c.source).into_owned(), t.dim),
+                ]));
+            }
+        }
+        _ => {}
     }
     lines
 }
@@ -94,6 +185,7 @@ pub fn draw(
     tab: Area,
     t: &Theme,
     focused: bool,
+    scroll: u16,
 ) {
     let title = match row {
         Some(r) => format!(" {} ", escape(&r.info.name)),
@@ -181,10 +273,21 @@ pub fn draw(
         }
         lines.push(Line::from(l));
     }
+    // Wrapped lines are not counted here; the last line can still be reached.
+    let scroll = scroll.min(lines.len().saturating_sub(1) as u16);
+    let mut title_more = None;
+    if focused && lines.len() > area.height.saturating_sub(2) as usize {
+        title_more = Some(Span::styled(" pgdn/pgup scroll ", t.dim));
+    }
+    let block = match title_more {
+        Some(m) => block.title_bottom(m),
+        None => block,
+    };
     f.render_widget(
         Paragraph::new(lines)
             .block(block)
-            .wrap(Wrap { trim: false }),
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
         area,
     );
 }
