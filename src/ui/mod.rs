@@ -74,7 +74,12 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
             panes::nodes::draw(f, a.main, app, theme);
             let row = app.selected_row();
             let sweep = row.and_then(|r| app.sweeps.get(&r.info.name));
-            panes::detail::draw(f, a.detail, row, sweep, app.detail_tab, theme, false, 0);
+            let how = panes::detail::Shown {
+                tab: app.detail_tab,
+                focused: false,
+                scroll: 0,
+            };
+            panes::detail::draw(f, a.detail, row, sweep, theme, how);
             if let Some(l) = a.logs {
                 panes::logs::draw(f, l, theme);
             }
@@ -89,10 +94,12 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
                 body,
                 app.row(name),
                 app.sweeps.get(name),
-                app.detail_tab,
                 theme,
-                true,
-                app.detail_scroll,
+                panes::detail::Shown {
+                    tab: app.detail_tab,
+                    focused: true,
+                    scroll: app.detail_scroll,
+                },
             );
         }
         View::Certs => {

@@ -177,16 +177,28 @@ pub fn short_level(l: Level) -> &'static str {
     }
 }
 
+/// How the pane is shown: the tab, whether it is the page in front (then it
+/// lists everything and scrolls), and how far it is scrolled.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown {
+    pub tab: Area,
+    pub focused: bool,
+    pub scroll: u16,
+}
+
 pub fn draw(
     f: &mut Frame,
     area: Rect,
     row: Option<&NodeRow>,
     sweep: Option<&NodeSweep>,
-    tab: Area,
     t: &Theme,
-    focused: bool,
-    scroll: u16,
+    how: Shown,
 ) {
+    let Shown {
+        tab,
+        focused,
+        scroll,
+    } = how;
     let title = match row {
         Some(r) => format!(" {} ", escape(&r.info.name)),
         None => " no node selected ".into(),
