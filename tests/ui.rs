@@ -87,12 +87,17 @@ fn dark() -> Theme {
     Theme::default_theme()
 }
 
+/// The text of screen line `y`.
+fn row_text(buf: &Buffer, y: u16) -> String {
+    (0..buf.area.width)
+        .map(|x| buf[(x, y)].symbol().to_string())
+        .collect()
+}
+
 /// Position of the first occurrence of `text` on the screen.
 fn find(buf: &Buffer, text: &str) -> (u16, u16) {
     for y in 0..buf.area.height {
-        let line: String = (0..buf.area.width)
-            .map(|x| buf[(x, y)].symbol().to_string())
-            .collect();
+        let line = row_text(buf, y);
         if let Some(i) = line.find(text) {
             let x = line[..i].chars().count() as u16;
             return (x, y);
@@ -104,9 +109,7 @@ fn find(buf: &Buffer, text: &str) -> (u16, u16) {
 /// Position of `text` on the line that also shows `row`.
 fn find_in_row(buf: &Buffer, row: &str, text: &str) -> (u16, u16) {
     let (_, y) = find(buf, row);
-    let line: String = (0..buf.area.width)
-        .map(|x| buf[(x, y)].symbol().to_string())
-        .collect();
+    let line = row_text(buf, y);
     let i = line
         .find(text)
         .unwrap_or_else(|| panic!("{text:?} not in {line:?}"));
@@ -224,12 +227,7 @@ fn help_overlay_80x24() {
 
 /// Whether `text` is anywhere on screen.
 fn shows(buf: &Buffer, text: &str) -> bool {
-    (0..buf.area.height).any(|y| {
-        let line: String = (0..buf.area.width)
-            .map(|x| buf[(x, y)].symbol().to_string())
-            .collect();
-        line.contains(text)
-    })
+    (0..buf.area.height).any(|y| row_text(buf, y).contains(text))
 }
 
 #[test]
