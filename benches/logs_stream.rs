@@ -7,7 +7,7 @@
 //! Needs a running lab with at least 10 nodes (root):
 //!
 //! ```text
-//! harvcred lab up --dir /tmp/bl --nodes 10
+//! harvcred lab up --dir /tmp/bl --nodes 10 --servers 10   # every node runs rke2-server
 //! HARVCRED_BENCH_LAB=/tmp/bl cargo bench --bench logs_stream
 //! harvcred lab down --dir /tmp/bl
 //! ```
@@ -99,13 +99,19 @@ fn raw(cfg: &Path, nodes: &[String], secs: u64) -> f64 {
                 .unwrap()
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    // Timing starts once every node has sent its first bytes, as for the
+    // model: ssh's handshakes on a loaded host are not log throughput.
+    let ready = std::sync::Arc::new(std::sync::Barrier::new(nodes.len() + 1));
     let readers: Vec<_> = children
         .iter_mut()
         .map(|c| {
             let mut out = c.stdout.take().unwrap();
+            let ready = ready.clone();
             std::thread::spawn(move || {
                 let mut buf = vec![0u8; 1 << 16];
+                let _ = out.read(&mut buf);
+                ready.wait();
+                let deadline = Instant::now() + Duration::from_secs(secs);
                 let mut lines = 0u64;
                 while Instant::now() < deadline {
                     match out.read(&mut buf) {
@@ -117,6 +123,7 @@ fn raw(cfg: &Path, nodes: &[String], secs: u64) -> f64 {
             })
         })
         .collect();
+    ready.wait();
     let started = Instant::now();
     let total: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
     let took = started.elapsed().as_secs_f64();
