@@ -1,6 +1,7 @@
 //! harvcred: a terminal console for the credentials of Harvester HCI clusters.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod cluster;
 pub mod config;
