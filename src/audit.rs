@@ -135,6 +135,17 @@ pub fn append(state_dir: &Path, entry: &Entry) -> std::io::Result<()> {
     f.write_all(&line)
 }
 
+/// Whether a line could be appended (the file is opened, nothing written).
+pub fn probe(state_dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(state_dir)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path(state_dir))
+        .map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -215,3 +215,31 @@ pub async fn follow_configured(
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// The host of `cluster-registration-url` (the docs ask for it in noProxy),
+/// when set. The URL carries a token: only the host is kept.
+pub async fn registration_host(client: &Client) -> Option<String> {
+    let api = settings_api(client.clone());
+    let obj = tokio::time::timeout(TIMEOUT, api.get_opt("cluster-registration-url"))
+        .await
+        .ok()?
+        .ok()??;
+    let url = Zeroizing::new(crate::status::effective_value(&obj.data));
+    let after = url.split_once("://")?.1;
+    let authority = after.split(['/', '?', '#']).next()?;
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match hostport.strip_prefix('[') {
+        Some(r) => r.split_once(']')?.0,
+        None => hostport.rsplit_once(':').map_or(hostport, |(h, _)| h),
+    };
+    (!host.is_empty()).then(|| host.to_string())
+}
+
+/// The facts the proxy checks need, read from the cluster.
+pub async fn proxy_facts(client: &Client) -> Result<crate::creds::proxy::ClusterFacts, String> {
+    Ok(crate::creds::proxy::ClusterFacts {
+        node_ips: node_ips(client).await?,
+        registration_host: registration_host(client).await,
+        ..Default::default()
+    })
+}

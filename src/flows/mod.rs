@@ -9,6 +9,7 @@
 
 pub mod keep;
 pub mod proxy;
+pub mod run;
 
 use serde::Serialize;
 

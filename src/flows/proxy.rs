@@ -269,6 +269,8 @@ pub struct ProxyFlow {
     /// How the walk ended (Done): Ok(summary) or Err(what to check).
     pub result: Option<Result<String, String>>,
     ticket: u64,
+    /// The value an applied change replaced (`current` is the new one then).
+    replaced: Option<HttpProxySetting>,
     /// Whether `draft` came from the operator (kept on Loaded) or is to be
     /// prefilled from the setting.
     draft_given: bool,
@@ -311,6 +313,7 @@ impl ProxyFlow {
             notice: None,
             result: None,
             ticket: 0,
+            replaced: None,
         };
         (f, vec![Action::Load])
     }
@@ -336,10 +339,11 @@ impl ProxyFlow {
     }
 
     fn audit(&self, result: Outcome, detail: impl Into<String>) -> Action {
+        let old = self.replaced.clone().unwrap_or_else(|| self.old());
         Action::Audit {
             action: self.mode.action(),
             correlation_id: self.correlation_id.clone(),
-            old: (&self.old()).into(),
+            old: (&old).into(),
             new: (&self.draft).into(),
             result,
             detail: detail.into(),
@@ -508,6 +512,7 @@ impl ProxyFlow {
                         let audit = self.audit(Outcome::Applied, "");
                         let ticket = self.next_ticket();
                         let rv = written.resource_version.clone();
+                        self.replaced = Some(old.clone());
                         self.current = Some(written);
                         self.step = S::Verify;
                         vec![
@@ -664,6 +669,10 @@ mod tests {
             result: Verified::Configured,
         });
         assert_eq!(results(&a), vec![Outcome::Verified]);
+        assert!(
+            matches!(&a[0], Action::Audit { old, .. } if old.http_proxy.is_empty()),
+            "the verified line records the replaced value: {a:?}"
+        );
         assert_eq!(f.step, Step::Done);
         assert!(f.result.as_ref().unwrap().is_ok());
         // Nothing in the flow's Debug output gives the password away.
