@@ -128,8 +128,10 @@ pub async fn patch_http_proxy(
         "metadata": {"resourceVersion": resource_version},
         "value": value.as_str(),
     });
-    let mut params = PatchParams::default();
-    params.dry_run = dry_run;
+    let params = PatchParams {
+        dry_run,
+        ..Default::default()
+    };
     let res = tokio::time::timeout(
         TIMEOUT,
         api.patch(HTTP_PROXY, &params, &Patch::Merge(&body)),

@@ -321,7 +321,7 @@ impl ProxyFlow {
     /// Problems of one field, worst first.
     pub fn problems_at(&self, field: Field) -> impl Iterator<Item = &Problem> {
         let mut v: Vec<&Problem> = self.problems.iter().filter(|p| p.field == field).collect();
-        v.sort_by(|a, b| b.severity.cmp(&a.severity));
+        v.sort_by_key(|p| std::cmp::Reverse(p.severity));
         v.into_iter()
     }
 
