@@ -2,6 +2,7 @@
 //! console's state changes; it does no I/O, so it is tested by feeding Msgs.
 
 pub mod command;
+pub mod flow;
 pub mod keys;
 pub mod model;
 pub mod msg;
@@ -102,6 +103,8 @@ pub struct App {
     pub cluster: Option<crate::status::ClusterReport>,
     /// The detail pane's tab.
     pub detail_tab: crate::creds::report::Area,
+    /// The `:proxy` walkthrough, while one is open.
+    pub proxy_form: Option<flow::ProxyForm>,
 }
 
 /// The area `delta` tabs away, wrapping around.
@@ -170,6 +173,7 @@ impl App {
             settings: None,
             cluster: None,
             detail_tab: crate::creds::report::Area::Certificates,
+            proxy_form: None,
         };
         for n in setup.inventory {
             app.upsert(n, Source::Inventory);
@@ -357,6 +361,7 @@ impl App {
                 Vec::new()
             }
             Msg::Quit => self.quit(),
+            Msg::Proxy(ev) => self.proxy_event(ev),
         };
         self.fix_offset();
         fx
@@ -569,6 +574,13 @@ impl App {
         if self.mode == Mode::Normal {
             self.flash = None;
         }
+        if self.mode == Mode::Normal
+            && !self.help
+            && *self.view() == View::Proxy
+            && self.proxy_form.is_some()
+        {
+            return self.proxy_key(k);
+        }
         match self.mode {
             Mode::Filter => self.key_filter(k),
             Mode::Command => self.key_command(k),
@@ -743,6 +755,7 @@ impl App {
         match cmd.name {
             "q" => return self.quit(),
             "help" => self.help = true,
+            "proxy" => return self.open_proxy_form(),
             name => {
                 if let Some(v) = command::view_of(name) {
                     self.views.truncate(1);

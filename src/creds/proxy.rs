@@ -466,7 +466,7 @@ pub fn validate_proxy_url(url: &ProxyUrl) -> Vec<String> {
 }
 
 /// What the proxy checks need to know about the cluster.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterFacts {
     /// InternalIP of every node.
     pub node_ips: Vec<String>,

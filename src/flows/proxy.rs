@@ -177,7 +177,7 @@ impl Mode {
 }
 
 /// What happened: operator input and request results.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The setting and the facts the checks need were read.
     Loaded {
@@ -206,7 +206,7 @@ pub enum Event {
 }
 
 /// What the flow asks its driver to do.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Read the setting and the node IPs (answer: Loaded / LoadFailed).
     Load,
@@ -333,13 +333,18 @@ impl ProxyFlow {
             .unwrap_or_default()
     }
 
+    /// The value before this walk's change (the replaced one once applied).
+    pub fn before(&self) -> HttpProxySetting {
+        self.replaced.clone().unwrap_or_else(|| self.old())
+    }
+
     /// Whether the walk is over.
     pub fn finished(&self) -> bool {
         matches!(self.step, Step::Done | Step::Cancelled)
     }
 
     fn audit(&self, result: Outcome, detail: impl Into<String>) -> Action {
-        let old = self.replaced.clone().unwrap_or_else(|| self.old());
+        let old = self.before();
         Action::Audit {
             action: self.mode.action(),
             correlation_id: self.correlation_id.clone(),

@@ -104,3 +104,48 @@ pub async fn perform(io: &Io, action: Action) -> Option<Event> {
         }
     }
 }
+
+/// The answer to an action when the API cannot even be connected to: the
+/// flow hears a failure instead of waiting forever; audit lines are still
+/// written (the cluster named as unreachable).
+pub fn without_api(state_dir: &std::path::Path, action: Action, why: String) -> Option<Event> {
+    use crate::cluster::settings::{PatchFailure, Verified};
+    match action {
+        Action::Load => Some(Event::LoadFailed(why)),
+        Action::DryRun { ticket, .. } => Some(Event::DryRunDone {
+            ticket,
+            result: Err(PatchFailure::Other(why)),
+        }),
+        Action::Apply { ticket, .. } => Some(Event::Applied {
+            ticket,
+            result: Err(PatchFailure::Other(why)),
+        }),
+        Action::Verify { ticket, .. } => Some(Event::Verified {
+            ticket,
+            result: Verified::Timeout(format!(
+                "the API could not be reached to follow the change: {why}"
+            )),
+        }),
+        Action::KeepPrevious(_) => {
+            tracing::error!("the previous http-proxy value could not be kept: {why}");
+            None
+        }
+        Action::Audit {
+            action,
+            correlation_id,
+            old,
+            new,
+            result,
+            detail,
+        } => {
+            let mut e = audit::Entry::new("(API unreachable)", action, &correlation_id, result);
+            e.old = Some(old);
+            e.new = Some(new);
+            e.detail = detail;
+            if let Err(err) = audit::append(state_dir, &e) {
+                tracing::error!("writing the audit log: {err}");
+            }
+            None
+        }
+    }
+}
