@@ -109,6 +109,15 @@ impl App {
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         let mut close = false;
         let actions = match (form.flow.step, k.code) {
+            // Roll back what this walk applied: the same walk, old value as new.
+            (Step::Done, KeyCode::Char('u')) if form.flow.current.is_some() => {
+                let (flow, actions) =
+                    ProxyFlow::rollback(form.flow.before(), crate::audit::correlation_id());
+                form.flow = flow;
+                form.focus = 0;
+                form.reveal = false;
+                actions
+            }
             (Step::Done | Step::Cancelled, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) => {
                 close = true;
                 Vec::new()
@@ -284,5 +293,95 @@ mod tests {
         command(&mut a, "proxy");
         loaded(&mut a);
         assert!(!format!("{a:?}").contains("Pa55w0rd"));
+    }
+
+    #[test]
+    fn conflict_shows_what_changed_and_asks_again_then_u_rolls_back() {
+        use crate::cluster::settings::{PatchFailure, Verified};
+        use crate::flows::proxy::Notice;
+        let mut a = app(false);
+        command(&mut a, "proxy");
+        loaded(&mut a);
+        a.update(key(KeyCode::BackTab));
+        a.update(ctrl('u'));
+        typed(&mut a, "10.0.0.0/16");
+        a.update(key(KeyCode::Enter));
+        let fx = a.update(key(KeyCode::Enter));
+        let [Effect::Proxy(Action::DryRun { ticket, .. })] = fx[..] else {
+            panic!("{fx:?}")
+        };
+        a.update(Msg::Proxy(Event::DryRunDone {
+            ticket,
+            result: Ok(a.proxy_form.as_ref().unwrap().flow.current.clone().unwrap()),
+        }));
+        let fx = a.update(key(KeyCode::Char('y')));
+        let [Effect::Proxy(Action::Apply { ticket, .. })] = fx[..] else {
+            panic!("{fx:?}")
+        };
+        let meanwhile = ProxyRead {
+            setting: HttpProxySetting::parse(r#"{"noProxy":"192.168.0.0/16"}"#).unwrap(),
+            resource_version: "9".into(),
+            configured: Configured::default(),
+        };
+        a.update(Msg::Proxy(Event::Applied {
+            ticket,
+            result: Err(PatchFailure::Conflict(Box::new(meanwhile.clone()))),
+        }));
+        let f = &a.proxy_form.as_ref().unwrap().flow;
+        assert_eq!(f.step, Step::Preview);
+        let Some(Notice::Conflict(lines)) = &f.notice else {
+            panic!("{:?}", f.notice)
+        };
+        assert!(
+            lines.iter().any(|l| l.contains("192.168.0.0/16")),
+            "{lines:?}"
+        );
+        assert_eq!(
+            a.proxy_form.as_ref().unwrap().inputs[2].text(),
+            "10.0.0.0/16"
+        );
+        // Asked again: the next dry run carries the version just read.
+        let fx = a.update(key(KeyCode::Enter));
+        let [
+            Effect::Proxy(Action::DryRun {
+                ticket,
+                ref resource_version,
+                ..
+            }),
+        ] = fx[..]
+        else {
+            panic!("{fx:?}")
+        };
+        assert_eq!(resource_version, "9");
+        a.update(Msg::Proxy(Event::DryRunDone {
+            ticket,
+            result: Ok(meanwhile.clone()),
+        }));
+        let fx = a.update(key(KeyCode::Char('y')));
+        let [Effect::Proxy(Action::Apply { ticket, .. })] = fx[..] else {
+            panic!("{fx:?}")
+        };
+        let written = ProxyRead {
+            setting: a.proxy_form.as_ref().unwrap().flow.draft.clone(),
+            resource_version: "10".into(),
+            configured: Configured::default(),
+        };
+        let fx = a.update(Msg::Proxy(Event::Applied {
+            ticket,
+            result: Ok(written),
+        }));
+        let Some(Effect::Proxy(Action::Verify { ticket, .. })) = fx.last() else {
+            panic!("{fx:?}")
+        };
+        a.update(Msg::Proxy(Event::Verified {
+            ticket: *ticket,
+            result: Verified::Configured,
+        }));
+        assert_eq!(a.proxy_form.as_ref().unwrap().flow.step, Step::Done);
+        // u: the same walk back to the value this change replaced.
+        let fx = a.update(key(KeyCode::Char('u')));
+        assert_eq!(fx, vec![Effect::Proxy(Action::Load)]);
+        let f = &a.proxy_form.as_ref().unwrap().flow;
+        assert_eq!(f.draft, meanwhile.setting);
     }
 }

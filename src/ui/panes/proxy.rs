@@ -28,8 +28,48 @@ fn hints(step: Step) -> &'static str {
         Step::Verify => {
             "applied; following status.conditions until configured…   ctrl-x stop following"
         }
-        Step::Done | Step::Cancelled => "enter/esc close",
+        Step::Done => "enter/esc close · u roll back to the value before this change",
+        Step::Cancelled => "enter/esc close",
     }
+}
+
+/// Node-local proxy drift from the last sweep, and why the console leaves it alone.
+fn node_local_drift<'a>(app: &App, t: &Theme) -> Vec<Line<'a>> {
+    use crate::app::NodeSweep;
+    use crate::creds::Level;
+    use crate::creds::report::Area;
+    let mut out = Vec::new();
+    for (node, sweep) in &app.sweeps {
+        let NodeSweep::Done(r) = sweep else { continue };
+        let Some(area) = r.areas.get(&Area::Proxy) else {
+            continue;
+        };
+        for fnd in area
+            .findings
+            .iter()
+            .filter(|f| f.level != Level::Ok && f.subject.contains("/etc/environment"))
+        {
+            out.push(Line::from(Span::styled(
+                format!("  {}: {}", escape(node), escape(&fnd.message)),
+                t.warn,
+            )));
+        }
+    }
+    if !out.is_empty() {
+        out.insert(
+            0,
+            Line::from(Span::styled(
+                "Node-local proxy (/etc/environment) differs:",
+                t.dim,
+            )),
+        );
+        out.push(Line::from(Span::styled(
+            "  harvcred does not edit /oem for it: it is per node, not copied to new nodes, bypasses the webhook, and its layout may change (Harvester's security guide)",
+            t.dim,
+        )));
+        out.push(Line::from(""));
+    }
+    out
 }
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
@@ -74,6 +114,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 y += h;
             }
             y += 1;
+            lines_after.extend(node_local_drift(app, t));
         }
         Step::Loading => {}
         _ => {
