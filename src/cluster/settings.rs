@@ -112,6 +112,32 @@ pub async fn node_ips(client: &Client) -> Result<Vec<String>, String> {
     }
 }
 
+#[derive(serde::Serialize)]
+struct PatchMeta<'a> {
+    /// A precondition: the API answers 409 if the setting moved on.
+    #[serde(rename = "resourceVersion")]
+    resource_version: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct PatchBody<'a> {
+    metadata: PatchMeta<'a>,
+    value: &'a str,
+}
+
+/// kube wants the patch to be `Debug` (and may log it): the value is
+/// shown through its masked form only.
+impl std::fmt::Debug for PatchBody<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked =
+            HttpProxySetting::parse(self.value).map(|s| crate::audit::MaskedProxy::from(&s));
+        f.debug_struct("PatchBody")
+            .field("resourceVersion", &self.metadata.resource_version)
+            .field("value", &masked.ok())
+            .finish()
+    }
+}
+
 /// Writes `new` if the setting is still at `resource_version`. With
 /// `dry_run` the API validates (webhook included) and stores nothing.
 /// On a 409 the current value is read again and returned.
@@ -123,11 +149,12 @@ pub async fn patch_http_proxy(
 ) -> Result<ProxyRead, PatchFailure> {
     let api = settings_api(client.clone());
     let value = new.to_json();
-    // The value (with credentials) only travels in the request body.
-    let body = serde_json::json!({
-        "metadata": {"resourceVersion": resource_version},
-        "value": value.as_str(),
-    });
+    // The value (with credentials) only travels in the request body; it is
+    // borrowed from the zeroised JSON text, not copied into a serde Value.
+    let body = PatchBody {
+        metadata: PatchMeta { resource_version },
+        value: value.as_str(),
+    };
     let params = PatchParams {
         dry_run,
         ..Default::default()
@@ -137,7 +164,6 @@ pub async fn patch_http_proxy(
         api.patch(HTTP_PROXY, &params, &Patch::Merge(&body)),
     )
     .await;
-    drop(body);
     match res {
         Ok(Ok(obj)) => parse(&obj).map_err(PatchFailure::Other),
         Ok(Err(kube::Error::Api(st))) if st.code == 409 => match read_http_proxy(client).await {
@@ -244,4 +270,30 @@ pub async fn proxy_facts(client: &Client) -> Result<crate::creds::proxy::Cluster
         registration_host: registration_host(client).await,
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_body_carries_the_version_and_debug_masks_the_value() {
+        let s = HttpProxySetting::parse(r#"{"httpProxy":"http://u:Hunter2@p:3128"}"#).unwrap();
+        let value = s.to_json();
+        let body = PatchBody {
+            metadata: PatchMeta {
+                resource_version: "42",
+            },
+            value: value.as_str(),
+        };
+        let json: serde_json::Value = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["metadata"]["resourceVersion"], "42");
+        assert_eq!(
+            HttpProxySetting::parse(json["value"].as_str().unwrap()).unwrap(),
+            s
+        );
+        let dbg = format!("{body:?}");
+        assert!(!dbg.contains("Hunter2"), "{dbg}");
+        assert!(dbg.contains("u:***@p:3128"), "{dbg}");
+    }
 }
