@@ -126,7 +126,11 @@ impl Runner {
                         context,
                         verify_timeout: Duration::from_secs(180),
                     };
-                    crate::flows::run::perform(&io, action).await
+                    let progress_tx = tx.clone();
+                    crate::flows::run::perform_with(&io, action, move |ev| {
+                        let _ = progress_tx.try_send(Msg::Proxy(ev));
+                    })
+                    .await
                 }
                 Err(p) => crate::flows::run::without_api(&state_dir_for_errors, action, p.detail),
             };

@@ -17,8 +17,9 @@ use super::ConnectArgs;
 use crate::audit::{self, MaskedProxy, Outcome};
 use crate::creds::proxy::{ClusterFacts, HttpProxySetting, ProxyUrl};
 use crate::flows::proxy::{self as flow, Action, Event, Field, Notice, ProxyFlow};
-use crate::flows::run::{Io, perform};
+use crate::flows::run::{Io, perform_with};
 use crate::flows::{Severity, Step, keep};
+use crate::logs::sanitize_str;
 
 #[derive(Debug, Clone, Args)]
 pub struct ProxyArgs {
@@ -210,7 +211,11 @@ fn print_problems(problems: &[flow::Problem]) {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        println!("  {sev:<8} {:<11} {}", p.field.label(), p.message);
+        println!(
+            "  {sev:<8} {:<11} {}",
+            p.field.label(),
+            sanitize_str(&p.message)
+        );
     }
 }
 
@@ -224,7 +229,11 @@ fn print_value(s: &HttpProxySetting) {
         println!(
             "  {:<11} {}",
             f.label(),
-            if v.is_empty() { "-".into() } else { v }
+            if v.is_empty() {
+                "-".into()
+            } else {
+                sanitize_str(&v).into_owned()
+            }
         );
     }
 }
@@ -236,7 +245,7 @@ fn print_preview(f: &ProxyFlow) {
         if s.is_empty() {
             "-".to_string()
         } else {
-            s.to_string()
+            sanitize_str(s).into_owned()
         }
     };
     let w = [&o.http_proxy, &o.https_proxy, &o.no_proxy]
@@ -295,7 +304,12 @@ fn walk(
     let run = |f: &mut ProxyFlow, actions: Vec<Action>| {
         let mut queue: std::collections::VecDeque<Action> = actions.into();
         while let Some(a) = queue.pop_front() {
-            if let Some(ev) = s.rt.block_on(perform(&s.io, a)) {
+            let shown = |ev: Event| {
+                if let Event::Progress { text, .. } = ev {
+                    println!("  {}", sanitize_str(&text));
+                }
+            };
+            if let Some(ev) = s.rt.block_on(perform_with(&s.io, a, shown)) {
                 queue.extend(f.handle(ev));
             }
         }
@@ -410,19 +424,20 @@ fn walk(
 
 fn print_notice(n: &Notice) {
     match n {
-        Notice::Denied(m) => eprintln!("The cluster refused the change: {m}"),
+        // The API's words are remote text: escaped before they reach the terminal.
+        Notice::Denied(m) => eprintln!("The cluster refused the change: {}", sanitize_str(m)),
         Notice::Conflict(lines) => {
             eprintln!(
                 "The setting was changed by someone else since it was read (409). What changed meanwhile:"
             );
             for l in lines {
-                eprintln!("  {l}");
+                eprintln!("  {}", sanitize_str(l));
             }
             if lines.is_empty() {
                 eprintln!("  (only its metadata or status)");
             }
         }
-        Notice::Info(m) => eprintln!("{m}"),
+        Notice::Info(m) => eprintln!("{}", sanitize_str(m)),
     }
 }
 

@@ -203,6 +203,11 @@ pub enum Event {
         ticket: u64,
         result: Verified,
     },
+    /// While verifying: the `configured` condition changed (what it says now).
+    Progress {
+        ticket: u64,
+        text: String,
+    },
 }
 
 /// What the flow asks its driver to do.
@@ -268,6 +273,8 @@ pub struct ProxyFlow {
     pub notice: Option<Notice>,
     /// How the walk ended (Done): Ok(summary) or Err(what to check).
     pub result: Option<Result<String, String>>,
+    /// While verifying: the last word of the `configured` condition.
+    pub progress: Option<String>,
     ticket: u64,
     /// The value an applied change replaced (`current` is the new one then).
     replaced: Option<HttpProxySetting>,
@@ -313,6 +320,7 @@ impl ProxyFlow {
             notice: None,
             result: None,
             ticket: 0,
+            progress: None,
             replaced: None,
         };
         (f, vec![Action::Load])
@@ -543,6 +551,10 @@ impl ProxyFlow {
                         vec![self.audit(Outcome::Failed, m)]
                     }
                 }
+            }
+            (S::Verify, Event::Progress { ticket, text }) if ticket == self.ticket => {
+                self.progress = Some(text);
+                vec![]
             }
             (S::Verify, Event::Verified { ticket, result }) if ticket == self.ticket => {
                 self.step = S::Done;

@@ -26,6 +26,16 @@ pub struct Io {
 
 /// Performs one action; the event to feed back, if any.
 pub async fn perform(io: &Io, action: Action) -> Option<Event> {
+    perform_with(io, action, |_| {}).await
+}
+
+/// Like [`perform`], telling `progress` what the cluster reports while a
+/// change is verified (`Event::Progress`).
+pub async fn perform_with(
+    io: &Io,
+    action: Action,
+    mut progress: impl FnMut(Event) + Send,
+) -> Option<Event> {
     match action {
         Action::Load => {
             // No change without an audit trail: find out now, not after applying.
@@ -74,7 +84,21 @@ pub async fn perform(io: &Io, action: Action) -> Option<Event> {
                 &io.client,
                 &resource_version,
                 io.verify_timeout,
-                |c| tracing::info!(status = ?c.status, reason = %c.reason, message = %c.message, "http-proxy configured condition"),
+                |c| {
+                    tracing::info!(status = ?c.status, reason = %c.reason, message = %c.message, "http-proxy configured condition");
+                    let status = match c.status {
+                        Some(true) => "True",
+                        Some(false) => "False",
+                        None => "unknown",
+                    };
+                    let mut text = format!("configured: {status}");
+                    for part in [&c.reason, &c.message] {
+                        if !part.is_empty() {
+                            text.push_str(&format!(" · {part}"));
+                        }
+                    }
+                    progress(Event::Progress { ticket, text });
+                },
             )
             .await;
             Some(Event::Verified { ticket, result })

@@ -178,6 +178,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         }
         None => {}
     }
+    if flow.step == Step::Verify
+        && let Some(p) = &flow.progress
+    {
+        lines_after.push(Line::from(Span::styled(
+            format!("status.conditions: {}", escape(p)),
+            t.accent,
+        )));
+    }
     if let Some(r) = &flow.result {
         lines_after.push(match r {
             Ok(m) => Line::from(Span::styled(escape(m).into_owned(), t.ok)),
