@@ -131,7 +131,7 @@ pub fn draw_field(f: &mut Frame, area: Rect, field: &FieldView<'_>, t: &Theme) {
     let style: Style = if focused { t.input } else { t.base };
     let marker = if focused { "> " } else { "  " };
     let shown = escape(shown).into_owned();
-    let mut lines = vec![Line::from(vec![
+    let first = Line::from(vec![
         Span::styled(marker, t.accent),
         Span::styled(format!("{label:<w$}", w = (label_w - 2) as usize), t.dim),
         Span::styled(
@@ -142,20 +142,30 @@ pub fn draw_field(f: &mut Frame, area: Rect, field: &FieldView<'_>, t: &Theme) {
             },
             style,
         ),
-    ])];
-    for n in notes {
-        lines.push(Line::from(vec![
-            Span::raw(" ".repeat(label_w as usize)),
-            Span::styled(
+    ]);
+    f.render_widget(Paragraph::new(first), Rect { height: 1, ..area });
+    // Notes go under the value, wrapped within its column.
+    let notes_area = Rect {
+        x: area.x + label_w.min(area.width),
+        y: area.y + 1,
+        width: area.width.saturating_sub(label_w),
+        height: area.height.saturating_sub(1),
+    };
+    let lines: Vec<Line> = notes
+        .iter()
+        .map(|n| {
+            Line::from(Span::styled(
                 format!("{} {}", if n.error { "✗" } else { "!" }, escape(n.text)),
                 if n.error { t.critical } else { t.warn },
-            ),
-        ]));
+            ))
+        })
+        .collect();
+    if notes_area.height > 0 && notes_area.width > 0 {
+        f.render_widget(
+            Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+            notes_area,
+        );
     }
-    f.render_widget(
-        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
-        area,
-    );
     if focused && let Some(c) = cursor {
         let x = area.x + label_w + (c.min(shown.chars().count()) as u16);
         if x < area.x + area.width {
