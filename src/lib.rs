@@ -1,11 +1,13 @@
 //! harvcred: a terminal console for the credentials of Harvester HCI clusters.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod creds;
+pub mod flows;
 pub mod lab;
 pub mod logs;
 pub mod node;

@@ -38,8 +38,8 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "proxy",
         aliases: &[],
-        what: "HTTP proxy",
-        mutating: false,
+        what: "change the HTTP proxy (guided)",
+        mutating: true,
     },
     Command {
         name: "settings",

@@ -3,6 +3,7 @@
 
 mod certs;
 pub mod command;
+pub mod flow;
 pub mod keys;
 pub mod model;
 pub mod msg;
@@ -115,6 +116,8 @@ pub struct App {
     pub certs_filter: String,
     /// First line of the detail view's tab shown.
     pub detail_scroll: u16,
+    /// The `:proxy` walkthrough, while one is open.
+    pub proxy_form: Option<flow::ProxyForm>,
 }
 
 /// The area `delta` tabs away, wrapping around.
@@ -189,6 +192,7 @@ impl App {
             certs_offset: 0,
             certs_filter: String::new(),
             detail_scroll: 0,
+            proxy_form: None,
         };
         for n in setup.inventory {
             app.upsert(n, Source::Inventory);
@@ -385,6 +389,7 @@ impl App {
                 Vec::new()
             }
             Msg::Quit => self.quit(),
+            Msg::Proxy(ev) => self.proxy_event(ev),
         };
         self.fix_offset();
         fx
@@ -596,6 +601,13 @@ impl App {
         }
         if self.mode == Mode::Normal {
             self.flash = None;
+        }
+        if self.mode == Mode::Normal
+            && !self.help
+            && *self.view() == View::Proxy
+            && self.proxy_form.is_some()
+        {
+            return self.proxy_key(k);
         }
         match self.mode {
             Mode::Filter => self.key_filter(k),
@@ -824,6 +836,7 @@ impl App {
         match cmd.name {
             "q" => return self.quit(),
             "help" => self.help = true,
+            "proxy" => return self.open_proxy_form(),
             name => {
                 if let Some(v) = command::view_of(name) {
                     self.views.truncate(1);

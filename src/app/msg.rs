@@ -72,6 +72,8 @@ pub enum Msg {
     RefreshDue,
     /// SIGTERM/SIGHUP: leave like `:q`.
     Quit,
+    /// A result for the `:proxy` walkthrough.
+    Proxy(crate::flows::proxy::Event),
 }
 
 /// A node the SSH side should keep probing, and where to reach it.
@@ -97,5 +99,7 @@ pub enum Effect {
     Track(Vec<Target>),
     /// Read the settings, then gather and judge these nodes' credential files.
     Sweep(Vec<Target>),
+    /// A request of the `:proxy` walkthrough (read, dry run, apply, verify, audit).
+    Proxy(crate::flows::proxy::Action),
     Quit,
 }

@@ -120,6 +120,34 @@ impl Runner {
         });
     }
 
+    /// A request of the proxy walkthrough, on its own task; the answer comes back as a Msg.
+    fn proxy(&self, action: crate::flows::proxy::Action) {
+        let (tx, kube, state_dir) = (self.tx.clone(), self.kube.clone(), self.state_dir.clone());
+        let state_dir_for_errors = state_dir.clone();
+        tokio::spawn(async move {
+            let ev = match cluster::connect(&kube).await {
+                Ok((client, context, server)) => {
+                    let io = crate::flows::run::Io {
+                        client,
+                        state_dir,
+                        cluster: format!("{context} ({server})"),
+                        context,
+                        verify_timeout: Duration::from_secs(180),
+                    };
+                    let progress_tx = tx.clone();
+                    crate::flows::run::perform_with(&io, action, move |ev| {
+                        let _ = progress_tx.try_send(Msg::Proxy(ev));
+                    })
+                    .await
+                }
+                Err(p) => crate::flows::run::without_api(&state_dir_for_errors, action, p.detail),
+            };
+            if let Some(ev) = ev {
+                let _ = tx.send(Msg::Proxy(ev)).await;
+            }
+        });
+    }
+
     pub fn run(&mut self, e: Effect) {
         match e {
             Effect::WatchNodes => {
@@ -176,6 +204,7 @@ impl Runner {
             }
             Effect::Track(targets) => self.track(targets),
             Effect::Sweep(targets) => self.sweep(targets),
+            Effect::Proxy(action) => self.proxy(action),
             Effect::Quit => {}
         }
     }

@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod lab;
 pub mod logs;
+pub mod proxy;
 pub mod status;
 
 use std::path::PathBuf;
@@ -98,6 +99,8 @@ pub enum Commands {
     Certs(certs::CertsArgs),
     /// Show (and with -f follow) the journal of rke2-server or another unit on nodes.
     Logs(logs::LogsArgs),
+    /// Show, check, change (preview, dry run, confirm, verify) or roll back the http-proxy setting.
+    Proxy(proxy::ProxyArgs),
 }
 
 /// The console's options from the command line.
@@ -122,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Commands::Status(args)) => status::run(args, &cli.connect),
         Some(Commands::Certs(args)) => certs::run(args, &cli.connect),
         Some(Commands::Logs(args)) => logs::run(args, &cli.connect),
+        Some(Commands::Proxy(args)) => proxy::run(args, &cli.connect),
         None => crate::console::run(console_options(&cli.connect, &cli.console)),
     }
 }

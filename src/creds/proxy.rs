@@ -466,7 +466,7 @@ pub fn validate_proxy_url(url: &ProxyUrl) -> Vec<String> {
 }
 
 /// What the proxy checks need to know about the cluster.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterFacts {
     /// InternalIP of every node.
     pub node_ips: Vec<String>,
@@ -532,24 +532,38 @@ pub fn check_setting(setting: &HttpProxySetting, facts: &ClusterFacts) -> Vec<Fi
             _ => {}
         }
     }
+    for w in coverage_warnings(setting, facts) {
+        out.push(Finding::new(Level::Warn, format!("{subject} noProxy"), w));
+    }
+    if out.is_empty() {
+        out.push(Finding::new(
+            Level::Ok,
+            subject,
+            format!(
+                "proxy {} / {}; noProxy covers every node",
+                or_dash(&setting.http_proxy),
+                or_dash(&setting.https_proxy)
+            ),
+        ));
+    }
+    out
+}
+
+/// Warnings about noProxy that do not block a change: what is left out
+/// (VIP, registration host, pod and service CIDRs) and what is needless
+/// (entries Harvester appends by itself). Only meaningful with a proxy set.
+pub fn coverage_warnings(setting: &HttpProxySetting, facts: &ClusterFacts) -> Vec<String> {
+    let mut out = Vec::new();
     let effective = parse_no_proxy(&setting.effective_no_proxy());
     if let Some(vip) = &facts.vip
         && !host_covered(&effective, vip)
     {
-        out.push(Finding::new(
-            Level::Warn,
-            format!("{subject} noProxy"),
-            format!("the cluster VIP {vip} is not covered: add it (or its CIDR) so that nodes reach the cluster directly"),
-        ));
+        out.push(format!("the cluster VIP {vip} is not covered: add it (or its CIDR) so that nodes reach the cluster directly"));
     }
     if let Some(h) = &facts.registration_host
         && !host_covered(&effective, h)
     {
-        out.push(Finding::new(
-            Level::Warn,
-            format!("{subject} noProxy"),
-            format!("the registration host {h} (cluster-registration-url) is not covered: Harvester's docs say to add it to noProxy"),
-        ));
+        out.push(format!("the registration host {h} (cluster-registration-url) is not covered: Harvester's docs say to add it to noProxy"));
     }
     for (label, cidr, default) in [
         ("pod", &facts.pod_cidr, DEFAULT_POD_CIDR),
@@ -562,23 +576,24 @@ pub fn check_setting(setting: &HttpProxySetting, facts: &ClusterFacts) -> Vec<Fi
                 _ => false,
             });
             if !covered {
-                out.push(Finding::new(
-                    Level::Warn,
-                    format!("{subject} noProxy"),
-                    format!("the {label} CIDR {c} is not covered (not even by Harvester's built-in 10.0.0.0/8): add it"),
-                ));
+                out.push(format!("the {label} CIDR {c} is not covered (not even by Harvester's built-in 10.0.0.0/8): add it"));
             }
         }
     }
-    if out.is_empty() {
-        out.push(Finding::new(
-            Level::Ok,
-            subject,
-            format!(
-                "proxy {} / {}; noProxy covers every node",
-                or_dash(&setting.http_proxy),
-                or_dash(&setting.https_proxy)
-            ),
+    let builtin: Vec<&str> = BUILTIN_NO_PROXY.split(',').collect();
+    let dup: Vec<&str> = setting
+        .no_proxy
+        .split(',')
+        .map(str::trim)
+        .filter(|e| builtin.iter().any(|b| b.eq_ignore_ascii_case(e)))
+        .collect();
+    if !dup.is_empty() {
+        out.push(format!(
+            "Harvester adds {} to NO_PROXY by itself: not needed here",
+            dup.iter()
+                .map(|d| format!("`{d}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     out

@@ -1,5 +1,6 @@
 //! Drawing only: every frame is made from `App`'s state, nothing here changes it.
 
+pub mod forms;
 pub mod panes;
 pub mod sanitize;
 pub mod terminal;
@@ -115,6 +116,13 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
                 ..a.main
             };
             panes::settings::draw(f, body, app, theme);
+        }
+        View::Proxy if app.proxy_form.is_some() => {
+            let body = Rect {
+                height: a.status.y - a.main.y,
+                ..a.main
+            };
+            panes::proxy::draw(f, body, app, theme);
         }
         v => {
             let body = Rect {

@@ -7,6 +7,7 @@ pub mod help;
 pub mod logs;
 pub mod nodes;
 pub mod placeholder;
+pub mod proxy;
 pub mod settings;
 pub mod status;
 

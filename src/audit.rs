@@ -1,0 +1,195 @@
+//! The audit log: one JSON line per change, refused or failed attempt, in
+//! `$XDG_STATE_HOME/harvcred/audit.jsonl`. Values are recorded masked
+//! (`creds::proxy` masking): the log must be safe to hand to anyone.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::creds::proxy::HttpProxySetting;
+
+/// The file name inside the state folder.
+pub const FILE: &str = "audit.jsonl";
+
+/// What became of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Written to the cluster.
+    Applied,
+    /// Server-side dry run only; nothing changed.
+    DryRun,
+    /// Stopped by harvcred before sending (validation, no confirmation).
+    Refused,
+    /// Denied by the cluster (webhook) or another writer got there first (409).
+    Denied,
+    /// Sent but failed (network, API error, not configured in time).
+    Failed,
+    /// Applied and the cluster reported it configured.
+    Verified,
+}
+
+/// An `http-proxy` value as recorded: URLs masked, noProxy as is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MaskedProxy {
+    #[serde(rename = "httpProxy")]
+    pub http_proxy: String,
+    #[serde(rename = "httpsProxy")]
+    pub https_proxy: String,
+    #[serde(rename = "noProxy")]
+    pub no_proxy: String,
+}
+
+impl From<&HttpProxySetting> for MaskedProxy {
+    fn from(s: &HttpProxySetting) -> Self {
+        MaskedProxy {
+            http_proxy: s.http_proxy.masked(),
+            https_proxy: s.https_proxy.masked(),
+            no_proxy: s.no_proxy.clone(),
+        }
+    }
+}
+
+/// One line of the audit log. Field names are part of the interface (README).
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// UTC, RFC 3339.
+    pub time: String,
+    /// The local user running harvcred (and `SUDO_USER` when run through sudo).
+    pub user: String,
+    /// Kubeconfig context and API server URL.
+    pub cluster: String,
+    /// e.g. `proxy.set`, `proxy.rollback`.
+    pub action: String,
+    pub old: Option<MaskedProxy>,
+    pub new: Option<MaskedProxy>,
+    pub result: Outcome,
+    /// Why (validation message, the API's words), never a secret.
+    pub detail: String,
+    /// Ties together the lines of one attempt (dry run, apply, verify).
+    pub correlation_id: String,
+}
+
+impl Entry {
+    /// A line stamped now, by the current user.
+    pub fn new(cluster: &str, action: &str, correlation_id: &str, result: Outcome) -> Entry {
+        Entry {
+            time: now_utc(),
+            user: local_user(),
+            cluster: cluster.to_string(),
+            action: action.to_string(),
+            old: None,
+            new: None,
+            result,
+            detail: String::new(),
+            correlation_id: correlation_id.to_string(),
+        }
+    }
+}
+
+fn now_utc() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The user name of the real uid, with the sudo caller when there is one:
+/// on an admin host everyone may run harvcred as root.
+pub fn local_user() -> String {
+    let uid = nix::unistd::getuid();
+    let name = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("uid {uid}"));
+    match std::env::var("SUDO_USER") {
+        Ok(s) if !s.is_empty() && s != name => format!("{name} (sudo from {s})"),
+        _ => name,
+    }
+}
+
+/// A short random id for one attempt.
+pub fn correlation_id() -> String {
+    let b: [u8; 8] = rand::random();
+    hex::encode(b)
+}
+
+/// Where the audit log of a state folder is.
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join(FILE)
+}
+
+/// Appends one line. O_APPEND and a single write keep lines whole when two
+/// harvcred processes log at once; 0600 because who changed what is private.
+pub fn append(state_dir: &Path, entry: &Entry) -> std::io::Result<()> {
+    std::fs::create_dir_all(state_dir)?;
+    let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path(state_dir))?;
+    f.write_all(&line)
+}
+
+/// Whether a line could be appended (the file is opened, nothing written).
+pub fn probe(state_dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(state_dir)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path(state_dir))
+        .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::creds::proxy::ProxyUrl;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn lines_are_json_masked_and_private() {
+        let d = tempfile::tempdir().unwrap();
+        let state = d.path().join("state");
+        let old = HttpProxySetting::default();
+        let new = HttpProxySetting {
+            http_proxy: ProxyUrl::new("http://admin:Hunter2Secret@proxy.corp:3128"),
+            https_proxy: ProxyUrl::new("https://tok3nSecret@proxy.corp:3129"),
+            no_proxy: "10.0.0.0/24".into(),
+        };
+        for result in [Outcome::Refused, Outcome::Applied] {
+            let mut e = Entry::new("lab (https://10.0.0.1:6443)", "proxy.set", "abc", result);
+            e.old = Some((&old).into());
+            e.new = Some((&new).into());
+            append(&state, &e).unwrap();
+        }
+        let text = std::fs::read_to_string(path(&state)).unwrap();
+        assert!(!text.contains("Hunter2Secret"), "{text}");
+        assert!(!text.contains("tok3nSecret"), "{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["result"], "refused");
+        assert_eq!(lines[1]["result"], "applied");
+        assert_eq!(
+            lines[1]["new"]["httpProxy"],
+            "http://admin:***@proxy.corp:3128"
+        );
+        assert_eq!(lines[1]["new"]["httpsProxy"], "https://***@proxy.corp:3129");
+        assert_eq!(lines[1]["correlation_id"], "abc");
+        assert!(lines[1]["time"].as_str().unwrap().ends_with('Z'));
+        assert!(!lines[1]["user"].as_str().unwrap().is_empty());
+        let mode = std::fs::metadata(path(&state))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,646 @@
+//! `harvcred proxy`: show, check, set and roll back the cluster's
+//! `http-proxy` setting. `set` and `rollback` walk the same flow machine as
+//! the console's form (validate, preview, dry run, confirm, apply, verify)
+//! and write the audit log.
+//!
+//! Proxy URLs with credentials are never taken from the command line (every
+//! user can read /proc/*/cmdline): `--http-proxy -` reads the URL from stdin.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::ConnectArgs;
+use crate::audit::{self, MaskedProxy, Outcome};
+use crate::creds::proxy::{ClusterFacts, HttpProxySetting, ProxyUrl};
+use crate::flows::proxy::{self as flow, Action, Event, Field, Notice, ProxyFlow};
+use crate::flows::run::{Io, perform_with};
+use crate::flows::{Severity, Step, keep};
+use crate::logs::sanitize_str;
+
+#[derive(Debug, Clone, Args)]
+pub struct ProxyArgs {
+    #[command(subcommand)]
+    pub command: ProxyCommand,
+}
+
+/// A proxy URL option: the URL, `-` to read it from stdin (for URLs with
+/// credentials), or empty to clear.
+#[derive(Debug, Clone, Args, Default)]
+pub struct ValueArgs {
+    /// httpProxy URL; `-` reads it from stdin (required when it has user:password@).
+    #[arg(long, value_name = "URL")]
+    pub http_proxy: Option<String>,
+    /// httpsProxy URL; `-` reads it from stdin (after --http-proxy's line).
+    #[arg(long, value_name = "URL")]
+    pub https_proxy: Option<String>,
+    /// noProxy: comma-separated IPs, CIDRs and host names.
+    #[arg(long, value_name = "LIST")]
+    pub no_proxy: Option<String>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ProxyCommand {
+    /// The http-proxy setting (credentials masked) and its problems (exit 0/1/2/3).
+    Show {
+        /// Print JSON (field names documented in README).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a value like the form does: exit 0 valid, 1 warnings, 2 invalid.
+    /// Without values, the current setting; without --node-ips, the live nodes.
+    Check {
+        #[command(flatten)]
+        value: ValueArgs,
+        /// Node InternalIPs to check noProxy against instead of the live nodes.
+        #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+        node_ips: Option<Vec<String>>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change the setting: fields not given keep their value; preview, dry run,
+    /// confirmation, patch with the read resourceVersion, verification.
+    Set {
+        #[command(flatten)]
+        value: ValueArgs,
+        /// Validate and dry-run on the server only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// Seconds to wait for the cluster to report the change configured.
+        #[arg(long, default_value_t = 180, value_name = "SECS")]
+        verify_timeout: u64,
+    },
+    /// Restore the value the last change from this machine replaced, the same safe way.
+    Rollback {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Seconds to wait for the cluster to report the change configured.
+        #[arg(long, default_value_t = 180, value_name = "SECS")]
+        verify_timeout: u64,
+    },
+}
+
+/// Reads one line of stdin, without echo when it is a terminal.
+fn read_secret_line(prompt: &str) -> anyhow::Result<Zeroizing<String>> {
+    let stdin = std::io::stdin();
+    let tty = stdin.is_terminal();
+    if tty {
+        eprint!("{prompt}: ");
+        let _ = std::io::stderr().flush();
+    }
+    let saved = if tty { echo_off() } else { None };
+    let mut line = Zeroizing::new(String::new());
+    let res = stdin.lock().read_line(&mut line);
+    if let Some(t) = saved {
+        // SAFETY: restores the attributes read from the same descriptor.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+        eprintln!();
+    }
+    res?;
+    let trimmed = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string());
+    Ok(trimmed)
+}
+
+/// Turns terminal echo off on stdin; the attributes to restore.
+fn echo_off() -> Option<libc::termios> {
+    // SAFETY: termios is plain data; fd 0 is a terminal (checked by the caller).
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(0, &mut t) != 0 {
+            return None;
+        }
+        let saved = t;
+        t.c_lflag &= !libc::ECHO;
+        (libc::tcsetattr(0, libc::TCSANOW, &t) == 0).then_some(saved)
+    }
+}
+
+/// A URL option's value; refuses credentials on the command line.
+fn url_value(flag: &str, given: &Option<String>) -> anyhow::Result<Option<ProxyUrl>> {
+    match given.as_deref() {
+        None => Ok(None),
+        Some("-") => {
+            let line = read_secret_line(&format!("{flag} URL"))?;
+            Ok(Some(ProxyUrl::new(&line)))
+        }
+        Some(s) => {
+            let u = ProxyUrl::new(s);
+            if u.has_credentials() {
+                anyhow::bail!(
+                    "{flag} {}: credentials on the command line are visible to every user of this machine (ps, /proc); pass `{flag} -` and write the URL on stdin, then change that proxy password",
+                    u.masked()
+                );
+            }
+            Ok(Some(u))
+        }
+    }
+}
+
+/// The current value with the given options applied.
+fn apply_values(base: &HttpProxySetting, v: &ValueArgs) -> anyhow::Result<HttpProxySetting> {
+    let mut s = base.clone();
+    if let Some(u) = url_value("--http-proxy", &v.http_proxy)? {
+        s.http_proxy = u;
+    }
+    if let Some(u) = url_value("--https-proxy", &v.https_proxy)? {
+        s.https_proxy = u;
+    }
+    if let Some(n) = &v.no_proxy {
+        s.no_proxy = n.trim().to_string();
+    }
+    Ok(s)
+}
+
+fn any_value(v: &ValueArgs) -> bool {
+    v.http_proxy.is_some() || v.https_proxy.is_some() || v.no_proxy.is_some()
+}
+
+struct Session {
+    rt: tokio::runtime::Runtime,
+    io: Io,
+}
+
+fn connect(connect: &ConnectArgs, verify_timeout: u64) -> anyhow::Result<Session> {
+    let paths = crate::config::Paths::from_env();
+    crate::console::init_logging(&paths);
+    let c = connect.resolve();
+    let kube = crate::cluster::KubeSettings {
+        kubeconfig: c.kubeconfig,
+        context: c.context,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (client, context, server) = rt
+        .block_on(crate::cluster::connect(&kube))
+        .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
+    Ok(Session {
+        rt,
+        io: Io {
+            client,
+            state_dir: paths.state_dir,
+            cluster: format!("{context} ({server})"),
+            context,
+            verify_timeout: Duration::from_secs(verify_timeout),
+        },
+    })
+}
+
+fn level_code(problems: &[flow::Problem]) -> i32 {
+    if flow::blocks(problems) {
+        2
+    } else if problems.is_empty() {
+        0
+    } else {
+        1
+    }
+}
+
+fn print_problems(problems: &[flow::Problem]) {
+    for p in problems {
+        let sev = match p.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        println!(
+            "  {sev:<8} {:<11} {}",
+            p.field.label(),
+            sanitize_str(&p.message)
+        );
+    }
+}
+
+fn print_value(s: &HttpProxySetting) {
+    let m = MaskedProxy::from(s);
+    for (f, v) in [
+        (Field::HttpProxy, m.http_proxy),
+        (Field::HttpsProxy, m.https_proxy),
+        (Field::NoProxy, m.no_proxy),
+    ] {
+        println!(
+            "  {:<11} {}",
+            f.label(),
+            if v.is_empty() {
+                "-".into()
+            } else {
+                sanitize_str(&v).into_owned()
+            }
+        );
+    }
+}
+
+/// Old and new side by side (masked), and what the change does.
+fn print_preview(f: &ProxyFlow) {
+    let (o, n) = (MaskedProxy::from(&f.old()), MaskedProxy::from(&f.draft));
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            sanitize_str(s).into_owned()
+        }
+    };
+    let w = [&o.http_proxy, &o.https_proxy, &o.no_proxy]
+        .iter()
+        .map(|s| s.len().max(1))
+        .max()
+        .unwrap_or(1)
+        .max(3);
+    println!("Preview of the http-proxy change:");
+    println!("  {:<11} {:<w$}    new", "", "old");
+    for (f, a, b) in [
+        (Field::HttpProxy, &o.http_proxy, &n.http_proxy),
+        (Field::HttpsProxy, &o.https_proxy, &n.https_proxy),
+        (Field::NoProxy, &o.no_proxy, &n.no_proxy),
+    ] {
+        let mark = if a == b { "   " } else { " ->" };
+        println!("  {:<11} {:<w$}{mark} {}", f.label(), dash(a), dash(b));
+    }
+    println!("What it does:");
+    for c in flow::consequences(f.facts.node_ips.len()) {
+        println!("  - {c}");
+    }
+}
+
+fn ask_yes(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim(), "y" | "Y" | "yes")
+}
+
+fn refused_without_terminal(io: &Io, action: &str) {
+    let mut e = audit::Entry::new(
+        &io.cluster,
+        action,
+        &audit::correlation_id(),
+        Outcome::Refused,
+    );
+    e.detail = "no confirmation: stdin is not a terminal and --yes was not given".into();
+    if let Err(err) = audit::append(&io.state_dir, &e) {
+        tracing::error!("writing the audit log: {err}");
+    }
+}
+
+/// Walks a change or rollback to its end; the exit code.
+fn walk(
+    s: &Session,
+    mut f: ProxyFlow,
+    mut actions: Vec<Action>,
+    values: Option<&ValueArgs>,
+    yes: bool,
+) -> anyhow::Result<i32> {
+    let run = |f: &mut ProxyFlow, actions: Vec<Action>| {
+        let mut queue: std::collections::VecDeque<Action> = actions.into();
+        while let Some(a) = queue.pop_front() {
+            let shown = |ev: Event| {
+                if let Event::Progress { text, .. } = ev {
+                    println!("  {}", sanitize_str(&text));
+                }
+            };
+            if let Some(ev) = s.rt.block_on(perform_with(&s.io, a, shown)) {
+                queue.extend(f.handle(ev));
+            }
+        }
+    };
+    run(&mut f, std::mem::take(&mut actions));
+    if f.step == Step::Done {
+        if let Some(Err(e)) = &f.result {
+            eprintln!("harvcred proxy: {e}");
+        }
+        return Ok(3);
+    }
+    if let Some(v) = values {
+        let new = match apply_values(&f.old(), v) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("harvcred proxy: {e:#}");
+                return Ok(2);
+            }
+        };
+        let a = f.handle(Event::Edited(new));
+        run(&mut f, a);
+    }
+    loop {
+        match f.step {
+            Step::Edit => {
+                if let Some(n) = f.notice.take() {
+                    print_notice(&n);
+                    if matches!(n, Notice::Denied(_)) {
+                        return Ok(2);
+                    }
+                }
+                let a = f.handle(Event::Next);
+                run(&mut f, a);
+                if f.step == Step::Edit {
+                    if let Some(Notice::Info(m)) = &f.notice {
+                        println!("{m}");
+                        return Ok(0);
+                    }
+                    eprintln!("Refused before sending anything:");
+                    print_problems(&f.problems);
+                    return Ok(2);
+                }
+                if !f.problems.is_empty() {
+                    println!("Warnings (not blocking):");
+                    print_problems(&f.problems);
+                }
+            }
+            Step::Preview => {
+                if let Some(n) = f.notice.take() {
+                    print_notice(&n);
+                    if matches!(n, Notice::Conflict(_)) && yes {
+                        eprintln!(
+                            "not retrying on its own with --yes: look at the change and run the command again"
+                        );
+                        return Ok(2);
+                    }
+                    if matches!(n, Notice::Info(_)) {
+                        return Ok(3);
+                    }
+                }
+                print_preview(&f);
+                println!("Dry run on the server...");
+                let a = f.handle(Event::Next);
+                run(&mut f, a);
+            }
+            Step::Confirm => {
+                println!("Dry run passed.");
+                if !yes && !ask_yes("Apply this change to the cluster?") {
+                    let a = f.handle(Event::Cancel);
+                    run(&mut f, a);
+                    let mut e = audit::Entry::new(
+                        &s.io.cluster,
+                        f.mode.action(),
+                        &f.correlation_id,
+                        Outcome::Refused,
+                    );
+                    e.old = Some((&f.old()).into());
+                    e.new = Some((&f.draft).into());
+                    e.detail = "not confirmed by the operator".into();
+                    let _ = audit::append(&s.io.state_dir, &e);
+                    println!("Nothing was changed.");
+                    return Ok(2);
+                }
+                println!(
+                    "Applying (patch at resourceVersion {})...",
+                    f.current
+                        .as_ref()
+                        .map_or("", |c| c.resource_version.as_str())
+                );
+                let a = f.handle(Event::Next);
+                run(&mut f, a);
+            }
+            Step::Done => {
+                return Ok(match &f.result {
+                    Some(Ok(m)) => {
+                        println!("{m}");
+                        0
+                    }
+                    Some(Err(m)) => {
+                        eprintln!("harvcred proxy: {m}");
+                        1
+                    }
+                    None => 3,
+                });
+            }
+            Step::Cancelled => return Ok(2),
+            // Loading, DryRun, Apply, Verify only last while `run` runs.
+            other => anyhow::bail!("the flow stopped at {}", other.label()),
+        }
+    }
+}
+
+fn print_notice(n: &Notice) {
+    match n {
+        // The API's words are remote text: escaped before they reach the terminal.
+        Notice::Denied(m) => eprintln!("The cluster refused the change: {}", sanitize_str(m)),
+        Notice::Conflict(lines) => {
+            eprintln!(
+                "The setting was changed by someone else since it was read (409). What changed meanwhile:"
+            );
+            for l in lines {
+                eprintln!("  {}", sanitize_str(l));
+            }
+            if lines.is_empty() {
+                eprintln!("  (only its metadata or status)");
+            }
+        }
+        Notice::Info(m) => eprintln!("{}", sanitize_str(m)),
+    }
+}
+
+#[derive(Serialize)]
+struct ShowJson {
+    #[serde(rename = "httpProxy")]
+    http_proxy: String,
+    #[serde(rename = "httpsProxy")]
+    https_proxy: String,
+    #[serde(rename = "noProxy")]
+    no_proxy: String,
+    resource_version: String,
+    /// The `configured` condition: true, false or null.
+    configured: Option<bool>,
+    configured_message: String,
+    node_ips: Vec<String>,
+    problems: Vec<flow::Problem>,
+    exit_code: i32,
+}
+
+fn show(s: &Session, json: bool) -> anyhow::Result<i32> {
+    let (cur, facts) = s.rt.block_on(async {
+        let cur = crate::cluster::settings::read_http_proxy(&s.io.client).await;
+        let facts = crate::cluster::settings::proxy_facts(&s.io.client).await;
+        (cur, facts)
+    });
+    let cur = cur.map_err(|e| anyhow::anyhow!(e))?;
+    let facts = facts.map_err(|e| anyhow::anyhow!(e))?;
+    let problems = flow::validate(&cur.setting, &facts);
+    let code = level_code(&problems);
+    if json {
+        let m = MaskedProxy::from(&cur.setting);
+        let doc = ShowJson {
+            http_proxy: m.http_proxy,
+            https_proxy: m.https_proxy,
+            no_proxy: m.no_proxy,
+            resource_version: cur.resource_version.clone(),
+            configured: cur.configured.status,
+            configured_message: cur.configured.message.clone(),
+            node_ips: facts.node_ips.clone(),
+            problems,
+            exit_code: code,
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!(
+            "http-proxy (resourceVersion {}, configured: {})",
+            cur.resource_version,
+            match cur.configured.status {
+                Some(true) => "yes".to_string(),
+                Some(false) => format!("no, {} {}", cur.configured.reason, cur.configured.message),
+                None => "unknown".into(),
+            }
+        );
+        print_value(&cur.setting);
+        if !problems.is_empty() {
+            println!("Problems:");
+            print_problems(&problems);
+        }
+    }
+    Ok(code)
+}
+
+pub fn run(args: ProxyArgs, connect_args: &ConnectArgs) -> anyhow::Result<i32> {
+    let fail = |e: anyhow::Error| {
+        eprintln!("harvcred proxy: {e:#}");
+        Ok(3)
+    };
+    match args.command {
+        ProxyCommand::Show { json } => match connect(connect_args, 0) {
+            Ok(s) => show(&s, json).or_else(fail),
+            Err(e) => fail(e),
+        },
+        ProxyCommand::Check {
+            value,
+            node_ips,
+            json,
+        } => check(connect_args, &value, node_ips, json),
+        ProxyCommand::Set {
+            value,
+            dry_run,
+            yes,
+            verify_timeout,
+        } => {
+            if !any_value(&value) {
+                eprintln!(
+                    "harvcred proxy set: give at least one of --http-proxy, --https-proxy, --no-proxy (an empty value clears the field)"
+                );
+                return Ok(2);
+            }
+            let s = match connect(connect_args, verify_timeout) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            if !dry_run && !yes && !std::io::stdin().is_terminal() {
+                refused_without_terminal(&s.io, "proxy.set");
+                eprintln!(
+                    "harvcred proxy set: stdin is not a terminal, so there is no one to confirm: add --yes (after a --dry-run) to apply without asking"
+                );
+                return Ok(2);
+            }
+            let (mut f, a) = ProxyFlow::change(audit::correlation_id());
+            f.dry_run_only = dry_run;
+            walk(&s, f, a, Some(&value), yes)
+        }
+        ProxyCommand::Rollback {
+            yes,
+            verify_timeout,
+        } => {
+            let s = match connect(connect_args, verify_timeout) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let kept = match keep::load_proxy(&s.io.state_dir, &s.io.context) {
+                Ok(Some(k)) => k,
+                Ok(None) => {
+                    eprintln!(
+                        "harvcred proxy rollback: no change of http-proxy was made from this machine for context {}: nothing to roll back to",
+                        s.io.context
+                    );
+                    return Ok(2);
+                }
+                Err(e) => return fail(e),
+            };
+            if !yes && !std::io::stdin().is_terminal() {
+                refused_without_terminal(&s.io, "proxy.rollback");
+                eprintln!(
+                    "harvcred proxy rollback: stdin is not a terminal, so there is no one to confirm: add --yes"
+                );
+                return Ok(2);
+            }
+            let (f, a) = ProxyFlow::rollback(kept, audit::correlation_id());
+            walk(&s, f, a, None, yes)
+        }
+    }
+}
+
+fn check(
+    connect_args: &ConnectArgs,
+    value: &ValueArgs,
+    node_ips: Option<Vec<String>>,
+    json: bool,
+) -> anyhow::Result<i32> {
+    // With the node IPs and a full value given, no cluster is needed.
+    let needs_cluster = node_ips.is_none() || !any_value(value);
+    let (base, mut facts) = if needs_cluster {
+        let s = match connect(connect_args, 0) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "harvcred proxy check: {e:#} (give --node-ips and the values to check without a cluster)"
+                );
+                return Ok(3);
+            }
+        };
+        let got = s.rt.block_on(async {
+            let cur = crate::cluster::settings::read_http_proxy(&s.io.client).await?;
+            let facts = if node_ips.is_none() {
+                crate::cluster::settings::proxy_facts(&s.io.client).await?
+            } else {
+                ClusterFacts::default()
+            };
+            Ok::<_, String>((cur.setting, facts))
+        });
+        match got {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("harvcred proxy check: {e}");
+                return Ok(3);
+            }
+        }
+    } else {
+        (HttpProxySetting::default(), ClusterFacts::default())
+    };
+    if let Some(ips) = node_ips {
+        facts.node_ips = ips.into_iter().map(|s| s.trim().to_string()).collect();
+    }
+    let s = match apply_values(&base, value) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("harvcred proxy check: {e:#}");
+            return Ok(2);
+        }
+    };
+    let problems = flow::validate(&s, &facts);
+    let code = level_code(&problems);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "value": MaskedProxy::from(&s),
+                "node_ips": facts.node_ips,
+                "problems": problems,
+                "exit_code": code,
+            }))?
+        );
+    } else {
+        print_value(&s);
+        if problems.is_empty() {
+            println!("valid");
+        } else {
+            print_problems(&problems);
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,299 @@
+//! The `http-proxy` setting on the API: read with its resourceVersion,
+//! patched with that version as a precondition (optimistic concurrency),
+//! server-side dry run, the webhook's denial kept verbatim, and the
+//! `configured` condition followed after a change.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::{Api, Client};
+use zeroize::Zeroizing;
+
+use crate::creds::proxy::HttpProxySetting;
+
+const HTTP_PROXY: &str = "http-proxy";
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+fn settings_api(client: Client) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("harvesterhci.io", "v1beta1", "Setting");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "settings");
+    Api::all_with(client, &ar)
+}
+
+/// The `configured` condition of a setting.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Configured {
+    pub status: Option<bool>,
+    pub reason: String,
+    pub message: String,
+}
+
+/// The setting as read: parsed value and the version it was read at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyRead {
+    pub setting: HttpProxySetting,
+    pub resource_version: String,
+    pub configured: Configured,
+}
+
+/// Why a patch did not go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatchFailure {
+    /// 409: someone changed the setting since it was read; this is its value now.
+    Conflict(Box<ProxyRead>),
+    /// The admission webhook (or the API's validation) said no: its words.
+    Denied(String),
+    /// Anything else: network, auth, timeouts.
+    Other(String),
+}
+
+impl std::fmt::Display for PatchFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PatchFailure::Conflict(_) => f.write_str(
+                "the http-proxy setting was changed by someone else since it was read (409 Conflict)",
+            ),
+            PatchFailure::Denied(m) | PatchFailure::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+fn parse(obj: &DynamicObject) -> Result<ProxyRead, String> {
+    let value = crate::status::effective_value(&obj.data);
+    let value = Zeroizing::new(value);
+    let setting = HttpProxySetting::parse(&value).map_err(|e| e.to_string())?;
+    let configured = obj.data["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "configured"))
+        .map(|c| Configured {
+            status: match c["status"].as_str() {
+                Some("True") => Some(true),
+                Some("False") => Some(false),
+                _ => None,
+            },
+            reason: c["reason"].as_str().unwrap_or("").to_string(),
+            message: c["message"].as_str().unwrap_or("").to_string(),
+        })
+        .unwrap_or_default();
+    Ok(ProxyRead {
+        setting,
+        resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
+        configured,
+    })
+}
+
+/// Reads the setting. A missing setting is an error: Harvester always has one.
+pub async fn read_http_proxy(client: &Client) -> Result<ProxyRead, String> {
+    let api = settings_api(client.clone());
+    match tokio::time::timeout(TIMEOUT, api.get(HTTP_PROXY)).await {
+        Ok(Ok(obj)) => parse(&obj),
+        Ok(Err(e)) => Err(format!(
+            "reading setting {HTTP_PROXY}: {}",
+            super::chain_text(&e)
+        )),
+        Err(_) => Err(format!(
+            "reading setting {HTTP_PROXY}: no answer within 15 s"
+        )),
+    }
+}
+
+/// The InternalIP of every node, as the webhook sees them.
+pub async fn node_ips(client: &Client) -> Result<Vec<String>, String> {
+    let api: Api<Node> = Api::all(client.clone());
+    match tokio::time::timeout(TIMEOUT, api.list(&Default::default())).await {
+        Ok(Ok(list)) => Ok(list
+            .items
+            .iter()
+            .filter_map(|n| super::node_info(n).address)
+            .collect()),
+        Ok(Err(e)) => Err(format!("listing nodes: {}", super::chain_text(&e))),
+        Err(_) => Err("listing nodes: no answer within 15 s".into()),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct PatchMeta<'a> {
+    /// A precondition: the API answers 409 if the setting moved on.
+    #[serde(rename = "resourceVersion")]
+    resource_version: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct PatchBody<'a> {
+    metadata: PatchMeta<'a>,
+    value: &'a str,
+}
+
+/// kube wants the patch to be `Debug` (and may log it): the value is
+/// shown through its masked form only.
+impl std::fmt::Debug for PatchBody<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked =
+            HttpProxySetting::parse(self.value).map(|s| crate::audit::MaskedProxy::from(&s));
+        f.debug_struct("PatchBody")
+            .field("resourceVersion", &self.metadata.resource_version)
+            .field("value", &masked.ok())
+            .finish()
+    }
+}
+
+/// Writes `new` if the setting is still at `resource_version`. With
+/// `dry_run` the API validates (webhook included) and stores nothing.
+/// On a 409 the current value is read again and returned.
+pub async fn patch_http_proxy(
+    client: &Client,
+    new: &HttpProxySetting,
+    resource_version: &str,
+    dry_run: bool,
+) -> Result<ProxyRead, PatchFailure> {
+    let api = settings_api(client.clone());
+    let value = new.to_json();
+    // The value (with credentials) only travels in the request body; it is
+    // borrowed from the zeroised JSON text, not copied into a serde Value.
+    let body = PatchBody {
+        metadata: PatchMeta { resource_version },
+        value: value.as_str(),
+    };
+    let params = PatchParams {
+        dry_run,
+        ..Default::default()
+    };
+    let res = tokio::time::timeout(
+        TIMEOUT,
+        api.patch(HTTP_PROXY, &params, &Patch::Merge(&body)),
+    )
+    .await;
+    match res {
+        Ok(Ok(obj)) => parse(&obj).map_err(PatchFailure::Other),
+        Ok(Err(kube::Error::Api(st))) if st.code == 409 => match read_http_proxy(client).await {
+            Ok(current) => Err(PatchFailure::Conflict(Box::new(current))),
+            Err(e) => Err(PatchFailure::Other(format!(
+                "409 Conflict, and reading the setting again failed: {e}"
+            ))),
+        },
+        Ok(Err(kube::Error::Api(st))) if st.code == 400 || st.code == 422 => {
+            Err(PatchFailure::Denied(st.message.clone()))
+        }
+        Ok(Err(e)) => Err(PatchFailure::Other(format!(
+            "patching setting {HTTP_PROXY}: {}",
+            super::chain_text(&e)
+        ))),
+        Err(_) => Err(PatchFailure::Other(format!(
+            "patching setting {HTTP_PROXY}: no answer within 15 s; read it again before retrying"
+        ))),
+    }
+}
+
+/// How following the `configured` condition ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    Configured,
+    /// The controller reported a failure (its reason and message).
+    NotConfigured(String),
+    /// No verdict in time: what to check.
+    Timeout(String),
+}
+
+/// Follows `status.conditions` after a change written at `applied_rv`: the
+/// condition only counts once the controller has touched the object again
+/// (a newer resourceVersion), else the old `True` would pass for the new value.
+pub async fn follow_configured(
+    client: &Client,
+    applied_rv: &str,
+    timeout: Duration,
+    mut progress: impl FnMut(&Configured),
+) -> Verified {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = Configured::default();
+    let newer = |rv: &str| match (rv.parse::<u64>(), applied_rv.parse::<u64>()) {
+        (Ok(a), Ok(b)) => a > b,
+        _ => rv != applied_rv,
+    };
+    loop {
+        if let Ok(r) = read_http_proxy(client).await {
+            if r.configured != last {
+                progress(&r.configured);
+                last = r.configured.clone();
+            }
+            if newer(&r.resource_version) {
+                match r.configured.status {
+                    Some(true) => return Verified::Configured,
+                    Some(false) if r.configured.reason != "Reconciling" => {
+                        return Verified::NotConfigured(format!(
+                            "{}: {}",
+                            r.configured.reason, r.configured.message
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Verified::Timeout(format!(
+                "the http-proxy setting was not reported configured within {} s (last: {}); check `kubectl get settings.harvesterhci.io http-proxy -o yaml` and the rke2-server log of the nodes",
+                timeout.as_secs(),
+                if last.message.is_empty() {
+                    last.reason.clone()
+                } else {
+                    last.message.clone()
+                }
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The host of `cluster-registration-url` (the docs ask for it in noProxy),
+/// when set. The URL carries a token: only the host is kept.
+pub async fn registration_host(client: &Client) -> Option<String> {
+    let api = settings_api(client.clone());
+    let obj = tokio::time::timeout(TIMEOUT, api.get_opt("cluster-registration-url"))
+        .await
+        .ok()?
+        .ok()??;
+    let url = Zeroizing::new(crate::status::effective_value(&obj.data));
+    let after = url.split_once("://")?.1;
+    let authority = after.split(['/', '?', '#']).next()?;
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match hostport.strip_prefix('[') {
+        Some(r) => r.split_once(']')?.0,
+        None => hostport.rsplit_once(':').map_or(hostport, |(h, _)| h),
+    };
+    (!host.is_empty()).then(|| host.to_string())
+}
+
+/// The facts the proxy checks need, read from the cluster.
+pub async fn proxy_facts(client: &Client) -> Result<crate::creds::proxy::ClusterFacts, String> {
+    Ok(crate::creds::proxy::ClusterFacts {
+        node_ips: node_ips(client).await?,
+        registration_host: registration_host(client).await,
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_body_carries_the_version_and_debug_masks_the_value() {
+        let s = HttpProxySetting::parse(r#"{"httpProxy":"http://u:Hunter2@p:3128"}"#).unwrap();
+        let value = s.to_json();
+        let body = PatchBody {
+            metadata: PatchMeta {
+                resource_version: "42",
+            },
+            value: value.as_str(),
+        };
+        let json: serde_json::Value = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["metadata"]["resourceVersion"], "42");
+        assert_eq!(
+            HttpProxySetting::parse(json["value"].as_str().unwrap()).unwrap(),
+            s
+        );
+        let dbg = format!("{body:?}");
+        assert!(!dbg.contains("Hunter2"), "{dbg}");
+        assert!(dbg.contains("u:***@p:3128"), "{dbg}");
+    }
+}

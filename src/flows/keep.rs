@@ -1,0 +1,93 @@
+//! The value a change replaced, kept in the state folder for `rollback`.
+//! This is I/O for the callers of the flows (CLI, runner), not for the
+//! machines themselves. The file holds the old value as written, credentials
+//! included (a rollback must restore them), so it is created 0600.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::creds::proxy::HttpProxySetting;
+
+/// One file per kubeconfig context, like the node cache.
+pub fn proxy_path(state_dir: &Path, context: &str) -> PathBuf {
+    let safe: String = context
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    state_dir
+        .join("rollback")
+        .join(format!("http-proxy.{safe}.json"))
+}
+
+/// Keeps `previous`: written to a temp file (0600) and renamed.
+pub fn save_proxy(
+    state_dir: &Path,
+    context: &str,
+    previous: &HttpProxySetting,
+) -> std::io::Result<()> {
+    let p = proxy_path(state_dir, context);
+    let dir = p.parent().expect("has a parent");
+    std::fs::create_dir_all(dir)?;
+    let tmp = p.with_extension("json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let json = previous.to_json();
+    f.write_all(json.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &p)
+}
+
+/// The kept value, or None when no change was made from this machine.
+pub fn load_proxy(state_dir: &Path, context: &str) -> anyhow::Result<Option<HttpProxySetting>> {
+    let p = proxy_path(state_dir, context);
+    match std::fs::read(&p) {
+        Ok(bytes) => {
+            let text = Zeroizing::new(String::from_utf8(bytes)?);
+            Ok(Some(
+                HttpProxySetting::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("reading {}: {e}", p.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::creds::proxy::ProxyUrl;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn kept_value_round_trips_privately_per_context() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(load_proxy(d.path(), "a").unwrap(), None);
+        let s = HttpProxySetting {
+            http_proxy: ProxyUrl::new("http://u:pw@p:3128"),
+            https_proxy: ProxyUrl::default(),
+            no_proxy: "10.0.0.0/24".into(),
+        };
+        save_proxy(d.path(), "ctx/a", &s).unwrap();
+        assert_eq!(load_proxy(d.path(), "ctx/a").unwrap(), Some(s));
+        assert_eq!(load_proxy(d.path(), "other").unwrap(), None);
+        let mode = std::fs::metadata(proxy_path(d.path(), "ctx/a"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

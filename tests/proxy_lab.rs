@@ -1,0 +1,403 @@
+//! `harvcred proxy` against a lab: refused before sending with Harvester's
+//! message, dry run changes nothing, a change applies and kubectl shows it,
+//! rollback restores, the 409 and webhook paths of the cluster module, and
+//! the proxy password in no argument, audit line or log line.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{BIN, Lab};
+
+const SECRET: &str = "Pr0xyS3cretPw";
+
+fn proxy_url() -> String {
+    format!("http://admin:{SECRET}@proxy.corp.example:3128")
+}
+
+fn harvcred(lab: &Lab, state: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--lab")
+        .arg(&lab.dir)
+        .args(args)
+        .env("XDG_STATE_HOME", state)
+        .env("HARVCRED_LOG", "harvcred=debug,info");
+    c
+}
+
+/// Runs with `input` on stdin, looking at every process's arguments while
+/// it runs: the secret must not be in any of them.
+fn run_watching_args(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let pid = child.id();
+    let mut looked = 0;
+    while child.try_wait().unwrap().is_none() {
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+                assert!(
+                    !String::from_utf8_lossy(&c).contains(SECRET),
+                    "the proxy password is in the arguments of process {:?}",
+                    e.file_name()
+                );
+            }
+        }
+        looked += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        looked > 0,
+        "harvcred {pid} ended before its arguments were read"
+    );
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn value(lab: &Lab) -> String {
+    lab.kubectl_ok(&[
+        "get",
+        "settings.harvesterhci.io",
+        "http-proxy",
+        "-o",
+        "jsonpath={.value}",
+    ])
+}
+
+fn rv(lab: &Lab) -> String {
+    lab.kubectl_ok(&[
+        "get",
+        "settings.harvesterhci.io",
+        "http-proxy",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ])
+}
+
+fn audit_lines(state: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(state.join("harvcred/audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
+    let lab = Lab::up(&["--nodes", "3"]);
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+    let ips = lab.node_ips();
+    let subnet = format!("{}.0/24", lab.subnet_prefix());
+    let before = value(&lab);
+
+    // An uncovered node: refused by harvcred before sending, with Harvester's words.
+    let rv0 = rv(&lab);
+    let partial = format!("{},{}", ips[0], ips[1]);
+    let out = run_watching_args(
+        harvcred(
+            &lab,
+            st,
+            &[
+                "proxy",
+                "set",
+                "--http-proxy",
+                "-",
+                "--no-proxy",
+                &partial,
+                "--yes",
+            ],
+        ),
+        &format!("{}\n", proxy_url()),
+    );
+    let msg = format!(
+        "noProxy should contain the node's IP addresses or CIDR. The node(s) {} are not covered.",
+        ips[2]
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains(&msg), "{}", text(&out));
+    assert!(
+        text(&out).contains("Refused before sending"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(rv(&lab), rv0, "nothing may reach the API");
+    let a = audit_lines(st);
+    assert_eq!(a.last().unwrap()["result"], "refused");
+    assert!(a.last().unwrap()["detail"].as_str().unwrap().contains(&msg));
+
+    // A dry run is checked by the server and changes nothing.
+    let out = run_watching_args(
+        harvcred(
+            &lab,
+            st,
+            &[
+                "proxy",
+                "set",
+                "--http-proxy",
+                "-",
+                "--no-proxy",
+                &subnet,
+                "--dry-run",
+            ],
+        ),
+        &format!("{}\n", proxy_url()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("http://admin:***@proxy.corp.example:3128"));
+    assert!(text(&out).contains("RKE2 restarts on every node"));
+    assert_eq!(value(&lab), before);
+    assert_eq!(rv(&lab), rv0);
+    assert_eq!(audit_lines(st).last().unwrap()["result"], "dry-run");
+
+    // Without a terminal and without --yes nobody can confirm: refused.
+    let out = run_watching_args(
+        harvcred(&lab, st, &["proxy", "set", "--no-proxy", &subnet]),
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--yes"), "{}", text(&out));
+    assert_eq!(rv(&lab), rv0);
+
+    // The change: applied, verified, and kubectl shows it.
+    let out = run_watching_args(
+        harvcred(
+            &lab,
+            st,
+            &[
+                "proxy",
+                "set",
+                "--http-proxy",
+                "-",
+                "--no-proxy",
+                &subnet,
+                "--yes",
+            ],
+        ),
+        &format!("{}\n", proxy_url()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("configured"), "{}", text(&out));
+    let yaml = lab.kubectl_ok(&[
+        "get",
+        "settings.harvesterhci.io",
+        "http-proxy",
+        "-o",
+        "yaml",
+    ]);
+    assert!(yaml.contains(&proxy_url()), "{yaml}");
+    assert!(yaml.contains(&subnet), "{yaml}");
+    let results: Vec<_> = audit_lines(st)
+        .iter()
+        .map(|l| l["result"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        results.ends_with(&["applied".to_string(), "verified".to_string()]),
+        "{results:?}"
+    );
+
+    // show masks it.
+    let out = harvcred(&lab, st, &["proxy", "show", "--json"])
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        shown["httpProxy"],
+        "http://admin:***@proxy.corp.example:3128"
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Rollback restores the value the change replaced.
+    let out = run_watching_args(harvcred(&lab, st, &["proxy", "rollback", "--yes"]), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The lab starts with value "" (the default `{}` applies); the kept
+    // value is written back as `{}`, the same effective value.
+    assert!(before.is_empty() || before == "{}", "{before}");
+    assert_eq!(value(&lab), "{}");
+    assert_eq!(audit_lines(st).last().unwrap()["action"], "proxy.rollback");
+
+    // The password is in no audit line and no log line (harvcred ran at debug).
+    for f in ["harvcred/audit.jsonl", "harvcred/harvcred.log"] {
+        let t = std::fs::read_to_string(st.join(f)).unwrap();
+        assert!(!t.is_empty(), "{f} is empty");
+        assert!(!t.contains(SECRET), "{f} holds the password:\n{t}");
+    }
+    // A URL with credentials on the command line is refused outright.
+    let out = harvcred(&lab, st, &["proxy", "check", "--http-proxy", &proxy_url()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(!text(&out).contains(SECRET));
+    assert!(text(&out).contains("--http-proxy -"), "{}", text(&out));
+}
+
+#[test]
+fn check_exit_codes_with_and_without_a_cluster() {
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["proxy", "check"])
+            .args(args)
+            .env("KUBECONFIG", "/nonexistent")
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out))
+    };
+    fn with<'a>(v: &[&'a str]) -> Vec<&'a str> {
+        [v, &["--node-ips", "192.168.1.10,192.168.1.11,fd00::5"][..]].concat()
+    }
+    let (c, t) = run(&with(&[
+        "--http-proxy",
+        "http://p:3128",
+        "--no-proxy",
+        "192.168.1.0/24,fd00::/64",
+    ]));
+    assert_eq!(c, Some(0), "{t}");
+    let (c, t) = run(&with(&[
+        "--http-proxy",
+        "http://p:3128",
+        "--no-proxy",
+        "192.168.1.0/24,fd00::/64,.svc",
+    ]));
+    assert_eq!(c, Some(1), "{t}");
+    assert!(t.contains("`.svc`"), "{t}");
+    let (c, t) = run(&with(&[
+        "--http-proxy",
+        "http://p:3128",
+        "--no-proxy",
+        "192.168.1.10, 192.168.1.11,",
+    ]));
+    assert_eq!(c, Some(2), "{t}");
+    assert!(t.contains("The node(s) fd00::5 are not covered."), "{t}");
+    let (c, t) = run(&with(&[
+        "--http-proxy",
+        "socks5://p:1080",
+        "--no-proxy",
+        "0.0.0.0/0,::/0",
+    ]));
+    assert_eq!(c, Some(2), "{t}");
+    assert!(t.contains("scheme must be http or https"), "{t}");
+    // No proxy at all is valid.
+    let (c, t) = run(&with(&[
+        "--http-proxy",
+        "",
+        "--https-proxy",
+        "",
+        "--no-proxy",
+        "",
+    ]));
+    assert_eq!(c, Some(0), "{t}");
+    // Without node IPs a cluster is needed: unknown (3), saying what to give.
+    let (c, t) = run(&["--http-proxy", "http://p:3128"]);
+    assert_eq!(c, Some(3), "{t}");
+    assert!(t.contains("--node-ips"), "{t}");
+}
+
+#[test]
+fn cluster_module_conflict_denial_and_dry_run() {
+    use harvcred::cluster::settings::{PatchFailure, patch_http_proxy, read_http_proxy};
+    use harvcred::creds::proxy::{HttpProxySetting, ProxyUrl};
+    let lab = Lab::up(&["--nodes", "3"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let kube = harvcred::cluster::KubeSettings {
+        kubeconfig: Some(lab.kubeconfig()),
+        context: None,
+    };
+    let (client, _, _) = rt.block_on(harvcred::cluster::connect(&kube)).unwrap();
+    let read = rt.block_on(read_http_proxy(&client)).unwrap();
+    let subnet = format!("{}.0/24", lab.subnet_prefix());
+    let good = HttpProxySetting {
+        http_proxy: ProxyUrl::new(&proxy_url()),
+        https_proxy: ProxyUrl::default(),
+        no_proxy: subnet.clone(),
+    };
+
+    // Dry run: validated, not stored.
+    let before = value(&lab);
+    rt.block_on(patch_http_proxy(
+        &client,
+        &good,
+        &read.resource_version,
+        true,
+    ))
+    .unwrap();
+    assert_eq!(value(&lab), before);
+    assert_eq!(rv(&lab), read.resource_version);
+
+    // The webhook's denial comes back in its own words.
+    let bad = HttpProxySetting {
+        no_proxy: "example.com".into(),
+        ..good.clone()
+    };
+    let e = rt
+        .block_on(patch_http_proxy(
+            &client,
+            &bad,
+            &read.resource_version,
+            false,
+        ))
+        .unwrap_err();
+    let PatchFailure::Denied(m) = e else {
+        panic!("{e:?}")
+    };
+    assert!(
+        m.starts_with("admission webhook \"validator.harvester-system.harvester-webhook\" denied the request: noProxy should contain the node's IP addresses or CIDR."),
+        "{m}"
+    );
+
+    // Someone changes it behind our back: our stale version gets the 409
+    // path with the value as it is now.
+    lab.kubectl_ok(&[
+        "patch",
+        "settings.harvesterhci.io",
+        "http-proxy",
+        "--type=merge",
+        "-p",
+        r#"{"value":"{\"noProxy\":\"172.16.0.0/12\"}"}"#,
+    ]);
+    let e = rt
+        .block_on(patch_http_proxy(
+            &client,
+            &good,
+            &read.resource_version,
+            false,
+        ))
+        .unwrap_err();
+    let PatchFailure::Conflict(now) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(now.setting.no_proxy, "172.16.0.0/12");
+    assert_ne!(now.resource_version, read.resource_version);
+    assert_eq!(
+        value(&lab),
+        r#"{"noProxy":"172.16.0.0/12"}"#,
+        "the stale patch must not land"
+    );
+    // With the version just read, it goes through.
+    let written = rt
+        .block_on(patch_http_proxy(
+            &client,
+            &good,
+            &now.resource_version,
+            false,
+        ))
+        .unwrap();
+    assert_eq!(written.setting, good);
+}
