@@ -50,6 +50,20 @@ impl Paths {
     }
 }
 
+/// `s` as one file-name component: what is not alphanumeric, `-`, `_` or
+/// `.` becomes `_` (kubeconfig context names hold `/`, `:` and `@`).
+pub fn file_name_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// `config.toml`. Every field is optional; the command line wins over it.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

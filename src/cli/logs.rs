@@ -65,10 +65,7 @@ pub fn run(args: LogsArgs, connect: &ConnectArgs) -> Result<i32> {
         connect.resolve().ssh_config,
         paths.runtime_dir.clone(),
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = super::runtime()?;
     rt.block_on(stream_to_stdout(args, Pool::new(ssh)))
 }
 

@@ -87,6 +87,23 @@ impl ConnectArgs {
                 .or_else(|| lab.as_ref().map(|l| l.ssh_config())),
         }
     }
+
+    /// Where the Kubernetes API is, from these flags.
+    pub fn kube(&self) -> crate::cluster::KubeSettings {
+        let c = self.resolve();
+        crate::cluster::KubeSettings {
+            kubeconfig: c.kubeconfig,
+            context: c.context,
+        }
+    }
+}
+
+/// The runtime a command's I/O runs on: small, like the console's.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }
 
 #[derive(Debug, Subcommand)]

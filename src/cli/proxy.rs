@@ -171,15 +171,8 @@ struct Session {
 fn connect(connect: &ConnectArgs, verify_timeout: u64) -> anyhow::Result<Session> {
     let paths = crate::config::Paths::from_env();
     crate::console::init_logging(&paths);
-    let c = connect.resolve();
-    let kube = crate::cluster::KubeSettings {
-        kubeconfig: c.kubeconfig,
-        context: c.context,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let kube = connect.kube();
+    let rt = super::runtime()?;
     let (client, context, server) = rt
         .block_on(crate::cluster::connect(&kube))
         .map_err(|p| anyhow::anyhow!("{}", p.detail))?;

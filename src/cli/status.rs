@@ -307,14 +307,8 @@ pub fn sweep(connect: &ConnectArgs, only: &[String]) -> anyhow::Result<Sweep> {
         c.ssh_config,
         paths.runtime_dir.clone(),
     );
-    let kube = crate::cluster::KubeSettings {
-        kubeconfig: c.kubeconfig,
-        context: c.context,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let kube = connect.kube();
+    let rt = super::runtime()?;
     let mut s = rt.block_on(async {
         let pool = crate::node::Pool::new(ssh);
         let s = crate::status::sweep_all(&kube, &pool, inventory, config.certificates).await;

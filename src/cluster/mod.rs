@@ -279,16 +279,7 @@ struct CacheFile {
 
 /// One file per context; the name is made safe for a path.
 pub fn cache_path(state_dir: &Path, context: &str) -> PathBuf {
-    let safe: String = context
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe = crate::config::file_name_safe(context);
     state_dir.join("nodes").join(format!("{safe}.json"))
 }
 

@@ -13,16 +13,7 @@ use crate::creds::proxy::HttpProxySetting;
 
 /// One file per kubeconfig context, like the node cache.
 pub fn proxy_path(state_dir: &Path, context: &str) -> PathBuf {
-    let safe: String = context
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe = crate::config::file_name_safe(context);
     state_dir
         .join("rollback")
         .join(format!("http-proxy.{safe}.json"))
