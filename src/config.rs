@@ -67,6 +67,8 @@ pub struct Config {
     pub probe_interval_secs: Option<u64>,
     /// Seconds between credential sweeps of every node (default: none, `r` only).
     pub sweep_interval_secs: Option<u64>,
+    /// Lines a log pane holds (default 10,000); older ones make room.
+    pub log_lines: Option<usize>,
 }
 
 impl Config {

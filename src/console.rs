@@ -115,7 +115,10 @@ pub fn run(opts: Options) -> Result<i32> {
                 .filter(|s| *s > 0)
                 .map(Duration::from_secs),
         );
-        let app = App::new(setup);
+        let mut app = App::new(setup);
+        if let Some(n) = config.log_lines {
+            app.logs.max_lines = n.max(1);
+        }
         event_loop(app, runner, tx, rx, &theme, kube.is_ok(), opts.started).await
     })?;
     Ok(0)

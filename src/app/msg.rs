@@ -72,6 +72,19 @@ pub enum Msg {
     RefreshDue,
     /// SIGTERM/SIGHUP: leave like `:q`.
     Quit,
+    /// A batch from log pane `pane`'s stream of its `node`th node.
+    LogLines {
+        pane: u64,
+        node: crate::logs::NodeId,
+        lines: Vec<crate::logs::LogLine>,
+        /// Lines lost before this batch (the pane fell behind).
+        dropped: u64,
+    },
+    LogStatus {
+        pane: u64,
+        node: crate::logs::NodeId,
+        status: crate::node::stream::StreamStatus,
+    },
 }
 
 /// A node the SSH side should keep probing, and where to reach it.
@@ -97,5 +110,19 @@ pub enum Effect {
     Track(Vec<Target>),
     /// Read the settings, then gather and judge these nodes' credential files.
     Sweep(Vec<Target>),
+    /// Start a log pane's streams (one per node); their batches come back as `Msg::LogLines`.
+    OpenLogs {
+        pane: u64,
+        sources: Vec<super::logpane::LogSource>,
+    },
+    /// End a log pane's streams, and with them the remote journalctl.
+    CloseLogs {
+        pane: u64,
+    },
+    /// Write what a log pane holds to `file` in the state folder's `logs/`.
+    SaveLogs {
+        file: String,
+        text: String,
+    },
     Quit,
 }

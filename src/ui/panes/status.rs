@@ -39,7 +39,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             } else {
                 for s in sugg {
                     let st = if s == app.input { t.accent } else { t.dim };
-                    l.push(Span::styled(format!("{s} "), st));
+                    // `:logs` completes node names: show the word, not the line.
+                    let word = s.rsplit(' ').next().unwrap_or(&s);
+                    l.push(Span::styled(format!("{} ", escape(word)), st));
                 }
             }
             Line::from(l)
