@@ -363,3 +363,22 @@ fn styled_text<'a>(
     }
     out
 }
+
+/// The status line's reminder while the pane has the keys (fits 80 columns).
+pub fn key_hints(t: &Theme) -> Line<'static> {
+    let mut l = Vec::new();
+    for (k, what) in [
+        ("?", "keys"),
+        ("k", "pause"),
+        ("G", "tail"),
+        ("/", "search"),
+        ("f", "filter"),
+        ("z", "full"),
+        ("^s", "save"),
+        ("q", "close"),
+    ] {
+        l.push(Span::styled(format!(" <{k}>"), t.key));
+        l.push(Span::styled(format!(" {what}"), t.dim));
+    }
+    Line::from(l)
+}
