@@ -23,6 +23,13 @@ pub const DEFAULT_LINES: usize = 10_000;
 pub const BACKLOG: u32 = 200;
 /// What `u` cycles through after each node's own unit.
 pub const OTHER_UNITS: [&str; 2] = ["rancherd", "rancher-system-agent"];
+/// Units `:logs UNIT` takes without a node (the selected node's).
+const KNOWN_UNITS: [&str; 4] = [
+    "rke2-server",
+    "rke2-agent",
+    "rancherd",
+    "rancher-system-agent",
+];
 /// Columns `left`/`right` move.
 const HSTEP: usize = 8;
 
@@ -88,6 +95,7 @@ impl LogPane {
             .iter()
             .map(|n| n.unit.as_deref().unwrap_or("…"))
             .collect();
+        units.sort_unstable();
         units.dedup();
         crate::logs::sanitize_str(&units.join(",")).into_owned()
     }
@@ -160,6 +168,10 @@ fn flash(app: &mut App, error: bool, text: impl Into<String>) {
 
 /// `l` on the table: the marked nodes, else the selected one.
 pub fn open_from_table(app: &mut App) -> Vec<Effect> {
+    open_table_nodes(app, None)
+}
+
+fn open_table_nodes(app: &mut App, unit: Option<String>) -> Vec<Effect> {
     let names: Vec<String> = if app.marked.is_empty() {
         app.selected_row()
             .map(|r| vec![r.info.name.clone()])
@@ -175,18 +187,22 @@ pub fn open_from_table(app: &mut App) -> Vec<Effect> {
         flash(app, true, "no node to show the log of");
         return Vec::new();
     }
-    open(app, names, None)
+    open(app, names, unit)
 }
 
 /// `:logs [NODE...] [UNIT]`: words naming a node are nodes, a last word
-/// that names none is the unit. Without nodes, like `l`.
+/// that names none is the unit. Without nodes, like `l` (with the unit).
 pub fn command(app: &mut App, args: &[&str]) -> Vec<Effect> {
     let mut nodes = Vec::new();
     let mut unit = None;
     for (i, w) in args.iter().enumerate() {
         if app.row(w).is_some() {
             nodes.push(w.to_string());
-        } else if i + 1 == args.len() && valid_unit(w) && !nodes.is_empty() {
+        } else if i + 1 == args.len()
+            && valid_unit(w)
+            // Alone, only a known unit: `:logs nodeX` is a typo, not a unit.
+            && (!nodes.is_empty() || KNOWN_UNITS.contains(w))
+        {
             unit = Some(w.to_string());
         } else {
             flash(
@@ -201,14 +217,14 @@ pub fn command(app: &mut App, args: &[&str]) -> Vec<Effect> {
         }
     }
     if nodes.is_empty() {
-        return open_from_table(app);
+        return open_table_nodes(app, unit);
     }
     open(app, nodes, unit)
 }
 
 /// Opens a pane for `names` (replacing any open one).
 pub fn open(app: &mut App, names: Vec<String>, unit: Option<String>) -> Vec<Effect> {
-    let mut fx = close(app);
+    // The view's toggles carry over to the next pane.
     let (wrap, timestamps) = app
         .logs
         .pane
@@ -218,6 +234,7 @@ pub fn open(app: &mut App, names: Vec<String>, unit: Option<String>) -> Vec<Effe
             (v.wrap(), v.timestamps())
         })
         .unwrap_or((false, true));
+    let mut fx = close(app);
     let id = app.logs.next_id;
     app.logs.next_id += 1;
     let mut nodes = Vec::new();
@@ -489,10 +506,7 @@ pub fn complete(app: &App, input: &str) -> Option<Vec<String>> {
         .map(|r| r.info.name.as_str())
         .filter(|n| !done.split_whitespace().any(|d| d == *n))
         .collect();
-    if !done.trim().is_empty() {
-        words.extend(OTHER_UNITS);
-        words.extend(["rke2-server", "rke2-agent"]);
-    }
+    words.extend(KNOWN_UNITS);
     Some(
         words
             .into_iter()

@@ -185,6 +185,10 @@ fn logs_command_takes_nodes_and_a_unit_and_completes_node_names() {
     assert!(fx.is_empty());
     assert!(app.flash.as_ref().unwrap().text.contains("no node nodeX"));
     assert_eq!(pane(&app).id, id);
+    // A unit alone: the selected node's.
+    let (_, s) = opened(&command(&mut app, "logs rancher-system-agent"));
+    assert_eq!(s, ns(&[("node1", Some("rancher-system-agent"))]));
+    let id = pane(&app).id;
     // Without a node: like l.
     let fx = command(&mut app, "logs");
     assert_eq!(opened(&fx).1, ns(&[("node1", Some("rke2-server"))]));
@@ -205,7 +209,9 @@ fn logs_command_takes_nodes_and_a_unit_and_completes_node_names() {
 fn u_cycles_the_unit_by_reopening_the_streams() {
     let mut app = app();
     let (first, _) = opened(&app.update(key('l')));
+    app.update(key('w'));
     let fx = app.update(key('u'));
+    assert!(pane(&app).view.borrow().wrap(), "toggles carry over");
     assert!(fx.contains(&Effect::CloseLogs { pane: first }));
     let (second, s) = opened(&fx);
     assert_eq!(s, ns(&[("node1", Some("rancherd"))]));
