@@ -558,6 +558,26 @@ mod log_pane {
     }
 
     #[test]
+    fn log_pane_draws_at_any_size_without_panicking() {
+        let mut app = two_nodes(10_000);
+        for z in [false, true] {
+            for (w, h) in [(1, 1), (10, 3), (20, 6), (40, 10), (80, 12), (200, 60)] {
+                app.update(Msg::Resize {
+                    width: w,
+                    height: h,
+                });
+                // Keys that use the pane's size, then a frame.
+                press(&mut app, KeyCode::Char('k'));
+                press(&mut app, KeyCode::PageUp);
+                press(&mut app, KeyCode::Char('G'));
+                draw(&app, &dark());
+            }
+            press(&mut app, KeyCode::Char('z'));
+            assert_eq!(app.logs.pane.as_ref().unwrap().fullscreen, !z);
+        }
+    }
+
+    #[test]
     fn help_lists_the_log_pane_keys_80x24() {
         let mut app = two_nodes(10_000);
         press(&mut app, KeyCode::Char('?'));

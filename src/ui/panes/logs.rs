@@ -50,8 +50,11 @@ pub fn split(body: Rect, place: LogPlace) -> (Rect, Rect) {
     match place {
         LogPlace::Full => (Rect { height: 0, ..body }, body),
         LogPlace::Below => {
-            let main =
-                (body.height * 2 / 5).clamp(5.min(body.height), body.height.saturating_sub(5));
+            // The table keeps 2/5 (at least 5 rows), the pane at least 5; a
+            // screen too small for both gives the pane everything.
+            let main = (body.height * 2 / 5)
+                .max(5)
+                .min(body.height.saturating_sub(5));
             let [m, l] =
                 Layout::vertical([Constraint::Length(main), Constraint::Min(0)]).areas(body);
             (m, l)
@@ -381,4 +384,28 @@ pub fn key_hints(t: &Theme) -> Line<'static> {
         l.push(Span::styled(format!(" {what}"), t.dim));
     }
     Line::from(l)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pane_goes_below_beside_or_over_the_main_content() {
+        // 80x24: the body between header and status line is 21 rows.
+        let body = Rect::new(0, 2, 80, 21);
+        let (m, l) = split(body, LogPlace::Below);
+        assert_eq!((m.height, l.height, l.y), (8, 13, 10));
+        assert_eq!((m.width, l.width), (80, 80));
+        let (m, l) = split(body, LogPlace::Beside);
+        assert_eq!(
+            (m.width, l.width, l.x, m.height, l.height),
+            (40, 40, 40, 21, 21)
+        );
+        let (m, l) = split(body, LogPlace::Full);
+        assert_eq!((m.height, l), (0, body));
+        // Tiny screens never underflow.
+        let (m, l) = split(Rect::new(0, 0, 10, 3), LogPlace::Below);
+        assert_eq!(m.height + l.height, 3);
+    }
 }
