@@ -518,6 +518,13 @@ impl Resume {
             }
             .to_owned(),
         ];
+        if format == Format::Json {
+            // JSON always carries __CURSOR and __REALTIME_TIMESTAMP (all
+            // Resume and the pane need, with these two); the other ~40
+            // fields are 57% of the bytes: 134,894 -> 57,602 bytes per 1,000
+            // rke2-server lines on the lab (-o cat: 18,433). systemd >= 236.
+            a.push("--output-fields=MESSAGE,PRIORITY".to_owned());
+        }
         match (&self.cursor, self.last_ts) {
             (Some(c), _) if format == Format::Json => {
                 a.push(format!("--after-cursor={c}"));
@@ -632,6 +639,7 @@ mod tests {
         let first = r.journalctl_args("rke2-server", Format::Json, 200);
         assert!(first.contains(&"--lines=200".to_owned()));
         assert!(first.contains(&"--follow".to_owned()));
+        assert!(first.contains(&"--output-fields=MESSAGE,PRIORITY".to_owned()));
 
         r.observe(Some("s=1;i=2"), Some(Timestamp(5_000_001)), b"a");
         let again = r.journalctl_args("rke2-server", Format::Json, 200);
