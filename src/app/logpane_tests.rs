@@ -397,3 +397,20 @@ fn the_buffer_holds_what_config_says() {
     let s = pane(&app).view.borrow().status(&pane(&app).buf);
     assert_eq!((s.lines, s.evicted), (50, 70));
 }
+
+#[test]
+fn another_view_by_command_closes_the_pane_and_gone_nodes_are_unmarked() {
+    let mut app = app();
+    let (id, _) = opened(&app.update(key('l')));
+    assert_eq!(
+        command(&mut app, "certs"),
+        vec![Effect::CloseLogs { pane: id }]
+    );
+    assert!(app.logs.pane.is_none());
+    assert_eq!(app.view(), &View::Certs);
+    app.update(code(KeyCode::Esc));
+    typed(&mut app, "G ");
+    assert!(app.marked.contains("node3"));
+    app.update(Msg::NodeDeleted("node3".into()));
+    assert!(app.marked.is_empty());
+}

@@ -441,6 +441,7 @@ impl App {
             self.rows.retain(|r| r.info.name != name);
             self.sweeps.remove(name);
             self.raw_reports.remove(name);
+            self.marked.remove(name);
         }
     }
 
@@ -807,6 +808,8 @@ impl App {
                     if v != View::Nodes {
                         self.views.push(v);
                     }
+                    // The log view left the stack: its streams end.
+                    return logpane::close(self);
                 }
             }
         }
