@@ -84,6 +84,8 @@ pub struct Config {
     /// `[certificates]`: day thresholds of the certificate levels.
     #[serde(default)]
     pub certificates: crate::creds::level::Thresholds,
+    /// Lines a log pane holds (default 10,000); older ones make room.
+    pub log_lines: Option<usize>,
 }
 
 impl Config {

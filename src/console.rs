@@ -116,7 +116,10 @@ pub fn run(opts: Options) -> Result<i32> {
                 .map(Duration::from_secs),
         )
         .with_thresholds(config.certificates);
-        let app = App::new(setup).with_thresholds(config.certificates);
+        let mut app = App::new(setup).with_thresholds(config.certificates);
+        if let Some(n) = config.log_lines {
+            app.logs.max_lines = n.max(1);
+        }
         event_loop(app, runner, tx, rx, &theme, kube.is_ok(), opts.started).await
     })?;
     Ok(0)

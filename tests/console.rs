@@ -454,3 +454,135 @@ fn console_pid(kubeconfig: &Path) -> Option<nix::unistd::Pid> {
         }
     })
 }
+
+/// journalctl processes on a node (pgrep -c prints 0 and exits 1 when none).
+fn journalctl_count(lab: &Lab, node: &str) -> usize {
+    let out = lab.ssh(node, "pgrep -c -x journalctl");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Polls briefly: the remote end needs a moment to see its stdin close.
+fn assert_no_journalctl_left(lab: &Lab, nodes: &[&str], after: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<(&str, usize)> = nodes
+            .iter()
+            .map(|n| (*n, journalctl_count(lab, n)))
+            .filter(|(_, c)| *c > 0)
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "journalctl still running {after}: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A journal entry of unit rke2-server, written as root (what `-u` matches).
+fn inject(lab: &Lab, node: &str, printf_message: &str) {
+    lab.ssh_ok(
+        node,
+        &format!(
+            "printf 'MESSAGE={printf_message}\\nOBJECT_SYSTEMD_UNIT=rke2-server.service\\nSYSLOG_IDENTIFIER=rke2-server\\n' | sudo logger --journald"
+        ),
+    );
+}
+
+#[test]
+fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
+    let lab = Lab::up(&["--nodes", "3"]);
+    let n = nodes(&lab);
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    let config = home.path().join("config");
+    let env = [
+        ("XDG_STATE_HOME", state.as_path()),
+        ("XDG_CONFIG_HOME", config.as_path()),
+    ];
+    let cmd = format!("{BIN} --lab {}; echo EXIT=$?; sleep 60", lab.dir.display());
+    let t = Tmux::start(&cmd, &env);
+    // Let an OSC 52 that got through become a tmux buffer we can see.
+    t.tmux(&["set", "-g", "set-clipboard", "on"]);
+    t.wait("three nodes reachable", Duration::from_secs(15), |s| {
+        n.all_up(s)
+    });
+
+    // l on node1: its rke2-server journal, following.
+    t.keys(&["l"]);
+    t.wait("node1's rke2-server log", Duration::from_secs(20), |s| {
+        s.contains("logs node1 · rke2-server") && s.contains("following") && s.contains("level=")
+    });
+    assert_eq!(journalctl_count(&lab, "node1"), 1);
+
+    // A restart shows live: the filter keeps systemd's lines about the unit.
+    t.keys(&["z", "/"]);
+    for c in "rke2-server.service".chars() {
+        t.keys(&[&c.to_string()]);
+    }
+    t.keys(&["Enter", "f", "G"]);
+    lab.ssh_ok("node1", "sudo systemctl restart rke2-server");
+    let s = t.wait("the stop and the start", Duration::from_secs(20), |s| {
+        let stop = s
+            .lines()
+            .position(|l| l.contains("Stopping rke2-server.service"));
+        stop.is_some_and(|i| {
+            s.lines()
+                .skip(i)
+                .any(|l| l.contains("Started rke2-server.service"))
+        })
+    });
+    assert!(s.contains(" filter "), "{s}");
+    t.keys(&["Escape", "z"]);
+
+    // Escape sequences from the node arrive as visible text, never as ESC.
+    inject(&lab, "node1", "evil \\033]52;c;aGk=\\007 \\033[31mred");
+    let s = t.wait("the injected line", Duration::from_secs(10), |s| {
+        s.contains("evil ")
+    });
+    assert!(s.contains("evil \\e]52;c;aGk=\\a \\e[31mred"), "{s}");
+    assert!(!s.contains('\x1b') && !s.contains('\x07'), "{s:?}");
+    assert_eq!(t.tmux(&["list-buffers"]).trim(), "", "OSC 52 reached tmux");
+
+    // ctrl-s saves what is held and says where.
+    t.keys(&["C-s"]);
+    let s = t.wait("saved", Duration::from_secs(5), |s| s.contains("saved "));
+    let dir = state.join("harvcred/logs");
+    let saved: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(saved.len(), 1, "{s}");
+    let text = std::fs::read_to_string(saved[0].path()).unwrap();
+    assert!(text.contains("evil \\e]52;c;aGk=\\a"), "{text}");
+    assert!(!text.contains('\x1b'));
+
+    // Closing the pane ends the remote journalctl.
+    t.keys(&["q"]);
+    t.wait("the table back", Duration::from_secs(5), |s| {
+        !s.contains("logs node1") && s.contains("│role ")
+    });
+    assert_no_journalctl_left(&lab, &["node1"], "after closing the pane");
+
+    // Three marked nodes, merged, each line prefixed with its node.
+    t.keys(&["g", "Space", "Space", "Space", "l"]);
+    t.wait("the three streams", Duration::from_secs(20), |s| {
+        s.contains("logs 3 nodes")
+    });
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(journalctl_count(&lab, node), 1, "{node}");
+        inject(&lab, node, &format!("hello from {node}"));
+    }
+    let s = t.wait("a line of each node", Duration::from_secs(15), |s| {
+        ["node1", "node2", "node3"].iter().all(|node| {
+            s.lines()
+                .any(|l| l.contains(&format!("{node} hello from {node}")))
+        })
+    });
+    assert!(s.contains("3 marked"), "{s}");
+
+    // Quitting with the pane open ends every stream.
+    t.keys(&[":", "q", "Enter"]);
+    let s = t.wait("exit", Duration::from_secs(10), |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert_no_journalctl_left(&lab, &["node1", "node2", "node3"], "after quitting");
+}

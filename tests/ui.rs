@@ -618,3 +618,145 @@ mod credentials {
         ));
     }
 }
+
+mod log_pane {
+    use super::*;
+    use harvcred::logs::{LogLine, Timestamp};
+
+    fn ts(s: i64) -> Option<Timestamp> {
+        Some(Timestamp::from_unix(1_790_000_000 + s, 250_000))
+    }
+
+    fn batch(app: &mut App, node: u16, dropped: u64, lines: &[(i64, &[u8])]) {
+        let pane = app.logs.pane.as_ref().unwrap().id;
+        app.update(Msg::LogLines {
+            pane,
+            node,
+            lines: lines
+                .iter()
+                .map(|(s, t)| LogLine::new(node, ts(*s), t, 120))
+                .collect(),
+            dropped,
+        });
+    }
+
+    /// node1 and node2 marked, `l`, lines from both: one hostile, one too
+    /// long, one with a known failure, and lines lost on the way.
+    fn two_nodes(max_lines: usize) -> App {
+        let mut app = cluster(80, 24);
+        app.logs.max_lines = max_lines;
+        type_str(&mut app, "  ");
+        press(&mut app, KeyCode::Char('l'));
+        batch(
+            &mut app,
+            0,
+            0,
+            &[
+                (0, b"Starting rke2-server"),
+                (1, b"evil \x1b]52;c;aGk=\x07 \x1b[31mred"),
+            ],
+        );
+        batch(
+            &mut app,
+            1,
+            4,
+            &[
+                (2, b"level=info msg=\"Waiting for API server\""),
+                (3, &[b'x'; 300]),
+                (
+                    4,
+                    b"level=fatal msg=\"failed to validate token: 502 Bad Gateway getting cacerts\"",
+                ),
+            ],
+        );
+        app
+    }
+
+    #[test]
+    fn log_pane_two_nodes_80x24() {
+        let app = two_nodes(10_000);
+        let th = dark();
+        let t = draw(&app, &th);
+        insta::assert_snapshot!(t.backend());
+        let buf = t.backend().buffer();
+        // Each node's prefix in its own colour.
+        let one = find_in_row(buf, "Starting", "node1");
+        let two = find_in_row(buf, "Waiting", "node2");
+        assert_ne!(buf[one].fg, buf[two].fg);
+        assert_ne!(buf[one].fg, Color::Reset);
+        // Escapes are shown, marked, and no ESC reaches the screen.
+        let esc = find(buf, "\\e]52;c;aGk=\\a");
+        assert_eq!(buf[esc].fg, Color::Yellow);
+        for y in 0..24 {
+            for x in 0..80 {
+                assert!(!buf[(x, y)].symbol().contains('\u{1b}'));
+            }
+        }
+        find(buf, "4 lines not received");
+        find(buf, "↳ hint");
+        find(buf, "following");
+    }
+
+    #[test]
+    fn log_pane_paused_fullscreen_search_80x24() {
+        let mut app = two_nodes(6);
+        press(&mut app, KeyCode::Char('z'));
+        press(&mut app, KeyCode::Char('w'));
+        press(&mut app, KeyCode::Char('t'));
+        type_str(&mut app, "/api");
+        press(&mut app, KeyCode::Enter);
+        press(&mut app, KeyCode::Char('k'));
+        batch(&mut app, 0, 0, &[(5, b"one more"), (6, b"and another")]);
+        let th = dark();
+        let t = draw(&app, &th);
+        insta::assert_snapshot!(t.backend());
+        let buf = t.backend().buffer();
+        find(buf, "PAUSED · 2 new");
+        find(buf, "…[cut: line was 300 byt");
+        find(buf, "2 lines dropped (holds 6)");
+        // The match (case-insensitive) is highlighted.
+        let m = find(buf, "API server");
+        assert_eq!(buf[m].bg, Color::Yellow);
+    }
+
+    #[test]
+    fn log_pane_draws_at_any_size_without_panicking() {
+        let mut app = two_nodes(10_000);
+        for z in [false, true] {
+            for (w, h) in [(1, 1), (10, 3), (20, 6), (40, 10), (80, 12), (200, 60)] {
+                app.update(Msg::Resize {
+                    width: w,
+                    height: h,
+                });
+                // Keys that use the pane's size, then a frame.
+                press(&mut app, KeyCode::Char('k'));
+                press(&mut app, KeyCode::PageUp);
+                press(&mut app, KeyCode::Char('G'));
+                draw(&app, &dark());
+            }
+            press(&mut app, KeyCode::Char('z'));
+            assert_eq!(app.logs.pane.as_ref().unwrap().fullscreen, !z);
+        }
+    }
+
+    #[test]
+    fn help_lists_the_log_pane_keys_80x24() {
+        let mut app = two_nodes(10_000);
+        press(&mut app, KeyCode::Char('?'));
+        let t = draw(&app, &dark());
+        let buf = t.backend().buffer();
+        for k in [
+            "G / 0 / end",
+            "/  n  N",
+            "ctrl-s",
+            "z / F",
+            "w  t",
+            "esc / q",
+            "u ",
+        ] {
+            find(buf, k);
+        }
+        // Everything fits in 80x24: the last global key is on screen.
+        find(buf, "quit (also :q)");
+    }
+}

@@ -36,6 +36,23 @@ const TABLE: &[KeyHelp] = &[
     k("/", "filter by name, IP, role or level (crit, warn, ...)"),
     k("N R I S", "sort by name, role, IP, SSH (again: reverse)"),
     k("C K P T X", "sort by certs/keys/password/token/proxy"),
+    k("space", "mark / unmark the node (esc clears marks)"),
+    k("l", "log of the marked nodes, else of this node"),
+];
+
+const LOGS: &[KeyHelp] = &[
+    k("k / up / pgup", "scroll up (pauses following)"),
+    k("j / down / pgdn", "scroll down"),
+    k("G / 0 / end", "back to the newest line, follow"),
+    k("g / home", "oldest line held"),
+    k("/  n  N", "search (highlights), next / previous match"),
+    k("f", "show only the lines matching the search"),
+    k("w  t", "wrap long lines, timestamps"),
+    k("left / right", "scroll sideways"),
+    k("z / F", "fullscreen"),
+    k("u", "unit: rke2, rancherd, rancher-system-agent"),
+    k("ctrl-s", "save the lines held (state folder's logs/)"),
+    k("esc / q", "close (esc clears a search first)"),
 ];
 
 const DETAIL: &[KeyHelp] = &[
@@ -64,6 +81,7 @@ pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'s
         View::Nodes => TABLE,
         View::NodeDetail(_) => DETAIL,
         View::Certs => CERTS,
+        View::Logs => LOGS,
         _ => PLACEHOLDER,
     };
     let keep = |h: &&KeyHelp| !(read_only && h.mutating);

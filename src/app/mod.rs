@@ -5,6 +5,7 @@ mod certs;
 pub mod command;
 pub mod flow;
 pub mod keys;
+pub mod logpane;
 pub mod model;
 pub mod msg;
 pub mod runner;
@@ -118,6 +119,10 @@ pub struct App {
     pub detail_scroll: u16,
     /// The `:proxy` walkthrough, while one is open.
     pub proxy_form: Option<flow::ProxyForm>,
+    /// Nodes marked with `space` (for `l`).
+    pub marked: std::collections::BTreeSet<String>,
+    /// The log pane (logpane.rs).
+    pub logs: logpane::Logs,
 }
 
 /// The area `delta` tabs away, wrapping around.
@@ -193,6 +198,8 @@ impl App {
             certs_filter: String::new(),
             detail_scroll: 0,
             proxy_form: None,
+            marked: Default::default(),
+            logs: Default::default(),
         };
         for n in setup.inventory {
             app.upsert(n, Source::Inventory);
@@ -281,9 +288,19 @@ impl App {
     }
 
     /// The commands matching what was typed (while tab cycles: what was typed before it).
-    pub fn command_completions(&self) -> Vec<&'static str> {
+    pub fn command_completions(&self) -> Vec<String> {
         let base = self.completion.as_ref().map_or(&self.input, |(b, _)| b);
-        command::completions(base, self.read_only)
+        self.completions_of(base)
+    }
+
+    /// Full command lines completing `base`: command names, or `:logs`' node names.
+    fn completions_of(&self, base: &str) -> Vec<String> {
+        logpane::complete(self, base).unwrap_or_else(|| {
+            command::completions(base, self.read_only)
+                .into_iter()
+                .map(String::from)
+                .collect()
+        })
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
@@ -390,6 +407,19 @@ impl App {
             }
             Msg::Quit => self.quit(),
             Msg::Proxy(ev) => self.proxy_event(ev),
+            Msg::LogLines {
+                pane,
+                node,
+                lines,
+                dropped,
+            } => {
+                logpane::lines(self, pane, node, lines, dropped);
+                return Vec::new();
+            }
+            Msg::LogStatus { pane, node, status } => {
+                logpane::status(self, pane, node, status);
+                return Vec::new();
+            }
         };
         self.fix_offset();
         fx
@@ -397,7 +427,9 @@ impl App {
 
     fn quit(&mut self) -> Vec<Effect> {
         self.quit = true;
-        vec![Effect::Quit]
+        let mut fx = logpane::close(self);
+        fx.push(Effect::Quit);
+        fx
     }
 
     fn upsert(&mut self, info: NodeInfo, source: Source) {
@@ -442,6 +474,7 @@ impl App {
             self.rows.retain(|r| r.info.name != name);
             self.sweeps.remove(name);
             self.raw_reports.remove(name);
+            self.marked.remove(name);
         }
     }
 
@@ -562,6 +595,9 @@ impl App {
     }
 
     fn page(&self) -> usize {
+        if let Some(rows) = crate::ui::panes::logs::table_rows(self) {
+            return rows.max(1);
+        }
         crate::ui::table_body_rows(self.size.0, self.size.1).max(1)
     }
 
@@ -632,6 +668,12 @@ impl App {
                 }
                 Vec::new()
             }
+            Mode::Normal if self.view() == &View::Logs && self.logs.pane.is_some() => {
+                match logpane::key(self, k) {
+                    logpane::PaneKey::Done(fx) => fx,
+                    logpane::PaneKey::NotMine => self.key_normal(k, ctrl),
+                }
+            }
             Mode::Normal => self.key_normal(k, ctrl),
         }
     }
@@ -654,6 +696,8 @@ impl App {
                     self.views.pop();
                 } else if !self.filter.is_empty() {
                     self.filter.clear();
+                } else {
+                    self.marked.clear();
                 }
             }
             (KeyCode::Char('q'), v) if v != View::Nodes => {
@@ -681,6 +725,16 @@ impl App {
                 }
             }
             (KeyCode::Char('r'), _) => return self.sweep_all(),
+            (KeyCode::Char(' '), View::Nodes) => {
+                if let Some(r) = self.selected_row() {
+                    let name = r.info.name.clone();
+                    if !self.marked.remove(&name) {
+                        self.marked.insert(name);
+                    }
+                    self.select_by(1);
+                }
+            }
+            (KeyCode::Char('l'), View::Nodes) => return logpane::open_from_table(self),
             (KeyCode::Tab, View::NodeDetail(_)) => {
                 self.detail_tab = next_area(self.detail_tab, 1);
                 self.detail_scroll = 0;
@@ -786,13 +840,13 @@ impl App {
                     Some((base, _)) => base.clone(),
                     None => self.input.clone(),
                 };
-                let matches = command::completions(&base, self.read_only);
+                let matches = self.completions_of(&base);
                 if !matches.is_empty() {
                     let i = match &self.completion {
                         Some((_, i)) => (i + 1) % matches.len(),
                         None => 0,
                     };
-                    self.input = matches[i].to_string();
+                    self.input = matches[i].clone();
                     self.completion = Some((base, i));
                 }
             }
@@ -816,7 +870,8 @@ impl App {
         if word.is_empty() {
             return Vec::new();
         }
-        let Some(cmd) = command::find(word) else {
+        let (head, args) = word.split_once(' ').unwrap_or((word, ""));
+        let Some(cmd) = command::find(head) else {
             self.flash = Some(Flash {
                 error: true,
                 text: format!("unknown command :{word} (tab completes; :help lists keys)"),
@@ -837,12 +892,18 @@ impl App {
             "q" => return self.quit(),
             "help" => self.help = true,
             "proxy" => return self.open_proxy_form(),
+            "logs" => {
+                let args: Vec<&str> = args.split_whitespace().collect();
+                return logpane::command(self, &args);
+            }
             name => {
                 if let Some(v) = command::view_of(name) {
                     self.views.truncate(1);
                     if v != View::Nodes {
                         self.views.push(v);
                     }
+                    // The log view left the stack: its streams end.
+                    return logpane::close(self);
                 }
             }
         }

@@ -74,6 +74,19 @@ pub enum Msg {
     Quit,
     /// A result for the `:proxy` walkthrough.
     Proxy(crate::flows::proxy::Event),
+    /// A batch from log pane `pane`'s stream of its `node`th node.
+    LogLines {
+        pane: u64,
+        node: crate::logs::NodeId,
+        lines: Vec<crate::logs::LogLine>,
+        /// Lines lost before this batch (the pane fell behind).
+        dropped: u64,
+    },
+    LogStatus {
+        pane: u64,
+        node: crate::logs::NodeId,
+        status: crate::node::stream::StreamStatus,
+    },
 }
 
 /// A node the SSH side should keep probing, and where to reach it.
@@ -101,5 +114,19 @@ pub enum Effect {
     Sweep(Vec<Target>),
     /// A request of the `:proxy` walkthrough (read, dry run, apply, verify, audit).
     Proxy(crate::flows::proxy::Action),
+    /// Start a log pane's streams (one per node); their batches come back as `Msg::LogLines`.
+    OpenLogs {
+        pane: u64,
+        sources: Vec<super::logpane::LogSource>,
+    },
+    /// End a log pane's streams, and with them the remote journalctl.
+    CloseLogs {
+        pane: u64,
+    },
+    /// Write what a log pane holds to `file` in the state folder's `logs/`.
+    SaveLogs {
+        file: String,
+        text: String,
+    },
     Quit,
 }

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::{ApiProblemKind, ApiState, Effect, Msg, Shared, Target};
 use crate::cluster::{self, KubeSettings};
 use crate::node::Pool;
+use crate::node::stream::{Backpressure, LogStream, StreamEvent, StreamSpec};
 
 pub struct Runner {
     tx: Sender<Msg>,
@@ -27,6 +28,8 @@ pub struct Runner {
     sweep_every: Option<Duration>,
     ticker: Option<JoinHandle<()>>,
     thresholds: crate::creds::level::Thresholds,
+    /// Each open log pane's streams and the task forwarding their batches.
+    logs: HashMap<u64, (Vec<LogStream>, JoinHandle<()>)>,
 }
 
 impl Runner {
@@ -49,6 +52,7 @@ impl Runner {
             sweep_every: None,
             ticker: None,
             thresholds: Default::default(),
+            logs: HashMap::new(),
         }
     }
 
@@ -205,8 +209,86 @@ impl Runner {
             Effect::Track(targets) => self.track(targets),
             Effect::Sweep(targets) => self.sweep(targets),
             Effect::Proxy(action) => self.proxy(action),
+            Effect::OpenLogs { pane, sources } => self.open_logs(pane, sources),
+            Effect::CloseLogs { pane } => {
+                // Dropping the streams closes the remote journalctl's stdin.
+                self.logs.remove(&pane);
+            }
+            Effect::SaveLogs { file, text } => self.save_logs(file, text),
             Effect::Quit => {}
         }
+    }
+
+    /// One stream per node; batches go to the app as `Msg::LogLines`. A pane
+    /// that falls behind loses lines (counted), never stalls the readers.
+    fn open_logs(&mut self, pane: u64, sources: Vec<super::logpane::LogSource>) {
+        let (stx, mut srx) = tokio::sync::mpsc::channel::<StreamEvent>(64);
+        let streams = sources
+            .into_iter()
+            .map(|s| {
+                let mut spec = StreamSpec::new(s.node, s.target);
+                spec.unit = s.unit;
+                spec.backlog = super::logpane::BACKLOG;
+                spec.backpressure = Backpressure::Drop;
+                LogStream::spawn(self.pool.clone(), spec, stx.clone())
+            })
+            .collect();
+        let tx = self.tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(ev) = srx.recv().await {
+                let msg = match ev {
+                    StreamEvent::Lines {
+                        node,
+                        lines,
+                        dropped,
+                    } => Msg::LogLines {
+                        pane,
+                        node,
+                        lines,
+                        dropped,
+                    },
+                    StreamEvent::Status { node, status } => Msg::LogStatus { pane, node, status },
+                };
+                if tx.send(msg).await.is_err() {
+                    return;
+                }
+            }
+        });
+        if let Some((_, old)) = self.logs.insert(pane, (streams, forward)) {
+            old.abort();
+        }
+    }
+
+    /// `ctrl-s` in a log pane: `STATE/logs/FILE`, mode 0600 (logs can say
+    /// more than they should); the flash line says where.
+    fn save_logs(&self, file: String, text: String) {
+        let (tx, dir) = (self.tx.clone(), self.state_dir.join("logs"));
+        tokio::spawn(async move {
+            let lines = text.lines().count();
+            let r = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
+                use std::io::Write;
+                use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)?;
+                let path = dir.join(file);
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)?;
+                f.write_all(text.as_bytes())?;
+                Ok(path)
+            })
+            .await;
+            let (error, text) = match r {
+                Ok(Ok(path)) => (false, format!("saved {lines} lines to {}", path.display())),
+                Ok(Err(e)) => (true, format!("could not save the log: {e}")),
+                Err(e) => (true, format!("could not save the log: {e}")),
+            };
+            let _ = tx.send(Msg::Flash { error, text }).await;
+        });
     }
 
     /// One probe loop per node; a node whose address changed gets a new one.
@@ -271,6 +353,15 @@ impl Runner {
         }
         for (_, h) in self.sweeps.lock().expect("sweep map").drain() {
             h.abort();
+        }
+        // The log streams go first, so every remote journalctl sees its stdin
+        // close before the masters do.
+        if !self.logs.is_empty() {
+            for (_, (streams, fwd)) in self.logs.drain() {
+                fwd.abort();
+                drop(streams);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), self.pool.close_all()).await;
     }

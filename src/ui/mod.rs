@@ -124,6 +124,13 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
             };
             panes::proxy::draw(f, body, app, theme);
         }
+        View::Logs if app.logs.pane.is_some() => {
+            let body = Rect {
+                height: a.status.y - a.main.y,
+                ..a.main
+            };
+            panes::logs::draw_view(f, body, app, theme);
+        }
         v => {
             let body = Rect {
                 height: a.status.y - a.main.y,

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Row, Table, TableState};
 
 use super::{cred_cell, ssh_cell};
-use crate::app::{App, Mode};
+use crate::app::{App, Mode, View};
 use crate::ui::Theme;
 use crate::ui::sanitize::escape;
 
@@ -21,13 +21,20 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     if let Some(order) = app.sort.describe() {
         title.push(Span::styled(format!("{order} "), t.accent));
     }
+    if !app.marked.is_empty() {
+        title.push(Span::styled(
+            format!("{} marked ", app.marked.len()),
+            t.accent,
+        ));
+    }
     if !app.filter.is_empty() {
         title.push(Span::styled(
             format!("</{}> ", escape(&app.filter)),
             t.accent,
         ));
     }
-    let focused = app.mode != Mode::Command;
+    // Under an open log pane the table is context, the pane has the keys.
+    let focused = app.mode != Mode::Command && app.view() != &View::Logs;
     let block = Block::bordered()
         .border_style(if focused { t.border_focus } else { t.border })
         .title(Line::from(title));
@@ -75,8 +82,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let rows = visible[start..end].iter().map(|&i| {
         let r = &app.rows[i];
         let (ssh, ssh_style) = ssh_cell(&r.ssh, t);
+        let marked = app.marked.contains(&r.info.name);
+        let name = escape(&r.info.name);
         let mut cells = vec![
-            Cell::from(escape(&r.info.name).into_owned()),
+            if marked {
+                Cell::from(format!("+{name}")).style(t.accent)
+            } else {
+                Cell::from(name.into_owned())
+            },
             Cell::from(r.info.role.label()),
             Cell::from(escape(r.info.address.as_deref().unwrap_or("-")).into_owned()),
             Cell::from(ssh).style(ssh_style),

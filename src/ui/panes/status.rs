@@ -6,7 +6,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::app::{App, Mode};
+use crate::app::{App, Mode, View};
 use crate::ui::Theme;
 use crate::ui::sanitize::escape;
 
@@ -39,7 +39,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             } else {
                 for s in sugg {
                     let st = if s == app.input { t.accent } else { t.dim };
-                    l.push(Span::styled(format!("{s} "), st));
+                    // `:logs` completes node names: show the word, not the line.
+                    let word = s.rsplit(' ').next().unwrap_or(&s);
+                    l.push(Span::styled(format!("{} ", escape(word)), st));
                 }
             }
             Line::from(l)
@@ -53,6 +55,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                     t.flash_info
                 },
             )),
+            None if app.view() == &View::Logs && app.logs.pane.is_some() => {
+                super::logs::key_hints(t)
+            }
             None => {
                 let mut l = Vec::new();
                 for (k, what) in [
