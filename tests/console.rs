@@ -13,78 +13,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::tmux::Tmux;
+
+const TAG: &str = "console";
 use common::{BIN, Lab};
-
-/// A detached tmux session on its own server socket; killed when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str, env: &[(&str, &Path)]) -> Tmux {
-        let socket = format!("hc-console-{}-{}", std::process::id(), rand_id());
-        let mut c = Command::new("tmux");
-        c.args([
-            "-L",
-            &socket,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-x",
-            "100",
-            "-y",
-            "30",
-        ]);
-        for (k, v) in env {
-            c.arg("-e").arg(format!("{k}={}", v.display()));
-        }
-        c.args(["-e", "TERM=xterm-256color", cmd]);
-        assert!(c.status().unwrap().success(), "tmux new-session");
-        Tmux { socket }
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", k]);
-            std::thread::sleep(Duration::from_millis(60));
-        }
-    }
-
-    /// Wait until `ok` holds for the screen; fail with the screen if it never does.
-    fn wait(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return s;
-            }
-            if start.elapsed() > limit {
-                panic!("waited {limit:?} for {what}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.tmux(&["kill-server"]);
-    }
-}
 
 /// A stopped process, continued when dropped (also when the test fails).
 struct Frozen(nix::unistd::Pid);
@@ -93,10 +25,6 @@ impl Drop for Frozen {
     fn drop(&mut self) {
         let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
     }
-}
-
-fn rand_id() -> u32 {
-    rand::random::<u32>() % 100_000
 }
 
 /// The table line of `node` (the one with its IP in it).
@@ -179,7 +107,7 @@ fn console_walkthrough_faults_and_api_outage_on_a_lab() {
         lab.dir.display()
     );
     let started = Instant::now();
-    let t = Tmux::start(&cmd, &env);
+    let t = Tmux::start(TAG, &cmd, &env);
 
     // Start: the three nodes with role, IP and SSH state.
     let s = t.wait("three nodes reachable", Duration::from_secs(15), |s| {
@@ -344,7 +272,7 @@ fn console_walkthrough_faults_and_api_outage_on_a_lab() {
                 String::new()
             }
         );
-        Tmux::start(&cmd, env)
+        Tmux::start(TAG, &cmd, env)
     };
     let t = run(true, &env2);
     let s = t.wait("inventory nodes reachable", Duration::from_secs(15), |s| {
@@ -395,12 +323,14 @@ fn console_shows_the_credential_levels_of_a_lab() {
         ("XDG_CONFIG_HOME", config.as_path()),
     ];
     let cmd = format!("{BIN} --lab {}; sleep 30", lab.dir.display());
-    let t = Tmux::start(&cmd, &env);
+    let t = Tmux::start(TAG, &cmd, &env);
     // Columns CERT KEYS PASS TOKEN PROXY (100 columns: the narrow table).
     let s = t.wait("levels in the table", Duration::from_secs(20), |s| {
         row(s, "node3", &n.0[2].1).contains("exp")
             && row(s, "node3", &n.0[2].1).contains("crit")
             && row(s, "node1", &n.0[0].1).contains("exp")
+            // Every node read (nodes are read in parallel; none may still load).
+            && !row(s, "node2", &n.0[1].1).contains('…')
     });
     let cells = |node: usize| -> Vec<String> {
         let r = row(&s, &n.0[node].0, &n.0[node].1);
@@ -503,7 +433,7 @@ fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
         ("XDG_CONFIG_HOME", config.as_path()),
     ];
     let cmd = format!("{BIN} --lab {}; echo EXIT=$?; sleep 60", lab.dir.display());
-    let t = Tmux::start(&cmd, &env);
+    let t = Tmux::start(TAG, &cmd, &env);
     // Let an OSC 52 that got through become a tmux buffer we can see.
     t.tmux(&["set", "-g", "set-clipboard", "on"]);
     t.wait("three nodes reachable", Duration::from_secs(15), |s| {

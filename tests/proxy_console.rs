@@ -5,92 +5,12 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::tmux::Tmux;
+
+const TAG: &str = "proxy";
 use common::{BIN, Lab};
-
-/// A detached tmux session on its own server socket; killed when dropped.
-/// (Same shape as tests/console.rs's helper.)
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str, env: &[(&str, &Path)]) -> Tmux {
-        let socket = format!(
-            "hc-proxy-{}-{}",
-            std::process::id(),
-            rand::random::<u32>() % 100_000
-        );
-        let mut c = Command::new("tmux");
-        c.args([
-            "-L",
-            &socket,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-x",
-            "100",
-            "-y",
-            "30",
-        ]);
-        for (k, v) in env {
-            c.arg("-e").arg(format!("{k}={}", v.display()));
-        }
-        c.args(["-e", "TERM=xterm-256color", cmd]);
-        assert!(c.status().unwrap().success(), "tmux new-session");
-        Tmux { socket }
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", k]);
-            std::thread::sleep(Duration::from_millis(60));
-        }
-    }
-
-    /// Types text literally (no key names).
-    fn text(&self, s: &str) {
-        self.tmux(&["send-keys", "-l", s]);
-        std::thread::sleep(Duration::from_millis(60));
-    }
-
-    fn wait(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return s;
-            }
-            if start.elapsed() > limit {
-                panic!("waited {limit:?} for {what}; screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.tmux(&["kill-server"]);
-    }
-}
 
 /// The screen's text with the box borders and line breaks taken out, so a
 /// message wrapped over two lines can be found whole.
@@ -113,7 +33,7 @@ fn proxy_form_refuses_an_uncovered_node_then_applies_the_fixed_value() {
         ("XDG_CONFIG_HOME", config.as_path()),
     ];
     let cmd = format!("{BIN} --lab {}; sleep 30", lab.dir.display());
-    let t = Tmux::start(&cmd, &env);
+    let t = Tmux::start(TAG, &cmd, &env);
     t.wait("the API", Duration::from_secs(15), |s| s.contains("API ok"));
 
     t.keys(&[":"]);
@@ -185,6 +105,12 @@ fn proxy_form_refuses_an_uncovered_node_then_applies_the_fixed_value() {
         s.contains("http-proxy · confirm")
     });
     t.keys(&["y"]);
+    // Applying restarts RKE2: a management node's rke2-server log follows
+    // beside the form while the change is checked.
+    let s = t.wait("the log beside the form", Duration::from_secs(20), |s| {
+        s.contains("logs node1 · rke2-server") && s.contains("http-proxy ·")
+    });
+    assert!(s.contains("following"), "{s}");
     t.wait("configured", Duration::from_secs(60), |s| {
         s.contains("applied; the cluster reports it configured")
     });

@@ -19,6 +19,8 @@ pub struct ProxyForm {
     pub focus: usize,
     /// Credentials shown in clear (ctrl-r), until the field loses focus.
     pub reveal: bool,
+    /// The log pane the walk opened beside itself when it applied, if any.
+    pub log_pane: Option<u64>,
 }
 
 impl ProxyForm {
@@ -68,8 +70,27 @@ impl App {
             inputs: Default::default(),
             focus: 0,
             reveal: false,
+            log_pane: None,
         });
         effects(actions)
+    }
+
+    /// Applying restarts RKE2 on every node: follow the first management
+    /// node's rke2-server log beside the form (unless a log pane is open).
+    fn log_beside_the_form(&mut self) -> Vec<Effect> {
+        if self.logs.pane.is_some() {
+            return Vec::new();
+        }
+        let mut rows: Vec<&super::NodeRow> = self.rows.iter().collect();
+        rows.sort_by_key(|r| (r.info.role != super::Role::Server, !r.ssh.is_up()));
+        let Some(first) = rows.first() else {
+            return Vec::new();
+        };
+        let (id, fx) = super::logpane::open_beside(self, vec![first.info.name.clone()]);
+        if let Some(form) = self.proxy_form.as_mut() {
+            form.log_pane = Some(id);
+        }
+        fx
     }
 
     /// A result for the walkthrough from the runner.
@@ -161,6 +182,9 @@ impl App {
                 text: "http-proxy: cancelled, nothing was changed".into(),
             });
         }
+        let applying = actions.iter().any(|a| matches!(a, Action::Apply { .. }));
+        let opened_log = form.log_pane;
+        let mut fx = Vec::new();
         if close {
             if form.flow.finished() {
                 self.proxy_form = None;
@@ -168,8 +192,16 @@ impl App {
             if self.views.len() > 1 {
                 self.views.pop();
             }
+            // The log the walk opened goes with it (its journalctl ends).
+            if opened_log.is_some() && self.logs.pane.as_ref().map(|p| p.id) == opened_log {
+                fx.extend(super::logpane::close(self));
+            }
         }
-        effects(actions)
+        fx.extend(effects(actions));
+        if applying {
+            fx.extend(self.log_beside_the_form());
+        }
+        fx
     }
 }
 
@@ -383,5 +415,71 @@ mod tests {
         assert_eq!(fx, vec![Effect::Proxy(Action::Load)]);
         let f = &a.proxy_form.as_ref().unwrap().flow;
         assert_eq!(f.draft, meanwhile.setting);
+    }
+
+    #[test]
+    fn applying_follows_a_management_nodes_rke2_server_log_beside_the_form() {
+        use crate::app::{NodeInfo, Role};
+        use crate::cluster::settings::Verified;
+        let mut a = app(false);
+        let node = |name: &str, role| NodeInfo {
+            name: name.into(),
+            role,
+            address: Some("10.0.0.1".into()),
+            ready: Some(true),
+        };
+        a.update(Msg::NodesListed(vec![
+            node("node1", Role::Worker),
+            node("node2", Role::Server),
+        ]));
+        command(&mut a, "proxy");
+        loaded(&mut a);
+        a.update(key(KeyCode::BackTab));
+        a.update(ctrl('u'));
+        typed(&mut a, "10.0.0.0/16");
+        a.update(key(KeyCode::Enter));
+        let fx = a.update(key(KeyCode::Enter));
+        let [Effect::Proxy(Action::DryRun { ticket, .. })] = fx[..] else {
+            panic!("{fx:?}")
+        };
+        a.update(Msg::Proxy(Event::DryRunDone {
+            ticket,
+            result: Ok(a.proxy_form.as_ref().unwrap().flow.current.clone().unwrap()),
+        }));
+        let fx = a.update(key(KeyCode::Char('y')));
+        let Some(Effect::Proxy(Action::Apply { ticket, .. })) = fx.first() else {
+            panic!("{fx:?}")
+        };
+        let ticket = *ticket;
+        let Some(Effect::OpenLogs { pane, sources }) = fx.last() else {
+            panic!("{fx:?}")
+        };
+        assert_eq!(sources.len(), 1);
+        assert_eq!(sources[0].target.name, "node2", "the management node");
+        assert_eq!(sources[0].unit.as_deref(), Some("rke2-server"));
+        let pane = *pane;
+        // The form keeps the screen and the keys; the log sits beside it.
+        assert_eq!(a.view(), &View::Proxy);
+        let written = ProxyRead {
+            setting: a.proxy_form.as_ref().unwrap().flow.draft.clone(),
+            resource_version: "5".into(),
+            configured: Configured::default(),
+        };
+        let fx = a.update(Msg::Proxy(Event::Applied {
+            ticket,
+            result: Ok(written),
+        }));
+        let Some(Effect::Proxy(Action::Verify { ticket, .. })) = fx.last() else {
+            panic!("{fx:?}")
+        };
+        a.update(Msg::Proxy(Event::Verified {
+            ticket: *ticket,
+            result: Verified::Configured,
+        }));
+        // Closing the finished walk ends the log it opened.
+        let fx = a.update(key(KeyCode::Esc));
+        assert!(fx.contains(&Effect::CloseLogs { pane }), "{fx:?}");
+        assert!(a.logs.pane.is_none());
+        assert_eq!(a.view(), &View::Nodes);
     }
 }

@@ -222,8 +222,24 @@ pub fn command(app: &mut App, args: &[&str]) -> Vec<Effect> {
     open(app, nodes, unit)
 }
 
-/// Opens a pane for `names` (replacing any open one).
+/// Opens a pane for `names` (replacing any open one) as the log view.
 pub fn open(app: &mut App, names: Vec<String>, unit: Option<String>) -> Vec<Effect> {
+    open_pane(app, names, unit, true)
+}
+
+/// Opens a pane for `names` beside the page in front (a guided flow's form),
+/// which keeps the keys; returns the pane's id with the effects.
+pub fn open_beside(app: &mut App, names: Vec<String>) -> (u64, Vec<Effect>) {
+    let id = app.logs.next_id;
+    (id, open_pane(app, names, None, false))
+}
+
+fn open_pane(
+    app: &mut App,
+    names: Vec<String>,
+    unit: Option<String>,
+    as_view: bool,
+) -> Vec<Effect> {
     // The view's toggles carry over to the next pane.
     let (wrap, timestamps) = app
         .logs
@@ -275,7 +291,7 @@ pub fn open(app: &mut App, names: Vec<String>, unit: Option<String>) -> Vec<Effe
         search_input: None,
         hint: None,
     });
-    if app.view() != &View::Logs {
+    if as_view && app.view() != &View::Logs {
         app.views.push(View::Logs);
     }
     fx.push(Effect::OpenLogs { pane: id, sources });

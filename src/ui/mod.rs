@@ -122,7 +122,15 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
                 height: a.status.y - a.main.y,
                 ..a.main
             };
-            panes::proxy::draw(f, body, app, theme);
+            match &app.logs.pane {
+                // The node being changed, beside the form that changes it.
+                Some(p) => {
+                    let (form, log) = panes::logs::split(body, panes::logs::LogPlace::Beside);
+                    panes::proxy::draw(f, form, app, theme);
+                    panes::logs::draw_pane(f, log, p, theme);
+                }
+                None => panes::proxy::draw(f, body, app, theme),
+            }
         }
         View::Logs if app.logs.pane.is_some() => {
             let body = Rect {

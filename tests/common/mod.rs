@@ -1,6 +1,8 @@
 //! Shared helpers for tests that run against a real lab (root needed).
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

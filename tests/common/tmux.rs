@@ -1,0 +1,88 @@
+//! A console in a tmux session: keys in, screen text out (walkthrough tests).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux server of its own, killed when dropped (also when the test fails).
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// `cmd` in a detached 100x30 session on its own server, named after
+    /// `tag` and the test process so parallel tests never share one.
+    pub fn start(tag: &str, cmd: &str, env: &[(&str, &Path)]) -> Tmux {
+        let socket = format!(
+            "hc-{tag}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>() % 100_000
+        );
+        let mut c = Command::new("tmux");
+        c.args([
+            "-L",
+            &socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "100",
+            "-y",
+            "30",
+        ]);
+        for (k, v) in env {
+            c.arg("-e").arg(format!("{k}={}", v.display()));
+        }
+        c.args(["-e", "TERM=xterm-256color", cmd]);
+        assert!(c.status().unwrap().success(), "tmux new-session");
+        Tmux { socket }
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", k]);
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    /// Types text literally (no key names).
+    pub fn text(&self, s: &str) {
+        self.tmux(&["send-keys", "-l", s]);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+
+    /// Wait until `ok` holds for the screen; fail with the screen if it never does.
+    pub fn wait(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if start.elapsed() > limit {
+                panic!("waited {limit:?} for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
