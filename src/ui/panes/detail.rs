@@ -59,19 +59,7 @@ fn area_lines(sweep: Option<&NodeSweep>, tab: Area, t: &Theme) -> Vec<Line<'stat
         ])),
         Some(NodeSweep::Done(r)) => {
             if let Some(ar) = r.areas.get(&tab) {
-                for fnd in &ar.findings {
-                    lines.push(Line::from(vec![
-                        Span::styled(
-                            format!("{:<8} ", short_level(fnd.level)),
-                            level_style(fnd.level, t),
-                        ),
-                        Span::styled(escape(&fnd.subject).into_owned(), t.base),
-                    ]));
-                    lines.push(Line::from(Span::styled(
-                        format!("         {}", escape(&fnd.message)),
-                        t.dim,
-                    )));
-                }
+                lines.extend(finding_lines(&ar.findings, t));
             }
             lines.extend(area_facts(r, tab, t));
         }
@@ -165,6 +153,26 @@ fn area_facts(r: &crate::creds::report::NodeReport, tab: Area, t: &Theme) -> Vec
             }
         }
         _ => {}
+    }
+    lines
+}
+
+/// Findings worst first as shown everywhere: level and subject, then what to
+/// do, indented under them.
+pub fn finding_lines(findings: &[crate::creds::level::Finding], t: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for fnd in findings {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{:<8} ", short_level(fnd.level)),
+                level_style(fnd.level, t),
+            ),
+            Span::styled(escape(&fnd.subject).into_owned(), t.base),
+        ]));
+        lines.push(Line::from(Span::styled(
+            format!("         {}", escape(&fnd.message)),
+            t.dim,
+        )));
     }
     lines
 }

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::detail::{level_style, short_level};
+use super::detail::finding_lines;
 use crate::app::App;
 use crate::ui::Theme;
 use crate::ui::sanitize::escape;
@@ -28,19 +28,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                     t.base,
                 ),
             ]));
-            for fnd in &c.findings {
-                lines.push(Line::from(vec![
-                    Span::styled(
-                        format!("{:<8} ", short_level(fnd.level)),
-                        level_style(fnd.level, t),
-                    ),
-                    Span::styled(escape(&fnd.subject).into_owned(), t.base),
-                ]));
-                lines.push(Line::from(Span::styled(
-                    format!("         {}", escape(&fnd.message)),
-                    t.dim,
-                )));
-            }
+            lines.extend(finding_lines(&c.findings, t));
         }
     }
     f.render_widget(
