@@ -255,6 +255,25 @@ mod tests {
         }));
     }
 
+    /// Opens the form, sets noProxy to 10.0.0.0/16, previews and passes the
+    /// dry run: the walk then waits for `y`.
+    fn to_confirm(a: &mut App) {
+        command(a, "proxy");
+        loaded(a);
+        a.update(key(KeyCode::BackTab));
+        a.update(ctrl('u'));
+        typed(a, "10.0.0.0/16");
+        a.update(key(KeyCode::Enter));
+        let fx = a.update(key(KeyCode::Enter));
+        let [Effect::Proxy(Action::DryRun { ticket, .. })] = fx[..] else {
+            panic!("{fx:?}")
+        };
+        a.update(Msg::Proxy(Event::DryRunDone {
+            ticket,
+            result: Ok(a.proxy_form.as_ref().unwrap().flow.current.clone().unwrap()),
+        }));
+    }
+
     #[test]
     fn read_only_refuses_the_form() {
         let mut a = app(true);
@@ -332,20 +351,7 @@ mod tests {
         use crate::cluster::settings::{PatchFailure, Verified};
         use crate::flows::proxy::Notice;
         let mut a = app(false);
-        command(&mut a, "proxy");
-        loaded(&mut a);
-        a.update(key(KeyCode::BackTab));
-        a.update(ctrl('u'));
-        typed(&mut a, "10.0.0.0/16");
-        a.update(key(KeyCode::Enter));
-        let fx = a.update(key(KeyCode::Enter));
-        let [Effect::Proxy(Action::DryRun { ticket, .. })] = fx[..] else {
-            panic!("{fx:?}")
-        };
-        a.update(Msg::Proxy(Event::DryRunDone {
-            ticket,
-            result: Ok(a.proxy_form.as_ref().unwrap().flow.current.clone().unwrap()),
-        }));
+        to_confirm(&mut a);
         let fx = a.update(key(KeyCode::Char('y')));
         let [Effect::Proxy(Action::Apply { ticket, .. })] = fx[..] else {
             panic!("{fx:?}")
@@ -432,20 +438,7 @@ mod tests {
             node("node1", Role::Worker),
             node("node2", Role::Server),
         ]));
-        command(&mut a, "proxy");
-        loaded(&mut a);
-        a.update(key(KeyCode::BackTab));
-        a.update(ctrl('u'));
-        typed(&mut a, "10.0.0.0/16");
-        a.update(key(KeyCode::Enter));
-        let fx = a.update(key(KeyCode::Enter));
-        let [Effect::Proxy(Action::DryRun { ticket, .. })] = fx[..] else {
-            panic!("{fx:?}")
-        };
-        a.update(Msg::Proxy(Event::DryRunDone {
-            ticket,
-            result: Ok(a.proxy_form.as_ref().unwrap().flow.current.clone().unwrap()),
-        }));
+        to_confirm(&mut a);
         let fx = a.update(key(KeyCode::Char('y')));
         let Some(Effect::Proxy(Action::Apply { ticket, .. })) = fx.first() else {
             panic!("{fx:?}")
