@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use harvcred::logs::{
-    Limits, LogBuffer, LogLine, LogView, Query, hint_for, parse_json, parse_short, sanitize,
+    Limits, LogBuffer, LogLine, LogView, Query, hint_for, level_of, parse_short, sanitize,
 };
 
 /// A realistic rke2-server line (logrus text format), ~190 bytes.
@@ -73,20 +73,12 @@ fn bench_parse(c: &mut Criterion) {
     g.bench_function("parse_short", |b| {
         b.iter(|| parse_short(black_box(short.as_bytes())))
     });
-    let json = serde_json::json!({
-        "__CURSOR": "s=0123456789abcdef0123456789abcdef;i=1a2b;b=fedcba9876543210fedcba9876543210;m=12345;t=5f3e2d1c0b0a;x=abcdef",
-        "__REALTIME_TIMESTAMP": "1795000000123456",
-        "_HOSTNAME": "harvester-node-1",
-        "SYSLOG_IDENTIFIER": "rke2",
-        "_PID": "1234",
-        "PRIORITY": "6",
-        "_SYSTEMD_UNIT": "rke2-server.service",
-        "_BOOT_ID": "fedcba9876543210fedcba9876543210",
-        "MESSAGE": CLEAN,
-    })
-    .to_string();
-    g.bench_function("parse_json", |b| {
-        b.iter(|| parse_json(black_box(json.as_bytes())).unwrap())
+    let unix = format!("1795971835.397065 harvester-node-1 rke2[1234]: {CLEAN}");
+    g.bench_function("parse_short_unix", |b| {
+        b.iter(|| parse_short(black_box(unix.as_bytes())))
+    });
+    g.bench_function("level_of", |b| {
+        b.iter(|| level_of(black_box(CLEAN.as_bytes())))
     });
     g.finish();
 }

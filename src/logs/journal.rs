@@ -1,28 +1,26 @@
 //! Parsing `journalctl` output, and resuming a stream without repeats.
 //!
-//! Two output formats are understood:
+//! The stream reads `journalctl -o short-unix`:
+//! `1795971835.397065 node1 rke2[1234]: msg` ([`parse_short`], which also
+//! reads `-o short-iso-precise`). Not `-o json` or `-o export`, which carry a
+//! cursor: on the lab, journalctl's JSON formatter managed 9,900-18,900
+//! lines/s for ten nodes where the short formats reached 43,000-46,000, and
+//! export was erratic (4,400-42,000), so they would have capped the pane at
+//! half of what `journalctl -f` itself delivers. The node's formatting is the
+//! same work as the operator's own `journalctl -f`; what is left to us is
+//! cheap to parse.
 //!
-//! * `-o short-iso-precise`: `2026-11-29T11:07:03.123456+00:00 node1 rke2[1234]: msg`
-//!   ([`parse_short`]). Cheap and readable, but it carries no cursor.
-//! * `-o json` ([`parse_json`]): one object per line with `__CURSOR`,
-//!   `__REALTIME_TIMESTAMP`, `PRIORITY`, `MESSAGE`, …  journald writes a field
-//!   that is not printable UTF-8 as an **array of byte values**
-//!   (`"MESSAGE":[27,91,50,74]`), which is exactly the case a hostile line
-//!   produces, so [`Field`] keeps both shapes and hands out bytes for the
-//!   sanitiser. Strings without JSON escapes are borrowed from the input.
+//! With `--all`, journalctl prints every byte of the message as it is
+//! (escape sequences included: the sanitiser deals with them when a
+//! [`LogLine`](super::buffer::LogLine) is built) and indents the lines after
+//! the first of a multi-line message, so a line starting at column 0 is
+//! always a new entry: a message cannot forge one.
 //!
-//! Both parsers return borrowed views; nothing here is sanitised yet (that
-//! happens when a [`LogLine`](super::buffer::LogLine) is built).
-//!
-//! Reconnecting: [`Resume`] remembers the last cursor (JSON) or the last
-//! timestamp (short format) and builds the `journalctl` arguments for the next
-//! connection, `--after-cursor=…` so nothing is repeated, or `--since=@…` plus
-//! [`Resume::is_repeat`] to drop the lines already seen in that second.
+//! Reconnecting: [`Resume`] remembers the last timestamp and the messages
+//! seen at it; the next connection asks for `--since=@SECONDS` and drops what
+//! [`Resume::is_repeat`] recognises.
 
-use std::borrow::Cow;
 use std::fmt;
-
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 /// A journal timestamp: microseconds since the Unix epoch, UTC (journald's
 /// own resolution; `__REALTIME_TIMESTAMP` is exactly this).
@@ -205,13 +203,39 @@ pub struct ShortEntry<'a> {
     pub message: &'a [u8],
 }
 
-/// Splits a short-iso(-precise) line. No allocation; a trailing `\r` or `\n`
-/// is not removed (the caller splits lines).
+/// Parses the timestamp journalctl's `short-unix` prints: seconds since the
+/// epoch, a dot, the fraction (microseconds: 6 digits; 1-9 accepted).
+/// Returns the timestamp and the number of bytes consumed.
+pub fn parse_unix(b: &[u8]) -> Option<(Timestamp, usize)> {
+    let dot = b.iter().take(13).position(|&c| c == b'.')?;
+    let secs = &b[..dot];
+    if secs.is_empty() || secs.len() > 12 || !secs.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let frac_len = b[dot + 1..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if frac_len == 0 || frac_len > 9 {
+        return None;
+    }
+    let frac = &b[dot + 1..dot + 1 + frac_len];
+    let mut micros = 0u32;
+    for k in 0..6 {
+        micros = micros * 10 + frac.get(k).map_or(0, |c| u32::from(c - b'0'));
+    }
+    let secs: i64 = std::str::from_utf8(secs).ok()?.parse().ok()?;
+    Some((Timestamp::from_unix(secs, micros), dot + 1 + frac_len))
+}
+
+/// Splits a line of `short-unix` or `short-iso(-precise)` output. No
+/// allocation; a trailing `\r` or `\n` is not removed (the caller splits
+/// lines).
 pub fn parse_short(line: &[u8]) -> ShortLine<'_> {
     if line.starts_with(b"-- ") {
         return ShortLine::Meta(line);
     }
-    let Some((ts, n)) = parse_iso(line) else {
+    let Some((ts, n)) = parse_unix(line).or_else(|| parse_iso(line)) else {
         return ShortLine::Other(line);
     };
     let rest = &line[n..];
@@ -249,178 +273,6 @@ pub fn parse_short(line: &[u8]) -> ShortLine<'_> {
     })
 }
 
-/// A journal field value: text, or the byte array journald uses for values
-/// that are not printable UTF-8.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Field<'a> {
-    Text(Cow<'a, str>),
-    Bytes(Vec<u8>),
-}
-
-impl Field<'_> {
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Field::Text(t) => t.as_bytes(),
-            Field::Bytes(b) => b,
-        }
-    }
-}
-
-impl<'de: 'a, 'a> de::Deserialize<'de> for Field<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(FieldVisitor)
-    }
-}
-
-struct FieldVisitor;
-
-impl<'de> Visitor<'de> for FieldVisitor {
-    type Value = Field<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string or an array of bytes")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Field::Text(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Field::Text(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Field::Text(Cow::Owned(v)))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Field::Text(Cow::Owned(v.to_string())))
-    }
-
-    /// Either a byte array, or (a field with several values) an array of
-    /// values, of which the first is kept.
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let first: Option<Elem<'de>> = seq.next_element()?;
-        match first {
-            None => Ok(Field::Bytes(Vec::new())),
-            Some(Elem::Byte(b)) => {
-                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(64) + 1);
-                v.push(b);
-                while let Some(b) = seq.next_element::<u8>()? {
-                    v.push(b);
-                }
-                Ok(Field::Bytes(v))
-            }
-            Some(Elem::Value(f)) => {
-                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(f)
-            }
-        }
-    }
-}
-
-enum Elem<'a> {
-    Byte(u8),
-    Value(Field<'a>),
-}
-
-impl<'de: 'a, 'a> de::Deserialize<'de> for Elem<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Elem<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a byte or a field value")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                u8::try_from(v)
-                    .map(Elem::Byte)
-                    .map_err(|_| E::custom("byte out of range"))
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                FieldVisitor.visit_borrowed_str(v).map(Elem::Value)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                FieldVisitor.visit_str(v).map(Elem::Value)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                FieldVisitor.visit_seq(seq).map(Elem::Value)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// The fields the stream asks journalctl for besides the cursor and timestamp
-/// it always prints. [`RawEntry`] reads more (host, identifier, pid) when a
-/// caller asks journalctl for them; the pane and `harvcred logs` do not.
-pub const JSON_FIELDS: &[&str] = &["MESSAGE", "PRIORITY"];
-
-#[derive(serde::Deserialize)]
-struct RawEntry<'a> {
-    #[serde(rename = "__CURSOR", borrow, default)]
-    cursor: Option<Field<'a>>,
-    #[serde(rename = "__REALTIME_TIMESTAMP", borrow, default)]
-    realtime: Option<Field<'a>>,
-    #[serde(rename = "_HOSTNAME", borrow, default)]
-    host: Option<Field<'a>>,
-    #[serde(rename = "SYSLOG_IDENTIFIER", borrow, default)]
-    ident: Option<Field<'a>>,
-    #[serde(rename = "_PID", borrow, default)]
-    pid: Option<Field<'a>>,
-    #[serde(rename = "PRIORITY", borrow, default)]
-    priority: Option<Field<'a>>,
-    #[serde(rename = "MESSAGE", borrow, default)]
-    message: Option<Field<'a>>,
-}
-
-/// One entry of `journalctl -o json`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JsonEntry<'a> {
-    pub cursor: Option<Cow<'a, str>>,
-    pub ts: Option<Timestamp>,
-    pub host: Option<Field<'a>>,
-    pub ident: Option<Field<'a>>,
-    pub pid: Option<u32>,
-    /// syslog priority, 0 (emerg) … 7 (debug): lets the pane colour errors.
-    pub priority: Option<u8>,
-    /// `None` when journald left it out (e.g. over 4096 bytes without `--all`).
-    pub message: Option<Field<'a>>,
-}
-
-fn field_num(f: &Option<Field<'_>>) -> Option<u64> {
-    std::str::from_utf8(f.as_ref()?.as_bytes())
-        .ok()?
-        .parse()
-        .ok()
-}
-
-/// Parses one line of `journalctl -o json`.
-pub fn parse_json(line: &[u8]) -> Result<JsonEntry<'_>, serde_json::Error> {
-    let raw: RawEntry<'_> = serde_json::from_slice(line)?;
-    Ok(JsonEntry {
-        ts: field_num(&raw.realtime)
-            .and_then(|v| i64::try_from(v).ok())
-            .map(Timestamp),
-        pid: field_num(&raw.pid).and_then(|v| u32::try_from(v).ok()),
-        priority: field_num(&raw.priority).and_then(|v| u8::try_from(v).ok()),
-        cursor: match raw.cursor {
-            Some(Field::Text(c)) => Some(c),
-            _ => None,
-        },
-        host: raw.host,
-        ident: raw.ident,
-        message: raw.message,
-    })
-}
-
-/// Output format asked of journalctl.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Json,
-    ShortIsoPrecise,
-}
-
 /// How many same-timestamp messages [`Resume`] remembers for de-duplication.
 const SAME_TS_MEMORY: usize = 256;
 
@@ -429,22 +281,16 @@ const SAME_TS_MEMORY: usize = 256;
 /// Feed every received entry to [`observe`](Resume::observe); on reconnect,
 /// run journalctl with [`journalctl_args`](Resume::journalctl_args) and drop
 /// the entries for which [`is_repeat`](Resume::is_repeat) is true.
+///
+/// Timestamps are journald's (microseconds, taken when the entry arrived), in
+/// the order journalctl prints them; an entry older than the last one shown,
+/// or at the same microsecond with a message already shown, is a repeat.
 #[derive(Clone, Debug, Default)]
 pub struct Resume {
-    cursor: Option<String>,
     last_ts: Option<Timestamp>,
-    /// Hashes of the messages seen at `last_ts` (`--since` is inclusive and
-    /// only has second resolution here).
+    /// Hashes of the messages seen at `last_ts` (`--since` has second
+    /// resolution, so the last second comes again).
     at_last_ts: Vec<u64>,
-}
-
-/// A cursor is `s=…;i=…;b=…;m=…;t=…;x=…`; anything else is not passed back
-/// to the node's command line.
-fn plausible_cursor(c: &str) -> bool {
-    !c.is_empty()
-        && c.len() <= 512
-        && c.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'=' || b == b';')
 }
 
 fn hash(msg: &[u8]) -> u64 {
@@ -458,16 +304,7 @@ impl Resume {
     }
 
     /// Records an entry that was shown.
-    pub fn observe(&mut self, cursor: Option<&str>, ts: Option<Timestamp>, message: &[u8]) {
-        if let Some(c) = cursor
-            && plausible_cursor(c)
-        {
-            // Reuse the allocation: cursors have a fixed shape.
-            let s = self.cursor.get_or_insert_with(String::new);
-            s.clear();
-            s.push_str(c);
-        }
-        let Some(ts) = ts else { return };
+    pub fn observe(&mut self, ts: Timestamp, message: &[u8]) {
         match self.last_ts {
             Some(last) if ts < last => {}
             Some(last) if ts == last => {
@@ -483,21 +320,16 @@ impl Resume {
         }
     }
 
-    pub fn cursor(&self) -> Option<&str> {
-        self.cursor.as_deref()
-    }
-
     pub fn last_timestamp(&self) -> Option<Timestamp> {
         self.last_ts
     }
 
-    /// True for an entry a timestamp-based resume delivers again: older than
-    /// the last one seen, or at the same instant with a message already seen.
-    /// (Not needed after `--after-cursor`, and harmless there.)
-    pub fn is_repeat(&self, ts: Option<Timestamp>, message: &[u8]) -> bool {
-        match (self.last_ts, ts) {
-            (Some(last), Some(ts)) if ts < last => true,
-            (Some(last), Some(ts)) if ts == last => self.at_last_ts.contains(&hash(message)),
+    /// True for an entry a resumed connection delivers again: older than the
+    /// last one seen, or at the same instant with a message already seen.
+    pub fn is_repeat(&self, ts: Timestamp, message: &[u8]) -> bool {
+        match self.last_ts {
+            Some(last) if ts < last => true,
+            Some(last) if ts == last => self.at_last_ts.contains(&hash(message)),
             _ => false,
         }
     }
@@ -505,41 +337,27 @@ impl Resume {
     /// Arguments for `journalctl` (program name excluded).
     ///
     /// First connection: the last `backlog` entries, then follow. Later
-    /// connections: everything after the cursor (or since the last second
-    /// seen), `--no-tail` so `-f`'s implied `-n 10` does not cut the gap.
-    /// `--all` so journalctl neither abbreviates unprintable fields as
-    /// "blob data" nor nulls long JSON fields; the sanitiser and the line cap
-    /// deal with both. Pass each element as one argument (openssh's
-    /// `Command::arg` quotes it).
-    pub fn journalctl_args(&self, unit: &str, format: Format, backlog: u32) -> Vec<String> {
+    /// connections: everything since the last second seen, `--no-tail` so
+    /// `-f`'s implied `-n 10` does not cut the gap. `--all` so journalctl
+    /// does not turn a message with control characters into "[blob data]"
+    /// (the sanitiser shows them); `--quiet` leaves out journalctl's own
+    /// notes ("-- No entries --"). Pass each element as one argument
+    /// (openssh's `Command::arg` quotes it).
+    pub fn journalctl_args(&self, unit: &str, backlog: u32) -> Vec<String> {
         let mut a = vec![
             format!("--unit={unit}"),
             "--follow".to_owned(),
             "--all".to_owned(),
+            "--quiet".to_owned(),
             "--no-pager".to_owned(),
-            match format {
-                Format::Json => "--output=json",
-                Format::ShortIsoPrecise => "--output=short-iso-precise",
-            }
-            .to_owned(),
+            "--output=short-unix".to_owned(),
         ];
-        if format == Format::Json {
-            // JSON always carries __CURSOR and __REALTIME_TIMESTAMP (all
-            // Resume and the pane need, with these two); the other ~40
-            // fields are 57% of the bytes: 134,894 -> 57,602 bytes per 1,000
-            // rke2-server lines on the lab (-o cat: 18,433). systemd >= 236.
-            a.push(format!("--output-fields={}", JSON_FIELDS.join(",")));
-        }
-        match (&self.cursor, self.last_ts) {
-            (Some(c), _) if format == Format::Json => {
-                a.push(format!("--after-cursor={c}"));
-                a.push("--no-tail".to_owned());
-            }
-            (_, Some(ts)) => {
+        match self.last_ts {
+            Some(ts) => {
                 a.push(format!("--since=@{}", ts.unix_secs()));
                 a.push("--no-tail".to_owned());
             }
-            _ => a.push(format!("--lines={backlog}")),
+            None => a.push(format!("--lines={backlog}")),
         }
         a
     }
@@ -610,63 +428,72 @@ mod tests {
     }
 
     #[test]
-    fn json_entries_borrow_text_and_decode_byte_arrays() {
-        let l = br#"{"__CURSOR":"s=ab;i=1f;b=cd;m=2;t=5;x=9","__REALTIME_TIMESTAMP":"1795000000123456","_HOSTNAME":"node-1","SYSLOG_IDENTIFIER":"rke2","_PID":"77","PRIORITY":"3","MESSAGE":"level=fatal msg=boom","_BOOT_ID":"x"}"#;
-        let e = parse_json(l).unwrap();
-        assert_eq!(e.cursor.as_deref(), Some("s=ab;i=1f;b=cd;m=2;t=5;x=9"));
-        assert!(matches!(e.cursor, Some(Cow::Borrowed(_))));
-        assert_eq!(e.ts, Some(Timestamp(1_795_000_000_123_456)));
-        assert_eq!((e.pid, e.priority), (Some(77), Some(3)));
+    fn short_unix_lines() {
+        let l = b"1795971835.397065 node1 rke2[659]: level=warning msg=\"x\"";
+        let ShortLine::Entry(e) = parse_short(l) else {
+            panic!()
+        };
+        assert_eq!(e.ts, Timestamp(1_795_971_835_397_065));
+        assert_eq!(
+            (e.host, e.ident, e.pid),
+            (&b"node1"[..], &b"rke2"[..], Some(659))
+        );
+        assert_eq!(e.message, b"level=warning msg=\"x\"");
+        // The same instant as short-iso-precise prints it.
+        let ShortLine::Entry(iso) =
+            parse_short(b"2026-11-29T17:03:55.397065+00:00 node1 rke2[659]: m")
+        else {
+            panic!()
+        };
+        assert_eq!(iso.ts.unix_secs(), 1_795_971_835);
+        // Escape sequences stay in the message (the sanitiser's job).
+        let ShortLine::Entry(e) = parse_short(b"1795971835.000001 n x: evil \x1b]52;c;aGk=\x07")
+        else {
+            panic!()
+        };
+        assert_eq!(e.message, b"evil \x1b]52;c;aGk=\x07");
+        // journalctl indents a multi-line message's next lines.
+        assert_eq!(
+            parse_short(b"                          line two"),
+            ShortLine::Other(b"                          line two")
+        );
+        // Not a timestamp: a fraction without digits, or too many.
         assert!(matches!(
-            e.message,
-            Some(Field::Text(Cow::Borrowed("level=fatal msg=boom")))
+            parse_short(b"1795971835. n x: m"),
+            ShortLine::Other(_)
         ));
-
-        // journald writes a message with control characters as bytes.
-        let l = br#"{"__REALTIME_TIMESTAMP":"1","MESSAGE":[27,93,53,50,59,99,59,97,71,107,61,7]}"#;
-        let e = parse_json(l).unwrap();
-        assert_eq!(e.message.unwrap().as_bytes(), b"\x1b]52;c;aGk=\x07");
-
-        // Several values for one field: the first is kept.
-        let e = parse_json(br#"{"MESSAGE":["one",[116,119,111]]}"#).unwrap();
-        assert_eq!(e.message.unwrap().as_bytes(), b"one");
-        // Left out (too long without --all).
-        assert_eq!(parse_json(br#"{"MESSAGE":null}"#).unwrap().message, None);
-        // Escaped strings are owned, and decoded.
-        let e = parse_json(br#"{"MESSAGE":"a\u001b[2Jb"}"#).unwrap();
-        assert_eq!(e.message.unwrap().as_bytes(), b"a\x1b[2Jb");
-        assert!(parse_json(b"garbage").is_err());
+        assert!(matches!(
+            parse_short(b"1795971835.1234567890 n x: m"),
+            ShortLine::Other(_)
+        ));
+        assert!(matches!(
+            parse_short(b"12345678901234.5 n x: m"),
+            ShortLine::Other(_)
+        ));
     }
 
     #[test]
-    fn resume_by_cursor_and_by_time() {
+    fn resume_by_time_drops_what_was_shown() {
         let mut r = Resume::new();
-        let first = r.journalctl_args("rke2-server", Format::Json, 200);
-        assert!(first.contains(&"--lines=200".to_owned()));
-        assert!(first.contains(&"--follow".to_owned()));
-        assert!(first.contains(&"--output-fields=MESSAGE,PRIORITY".to_owned()));
+        let first = r.journalctl_args("rke2-server", 200);
+        for a in ["--lines=200", "--follow", "--all", "--output=short-unix"] {
+            assert!(first.contains(&a.to_owned()), "{a}");
+        }
 
-        r.observe(Some("s=1;i=2"), Some(Timestamp(5_000_001)), b"a");
-        let again = r.journalctl_args("rke2-server", Format::Json, 200);
-        assert!(again.contains(&"--after-cursor=s=1;i=2".to_owned()));
-        assert!(again.contains(&"--no-tail".to_owned()));
-        assert!(!again.iter().any(|a| a.starts_with("--lines")));
-
-        // A cursor that is not a cursor is never passed on.
-        r.observe(Some("s=1; rm -rf /"), None, b"");
-        assert_eq!(r.cursor(), Some("s=1;i=2"));
-
-        // Short format: since the last second, minus what was seen.
-        let mut r = Resume::new();
-        r.observe(None, Some(Timestamp(5_000_001)), b"a");
-        r.observe(None, Some(Timestamp(5_000_002)), b"b");
-        r.observe(None, Some(Timestamp(5_000_002)), b"c");
-        let args = r.journalctl_args("rke2-server", Format::ShortIsoPrecise, 200);
+        r.observe(Timestamp(5_000_001), b"a");
+        r.observe(Timestamp(5_000_002), b"b");
+        r.observe(Timestamp(5_000_002), b"c");
+        let args = r.journalctl_args("rke2-server", 200);
         assert!(args.contains(&"--since=@5".to_owned()));
-        assert!(r.is_repeat(Some(Timestamp(5_000_001)), b"a"));
-        assert!(r.is_repeat(Some(Timestamp(5_000_002)), b"c"));
-        assert!(!r.is_repeat(Some(Timestamp(5_000_002)), b"d"));
-        assert!(!r.is_repeat(Some(Timestamp(5_000_003)), b"a"));
-        assert!(!r.is_repeat(None, b"a"));
+        assert!(args.contains(&"--no-tail".to_owned()));
+        assert!(!args.iter().any(|a| a.starts_with("--lines")));
+        assert!(r.is_repeat(Timestamp(5_000_001), b"a"));
+        assert!(r.is_repeat(Timestamp(4_999_999), b"new but older"));
+        assert!(r.is_repeat(Timestamp(5_000_002), b"c"));
+        assert!(!r.is_repeat(Timestamp(5_000_002), b"d"));
+        assert!(!r.is_repeat(Timestamp(5_000_003), b"a"));
+        // An older entry does not move the mark back.
+        r.observe(Timestamp(4_000_000), b"z");
+        assert_eq!(r.last_timestamp(), Some(Timestamp(5_000_002)));
     }
 }

@@ -2,7 +2,7 @@
 //! sanitised, searched and explained. Pure: no I/O, no SSH, no terminal.
 //!
 //! The route of a line: the stream task (node/) reads bytes from
-//! `journalctl -u rke2-server -f` on a node, splits them into lines, parses
+//! `journalctl -u rke2-server -f -o short-unix` on a node, splits them into lines, parses
 //! each with [`journal`] (timestamp, message), and builds a [`LogLine`], which
 //! sanitises the message ([`mod@sanitize`]), caps its length and looks it up in
 //! the known-failure table ([`hints`]). Batches of lines reach the app state
@@ -15,13 +15,15 @@
 pub mod buffer;
 pub mod hints;
 pub mod journal;
+pub mod level;
 pub mod sanitize;
 pub mod search;
 pub mod view;
 
 pub use buffer::{Limits, LineKind, LogBuffer, LogLine, NodeId, Span};
 pub use hints::{Goto, HINTS, Hint, hint_for};
-pub use journal::{Format, JsonEntry, Resume, ShortLine, Timestamp, parse_json, parse_short};
+pub use journal::{Resume, ShortEntry, ShortLine, Timestamp, parse_short};
+pub use level::level_of;
 pub use sanitize::{sanitize, sanitize_str, sanitize_with_spans};
 pub use search::{Direction, Jump, MatchIndex, Query};
 pub use view::{LogView, Row, Status, Window};

@@ -1,4 +1,4 @@
-//! Live logs of one (node, unit): `journalctl -u UNIT -f -o json` on the node
+//! Live logs of one (node, unit): `journalctl -u UNIT -f -o short-unix` on the node
 //! over its pooled connection, read in batches, parsed and sanitised into
 //! [`LogLine`]s, sent over a bounded channel.
 //!
@@ -9,8 +9,9 @@
 //!   stdin open for the stream's life; dropping the stream, aborting its task
 //!   or the death of harvcred (even SIGKILL: the kernel closes our end of the
 //!   pipe the mux master reads from) closes it.
-//! - **No line twice.** Every entry's cursor goes into a [`Resume`]; a new
-//!   connection continues with `--after-cursor`.
+//! - **No line twice.** Every entry's timestamp goes into a [`Resume`]; a
+//!   new connection continues from the last second seen and drops what was
+//!   already shown.
 //! - **A dead link is noticed.** A cut link leaves the SSH master hanging and
 //!   the stream silent; after [`StreamSpec::stall_check`] of silence the
 //!   node is probed and, if it does not answer, the connection is replaced.
@@ -25,7 +26,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use super::pool::{ExecError, Pool};
 use crate::app::{SshState, Target};
-use crate::logs::{Format, LogLine, NodeId, Resume, parse_json};
+use crate::logs::{LogLine, NodeId, Resume, ShortLine, Timestamp, level_of, parse_short};
 
 /// Runs `journalctl "$@"` (through `sudo -n` unless already root: the
 /// journal of system units needs it) and ends it when stdin reaches EOF.
@@ -168,6 +169,39 @@ pub fn backoff(n: u32) -> Duration {
     base + base.mul_f64(rand::random::<f64>() / 4.0)
 }
 
+#[derive(Clone, Copy)]
+struct Entry {
+    ts: Timestamp,
+    /// Bytes before the message on the entry's first line: the indentation
+    /// of its next lines, taken off them.
+    indent: usize,
+    priority: Option<u8>,
+    /// Already shown before a reconnect: its next lines are skipped too.
+    repeat: bool,
+}
+
+enum Silence {
+    /// The unit has written nothing new.
+    Quiet,
+    /// The journal has entries newer than the last one shown.
+    Behind,
+    Unreachable,
+}
+
+/// Runs `journalctl "$@"` once, as [`WRAPPER`] does (sudo unless root).
+const NEWEST_ENTRY: &str = r#"s=; [ "$(id -u)" = 0 ] || s="sudo -n"; exec $s journalctl "$@""#;
+
+/// Is the newest entry (journalctl's output for `--lines=1`) later than the
+/// last entry shown? Before anything was shown there is nothing to compare
+/// with (a stream asked for no backlog of a quiet unit): not behind.
+fn newer_than_shown(newest: &[u8], shown: &Resume) -> bool {
+    let first = newest.split(|&c| c == b'\n').next().unwrap_or_default();
+    match (parse_short(first), shown.last_timestamp()) {
+        (ShortLine::Entry(e), Some(last)) => e.ts > last,
+        _ => false,
+    }
+}
+
 enum Outcome {
     /// journalctl ended (stdout closed): whether it exited with 0, and
     /// stderr's words if it said any.
@@ -185,8 +219,11 @@ struct Conn<'a> {
     spec: &'a StreamSpec,
     tx: &'a mpsc::Sender<StreamEvent>,
     resume: &'a mut Resume,
-    /// After a reconnect by time rather than cursor, drop what was seen.
+    /// After a reconnect, drop what was already shown.
     skip_repeats: bool,
+    /// The entry whose lines are arriving: a multi-line message's next lines
+    /// come indented and belong to it.
+    entry: Option<Entry>,
     batch: Vec<LogLine>,
     dropped: u64,
     /// Skipping the rest of an over-long line.
@@ -227,16 +264,17 @@ async fn run(pool: Arc<Pool>, spec: StreamSpec, tx: mpsc::Sender<StreamEvent>) {
             Some(o) => o,
             None => {
                 let u = unit.clone().expect("unit decided above");
-                let mut args = resume.journalctl_args(&u, Format::Json, spec.backlog);
+                let mut args = resume.journalctl_args(&u, spec.backlog);
                 if !spec.follow {
                     args.retain(|a| a != "--follow");
                 }
-                let skip_repeats = resume.cursor().is_none() && resume.last_timestamp().is_some();
+                let skip_repeats = resume.last_timestamp().is_some();
                 let mut c = Conn {
                     spec: &spec,
                     tx: &tx,
                     resume: &mut resume,
                     skip_repeats,
+                    entry: None,
                     batch: Vec::new(),
                     dropped,
                     discarding: false,
@@ -372,11 +410,45 @@ impl Conn<'_> {
                             return Outcome::ReceiverGone;
                         }
                     } else {
-                        if !matches!(pool.probe(&self.spec.target).await, SshState::Up { .. }) {
-                            return Outcome::Stalled;
+                        match self.check_silence(pool, unit).await {
+                            Silence::Quiet => quiet_since = Instant::now(),
+                            Silence::Behind => return Outcome::Failed(
+                                "journalctl stopped following (the journal rotated under it); resuming".into(),
+                            ),
+                            Silence::Unreachable => return Outcome::Stalled,
                         }
-                        quiet_since = Instant::now();
                     }
+                }
+            }
+        }
+    }
+
+    /// After [`StreamSpec::stall_check`] of silence: the unit may just be
+    /// quiet, the link may be dead, or journalctl may have lost the journal
+    /// (`journalctl -f` can miss a file rotated under it, "is truncated,
+    /// ignoring file", and then prints nothing while the unit logs on). The
+    /// unit's newest entry tells them apart.
+    async fn check_silence(&self, pool: &Pool, unit: &str) -> Silence {
+        let unit_arg = format!("--unit={unit}");
+        let args = [
+            "-c",
+            NEWEST_ENTRY,
+            "sh",
+            &unit_arg,
+            "--lines=1",
+            "--all",
+            "--quiet",
+            "--no-pager",
+            "--output=short-unix",
+        ];
+        match pool.exec(&self.spec.target, "sh", &args).await {
+            Ok(out) if newer_than_shown(&out.stdout, self.resume) => Silence::Behind,
+            Ok(_) => Silence::Quiet,
+            Err(_) => {
+                if matches!(pool.probe(&self.spec.target).await, SshState::Up { .. }) {
+                    Silence::Quiet
+                } else {
+                    Silence::Unreachable
                 }
             }
         }
@@ -415,19 +487,43 @@ impl Conn<'_> {
         self.received += 1;
         let node = self.spec.node;
         let max = self.spec.max_line_bytes;
-        match parse_json(raw) {
-            Ok(e) => {
-                let msg = e.message.as_ref().map(|m| m.as_bytes()).unwrap_or(b"");
-                if self.skip_repeats && self.resume.is_repeat(e.ts, msg) {
+        match parse_short(raw) {
+            ShortLine::Entry(e) => {
+                let repeat = self.skip_repeats && self.resume.is_repeat(e.ts, e.message);
+                let priority = level_of(e.message);
+                self.entry = Some(Entry {
+                    ts: e.ts,
+                    indent: raw.len() - e.message.len(),
+                    priority,
+                    repeat,
+                });
+                if repeat {
                     return;
                 }
-                self.resume.observe(e.cursor.as_deref(), e.ts, msg);
+                self.resume.observe(e.ts, e.message);
                 self.batch
-                    .push(LogLine::new(node, e.ts, msg, max).with_priority(e.priority));
+                    .push(LogLine::new(node, Some(e.ts), e.message, max).with_priority(priority));
             }
-            // Not JSON (should not happen with -o json): shown as it is,
-            // sanitised like everything else.
-            Err(_) => self.batch.push(LogLine::new(node, None, raw, max)),
+            ShortLine::Other(text) => match self.entry {
+                Some(Entry { repeat: true, .. }) => {}
+                Some(Entry {
+                    ts,
+                    indent,
+                    priority,
+                    ..
+                }) => {
+                    let spaces = text.iter().take(indent).take_while(|&&c| c == b' ').count();
+                    self.batch.push(
+                        LogLine::new(node, Some(ts), &text[spaces..], max).with_priority(priority),
+                    );
+                }
+                None => self.batch.push(LogLine::new(node, None, text, max)),
+            },
+            // journalctl's own notes (`-- Boot 1a2b… --`): shown as they are.
+            ShortLine::Meta(text) => {
+                self.entry = None;
+                self.batch.push(LogLine::new(node, None, text, max));
+            }
         }
     }
 
@@ -531,6 +627,98 @@ mod tests {
         let mut rest = Vec::new();
         out.read_to_end(&mut rest).unwrap();
         assert!(child.wait().unwrap().code().is_some());
+    }
+
+    fn texts(lines: &[LogLine]) -> Vec<(&str, Option<u8>)> {
+        lines.iter().map(|l| (l.text(), l.priority())).collect()
+    }
+
+    /// Feeds `chunks` as reads from journalctl and returns what the batch got.
+    fn feed(resume: &mut Resume, skip_repeats: bool, chunks: &[&[u8]]) -> Vec<LogLine> {
+        let spec = StreamSpec::new(
+            3,
+            Target {
+                name: "node1".into(),
+                address: None,
+            },
+        );
+        let (tx, _rx) = mpsc::channel(1);
+        let mut c = Conn {
+            spec: &spec,
+            tx: &tx,
+            resume,
+            skip_repeats,
+            entry: None,
+            batch: Vec::new(),
+            dropped: 0,
+            discarding: false,
+            received: 0,
+        };
+        let mut buf = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            buf.extend_from_slice(chunk);
+            c.take_lines(&mut buf, i + 1 == chunks.len());
+        }
+        std::mem::take(&mut c.batch)
+    }
+
+    #[test]
+    fn entries_split_anywhere_come_out_whole_with_their_level() {
+        let out: &[u8] = b"1795971835.000001 node1 rke2[7]: time=\"x\" level=error msg=\"boom\"\n\
+1795971835.000002 node1 rke2[7]: panic: runtime error\n\
+                                 goroutine 1 [running]:\n\
+                                 \tmain.go:12\n\
+-- Boot 0123abcd --\n\
+1795971836.5 node1 rke2[9]: I1129 17:03:55.123456 1 x.go:1] started";
+        let whole = feed(&mut Resume::new(), false, &[out]);
+        assert_eq!(
+            texts(&whole),
+            [
+                ("time=\"x\" level=error msg=\"boom\"", Some(3)),
+                ("panic: runtime error", None),
+                // The next lines of a message, without journalctl's indent.
+                ("goroutine 1 [running]:", None),
+                // A tab is shown as spaces.
+                ("        main.go:12", None),
+                ("-- Boot 0123abcd --", None),
+                ("I1129 17:03:55.123456 1 x.go:1] started", Some(6)),
+            ]
+        );
+        assert!(whole.iter().all(|l| l.node() == 3));
+        assert_eq!(whole[3].ts(), Some(Timestamp(1_795_971_835_000_002)));
+        // Cut into reads at every byte: the same lines.
+        for at in 1..out.len() {
+            let split = feed(&mut Resume::new(), false, &[&out[..at], &out[at..]]);
+            assert_eq!(texts(&split), texts(&whole), "split at {at}");
+        }
+    }
+
+    #[test]
+    fn a_resumed_connection_shows_nothing_twice() {
+        let mut resume = Resume::new();
+        let first =
+            b"1795971835.000001 n u: a\n1795971835.000002 n u: b\n             b's second line\n";
+        assert_eq!(feed(&mut resume, false, &[first]).len(), 3);
+        // `--since=@1795971835` delivers the same second again, then more.
+        let again =
+            b"1795971835.000001 n u: a\n1795971835.000002 n u: b\n             b's second line\n\
+1795971835.000002 n u: c at the same microsecond\n1795971836.000000 n u: d\n";
+        let shown = feed(&mut resume, true, &[again]);
+        assert_eq!(
+            shown.iter().map(|l| l.text()).collect::<Vec<_>>(),
+            ["c at the same microsecond", "d"]
+        );
+    }
+
+    #[test]
+    fn silence_is_a_stuck_journalctl_only_when_the_journal_moved_on() {
+        let mut shown = Resume::new();
+        assert!(!newer_than_shown(b"1795971835.000001 n u: a\n", &shown));
+        shown.observe(Timestamp(1_795_971_835_000_001), b"a");
+        assert!(!newer_than_shown(b"1795971835.000001 n u: a\n", &shown));
+        assert!(newer_than_shown(b"1795971840.000000 n u: later\n", &shown));
+        assert!(!newer_than_shown(b"", &shown));
+        assert!(!newer_than_shown(b"sudo: a password is required\n", &shown));
     }
 
     #[test]
