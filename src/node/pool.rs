@@ -65,6 +65,9 @@ struct NodeConn {
     /// Shared so a long-lived stream can hold its permit without borrowing.
     permits: Arc<Semaphore>,
     session: tokio::sync::Mutex<Option<(Arc<Session>, Resolved)>>,
+    /// Handshakes with this node that ran out of time in a row: each next
+    /// one gets twice as long (see [`handshake_limits`]).
+    slow_handshakes: std::sync::atomic::AtomicU32,
 }
 
 /// The connections of every node. Shared only between background tasks.
@@ -98,6 +101,7 @@ impl Pool {
                 Arc::new(NodeConn {
                     permits: Arc::new(Semaphore::new(MAX_COMMANDS_PER_NODE)),
                     session: tokio::sync::Mutex::new(None),
+                    slow_handshakes: Default::default(),
                 })
             })
             .clone()
@@ -188,7 +192,18 @@ impl Pool {
             return Ok(s.clone());
         }
         let r = self.resolve(t).await?;
-        let s = Arc::new(self.connect(&r).await?);
+        use std::sync::atomic::Ordering::Relaxed;
+        let slow = c.slow_handshakes.load(Relaxed);
+        let s = match self.connect(&r, slow).await {
+            Ok(s) => Arc::new(s),
+            Err(p) => {
+                if p.kind == SshProblemKind::Timeout {
+                    c.slow_handshakes.store(slow.saturating_add(1), Relaxed);
+                }
+                return Err(p);
+            }
+        };
+        c.slow_handshakes.store(0, Relaxed);
         *slot = Some((s.clone(), r));
         Ok(s)
     }
@@ -231,19 +246,20 @@ impl Pool {
         Ok(parse_ssh_g(dest, &String::from_utf8_lossy(&out.stdout)))
     }
 
-    async fn connect(&self, r: &Resolved) -> Result<Session, SshProblem> {
+    /// `slow`: handshakes with this node that ran out of time just before.
+    async fn connect(&self, r: &Resolved, slow: u32) -> Result<Session, SshProblem> {
         let s = &self.settings;
+        let (connect_timeout, limit) = handshake_limits(s.connect_timeout, slow);
         let mut b = SessionBuilder::default();
         b.user(s.user.clone())
             .known_hosts_check(KnownHosts::Strict)
-            .connect_timeout(s.connect_timeout)
+            .connect_timeout(connect_timeout)
             .server_alive_interval(Duration::from_secs(15))
             .control_directory(&s.control_dir)
             .control_persist(ControlPersist::IdleFor(s.persist_idle));
         if let Some(f) = &s.config_file {
             b.config_file(f);
         }
-        let limit = s.connect_timeout + Duration::from_secs(3);
         match timeout(limit, b.connect_mux(&r.destination)).await {
             Ok(Ok(sess)) => Ok(sess),
             Ok(Err(e)) => Err(self.explain(r, &e).await),
@@ -362,6 +378,19 @@ impl RemoteProcess {
 /// may hit MaxSessions ("Session open refused by peer") although we never hold
 /// more than 8. Nothing ran then, so opening again shortly is safe.
 const REFUSED_SESSION_RETRY_MS: [u64; 6] = [25, 50, 100, 200, 400, 800];
+
+/// ssh's ConnectTimeout (TCP connect and the server's banner) and the limit
+/// on the whole handshake, after `slow` handshakes with the node ran out of
+/// time in a row. A node starved of CPU (at 3 a.m., the one whose logs are
+/// needed) can take longer than the usual limits to finish a key exchange;
+/// cutting it off at the same point every time would never connect, so each
+/// attempt gets twice as long, up to a minute.
+pub fn handshake_limits(connect_timeout: Duration, slow: u32) -> (Duration, Duration) {
+    let factor = 1u32 << slow.min(4);
+    let connect = (connect_timeout * factor).min(Duration::from_secs(30));
+    let limit = ((connect_timeout + Duration::from_secs(3)) * factor).min(Duration::from_secs(60));
+    (connect, limit.max(connect + Duration::from_secs(3)))
+}
 
 fn session_refused(e: &openssh::Error) -> bool {
     error_text(e).contains("open refused")
@@ -552,6 +581,23 @@ pub fn parse_keyscan(out: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_too_slow_to_shake_hands_gets_longer_each_time_up_to_a_minute() {
+        let secs = |slow| {
+            let (c, l) = handshake_limits(Duration::from_secs(5), slow);
+            (c.as_secs(), l.as_secs())
+        };
+        assert_eq!(secs(0), (5, 8));
+        assert_eq!(secs(1), (10, 16));
+        assert_eq!(secs(2), (20, 32));
+        assert_eq!(secs(3), (30, 60));
+        assert_eq!(secs(40), (30, 60));
+        // A long configured timeout is still capped, and the whole handshake
+        // always leaves time after the TCP connect.
+        let (c, l) = handshake_limits(Duration::from_secs(45), 0);
+        assert_eq!((c.as_secs(), l.as_secs()), (30, 48));
+    }
 
     #[test]
     fn ssh_g_output_gives_host_port_and_proxying() {
