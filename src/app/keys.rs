@@ -61,6 +61,7 @@ const DETAIL: &[KeyHelp] = &[
     k("tab / shift-tab", "next / previous credential area"),
     k("1 .. 5", "certificates, keys, password, token, proxy"),
     k("pgdn pgup", "scroll the tab (also ctrl-d ctrl-u)"),
+    k("l", "this node's log (rke2-server, rke2-agent on a worker)"),
     k("esc / q", "back to the node table"),
 ];
 

@@ -134,6 +134,23 @@ fn l_opens_the_selected_node_with_its_roles_unit_and_esc_closes_it() {
 }
 
 #[test]
+fn l_in_a_nodes_detail_opens_that_nodes_log_and_esc_goes_back_to_it() {
+    let mut app = app();
+    typed(&mut app, " "); // node1 marked, node2 selected
+    app.update(code(KeyCode::Enter));
+    app.update(key('j')); // the detail walks on to node3
+    assert_eq!(app.view(), &View::NodeDetail("node3".into()));
+    let (id, s) = opened(&app.update(key('l')));
+    // The node on screen, not the marked one.
+    assert_eq!(s, ns(&[("node3", Some("rke2-agent"))]));
+    assert_eq!(
+        app.update(code(KeyCode::Esc)),
+        vec![Effect::CloseLogs { pane: id }]
+    );
+    assert_eq!(app.view(), &View::NodeDetail("node3".into()));
+}
+
+#[test]
 fn marked_nodes_open_together_with_their_own_units() {
     let mut app = app();
     typed(&mut app, " j "); // marks node1 and node3 (space moves down)

@@ -735,6 +735,9 @@ impl App {
                 }
             }
             (KeyCode::Char('l'), View::Nodes) => return logpane::open_from_table(self),
+            (KeyCode::Char('l'), View::NodeDetail(name)) => {
+                return logpane::open(self, vec![name], None);
+            }
             (KeyCode::Tab, View::NodeDetail(_)) => {
                 self.detail_tab = next_area(self.detail_tab, 1);
                 self.detail_scroll = 0;
