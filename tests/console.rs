@@ -423,7 +423,8 @@ fn inject(lab: &Lab, node: &str, printf_message: &str) {
 
 #[test]
 fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
-    let lab = Lab::up(&["--nodes", "3"]);
+    // node3's rancherd carries a wrong token: its journal has the 502 retries.
+    let lab = Lab::up(&["--nodes", "3", "--scenario", "token-mismatch"]);
     let n = nodes(&lab);
     let home = tempfile::tempdir().unwrap();
     let state = home.path().join("state");
@@ -509,6 +510,23 @@ fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
         })
     });
     assert!(s.contains("3 marked"), "{s}");
+
+    // A known failure in the joining node's rancherd log gets its hint line,
+    // which names the view that helps.
+    t.keys(&["q", "Escape"]);
+    t.wait("the table back", Duration::from_secs(5), |s| {
+        !s.contains("logs 3 nodes") && !s.contains("marked")
+    });
+    t.text(":logs node3 rancherd");
+    t.keys(&["Enter"]);
+    let s = t.wait("the token hint", Duration::from_secs(20), |s| {
+        s.contains("logs node3 · rancherd") && s.contains("↳ hint")
+    });
+    assert!(s.contains("Bad Gateway getting cacerts"), "{s}");
+    assert!(
+        s.contains("A joining node's token differs from the cluster's → :token"),
+        "{s}"
+    );
 
     // Quitting with the pane open ends every stream.
     t.keys(&[":", "q", "Enter"]);
