@@ -86,6 +86,9 @@ fn set_rate(cfg: &Path, nodes: &[String], rate: Option<u32>) {
     }
 }
 
+/// How long a node may take to send its first line before it is left out.
+const START_GRACE_SECS: u64 = 20;
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap()
@@ -140,6 +143,17 @@ fn raw(cfg: &Path, nodes: &[String], secs: u64, output: &str) -> f64 {
             })
         })
         .collect();
+    // A journalctl that never prints (the lab's small in-memory journals
+    // rotate every few seconds at these rates, and journalctl -f can miss
+    // the new file: "is truncated, ignoring file") must not hang the run:
+    // after the grace its ssh is killed, which ends its reader.
+    let give_up = Instant::now() + Duration::from_secs(secs + START_GRACE_SECS);
+    while Instant::now() < give_up && !readers.iter().all(|r| r.is_finished()) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for c in &mut children {
+        let _ = c.kill();
+    }
     let total: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
     let took = secs as f64;
     for mut c in children {
@@ -192,10 +206,17 @@ fn model(rt: &tokio::runtime::Runtime, cfg: &Path, nodes: &[String], secs: u64) 
         let mut view = LogView::new();
         // Wait for the first line of every node before timing.
         let mut started_nodes = vec![false; nodes.len()];
-        while started_nodes.iter().any(|s| !s) {
-            if let Some(StreamEvent::Lines { node, .. }) = rx.recv().await {
-                started_nodes[node as usize] = true;
+        let _ = tokio::time::timeout(Duration::from_secs(START_GRACE_SECS), async {
+            while started_nodes.iter().any(|s| !s) {
+                if let Some(StreamEvent::Lines { node, .. }) = rx.recv().await {
+                    started_nodes[node as usize] = true;
+                }
             }
+        })
+        .await;
+        let silent = started_nodes.iter().filter(|s| !**s).count();
+        if silent > 0 {
+            eprintln!("model: {silent} node(s) sent nothing within {START_GRACE_SECS} s");
         }
         let (mut lines, mut dropped) = (0u64, 0u64);
         let started = Instant::now();
