@@ -441,16 +441,14 @@ impl Conn<'_> {
             "--no-pager",
             "--output=short-unix",
         ];
+        // The probe first: it dials the port, so a cut link shows in seconds
+        // (a command over the hanging master would wait out its timeout).
+        if !matches!(pool.probe(&self.spec.target).await, SshState::Up { .. }) {
+            return Silence::Unreachable;
+        }
         match pool.exec(&self.spec.target, "sh", &args).await {
             Ok(out) if newer_than_shown(&out.stdout, self.resume) => Silence::Behind,
-            Ok(_) => Silence::Quiet,
-            Err(_) => {
-                if matches!(pool.probe(&self.spec.target).await, SshState::Up { .. }) {
-                    Silence::Quiet
-                } else {
-                    Silence::Unreachable
-                }
-            }
+            _ => Silence::Quiet,
         }
     }
 
