@@ -38,6 +38,23 @@
 //! 10 nodes short 34,329, cat 50,182, model 17,988 lines/s (52% of the
 //! issue's `journalctl -f | cat`, 36% of `-o cat`), 0 dropped, RSS
 //! 9.6→12.2 MiB. Target (80%) not met at 10 nodes on this machine.
+//!
+//! The gap was the nodes' `journalctl -o json` (raw, ten nodes, same
+//! machine: json 9,900-18,900 lines/s, short 43,000-44,500, short-unix
+//! 43,000-50,000). Streams now read `-o short-unix`; 2026-11-29 evening,
+//! 5000 lines/s per node, 6 s, load ~2-14 (the nodes' journald alone takes
+//! most of both cores at 50,000 lines/s):
+//! - run 1: 1 node short 5,007, cat 5,116, model 4,902 (98%); 10 nodes short
+//!   38,752, cat 49,538, model 44,309 (114% of short, 89% of cat), 0 dropped,
+//!   RSS 8.4→11.4 MiB.
+//! - run 2: 1 node 5,104 / 4,937 / 4,971 (97%); 10 nodes short 43,769, cat
+//!   48,088, model 40,168 (92% of short, 84% of cat), 0 dropped, RSS
+//!   7.8→10.6 MiB.
+//!
+//! Target met. At 10,000 lines/s per node the machine is past saturation
+//! (1 node: model 7,023 vs short 5,160); the ten nodes' SSH handshakes then
+//! took longer than the pool's fixed 8 s and never completed (the handshake
+//! limit now doubles per timeout, up to a minute).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
