@@ -385,42 +385,6 @@ fn console_pid(kubeconfig: &Path) -> Option<nix::unistd::Pid> {
     })
 }
 
-/// journalctl processes on a node (pgrep -c prints 0 and exits 1 when none).
-fn journalctl_count(lab: &Lab, node: &str) -> usize {
-    let out = lab.ssh(node, "pgrep -c -x journalctl");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
-/// Polls briefly: the remote end needs a moment to see its stdin close.
-fn assert_no_journalctl_left(lab: &Lab, nodes: &[&str], after: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left: Vec<(&str, usize)> = nodes
-            .iter()
-            .map(|n| (*n, journalctl_count(lab, n)))
-            .filter(|(_, c)| *c > 0)
-            .collect();
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "journalctl still running {after}: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-/// A journal entry of unit rke2-server, written as root (what `-u` matches).
-fn inject(lab: &Lab, node: &str, printf_message: &str) {
-    lab.ssh_ok(
-        node,
-        &format!(
-            "printf 'MESSAGE={printf_message}\\nOBJECT_SYSTEMD_UNIT=rke2-server.service\\nSYSLOG_IDENTIFIER=rke2-server\\n' | sudo logger --journald"
-        ),
-    );
-}
-
 #[test]
 fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
     // node3's rancherd carries a wrong token: its journal has the 502 retries.
@@ -446,7 +410,7 @@ fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
     t.wait("node1's rke2-server log", Duration::from_secs(20), |s| {
         s.contains("logs node1 · rke2-server") && s.contains("following") && s.contains("level=")
     });
-    assert_eq!(journalctl_count(&lab, "node1"), 1);
+    assert_eq!(lab.journalctl_count("node1"), 1);
 
     // A restart shows live: the filter keeps systemd's lines about the unit.
     t.keys(&["z", "/"]);
@@ -469,7 +433,7 @@ fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
     t.keys(&["Escape", "z"]);
 
     // Escape sequences from the node arrive as visible text, never as ESC.
-    inject(&lab, "node1", "evil \\033]52;c;aGk=\\007 \\033[31mred");
+    lab.inject_rke2_server_entry("node1", "evil \\033]52;c;aGk=\\007 \\033[31mred");
     let s = t.wait("the injected line", Duration::from_secs(10), |s| {
         s.contains("evil ")
     });
@@ -492,7 +456,7 @@ fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
     t.wait("the table back", Duration::from_secs(5), |s| {
         !s.contains("logs node1") && s.contains("│role ")
     });
-    assert_no_journalctl_left(&lab, &["node1"], "after closing the pane");
+    lab.assert_no_journalctl_left(&["node1"], "after closing the pane");
 
     // Three marked nodes, merged, each line prefixed with its node.
     t.keys(&["g", "Space", "Space", "Space", "l"]);
@@ -500,8 +464,8 @@ fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
         s.contains("logs 3 nodes")
     });
     for node in ["node1", "node2", "node3"] {
-        assert_eq!(journalctl_count(&lab, node), 1, "{node}");
-        inject(&lab, node, &format!("hello from {node}"));
+        assert_eq!(lab.journalctl_count(node), 1, "{node}");
+        lab.inject_rke2_server_entry(node, &format!("hello from {node}"));
     }
     let s = t.wait("a line of each node", Duration::from_secs(15), |s| {
         ["node1", "node2", "node3"].iter().all(|node| {
@@ -536,5 +500,5 @@ fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
     t.keys(&[":", "q", "Enter"]);
     let s = t.wait("exit", Duration::from_secs(10), |s| s.contains("EXIT="));
     assert!(s.contains("EXIT=0"), "{s}");
-    assert_no_journalctl_left(&lab, &["node1", "node2", "node3"], "after quitting");
+    lab.assert_no_journalctl_left(&["node1", "node2", "node3"], "after quitting");
 }

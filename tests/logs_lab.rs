@@ -27,43 +27,6 @@ fn logs_ok(lab: &Lab, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("sanitised output is UTF-8")
 }
 
-/// Journal entries that `journalctl -u rke2-server` shows, written as root
-/// (`OBJECT_SYSTEMD_UNIT` from uid 0 is one of `-u`'s matches).
-fn inject(lab: &Lab, node: &str, printf_message: &str) {
-    lab.ssh_ok(
-        node,
-        &format!(
-            "printf 'MESSAGE={printf_message}\\nOBJECT_SYSTEMD_UNIT=rke2-server.service\\nSYSLOG_IDENTIFIER=rke2-server\\n' | sudo logger --journald"
-        ),
-    );
-}
-
-fn journalctl_count(lab: &Lab, node: &str) -> usize {
-    // pgrep -c prints 0 and exits 1 when there is none.
-    let out = lab.ssh(node, "pgrep -c -x journalctl");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
-/// Polls briefly: the remote end needs a moment to see its stdin close.
-fn assert_no_journalctl_left(lab: &Lab, nodes: &[&str], after: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left: Vec<(&str, usize)> = nodes
-            .iter()
-            .map(|n| (*n, journalctl_count(lab, n)))
-            .filter(|(_, c)| *c > 0)
-            .collect();
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "journalctl still running {after}: {left:?}"
-        );
-        thread::sleep(Duration::from_millis(300));
-    }
-}
-
 /// `harvcred logs -f ...` with its stdout read line by line on a thread.
 struct Follow {
     child: Child,
@@ -150,7 +113,7 @@ fn history_is_sanitised_and_known_failures_get_their_hint() {
     );
 
     // OSC 52 would set the terminal's clipboard; it must arrive as text.
-    inject(&lab, "node2", "evil \\033]52;c;aGk=\\007 line");
+    lab.inject_rke2_server_entry("node2", "evil \\033]52;c;aGk=\\007 line");
     let out = logs_ok(&lab, &["node2", "-n", "20"]);
     assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
     assert!(out.contains("evil \\e]52;c;aGk=\\a line"), "{out}");
@@ -174,11 +137,7 @@ fn history_is_sanitised_and_known_failures_get_their_hint() {
     assert!(!out.is_empty());
     assert!(out.lines().all(|l| l.starts_with("node3: ")), "{out}");
 
-    assert_no_journalctl_left(
-        &lab,
-        &["node1", "node2", "node3"],
-        "after the history reads",
-    );
+    lab.assert_no_journalctl_left(&["node1", "node2", "node3"], "after the history reads");
 }
 
 #[test]
@@ -190,7 +149,7 @@ fn follow_shows_a_restart_live_and_leaves_nothing_on_the_nodes() {
     f.wait_for("node1's prefix", Duration::from_secs(20), |l| {
         l.starts_with("node1: ")
     });
-    assert_eq!(journalctl_count(&lab, "node2"), 1);
+    assert_eq!(lab.journalctl_count("node2"), 1);
     lab.ssh_ok("node2", "sudo systemctl restart rke2-server");
     f.wait_for("the stop", Duration::from_secs(15), |l| {
         l.starts_with("node2: ") && l.contains("Stopping rke2-server.service")
@@ -201,7 +160,7 @@ fn follow_shows_a_restart_live_and_leaves_nothing_on_the_nodes() {
     // SIGKILL: no clean-up code runs, the pipe's EOF has to do it.
     f.signal(nix::sys::signal::Signal::SIGKILL);
     f.exit(Duration::from_secs(5));
-    assert_no_journalctl_left(&lab, &nodes, "after SIGKILL");
+    lab.assert_no_journalctl_left(&nodes, "after SIGKILL");
 
     // ctrl-c ends it cleanly.
     let mut f = Follow::start(&lab, &["-f", "node1", "-n", "3"]);
@@ -209,7 +168,7 @@ fn follow_shows_a_restart_live_and_leaves_nothing_on_the_nodes() {
     f.signal(nix::sys::signal::Signal::SIGINT);
     let (st, err) = f.exit(Duration::from_secs(5));
     assert!(st.success(), "{st} {err}");
-    assert_no_journalctl_left(&lab, &nodes, "after ctrl-c");
+    lab.assert_no_journalctl_left(&nodes, "after ctrl-c");
 
     // A closed pipe ends it promptly, also while the log is quiet.
     let started = Instant::now();
@@ -223,7 +182,7 @@ fn follow_shows_a_restart_live_and_leaves_nothing_on_the_nodes() {
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
-    assert_no_journalctl_left(&lab, &nodes, "after | head");
+    lab.assert_no_journalctl_left(&nodes, "after | head");
 }
 
 #[test]
@@ -261,5 +220,5 @@ fn a_cut_link_reconnects_without_repeating_or_losing_lines() {
     let first = got[0];
     let want: Vec<u32> = (first..=699).collect();
     assert_eq!(got, want, "every line once, in order, across the reconnect");
-    assert_no_journalctl_left(&lab, &["node1"], "after the reconnect");
+    lab.assert_no_journalctl_left(&["node1"], "after the reconnect");
 }

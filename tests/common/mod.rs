@@ -81,6 +81,45 @@ impl Lab {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Writes a journal entry that `journalctl -u rke2-server` shows, as root
+    /// (`OBJECT_SYSTEMD_UNIT` from uid 0 is one of `-u`'s matches).
+    /// `printf_message` goes through printf: `\\033` writes an ESC.
+    pub fn inject_rke2_server_entry(&self, node: &str, printf_message: &str) {
+        self.ssh_ok(
+            node,
+            &format!(
+                "printf 'MESSAGE={printf_message}\\nOBJECT_SYSTEMD_UNIT=rke2-server.service\\nSYSLOG_IDENTIFIER=rke2-server\\n' | sudo logger --journald"
+            ),
+        );
+    }
+
+    /// journalctl processes on a node.
+    pub fn journalctl_count(&self, node: &str) -> usize {
+        // pgrep -c prints 0 and exits 1 when there is none.
+        let out = self.ssh(node, "pgrep -c -x journalctl");
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+
+    /// Polls briefly: the remote end needs a moment to see its stdin close.
+    pub fn assert_no_journalctl_left(&self, nodes: &[&str], after: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let left: Vec<(&str, usize)> = nodes
+                .iter()
+                .map(|n| (*n, self.journalctl_count(n)))
+                .filter(|(_, c)| *c > 0)
+                .collect();
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "journalctl still running {after}: {left:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+    }
+
     pub fn kubectl(&self, args: &[&str]) -> Output {
         Command::new("kubectl")
             .env("KUBECONFIG", self.kubeconfig())
