@@ -477,9 +477,9 @@ fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
 
     // A known failure in the joining node's rancherd log gets its hint line,
     // which names the view that helps.
-    t.keys(&["q", "Escape"]);
+    t.keys(&["q"]);
     t.wait("the table back", Duration::from_secs(5), |s| {
-        !s.contains("logs 3 nodes") && !s.contains("marked")
+        !s.contains("logs 3 nodes") && s.contains("│role ")
     });
     t.text(":logs node3 rancherd");
     t.keys(&["Enter"]);
@@ -490,11 +490,20 @@ fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
         s.contains("A joining node's token differs from the cluster's → :token"),
         "{s}"
     );
-    // The line it explains, once wrapped (it runs past the pane's edge).
-    t.keys(&["w"]);
-    t.wait("the 502 line wrapped", Duration::from_secs(5), |s| {
-        s.contains("502 Bad Gateway getting cacerts")
-    });
+    // The line it explains runs past the pane's edge: saved whole.
+    t.keys(&["C-s"]);
+    t.wait("saved", Duration::from_secs(5), |s| s.contains("saved "));
+    let rancherd_log = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("node3-rancherd-")
+        })
+        .expect("node3's rancherd log saved");
+    let text = std::fs::read_to_string(rancherd_log.path()).unwrap();
+    assert!(text.contains("502 Bad Gateway getting cacerts"), "{text}");
 
     // Quitting with the pane open ends every stream.
     t.keys(&[":", "q", "Enter"]);
