@@ -576,6 +576,68 @@ async fn the_webhook_denies_an_uncovered_node_and_stores_nothing() {
     lab.api.shutdown().await;
 }
 
+/// Go's encoding/json matches keys ignoring case, so Harvester checks a
+/// value an operator wrote as `{"HTTPProxy": ...}`; `ssl-certificates` is
+/// checked by Harvester's TLS helpers, which parse but do not pair.
+#[tokio::test]
+async fn the_webhook_reads_json_as_go_does_and_checks_ssl_certificates_as_harvester() {
+    let lab = Lab::start(None).await;
+    let client = lab.client().await;
+    let s = settings(&client);
+    let (code, _, message) = api_status(
+        s.patch(
+            "http-proxy",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"value": r#"{"HTTPProxy":"http://proxy.example:3128","NOPROXY":"10.213.7.11"}"#})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 400);
+    assert!(
+        message.ends_with("The node(s) 10.213.7.12, 10.213.7.13, 10.213.7.14 are not covered."),
+        "{message}"
+    );
+
+    let pki = harvcred::lab::pki::ClusterPki::generate(time::OffsetDateTime::now_utc()).unwrap();
+    let (cert, key) = pki.issue_admin_client();
+    let (_, other_key) = pki.issue_admin_client();
+    let ssl = |v: serde_json::Value| Patch::Merge(json!({"value": v.to_string()}));
+    let deny = async |v: serde_json::Value| {
+        api_status(
+            s.patch("ssl-certificates", &PatchParams::default(), &ssl(v))
+                .await
+                .unwrap_err(),
+        )
+        .2
+    };
+    let m = deny(json!({"publicCertificate": "not a certificate", "privateKey": key})).await;
+    assert!(
+        m.ends_with("denied the request: failed to locate certificate"),
+        "{m}"
+    );
+    let m = deny(json!({"publicCertificate": cert, "privateKey": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"})).await;
+    assert!(
+        m.ends_with("denied the request: unexpected block type 'CERTIFICATE'"),
+        "{m}"
+    );
+    let m =
+        deny(json!({"publicCertificate": cert, "privateKey": format!("{key}{other_key}")})).await;
+    assert!(
+        m.ends_with("denied the request: multiple private keys"),
+        "{m}"
+    );
+    // A key that belongs to another certificate passes, as on Harvester.
+    s.patch(
+        "ssl-certificates",
+        &PatchParams::default(),
+        &ssl(json!({"publicCertificate": cert, "privateKey": other_key})),
+    )
+    .await
+    .unwrap();
+    lab.api.shutdown().await;
+}
+
 #[tokio::test]
 async fn stale_versions_conflict_and_dry_runs_change_nothing() {
     let lab = Lab::start(None).await;

@@ -1598,6 +1598,111 @@ mod tests {
     }
 
     #[test]
+    fn the_renewal_window_and_component_certs_follow_the_rke2_version() {
+        // Healthy certs have 335 days left; 235 days on, 100 are left: inside
+        // the newer 120-day window, outside the older 90-day one.
+        let later = OffsetDateTime::now_utc() + Duration::days(235);
+        let new = Lab::new(vec![]);
+        let n1 = new.node("node1");
+        start(&n1, true, later); // the lab's boot: resumes
+        let (ok, out) = start(&n1, true, later);
+        assert!(
+            ok && out.contains("client-admin.crt will expire in 99 days"),
+            "{out}"
+        );
+        assert!(out.contains("--tls-cert-file=/var/lib/rancher/rke2/server/tls/kube-controller-manager/kube-controller-manager.crt"));
+        let kcm = n1
+            .tls()
+            .join("kube-controller-manager/kube-controller-manager.crt");
+        assert!(
+            leaf_info(&kcm)
+                .unwrap()
+                .issuer_cn
+                .starts_with("rke2-server-ca@")
+        );
+        assert!(
+            out.contains("kube-controller-manager.crt will expire in 99 days"),
+            "newer RKE2 renews them too"
+        );
+
+        let old = Lab::new(vec![Scenario::OldRke2]);
+        let n1 = old.node("node1");
+        start(&n1, true, later);
+        let (ok, out) = start(&n1, true, later);
+        assert!(ok, "{out}");
+        assert!(out.contains("Starting rke2 v1.32.3+rke2r1"), "{out}");
+        assert!(!out.contains("will expire in"), "90-day window: {out}");
+        assert!(
+            out.contains("--cert-dir=/var/lib/rancher/rke2/server/tls/kube-controller-manager")
+        );
+        assert!(
+            !out.contains(
+                "--tls-cert-file=/var/lib/rancher/rke2/server/tls/kube-controller-manager"
+            )
+        );
+        let kcm = n1
+            .tls()
+            .join("kube-controller-manager/kube-controller-manager.crt");
+        assert!(
+            leaf_info(&kcm)
+                .unwrap()
+                .issuer_cn
+                .starts_with("kube-controller-manager-ca@")
+        );
+        // Removed, it comes back self-signed.
+        fs::remove_file(&kcm).unwrap();
+        start(&n1, true, later);
+        assert!(
+            leaf_info(&kcm)
+                .unwrap()
+                .issuer_cn
+                .starts_with("kube-controller-manager-ca@")
+        );
+        let mut table = Vec::new();
+        let mut log = Log::new(Vec::new());
+        certificate_check(
+            &n1,
+            "text",
+            &["admin".into()],
+            later + Duration::days(20),
+            &mut table,
+            &mut log,
+        )
+        .unwrap();
+        let text = String::from_utf8(log.out).unwrap();
+        assert!(text.contains("will expire within 90 days"), "{text}");
+    }
+
+    #[test]
+    fn the_config_token_decrypts_the_bootstrap_data_and_rancher_overrides_rancherd() {
+        let lab = Lab::new(vec![]);
+        let n1 = lab.node("node1");
+        let now = OffsetDateTime::now_utc();
+        assert!(start(&n1, true, now).0);
+        let d50 = n1.p("/etc/rancher/rke2/config.yaml.d/50-rancher.yaml");
+        let good = fs::read_to_string(&d50).unwrap();
+        // A wrong token in rancherd's 40 is overridden by Rancher's 50.
+        let d40 = n1.p("/etc/rancher/rke2/config.yaml.d/40-rancherd.yaml");
+        fs::write(&d40, "token: \"wrong\"\n").unwrap();
+        assert!(start(&n1, true, now).0);
+        // A wrong token in 50 wins and is fatal.
+        fs::write(&d50, "{\"token\":\"wrong\"}\n").unwrap();
+        let (ok, out) = start(&n1, true, now);
+        assert!(
+            !ok && out.contains("bootstrap data already found and encrypted with different token"),
+            "{out}"
+        );
+        fs::write(&d50, &good).unwrap();
+        assert!(start(&n1, true, now).0);
+        // After `rke2 token rotate`, the new token in the config starts it again.
+        let mut out = Vec::new();
+        token_rotate(&n1, None, Some("NewTokenValue123"), &mut out).unwrap();
+        assert!(!start(&n1, true, now).0);
+        fs::write(&d50, "{\"token\":\"NewTokenValue123\"}\n").unwrap();
+        assert!(start(&n1, true, now).0);
+    }
+
+    #[test]
     fn crictl_workaround_regenerates_removed_component_certs() {
         let lab = Lab::new(vec![Scenario::KcmCertExpired]);
         let n1 = lab.node("node1");
