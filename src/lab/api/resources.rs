@@ -202,7 +202,7 @@ pub const NAMESPACES: &[&str] = &[
     "longhorn-system",
 ];
 
-pub const KUBELET_VERSION: &str = "v1.33.5+rke2r1";
+pub const KUBELET_VERSION: &str = crate::lab::pki::RKE2_VERSION;
 
 /// Go's `omitempty` drops empty strings and false: a stored Setting looks the
 /// way Harvester's API returns it.
