@@ -281,6 +281,11 @@ fn rotation_auto_rotate_token_and_containerd_on_real_nodes() {
         );
         if server {
             assert_eq!(String::from_utf8_lossy(&generation.stdout).trim(), "1");
+            // The planner's script, and the manifests RKE2 wrote again at start.
+            lab.ssh_ok(
+                node,
+                "sudo test -x /var/lib/rancher/rke2/rancher_v2prov_certificate_rotation/bin/rotate.sh && sudo test -f /var/lib/rancher/rke2/agent/pod-manifests/kube-controller-manager.yaml && sudo test -f /var/lib/rancher/rke2/agent/pod-manifests/kube-scheduler.yaml",
+            );
         } else {
             // Workers only restart rke2-agent.
             assert!(!generation.status.success(), "{node}");

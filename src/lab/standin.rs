@@ -411,6 +411,7 @@ fn rke2_start<W: Write>(
         renew_expiring(node, server, now, log)?;
         refresh_agent_certs(node, now)?;
     }
+    write_static_pod_manifests(node, server, &version)?;
     if server {
         regenerate_missing_component_certs(node, now)?;
         let ip = node.ip();
@@ -612,6 +613,43 @@ fn renew_expiring<W: Write>(
         if let Err(e) = pki::reissue_leaf_file(&f, &ca_crt, &ca_key, false, now) {
             log.error(&format!("Failed to renew certificate {shown}: {e:#}"));
         }
+    }
+    Ok(())
+}
+
+/// RKE2 writes its static pods' manifests at every start (Rancher's
+/// rotation removes the controller-manager's and scheduler's).
+fn write_static_pod_manifests(node: &Node, server: bool, version: &str) -> Result<()> {
+    let dir = node.agent().join("pod-manifests");
+    let image = format!(
+        "index.docker.io/rancher/hardened-kubernetes:{}-build20250910",
+        version.replace('+', "-")
+    );
+    let mut pods = vec![("kube-proxy", image.clone())];
+    if server {
+        pods.extend([
+            (
+                "etcd",
+                "index.docker.io/rancher/hardened-etcd:v3.5.21-k3s1-build20250910".to_string(),
+            ),
+            ("kube-apiserver", image.clone()),
+            ("kube-controller-manager", image.clone()),
+            ("kube-scheduler", image),
+        ]);
+    }
+    for (name, image) in pods {
+        let tier = if name == "kube-proxy" {
+            "node"
+        } else {
+            "control-plane"
+        };
+        pki::write_file(
+            &dir.join(format!("{name}.yaml")),
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: kube-system\n  labels:\n    component: {name}\n    tier: {tier}\nspec:\n  hostNetwork: true\n  priorityClassName: system-cluster-critical\n  containers:\n  - name: {name}\n    image: {image}\n    command:\n    - {name}\n"
+            ),
+            0o600,
+        )?;
     }
     Ok(())
 }

@@ -568,20 +568,28 @@ rm -f "$marker"
     )
 }
 
-/// What the planner's plan does on a control-plane/etcd node: rotate unless
-/// this generation is already done, drop the controller-manager and scheduler
-/// serving certs and manifests (they are made again on start), restart
-/// without stopping.
+/// What the planner's plan does on a control-plane/etcd node: its
+/// `rotate.sh` rotates unless this generation is already done, then the
+/// controller-manager and scheduler serving certs and manifests go (they are
+/// made again on start), then a restart without a stop first.
 fn server_rotation_script(generation: i64) -> String {
     let tls = "/var/lib/rancher/rke2/server/tls";
+    let dir = "/var/lib/rancher/rke2/rancher_v2prov_certificate_rotation/bin";
     format!(
         "set -e
-{gate}f=/var/lib/rancher/rke2/certificate_rotation/generation
-if [ \"$(cat \"$f\" 2>/dev/null)\" != \"{generation}\" ]; then
-  {NODE_RKE2} certificate rotate
-  mkdir -p \"$(dirname \"$f\")\"
-  echo {generation} > \"$f\"
+{gate}mkdir -p {dir}
+cat > {dir}/rotate.sh <<'ROTATE'
+#!/bin/sh
+f=/var/lib/rancher/rke2/certificate_rotation/generation
+if [ \"$(cat \"$f\" 2>/dev/null)\" = \"{generation}\" ]; then
+  exit 0
 fi
+{NODE_RKE2} certificate rotate
+mkdir -p \"$(dirname \"$f\")\"
+echo {generation} > \"$f\"
+ROTATE
+chmod 0700 {dir}/rotate.sh
+{dir}/rotate.sh
 rm -f {tls}/kube-controller-manager/kube-controller-manager.crt {tls}/kube-controller-manager/kube-controller-manager.key
 rm -f /var/lib/rancher/rke2/agent/pod-manifests/kube-controller-manager.yaml
 rm -f {tls}/kube-scheduler/kube-scheduler.crt {tls}/kube-scheduler/kube-scheduler.key
@@ -701,7 +709,10 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(script.contains("!= \"3\" ]; then\n  /opt/rke2/bin/rke2 certificate rotate"));
+        assert!(
+            script.contains("= \"3\" ]; then\n  exit 0\nfi\n/opt/rke2/bin/rke2 certificate rotate")
+        );
+        assert!(script.contains("rancher_v2prov_certificate_rotation/bin/rotate.sh\nrm -f"));
         assert!(script.contains("openssl x509 -noout -checkend 0"));
         let worker = worker_rotation_script();
         assert!(worker.trim_end().ends_with("systemctl restart rke2-agent"));
