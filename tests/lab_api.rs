@@ -913,6 +913,18 @@ async fn a_rotation_generation_bump_is_carried_out_and_recorded() {
         .await
         .unwrap();
     assert_eq!(kept.data["status"]["certificateRotationGeneration"], 0);
+    // Its spec follows the Cluster's: a change by hand is put back.
+    cp.patch(
+        "local",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"rotateCertificates": {"generation": 5}}})),
+    )
+    .await
+    .unwrap();
+    wait_for("the RKEControlPlane's spec to be put back", async || {
+        cp.get("local").await.unwrap().data["spec"]["rotateCertificates"]["generation"] == 0
+    })
+    .await;
     c.patch(
         "local",
         &PatchParams::default(),

@@ -183,6 +183,22 @@ impl Controllers {
                     self.spawn(async move { me.rotate_certificates(after).await });
                 }
             }
+            Kind::RkeControlPlane => {
+                // Rancher derives this spec from the provisioning Cluster and
+                // puts back what someone changed by hand.
+                let want = self
+                    .store
+                    .get(Kind::Cluster, "fleet-local", "local")
+                    .map(|c| c["spec"]["rkeConfig"]["rotateCertificates"]["generation"].clone());
+                if let Some(want) = want
+                    && new.is_some_and(|n| n["spec"]["rotateCertificates"]["generation"] != want)
+                {
+                    self.store
+                        .modify(Kind::RkeControlPlane, "fleet-local", "local", |cp| {
+                            cp["spec"]["rotateCertificates"]["generation"] = want;
+                        });
+                }
+            }
             Kind::CloudInit => {
                 let me = self.clone();
                 let (old, new) = (old.cloned(), new.cloned());
