@@ -348,6 +348,50 @@ fn rotation_auto_rotate_token_and_containerd_on_real_nodes() {
             .status
             .success()
     });
+
+    // An http-proxy change while the planner is at work: Harvester's first
+    // update of the Cluster conflicts, `configured` is False for a moment,
+    // and the controller retries until it is True.
+    lab.kubectl_ok(&[
+        "-n",
+        "fleet-local",
+        "patch",
+        "clusters.provisioning.cattle.io",
+        "local",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"rkeConfig":{"rotateCertificates":{"generation":3}}}}"#,
+    ]);
+    wait_for("the rotation to be under way", || {
+        control_plane(&lab).2 == "False"
+    });
+    lab.kubectl_ok(&[
+        "patch",
+        "settings.harvesterhci.io",
+        "http-proxy",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"value":"{\"noProxy\":\"localhost\"}"}"#,
+    ]);
+    let configured = || {
+        lab.kubectl_ok(&[
+            "get",
+            "settings.harvesterhci.io",
+            "http-proxy",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"configured\")].status}|{.status.conditions[?(@.type==\"configured\")].message}",
+        ])
+    };
+    let mut saw_conflict = false;
+    wait_for("http-proxy to be configured after a conflict", || {
+        let c = configured();
+        saw_conflict |= c.starts_with("False|Operation cannot be fulfilled");
+        c.starts_with("True|")
+    });
+    assert!(saw_conflict, "no transient False was seen");
+    wait_for_rotation(&lab, "3");
 }
 
 #[test]

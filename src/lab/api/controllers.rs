@@ -214,8 +214,26 @@ impl Controllers {
     /// and one node at a time, and reports on the RKEControlPlane.
     async fn reconcile_http_proxy(self: Arc<Self>, seq: u64, value: String) {
         let proxy = proxy_value(&value);
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff = Duration::from_secs(2);
+        let mut first = true;
         loop {
+            // While Rancher's planner is at work it keeps updating the Cluster,
+            // so Harvester's first update from its cache meets a conflict; the
+            // controller reports it and tries again.
+            let busy = first && self.rotation.try_lock().is_err();
+            first = false;
+            if busy {
+                self.store.modify(Kind::Setting, "", "http-proxy", |s| {
+                    set_setting_condition(
+                        s,
+                        false,
+                        "",
+                        "Operation cannot be fulfilled on clusters.provisioning.cattle.io \"local\": the object has been modified; please apply your changes to the latest version and try again",
+                    )
+                });
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
             let written = self
                 .store
                 .modify(Kind::Cluster, "fleet-local", "local", |c| {
@@ -245,7 +263,7 @@ impl Controllers {
                         set_setting_condition(
                             s,
                             false,
-                            "Error",
+                            "",
                             "clusters.provisioning.cattle.io \"local\" not found",
                         )
                     });
