@@ -580,13 +580,13 @@ fn group_gid(group_file: &str, name: &str) -> Option<u32> {
     })
 }
 
+/// In the lab share: the RKE2 version the stand-ins are.
+pub const RKE2_VERSION_FILE: &str = "rke2-version";
+
 /// Marker the rke2 stand-ins find at their first start: the lab's first boot
 /// continues a cluster that has been running since its certificates were
 /// issued, so that start renews nothing (else the cert scenarios would heal
 /// at boot). Removed by that start.
-/// In the lab share: the RKE2 version the stand-ins are.
-pub const RKE2_VERSION_FILE: &str = "rke2-version";
-
 pub const RESUME_MARKER: &str = "/var/lib/rancher/rke2/.harvcred-lab-resume";
 /// Where rke2-server's stand-in records the hash of the token that encrypted
 /// the bootstrap data.
@@ -1126,6 +1126,30 @@ mod tests {
             format!("K10{}::server:{}", pki::ca_hash(&ca), m.token_secret())
         );
         assert_eq!(token.trim(), m.server_token().as_str());
+        // Rancher's drop-in names the same token and overrides rancherd's.
+        for n in ["node1", "node4"] {
+            let d50 = yaml(&s.read_upper(n, "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml"));
+            assert_eq!(d50["token"], m.server_token().as_str(), "{n}");
+        }
+        // Containerd's tree on every node: image CA bundles, one root expired in 2020.
+        let bundle = s.read_upper(
+            "node4",
+            "/var/lib/rancher/rke2/agent/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/17/fs/etc/ssl/certs/ca-certificates.crt",
+        );
+        let certs = pki::read_chain(&bundle).unwrap();
+        assert_eq!(certs.len(), 3);
+        assert!(
+            certs
+                .iter()
+                .any(|c| c.cn == "AddTrust External CA Root" && c.not_after.year() == 2020)
+        );
+        assert!(
+            s.read_upper(
+                "node2",
+                "/var/lib/rancher/rke2/server/tls/dynamic-cert.json"
+            )
+            .contains("\"tls.crt\"")
+        );
         assert_eq!(
             fs::read_link(s.upper("node1", "/var/lib/rancher/rke2/server/agent-token")).unwrap(),
             Path::new("token")
