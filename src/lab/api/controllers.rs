@@ -113,6 +113,8 @@ pub struct Controllers {
     proxy_seq: AtomicU64,
     /// Rancher's planner works one plan at a time (rotation, RKE2 restarts).
     rotation: tokio::sync::Mutex<()>,
+    /// A certificate rotation is under way (Rancher keeps updating the Cluster).
+    rotating: std::sync::atomic::AtomicBool,
     /// Wakes the auto-rotate-rke2-certs controller when its setting changes.
     auto_rotate_kick: tokio::sync::Notify,
     /// Serialises /oem writes so that two quick CloudInit changes land in order.
@@ -129,6 +131,7 @@ impl Controllers {
             proxy_seq: AtomicU64::new(0),
             rotation: tokio::sync::Mutex::new(()),
             auto_rotate_kick: tokio::sync::Notify::new(),
+            rotating: std::sync::atomic::AtomicBool::new(false),
             oem: tokio::sync::Mutex::new(()),
             tasks: std::sync::Mutex::new(Vec::new()),
         })
@@ -217,10 +220,10 @@ impl Controllers {
         let mut backoff = Duration::from_secs(2);
         let mut first = true;
         loop {
-            // While Rancher's planner is at work it keeps updating the Cluster,
-            // so Harvester's first update from its cache meets a conflict; the
-            // controller reports it and tries again.
-            let busy = first && self.rotation.try_lock().is_err();
+            // While Rancher's planner rotates certificates it keeps updating
+            // the Cluster, so Harvester's first update from its cache meets a
+            // conflict; the controller reports it and tries again.
+            let busy = first && self.rotating.load(Ordering::SeqCst);
             first = false;
             if busy {
                 self.store.modify(Kind::Setting, "", "http-proxy", |s| {
@@ -340,9 +343,26 @@ impl Controllers {
             .modify(Kind::RkeControlPlane, "fleet-local", "local", |cp| {
                 cp["spec"]["rotateCertificates"]["generation"] = json!(generation);
             });
-        let mut failed = None;
+        self.rotating.store(true, Ordering::SeqCst);
+        let failed = self.run_rotation_plans(generation).await;
+        self.rotating.store(false, Ordering::SeqCst);
+        match &failed {
+            None => {
+                self.store
+                    .modify(Kind::RkeControlPlane, "fleet-local", "local", |cp| {
+                        cp["status"]["certificateRotationGeneration"] = json!(generation);
+                    });
+                self.set_control_plane_ready(true, "");
+            }
+            Some(node) => self
+                .set_control_plane_ready(false, &format!("certificate rotation failed on {node}")),
+        }
+    }
+
+    /// The plans of one rotation, node after node; the node where one failed.
+    async fn run_rotation_plans(&self, generation: i64) -> Option<String> {
         if let Some(ops) = &self.node_ops {
-            'nodes: for n in self.planner_order() {
+            for n in self.planner_order() {
                 self.set_control_plane_ready(
                     false,
                     &format!("rotating certificates of node {}", n.name),
@@ -370,24 +390,13 @@ impl Controllers {
                                 Err(e) => format!("{e:#}"),
                             };
                             tracing::warn!(node = %n.name, "certificate rotation failed: {why}");
-                            failed = Some(n.name.clone());
-                            break 'nodes;
+                            return Some(n.name.clone());
                         }
                     }
                 }
             }
         }
-        match &failed {
-            None => {
-                self.store
-                    .modify(Kind::RkeControlPlane, "fleet-local", "local", |cp| {
-                        cp["status"]["certificateRotationGeneration"] = json!(generation);
-                    });
-                self.set_control_plane_ready(true, "");
-            }
-            Some(node) => self
-                .set_control_plane_ready(false, &format!("certificate rotation failed on {node}")),
-        }
+        None
     }
 
     /// Start Harvester's auto-rotate-rke2-certs controller.
