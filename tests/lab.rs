@@ -550,7 +550,7 @@ fn rotation_cloudinit_and_the_token_rotate_trap_act_on_the_nodes() {
             "-n",
             "fleet-local",
             "get",
-            "clusters.provisioning.cattle.io",
+            "rkecontrolplanes.rke.cattle.io",
             "local",
             "-o",
             "jsonpath={.status.certificateRotationGeneration}",

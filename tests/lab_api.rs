@@ -186,6 +186,22 @@ fn cloudinits(client: &Client) -> Api<DynamicObject> {
     )
 }
 
+fn control_planes(client: &Client) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        "fleet-local",
+        &gvk("rke.cattle.io", "v1", "RKEControlPlane", "rkecontrolplanes"),
+    )
+}
+
+fn ready(obj: &DynamicObject) -> Option<String> {
+    obj.data["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .and_then(|c| c["status"].as_str().map(str::to_string))
+}
+
 fn clusters(client: &Client) -> Api<DynamicObject> {
     Api::namespaced_with(
         client.clone(),
@@ -396,6 +412,8 @@ async fn a_covered_proxy_is_stored_reconciled_and_watched() {
     let client = lab.client().await;
     let s = settings(&client);
     let before = s.get("http-proxy").await.unwrap();
+    // Never synced: Harvester shows `status: {}` on a fresh http-proxy.
+    assert_eq!(before.data["status"], json!({}));
     let rv = before.metadata.resource_version.clone().unwrap();
     let mut events = s
         .watch(
@@ -420,9 +438,10 @@ async fn a_covered_proxy_is_stored_reconciled_and_watched() {
         Some(rv.as_str())
     );
 
-    // The watch sees the change live, then the controller's condition changes.
+    // The watch sees the change live, then Harvester's controller reports it
+    // configured once it has written the agent env vars (RKE2 restarts later).
     let mut seen = Vec::new();
-    while seen.len() < 3 {
+    while seen.len() < 2 {
         let ev = tokio::time::timeout(Duration::from_secs(5), events.try_next())
             .await
             .expect("a watch event within 5 s")
@@ -433,9 +452,11 @@ async fn a_covered_proxy_is_stored_reconciled_and_watched() {
             other => panic!("unexpected event {other:?}"),
         }
     }
-    assert_eq!(seen[0].0, GOOD_PROXY);
-    assert_eq!(seen[1].1.as_deref(), Some("False"));
-    assert_eq!(seen[2].1.as_deref(), Some("True"));
+    assert_eq!(
+        (seen[0].0.as_str(), seen[0].1.as_deref()),
+        (Some(GOOD_PROXY), None)
+    );
+    assert_eq!(seen[1].1.as_deref(), Some("True"));
 
     // kube-runtime's watcher (list, then watch from the list's version) sees
     // the next change too.
@@ -552,6 +573,68 @@ async fn the_webhook_denies_an_uncovered_node_and_stores_nothing() {
         message.ends_with(": unsupported SSL protocol: TLSv9"),
         "{message}"
     );
+    lab.api.shutdown().await;
+}
+
+/// Go's encoding/json matches keys ignoring case, so Harvester checks a
+/// value an operator wrote as `{"HTTPProxy": ...}`; `ssl-certificates` is
+/// checked by Harvester's TLS helpers, which parse but do not pair.
+#[tokio::test]
+async fn the_webhook_reads_json_as_go_does_and_checks_ssl_certificates_as_harvester() {
+    let lab = Lab::start(None).await;
+    let client = lab.client().await;
+    let s = settings(&client);
+    let (code, _, message) = api_status(
+        s.patch(
+            "http-proxy",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"value": r#"{"HTTPProxy":"http://proxy.example:3128","NOPROXY":"10.213.7.11"}"#})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 400);
+    assert!(
+        message.ends_with("The node(s) 10.213.7.12, 10.213.7.13, 10.213.7.14 are not covered."),
+        "{message}"
+    );
+
+    let pki = harvcred::lab::pki::ClusterPki::generate(time::OffsetDateTime::now_utc()).unwrap();
+    let (cert, key) = pki.issue_admin_client();
+    let (_, other_key) = pki.issue_admin_client();
+    let ssl = |v: serde_json::Value| Patch::Merge(json!({"value": v.to_string()}));
+    let deny = async |v: serde_json::Value| {
+        api_status(
+            s.patch("ssl-certificates", &PatchParams::default(), &ssl(v))
+                .await
+                .unwrap_err(),
+        )
+        .2
+    };
+    let m = deny(json!({"publicCertificate": "not a certificate", "privateKey": key})).await;
+    assert!(
+        m.ends_with("denied the request: failed to locate certificate"),
+        "{m}"
+    );
+    let m = deny(json!({"publicCertificate": cert, "privateKey": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"})).await;
+    assert!(
+        m.ends_with("denied the request: unexpected block type 'CERTIFICATE'"),
+        "{m}"
+    );
+    let m =
+        deny(json!({"publicCertificate": cert, "privateKey": format!("{key}{other_key}")})).await;
+    assert!(
+        m.ends_with("denied the request: multiple private keys"),
+        "{m}"
+    );
+    // A key that belongs to another certificate passes, as on Harvester.
+    s.patch(
+        "ssl-certificates",
+        &PatchParams::default(),
+        &ssl(json!({"publicCertificate": cert, "privateKey": other_key})),
+    )
+    .await
+    .unwrap();
     lab.api.shutdown().await;
 }
 
@@ -807,14 +890,21 @@ async fn a_rotation_generation_bump_is_carried_out_and_recorded() {
     let lab = Lab::start(None).await;
     let client = lab.client().await;
     let c = clusters(&client);
+    let cp = control_planes(&client);
     let before = c.get("local").await.unwrap();
     assert_eq!(
         before.data["spec"]["rkeConfig"]["rotateCertificates"]["generation"],
         0
     );
-    assert_eq!(before.data["status"]["certificateRotationGeneration"], 0);
+    // The provisioning Cluster carries the spec only; Rancher reports on the
+    // RKEControlPlane.
+    assert!(before.data["status"]["certificateRotationGeneration"].is_null());
+    let plane = cp.get("local").await.unwrap();
+    assert_eq!(plane.data["spec"]["rotateCertificates"]["generation"], 0);
+    assert_eq!(plane.data["status"]["certificateRotationGeneration"], 0);
+    assert_eq!(ready(&plane).as_deref(), Some("True"));
     // Status belongs to the controller: a write to the object keeps it.
-    let kept = c
+    let kept = cp
         .patch(
             "local",
             &PatchParams::default(),
@@ -823,6 +913,18 @@ async fn a_rotation_generation_bump_is_carried_out_and_recorded() {
         .await
         .unwrap();
     assert_eq!(kept.data["status"]["certificateRotationGeneration"], 0);
+    // Its spec follows the Cluster's: a change by hand is put back.
+    cp.patch(
+        "local",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"rotateCertificates": {"generation": 5}}})),
+    )
+    .await
+    .unwrap();
+    wait_for("the RKEControlPlane's spec to be put back", async || {
+        cp.get("local").await.unwrap().data["spec"]["rotateCertificates"]["generation"] == 0
+    })
+    .await;
     c.patch(
         "local",
         &PatchParams::default(),
@@ -831,9 +933,12 @@ async fn a_rotation_generation_bump_is_carried_out_and_recorded() {
     .await
     .unwrap();
     wait_for("certificateRotationGeneration 1", async || {
-        c.get("local").await.unwrap().data["status"]["certificateRotationGeneration"] == 1
+        cp.get("local").await.unwrap().data["status"]["certificateRotationGeneration"] == 1
     })
     .await;
+    let plane = cp.get("local").await.unwrap();
+    assert_eq!(plane.data["spec"]["rotateCertificates"]["generation"], 1);
+    assert_eq!(ready(&plane).as_deref(), Some("True"));
     assert_eq!(c.get("local").await.unwrap().data["status"]["ready"], true);
     lab.api.shutdown().await;
 }
@@ -858,21 +963,24 @@ async fn node_side_effects_that_fail_are_reported_not_faked() {
     )
     .await
     .unwrap();
+    // Harvester's part (the agent env vars) succeeds; the restart Rancher's
+    // planner then cannot do shows on the RKEControlPlane.
+    let cp = control_planes(&client);
     wait_for(
-        "the configured condition to report the failure",
+        "the RKEControlPlane to report the failed restart",
         async || {
-            let o = s.get("http-proxy").await.unwrap();
-            o.data["status"]["conditions"][0]["reason"] == "RestartFailed"
+            let o = cp.get("local").await.unwrap();
+            o.data["status"]["conditions"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("restarting rke2-server failed on node1"))
         },
     )
     .await;
     let o = s.get("http-proxy").await.unwrap();
-    assert_eq!(configured(&o).as_deref(), Some("False"));
-    assert!(
-        o.data["status"]["conditions"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("node1")
+    assert_eq!(configured(&o).as_deref(), Some("True"));
+    assert_eq!(
+        ready(&cp.get("local").await.unwrap()).as_deref(),
+        Some("False")
     );
 
     let c = clusters(&client);
@@ -884,14 +992,14 @@ async fn node_side_effects_that_fail_are_reported_not_faked() {
     .await
     .unwrap();
     wait_for("the rotation failure", async || {
-        let o = c.get("local").await.unwrap();
+        let o = cp.get("local").await.unwrap();
         o.data["status"]["conditions"][0]["message"]
             .as_str()
             .is_some_and(|m| m.contains("certificate rotation failed on node1"))
     })
     .await;
     assert_eq!(
-        c.get("local").await.unwrap().data["status"]["certificateRotationGeneration"],
+        cp.get("local").await.unwrap().data["status"]["certificateRotationGeneration"],
         0
     );
     lab.api.shutdown().await;
@@ -1083,11 +1191,20 @@ async fn kubectl_reads_and_patches_like_on_a_real_cluster() {
         ])
         .await,
     );
-    assert!(
-        cluster.contains("certificateRotationGeneration: 0"),
-        "{cluster}"
-    );
     assert!(cluster.contains("rotateCertificates:"), "{cluster}");
+    let plane = stdout(
+        &lab.kubectl(&[
+            "-n",
+            "fleet-local",
+            "get",
+            "rkecontrolplanes.rke.cattle.io",
+            "local",
+            "-o",
+            "jsonpath={.status.certificateRotationGeneration} {.status.conditions[?(@.type==\"Ready\")].status}",
+        ])
+        .await,
+    );
+    assert_eq!(plane.trim(), "0 True");
 
     // `kubectl create -f` / `apply -f` need OpenAPI (or --validate=false).
     let manifest = |file: &str| {

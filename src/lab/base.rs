@@ -13,11 +13,21 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::layout::RANCHER_UID;
 
-/// Bump when what `customise` puts into the base changes: a new name makes a new
-/// cache entry instead of silently reusing an old tree.
-pub const BASE_NAME: &str = "debian-bookworm-v1";
+/// Bump when what `customise` puts into the base changes. The cache entry's
+/// name also carries a hash of the package list, so a changed list makes a
+/// new tree instead of silently reusing an old one.
+const CUSTOMISE_VERSION: u32 = 1;
 const SUITE: &str = "bookworm";
-const PACKAGES: &str = "systemd,systemd-sysv,dbus,openssh-server,sudo,procps,libpam-systemd";
+/// openssl: the procedures harvcred and the docs give run it on the node.
+const PACKAGES: &str =
+    "systemd,systemd-sysv,dbus,openssh-server,sudo,procps,libpam-systemd,openssl";
+
+/// The cache entry's name: `debian-bookworm-v1-<8 hex of the package list>`.
+pub fn base_name() -> String {
+    use sha2::{Digest, Sha256};
+    let hash = hex::encode(Sha256::digest(PACKAGES.as_bytes()));
+    format!("debian-{SUITE}-v{CUSTOMISE_VERSION}-{}", &hash[..8])
+}
 
 /// Where base trees are cached: `$HARVCRED_LAB_CACHE` or `/var/cache/harvcred/lab`.
 pub fn cache_dir() -> PathBuf {
@@ -27,7 +37,7 @@ pub fn cache_dir() -> PathBuf {
 }
 
 pub fn base_path() -> PathBuf {
-    cache_dir().join(BASE_NAME)
+    cache_dir().join(base_name())
 }
 
 /// The Debian mirror: `$HARVCRED_LAB_MIRROR`, else the first `deb.debian.org`-style
@@ -67,20 +77,21 @@ pub fn ensure(progress: bool) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(cache_dir())
         .with_context(|| format!("creating {}", cache_dir().display()))?;
-    let lock_file = std::fs::File::create(cache_dir().join(format!("{BASE_NAME}.lock")))?;
+    let name = base_name();
+    let lock_file = std::fs::File::create(cache_dir().join(format!("{name}.lock")))?;
     let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
         .map_err(|(_, e)| anyhow::anyhow!("locking the base cache: {e}"))?;
     if base.join(".harvcred-ready").exists() {
         return Ok(base);
     }
     let started = Instant::now();
-    let tmp = cache_dir().join(format!("{BASE_NAME}.building"));
+    let tmp = cache_dir().join(format!("{name}.building"));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
     }
     debootstrap(&tmp, progress)?;
     customise(&tmp)?;
-    std::fs::write(tmp.join(".harvcred-ready"), BASE_NAME)?;
+    std::fs::write(tmp.join(".harvcred-ready"), &name)?;
     if base.exists() {
         std::fs::remove_dir_all(&base)?;
     }
@@ -246,4 +257,15 @@ pub fn write_mode(path: &Path, content: &str, mode: u32) -> Result<()> {
     f.write_all(content.as_bytes())?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_cache_name_follows_the_package_list() {
+        let name = super::base_name();
+        assert!(name.starts_with("debian-bookworm-v1-"), "{name}");
+        assert_eq!(name.len(), "debian-bookworm-v1-".len() + 8);
+        assert!(super::PACKAGES.split(',').any(|p| p == "openssl"));
+    }
 }

@@ -33,8 +33,37 @@ use super::plan::{LabPlan, NodePlan};
 pub const SERVER_TLS: &str = "var/lib/rancher/rke2/server/tls";
 /// RKE2's agent folder (agent certificates), relative to a root.
 pub const AGENT_DIR: &str = "var/lib/rancher/rke2/agent";
+/// The RKE2 a lab runs unless a scenario says otherwise (Harvester v1.6).
+pub const RKE2_VERSION: &str = "v1.33.5+rke2r1";
+/// An RKE2 from before May 2025, as Harvester v1.5 ships.
+pub const OLD_RKE2_VERSION: &str = "v1.32.3+rke2r1";
+
+/// `(minor, patch)` of `v1.M.P+rke2rN`.
+fn minor_patch(version: &str) -> Option<(u32, u32)> {
+    let core = version.trim_start_matches('v').split('+').next()?;
+    let mut it = core.split('.').skip(1);
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// Whether `version` is one of RKE2's May 2025 releases (v1.33.1, v1.32.5,
+/// v1.31.9, v1.30.13) or newer: those renew within 120 days instead of 90
+/// and issue the controller-manager and scheduler serving certificates
+/// from the server CA (k3s#12172) instead of letting them self-sign.
+pub fn from_may_2025(version: &str) -> bool {
+    match minor_patch(version) {
+        Some((m, _)) if m >= 34 => true,
+        Some((33, p)) => p >= 1,
+        Some((32, p)) => p >= 5,
+        Some((31, p)) => p >= 9,
+        Some((30, p)) => p >= 13,
+        _ => false,
+    }
+}
+
 /// Leaf certificates this close to expiry are renewed when RKE2 starts.
-pub const RENEW_WITHIN_DAYS: i64 = 120;
+pub fn renew_within_days(version: &str) -> i64 {
+    if from_may_2025(version) { 120 } else { 90 }
+}
 /// Lifetime of RKE2's leaf certificates.
 pub const LEAF_DAYS: i64 = 365;
 /// Lifetime of RKE2's self-signed CAs.
@@ -432,13 +461,15 @@ impl ClusterPki {
 
     /// Write `var/lib/rancher/rke2/server/tls/...` under `root`: the CAs, the
     /// leaves with `leaf` validity, the kubelet keys, the service key, and the
-    /// controller-manager/scheduler serving certs with `components` validity.
+    /// controller-manager/scheduler serving certs with `components` validity,
+    /// as RKE2 `version` makes them (server CA, or self-signed).
     pub fn write_server_tls(
         &self,
         root: &Path,
         node: &NodeIdentity,
         leaf: Validity,
         components: Validity,
+        version: &str,
     ) -> Result<()> {
         let tls = root.join(SERVER_TLS);
         for kind in CaKind::ALL {
@@ -473,7 +504,11 @@ impl ClusterPki {
         write_file(&tls.join("client-kubelet.key"), &new_key_pem()?, 0o600)?;
         write_file(&tls.join("serving-kubelet.key"), &new_key_pem()?, 0o600)?;
         for (name, file) in COMPONENT_CERTS {
-            let (chain, key) = component_serving_cert(name, components)?;
+            let (chain, key) = if from_may_2025(version) {
+                component_cert_from_ca(name, &self.server_ca, components)?
+            } else {
+                component_serving_cert(name, components)?
+            };
             write_pair(&tls.join(file), &chain, &key)?;
         }
         Ok(())
@@ -677,6 +712,129 @@ pub fn component_serving_cert(name: &str, v: Validity) -> Result<(String, String
         v,
     )?;
     Ok((chain, key_to_sec1_pem(&key)?))
+}
+
+/// A component's serving cert as newer RKE2 issues it: `CN=<name>`,
+/// `localhost`/`127.0.0.1`, signed by server-ca.
+pub fn component_cert_from_ca(name: &str, ca: &CaPem, v: Validity) -> Result<(String, String)> {
+    let spec = LeafSpec {
+        sans: vec!["localhost".into(), "127.0.0.1".into()],
+        ..leaf("", name, None, CaKind::Server, Usage::Server)
+    };
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let chain = sign_leaf(&spec, &key, ca, v)?;
+    Ok((chain, key_to_sec1_pem(&key)?))
+}
+
+/// Containerd's root under `agent/`, relative to [`AGENT_DIR`].
+pub const CONTAINERD_DIR: &str = "containerd";
+
+/// The CA bundles container images carry in their layers, as containerd
+/// unpacks them under `agent/containerd/`: a few roots, one of them the
+/// AddTrust root that expired on 2020-05-30, which images still ship.
+/// Returns `(path relative to agent/, PEM text)`.
+pub fn image_layer_files() -> Result<Vec<(String, String)>> {
+    let at = |y: i32, m: time::Month, d: u8| -> Result<OffsetDateTime> {
+        Ok(time::Date::from_calendar_date(y, m, d)?
+            .with_hms(10, 48, 38)?
+            .assume_utc())
+    };
+    let root = |cn: &str, from: OffsetDateTime, until: OffsetDateTime| -> Result<String> {
+        Ok(self_signed_ca(
+            cn,
+            Validity {
+                not_before: from,
+                not_after: until,
+            },
+        )?
+        .0)
+    };
+    use time::Month::{January, May, September};
+    let addtrust = root(
+        "AddTrust External CA Root",
+        at(2000, May, 30)?,
+        at(2020, May, 30)?,
+    )?;
+    let isrg = root(
+        "ISRG Root X1",
+        at(2015, September, 4)?,
+        at(2035, September, 4)?,
+    )?;
+    let digicert = root(
+        "DigiCert Global Root G2",
+        at(2013, January, 1)?,
+        at(2038, January, 15)?,
+    )?;
+    let bundle = format!("{isrg}{addtrust}{digicert}");
+    let snap = |n: u32, path: &str| {
+        format!("{CONTAINERD_DIR}/io.containerd.snapshotter.v1.overlayfs/snapshots/{n}/fs/{path}")
+    };
+    Ok(vec![
+        (snap(3, "etc/ssl/certs/ca-certificates.crt"), bundle.clone()),
+        (
+            snap(3, "etc/ssl/certs/AddTrust_External_Root.pem"),
+            addtrust.clone(),
+        ),
+        (snap(3, "etc/ssl/certs/ISRG_Root_X1.pem"), isrg.clone()),
+        (snap(9, "etc/pki/tls/certs/ca-bundle.crt"), bundle.clone()),
+        (snap(17, "etc/ssl/certs/ca-certificates.crt"), bundle),
+        (
+            snap(17, "etc/ssl/certs/AddTrust_External_Root.pem"),
+            addtrust,
+        ),
+        (
+            snap(
+                21,
+                "usr/share/ca-certificates/mozilla/DigiCert_Global_Root_G2.crt",
+            ),
+            digicert,
+        ),
+    ])
+}
+
+/// `server/tls/dynamic-cert.json`: the supervisor listener's certificate as
+/// dynamiclistener stores it (a Secret as JSON, PEM base64 in `data`),
+/// signed by server-ca.
+pub fn dynamic_cert_json(pki: &ClusterPki, node: &NodeIdentity, v: Validity) -> Result<String> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut sans = vec![
+        "kubernetes".to_string(),
+        "kubernetes.default".into(),
+        "kubernetes.default.svc".into(),
+        "kubernetes.default.svc.cluster.local".into(),
+        "localhost".into(),
+        node.hostname.clone(),
+        "127.0.0.1".into(),
+        "10.53.0.1".into(),
+    ];
+    sans.push(node.ip.to_string());
+    sans.push(node.vip.to_string());
+    let spec = LeafSpec {
+        sans: sans.clone(),
+        ..leaf("", "rke2", Some("rke2"), CaKind::Server, Usage::Server)
+    };
+    let (chain, key) = pki.issue(&spec, v)?;
+    let mut annotations = serde_json::Map::new();
+    for san in &sans {
+        annotations.insert(
+            format!("listener.cattle.io/cn-{}", san.replace(':', "_")),
+            serde_json::Value::String(san.clone()),
+        );
+    }
+    let secret = serde_json::json!({
+        "kind": "Secret",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": "rke2-serving",
+            "namespace": "kube-system",
+            "creationTimestamp": null,
+            "annotations": annotations,
+        },
+        "data": {"tls.crt": b64(&chain), "tls.key": b64(&key)},
+        "type": "kubernetes.io/tls",
+    });
+    Ok(serde_json::to_string(&secret)?)
 }
 
 fn new_key_pem() -> Result<String> {
@@ -1026,6 +1184,48 @@ mod tests {
     use super::*;
     use std::process::Command;
 
+    #[test]
+    fn the_may_2025_releases_change_the_window_and_the_component_issuer() {
+        for (v, new) in [
+            ("v1.33.5+rke2r1", true),
+            ("v1.33.1+rke2r1", true),
+            ("v1.33.0+rke2r1", false),
+            ("v1.32.5+rke2r1", true),
+            ("v1.32.3+rke2r1", false),
+            ("v1.31.9+rke2r1", true),
+            ("v1.30.13+rke2r1", true),
+            ("v1.30.12+rke2r1", false),
+            ("v1.27.10+rke2r1", false),
+            ("v1.34.0+rke2r1", true),
+        ] {
+            assert_eq!(from_may_2025(v), new, "{v}");
+        }
+        assert_eq!(renew_within_days(RKE2_VERSION), 120);
+        assert_eq!(renew_within_days(OLD_RKE2_VERSION), 90);
+        let now = OffsetDateTime::now_utc();
+        let pki = ClusterPki::generate(now).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        pki.write_server_tls(
+            dir.path(),
+            &node(),
+            Validity::healthy(now),
+            Validity::healthy(now),
+            RKE2_VERSION,
+        )
+        .unwrap();
+        let kcm = read_chain(
+            &fs::read_to_string(
+                dir.path()
+                    .join(SERVER_TLS)
+                    .join("kube-controller-manager/kube-controller-manager.crt"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(kcm[0].cn, "kube-controller-manager");
+        assert!(kcm[0].issuer_cn.starts_with("rke2-server-ca@"), "{kcm:?}");
+    }
+
     fn openssl(args: &[&str]) -> String {
         let out = Command::new("openssl")
             .args(args)
@@ -1058,6 +1258,7 @@ mod tests {
             &node(),
             Validity::days_left(now, 10),
             Validity::issued_days_ago(now, 400, 365),
+            OLD_RKE2_VERSION,
         )
         .unwrap();
         pki.write_agent_certs(root, &node(), Validity::healthy(now))
@@ -1181,6 +1382,7 @@ mod tests {
             &node(),
             Validity::days_left(now, -5),
             Validity::healthy(now),
+            RKE2_VERSION,
         )
         .unwrap();
         let tls = dir.path().join(SERVER_TLS);

@@ -43,16 +43,20 @@ pub enum Scenario {
     ProxyDrift,
     /// One node's /oem holds the rancher password in clear text.
     PlaintextPassword,
+    /// The cluster runs an RKE2 from before May 2025 (as Harvester up to
+    /// v1.5 ships): 90-day renewal window, self-signed component certs.
+    OldRke2,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Healthy,
         Scenario::CertsExpiring,
         Scenario::KcmCertExpired,
         Scenario::TokenMismatch,
         Scenario::ProxyDrift,
         Scenario::PlaintextPassword,
+        Scenario::OldRke2,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +67,7 @@ impl Scenario {
             Scenario::TokenMismatch => "token-mismatch",
             Scenario::ProxyDrift => "proxy-drift",
             Scenario::PlaintextPassword => "plaintext-password",
+            Scenario::OldRke2 => "old-rke2",
         }
     }
 
@@ -73,7 +78,7 @@ impl Scenario {
                 "node2's leaf certificates expire in 10 days, node3's have expired"
             }
             Scenario::KcmCertExpired => {
-                "kube-controller-manager and kube-scheduler serving certificates expired on every server"
+                "older RKE2 (as old-rke2) whose self-signed kube-controller-manager and kube-scheduler serving certificates expired on every server"
             }
             Scenario::TokenMismatch => {
                 "the last node's rancherd token differs; its rancherd log shows 502 cacerts retries"
@@ -83,6 +88,9 @@ impl Scenario {
             }
             Scenario::PlaintextPassword => {
                 "node1's /oem/90_custom.yaml holds the password in clear text"
+            }
+            Scenario::OldRke2 => {
+                "RKE2 v1.32.3 (before May 2025): renews within 90 days, components self-sign their serving certs"
             }
         }
     }
@@ -158,6 +166,16 @@ impl LabPlan {
 
     pub fn has(&self, scenario: Scenario) -> bool {
         self.scenarios.contains(&scenario)
+    }
+
+    /// The RKE2 the cluster runs. Expired self-signed component certificates
+    /// only happen with an RKE2 that lets the components sign their own.
+    pub fn rke2_version(&self) -> &'static str {
+        if self.has(Scenario::OldRke2) || self.has(Scenario::KcmCertExpired) {
+            crate::lab::pki::OLD_RKE2_VERSION
+        } else {
+            crate::lab::pki::RKE2_VERSION
+        }
     }
 
     pub fn api_url(&self) -> String {

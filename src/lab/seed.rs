@@ -20,8 +20,14 @@ use super::layout::{NODE_BIN, RANCHER_UID};
 use super::pki::{self, ClusterPki, NodeIdentity, Validity};
 use super::plan::{LabPlan, NodePlan, Role, Scenario};
 
-pub const KUBERNETES_VERSION: &str = "v1.33.5+rke2r1";
-pub const RANCHER_VERSION: &str = "v2.12.2";
+/// The Rancher that rancherd installs with each RKE2 (Harvester v1.6 / v1.5).
+pub fn rancher_version(rke2_version: &str) -> &'static str {
+    if pki::from_may_2025(rke2_version) {
+        "v2.12.2"
+    } else {
+        "v2.11.0"
+    }
+}
 /// The proxy node1 carries under `proxy-drift`.
 pub const OLD_PROXY: &str = "http://proxy.old.example:8080";
 
@@ -351,10 +357,12 @@ fn rancherd_config(plan: &LabPlan, node: &NodePlan, token: &str) -> String {
         "token: {}\n",
         serde_json::to_string(token).expect("str")
     ));
-    s.push_str(&format!("kubernetesVersion: {KUBERNETES_VERSION}\n"));
-    s.push_str(&format!("rancherVersion: {RANCHER_VERSION}\n"));
+    let version = plan.rke2_version();
+    let rancher = rancher_version(version);
+    s.push_str(&format!("kubernetesVersion: {version}\n"));
+    s.push_str(&format!("rancherVersion: {rancher}\n"));
     s.push_str(&format!(
-        "rancherInstallerImage: rancher/system-agent-installer-rancher:{RANCHER_VERSION}\n"
+        "rancherInstallerImage: rancher/system-agent-installer-rancher:{rancher}\n"
     ));
     s.push_str("labels:\n - harvesterhci.io/managed=true\n");
     s.push_str("extraConfig:\n  disable:\n  - rke2-snapshot-controller\n  - rke2-snapshot-controller-crd\n  - rke2-snapshot-validation-webhook\n");
@@ -367,6 +375,32 @@ fn rke2_40_rancherd(plan: &LabPlan, node: &NodePlan, token: &str) -> String {
         s.push_str(&format!("server: https://{}:9345\n", plan.vip()));
     }
     s
+}
+
+/// `50-rancher.yaml`: the drop-in Rancher's planner writes on the nodes it
+/// manages (JSON, as Rancher writes it); its token overrides rancherd's 40.
+fn rke2_50_rancher(plan: &LabPlan, node: &NodePlan, token: &str) -> String {
+    let mut v = serde_json::json!({
+        "agent-token": token,
+        "token": token,
+        "node-label": ["harvesterhci.io/managed=true", format!("rke.cattle.io/machine={}", node.name)],
+        "private-registry": "/etc/rancher/rke2/registries.yaml",
+    });
+    if node.index != 1 {
+        v["server"] = serde_json::json!(format!("https://{}:9345", plan.vip()));
+    }
+    if node.role == Role::Server {
+        v["cni"] = serde_json::json!("multus,canal");
+        v["kube-controller-manager-arg"] = serde_json::json!([
+            "cert-dir=/var/lib/rancher/rke2/server/tls/kube-controller-manager",
+            "secure-port=10257"
+        ]);
+        v["kube-scheduler-arg"] = serde_json::json!([
+            "cert-dir=/var/lib/rancher/rke2/server/tls/kube-scheduler",
+            "secure-port=10259"
+        ]);
+    }
+    format!("{v}\n")
 }
 
 fn rke2_90_server(plan: &LabPlan, node: &NodePlan) -> String {
@@ -546,6 +580,9 @@ fn group_gid(group_file: &str, name: &str) -> Option<u32> {
     })
 }
 
+/// In the lab share: the RKE2 version the stand-ins are.
+pub const RKE2_VERSION_FILE: &str = "rke2-version";
+
 /// Marker the rke2 stand-ins find at their first start: the lab's first boot
 /// continues a cluster that has been running since its certificates were
 /// issued, so that start renews nothing (else the cert scenarios would heal
@@ -649,6 +686,14 @@ pub fn seed_node(
         0,
         0,
     )?;
+    // Rancher manages every node that has joined, with the cluster's token.
+    t.file(
+        "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml",
+        &rke2_50_rancher(plan, node, &material.server_token()),
+        0o600,
+        0,
+        0,
+    )?;
     let rke2_90_name = match node.role {
         Role::Server => "/etc/rancher/rke2/config.yaml.d/90-harvester-server.yaml",
         Role::Worker => "/etc/rancher/rke2/config.yaml.d/90-harvester-agent.yaml",
@@ -673,7 +718,19 @@ pub fn seed_node(
     if node.role == Role::Server {
         material
             .pki
-            .write_server_tls(upper, &id, leaf, components)?;
+            .write_server_tls(upper, &id, leaf, components, plan.rke2_version())?;
+        t.file(
+            "/var/lib/rancher/rke2/server/tls/dynamic-cert.json",
+            &pki::dynamic_cert_json(&material.pki, &id, leaf)?,
+            0o600,
+            0,
+            0,
+        )?;
+        t.parents("/var/lib/rancher/rke2/server/tls/temporary-certs/x")?;
+        fs::set_permissions(
+            t.host("/var/lib/rancher/rke2/server/tls/temporary-certs"),
+            fs::Permissions::from_mode(0o700),
+        )?;
         // Servers have joined with the true token, whatever their config says now.
         let server_token = material.server_token();
         t.file(
@@ -697,6 +754,20 @@ pub fn seed_node(
         )?;
     }
     material.pki.write_agent_certs(upper, &id, leaf)?;
+    // Containerd's root: image layers with their own CA bundles.
+    for (rel, pem) in pki::image_layer_files()? {
+        let p = format!("/{}/{rel}", pki::AGENT_DIR);
+        t.parents(&p)?;
+        t.file(&p, &pem, 0o644, 0, 0)?;
+    }
+    t.parents("/var/lib/rancher/rke2/agent/containerd/io.containerd.metadata.v1.bolt/x")?;
+    t.file(
+        "/var/lib/rancher/rke2/agent/containerd/io.containerd.metadata.v1.bolt/meta.db",
+        "",
+        0o644,
+        0,
+        0,
+    )?;
     t.file(RESUME_MARKER, "", 0o600, 0, 0)?;
     t.parents("/etc/systemd/system/multi-user.target.wants/x")?;
     enable_units(upper, node.role)?;
@@ -733,9 +804,17 @@ pub fn seed_node(
 
 /// The lab-wide share seen read-only in every node at `/run/harvcred-lab`:
 /// the hash of the true token secret and the CAs a renewing agent needs.
-pub fn write_share(_plan: &LabPlan, material: &ClusterMaterial, share: &Path) -> Result<()> {
+pub fn write_share(plan: &LabPlan, material: &ClusterMaterial, share: &Path) -> Result<()> {
     fs::create_dir_all(share)?;
     fs::set_permissions(share, fs::Permissions::from_mode(0o755))?;
+    // The RKE2 release installed on the nodes (the stand-ins behave as it does).
+    write_owned(
+        &share.join(RKE2_VERSION_FILE),
+        &format!("{}\n", plan.rke2_version()),
+        0o644,
+        0,
+        0,
+    )?;
     write_owned(
         &share.join("cluster-token.sha256"),
         &format!(
@@ -1047,6 +1126,30 @@ mod tests {
             format!("K10{}::server:{}", pki::ca_hash(&ca), m.token_secret())
         );
         assert_eq!(token.trim(), m.server_token().as_str());
+        // Rancher's drop-in names the same token and overrides rancherd's.
+        for n in ["node1", "node4"] {
+            let d50 = yaml(&s.read_upper(n, "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml"));
+            assert_eq!(d50["token"], m.server_token().as_str(), "{n}");
+        }
+        // Containerd's tree on every node: image CA bundles, one root expired in 2020.
+        let bundle = s.read_upper(
+            "node4",
+            "/var/lib/rancher/rke2/agent/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/17/fs/etc/ssl/certs/ca-certificates.crt",
+        );
+        let certs = pki::read_chain(&bundle).unwrap();
+        assert_eq!(certs.len(), 3);
+        assert!(
+            certs
+                .iter()
+                .any(|c| c.cn == "AddTrust External CA Root" && c.not_after.year() == 2020)
+        );
+        assert!(
+            s.read_upper(
+                "node2",
+                "/var/lib/rancher/rke2/server/tls/dynamic-cert.json"
+            )
+            .contains("\"tls.crt\"")
+        );
         assert_eq!(
             fs::read_link(s.upper("node1", "/var/lib/rancher/rke2/server/agent-token")).unwrap(),
             Path::new("token")
@@ -1088,7 +1191,7 @@ mod tests {
         assert_eq!(rc("node2")["server"], "https://10.213.7.10:443");
         assert_eq!(rc("node4")["role"], "agent");
         assert_eq!(rc("node4")["token"], m.token_secret());
-        assert_eq!(rc("node1")["kubernetesVersion"], KUBERNETES_VERSION);
+        assert_eq!(rc("node1")["kubernetesVersion"], pki::RKE2_VERSION);
         let r90 = yaml(&s.read_upper(
             "node1",
             "/etc/rancher/rke2/config.yaml.d/90-harvester-server.yaml",

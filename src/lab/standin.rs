@@ -18,14 +18,22 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::layout::NODE_SHARE;
-use super::pki::{self, AGENT_DIR, CaKind, RENEW_WITHIN_DAYS, SERVER_TLS};
-use super::seed::{BOOTSTRAP_TOKEN_HASH, KUBERNETES_VERSION, RANCHER_VERSION, RESUME_MARKER};
+use super::pki::{self, AGENT_DIR, CaKind, SERVER_TLS};
+use super::seed::{BOOTSTRAP_TOKEN_HASH, RESUME_MARKER, RKE2_VERSION_FILE, rancher_version};
 
 const RKE2_COMMIT: &str = "a3cf6fd5";
 const GO_VERSION: &str = "go1.24.6 X:boringcrypto";
 const SYSTEM_AGENT_VERSION: &str = "v0.3.13 (b7a4ba8)";
 const TOKEN_FILE: &str = "/var/lib/rancher/rke2/server/token";
+/// Written by the lab API's planner when a node with expired certificates
+/// receives a plan: the PID of the rancher-system-agent that will not apply it.
+pub const STALE_PLAN_MARKER: &str = "/var/lib/rancher/agent/harvcred-lab-stale-plan";
 const RANCHERD_CONFIG: &str = "/etc/rancher/rancherd/config.yaml";
+/// rancherd's rke2 drop-in, then Rancher's, which overrides it.
+const RKE2_TOKEN_DROPINS: [&str; 2] = [
+    "/etc/rancher/rke2/config.yaml.d/40-rancherd.yaml",
+    "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml",
+];
 /// Lines per second of the steady trickle, when not set by the environment.
 const DEFAULT_RATE: f64 = 0.25;
 pub const LOG_RATE_ENV: &str = "HARVCRED_LAB_LOG_RATE";
@@ -113,6 +121,41 @@ impl Node {
     }
     fn is_server(&self) -> bool {
         self.tls().is_dir()
+    }
+    /// The RKE2 release this node runs (the lab share says; else the current one).
+    fn version(&self) -> String {
+        fs::read_to_string(self.p(NODE_SHARE).join(RKE2_VERSION_FILE))
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| pki::RKE2_VERSION.to_string())
+    }
+    fn renew_within_days(&self) -> i64 {
+        pki::renew_within_days(&self.version())
+    }
+    /// Newer RKE2 issues the controller-manager/scheduler serving certs from
+    /// server-ca and renews them like any leaf; older ones leave them to the
+    /// components, which self-sign.
+    fn components_from_server_ca(&self) -> bool {
+        pki::from_may_2025(&self.version())
+    }
+    /// The token in RKE2's config: the last drop-in that sets one wins.
+    fn config_token(&self) -> Option<String> {
+        let mut token = None;
+        for f in RKE2_TOKEN_DROPINS {
+            let Ok(text) = fs::read_to_string(self.p(f)) else {
+                continue;
+            };
+            let v: serde_json::Value = serde_saphyr::from_str(&text).unwrap_or_default();
+            if let Some(t) = v
+                .get("token")
+                .and_then(|t| t.as_str())
+                .filter(|t| !t.is_empty())
+            {
+                token = Some(t.to_string());
+            }
+        }
+        token
     }
     fn hostname(&self) -> String {
         fs::read_to_string(self.p("/etc/hostname"))
@@ -310,6 +353,10 @@ fn serve(node: &Node, service: Service) -> Result<i32> {
     if !ok {
         return Ok(1);
     }
+    if service == Service::Rke2Server {
+        serve_apiserver_tls(node, &mut log);
+        log.flush();
+    }
     sd_notify_ready();
     trickle(node, service, log_rate(), &mut log, &STOP, None);
     shutdown(service, &mut log);
@@ -327,19 +374,23 @@ fn rke2_start<W: Write>(
     log: &mut Log<W>,
 ) -> Result<bool> {
     let kind = if server { "" } else { " agent" };
-    log.info(&format!(
-        "Starting rke2{kind} {KUBERNETES_VERSION} ({RKE2_COMMIT})"
-    ));
+    let version = node.version();
+    log.info(&format!("Starting rke2{kind} {version} ({RKE2_COMMIT})"));
     let resume = node.p(RESUME_MARKER);
     let resuming = resume.exists();
     if server {
         log.info("Managed etcd cluster bootstrap already complete and initialized");
-        let token = match fs::read_to_string(node.p(TOKEN_FILE)) {
-            Ok(t) => t,
-            Err(e) => {
-                log.fatal(&format!("failed to read token file {TOKEN_FILE}: {e}"));
-                return Ok(false);
-            }
+        // The bootstrap data is decrypted with the token of the config; the
+        // token file only stands in when the config names none.
+        let token = match node.config_token() {
+            Some(t) => t,
+            None => match fs::read_to_string(node.p(TOKEN_FILE)) {
+                Ok(t) => t,
+                Err(e) => {
+                    log.fatal(&format!("failed to read token file {TOKEN_FILE}: {e}"));
+                    return Ok(false);
+                }
+            },
         };
         let hash = hex::encode(Sha256::digest(pki::token_secret(&token).as_bytes()));
         let record = node.p(BOOTSTRAP_TOKEN_HASH);
@@ -358,14 +409,26 @@ fn rke2_start<W: Write>(
         let _ = fs::remove_file(&resume);
     } else {
         renew_expiring(node, server, now, log)?;
+        refresh_agent_certs(node, now)?;
     }
+    write_static_pod_manifests(node, server, &version)?;
     if server {
         regenerate_missing_component_certs(node, now)?;
         let ip = node.ip();
         let host = node.hostname();
+        // Older RKE2: the components get only --cert-dir and sign their own.
+        let component_tls = |c: &str| {
+            if node.components_from_server_ca() {
+                format!(
+                    "--tls-cert-file=/var/lib/rancher/rke2/server/tls/{c}/{c}.crt --tls-private-key-file=/var/lib/rancher/rke2/server/tls/{c}/{c}.key"
+                )
+            } else {
+                format!("--cert-dir=/var/lib/rancher/rke2/server/tls/{c}")
+            }
+        };
         log.info("Running kube-apiserver --advertise-address={ip} --allow-privileged=true --anonymous-auth=false --api-audiences=https://kubernetes.default.svc.cluster.local,rke2 --authorization-mode=Node,RBAC --bind-address=0.0.0.0 --client-ca-file=/var/lib/rancher/rke2/server/tls/client-ca.crt --etcd-servers=https://127.0.0.1:2379 --secure-port=6443 --service-cluster-ip-range=10.53.0.0/16 --tls-cert-file=/var/lib/rancher/rke2/server/tls/serving-kube-apiserver.crt --tls-private-key-file=/var/lib/rancher/rke2/server/tls/serving-kube-apiserver.key".replace("{ip}", &ip).as_str());
-        log.info("Running kube-scheduler --authentication-kubeconfig=/var/lib/rancher/rke2/server/cred/scheduler.kubeconfig --bind-address=127.0.0.1 --kubeconfig=/var/lib/rancher/rke2/server/cred/scheduler.kubeconfig --secure-port=10259 --tls-cert-file=/var/lib/rancher/rke2/server/tls/kube-scheduler/kube-scheduler.crt --tls-private-key-file=/var/lib/rancher/rke2/server/tls/kube-scheduler/kube-scheduler.key");
-        log.info("Running kube-controller-manager --allocate-node-cidrs=true --bind-address=127.0.0.1 --cluster-cidr=10.52.0.0/16 --cluster-signing-kube-apiserver-client-cert-file=/var/lib/rancher/rke2/server/tls/client-ca.nochain.crt --kubeconfig=/var/lib/rancher/rke2/server/cred/controller.kubeconfig --secure-port=10257 --service-account-private-key-file=/var/lib/rancher/rke2/server/tls/service.current.key --tls-cert-file=/var/lib/rancher/rke2/server/tls/kube-controller-manager/kube-controller-manager.crt --tls-private-key-file=/var/lib/rancher/rke2/server/tls/kube-controller-manager/kube-controller-manager.key");
+        log.info(&format!("Running kube-scheduler --authentication-kubeconfig=/var/lib/rancher/rke2/server/cred/scheduler.kubeconfig --bind-address=127.0.0.1 --kubeconfig=/var/lib/rancher/rke2/server/cred/scheduler.kubeconfig --secure-port=10259 {}", component_tls("kube-scheduler")));
+        log.info(&format!("Running kube-controller-manager --allocate-node-cidrs=true --bind-address=127.0.0.1 --cluster-cidr=10.52.0.0/16 --cluster-signing-kube-apiserver-client-cert-file=/var/lib/rancher/rke2/server/tls/client-ca.nochain.crt --kubeconfig=/var/lib/rancher/rke2/server/cred/controller.kubeconfig --secure-port=10257 --service-account-private-key-file=/var/lib/rancher/rke2/server/tls/service.current.key {}", component_tls("kube-controller-manager")));
         log.info(&format!("Running kubelet --address=0.0.0.0 --anonymous-auth=false --authentication-token-webhook=true --client-ca-file=/var/lib/rancher/rke2/agent/client-ca.crt --hostname-override={host} --kubeconfig=/var/lib/rancher/rke2/agent/kubelet.kubeconfig --node-ip={ip} --tls-cert-file=/var/lib/rancher/rke2/agent/serving-kubelet.crt --tls-private-key-file=/var/lib/rancher/rke2/agent/serving-kubelet.key"));
         log.info("Tunnel server egress proxy mode: agent");
         log.info("Waiting for API server to become available");
@@ -391,6 +454,54 @@ fn rke2_start<W: Write>(
     Ok(true)
 }
 
+/// kube-apiserver's TLS listener on :6443 with the node's
+/// `serving-kube-apiserver.crt`, read at start as the real one does: what
+/// Harvester's auto-rotate-rke2-certs controller dials. Only the handshake
+/// is served; requests get no answer.
+fn serve_apiserver_tls<W: Write>(node: &Node, log: &mut Log<W>) {
+    let cfg = (|| -> Result<std::sync::Arc<rustls::ServerConfig>> {
+        let crt = fs::read_to_string(node.tls().join("serving-kube-apiserver.crt"))?;
+        let key = fs::read_to_string(node.tls().join("serving-kube-apiserver.key"))?;
+        let chain = rustls_pemfile::certs(&mut crt.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+        let key = rustls_pemfile::private_key(&mut key.as_bytes())?
+            .ok_or_else(|| anyhow!("no private key"))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        Ok(std::sync::Arc::new(cfg))
+    })();
+    let listener = cfg.and_then(|cfg| {
+        let l = std::net::TcpListener::bind(("0.0.0.0", 6443)).context("binding :6443")?;
+        Ok((cfg, l))
+    });
+    match listener {
+        Ok((cfg, listener)) => {
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let cfg = cfg.clone();
+                    std::thread::spawn(move || {
+                        let _ = stream.set_read_timeout(Some(StdDuration::from_secs(5)));
+                        let _ = stream.set_write_timeout(Some(StdDuration::from_secs(5)));
+                        if let Ok(conn) = rustls::ServerConnection::new(cfg) {
+                            let mut tls = rustls::StreamOwned::new(conn, stream);
+                            while tls.conn.is_handshaking() {
+                                if tls.conn.complete_io(&mut tls.sock).is_err() {
+                                    return;
+                                }
+                            }
+                            let mut buf = [0u8; 1024];
+                            let _ = std::io::Read::read(&mut tls, &mut buf);
+                        }
+                    });
+                }
+            });
+        }
+        Err(e) => log.warn(&format!("kube-apiserver listener: {e:#}")),
+    }
+}
+
 /// The join URL from the rke2 drop-in (`server:`), if any.
 fn server_url(node: &Node) -> Option<String> {
     let text =
@@ -404,13 +515,16 @@ fn server_url(node: &Node) -> Option<String> {
 fn renewable_leaves(node: &Node, server: bool) -> Vec<PathBuf> {
     let mut files = Vec::new();
     if server {
+        let components_too = node.components_from_server_ca();
         for f in walk_crts(&node.tls()) {
             let rel = f
                 .strip_prefix(node.tls())
                 .unwrap_or(&f)
                 .to_string_lossy()
                 .to_string();
-            if rel.starts_with("kube-controller-manager/") || rel.starts_with("kube-scheduler/") {
+            let component =
+                rel.starts_with("kube-controller-manager/") || rel.starts_with("kube-scheduler/");
+            if component && !components_too {
                 continue;
             }
             files.push(f);
@@ -471,10 +585,11 @@ fn renew_expiring<W: Write>(
     now: OffsetDateTime,
     log: &mut Log<W>,
 ) -> Result<()> {
+    let window = node.renew_within_days();
     for f in renewable_leaves(node, server) {
         let info = leaf_info(&f)?;
         let left = info.not_after - now;
-        if left > Duration::days(RENEW_WITHIN_DAYS) {
+        if left > Duration::days(window) {
             continue;
         }
         let Some(kind) = CaKind::from_issuer_cn(&info.issuer_cn) else {
@@ -502,20 +617,86 @@ fn renew_expiring<W: Write>(
     Ok(())
 }
 
-/// kube-controller-manager and kube-scheduler make a new self-signed serving
-/// cert when theirs is missing (the documented workaround removes them); an
-/// expired one they keep.
+/// RKE2 writes its static pods' manifests at every start (Rancher's
+/// rotation removes the controller-manager's and scheduler's).
+fn write_static_pod_manifests(node: &Node, server: bool, version: &str) -> Result<()> {
+    let dir = node.agent().join("pod-manifests");
+    let image = format!(
+        "index.docker.io/rancher/hardened-kubernetes:{}-build20250910",
+        version.replace('+', "-")
+    );
+    let mut pods = vec![("kube-proxy", image.clone())];
+    if server {
+        pods.extend([
+            (
+                "etcd",
+                "index.docker.io/rancher/hardened-etcd:v3.5.21-k3s1-build20250910".to_string(),
+            ),
+            ("kube-apiserver", image.clone()),
+            ("kube-controller-manager", image.clone()),
+            ("kube-scheduler", image),
+        ]);
+    }
+    for (name, image) in pods {
+        let tier = if name == "kube-proxy" {
+            "node"
+        } else {
+            "control-plane"
+        };
+        pki::write_file(
+            &dir.join(format!("{name}.yaml")),
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: kube-system\n  labels:\n    component: {name}\n    tier: {tier}\nspec:\n  hostNetwork: true\n  priorityClassName: system-cluster-critical\n  containers:\n  - name: {name}\n    image: {image}\n    command:\n    - {name}\n"
+            ),
+            0o600,
+        )?;
+    }
+    Ok(())
+}
+
+/// The agent asks the supervisor for its kubelet, kube-proxy and controller
+/// certificates at every start and gets them newly signed (same keys): a
+/// restart of rke2-agent is what renews a worker's certificates.
+fn refresh_agent_certs(node: &Node, now: OffsetDateTime) -> Result<()> {
+    for f in renewable_leaves(node, false) {
+        let info = leaf_info(&f)?;
+        let Some(kind) = CaKind::from_issuer_cn(&info.issuer_cn) else {
+            continue;
+        };
+        let (ca_crt, ca_key) = node.ca_files(kind);
+        pki::reissue_leaf_file(&f, &ca_crt, &ca_key, false, now)?;
+    }
+    Ok(())
+}
+
+/// A missing controller-manager/scheduler serving cert is made again (the
+/// documented workaround and Rancher's rotation remove them): by RKE2 from
+/// server-ca on newer releases, by the component itself (self-signed) on
+/// older ones. An expired one an older RKE2 keeps.
 fn regenerate_missing_component_certs(node: &Node, now: OffsetDateTime) -> Result<()> {
     for (name, file) in pki::COMPONENT_CERTS {
         let crt = node.tls().join(file);
         if !crt.exists() || !crt.with_extension("key").exists() {
-            let (chain, key) =
-                pki::component_serving_cert(name, pki::Validity::fresh(now, pki::LEAF_DAYS))?;
+            let (chain, key) = component_cert(node, name, now)?;
             pki::write_file(&crt.with_extension("key"), &key, 0o600)?;
             pki::write_file(&crt, &chain, 0o644)?;
         }
     }
     Ok(())
+}
+
+fn component_cert(node: &Node, name: &str, now: OffsetDateTime) -> Result<(String, String)> {
+    let v = pki::Validity::fresh(now, pki::LEAF_DAYS);
+    if node.components_from_server_ca() {
+        let (crt, key) = node.ca_files(CaKind::Server);
+        let ca = pki::CaPem {
+            cert: fs::read_to_string(&crt).with_context(|| format!("reading {}", crt.display()))?,
+            key: fs::read_to_string(&key).with_context(|| format!("reading {}", key.display()))?,
+        };
+        pki::component_cert_from_ca(name, &ca, v)
+    } else {
+        pki::component_serving_cert(name, v)
+    }
 }
 
 fn system_agent_start<W: Write>(log: &mut Log<W>) {
@@ -544,7 +725,14 @@ fn trickle<W: Write>(
     let start = Instant::now();
     let mut sent: u64 = 0;
     let tick = StdDuration::from_millis(10);
+    let mut stale_checked = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        if service == Service::SystemAgent && stale_checked.elapsed() >= StdDuration::from_secs(5) {
+            stale_checked = Instant::now();
+            if holds_stale_plan(node) {
+                log.error("[K8s] secret received was too old");
+            }
+        }
         let due = (start.elapsed().as_secs_f64() * rate) as u64;
         let due = limit.map_or(due, |l| due.min(l));
         // After a long stall, do not burst more than a second's worth.
@@ -568,6 +756,13 @@ fn trickle<W: Write>(
         std::thread::sleep(wait);
     }
     sent
+}
+
+/// Whether the planner left a plan this agent process would not apply
+/// (the node's certificates had expired): the marker names its PID.
+fn holds_stale_plan(node: &Node) -> bool {
+    fs::read_to_string(node.p(STALE_PLAN_MARKER))
+        .is_ok_and(|pid| pid.trim() == std::process::id().to_string())
 }
 
 fn component_cert_expired(node: &Node) -> bool {
@@ -653,14 +848,16 @@ fn shutdown<W: Write>(service: Service, log: &mut Log<W>) {
 /// rancherd: bootstraps when its token matches the cluster's; otherwise the
 /// 502 cacerts retry loop a wrong token gives.
 fn rancherd<W: Write>(node: &Node, log: &mut Log<W>, stop: &AtomicBool) -> Result<i32> {
-    let bootstrap = format!("Bootstrapping Rancher ({RANCHER_VERSION}/{KUBERNETES_VERSION})");
+    let version = node.version();
+    let rancher = rancher_version(&version);
+    let bootstrap = format!("Bootstrapping Rancher ({rancher}/{version})");
     log.info(&format!("Loading config file [{RANCHERD_CONFIG}]"));
     match rancherd_token_ok(node) {
         Ok(true) => {
             log.info(&bootstrap);
             log.info("Writing plan file to /var/lib/rancher/rancherd/plan/plan.json");
             log.info(&format!(
-                "Successfully Bootstrapped Rancher ({RANCHER_VERSION}/{KUBERNETES_VERSION})"
+                "Successfully Bootstrapped Rancher ({rancher}/{version})"
             ));
             log.flush();
             while !stop.load(Ordering::Relaxed) {
@@ -855,7 +1052,8 @@ fn rke2_command(node: &Node, args: &[String]) -> Result<i32> {
     if cli.version {
         writeln!(
             out,
-            "rke2 version {KUBERNETES_VERSION} ({RKE2_COMMIT})\ngo version {GO_VERSION}"
+            "rke2 version {} ({RKE2_COMMIT})\ngo version {GO_VERSION}",
+            node.version()
         )?;
         return Ok(0);
     }
@@ -936,10 +1134,10 @@ fn residual(left: Duration) -> String {
     }
 }
 
-fn status(left: Duration) -> &'static str {
+fn status(left: Duration, window_days: i64) -> &'static str {
     if left.is_negative() {
         "EXPIRED"
-    } else if left < Duration::days(RENEW_WITHIN_DAYS) {
+    } else if left < Duration::days(window_days) {
         "WARNING"
     } else {
         "OK"
@@ -955,6 +1153,7 @@ fn certificate_check<W: Write, L: Write>(
     log: &mut Log<L>,
 ) -> Result<()> {
     let files = service_files(node, services)?;
+    let window = node.renew_within_days();
     match output {
         "table" => {
             let mut rows = vec![[
@@ -983,7 +1182,7 @@ fn certificate_check<W: Write, L: Write>(
                         c.usages(),
                         c.not_after.format(&f).unwrap_or_default(),
                         residual(left),
-                        status(left).into(),
+                        status(left, window).into(),
                     ]);
                 }
             }
@@ -1010,10 +1209,10 @@ fn certificate_check<W: Write, L: Write>(
                 for c in pki::read_chain(&fs::read_to_string(path)?)? {
                     let left = c.not_after - now;
                     let what = format!("{shown}: certificate {} (issuer={})", c.cn, c.issuer_cn);
-                    match status(left) {
+                    match status(left, window) {
                         "EXPIRED" => log.error(&format!("{what} expired at {}", ts(c.not_after))),
                         "WARNING" => log.warn(&format!(
-                            "{what} will expire within {RENEW_WITHIN_DAYS} days at {}",
+                            "{what} will expire within {window} days at {}",
                             ts(c.not_after)
                         )),
                         _ => log.info(&format!("{what} is ok, expires at {}", ts(c.not_after))),
@@ -1089,8 +1288,7 @@ fn certificate_rotate<L: Write>(
             .iter()
             .find(|(_, f)| rel.as_deref() == Some(*f))
         {
-            let (chain, key) =
-                pki::component_serving_cert(component, pki::Validity::fresh(now, pki::LEAF_DAYS))?;
+            let (chain, key) = component_cert(node, component, now)?;
             pki::write_file(&path.with_extension("key"), &key, 0o600)?;
             pki::write_file(&path, &chain, 0o644)?;
             continue;
@@ -1132,6 +1330,10 @@ fn token_rotate<W: Write>(
     let ca = fs::read_to_string(node.tls().join("server-ca.crt"))?;
     let token = pki::server_token(&ca, pki::token_secret(new));
     pki::write_file(&path, &format!("{token}\n"), 0o600)?;
+    // The bootstrap data is re-encrypted with the new token; the config
+    // still names the old one until someone changes it.
+    let hash = hex::encode(Sha256::digest(pki::token_secret(new).as_bytes()));
+    pki::write_file(&node.p(BOOTSTRAP_TOKEN_HASH), &format!("{hash}\n"), 0o600)?;
     writeln!(out, "Token rotated, restart rke2 nodes with new token")?;
     Ok(())
 }
@@ -1431,6 +1633,111 @@ mod tests {
             out.contains("kube-scheduler"),
             "scheduler cert still expired: {out}"
         );
+    }
+
+    #[test]
+    fn the_renewal_window_and_component_certs_follow_the_rke2_version() {
+        // Healthy certs have 335 days left; 235 days on, 100 are left: inside
+        // the newer 120-day window, outside the older 90-day one.
+        let later = OffsetDateTime::now_utc() + Duration::days(235);
+        let new = Lab::new(vec![]);
+        let n1 = new.node("node1");
+        start(&n1, true, later); // the lab's boot: resumes
+        let (ok, out) = start(&n1, true, later);
+        assert!(
+            ok && out.contains("client-admin.crt will expire in 99 days"),
+            "{out}"
+        );
+        assert!(out.contains("--tls-cert-file=/var/lib/rancher/rke2/server/tls/kube-controller-manager/kube-controller-manager.crt"));
+        let kcm = n1
+            .tls()
+            .join("kube-controller-manager/kube-controller-manager.crt");
+        assert!(
+            leaf_info(&kcm)
+                .unwrap()
+                .issuer_cn
+                .starts_with("rke2-server-ca@")
+        );
+        assert!(
+            out.contains("kube-controller-manager.crt will expire in 99 days"),
+            "newer RKE2 renews them too"
+        );
+
+        let old = Lab::new(vec![Scenario::OldRke2]);
+        let n1 = old.node("node1");
+        start(&n1, true, later);
+        let (ok, out) = start(&n1, true, later);
+        assert!(ok, "{out}");
+        assert!(out.contains("Starting rke2 v1.32.3+rke2r1"), "{out}");
+        assert!(!out.contains("will expire in"), "90-day window: {out}");
+        assert!(
+            out.contains("--cert-dir=/var/lib/rancher/rke2/server/tls/kube-controller-manager")
+        );
+        assert!(
+            !out.contains(
+                "--tls-cert-file=/var/lib/rancher/rke2/server/tls/kube-controller-manager"
+            )
+        );
+        let kcm = n1
+            .tls()
+            .join("kube-controller-manager/kube-controller-manager.crt");
+        assert!(
+            leaf_info(&kcm)
+                .unwrap()
+                .issuer_cn
+                .starts_with("kube-controller-manager-ca@")
+        );
+        // Removed, it comes back self-signed.
+        fs::remove_file(&kcm).unwrap();
+        start(&n1, true, later);
+        assert!(
+            leaf_info(&kcm)
+                .unwrap()
+                .issuer_cn
+                .starts_with("kube-controller-manager-ca@")
+        );
+        let mut table = Vec::new();
+        let mut log = Log::new(Vec::new());
+        certificate_check(
+            &n1,
+            "text",
+            &["admin".into()],
+            later + Duration::days(20),
+            &mut table,
+            &mut log,
+        )
+        .unwrap();
+        let text = String::from_utf8(log.out).unwrap();
+        assert!(text.contains("will expire within 90 days"), "{text}");
+    }
+
+    #[test]
+    fn the_config_token_decrypts_the_bootstrap_data_and_rancher_overrides_rancherd() {
+        let lab = Lab::new(vec![]);
+        let n1 = lab.node("node1");
+        let now = OffsetDateTime::now_utc();
+        assert!(start(&n1, true, now).0);
+        let d50 = n1.p("/etc/rancher/rke2/config.yaml.d/50-rancher.yaml");
+        let good = fs::read_to_string(&d50).unwrap();
+        // A wrong token in rancherd's 40 is overridden by Rancher's 50.
+        let d40 = n1.p("/etc/rancher/rke2/config.yaml.d/40-rancherd.yaml");
+        fs::write(&d40, "token: \"wrong\"\n").unwrap();
+        assert!(start(&n1, true, now).0);
+        // A wrong token in 50 wins and is fatal.
+        fs::write(&d50, "{\"token\":\"wrong\"}\n").unwrap();
+        let (ok, out) = start(&n1, true, now);
+        assert!(
+            !ok && out.contains("bootstrap data already found and encrypted with different token"),
+            "{out}"
+        );
+        fs::write(&d50, &good).unwrap();
+        assert!(start(&n1, true, now).0);
+        // After `rke2 token rotate`, the new token in the config starts it again.
+        let mut out = Vec::new();
+        token_rotate(&n1, None, Some("NewTokenValue123"), &mut out).unwrap();
+        assert!(!start(&n1, true, now).0);
+        fs::write(&d50, "{\"token\":\"NewTokenValue123\"}\n").unwrap();
+        assert!(start(&n1, true, now).0);
     }
 
     #[test]

@@ -12,26 +12,51 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Value, json};
 
 use super::NodeOps;
-use super::resources::{Kind, setting_condition};
+use super::resources::{Kind, ready_condition, setting_condition};
 use super::store::{Store, now_rfc3339};
-use crate::lab::exec::node_root_sh_ok;
+use std::time::Duration;
+
+use crate::lab::exec::{node_root_sh, node_root_sh_ok};
 use crate::lab::layout::NODE_RKE2;
 use crate::lab::plan::{LabPlan, Role};
+use crate::lab::standin::STALE_PLAN_MARKER;
 
 /// What Harvester appends to the noProxy of the setting for `NO_PROXY`.
 pub const BUILTIN_NO_PROXY: &str = "localhost,127.0.0.1,0.0.0.0,10.0.0.0/8,longhorn-system,cattle-system,cattle-system.svc,harvester-system,.svc,.cluster.local";
 
+/// The value of JSON field `name` as Go's `encoding/json` finds it: the
+/// exact key first, else a key equal ignoring case.
+pub fn go_field<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
 /// `httpProxy`, `httpsProxy`, `noProxy` of an http-proxy value (empty when
-/// absent or unparsable).
+/// absent or unparsable), keys matched as Go matches them.
 pub fn proxy_value(v: &str) -> [String; 3] {
     let parsed: serde_json::Map<String, Value> = serde_json::from_str(v).unwrap_or_default();
     ["httpProxy", "httpsProxy", "noProxy"].map(|k| {
-        parsed
-            .get(k)
+        go_field(&parsed, k)
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string()
     })
+}
+
+/// `enable` and `expiringInHours` of an auto-rotate-rke2-certs value.
+pub fn auto_rotate_value(v: &str) -> (bool, i64) {
+    let parsed: serde_json::Map<String, Value> = serde_json::from_str(v).unwrap_or_default();
+    (
+        go_field(&parsed, "enable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        go_field(&parsed, "expiringInHours")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+    )
 }
 
 /// `spec.agentEnvVars` with its `*_PROXY` entries replaced, as Harvester's
@@ -86,8 +111,12 @@ pub struct Controllers {
     pub node_ops: Option<NodeOps>,
     /// Bumped by each http-proxy change; only the newest reconcile reports.
     proxy_seq: AtomicU64,
-    /// Rancher's planner rotates one generation at a time.
+    /// Rancher's planner works one plan at a time (rotation, RKE2 restarts).
     rotation: tokio::sync::Mutex<()>,
+    /// A certificate rotation is under way (Rancher keeps updating the Cluster).
+    rotating: std::sync::atomic::AtomicBool,
+    /// Wakes the auto-rotate-rke2-certs controller when its setting changes.
+    auto_rotate_kick: tokio::sync::Notify,
     /// Serialises /oem writes so that two quick CloudInit changes land in order.
     oem: tokio::sync::Mutex<()>,
     tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
@@ -101,6 +130,8 @@ impl Controllers {
             node_ops,
             proxy_seq: AtomicU64::new(0),
             rotation: tokio::sync::Mutex::new(()),
+            auto_rotate_kick: tokio::sync::Notify::new(),
+            rotating: std::sync::atomic::AtomicBool::new(false),
             oem: tokio::sync::Mutex::new(()),
             tasks: std::sync::Mutex::new(Vec::new()),
         })
@@ -129,6 +160,9 @@ impl Controllers {
         match kind {
             Kind::Setting => {
                 let name = new.or(old).map(super::store::name_of).unwrap_or("");
+                if name == "auto-rotate-rke2-certs" {
+                    self.auto_rotate_kick.notify_one();
+                }
                 if name == "http-proxy" {
                     let before = old.map(effective).unwrap_or_default();
                     let after = new.map(effective).unwrap_or_else(|| "{}".into());
@@ -152,6 +186,22 @@ impl Controllers {
                     self.spawn(async move { me.rotate_certificates(after).await });
                 }
             }
+            Kind::RkeControlPlane => {
+                // Rancher derives this spec from the provisioning Cluster and
+                // puts back what someone changed by hand.
+                let want = self
+                    .store
+                    .get(Kind::Cluster, "fleet-local", "local")
+                    .map(|c| c["spec"]["rkeConfig"]["rotateCertificates"]["generation"].clone());
+                if let Some(want) = want
+                    && new.is_some_and(|n| n["spec"]["rotateCertificates"]["generation"] != want)
+                {
+                    self.store
+                        .modify(Kind::RkeControlPlane, "fleet-local", "local", |cp| {
+                            cp["spec"]["rotateCertificates"]["generation"] = want;
+                        });
+                }
+            }
             Kind::CloudInit => {
                 let me = self.clone();
                 let (old, new) = (old.cloned(), new.cloned());
@@ -161,96 +211,292 @@ impl Controllers {
         }
     }
 
+    /// Harvester's http-proxy syncer writes the agent env vars into the
+    /// Cluster and reports `configured`; a failed write is reported False
+    /// and retried. Rancher's planner then restarts RKE2 on the nodes, later
+    /// and one node at a time, and reports on the RKEControlPlane.
     async fn reconcile_http_proxy(self: Arc<Self>, seq: u64, value: String) {
         let proxy = proxy_value(&value);
-        self.store.modify(Kind::Setting, "", "http-proxy", |s| {
-            set_setting_condition(s, false, "Reconciling", "restarting RKE2 on every node")
-        });
-        self.store
-            .modify(Kind::Cluster, "fleet-local", "local", |c| {
-                let current = c["spec"]["agentEnvVars"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                c["spec"]["agentEnvVars"] = json!(http_proxy_env_vars(&current, &proxy));
-            });
-        let mut failures = Vec::new();
-        if let Some(ops) = &self.node_ops {
-            let restarts = self.plan.nodes.iter().map(|n| {
-                let script = format!("systemctl restart {}\n", n.role.rke2_unit());
-                let ssh = ops.ssh_config.clone();
-                let name = n.name.clone();
-                async move { (name.clone(), node_root_sh_ok(&ssh, &name, &script).await) }
-            });
-            for (node, res) in futures::future::join_all(restarts).await {
-                if let Err(e) = res {
-                    tracing::warn!(%node, "restarting RKE2 for http-proxy failed: {e:#}");
-                    failures.push(node);
+        let mut backoff = Duration::from_secs(2);
+        let mut first = true;
+        loop {
+            // While Rancher's planner rotates certificates it keeps updating
+            // the Cluster, so Harvester's first update from its cache meets a
+            // conflict; the controller reports it and tries again.
+            let busy = first && self.rotating.load(Ordering::SeqCst);
+            first = false;
+            if busy {
+                self.store.modify(Kind::Setting, "", "http-proxy", |s| {
+                    set_setting_condition(
+                        s,
+                        false,
+                        "",
+                        "Operation cannot be fulfilled on clusters.provisioning.cattle.io \"local\": the object has been modified; please apply your changes to the latest version and try again",
+                    )
+                });
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+            let written = self
+                .store
+                .modify(Kind::Cluster, "fleet-local", "local", |c| {
+                    let current = c["spec"]["agentEnvVars"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    c["spec"]["agentEnvVars"] = json!(http_proxy_env_vars(&current, &proxy));
+                });
+            if self.proxy_seq.load(Ordering::SeqCst) != seq {
+                return; // a newer change is being reconciled and will report
+            }
+            match written {
+                Some(cluster) => {
+                    let env = cluster["spec"]["agentEnvVars"].clone();
+                    self.store
+                        .modify(Kind::RkeControlPlane, "fleet-local", "local", |cp| {
+                            cp["spec"]["agentEnvVars"] = env;
+                        });
+                    self.store.modify(Kind::Setting, "", "http-proxy", |s| {
+                        set_setting_condition(s, true, "", "")
+                    });
+                    break;
+                }
+                None => {
+                    self.store.modify(Kind::Setting, "", "http-proxy", |s| {
+                        set_setting_condition(
+                            s,
+                            false,
+                            "",
+                            "clusters.provisioning.cattle.io \"local\" not found",
+                        )
+                    });
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
         }
+        let _one_plan_at_a_time = self.rotation.lock().await;
         if self.proxy_seq.load(Ordering::SeqCst) != seq {
-            return; // a newer change is being reconciled and will report
+            return; // the newer change restarts the nodes itself
         }
-        self.store.modify(Kind::Setting, "", "http-proxy", |s| {
-            if failures.is_empty() {
-                set_setting_condition(s, true, "", "")
-            } else {
-                let msg = format!("restarting RKE2 failed on {}", failures.join(", "));
-                set_setting_condition(s, false, "RestartFailed", &msg)
+        let Some(ops) = &self.node_ops else { return };
+        for n in self.planner_order() {
+            self.set_control_plane_ready(
+                false,
+                &format!(
+                    "configuring node {}: restarting {}",
+                    n.name,
+                    n.role.rke2_unit()
+                ),
+            );
+            let script = format!("systemctl restart {}\n", n.role.rke2_unit());
+            if let Err(e) = node_root_sh_ok(&ops.ssh_config, &n.name, &script).await {
+                tracing::warn!(node = %n.name, "restarting RKE2 for http-proxy failed: {e:#}");
+                self.set_control_plane_ready(
+                    false,
+                    &format!("restarting {} failed on {}", n.role.rke2_unit(), n.name),
+                );
+                return;
+            }
+        }
+        self.set_control_plane_ready(true, "");
+    }
+
+    /// Servers (control plane, etcd) first, then workers, each by index:
+    /// the planner's order, one node at a time.
+    fn planner_order(&self) -> Vec<crate::lab::plan::NodePlan> {
+        let mut nodes = self.plan.nodes.clone();
+        nodes.sort_by_key(|n| (n.role == Role::Worker, n.index));
+        nodes
+    }
+
+    /// The RKEControlPlane's `Ready`, mirrored on the provisioning Cluster.
+    fn set_control_plane_ready(&self, ok: bool, message: &str) {
+        self.store
+            .modify(Kind::RkeControlPlane, "fleet-local", "local", |cp| {
+                cp["status"]["ready"] = json!(ok);
+                set_ready(cp, ok, message);
+            });
+        self.store
+            .modify(Kind::Cluster, "fleet-local", "local", |c| {
+                c["status"]["ready"] = json!(ok);
+                set_ready(c, ok, message);
+            });
+    }
+
+    /// Rancher's planner for `spec.rkeConfig.rotateCertificates.generation`:
+    /// the RKEControlPlane takes the generation, then control-plane/etcd
+    /// nodes rotate and restart rke2-server and workers restart rke2-agent,
+    /// one node at a time; then `status.certificateRotationGeneration`
+    /// follows. A node whose certificates had already expired does not
+    /// apply the plan until its rancher-system-agent is restarted.
+    async fn rotate_certificates(self: Arc<Self>, generation: i64) {
+        let _one_plan_at_a_time = self.rotation.lock().await;
+        let done = self
+            .store
+            .get(Kind::RkeControlPlane, "fleet-local", "local")
+            .and_then(|c| c["status"]["certificateRotationGeneration"].as_i64());
+        if done.is_some_and(|g| g >= generation) {
+            return;
+        }
+        self.store
+            .modify(Kind::RkeControlPlane, "fleet-local", "local", |cp| {
+                cp["spec"]["rotateCertificates"]["generation"] = json!(generation);
+            });
+        self.rotating.store(true, Ordering::SeqCst);
+        let failed = self.run_rotation_plans(generation).await;
+        self.rotating.store(false, Ordering::SeqCst);
+        match &failed {
+            None => {
+                self.store
+                    .modify(Kind::RkeControlPlane, "fleet-local", "local", |cp| {
+                        cp["status"]["certificateRotationGeneration"] = json!(generation);
+                    });
+                self.set_control_plane_ready(true, "");
+            }
+            Some(node) => self
+                .set_control_plane_ready(false, &format!("certificate rotation failed on {node}")),
+        }
+    }
+
+    /// The plans of one rotation, node after node; the node where one failed.
+    async fn run_rotation_plans(&self, generation: i64) -> Option<String> {
+        if let Some(ops) = &self.node_ops {
+            for n in self.planner_order() {
+                self.set_control_plane_ready(
+                    false,
+                    &format!("rotating certificates of node {}", n.name),
+                );
+                let script = match n.role {
+                    Role::Server => server_rotation_script(generation),
+                    Role::Worker => worker_rotation_script(),
+                };
+                loop {
+                    match node_root_sh(&ops.ssh_config, &n.name, &script).await {
+                        Ok(out) if out.status.success() => break,
+                        Ok(out) if out.status.code() == Some(PLAN_NOT_APPLIED) => {
+                            self.set_control_plane_ready(
+                                false,
+                                &format!(
+                                    "rotating certificates of node {}: waiting for the plan to be applied (rancher-system-agent)",
+                                    n.name
+                                ),
+                            );
+                            tokio::time::sleep(Duration::from_secs(2)).await;
+                        }
+                        res => {
+                            let why = match res {
+                                Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                                Err(e) => format!("{e:#}"),
+                            };
+                            tracing::warn!(node = %n.name, "certificate rotation failed: {why}");
+                            return Some(n.name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Start Harvester's auto-rotate-rke2-certs controller.
+    pub fn start_auto_rotate(self: &Arc<Self>) {
+        let me = self.clone();
+        self.spawn(async move {
+            loop {
+                let wait = me.auto_rotate_once().await;
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = me.auto_rotate_kick.notified() => {}
+                }
             }
         });
     }
 
-    /// Rancher's planner: control-plane/etcd nodes rotate and restart
-    /// rke2-server, workers restart rke2-agent, one node at a time; then
-    /// the cluster records the generation as done.
-    async fn rotate_certificates(self: Arc<Self>, generation: i64) {
-        let _one_at_a_time = self.rotation.lock().await;
-        let done = |store: &Store| {
-            store
-                .get(Kind::Cluster, "fleet-local", "local")
-                .and_then(|c| c["status"]["certificateRotationGeneration"].as_i64())
+    /// One pass of Harvester's auto-rotate-rke2-certs controller; returns
+    /// when to look again.
+    async fn auto_rotate_once(self: &Arc<Self>) -> Duration {
+        const RETRY: Duration = Duration::from_secs(30);
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        let Some(setting) = self.store.get(Kind::Setting, "", "auto-rotate-rke2-certs") else {
+            return DAY;
         };
-        if done(&self.store).is_some_and(|g| g >= generation) {
-            return;
+        let (enable, hours) = auto_rotate_value(&effective(&setting));
+        if !enable {
+            return DAY;
         }
-        self.store
-            .modify(Kind::Cluster, "fleet-local", "local", |c| {
-                c["status"]["ready"] = json!(false);
-                set_ready_condition(c, false, "rotating certificates");
-            });
-        let mut failed = None;
-        if let Some(ops) = &self.node_ops {
-            let mut nodes: Vec<_> = self.plan.nodes.iter().collect();
-            nodes.sort_by_key(|n| (n.role == Role::Worker, n.index));
-            for n in nodes {
-                let script = match n.role {
-                    Role::Server => server_rotation_script(generation),
-                    Role::Worker => "systemctl restart rke2-agent\n".to_string(),
-                };
-                if let Err(e) = node_root_sh_ok(&ops.ssh_config, &n.name, &script).await {
-                    tracing::warn!(node = %n.name, "certificate rotation failed: {e:#}");
-                    failed = Some(n.name.clone());
-                    break;
+        // The ready endpoints of default/kubernetes: the servers' apiservers.
+        let nodes = self.store.list(Kind::Node, None).0;
+        let endpoints: Vec<std::net::SocketAddr> = self
+            .plan
+            .nodes
+            .iter()
+            .filter(|n| n.role == Role::Server)
+            .filter(|n| {
+                nodes.iter().any(|o| {
+                    super::store::name_of(o) == n.name
+                        && o["status"]["conditions"].as_array().is_some_and(|cs| {
+                            cs.iter()
+                                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                        })
+                })
+            })
+            .map(|n| std::net::SocketAddr::new(n.ip.into(), 6443))
+            .collect();
+        let mut earliest: Option<time::OffsetDateTime> = None;
+        for addr in endpoints {
+            match super::probe::earliest_not_after(addr).await {
+                Ok(t) => earliest = Some(earliest.map_or(t, |e| e.min(t))),
+                Err(e) => {
+                    tracing::warn!("auto-rotate-rke2-certs: {e:#}");
+                    return RETRY;
                 }
             }
         }
-        self.store
-            .modify(Kind::Cluster, "fleet-local", "local", |c| match &failed {
-                None => {
-                    c["status"]["certificateRotationGeneration"] = json!(generation);
-                    c["status"]["ready"] = json!(true);
-                    set_ready_condition(c, true, "");
-                }
-                Some(node) => {
-                    set_ready_condition(
-                        c,
-                        false,
-                        &format!("certificate rotation failed on {node}"),
-                    );
-                }
-            });
+        let Some(not_after) = earliest else {
+            return RETRY;
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let threshold = not_after - time::Duration::hours(hours);
+        if now <= threshold {
+            let left = (threshold - now).unsigned_abs();
+            return left.min(DAY);
+        }
+        // Preconditions: the control plane is Ready and no rotation is under way.
+        let cp = self
+            .store
+            .get(Kind::RkeControlPlane, "fleet-local", "local");
+        let cluster = self.store.get(Kind::Cluster, "fleet-local", "local");
+        let (Some(cp), Some(cluster)) = (cp, cluster) else {
+            return RETRY;
+        };
+        let ready = cp["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+        let want = cluster["spec"]["rkeConfig"]["rotateCertificates"]["generation"]
+            .as_i64()
+            .unwrap_or(0);
+        let spec = cp["spec"]["rotateCertificates"]["generation"]
+            .as_i64()
+            .unwrap_or(0);
+        let status = cp["status"]["certificateRotationGeneration"]
+            .as_i64()
+            .unwrap_or(0);
+        if !ready || want != spec || spec != status {
+            return RETRY;
+        }
+        tracing::info!(%not_after, hours, "auto-rotate-rke2-certs: rotating RKE2 certificates");
+        let old = cluster.clone();
+        if let Some(new) = self
+            .store
+            .modify(Kind::Cluster, "fleet-local", "local", |c| {
+                c["spec"]["rkeConfig"]["rotateCertificates"]["generation"] = json!(want + 1);
+            })
+        {
+            self.changed(Kind::Cluster, Some(&old), Some(&new));
+        }
+        RETRY
     }
 
     /// node-manager: write the file into /oem of every matching node, remove
@@ -336,26 +582,70 @@ impl Controllers {
     }
 }
 
-/// What the planner's plan does on a control-plane/etcd node: rotate unless
-/// this generation is already done, drop the controller-manager and scheduler
-/// serving certs (they make new ones on start), restart without stopping.
+/// Exit code of a plan that rancher-system-agent did not apply.
+const PLAN_NOT_APPLIED: i32 = 42;
+
+/// Before a plan runs: rancher-system-agent applies nothing on a node whose
+/// certificates have already expired ("secret received was too old") until
+/// it is restarted. The marker names the agent that saw the plan; the
+/// stand-in agent logs the line while it is the one named there.
+fn plan_gate() -> String {
+    format!(
+        r#"marker={STALE_PLAN_MARKER}
+agent=$(systemctl show -p MainPID --value rancher-system-agent)
+expired=
+for f in $(find /var/lib/rancher/rke2/server/tls -maxdepth 2 -name '*.crt' -not -path '*/kube-controller-manager/*' -not -path '*/kube-scheduler/*' -not -path '*/temporary-certs/*' 2>/dev/null) $(find /var/lib/rancher/rke2/agent -maxdepth 1 -name '*.crt'); do
+  openssl x509 -noout -checkend 0 -in "$f" >/dev/null 2>&1 || expired=1
+done
+if [ -n "$expired" ]; then
+  if [ ! -e "$marker" ]; then
+    mkdir -p "$(dirname "$marker")"
+    echo "$agent" > "$marker"
+  fi
+  if [ "$(cat "$marker")" = "$agent" ]; then
+    exit {PLAN_NOT_APPLIED}
+  fi
+fi
+rm -f "$marker"
+"#
+    )
+}
+
+/// What the planner's plan does on a control-plane/etcd node: its
+/// `rotate.sh` rotates unless this generation is already done, then the
+/// controller-manager and scheduler serving certs and manifests go (they are
+/// made again on start), then a restart without a stop first.
 fn server_rotation_script(generation: i64) -> String {
     let tls = "/var/lib/rancher/rke2/server/tls";
+    let dir = "/var/lib/rancher/rke2/rancher_v2prov_certificate_rotation/bin";
     format!(
         "set -e
+{gate}mkdir -p {dir}
+cat > {dir}/rotate.sh <<'ROTATE'
+#!/bin/sh
 f=/var/lib/rancher/rke2/certificate_rotation/generation
-if [ \"$(cat \"$f\" 2>/dev/null)\" != \"{generation}\" ]; then
-  {NODE_RKE2} certificate rotate
-  mkdir -p \"$(dirname \"$f\")\"
-  echo {generation} > \"$f\"
+if [ \"$(cat \"$f\" 2>/dev/null)\" = \"{generation}\" ]; then
+  exit 0
 fi
+{NODE_RKE2} certificate rotate
+mkdir -p \"$(dirname \"$f\")\"
+echo {generation} > \"$f\"
+ROTATE
+chmod 0700 {dir}/rotate.sh
+{dir}/rotate.sh
 rm -f {tls}/kube-controller-manager/kube-controller-manager.crt {tls}/kube-controller-manager/kube-controller-manager.key
 rm -f /var/lib/rancher/rke2/agent/pod-manifests/kube-controller-manager.yaml
 rm -f {tls}/kube-scheduler/kube-scheduler.crt {tls}/kube-scheduler/kube-scheduler.key
 rm -f /var/lib/rancher/rke2/agent/pod-manifests/kube-scheduler.yaml
 systemctl restart rke2-server
-"
+",
+        gate = plan_gate()
     )
+}
+
+/// On a worker-only node the plan only restarts rke2-agent.
+fn worker_rotation_script() -> String {
+    format!("set -e\n{}systemctl restart rke2-agent\n", plan_gate())
 }
 
 fn set_setting_condition(s: &mut Value, ok: bool, reason: &str, message: &str) {
@@ -379,13 +669,26 @@ fn set_setting_condition(s: &mut Value, ok: bool, reason: &str, message: &str) {
     s["status"]["conditions"] = json!(rest);
 }
 
-fn set_ready_condition(c: &mut Value, ok: bool, message: &str) {
-    c["status"]["conditions"] = json!([{
-        "type": "Ready",
-        "status": if ok { "True" } else { "False" },
-        "message": message,
-        "lastUpdateTime": now_rfc3339(),
-    }]);
+/// Replace the `Ready` condition, keeping the others; lastTransitionTime
+/// moves only when the status does.
+fn set_ready(obj: &mut Value, ok: bool, message: &str) {
+    let mut cond = ready_condition(ok, message);
+    let conds = obj["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut rest = Vec::new();
+    for c in conds {
+        if c["type"] == "Ready" {
+            if c["status"] == cond["status"] && !c["lastTransitionTime"].is_null() {
+                cond["lastTransitionTime"] = c["lastTransitionTime"].clone();
+            }
+        } else {
+            rest.push(c);
+        }
+    }
+    rest.insert(0, cond);
+    obj["status"]["conditions"] = json!(rest);
 }
 
 /// Temp file, fsync, rename, fsync the folder: a reader sees the old file or
@@ -449,7 +752,14 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(script.contains("!= \"3\" ]; then\n  /opt/rke2/bin/rke2 certificate rotate"));
+        assert!(
+            script.contains("= \"3\" ]; then\n  exit 0\nfi\n/opt/rke2/bin/rke2 certificate rotate")
+        );
+        assert!(script.contains("rancher_v2prov_certificate_rotation/bin/rotate.sh\nrm -f"));
+        assert!(script.contains("openssl x509 -noout -checkend 0"));
+        let worker = worker_rotation_script();
+        assert!(worker.trim_end().ends_with("systemctl restart rke2-agent"));
+        assert!(!worker.contains("certificate rotate"));
         assert!(script.contains("kube-scheduler/kube-scheduler.crt"));
         assert!(script.trim_end().ends_with("systemctl restart rke2-server"));
     }

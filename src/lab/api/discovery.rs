@@ -1,5 +1,6 @@
 //! Discovery and OpenAPI documents, enough for kubectl to resolve `nodes`,
-//! `settings.harvesterhci.io`, `cloudinits` and `clusters.provisioning.cattle.io`.
+//! `settings.harvesterhci.io`, `cloudinits`, `clusters.provisioning.cattle.io` and
+//! `rkecontrolplanes.rke.cattle.io`.
 //! The aggregated discovery kubectl asks for first is not offered: answering
 //! with plain `application/json` makes it fall back to these.
 
@@ -7,11 +8,13 @@ use serde_json::{Value, json};
 
 use super::resources::{DEFS, KUBELET_VERSION, ResourceDef};
 
-pub fn version() -> Value {
+/// `/version` of the RKE2 the lab runs (`v1.33.5+rke2r1`).
+pub fn version(rke2_version: &str) -> Value {
+    let minor = rke2_version.split('.').nth(1).unwrap_or("33");
     json!({
         "major": "1",
-        "minor": "33",
-        "gitVersion": KUBELET_VERSION,
+        "minor": minor,
+        "gitVersion": rke2_version,
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2025-09-10T00:00:00Z",

@@ -1,12 +1,12 @@
 //! The lab's Harvester API: an HTTPS Kubernetes-style API server that serves
 //! what harvcred reads and changes on a Harvester cluster: Nodes, Namespaces,
 //! the `fleet-local/local-rke-state` Secret, `settings.harvesterhci.io`,
-//! `cloudinits.node.harvesterhci.io` and `clusters.provisioning.cattle.io`
-//! `fleet-local/local`, with resource versions, conflicts, dry runs, merge
+//! `cloudinits.node.harvesterhci.io`, `clusters.provisioning.cattle.io`
+//! and `rkecontrolplanes.rke.cattle.io` `fleet-local/local`, with resource versions, conflicts, dry runs, merge
 //! and JSON patches, watches, server-side tables, discovery (so `kubectl`
 //! works), Harvester's webhook validation, and the side effects Harvester's
 //! and Rancher's controllers have on the nodes (RKE2 restarts, certificate
-//! rotation, /oem files).
+//! rotation, auto-rotate-rke2-certs, /oem files).
 //!
 //! Not emulated: server-side apply (`application/apply-patch+yaml` gets 415),
 //! strategic merge patch on the custom resources (415, as on a real cluster),
@@ -27,6 +27,7 @@ mod controllers;
 mod discovery;
 mod errors;
 mod kubeconfig;
+mod probe;
 mod resources;
 mod routes;
 mod server;
@@ -133,6 +134,7 @@ pub async fn serve(cfg: ApiConfig) -> Result<ApiHandle> {
     resources::seed(&store, &cfg.plan, &cfg.server_token, &cfg.initial_settings)?;
     let controllers =
         controllers::Controllers::new(store.clone(), cfg.plan.clone(), cfg.node_ops.clone());
+    controllers.start_auto_rotate();
     let app = Arc::new(routes::App {
         store: store.clone(),
         controllers: controllers.clone(),

@@ -14,6 +14,7 @@ pub enum Kind {
     Setting,
     CloudInit,
     Cluster,
+    RkeControlPlane,
 }
 
 /// What discovery says about a resource, and what the router allows on it.
@@ -41,7 +42,7 @@ const ALL: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 
-pub static DEFS: [ResourceDef; 6] = [
+pub static DEFS: [ResourceDef; 7] = [
     ResourceDef {
         kind_id: Kind::Node,
         group: "",
@@ -120,6 +121,21 @@ pub static DEFS: [ResourceDef; 6] = [
         custom: true,
         status_subresource: true,
     },
+    // Rancher keeps the rotation's progress here: the planner copies the
+    // Cluster's generation into the spec and reports in the status.
+    ResourceDef {
+        kind_id: Kind::RkeControlPlane,
+        group: "rke.cattle.io",
+        version: "v1",
+        plural: "rkecontrolplanes",
+        singular: "rkecontrolplane",
+        kind: "RKEControlPlane",
+        namespaced: true,
+        verbs: &["get", "list", "patch", "update", "watch"],
+        short_names: &[],
+        custom: true,
+        status_subresource: true,
+    },
 ];
 
 impl Kind {
@@ -186,7 +202,7 @@ pub const NAMESPACES: &[&str] = &[
     "longhorn-system",
 ];
 
-pub const KUBELET_VERSION: &str = "v1.33.5+rke2r1";
+pub const KUBELET_VERSION: &str = crate::lab::pki::RKE2_VERSION;
 
 /// Go's `omitempty` drops empty strings and false: a stored Setting looks the
 /// way Harvester's API returns it.
@@ -217,7 +233,19 @@ pub fn setting_condition(status: bool, reason: &str, message: &str) -> Value {
     })
 }
 
-pub fn node_object(name: &str, ip: &str, role: Role) -> Value {
+/// The `Ready` condition of an RKEControlPlane.
+pub fn ready_condition(ok: bool, message: &str) -> Value {
+    let now = now_rfc3339();
+    json!({
+        "type": "Ready",
+        "status": if ok { "True" } else { "False" },
+        "message": message,
+        "lastUpdateTime": now,
+        "lastTransitionTime": now,
+    })
+}
+
+pub fn node_object(name: &str, ip: &str, role: Role, kubelet_version: &str) -> Value {
     let mut labels = json!({
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
@@ -259,8 +287,8 @@ pub fn node_object(name: &str, ip: &str, role: Role) -> Value {
                 "operatingSystem": "linux",
                 "osImage": "Harvester v1.6.1",
                 "kernelVersion": "6.4.0-150600.23.60-default",
-                "kubeletVersion": KUBELET_VERSION,
-                "kubeProxyVersion": KUBELET_VERSION,
+                "kubeletVersion": kubelet_version,
+                "kubeProxyVersion": kubelet_version,
                 "containerRuntimeVersion": "containerd://2.0.5-k3s2",
                 "machineID": "",
                 "systemUUID": "",
@@ -290,7 +318,7 @@ pub fn seed(
     for n in &plan.nodes {
         store.create(
             Kind::Node,
-            node_object(&n.name, &n.ip.to_string(), n.role),
+            node_object(&n.name, &n.ip.to_string(), n.role, plan.rke2_version()),
             false,
         )?;
     }
@@ -304,13 +332,20 @@ pub fn seed(
         if *name == "http-proxy" {
             proxy = value.clone().unwrap_or_else(|| default.to_string());
         }
+        // A fresh http-proxy has never been synced: `status: {}` until a
+        // change makes Harvester's controller report `configured`.
+        let status = if *name == "http-proxy" && value.is_none() {
+            json!({})
+        } else {
+            json!({"conditions": [setting_condition(true, "", "")]})
+        };
         let mut obj = json!({
             "apiVersion": "harvesterhci.io/v1beta1",
             "kind": "Setting",
             "metadata": {"name": name},
             "default": default,
             "value": value.unwrap_or_default(),
-            "status": {"conditions": [setting_condition(true, "", "")]},
+            "status": status,
         });
         normalize_setting(&mut obj);
         store.create(Kind::Setting, obj, false)?;
@@ -338,6 +373,9 @@ pub fn seed(
         false,
     )?;
     let env = http_proxy_env_vars(&[], &proxy_value(&proxy));
+    let version = plan.rke2_version();
+    // The provisioning Cluster carries the rotation's spec only; Rancher
+    // reports its progress on the RKEControlPlane.
     store.create(
         Kind::Cluster,
         json!({
@@ -345,15 +383,34 @@ pub fn seed(
             "kind": "Cluster",
             "metadata": {"name": "local", "namespace": "fleet-local", "labels": {"provider.cattle.io": "harvester"}},
             "spec": {
-                "kubernetesVersion": KUBELET_VERSION,
+                "kubernetesVersion": version,
                 "agentEnvVars": env,
                 "rkeConfig": {"rotateCertificates": {"generation": 0}},
             },
             "status": {
                 "ready": true,
-                "certificateRotationGeneration": 0,
                 "clusterName": "local",
                 "conditions": [{"type": "Ready", "status": "True", "lastUpdateTime": now_rfc3339()}],
+            },
+        }),
+        false,
+    )?;
+    store.create(
+        Kind::RkeControlPlane,
+        json!({
+            "apiVersion": "rke.cattle.io/v1",
+            "kind": "RKEControlPlane",
+            "metadata": {"name": "local", "namespace": "fleet-local", "labels": {"rke.cattle.io/cluster-name": "local"}},
+            "spec": {
+                "kubernetesVersion": version,
+                "agentEnvVars": env,
+                "managementClusterName": "local",
+                "rotateCertificates": {"generation": 0},
+            },
+            "status": {
+                "ready": true,
+                "certificateRotationGeneration": 0,
+                "conditions": [ready_condition(true, "")],
             },
         }),
         false,

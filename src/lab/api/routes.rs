@@ -119,7 +119,9 @@ fn dispatch(app: &Arc<App>, path: &str, req: &Req) -> Result<Response, ApiError>
         v.map_or_else(|| Err(ApiError::path_not_found()), ok)
     };
     match segs.as_slice() {
-        ["version"] => discovery_get(Some(discovery::version())),
+        ["version"] => discovery_get(Some(discovery::version(
+            app.controllers.plan.rke2_version(),
+        ))),
         ["healthz" | "livez" | "readyz"] => {
             Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ok").into_response())
         }

@@ -101,7 +101,7 @@ fn columns(kind: Kind) -> Vec<Value> {
             ),
             age,
         ],
-        Kind::CloudInit | Kind::Cluster => vec![name, age],
+        Kind::CloudInit | Kind::Cluster | Kind::RkeControlPlane => vec![name, age],
     }
 }
 
@@ -171,7 +171,7 @@ fn cells(kind: Kind, obj: &Value, now: time::OffsetDateTime) -> Vec<Value> {
             let n = obj["data"].as_object().map_or(0, |m| m.len());
             vec![name, s(&obj["type"]), json!(n), age]
         }
-        Kind::CloudInit | Kind::Cluster => vec![name, age],
+        Kind::CloudInit | Kind::Cluster | Kind::RkeControlPlane => vec![name, age],
     }
 }
 
@@ -261,7 +261,12 @@ mod tests {
 
     #[test]
     fn node_rows_read_like_kubectl_get_nodes_wide() {
-        let node = super::super::resources::node_object("node1", "10.0.0.11", Role::Server);
+        let node = super::super::resources::node_object(
+            "node1",
+            "10.0.0.11",
+            Role::Server,
+            "v1.33.5+rke2r1",
+        );
         let t = table(Kind::Node, &[node], 5, "");
         let row = &t["rows"][0]["cells"];
         assert_eq!(row[0], "node1");

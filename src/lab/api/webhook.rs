@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+use super::controllers::go_field;
 use super::errors::{ApiError, HARVESTER_WEBHOOK};
 use super::resources::Kind;
 
@@ -67,9 +68,8 @@ pub fn validate_setting(obj: &Value, node_ips: &[IpAddr]) -> Result<(), ApiError
         }
         "auto-rotate-rke2-certs" => check_each(value, default, validate_auto_rotate),
         "ssl-parameters" => check_each(value, default, validate_ssl_parameters),
-        "ssl-certificates" | "containerd-registry" => {
-            check_each(value, default, |v| json_object(v).map(|_| ()))
-        }
+        "ssl-certificates" => check_each(value, default, validate_ssl_certificates),
+        "containerd-registry" => check_each(value, default, |v| json_object(v).map(|_| ())),
         "kubeconfig-default-token-ttl-minutes" => check_each(value, default, validate_ttl),
         _ => Ok(()),
     }
@@ -93,8 +93,9 @@ fn validate_http_proxy(v: &str, node_ips: &[IpAddr]) -> Result<(), ApiError> {
         return Ok(());
     }
     let cfg = json_object(v)?;
+    // Go's encoding/json matches keys ignoring case: {"HTTPProxy": ...} counts.
     let field = |k: &str| -> Result<String, ApiError> {
-        match cfg.get(k) {
+        match go_field(&cfg, k) {
             None | Some(Value::Null) => Ok(String::new()),
             Some(Value::String(s)) => Ok(s.clone()),
             Some(_) => Err(deny(format!(
@@ -156,15 +157,12 @@ fn validate_auto_rotate(v: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     let cfg = json_object(v)?;
-    if cfg
-        .get("enable")
-        .is_some_and(|e| !e.is_boolean() && !e.is_null())
-    {
+    if go_field(&cfg, "enable").is_some_and(|e| !e.is_boolean() && !e.is_null()) {
         return Err(deny(
             "json: cannot unmarshal into Go struct field AutoRotateRKE2Certs.enable of type bool",
         ));
     }
-    let hours = match cfg.get("expiringInHours") {
+    let hours = match go_field(&cfg, "expiringInHours") {
         None | Some(Value::Null) => 0,
         Some(h) => h.as_i64().ok_or_else(|| {
             deny("json: cannot unmarshal into Go struct field AutoRotateRKE2Certs.expiringInHours of type int")
@@ -185,7 +183,9 @@ fn validate_ssl_parameters(v: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     let cfg = json_object(v)?;
-    let protocols = cfg.get("protocols").and_then(Value::as_str).unwrap_or("");
+    let protocols = go_field(&cfg, "protocols")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     const SUPPORTED: &[&str] = &["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
     for p in protocols.split_whitespace() {
         if !SUPPORTED.contains(&p) {
@@ -193,6 +193,182 @@ fn validate_ssl_parameters(v: &str) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// `ssl-certificates` as Harvester's webhook checks it (validator.go with
+/// its `pkg/util/tls` helpers): `ca` a CA bundle if set, `publicCertificate`
+/// a serving bundle, `privateKey` exactly one private key. Harvester does
+/// not check that the key belongs to the certificate, and neither does this.
+fn validate_ssl_certificates(v: &str) -> Result<(), ApiError> {
+    if v.is_empty() {
+        return Ok(());
+    }
+    let cfg = json_object(v)?;
+    let field = |k: &str| -> Result<String, ApiError> {
+        match go_field(&cfg, k) {
+            None | Some(Value::Null) => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(_) => Err(deny(format!(
+                "json: cannot unmarshal into Go struct field SSLCertificate.{k} of type string"
+            ))),
+        }
+    };
+    let (ca, cert, key) = (
+        field("ca")?,
+        field("publicCertificate")?,
+        field("privateKey")?,
+    );
+    if ca.is_empty() && cert.is_empty() && key.is_empty() {
+        return Ok(());
+    }
+    if !ca.is_empty() {
+        validate_ca_bundle(&ca).map_err(deny)?;
+    }
+    validate_serving_bundle(&cert).map_err(deny)?;
+    validate_private_key(&key).map_err(deny)
+}
+
+/// Go's `containsPEMHeader`: a `-----BEGIN` and the next `-----` on one line.
+fn contains_pem_header(data: &str) -> bool {
+    let Some(start) = data.find("-----BEGIN") else {
+        return false;
+    };
+    let rest = &data[start + 10..];
+    let Some(end) = rest.find("-----") else {
+        return false;
+    };
+    !data[start..start + 10 + end].contains('\n')
+}
+
+/// Go's `pem.Decode`, enough for the validators: the first block's type and
+/// bytes, and the rest; `None` when the block is malformed.
+fn pem_decode(data: &str) -> Option<(String, Vec<u8>, &str)> {
+    use base64::Engine;
+    let start = data.find("-----BEGIN ")?;
+    let after = &data[start + 11..];
+    let type_end = after.find("-----")?;
+    let label = &after[..type_end];
+    if label.contains('\n') {
+        return None;
+    }
+    let body_start = &after[type_end + 5..];
+    let end_marker = format!("-----END {label}-----");
+    let end = body_start.find(&end_marker)?;
+    let body: String = body_start[..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    Some((
+        label.to_string(),
+        der,
+        &body_start[end + end_marker.len()..],
+    ))
+}
+
+fn validate_ca_bundle(mut data: &str) -> Result<(), String> {
+    let mut exists = false;
+    while contains_pem_header(data) {
+        let (label, _, rest) = pem_decode(data).ok_or("failed to parse PEM block")?;
+        if label != "CERTIFICATE" {
+            return Err(format!("unexpected block type '{label}'"));
+        }
+        exists = true;
+        data = rest;
+    }
+    if !exists {
+        return Err("failed to locate certificate".into());
+    }
+    Ok(())
+}
+
+fn validate_serving_bundle(mut data: &str) -> Result<(), String> {
+    let mut first = true;
+    let mut exists = false;
+    while contains_pem_header(data) {
+        let (label, der, rest) = pem_decode(data).ok_or("failed to parse PEM block")?;
+        if label != "CERTIFICATE" {
+            return Err(format!("unexpected block type '{label}'"));
+        }
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|_| "x509: malformed certificate".to_string())?;
+        if first {
+            let has_cn = cert
+                .subject()
+                .iter_common_name()
+                .any(|cn| cn.as_str().is_ok_and(|s| !s.trim().is_empty()));
+            let has_san = cert
+                .subject_alternative_name()
+                .ok()
+                .flatten()
+                .is_some_and(|san| {
+                    san.value.general_names.iter().any(|n| {
+                        matches!(
+                            n,
+                            x509_parser::extensions::GeneralName::DNSName(_)
+                                | x509_parser::extensions::GeneralName::IPAddress(_)
+                        )
+                    })
+                });
+            if !has_cn && !has_san {
+                return Err("certificate has no common name or subject alt name".into());
+            }
+        }
+        first = false;
+        exists = true;
+        data = rest;
+    }
+    if !exists {
+        return Err("failed to locate certificate".into());
+    }
+    Ok(())
+}
+
+/// Go's `ValidatePrivateKey`, quirks included: a PKCS#8 or PKCS#1 block that
+/// parses ends the check successfully at once, one that does not counts as a
+/// key; an `EC PRIVATE KEY` must parse.
+fn validate_private_key(mut data: &str) -> Result<(), String> {
+    use x509_parser::der_parser::parse_der;
+    let mut keys = 0;
+    while contains_pem_header(data) {
+        let (label, der, rest) = pem_decode(data).ok_or("failed to parse PEM block")?;
+        match label.as_str() {
+            "PRIVATE KEY" => {
+                if rcgen::KeyPair::try_from(der.as_slice()).is_ok() {
+                    return Ok(());
+                }
+                keys += 1;
+            }
+            "RSA PRIVATE KEY" => {
+                if parse_der(&der).is_ok_and(|(left, _)| left.is_empty()) {
+                    return Ok(());
+                }
+                keys += 1;
+            }
+            "EC PRIVATE KEY" => {
+                let pem = format!(
+                    "-----BEGIN EC PRIVATE KEY-----\n{}\n-----END EC PRIVATE KEY-----\n",
+                    {
+                        use base64::Engine;
+                        base64::engine::general_purpose::STANDARD.encode(&der)
+                    }
+                );
+                crate::lab::pki::key_from_pem(&pem)
+                    .map_err(|_| "x509: failed to parse EC private key".to_string())?;
+                keys += 1;
+            }
+            "EC PARAMETERS" => {}
+            other => return Err(format!("unexpected block type '{other}'")),
+        }
+        data = rest;
+    }
+    match keys {
+        0 => Err("failed to locate private key".into()),
+        1 => Ok(()),
+        _ => Err("multiple private keys".into()),
+    }
 }
 
 fn validate_ttl(v: &str) -> Result<(), ApiError> {
@@ -344,6 +520,79 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code, 422);
         assert!(err.message.starts_with("Setting.harvesterhci.io \"http-proxy\" is invalid: value: Invalid value: \"object\""), "{}", err.message);
+    }
+
+    #[test]
+    fn json_keys_match_ignoring_case_as_go_decodes_them() {
+        let nodes = ips(&["10.0.0.11"]);
+        let err = validate_setting(&proxy(r#"{"HTTPProxy":"http://p:3128"}"#), &nodes)
+            .unwrap_err()
+            .message;
+        assert!(
+            err.ends_with("The node(s) 10.0.0.11 are not covered."),
+            "{err}"
+        );
+        validate_setting(
+            &proxy(r#"{"HTTPSPROXY":"http://p:3128","NoProxy":"10.0.0.0/24"}"#),
+            &nodes,
+        )
+        .unwrap();
+        let s = |v: &str| json!({"metadata":{"name":"auto-rotate-rke2-certs"},"value":v});
+        let err = validate_setting(&s(r#"{"Enable":true,"EXPIRINGINHOURS":0}"#), &[])
+            .unwrap_err()
+            .message;
+        assert!(
+            err.ends_with("expiringInHours can't be negative or zero"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ssl_certificates_are_checked_as_harvesters_tls_helpers_do() {
+        let s = |v: Value| json!({"metadata":{"name":"ssl-certificates"},"value":v.to_string()});
+        let msg = |v: Value| validate_setting(&s(v), &[]).unwrap_err().message;
+        let now = time::OffsetDateTime::now_utc();
+        let pki = crate::lab::pki::ClusterPki::generate(now).unwrap();
+        let (cert, key) = pki.issue_admin_client();
+        let (_, other_key) = pki.issue_admin_client();
+        // All empty: the internal certificate again.
+        validate_setting(&s(json!({})), &[]).unwrap();
+        validate_setting(
+            &s(json!({"publicCertificate": cert, "privateKey": key})),
+            &[],
+        )
+        .unwrap();
+        // Harvester does not check that the key belongs to the certificate.
+        validate_setting(
+            &s(json!({"publicCertificate": cert, "privateKey": other_key})),
+            &[],
+        )
+        .unwrap();
+        assert!(
+            msg(json!({"publicCertificate": "junk", "privateKey": key}))
+                .ends_with("denied the request: failed to locate certificate")
+        );
+        assert!(
+            msg(json!({"publicCertificate": key, "privateKey": key}))
+                .ends_with("unexpected block type 'EC PRIVATE KEY'")
+        );
+        assert!(
+            msg(json!({"publicCertificate": cert, "privateKey": ""}))
+                .ends_with("failed to locate private key")
+        );
+        assert!(
+            msg(json!({"publicCertificate": cert, "privateKey": format!("{key}{other_key}")}))
+                .ends_with("multiple private keys")
+        );
+        assert!(
+            msg(json!({"ca": "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n", "publicCertificate": cert, "privateKey": key}))
+                .ends_with("failed to parse PEM block")
+        );
+        // Keys match ignoring case here too.
+        assert!(
+            msg(json!({"PublicCertificate": "junk", "PRIVATEKEY": key}))
+                .ends_with("failed to locate certificate")
+        );
     }
 
     #[test]
