@@ -12,6 +12,7 @@ use std::process::Command;
 
 use common::Lab;
 use harvcred::app::Target;
+use harvcred::cluster::cloudinit;
 use harvcred::node::write::{self, Backup, FileChange, Found, Version, WriteError, Written};
 use harvcred::node::{Pool, SshSettings};
 use zeroize::Zeroizing;
@@ -187,4 +188,120 @@ fn writes_are_whole_backed_up_refused_when_stale_and_finished_by_a_retry() {
         assert!(litter.trim().is_empty(), "{n}: temporary left: {litter}");
     }
     rt.block_on(pool.close_all());
+}
+
+/// The CloudInit client against the lab's node-manager: a per-node
+/// resource lands in that node's /oem only; a write from a stale version is
+/// a conflict; a dry run stores nothing; deleting removes the file.
+#[test]
+fn cloudinit_for_one_node_lands_in_its_oem_only() {
+    let lab = Lab::up(&["--nodes", "2"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let settings = harvcred::cluster::KubeSettings {
+        kubeconfig: Some(lab.kubeconfig()),
+        context: None,
+    };
+    let client = rt
+        .block_on(harvcred::cluster::connect(&settings))
+        .map(|(c, _, _)| c)
+        .unwrap_or_else(|p| panic!("connect: {p:?}"));
+    assert!(rt.block_on(cloudinit::served(&client)).unwrap());
+
+    let name = "harvcred-write-test-node2";
+    let file = "95_harvcred_write_test.yaml";
+    let contents =
+        "stages:\n  initramfs:\n    - name: harvcred write test\n      commands: [\"true\"]\n";
+    let ci = cloudinit::CloudInit {
+        name: name.into(),
+        selector: cloudinit::Selector::Node("node2".into()),
+        filename: file.into(),
+        contents: Zeroizing::new(contents.into()),
+        paused: false,
+    };
+    let oem = |node: &str| lab.dir.join("nodes").join(node).join("oem").join(file);
+
+    let dry = rt
+        .block_on(cloudinit::apply(&client, &ci, None, true))
+        .unwrap();
+    assert_eq!(dry.cloudinit.filename, file);
+    assert!(
+        rt.block_on(cloudinit::get(&client, name))
+            .unwrap()
+            .is_none(),
+        "a dry run stores nothing"
+    );
+
+    let created = rt
+        .block_on(cloudinit::apply(&client, &ci, None, false))
+        .unwrap();
+    let rollouts = rt.block_on(cloudinit::follow_rollouts(
+        &client,
+        name,
+        &["node2".to_string()],
+        std::time::Duration::from_secs(30),
+        |_| {},
+    ));
+    assert!(rollouts["node2"].done(), "{rollouts:?}");
+    assert_eq!(std::fs::read_to_string(oem("node2")).unwrap(), contents);
+    assert!(!oem("node1").exists(), "node1 is not selected");
+
+    // A second writer that read before the first change: refused.
+    let again = rt.block_on(cloudinit::apply(&client, &ci, None, false));
+    assert!(
+        matches!(again, Err(cloudinit::ApplyFailure::Conflict)),
+        "creating an existing CloudInit: {again:?}"
+    );
+    let mut newer = cloudinit::CloudInit {
+        contents: Zeroizing::new(format!("{contents}# second\n")),
+        ..ci
+    };
+    // node-manager's status writes move the version on: read, then write.
+    let current = rt.block_on(cloudinit::get(&client, name)).unwrap().unwrap();
+    let updated = rt
+        .block_on(cloudinit::apply(
+            &client,
+            &newer,
+            Some(&current.resource_version),
+            false,
+        ))
+        .unwrap();
+    newer.contents = Zeroizing::new(format!("{contents}# third\n"));
+    let stale = rt.block_on(cloudinit::apply(
+        &client,
+        &newer,
+        Some(&current.resource_version),
+        false,
+    ));
+    assert!(
+        matches!(stale, Err(cloudinit::ApplyFailure::Conflict)),
+        "a write from an old resourceVersion: {stale:?}"
+    );
+    assert_ne!(updated.resource_version, created.resource_version);
+    rt.block_on(cloudinit::follow_rollouts(
+        &client,
+        name,
+        &["node2".to_string()],
+        std::time::Duration::from_secs(30),
+        |_| {},
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(oem("node2")).unwrap_or_default()
+        != format!("{contents}# second\n")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node2's file never followed the update"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    rt.block_on(cloudinit::delete(&client, name)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while oem("node2").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file stayed after the delete"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
