@@ -13,6 +13,7 @@ use std::process::Command;
 use common::Lab;
 use harvcred::app::Target;
 use harvcred::cluster::cloudinit;
+use harvcred::flows::engine;
 use harvcred::node::write::{self, Backup, FileChange, Found, Version, WriteError, Written};
 use harvcred::node::{Pool, SshSettings};
 use zeroize::Zeroizing;
@@ -304,4 +305,244 @@ fn cloudinit_for_one_node_lands_in_its_oem_only() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// A change for the engine's lab test: a line appended to a file on each
+/// node, written with the safe write.
+struct DemoAppend;
+
+const DEMO: &str = "/etc/rancher/harvcred-demo.yaml";
+
+impl engine::Change for DemoAppend {
+    type Draft = String;
+    type Facts = std::collections::BTreeMap<String, write::RemoteFile>;
+    type Work = std::sync::Arc<FileChange>;
+
+    fn action(&self) -> &'static str {
+        "demo.append"
+    }
+    fn validate(&self, _: &String, _: &Self::Facts) -> Vec<engine::Problem> {
+        vec![]
+    }
+    fn plan(
+        &self,
+        draft: &String,
+        facts: &Self::Facts,
+        targets: &[String],
+    ) -> Result<Vec<engine::Planned<Self::Work>>, String> {
+        targets
+            .iter()
+            .map(|t| {
+                let f = facts.get(t).ok_or(format!("{t} was not read"))?;
+                let mut new = f.content.as_ref().map(|c| c.to_vec()).unwrap_or_default();
+                new.extend_from_slice(format!("{draft}\n").as_bytes());
+                Ok(engine::Planned {
+                    target: t.clone(),
+                    preview: vec![format!("{DEMO}: append one line")],
+                    work: std::sync::Arc::new(FileChange {
+                        path: DEMO.into(),
+                        from: f.version.clone(),
+                        content: Zeroizing::new(new),
+                        backup: Backup::None,
+                        new_mode: 0o600,
+                    }),
+                })
+            })
+            .collect()
+    }
+}
+
+struct DemoIo<'a> {
+    pool: &'a Pool,
+    nodes: Vec<String>,
+    /// Cut this node's link (veth) just before its first write.
+    cut_once: std::sync::Mutex<Option<(String, String)>>,
+    writes: std::sync::Mutex<Vec<(String, String)>>,
+    audit: std::sync::Mutex<Vec<engine::AuditLine>>,
+}
+
+impl engine::ChangeIo<DemoAppend> for DemoIo<'_> {
+    async fn load(&self) -> Result<<DemoAppend as engine::Change>::Facts, String> {
+        let mut m = std::collections::BTreeMap::new();
+        for n in &self.nodes {
+            let f = write::read(self.pool, &target(n), DEMO)
+                .await
+                .map_err(|e| e.to_string())?;
+            m.insert(n.clone(), f);
+        }
+        Ok(m)
+    }
+    async fn dry_run(
+        &self,
+        t: &str,
+        _: &<DemoAppend as engine::Change>::Work,
+    ) -> Result<(), String> {
+        write::version(self.pool, &target(t), DEMO)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+    async fn apply(
+        &self,
+        t: &str,
+        w: &<DemoAppend as engine::Change>::Work,
+    ) -> Result<bool, String> {
+        let cut = {
+            let mut c = self.cut_once.lock().unwrap();
+            match c.as_ref() {
+                Some((node, _)) if node == t => c.take(),
+                _ => None,
+            }
+        };
+        if let Some((_, veth)) = &cut {
+            assert!(
+                Command::new("ip")
+                    .args(["link", "set", veth, "down"])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        let r = write::write(self.pool, &target(t), w).await;
+        if let Some((_, veth)) = &cut {
+            assert!(
+                Command::new("ip")
+                    .args(["link", "set", veth, "up"])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        let outcome = match &r {
+            Ok(Written::Changed { .. }) => "changed",
+            Ok(Written::AlreadyApplied) => "already",
+            Err(_) => "failed",
+        };
+        self.writes
+            .lock()
+            .unwrap()
+            .push((t.to_string(), outcome.to_string()));
+        match r {
+            Ok(Written::Changed { .. }) => Ok(true),
+            Ok(Written::AlreadyApplied) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    async fn verify(
+        &self,
+        t: &str,
+        w: &<DemoAppend as engine::Change>::Work,
+    ) -> Result<(), String> {
+        match write::probe(self.pool, &target(t), w).await {
+            Ok(Found::New) => Ok(()),
+            Ok(other) => Err(format!("{DEMO} holds {other:?}, not the change")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    fn audit(&self, line: &engine::AuditLine) {
+        self.audit.lock().unwrap().push(line.clone());
+    }
+}
+
+/// The engine over 3 real nodes: node2's link goes down as its write
+/// starts; the walk reports per node, node2 holds the old or the new file,
+/// and the retry changes node2 only.
+#[test]
+fn a_walk_over_three_nodes_survives_a_cut_link_and_retries_only_that_node() {
+    let lab = Lab::up(&["--nodes", "3"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pool = pool(&lab.ssh_config());
+    let nodes: Vec<String> = ["node1", "node2", "node3"].map(String::from).to_vec();
+    for n in &nodes {
+        lab.ssh_ok(
+            n,
+            &format!("printf 'old: {n}\\n' | sudo tee {DEMO} >/dev/null"),
+        );
+    }
+    let disk =
+        |n: &str| std::fs::read(lab.dir.join("nodes").join(n).join("upper").join(&DEMO[1..]));
+    let io = DemoIo {
+        pool: &pool,
+        nodes: nodes.clone(),
+        cut_once: std::sync::Mutex::new(Some(("node2".into(), format!("{}n2", lab.id())))),
+        writes: Default::default(),
+        audit: Default::default(),
+    };
+    let opts = engine::ApplyOptions {
+        parallel: 1,
+        keep_going: true,
+        dry_run_only: false,
+    };
+    let (mut walk, actions) = engine::Walk::new(
+        DemoAppend,
+        nodes.clone(),
+        "new: yes".into(),
+        opts,
+        "lab-c1".into(),
+    );
+    rt.block_on(engine::drive(&mut walk, &io, actions, |_| {}));
+    for _ in 0..3 {
+        let a = walk.handle(engine::Event::Next);
+        rt.block_on(engine::drive(&mut walk, &io, a, |_| {}));
+    }
+    let states: Vec<(String, &str)> = walk
+        .states
+        .iter()
+        .map(|(t, s)| (t.clone(), s.label()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("node1".into(), "verified"),
+            ("node2".into(), "failed"),
+            ("node3".into(), "verified")
+        ],
+        "{:?}",
+        walk.states
+    );
+    let Some(Err(summary)) = &walk.result else {
+        panic!("{:?}", walk.result)
+    };
+    assert!(summary.contains("failed: node2"), "{summary}");
+    let planned_all: Vec<Vec<u8>> = walk.plan.iter().map(|p| p.work.content.to_vec()).collect();
+    let planned = |n: usize| planned_all[n].clone();
+    let old2 = b"old: node2\n".to_vec();
+    if let Ok(now) = disk("node2") {
+        assert!(
+            now == old2 || now == planned(1),
+            "node2 holds a mix: {:?}",
+            String::from_utf8_lossy(&now)
+        );
+    }
+    assert!(
+        io.audit
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.target.as_deref() == Some("node2")
+                && l.step == "apply"
+                && l.result == harvcred::audit::Outcome::Failed),
+        "node2's failure is audited"
+    );
+
+    io.writes.lock().unwrap().clear();
+    let a = walk.handle(engine::Event::Retry(None));
+    rt.block_on(engine::drive(&mut walk, &io, a, |_| {}));
+    assert!(matches!(walk.result, Some(Ok(_))), "{:?}", walk.result);
+    let retried: Vec<String> = io
+        .writes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect();
+    assert_eq!(retried, vec!["node2"], "the retry touches node2 only");
+    for (i, n) in nodes.iter().enumerate() {
+        assert_eq!(
+            lab.ssh_ok(n, &format!("sudo cat {DEMO}")).into_bytes(),
+            planned(i),
+            "{n}"
+        );
+    }
+    rt.block_on(pool.close_all());
 }
