@@ -1,6 +1,7 @@
 //! Non-interactive commands: one file a verb.
 
 pub mod certs;
+pub mod completions;
 pub mod lab;
 pub mod logs;
 pub mod proxy;
@@ -118,6 +119,10 @@ pub enum Commands {
     Logs(logs::LogsArgs),
     /// Show, check, change (preview, dry run, confirm, verify) or roll back the http-proxy setting.
     Proxy(proxy::ProxyArgs),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (or write one page per command with --dir).
+    Man(completions::ManArgs),
 }
 
 /// The console's options from the command line.
@@ -143,6 +148,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Commands::Certs(args)) => certs::run(args, &cli.connect),
         Some(Commands::Logs(args)) => logs::run(args, &cli.connect),
         Some(Commands::Proxy(args)) => proxy::run(args, &cli.connect),
+        Some(Commands::Completions(args)) => completions::completions(args),
+        Some(Commands::Man(args)) => completions::man(args),
         None => crate::console::run(console_options(&cli.connect, &cli.console)),
     }
 }

@@ -2,6 +2,7 @@
 //! list by watch, why the API cannot be reached; and the two other sources of
 //! the node list, the inventory file and the cached last-known list.
 
+pub mod cloudinit;
 pub mod settings;
 
 use std::path::{Path, PathBuf};

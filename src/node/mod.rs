@@ -4,5 +4,6 @@
 pub mod gather;
 pub mod pool;
 pub mod stream;
+pub mod write;
 
 pub use pool::*;

@@ -130,6 +130,53 @@ impl Pool {
         }
     }
 
+    /// Like [`Pool::exec`], with `input` written to the command's stdin (then
+    /// closed): the one way content that may carry a secret reaches a node.
+    /// The whole exchange, input included, is under the operation timeout.
+    pub async fn exec_with_stdin(
+        &self,
+        t: &Target,
+        program: &str,
+        args: &[&str],
+        input: &[u8],
+    ) -> Result<std::process::Output, ExecError> {
+        use openssh::Stdio;
+        use tokio::io::AsyncWriteExt;
+        let c = self.conn(&t.name);
+        let _permit = c.permits.acquire().await.expect("semaphore never closed");
+        let session = self.session(&c, t).await.map_err(ExecError::Ssh)?;
+        let op = self.settings.op_timeout;
+        let spawned = opening_again_if_refused(op, || async {
+            session
+                .command(program)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .await
+        })
+        .await;
+        let mut child = match spawned {
+            Ok(Ok(child)) => child,
+            Ok(Err(e)) => return Err(ExecError::Other(e)),
+            Err(_) => return Err(ExecError::Timeout(op)),
+        };
+        let exchange = async {
+            if let Some(mut stdin) = child.stdin().take() {
+                // A command that exits before reading everything closes the
+                // pipe; its exit status says why, so the write error is moot.
+                let _ = stdin.write_all(input).await;
+                let _ = stdin.shutdown().await;
+            }
+            child.wait_with_output().await
+        };
+        match timeout(op, exchange).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(ExecError::Timeout(op)),
+        }
+    }
+
     /// Start a long-running remote command (a log stream) with stdin, stdout
     /// and stderr piped. It holds one of the node's 8 slots until the
     /// returned [`RemoteProcess`] is dropped. Only the spawn is under the
