@@ -301,7 +301,10 @@ pub async fn read_node(
 ) -> Result<crate::creds::report::NodeFiles, Unreadable> {
     let (program, args) = gather_command();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = match pool.exec(t, program, &args).await {
+    let out = match pool
+        .exec_capped(t, program, &args, gather::MAX_STDOUT_BYTES)
+        .await
+    {
         Ok(o) => o,
         Err(ExecError::Ssh(p)) => {
             let reason = match p.kind {
@@ -318,6 +321,12 @@ pub async fn read_node(
             return Err(Unreadable {
                 reason,
                 detail: p.detail,
+            });
+        }
+        Err(e @ ExecError::TooMuchOutput(_)) => {
+            return Err(Unreadable {
+                reason: ReadFailure::Output,
+                detail: e.to_string(),
             });
         }
         Err(ExecError::Timeout(d)) => {

@@ -25,6 +25,16 @@ pub enum FileRead {
     Missing,
     /// There, but root could not read it.
     Unreadable,
+    /// Larger than any file harvcred reads (`node::gather::MAX_FILE_BYTES`): not sent.
+    TooLarge,
+    /// Not sent: the node's output had reached `node::gather::MAX_OUTPUT_BYTES`.
+    OverOutputLimit,
+}
+
+impl FileRead {
+    pub fn is_content(&self) -> bool {
+        matches!(self, FileRead::Content(_))
+    }
 }
 
 impl std::fmt::Debug for FileRead {
@@ -34,6 +44,8 @@ impl std::fmt::Debug for FileRead {
             FileRead::Content(c) => write!(f, "Content({} bytes)", c.len()),
             FileRead::Missing => f.write_str("Missing"),
             FileRead::Unreadable => f.write_str("Unreadable"),
+            FileRead::TooLarge => f.write_str("TooLarge"),
+            FileRead::OverOutputLimit => f.write_str("OverOutputLimit"),
         }
     }
 }
@@ -235,6 +247,22 @@ fn assess_certs(
                 Level::Unknown,
                 path.clone(),
                 "root could not read this certificate: check the file's permissions",
+            )),
+            FileRead::TooLarge => problems.push(Finding::new(
+                Level::Unknown,
+                path.clone(),
+                format!(
+                    "larger than {} KiB, so not read (an RKE2 certificate is a few KiB): look at the file on the node",
+                    crate::node::gather::MAX_FILE_BYTES / 1024
+                ),
+            )),
+            FileRead::OverOutputLimit => problems.push(Finding::new(
+                Level::Unknown,
+                path.clone(),
+                format!(
+                    "not read: the node's files together passed {} MiB, harvcred's limit for one node; look at the files under /var/lib/rancher/rke2 on the node",
+                    crate::node::gather::MAX_OUTPUT_BYTES / 1024 / 1024
+                ),
             )),
             FileRead::Missing => {}
         }

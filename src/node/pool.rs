@@ -82,6 +82,8 @@ pub enum ExecError {
     Ssh(SshProblem),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    #[error("the node sent more than {0} bytes; the rest was not read")]
+    TooMuchOutput(usize),
     #[error("{0}")]
     Other(#[from] openssh::Error),
 }
@@ -126,6 +128,60 @@ impl Pool {
         .await
         {
             Ok(r) => Ok(r?),
+            Err(_) => Err(ExecError::Timeout(op)),
+        }
+    }
+
+    /// Like [`Pool::exec`], but stops reading once stdout passes
+    /// `max_stdout` bytes (then [`ExecError::TooMuchOutput`]): a node's
+    /// answer never grows harvcred's memory without bound.
+    pub async fn exec_capped(
+        &self,
+        t: &Target,
+        program: &str,
+        args: &[&str],
+        max_stdout: usize,
+    ) -> Result<std::process::Output, ExecError> {
+        use openssh::Stdio;
+        let c = self.conn(&t.name);
+        let _permit = c.permits.acquire().await.expect("semaphore never closed");
+        let session = self.session(&c, t).await.map_err(ExecError::Ssh)?;
+        let op = self.settings.op_timeout;
+        let run = async {
+            let spawned = opening_again_if_refused(op, || async {
+                session
+                    .command(program)
+                    .args(args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .await
+            })
+            .await;
+            let mut child = match spawned {
+                Ok(r) => r?,
+                Err(_) => return Err(ExecError::Timeout(op)),
+            };
+            let mut out = child.stdout().take().expect("stdout is piped");
+            let mut err = child.stderr().take().expect("stderr is piped");
+            let (stdout, stderr) = tokio::try_join!(
+                async {
+                    read_capped(&mut out, max_stdout)
+                        .await
+                        .ok_or(ExecError::TooMuchOutput(max_stdout))
+                },
+                async { Ok(read_capped_draining(&mut err, 64 * 1024).await) },
+            )?;
+            let status = child.wait().await?;
+            Ok(std::process::Output {
+                status,
+                stdout,
+                stderr,
+            })
+        };
+        match timeout(op, run).await {
+            Ok(r) => r,
             Err(_) => Err(ExecError::Timeout(op)),
         }
     }
@@ -420,6 +476,27 @@ where
     .await
 }
 
+/// Everything `r` sends, or None once it passes `max` bytes.
+pub async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let n = r.take(max as u64 + 1).read_to_end(&mut buf).await.ok()?;
+    (n <= max).then_some(buf)
+}
+
+/// The first `max` bytes `r` sends; the rest is read and dropped, so a
+/// chatty stderr cannot stall the command.
+async fn read_capped_draining<R: tokio::io::AsyncRead + Unpin>(r: &mut R, max: usize) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let _ = (&mut *r).take(max as u64).read_to_end(&mut buf).await;
+    let _ = tokio::io::copy(r, &mut tokio::io::sink()).await;
+    buf
+}
+
 fn other(detail: String) -> SshProblem {
     SshProblem {
         kind: SshProblemKind::Other,
@@ -597,6 +674,15 @@ mod tests {
         // always leaves time after the TCP connect.
         let (c, l) = handshake_limits(Duration::from_secs(45), 0);
         assert_eq!((c.as_secs(), l.as_secs()), (30, 48));
+    }
+
+    #[tokio::test]
+    async fn a_node_answer_is_read_up_to_its_cap_and_no_further() {
+        let big = vec![b'x'; 3000];
+        assert_eq!(read_capped(&mut &big[..], 3000).await.unwrap().len(), 3000);
+        assert_eq!(read_capped(&mut &big[..], 2999).await, None);
+        let got = read_capped_draining(&mut &big[..], 100).await;
+        assert_eq!(got.len(), 100);
     }
 
     #[test]
