@@ -88,6 +88,7 @@ impl ClusterSettings {
                 Some(Ok(s)) => Some(s.clone()),
                 _ => None,
             },
+            ..Default::default()
         }
     }
 }
@@ -428,12 +429,23 @@ pub async fn sweep_all(
     let mut api_error = None;
     let mut settings = ClusterSettings::default();
     let mut infos = Vec::new();
+    let mut kubelet_versions = std::collections::BTreeMap::new();
     match crate::cluster::connect(kube).await {
         Ok((client, _, _)) => {
             let api: Api<Node> = Api::all(client.clone());
             match tokio::time::timeout(Duration::from_secs(10), api.list(&Default::default())).await
             {
-                Ok(Ok(list)) => infos = list.items.iter().map(crate::cluster::node_info).collect(),
+                Ok(Ok(list)) => {
+                    infos = list.items.iter().map(crate::cluster::node_info).collect();
+                    kubelet_versions = list
+                        .items
+                        .iter()
+                        .filter_map(|n| {
+                            let v = &n.status.as_ref()?.node_info.as_ref()?.kubelet_version;
+                            Some((n.metadata.name.clone()?, v.clone()))
+                        })
+                        .collect();
+                }
                 Ok(Err(e)) => api_error = Some(crate::cluster::classify(&e).detail),
                 Err(_) => api_error = Some("listing nodes: no answer within 10 s".into()),
             }
@@ -448,7 +460,8 @@ pub async fn sweep_all(
         infos = inventory;
     }
     infos.sort_by(|a, b| crate::app::natural_cmp(&a.name, &b.name));
-    let ctx = settings.context();
+    let mut ctx = settings.context();
+    ctx.kubelet_versions = kubelet_versions;
     let outcomes = futures::future::join_all(infos.iter().map(|i| {
         let t = Target {
             name: i.name.clone(),

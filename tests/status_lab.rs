@@ -46,6 +46,7 @@ fn reports(lab: &Lab, nodes: &[&str]) -> Vec<NodeReport> {
         http_proxy: Some(
             HttpProxySetting::parse(if value.is_empty() { "{}" } else { &value }).unwrap(),
         ),
+        ..Default::default()
     };
     let now = time::OffsetDateTime::now_utc();
     let mut reports: Vec<NodeReport> = nodes

@@ -168,6 +168,20 @@ impl NodeReport {
 pub struct ClusterContext {
     /// The `http-proxy` setting, when the API could be read.
     pub http_proxy: Option<HttpProxySetting>,
+    /// Each Node's `status.nodeInfo.kubeletVersion`, by node name.
+    pub kubelet_versions: BTreeMap<String, String>,
+}
+
+/// `kubernetesVersion` of rancherd's config, when the file has one.
+fn rancherd_kubernetes_version(files: &NodeFiles) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Rancherd {
+        #[serde(rename = "kubernetesVersion")]
+        kubernetes_version: Option<String>,
+    }
+    let text = Zeroizing::new(files.text("/etc/rancher/rancherd/config.yaml")?);
+    let doc: Option<Rancherd> = serde_saphyr::from_str(&text).ok()?;
+    doc?.kubernetes_version
 }
 
 /// Judges one node's files.
@@ -185,7 +199,24 @@ pub fn assess_node(
         .filter_map(|p| files.text(p).map(|t| (p.clone(), oem::parse_oem(&t))))
         .collect();
 
-    let (certs, cert_findings) = assess_certs(files, now, thresholds);
+    let window = certs::renew_window(
+        cluster.kubelet_versions.get(node).map(String::as_str),
+        rancherd_kubernetes_version(files).as_deref(),
+        thresholds.renew_at_restart_days,
+    );
+    let node_thresholds = Thresholds {
+        renew_at_restart_days: window.days.max(thresholds.warn_days),
+        ..*thresholds
+    };
+    let (certs, mut cert_findings) = assess_certs(files, now, &node_thresholds);
+    cert_findings.push(Finding::new(
+        Level::Ok,
+        format!("{node} renewal window"),
+        format!(
+            "RKE2 renews leaf certificates within {} days of expiry when it starts: {}",
+            window.days, window.basis
+        ),
+    ));
     let (runtime_keys, persisted_keys, key_findings) = assess_keys(node, files, &oem_configs);
     let password_findings = assess_password(node, files, &oem_configs);
     let (tokens, token_findings) = assess_tokens(node, files, &oem_configs);
@@ -561,6 +592,61 @@ mod tests {
             OffsetDateTime::now_utc(),
             &Thresholds::default(),
         )
+    }
+
+    /// A leaf 100 days from expiry renews at the next start on RKE2 from
+    /// May 2025 (120-day window), not on the older RKE2 of Harvester 1.4/1.5.
+    #[test]
+    fn the_renewal_window_comes_from_the_nodes_rke2_version() {
+        let now = OffsetDateTime::now_utc();
+        let (leaf, ca) = crate::creds::certs::tests::make_chain(
+            "rke2-server-ca@1735689600",
+            "kube-apiserver",
+            now - time::Duration::days(265),
+            now + time::Duration::days(100) + time::Duration::hours(1),
+        );
+        let judge = |rancherd_version: &str, kubelet: Option<&str>| {
+            let mut files = BTreeMap::new();
+            files.insert(
+                "/var/lib/rancher/rke2/server/tls/serving-kube-apiserver.crt".to_string(),
+                FileRead::Content(Zeroizing::new(format!("{leaf}{ca}").into_bytes())),
+            );
+            files.insert(
+                "/etc/rancher/rancherd/config.yaml".to_string(),
+                FileRead::Content(Zeroizing::new(
+                    format!("role: cluster-init\nkubernetesVersion: {rancherd_version}\nrancherVersion: v2.10.1\n")
+                        .into_bytes(),
+                )),
+            );
+            let files = NodeFiles {
+                files,
+                ..Default::default()
+            };
+            let mut ctx = ClusterContext::default();
+            if let Some(k) = kubelet {
+                ctx.kubelet_versions.insert("n1".into(), k.into());
+            }
+            let r = assess_node("n1", &files, &ctx, now, &Thresholds::default());
+            let window = r.areas[&Area::Certificates]
+                .findings
+                .iter()
+                .find(|f| f.subject == "n1 renewal window")
+                .map(|f| f.message.clone())
+                .unwrap_or_default();
+            (r.certs[0].level, window)
+        };
+        // Harvester 1.4 (RKE2 v1.30.7): 90 days.
+        let (level, window) = judge("v1.30.7+rke2r1", None);
+        assert_eq!(level, Level::Ok);
+        assert!(window.contains("within 90 days"), "{window}");
+        assert!(window.contains("v1.30.7+rke2r1"), "{window}");
+        let (level, window) = judge("v1.33.5+rke2r1", None);
+        assert_eq!(level, Level::RenewsAtRestart);
+        assert!(window.contains("within 120 days"), "{window}");
+        // Upgraded since install: the Node's kubeletVersion wins.
+        let (level, window) = judge("v1.30.7+rke2r1", Some("v1.32.5+rke2r1"));
+        assert_eq!(level, Level::RenewsAtRestart);
+        assert!(window.contains("kubeletVersion"), "{window}");
     }
 
     #[test]
