@@ -310,9 +310,9 @@ pub async fn read_node(
         Err(ExecError::Ssh(p)) => {
             let reason = match p.kind {
                 SshProblemKind::Auth => ReadFailure::Auth,
-                SshProblemKind::HostKeyUnknown(_) | SshProblemKind::HostKeyChanged(_) => {
-                    ReadFailure::HostKey
-                }
+                SshProblemKind::HostKeyUnknown(_)
+                | SshProblemKind::HostKeyChanged(_)
+                | SshProblemKind::HostKeyUnverified => ReadFailure::HostKey,
                 SshProblemKind::Timeout => ReadFailure::Timeout,
                 SshProblemKind::Refused => ReadFailure::Refused,
                 SshProblemKind::NoRoute => ReadFailure::NoRoute,
