@@ -374,6 +374,9 @@ pub async fn read_node(
     })
 }
 
+/// The longest harvcred spends judging one node's files.
+pub const JUDGING_LIMIT: Duration = Duration::from_secs(20);
+
 /// Reads and judges one node; the judging runs off the async threads.
 pub async fn sweep_node(
     pool: &Pool,
@@ -384,15 +387,26 @@ pub async fn sweep_node(
     match read_node(pool, t).await {
         Ok(files) => {
             let name = t.name.clone();
-            let r = tokio::task::spawn_blocking(move || {
-                assess_node(&name, &files, &ctx, OffsetDateTime::now_utc(), &thresholds)
-            })
+            // Judging is bounded (crypt rounds are capped); the time limit
+            // keeps one node's odd files from holding up the whole sweep anyway.
+            let r = tokio::time::timeout(
+                JUDGING_LIMIT,
+                tokio::task::spawn_blocking(move || {
+                    assess_node(&name, &files, &ctx, OffsetDateTime::now_utc(), &thresholds)
+                }),
+            )
             .await;
             match r {
-                Ok(r) => NodeOutcome::Report(Arc::new(r)),
-                Err(e) => NodeOutcome::Failed(Unreadable {
+                Ok(Ok(r)) => NodeOutcome::Report(Arc::new(r)),
+                Ok(Err(e)) => NodeOutcome::Failed(Unreadable {
                     reason: ReadFailure::Other,
                     detail: format!("judging the files failed: {e}"),
+                }),
+                Err(_) => NodeOutcome::Failed(Unreadable {
+                    reason: ReadFailure::Other,
+                    detail: format!(
+                        "judging the node's files took longer than {JUDGING_LIMIT:?}; left unjudged"
+                    ),
                 }),
             }
         }
