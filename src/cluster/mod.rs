@@ -296,15 +296,11 @@ pub fn load_cache(state_dir: &Path, context: &str) -> Result<Vec<NodeInfo>> {
 /// Written to a temp file and renamed, so a crash never leaves half a list.
 pub fn save_cache(state_dir: &Path, context: &str, nodes: &[NodeInfo]) -> Result<()> {
     let p = cache_path(state_dir, context);
-    let dir = p.parent().expect("cache path has a parent");
-    std::fs::create_dir_all(dir)?;
-    let tmp = p.with_extension("json.tmp");
     let body = serde_json::to_vec_pretty(&CacheFile {
         context: context.to_string(),
         nodes: nodes.to_vec(),
     })?;
-    std::fs::write(&tmp, body)?;
-    std::fs::rename(&tmp, &p)?;
+    crate::config::write_private(&p, &body)?;
     Ok(())
 }
 
