@@ -78,6 +78,11 @@ pub struct ClusterSettings {
     pub additional_ca: Option<Vec<CertFile>>,
     /// Why the API could not be read at all.
     pub error: Option<String>,
+    /// The API answered, but there is no `http-proxy` Setting: not Harvester.
+    pub http_proxy_missing: bool,
+    /// What the nodes' files say about the cluster's network (VIP from
+    /// `/oem/harvester.config`, CIDRs from `90-harvester-server.yaml`).
+    pub network: crate::creds::proxy::ClusterFacts,
 }
 
 impl ClusterSettings {
@@ -121,6 +126,10 @@ pub async fn read_settings(client: Client) -> ClusterSettings {
         let got = tokio::time::timeout(Duration::from_secs(10), api.get_opt(name)).await;
         let value = match got {
             Ok(Ok(Some(obj))) => effective_value(&obj.data),
+            Ok(Ok(None)) if name == HTTP_PROXY => {
+                out.http_proxy_missing = true;
+                continue;
+            }
             Ok(Ok(None)) => String::new(),
             Ok(Err(e)) => {
                 out.error = Some(format!(
@@ -186,6 +195,13 @@ pub fn assess_cluster(
             format!("{e}: check the kubeconfig and that the API answers"),
         ));
     }
+    if s.http_proxy_missing {
+        findings.push(Finding::new(
+            Level::Unknown,
+            "http-proxy setting",
+            crate::cluster::settings::NOT_HARVESTER,
+        ));
+    }
     match &s.http_proxy {
         Some(Ok(p)) => {
             if p.proxy_set() {
@@ -198,7 +214,7 @@ pub fn assess_cluster(
             }
             let facts = ClusterFacts {
                 node_ips: node_ips.to_vec(),
-                ..Default::default()
+                ..s.network.clone()
             };
             let mut f = proxy::check_setting(p, &facts);
             if f.is_empty() {
@@ -384,33 +400,53 @@ pub async fn sweep_node(
     ctx: ClusterContext,
     thresholds: Thresholds,
 ) -> NodeOutcome {
+    sweep_node_with_network(pool, t, ctx, thresholds).await.0
+}
+
+/// [`sweep_node`], plus what the node's files say about the cluster network.
+async fn sweep_node_with_network(
+    pool: &Pool,
+    t: &Target,
+    ctx: ClusterContext,
+    thresholds: Thresholds,
+) -> (NodeOutcome, ClusterFacts) {
     match read_node(pool, t).await {
         Ok(files) => {
-            let name = t.name.clone();
-            // Judging is bounded (crypt rounds are capped); the time limit
-            // keeps one node's odd files from holding up the whole sweep anyway.
-            let r = tokio::time::timeout(
-                JUDGING_LIMIT,
-                tokio::task::spawn_blocking(move || {
-                    assess_node(&name, &files, &ctx, OffsetDateTime::now_utc(), &thresholds)
-                }),
-            )
-            .await;
-            match r {
-                Ok(Ok(r)) => NodeOutcome::Report(Arc::new(r)),
-                Ok(Err(e)) => NodeOutcome::Failed(Unreadable {
-                    reason: ReadFailure::Other,
-                    detail: format!("judging the files failed: {e}"),
-                }),
-                Err(_) => NodeOutcome::Failed(Unreadable {
-                    reason: ReadFailure::Other,
-                    detail: format!(
-                        "judging the node's files took longer than {JUDGING_LIMIT:?}; left unjudged"
-                    ),
-                }),
-            }
+            let network = crate::creds::report::network_facts(&files);
+            (judge(t, files, ctx, thresholds).await, network)
         }
-        Err(u) => NodeOutcome::Failed(u),
+        Err(u) => (NodeOutcome::Failed(u), ClusterFacts::default()),
+    }
+}
+
+async fn judge(
+    t: &Target,
+    files: crate::creds::report::NodeFiles,
+    ctx: ClusterContext,
+    thresholds: Thresholds,
+) -> NodeOutcome {
+    let name = t.name.clone();
+    // Judging is bounded (crypt rounds are capped); the time limit
+    // keeps one node's odd files from holding up the whole sweep anyway.
+    let r = tokio::time::timeout(
+        JUDGING_LIMIT,
+        tokio::task::spawn_blocking(move || {
+            assess_node(&name, &files, &ctx, OffsetDateTime::now_utc(), &thresholds)
+        }),
+    )
+    .await;
+    match r {
+        Ok(Ok(r)) => NodeOutcome::Report(Arc::new(r)),
+        Ok(Err(e)) => NodeOutcome::Failed(Unreadable {
+            reason: ReadFailure::Other,
+            detail: format!("judging the files failed: {e}"),
+        }),
+        Err(_) => NodeOutcome::Failed(Unreadable {
+            reason: ReadFailure::Other,
+            detail: format!(
+                "judging the node's files took longer than {JUDGING_LIMIT:?}; left unjudged"
+            ),
+        }),
     }
 }
 
@@ -444,6 +480,7 @@ pub async fn sweep_all(
     let mut settings = ClusterSettings::default();
     let mut infos = Vec::new();
     let mut kubelet_versions = std::collections::BTreeMap::new();
+    let mut ips: Vec<String> = Vec::new();
     match crate::cluster::connect(kube).await {
         Ok((client, _, _)) => {
             let api: Api<Node> = Api::all(client.clone());
@@ -451,6 +488,11 @@ pub async fn sweep_all(
             {
                 Ok(Ok(list)) => {
                     infos = list.items.iter().map(crate::cluster::node_info).collect();
+                    ips = list
+                        .items
+                        .iter()
+                        .flat_map(crate::cluster::internal_ips)
+                        .collect();
                     kubelet_versions = list
                         .items
                         .iter()
@@ -482,9 +524,17 @@ pub async fn sweep_all(
             address: i.address.clone(),
         };
         let ctx = ctx.clone();
-        async move { sweep_node(pool, &t, ctx, thresholds).await }
+        async move { sweep_node_with_network(pool, &t, ctx, thresholds).await }
     }))
     .await;
+    let (outcomes, networks): (Vec<NodeOutcome>, Vec<ClusterFacts>) = outcomes.into_iter().unzip();
+    // The first node that names each fact (server nodes carry the CIDRs).
+    for n in &networks {
+        let net = &mut settings.network;
+        net.vip = net.vip.take().or_else(|| n.vip.clone());
+        net.pod_cidr = net.pod_cidr.take().or_else(|| n.pod_cidr.clone());
+        net.service_cidr = net.service_cidr.take().or_else(|| n.service_cidr.clone());
+    }
     let mut reports: Vec<NodeReport> = outcomes
         .iter()
         .filter_map(|o| match o {
@@ -493,7 +543,9 @@ pub async fn sweep_all(
         })
         .collect();
     crate::creds::report::compare_tokens_across(&mut reports);
-    let ips: Vec<String> = infos.iter().filter_map(|i| i.address.clone()).collect();
+    if ips.is_empty() {
+        ips = infos.iter().filter_map(|i| i.address.clone()).collect();
+    }
     let now = OffsetDateTime::now_utc();
     let cluster = assess_cluster(
         &settings,
@@ -576,5 +628,99 @@ mod tests {
             &Thresholds::default(),
         );
         assert_eq!(r.level, Level::Ok, "{:?}", r.findings);
+    }
+
+    fn files(list: &[(&str, &str)]) -> crate::creds::report::NodeFiles {
+        use crate::creds::report::FileRead;
+        crate::creds::report::NodeFiles {
+            files: list
+                .iter()
+                .map(|(p, t)| {
+                    (
+                        p.to_string(),
+                        FileRead::Content(zeroize::Zeroizing::new(t.as_bytes().to_vec())),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The VIP and the CIDRs come from the node's own files and are checked
+    /// against noProxy; every InternalIP (both families) is checked too.
+    #[test]
+    fn vip_cidrs_and_every_internal_ip_are_checked_against_no_proxy() {
+        let node = files(&[
+            (
+                "/oem/harvester.config",
+                "token: K10abc::server:def\nos:\n  hostname: node1\ninstall:\n  mode: create\n  role: management\n  vip: 192.168.122.100\n  vip_mode: static\n",
+            ),
+            (
+                "/etc/rancher/rke2/config.yaml.d/90-harvester-server.yaml",
+                "cni: multus,canal\ncluster-cidr: 172.30.0.0/16\nservice-cidr: 172.31.0.0/16\ncluster-dns: 172.31.0.10\ntls-san:\n  - 192.168.122.100\n",
+            ),
+        ]);
+        let net = crate::creds::report::network_facts(&node);
+        assert_eq!(net.vip.as_deref(), Some("192.168.122.100"));
+        assert_eq!(net.pod_cidr.as_deref(), Some("172.30.0.0/16"));
+        assert_eq!(net.service_cidr.as_deref(), Some("172.31.0.0/16"));
+        let s = ClusterSettings {
+            http_proxy: Some(Ok(HttpProxySetting::parse(
+                r#"{"httpProxy":"http://proxy:3128","noProxy":"192.168.122.11"}"#,
+            )
+            .unwrap())),
+            network: net,
+            ..Default::default()
+        };
+        let r = assess_cluster(
+            &s,
+            &["192.168.122.11".into(), "fd00:122::11".into()],
+            None,
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        let said: Vec<String> = r.findings.iter().map(|f| f.message.clone()).collect();
+        let has = |t: &str| said.iter().any(|m| m.contains(t));
+        assert!(has("fd00:122::11"), "{said:?}");
+        assert!(has("VIP 192.168.122.100 is not covered"), "{said:?}");
+        assert!(has("pod CIDR 172.30.0.0/16"), "{said:?}");
+        assert!(has("service CIDR 172.31.0.0/16"), "{said:?}");
+        assert_eq!(r.level, Level::Critical);
+    }
+
+    #[test]
+    fn a_missing_http_proxy_setting_means_not_harvester_not_no_proxy() {
+        let s = ClusterSettings {
+            http_proxy_missing: true,
+            ..Default::default()
+        };
+        let r = assess_cluster(
+            &s,
+            &[],
+            None,
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        assert_eq!(r.level, Level::Unknown);
+        let said = format!("{:?}", r.findings);
+        assert!(said.contains("not a Harvester cluster"), "{said}");
+        assert!(!said.contains("no proxy is set"), "{said}");
+    }
+
+    #[test]
+    fn every_internal_ip_of_a_dual_stack_node() {
+        let n: k8s_openapi::api::core::v1::Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "node1"},
+            "status": {"addresses": [
+                {"type": "InternalIP", "address": "192.168.122.11"},
+                {"type": "InternalIP", "address": "fd00:122::11"},
+                {"type": "Hostname", "address": "node1"}
+            ]}
+        }))
+        .unwrap();
+        assert_eq!(
+            crate::cluster::internal_ips(&n),
+            ["192.168.122.11", "fd00:122::11"]
+        );
     }
 }

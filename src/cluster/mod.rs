@@ -155,6 +155,21 @@ pub fn node_info(n: &Node) -> NodeInfo {
     }
 }
 
+/// Every InternalIP of a node (both families on a dual-stack cluster): the
+/// webhook's noProxy check and the proxy itself see all of them.
+pub fn internal_ips(n: &Node) -> Vec<String> {
+    n.status
+        .as_ref()
+        .and_then(|s| s.addresses.as_ref())
+        .map(|a| {
+            a.iter()
+                .filter(|a| a.type_ == "InternalIP")
+                .map(|a| a.address.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Every message in an error's source chain, outermost first, without repeats.
 pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();

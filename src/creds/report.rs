@@ -172,6 +172,55 @@ pub struct ClusterContext {
     pub kubelet_versions: BTreeMap<String, String>,
 }
 
+/// What a node's files say about the cluster's network: the VIP
+/// (`install.vip` of `/oem/harvester.config`) and the pod and service CIDRs
+/// (`cluster-cidr`, `service-cidr` of RKE2's `90-harvester-server.yaml`).
+pub fn network_facts(files: &NodeFiles) -> proxy::ClusterFacts {
+    #[derive(serde::Deserialize)]
+    struct Install {
+        vip: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct HarvesterConfig {
+        install: Option<Install>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Rke2Server {
+        #[serde(rename = "cluster-cidr")]
+        cluster_cidr: Option<String>,
+        #[serde(rename = "service-cidr")]
+        service_cidr: Option<String>,
+    }
+    // harvester.config also holds the token: the text is zeroised.
+    let vip = files
+        .text("/oem/harvester.config")
+        .map(Zeroizing::new)
+        .and_then(|t| {
+            serde_saphyr::from_str::<Option<HarvesterConfig>>(&t)
+                .ok()
+                .flatten()
+        })
+        .and_then(|c| c.install?.vip)
+        .filter(|v| !v.trim().is_empty());
+    let rke2 = files
+        .text("/etc/rancher/rke2/config.yaml.d/90-harvester-server.yaml")
+        .and_then(|t| {
+            serde_saphyr::from_str::<Option<Rke2Server>>(&t)
+                .ok()
+                .flatten()
+        });
+    let (pod_cidr, service_cidr) = match rke2 {
+        Some(r) => (r.cluster_cidr, r.service_cidr),
+        None => (None, None),
+    };
+    proxy::ClusterFacts {
+        vip,
+        pod_cidr,
+        service_cidr,
+        ..Default::default()
+    }
+}
+
 /// `kubernetesVersion` of rancherd's config, when the file has one.
 fn rancherd_kubernetes_version(files: &NodeFiles) -> Option<String> {
     #[derive(serde::Deserialize)]

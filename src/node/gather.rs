@@ -28,6 +28,8 @@ pub const FIXED_FILES: &[&str] = &[
     "/etc/environment",
     "/etc/rancher/rancherd/config.yaml",
     "/etc/rancher/rke2/config.yaml.d/40-rancherd.yaml",
+    "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml",
+    "/etc/rancher/rke2/config.yaml.d/90-harvester-server.yaml",
     "/var/lib/rancher/rke2/server/token",
     "/var/lib/rancher/rke2/server/tls/server-ca.crt",
     "/var/lib/rancher/rke2/agent/server-ca.crt",
