@@ -461,7 +461,9 @@ pub fn assess_password(
             "marked must-change (last change 0): the next login asks for a new password",
         ));
     }
-    for (source, value) in persisted {
+    // In boot order: yip applies each in turn, the node boots with the last.
+    let winner = persisted.len().checked_sub(1);
+    for (i, (source, value)) in persisted.iter().enumerate() {
         let class = classify_persisted(value.expose_secret());
         if class == PersistedPassword::ClearText {
             out.push(Finding::new(
@@ -479,12 +481,25 @@ pub fn assess_password(
                 format!("persisted as {}: replace it with a SHA-512 hash", s.name()),
             ));
         }
+        if Some(i) != winner {
+            if class != PersistedPassword::Empty {
+                let (last, _) = &persisted[persisted.len() - 1];
+                out.push(Finding::new(
+                    Level::Ok,
+                    format!("{subject} in {source}"),
+                    format!(
+                        "overridden at boot: yip applies {last} later, so the node never boots with this one"
+                    ),
+                ));
+            }
+            continue;
+        }
         if let Some(rt) = runtime {
             match persisted_matches_runtime(value, rt) {
                 PersistMatch::Differs => out.push(Finding::new(
                     Level::Warn,
                     format!("{subject} in {source}"),
-                    "differs from the runtime password: the password changes to the persisted one at the next reboot; persist the current hash or change the password with harvcred",
+                    "differs from the runtime password, and it is the one yip applies last: the password changes to it at the next reboot; persist the current hash or change the password with harvcred",
                 )),
                 PersistMatch::Unverifiable(why) => out.push(Finding::new(
                     Level::Unknown,

@@ -407,12 +407,26 @@ fn assess_keys(
         && !persisted_keys.iter().any(|k| &k.fingerprint == fp)
     {
         findings.push(Finding::new(
-            Level::Warn,
+            Level::Ok,
             format!("{node} rancher SSH keys"),
             format!(
-                "harvcred logged in with {fp}, which is not persisted: after a reboot it no longer opens this node; persist it (CloudInit resource or /oem) before relying on it"
+                "harvcred logged in with {fp}, which is not persisted in /oem: it keeps working across reboots (/home persists), but not on a reinstalled node"
             ),
         ));
+    }
+    for (path, cfg) in oem_configs {
+        if let Ok(cfg) = cfg {
+            for k in &cfg.unowned_keys {
+                findings.push(Finding::new(
+                    Level::Warn,
+                    format!("{node} {path} {}", k.location),
+                    format!(
+                        "{} key(s) at the top level of a cloud-config with no `users:` listed: yip installs them for nobody, so they do not open this node; put them under users: rancher: ssh_authorized_keys",
+                        k.keys.len()
+                    ),
+                ));
+            }
+        }
     }
     if runtime.is_empty() && persisted.is_empty() {
         findings.push(Finding::new(
@@ -438,14 +452,15 @@ fn assess_password(
     let runtime = files
         .text(crate::node::gather::SHADOW_RANCHER)
         .and_then(|line| password::parse_shadow_line(line.trim_end(), 1).ok());
-    let persisted: Vec<(String, Sensitive)> = oem_configs
+    let mut entries: Vec<(&str, &oem::PasswdEntry)> = oem_configs
         .iter()
-        .filter_map(|(path, cfg)| cfg.as_ref().ok().map(|c| (path, c)))
-        .flat_map(|(path, cfg)| {
-            cfg.rancher_passwords()
-                .into_iter()
-                .map(move |p| (format!("{path} {}", p.location), p.value.clone()))
-        })
+        .filter_map(|(path, cfg)| cfg.as_ref().ok().map(|c| (path.as_str(), c)))
+        .flat_map(|(path, cfg)| cfg.rancher_passwords().into_iter().map(move |p| (path, p)))
+        .collect();
+    entries.sort_by(|a, b| oem::boot_order(a.0, a.1).cmp(&oem::boot_order(b.0, b.1)));
+    let persisted: Vec<(String, Sensitive)> = entries
+        .iter()
+        .map(|(path, p)| (format!("{path} {}", p.location), p.value.clone()))
         .collect();
     password::assess_password(node, runtime.as_ref(), &persisted)
 }
@@ -698,6 +713,113 @@ mod tests {
         assert!(window.contains("kubeletVersion"), "{window}");
     }
 
+    fn oem_files(list: &[(&str, String)]) -> NodeFiles {
+        NodeFiles {
+            files: list
+                .iter()
+                .map(|(p, t)| {
+                    (
+                        p.to_string(),
+                        FileRead::Content(Zeroizing::new(t.clone().into_bytes())),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn judge(files: &NodeFiles, area: Area) -> AreaReport {
+        let r = assess_node(
+            "n1",
+            files,
+            &ClusterContext::default(),
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        r.areas[&area].clone()
+    }
+
+    /// Harvester's docs change the password with a CloudInit `99_passwd.yaml`
+    /// under `initramfs.after`: yip applies it after `90_custom.yaml`'s
+    /// `initramfs` one, so the node boots with it and 90_custom's is overridden.
+    #[test]
+    fn the_password_yip_applies_last_is_the_one_judged_against_runtime() {
+        let installed = "$6$installsalt$Zx9c0lYl8cC9Xy8vP9Pq1kKUnmUq8l6h7D3y5mN0e4s2y2cQ0aL9xA1R0yB2r3S4t5U6v7W8x9Y0z1A2B3C4D.";
+        let changed = "$6$changedsalt$Ab1c2d3e4f5g6h7i8j9k0l1m2n3o4p5q6r7s8t9u0v1w2x3y4z5A6B7C8D9E0F1G2H3I4J5K6L7M8N9O0P1Q2R3S.";
+        let custom = format!(
+            "name: Harvester Configuration\nstages:\n  initramfs:\n  - commands:\n    - rm -f /etc/sudoers\n    users:\n      rancher:\n        passwd: {installed}\n        groups:\n        - admin\n"
+        );
+        let passwd = format!(
+            "stages:\n  initramfs.after:\n    - users:\n        rancher:\n          passwd: \"{changed}\"\n"
+        );
+        let shadow = |h: &str| format!("rancher:{h}:20000:0:99999:7:::");
+        let files = oem_files(&[
+            ("/oem/90_custom.yaml", custom.clone()),
+            ("/oem/99_passwd.yaml", passwd.clone()),
+            (crate::node::gather::SHADOW_RANCHER, shadow(changed)),
+        ]);
+        let a = judge(&files, Area::Password);
+        assert_eq!(a.level, Level::Ok, "{:?}", a.findings);
+        assert!(
+            a.findings
+                .iter()
+                .any(|f| f.subject.contains("/oem/90_custom.yaml")
+                    && f.message.contains("overridden at boot")
+                    && f.message.contains("/oem/99_passwd.yaml")),
+            "{:?}",
+            a.findings
+        );
+        assert!(!a.findings.iter().any(|f| f.message.contains("next reboot")));
+        // The runtime still has the installer's password: it changes at the
+        // next reboot, to 99_passwd's.
+        let files = oem_files(&[
+            ("/oem/90_custom.yaml", custom),
+            ("/oem/99_passwd.yaml", passwd),
+            (crate::node::gather::SHADOW_RANCHER, shadow(installed)),
+        ]);
+        let a = judge(&files, Area::Password);
+        assert_eq!(a.level, Level::Warn);
+        assert!(a.findings.iter().any(
+            |f| f.subject.contains("/oem/99_passwd.yaml") && f.message.contains("next reboot")
+        ));
+    }
+
+    /// Top-level cloud-config `ssh_authorized_keys` go to the users listed
+    /// under `users:` and to nobody without one (yip schema/cloudinit.go).
+    #[test]
+    fn top_level_cloud_config_keys_are_rancher_only_when_rancher_is_listed() {
+        let keys_at_top = format!("#cloud-config\nssh_authorized_keys:\n  - {KEY}\n");
+        let files = oem_files(&[("/oem/99_keys.yaml", keys_at_top)]);
+        let r = assess_node(
+            "n1",
+            &files,
+            &ClusterContext::default(),
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        assert!(r.persisted_keys.is_empty(), "{:?}", r.persisted_keys);
+        assert!(
+            r.areas[&Area::Keys]
+                .findings
+                .iter()
+                .any(|f| f.message.contains("installs them for nobody")),
+            "{:?}",
+            r.areas[&Area::Keys]
+        );
+        let listed =
+            format!("#cloud-config\nusers:\n  - name: rancher\nssh_authorized_keys:\n  - {KEY}\n");
+        let files = oem_files(&[("/oem/99_keys.yaml", listed)]);
+        let r = assess_node(
+            "n1",
+            &files,
+            &ClusterContext::default(),
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        assert_eq!(r.persisted_keys.len(), 1);
+        assert_eq!(r.persisted_keys[0].key.fingerprint, KEY_FP);
+    }
+
     #[test]
     fn a_login_key_that_is_not_persisted_is_called_out() {
         let r = keys_report(Some(KEY_FP), false);
@@ -708,12 +830,20 @@ mod tests {
             .map(|f| f.message.as_str())
             .collect();
         assert!(
-            said.iter()
-                .any(|m| m.starts_with(&format!("harvcred logged in with {KEY_FP}"))),
+            said.iter().any(
+                |m| m.starts_with(&format!("harvcred logged in with {KEY_FP}"))
+                    && m.contains("keeps working across reboots")
+            ),
             "{said:?}"
         );
-        assert_eq!(r.level(Area::Keys), Level::Warn);
-        // Persisted too: no such warning; unknown login: none either.
+        // /home persists: not a warning, and no claim it vanishes at reboot.
+        assert_eq!(r.level(Area::Keys), Level::Ok);
+        assert!(
+            !said
+                .iter()
+                .any(|m| m.contains("after a reboot it no longer"))
+        );
+        // Persisted too: no such note; unknown login: none either.
         for r in [keys_report(Some(KEY_FP), true), keys_report(None, false)] {
             assert!(
                 !r.areas[&Area::Keys]
@@ -724,6 +854,5 @@ mod tests {
                 r.areas[&Area::Keys]
             );
         }
-        assert_eq!(keys_report(Some(KEY_FP), true).level(Area::Keys), Level::Ok);
     }
 }
