@@ -115,6 +115,32 @@ pub const AUTO_ROTATE: &str = "auto-rotate-rke2-certs";
 pub const SSL_CERTIFICATES: &str = "ssl-certificates";
 pub const ADDITIONAL_CA: &str = "additional-ca";
 
+/// Where Rancher keeps the cluster's token (`serverToken`).
+pub const RKE_STATE_SECRET: (&str, &str) = ("fleet-local", "local-rke-state");
+
+/// The `serverToken` of the secret `fleet-local/local-rke-state`, as a token
+/// copy (short hash only; the value is dropped at once). None when it cannot
+/// be read (RBAC, not there).
+pub async fn read_cluster_token(client: Client) -> Option<crate::creds::report::TokenCopy> {
+    use k8s_openapi::api::core::v1::Secret;
+    let api: Api<Secret> = Api::namespaced(client, RKE_STATE_SECRET.0);
+    let secret = tokio::time::timeout(Duration::from_secs(10), api.get_opt(RKE_STATE_SECRET.1))
+        .await
+        .ok()?
+        .ok()??;
+    let bytes = secret.data?.remove("serverToken")?.0;
+    let text = zeroize::Zeroizing::new(String::from_utf8(bytes).ok()?);
+    let token = crate::creds::token::Token::parse(text.trim()).ok()?;
+    Some(crate::creds::report::TokenCopy {
+        source: format!(
+            "secret {}/{} serverToken",
+            RKE_STATE_SECRET.0, RKE_STATE_SECRET.1
+        ),
+        short_hash: token.short_hash(),
+        format: token.format_name(),
+    })
+}
+
 /// Reads the four settings. An unreachable API or a missing setting is
 /// recorded, never guessed.
 pub async fn read_settings(client: Client) -> ClusterSettings {
@@ -481,6 +507,7 @@ pub async fn sweep_all(
     let mut infos = Vec::new();
     let mut kubelet_versions = std::collections::BTreeMap::new();
     let mut ips: Vec<String> = Vec::new();
+    let mut cluster_token = None;
     match crate::cluster::connect(kube).await {
         Ok((client, _, _)) => {
             let api: Api<Node> = Api::all(client.clone());
@@ -505,6 +532,7 @@ pub async fn sweep_all(
                 Ok(Err(e)) => api_error = Some(crate::cluster::classify(&e).detail),
                 Err(_) => api_error = Some("listing nodes: no answer within 10 s".into()),
             }
+            cluster_token = read_cluster_token(client.clone()).await;
             settings = read_settings(client).await;
         }
         Err(p) => {
@@ -542,7 +570,7 @@ pub async fn sweep_all(
             NodeOutcome::Failed(_) => None,
         })
         .collect();
-    crate::creds::report::compare_tokens_across(&mut reports);
+    crate::creds::report::compare_tokens_with_cluster(&mut reports, cluster_token.as_ref());
     if ips.is_empty() {
         ips = infos.iter().filter_map(|i| i.address.clone()).collect();
     }

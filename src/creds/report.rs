@@ -486,6 +486,7 @@ fn assess_tokens(
         "/etc/rancher/rancherd/config.yaml",
         "/oem/harvester.config",
         "/etc/rancher/rke2/config.yaml.d/40-rancherd.yaml",
+        "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml",
     ] {
         if let Some(text) = files.text(path) {
             match token::token_from_yaml(&Zeroizing::new(text)) {
@@ -573,44 +574,108 @@ fn assess_proxy(
     findings
 }
 
-/// Compares token copies across nodes: a node whose copies disagree with the
-/// cluster's majority cannot join (or has a rotated token). Adds a finding to
-/// each such node's token area.
+/// The server's own copy: what rke2-server runs with.
+pub const SERVER_TOKEN: &str = "/var/lib/rancher/rke2/server/token";
+
+/// Compares token copies across nodes (see [`compare_tokens_with_cluster`]).
 pub fn compare_tokens_across(reports: &mut [NodeReport]) {
-    let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+    compare_tokens_with_cluster(reports, None);
+}
+
+/// Compares token copies across nodes and with the cluster's record (the
+/// secret `fleet-local/local-rke-state`). Each node speaks with its own
+/// `server/token` (else its first copy), the secret with its `serverToken`.
+/// A value more voices share than any other is the cluster's; copies that
+/// differ from it are called out. When the top values tie (two nodes that
+/// disagree), nobody can tell which is right from the copies alone: both
+/// nodes are told so, with what each has.
+pub fn compare_tokens_with_cluster(reports: &mut [NodeReport], cluster: Option<&TokenCopy>) {
+    let mut votes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in reports.iter() {
-        let mut seen: Vec<&str> = r.tokens.iter().map(|t| t.short_hash.as_str()).collect();
-        seen.sort();
-        seen.dedup();
-        for h in seen {
-            *votes.entry(h.to_string()).or_default() += 1;
-        }
-    }
-    let Some((majority, count)) = votes.iter().max_by_key(|(_, c)| **c) else {
-        return;
-    };
-    if votes.len() < 2 {
-        return;
-    }
-    let (majority, count) = (majority.clone(), *count);
-    for r in reports.iter_mut() {
-        let odd: Vec<&TokenCopy> = r
+        let voice = r
             .tokens
             .iter()
-            .filter(|t| t.short_hash != majority)
-            .collect();
-        if odd.is_empty() {
-            continue;
+            .find(|t| t.source == SERVER_TOKEN)
+            .or_else(|| r.tokens.first());
+        if let Some(t) = voice {
+            votes
+                .entry(t.short_hash.clone())
+                .or_default()
+                .push(r.node.clone());
         }
-        let sources: Vec<&str> = odd.iter().map(|t| t.source.as_str()).collect();
-        let f = Finding::new(
-            Level::Critical,
-            format!("{} cluster token", r.node),
-            format!(
-                "{} differs from the token {count} node(s) share ({majority}): this node cannot join the cluster. Set it to the cluster's token (on a working server: `sudo yq eval .token /etc/rancher/rancherd/config.yaml`) in /etc/rancher/rancherd/config.yaml and /oem; never run `rke2 token rotate`.",
-                sources.join(", ")
-            ),
-        );
+    }
+    if let Some(c) = cluster {
+        votes
+            .entry(c.short_hash.clone())
+            .or_default()
+            .push(format!("the {}", c.source));
+    }
+    let all_hashes: std::collections::BTreeSet<&str> = reports
+        .iter()
+        .flat_map(|r| r.tokens.iter().map(|t| t.short_hash.as_str()))
+        .chain(cluster.map(|c| c.short_hash.as_str()))
+        .collect();
+    if all_hashes.len() < 2 {
+        return;
+    }
+    let mut ranked: Vec<(String, Vec<String>)> = votes.into_iter().collect();
+    ranked.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    let tie = ranked.len() > 1 && ranked[0].1.len() == ranked[1].1.len();
+    let who = |(h, v): &(String, Vec<String>)| format!("{} ({h})", v.join(", "));
+    for r in reports.iter_mut() {
+        let own = r
+            .tokens
+            .iter()
+            .find(|t| t.source == SERVER_TOKEN)
+            .map(|t| t.short_hash.clone());
+        let f = if tie {
+            if r.tokens.is_empty() {
+                continue;
+            }
+            Finding::new(
+                Level::Critical,
+                format!("{} cluster token", r.node),
+                format!(
+                    "the nodes disagree and no majority decides: {}. Which one the cluster uses is the one its datastore is encrypted with: a server with the other one logs \"bootstrap data already found and encrypted with different token\" (journalctl -u rke2-server); fix that node's copies (/etc/rancher/rancherd/config.yaml, /oem), never by `rke2 token rotate`.",
+                    ranked
+                        .iter()
+                        .filter(|(_, v)| v.len() == ranked[0].1.len())
+                        .map(who)
+                        .collect::<Vec<_>>()
+                        .join(" vs ")
+                ),
+            )
+        } else {
+            let (majority, voices) = &ranked[0];
+            let odd: Vec<&str> = r
+                .tokens
+                .iter()
+                .filter(|t| &t.short_hash != majority)
+                .map(|t| t.source.as_str())
+                .collect();
+            if odd.is_empty() {
+                continue;
+            }
+            let versus_own = match &own {
+                Some(h) if h == majority => format!(
+                    " ({} differ(s) from this server's own {SERVER_TOKEN})",
+                    odd.join(", ")
+                ),
+                Some(h) => format!(
+                    " (this server's own {SERVER_TOKEN} is {h}: rke2-server here runs with another token than the cluster)"
+                ),
+                None => String::new(),
+            };
+            Finding::new(
+                Level::Critical,
+                format!("{} cluster token", r.node),
+                format!(
+                    "{} differs from the token {} share ({majority}){versus_own}: this node cannot join the cluster. Set it to the cluster's token (on a working server: `sudo yq eval .token /etc/rancher/rancherd/config.yaml`) in /etc/rancher/rancherd/config.yaml and /oem; never run `rke2 token rotate`.",
+                    odd.join(", "),
+                    voices.join(", ")
+                ),
+            )
+        };
         let area = r
             .areas
             .get_mut(&Area::Token)
@@ -818,6 +883,120 @@ mod tests {
         );
         assert_eq!(r.persisted_keys.len(), 1);
         assert_eq!(r.persisted_keys[0].key.fingerprint, KEY_FP);
+    }
+
+    fn token_report(node: &str, copies: &[(&str, &str)]) -> NodeReport {
+        let files = oem_files(
+            &copies
+                .iter()
+                .map(|(p, t)| (*p, t.to_string()))
+                .collect::<Vec<_>>(),
+        );
+        assess_node(
+            node,
+            &files,
+            &ClusterContext::default(),
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        )
+    }
+
+    const TOKEN_A: &str =
+        "K10aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa::server:alpha-secret";
+    const TOKEN_B: &str =
+        "K10aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa::server:bravo-secret";
+
+    /// Two nodes that disagree are a tie, not a majority of one: both are
+    /// told, neither is called the odd one out.
+    #[test]
+    fn two_nodes_that_disagree_on_the_token_are_a_tie() {
+        let mut reports = vec![
+            token_report(
+                "node1",
+                &[
+                    (SERVER_TOKEN, TOKEN_A),
+                    (
+                        "/etc/rancher/rancherd/config.yaml",
+                        &format!("token: {TOKEN_A}\n"),
+                    ),
+                ],
+            ),
+            token_report(
+                "node2",
+                &[
+                    (SERVER_TOKEN, TOKEN_B),
+                    (
+                        "/etc/rancher/rancherd/config.yaml",
+                        &format!("token: {TOKEN_B}\n"),
+                    ),
+                ],
+            ),
+        ];
+        compare_tokens_across(&mut reports);
+        for r in &reports {
+            let first = &r.areas[&Area::Token].findings[0];
+            assert_eq!(first.level, Level::Critical, "{}", r.node);
+            assert!(
+                first.message.contains("no majority decides"),
+                "{}",
+                first.message
+            );
+            assert!(first.message.contains("node1") && first.message.contains("node2"));
+            assert!(
+                !first.message.contains("differs from the token"),
+                "{}",
+                first.message
+            );
+        }
+        // The secret breaks the tie: node2 is the odd one, and its own
+        // server/token is what differs.
+        let secret = TokenCopy {
+            source: "secret fleet-local/local-rke-state serverToken".into(),
+            short_hash: crate::creds::token::Token::parse(TOKEN_A)
+                .unwrap()
+                .short_hash(),
+            format: String::new(),
+        };
+        let mut reports = reports;
+        for r in &mut reports {
+            r.areas.get_mut(&Area::Token).unwrap().findings.remove(0);
+        }
+        compare_tokens_with_cluster(&mut reports, Some(&secret));
+        assert!(
+            !reports[0].areas[&Area::Token].findings[0]
+                .message
+                .contains("differs from the token")
+        );
+        let odd = &reports[1].areas[&Area::Token].findings[0].message;
+        assert!(
+            odd.contains("node1, the secret fleet-local/local-rke-state serverToken"),
+            "{odd}"
+        );
+        assert!(
+            odd.contains("this server's own /var/lib/rancher/rke2/server/token"),
+            "{odd}"
+        );
+    }
+
+    /// Rancher's drop-in 50-rancher.yaml is a copy too.
+    #[test]
+    fn the_50_rancher_drop_in_is_a_token_copy() {
+        let r = token_report(
+            "node1",
+            &[
+                (SERVER_TOKEN, TOKEN_A),
+                (
+                    "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml",
+                    &format!("token: {TOKEN_B}\nagent-token: x\n"),
+                ),
+            ],
+        );
+        assert!(
+            r.tokens
+                .iter()
+                .any(|t| t.source.ends_with("50-rancher.yaml"))
+        );
+        assert_eq!(r.level(Area::Token), Level::Critical);
     }
 
     #[test]

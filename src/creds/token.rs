@@ -531,4 +531,19 @@ mod tests {
         );
         assert_eq!(compare_tokens("n1", &[]).findings[0].level, Level::Unknown);
     }
+
+    /// After `rke2 token rotate` the datastore is encrypted with the new
+    /// token: the hint must not send the operator back to the previous one.
+    #[test]
+    fn the_rotated_token_hint_does_not_say_put_the_previous_token_back() {
+        let line = "level=fatal msg=\"starting kubernetes: preparing server: bootstrap data already found and encrypted with different token\"";
+        let h = crate::logs::hint_for(line).expect("a hint for the rotated token");
+        assert_eq!(h.id, "token-rotated");
+        assert!(
+            !h.action.contains("Put the previous token back"),
+            "{}",
+            h.action
+        );
+        assert!(h.action.contains("NEW token"), "{}", h.action);
+    }
 }
