@@ -957,7 +957,6 @@ mod tests {
                 .short_hash(),
             format: String::new(),
         };
-        let mut reports = reports;
         for r in &mut reports {
             r.areas.get_mut(&Area::Token).unwrap().findings.remove(0);
         }
