@@ -305,11 +305,31 @@ pub fn compare_tokens(node: &str, copies: &[(String, Token)]) -> TokenComparison
                 .map(|(h, srcs)| format!("{h}: {}", srcs.join(", ")))
                 .collect::<Vec<_>>()
                 .join("; ");
+            // The server's own copy is what rke2-server runs with: the
+            // others are named against it when there is one.
+            let own = copies
+                .iter()
+                .find(|(src, _)| src == "/var/lib/rancher/rke2/server/token")
+                .map(|(_, t)| t.short_hash());
+            let against_own = match &own {
+                Some(h) => {
+                    let differ: Vec<&str> = copies
+                        .iter()
+                        .filter(|(_, t)| &t.short_hash() != h)
+                        .map(|(src, _)| src.as_str())
+                        .collect();
+                    format!(
+                        "{} differ(s) from this server's own /var/lib/rancher/rke2/server/token ({h}), which rke2-server runs with. ",
+                        differ.join(", ")
+                    )
+                }
+                None => String::new(),
+            };
             findings.push(Finding::new(
                 Level::Critical,
                 subject.clone(),
                 format!(
-                    "copies disagree ({listing}). A node whose rancherd token is wrong cannot join (`journalctl -u rancherd` repeats \"502 Bad Gateway getting cacerts\"): set `token:` in /etc/rancher/rancherd/config.yaml and in the rancherd file inside /oem/90_custom.yaml to the cluster's token (read it on a working server with `sudo yq eval .token /etc/rancher/rancherd/config.yaml`). Do not rotate the token."
+                    "copies disagree ({listing}). {against_own}A node whose rancherd token is wrong cannot join (`journalctl -u rancherd` repeats \"502 Bad Gateway getting cacerts\"): set `token:` in /etc/rancher/rancherd/config.yaml and in the rancherd file inside /oem/90_custom.yaml to the cluster's token (read it on a working server with `sudo yq eval .token /etc/rancher/rancherd/config.yaml`). Do not rotate the token."
                 ),
             ));
         }
@@ -545,5 +565,31 @@ mod tests {
             h.action
         );
         assert!(h.action.contains("NEW token"), "{}", h.action);
+    }
+
+    /// On a server the copy that differs is named against server/token.
+    #[test]
+    fn copies_that_differ_are_named_against_the_servers_own_token() {
+        let a = Token::parse(
+            "K10aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa::server:alpha",
+        )
+        .unwrap();
+        let b = Token::parse(
+            "K10aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa::server:bravo",
+        )
+        .unwrap();
+        let c = compare_tokens(
+            "node1",
+            &[
+                ("/var/lib/rancher/rke2/server/token".into(), a.clone()),
+                ("/etc/rancher/rancherd/config.yaml".into(), b),
+                ("/oem/harvester.config".into(), a),
+            ],
+        );
+        let m = &c.findings[0].message;
+        assert!(
+            m.contains("/etc/rancher/rancherd/config.yaml differ(s) from this server's own /var/lib/rancher/rke2/server/token"),
+            "{m}"
+        );
     }
 }
