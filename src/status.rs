@@ -83,6 +83,10 @@ pub struct ClusterSettings {
     /// What the nodes' files say about the cluster's network (VIP from
     /// `/oem/harvester.config`, CIDRs from `90-harvester-server.yaml`).
     pub network: crate::creds::proxy::ClusterFacts,
+    /// Every InternalIP of every Node (both families), when listed.
+    pub node_ips: Vec<String>,
+    /// Each Node's kubeletVersion (the RKE2 version it runs), by name.
+    pub kubelet_versions: std::collections::BTreeMap<String, String>,
 }
 
 impl ClusterSettings {
@@ -93,7 +97,7 @@ impl ClusterSettings {
                 Some(Ok(s)) => Some(s.clone()),
                 _ => None,
             },
-            ..Default::default()
+            kubelet_versions: self.kubelet_versions.clone(),
         }
     }
 }
@@ -148,6 +152,19 @@ pub async fn read_settings(client: Client) -> ClusterSettings {
     let ar = ApiResource::from_gvk_with_plural(&gvk, "settings");
     let api: Api<DynamicObject> = Api::all_with(client, &ar);
     let mut out = ClusterSettings::default();
+    // The nodes' facts the judging needs (the console reads no list of its own
+    // with them): every InternalIP and the RKE2 version each runs.
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(api.clone().into_client());
+    if let Ok(Ok(list)) =
+        tokio::time::timeout(Duration::from_secs(10), nodes.list(&Default::default())).await
+    {
+        out.node_ips = list
+            .items
+            .iter()
+            .flat_map(crate::cluster::internal_ips)
+            .collect();
+        out.kubelet_versions = kubelet_versions(&list.items);
+    }
     for name in [HTTP_PROXY, AUTO_ROTATE, SSL_CERTIFICATES, ADDITIONAL_CA] {
         let got = tokio::time::timeout(Duration::from_secs(10), api.get_opt(name)).await;
         let value = match got {
@@ -189,6 +206,19 @@ pub async fn read_settings(client: Client) -> ClusterSettings {
         }
     }
     out
+}
+
+/// Each Node's `kubeletVersion`, by name.
+pub fn kubelet_versions(
+    nodes: &[k8s_openapi::api::core::v1::Node],
+) -> std::collections::BTreeMap<String, String> {
+    nodes
+        .iter()
+        .filter_map(|n| {
+            let v = &n.status.as_ref()?.node_info.as_ref()?.kubelet_version;
+            Some((n.metadata.name.clone()?, v.clone()))
+        })
+        .collect()
 }
 
 /// A setting's effective value: `value` when non-empty, else `default`.
@@ -238,8 +268,14 @@ pub fn assess_cluster(
                     p.no_proxy
                 ));
             }
+            // The API's full list (both families) when it was read.
+            let node_ips = if s.node_ips.is_empty() {
+                node_ips.to_vec()
+            } else {
+                s.node_ips.clone()
+            };
             let facts = ClusterFacts {
-                node_ips: node_ips.to_vec(),
+                node_ips,
                 ..s.network.clone()
             };
             let mut f = proxy::check_setting(p, &facts);
@@ -520,14 +556,7 @@ pub async fn sweep_all(
                         .iter()
                         .flat_map(crate::cluster::internal_ips)
                         .collect();
-                    kubelet_versions = list
-                        .items
-                        .iter()
-                        .filter_map(|n| {
-                            let v = &n.status.as_ref()?.node_info.as_ref()?.kubelet_version;
-                            Some((n.metadata.name.clone()?, v.clone()))
-                        })
-                        .collect();
+                    kubelet_versions = self::kubelet_versions(&list.items);
                 }
                 Ok(Err(e)) => api_error = Some(crate::cluster::classify(&e).detail),
                 Err(_) => api_error = Some("listing nodes: no answer within 10 s".into()),
@@ -714,6 +743,29 @@ mod tests {
         assert!(has("pod CIDR 172.30.0.0/16"), "{said:?}");
         assert!(has("service CIDR 172.31.0.0/16"), "{said:?}");
         assert_eq!(r.level, Level::Critical);
+    }
+
+    /// The console hands over one address per row; the settings' own list
+    /// of every InternalIP (both families) is what is checked.
+    #[test]
+    fn the_settings_list_of_every_internal_ip_wins_over_one_address_per_row() {
+        let s = ClusterSettings {
+            http_proxy: Some(Ok(HttpProxySetting::parse(
+                r#"{"httpProxy":"http://proxy:3128","noProxy":"192.168.122.0/24"}"#,
+            )
+            .unwrap())),
+            node_ips: vec!["192.168.122.11".into(), "fd00:122::11".into()],
+            ..Default::default()
+        };
+        let r = assess_cluster(
+            &s,
+            &["192.168.122.11".into()],
+            None,
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        assert_eq!(r.level, Level::Critical, "{:?}", r.findings);
+        assert!(format!("{:?}", r.findings).contains("fd00:122::11"));
     }
 
     #[test]
