@@ -277,6 +277,32 @@ pub fn assess_node(
     areas.insert(Area::Password, AreaReport::from(password_findings));
     areas.insert(Area::Token, AreaReport::from(token_findings));
     areas.insert(Area::Proxy, AreaReport::from(proxy_findings));
+    // A file that was not sent (too large, or past the node's output limit)
+    // cannot be judged: say so where it matters instead of reading as absent.
+    for (path, read) in &files.files {
+        if path.ends_with(".crt") || !matches!(read, FileRead::TooLarge | FileRead::OverOutputLimit)
+        {
+            continue;
+        }
+        let why = if *read == FileRead::TooLarge {
+            format!(
+                "larger than {} KiB, so not read",
+                crate::node::gather::MAX_FILE_BYTES / 1024
+            )
+        } else {
+            "not read: the node's files passed harvcred's limit for one node".to_string()
+        };
+        let f = Finding::new(
+            Level::Unknown,
+            format!("{node} {path}"),
+            format!("{why}; what it persists is not judged: look at the file on the node"),
+        );
+        for area in [Area::Keys, Area::Password, Area::Token, Area::Proxy] {
+            let a = areas.get_mut(&area).expect("every area is present");
+            a.findings.insert(0, f.clone());
+            a.level = a.level.worse(f.level);
+        }
+    }
     // A broken /oem file is a problem of every area it persists.
     for (path, parsed) in &oem_configs {
         if let Err(e) = parsed {
@@ -996,6 +1022,21 @@ mod tests {
                 .any(|t| t.source.ends_with("50-rancher.yaml"))
         );
         assert_eq!(r.level(Area::Token), Level::Critical);
+    }
+
+    /// An /oem file too large to be sent is not mistaken for an absent one.
+    #[test]
+    fn a_file_that_was_not_sent_is_unknown_not_absent() {
+        let mut files = oem_files(&[(
+            crate::node::gather::SHADOW_RANCHER,
+            "rancher:$6$s$h:20000:0:99999:7:::".to_string(),
+        )]);
+        files
+            .files
+            .insert("/oem/90_custom.yaml".into(), FileRead::TooLarge);
+        let a = judge(&files, Area::Password);
+        assert_eq!(a.level, Level::Unknown, "{:?}", a.findings);
+        assert!(a.findings[0].message.contains("larger than 512 KiB"));
     }
 
     #[test]
