@@ -3,7 +3,6 @@
 //! (`creds::proxy` masking): the log must be safe to hand to anyone.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -124,26 +123,15 @@ pub fn path(state_dir: &Path) -> PathBuf {
 /// Appends one line. O_APPEND and a single write keep lines whole when two
 /// harvcred processes log at once; 0600 because who changed what is private.
 pub fn append(state_dir: &Path, entry: &Entry) -> std::io::Result<()> {
-    std::fs::create_dir_all(state_dir)?;
     let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path(state_dir))?;
+    let mut f = crate::config::open_private_append(&path(state_dir))?;
     f.write_all(&line)
 }
 
 /// Whether a line could be appended (the file is opened, nothing written).
 pub fn probe(state_dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(state_dir)?;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path(state_dir))
-        .map(drop)
+    crate::config::open_private_append(&path(state_dir)).map(drop)
 }
 
 #[cfg(test)]
@@ -191,5 +179,22 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    /// The audit log is never written through a symlink someone planted.
+    #[test]
+    fn the_audit_log_is_not_written_through_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let state = d.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, path(&state)).unwrap();
+        let e = Entry::new("c", "proxy.set", "id", Outcome::Refused);
+        assert!(append(&state, &e).is_err());
+        assert!(probe(&state).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let m = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(m, 0o700);
     }
 }

@@ -107,6 +107,88 @@ impl Config {
     }
 }
 
+/// Makes `dir` (and missing parents) 0700, or checks an existing one: a
+/// symlink or a folder of another user is refused, and one of ours that
+/// others can enter is narrowed to 0700. harvcred's log, node cache and
+/// audit log live there.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let m = std::fs::symlink_metadata(dir)?;
+    if !m.is_dir() {
+        return Err(refuse(dir, "is not a folder (a symlink?)"));
+    }
+    // SAFETY: geteuid has no preconditions.
+    if m.uid() != unsafe { libc::geteuid() } {
+        return Err(refuse(dir, "belongs to another user"));
+    }
+    if m.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+fn refuse(path: &Path, why: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!("{}: {why}; harvcred does not write there", path.display()),
+    )
+}
+
+/// Opens `path` to append, creating it 0600 in a [`private_dir`]; never
+/// through a symlink (`O_NOFOLLOW`), never another user's file, and an
+/// existing file of ours is narrowed to 0600.
+pub fn open_private_append(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => refuse(path, "is a symlink"),
+            _ => e,
+        })?;
+    let m = f.metadata()?;
+    // SAFETY: geteuid has no preconditions.
+    if !m.is_file() || m.uid() != unsafe { libc::geteuid() } {
+        return Err(refuse(path, "is not a file of ours"));
+    }
+    if m.mode() & 0o077 != 0 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(f)
+}
+
+/// Replaces `path` with `bytes`: a new 0600 file (never an existing one,
+/// never through a symlink) in a [`private_dir`], renamed over the old one,
+/// so a crash never leaves half a file.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +222,37 @@ mod tests {
         let e = format!("{:#}", Config::load(&p).unwrap_err());
         assert!(e.contains("config.toml: [certificates]"), "{e}");
         assert!(e.contains("critical_days (14) <= warn_days (3)"), "{e}");
+    }
+
+    #[test]
+    fn private_files_are_0600_in_0700_folders_and_never_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+        let state = d.path().join("state/harvcred");
+        let log = state.join("harvcred.log");
+        drop(open_private_append(&log).unwrap());
+        assert_eq!((mode(&state), mode(&log)), (0o700, 0o600));
+        // A folder of ours others could enter is narrowed.
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(open_private_append(&log).unwrap());
+        assert_eq!((mode(&state), mode(&log)), (0o700, 0o600));
+        // A symlink planted where the file goes is refused, its target untouched.
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::fs::remove_file(&log).unwrap();
+        std::os::unix::fs::symlink(&victim, &log).unwrap();
+        assert!(open_private_append(&log).is_err());
+        let cache = state.join("nodes.json");
+        std::os::unix::fs::symlink(&victim, &cache).unwrap();
+        write_private(&cache, b"[]").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(mode(&cache), 0o600);
+        // A symlinked folder is refused too.
+        let linked = d.path().join("linked");
+        std::os::unix::fs::symlink(d.path().join("elsewhere"), &linked).unwrap();
+        std::fs::create_dir(d.path().join("elsewhere")).unwrap();
+        assert!(private_dir(&linked).is_err());
     }
 }

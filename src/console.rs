@@ -38,13 +38,8 @@ const FRAME: Duration = Duration::from_millis(50);
 /// Logging goes to a file in the state folder, never to the terminal.
 pub fn init_logging(paths: &Paths) -> Option<PathBuf> {
     use tracing_subscriber::EnvFilter;
-    std::fs::create_dir_all(&paths.state_dir).ok()?;
     let path = paths.log_file();
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .ok()?;
+    let file = crate::config::open_private_append(&path).ok()?;
     let filter = EnvFilter::try_from_env("HARVCRED_LOG")
         .unwrap_or_else(|_| EnvFilter::new("harvcred=info,warn"));
     tracing_subscriber::fmt()

@@ -78,6 +78,15 @@ pub struct ClusterSettings {
     pub additional_ca: Option<Vec<CertFile>>,
     /// Why the API could not be read at all.
     pub error: Option<String>,
+    /// The API answered, but there is no `http-proxy` Setting: not Harvester.
+    pub http_proxy_missing: bool,
+    /// What the nodes' files say about the cluster's network (VIP from
+    /// `/oem/harvester.config`, CIDRs from `90-harvester-server.yaml`).
+    pub network: crate::creds::proxy::ClusterFacts,
+    /// Every InternalIP of every Node (both families), when listed.
+    pub node_ips: Vec<String>,
+    /// Each Node's kubeletVersion (the RKE2 version it runs), by name.
+    pub kubelet_versions: std::collections::BTreeMap<String, String>,
 }
 
 impl ClusterSettings {
@@ -88,6 +97,7 @@ impl ClusterSettings {
                 Some(Ok(s)) => Some(s.clone()),
                 _ => None,
             },
+            kubelet_versions: self.kubelet_versions.clone(),
         }
     }
 }
@@ -109,6 +119,32 @@ pub const AUTO_ROTATE: &str = "auto-rotate-rke2-certs";
 pub const SSL_CERTIFICATES: &str = "ssl-certificates";
 pub const ADDITIONAL_CA: &str = "additional-ca";
 
+/// Where Rancher keeps the cluster's token (`serverToken`).
+pub const RKE_STATE_SECRET: (&str, &str) = ("fleet-local", "local-rke-state");
+
+/// The `serverToken` of the secret `fleet-local/local-rke-state`, as a token
+/// copy (short hash only; the value is dropped at once). None when it cannot
+/// be read (RBAC, not there).
+pub async fn read_cluster_token(client: Client) -> Option<crate::creds::report::TokenCopy> {
+    use k8s_openapi::api::core::v1::Secret;
+    let api: Api<Secret> = Api::namespaced(client, RKE_STATE_SECRET.0);
+    let secret = tokio::time::timeout(Duration::from_secs(10), api.get_opt(RKE_STATE_SECRET.1))
+        .await
+        .ok()?
+        .ok()??;
+    let bytes = secret.data?.remove("serverToken")?.0;
+    let text = zeroize::Zeroizing::new(String::from_utf8(bytes).ok()?);
+    let token = crate::creds::token::Token::parse(text.trim()).ok()?;
+    Some(crate::creds::report::TokenCopy {
+        source: format!(
+            "secret {}/{} serverToken",
+            RKE_STATE_SECRET.0, RKE_STATE_SECRET.1
+        ),
+        short_hash: token.short_hash(),
+        format: token.format_name(),
+    })
+}
+
 /// Reads the four settings. An unreachable API or a missing setting is
 /// recorded, never guessed.
 pub async fn read_settings(client: Client) -> ClusterSettings {
@@ -116,10 +152,27 @@ pub async fn read_settings(client: Client) -> ClusterSettings {
     let ar = ApiResource::from_gvk_with_plural(&gvk, "settings");
     let api: Api<DynamicObject> = Api::all_with(client, &ar);
     let mut out = ClusterSettings::default();
+    // The nodes' facts the judging needs (the console reads no list of its own
+    // with them): every InternalIP and the RKE2 version each runs.
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(api.clone().into_client());
+    if let Ok(Ok(list)) =
+        tokio::time::timeout(Duration::from_secs(10), nodes.list(&Default::default())).await
+    {
+        out.node_ips = list
+            .items
+            .iter()
+            .flat_map(crate::cluster::internal_ips)
+            .collect();
+        out.kubelet_versions = kubelet_versions(&list.items);
+    }
     for name in [HTTP_PROXY, AUTO_ROTATE, SSL_CERTIFICATES, ADDITIONAL_CA] {
         let got = tokio::time::timeout(Duration::from_secs(10), api.get_opt(name)).await;
         let value = match got {
             Ok(Ok(Some(obj))) => effective_value(&obj.data),
+            Ok(Ok(None)) if name == HTTP_PROXY => {
+                out.http_proxy_missing = true;
+                continue;
+            }
             Ok(Ok(None)) => String::new(),
             Ok(Err(e)) => {
                 out.error = Some(format!(
@@ -155,6 +208,19 @@ pub async fn read_settings(client: Client) -> ClusterSettings {
     out
 }
 
+/// Each Node's `kubeletVersion`, by name.
+pub fn kubelet_versions(
+    nodes: &[k8s_openapi::api::core::v1::Node],
+) -> std::collections::BTreeMap<String, String> {
+    nodes
+        .iter()
+        .filter_map(|n| {
+            let v = &n.status.as_ref()?.node_info.as_ref()?.kubelet_version;
+            Some((n.metadata.name.clone()?, v.clone()))
+        })
+        .collect()
+}
+
 /// A setting's effective value: `value` when non-empty, else `default`.
 pub fn effective_value(data: &serde_json::Value) -> String {
     let get = |k: &str| data.get(k).and_then(|v| v.as_str()).unwrap_or("");
@@ -185,6 +251,13 @@ pub fn assess_cluster(
             format!("{e}: check the kubeconfig and that the API answers"),
         ));
     }
+    if s.http_proxy_missing {
+        findings.push(Finding::new(
+            Level::Unknown,
+            "http-proxy setting",
+            crate::cluster::settings::NOT_HARVESTER,
+        ));
+    }
     match &s.http_proxy {
         Some(Ok(p)) => {
             if p.proxy_set() {
@@ -195,9 +268,15 @@ pub fn assess_cluster(
                     p.no_proxy
                 ));
             }
+            // The API's full list (both families) when it was read.
+            let node_ips = if s.node_ips.is_empty() {
+                node_ips.to_vec()
+            } else {
+                s.node_ips.clone()
+            };
             let facts = ClusterFacts {
-                node_ips: node_ips.to_vec(),
-                ..Default::default()
+                node_ips,
+                ..s.network.clone()
             };
             let mut f = proxy::check_setting(p, &facts);
             if f.is_empty() {
@@ -301,14 +380,17 @@ pub async fn read_node(
 ) -> Result<crate::creds::report::NodeFiles, Unreadable> {
     let (program, args) = gather_command();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = match pool.exec(t, program, &args).await {
+    let out = match pool
+        .exec_capped(t, program, &args, gather::MAX_STDOUT_BYTES)
+        .await
+    {
         Ok(o) => o,
         Err(ExecError::Ssh(p)) => {
             let reason = match p.kind {
                 SshProblemKind::Auth => ReadFailure::Auth,
-                SshProblemKind::HostKeyUnknown(_) | SshProblemKind::HostKeyChanged(_) => {
-                    ReadFailure::HostKey
-                }
+                SshProblemKind::HostKeyUnknown(_)
+                | SshProblemKind::HostKeyChanged(_)
+                | SshProblemKind::HostKeyUnverified => ReadFailure::HostKey,
                 SshProblemKind::Timeout => ReadFailure::Timeout,
                 SshProblemKind::Refused => ReadFailure::Refused,
                 SshProblemKind::NoRoute => ReadFailure::NoRoute,
@@ -318,6 +400,12 @@ pub async fn read_node(
             return Err(Unreadable {
                 reason,
                 detail: p.detail,
+            });
+        }
+        Err(e @ ExecError::TooMuchOutput(_)) => {
+            return Err(Unreadable {
+                reason: ReadFailure::Output,
+                detail: e.to_string(),
             });
         }
         Err(ExecError::Timeout(d)) => {
@@ -364,6 +452,9 @@ pub async fn read_node(
     })
 }
 
+/// The longest harvcred spends judging one node's files.
+pub const JUDGING_LIMIT: Duration = Duration::from_secs(20);
+
 /// Reads and judges one node; the judging runs off the async threads.
 pub async fn sweep_node(
     pool: &Pool,
@@ -371,22 +462,53 @@ pub async fn sweep_node(
     ctx: ClusterContext,
     thresholds: Thresholds,
 ) -> NodeOutcome {
+    sweep_node_with_network(pool, t, ctx, thresholds).await.0
+}
+
+/// [`sweep_node`], plus what the node's files say about the cluster network.
+async fn sweep_node_with_network(
+    pool: &Pool,
+    t: &Target,
+    ctx: ClusterContext,
+    thresholds: Thresholds,
+) -> (NodeOutcome, ClusterFacts) {
     match read_node(pool, t).await {
         Ok(files) => {
-            let name = t.name.clone();
-            let r = tokio::task::spawn_blocking(move || {
-                assess_node(&name, &files, &ctx, OffsetDateTime::now_utc(), &thresholds)
-            })
-            .await;
-            match r {
-                Ok(r) => NodeOutcome::Report(Arc::new(r)),
-                Err(e) => NodeOutcome::Failed(Unreadable {
-                    reason: ReadFailure::Other,
-                    detail: format!("judging the files failed: {e}"),
-                }),
-            }
+            let network = crate::creds::report::network_facts(&files);
+            (judge(t, files, ctx, thresholds).await, network)
         }
-        Err(u) => NodeOutcome::Failed(u),
+        Err(u) => (NodeOutcome::Failed(u), ClusterFacts::default()),
+    }
+}
+
+async fn judge(
+    t: &Target,
+    files: crate::creds::report::NodeFiles,
+    ctx: ClusterContext,
+    thresholds: Thresholds,
+) -> NodeOutcome {
+    let name = t.name.clone();
+    // Judging is bounded (crypt rounds are capped); the time limit
+    // keeps one node's odd files from holding up the whole sweep anyway.
+    let r = tokio::time::timeout(
+        JUDGING_LIMIT,
+        tokio::task::spawn_blocking(move || {
+            assess_node(&name, &files, &ctx, OffsetDateTime::now_utc(), &thresholds)
+        }),
+    )
+    .await;
+    match r {
+        Ok(Ok(r)) => NodeOutcome::Report(Arc::new(r)),
+        Ok(Err(e)) => NodeOutcome::Failed(Unreadable {
+            reason: ReadFailure::Other,
+            detail: format!("judging the files failed: {e}"),
+        }),
+        Err(_) => NodeOutcome::Failed(Unreadable {
+            reason: ReadFailure::Other,
+            detail: format!(
+                "judging the node's files took longer than {JUDGING_LIMIT:?}; left unjudged"
+            ),
+        }),
     }
 }
 
@@ -419,15 +541,27 @@ pub async fn sweep_all(
     let mut api_error = None;
     let mut settings = ClusterSettings::default();
     let mut infos = Vec::new();
+    let mut kubelet_versions = std::collections::BTreeMap::new();
+    let mut ips: Vec<String> = Vec::new();
+    let mut cluster_token = None;
     match crate::cluster::connect(kube).await {
         Ok((client, _, _)) => {
             let api: Api<Node> = Api::all(client.clone());
             match tokio::time::timeout(Duration::from_secs(10), api.list(&Default::default())).await
             {
-                Ok(Ok(list)) => infos = list.items.iter().map(crate::cluster::node_info).collect(),
+                Ok(Ok(list)) => {
+                    infos = list.items.iter().map(crate::cluster::node_info).collect();
+                    ips = list
+                        .items
+                        .iter()
+                        .flat_map(crate::cluster::internal_ips)
+                        .collect();
+                    kubelet_versions = self::kubelet_versions(&list.items);
+                }
                 Ok(Err(e)) => api_error = Some(crate::cluster::classify(&e).detail),
                 Err(_) => api_error = Some("listing nodes: no answer within 10 s".into()),
             }
+            cluster_token = read_cluster_token(client.clone()).await;
             settings = read_settings(client).await;
         }
         Err(p) => {
@@ -439,16 +573,25 @@ pub async fn sweep_all(
         infos = inventory;
     }
     infos.sort_by(|a, b| crate::app::natural_cmp(&a.name, &b.name));
-    let ctx = settings.context();
+    let mut ctx = settings.context();
+    ctx.kubelet_versions = kubelet_versions;
     let outcomes = futures::future::join_all(infos.iter().map(|i| {
         let t = Target {
             name: i.name.clone(),
             address: i.address.clone(),
         };
         let ctx = ctx.clone();
-        async move { sweep_node(pool, &t, ctx, thresholds).await }
+        async move { sweep_node_with_network(pool, &t, ctx, thresholds).await }
     }))
     .await;
+    let (outcomes, networks): (Vec<NodeOutcome>, Vec<ClusterFacts>) = outcomes.into_iter().unzip();
+    // The first node that names each fact (server nodes carry the CIDRs).
+    for n in &networks {
+        let net = &mut settings.network;
+        net.vip = net.vip.take().or_else(|| n.vip.clone());
+        net.pod_cidr = net.pod_cidr.take().or_else(|| n.pod_cidr.clone());
+        net.service_cidr = net.service_cidr.take().or_else(|| n.service_cidr.clone());
+    }
     let mut reports: Vec<NodeReport> = outcomes
         .iter()
         .filter_map(|o| match o {
@@ -456,8 +599,10 @@ pub async fn sweep_all(
             NodeOutcome::Failed(_) => None,
         })
         .collect();
-    crate::creds::report::compare_tokens_across(&mut reports);
-    let ips: Vec<String> = infos.iter().filter_map(|i| i.address.clone()).collect();
+    crate::creds::report::compare_tokens_with_cluster(&mut reports, cluster_token.as_ref());
+    if ips.is_empty() {
+        ips = infos.iter().filter_map(|i| i.address.clone()).collect();
+    }
     let now = OffsetDateTime::now_utc();
     let cluster = assess_cluster(
         &settings,
@@ -540,5 +685,122 @@ mod tests {
             &Thresholds::default(),
         );
         assert_eq!(r.level, Level::Ok, "{:?}", r.findings);
+    }
+
+    fn files(list: &[(&str, &str)]) -> crate::creds::report::NodeFiles {
+        use crate::creds::report::FileRead;
+        crate::creds::report::NodeFiles {
+            files: list
+                .iter()
+                .map(|(p, t)| {
+                    (
+                        p.to_string(),
+                        FileRead::Content(zeroize::Zeroizing::new(t.as_bytes().to_vec())),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The VIP and the CIDRs come from the node's own files and are checked
+    /// against noProxy; every InternalIP (both families) is checked too.
+    #[test]
+    fn vip_cidrs_and_every_internal_ip_are_checked_against_no_proxy() {
+        let node = files(&[
+            (
+                "/oem/harvester.config",
+                "token: K10abc::server:def\nos:\n  hostname: node1\ninstall:\n  mode: create\n  role: management\n  vip: 192.168.122.100\n  vip_mode: static\n",
+            ),
+            (
+                "/etc/rancher/rke2/config.yaml.d/90-harvester-server.yaml",
+                "cni: multus,canal\ncluster-cidr: 172.30.0.0/16\nservice-cidr: 172.31.0.0/16\ncluster-dns: 172.31.0.10\ntls-san:\n  - 192.168.122.100\n",
+            ),
+        ]);
+        let net = crate::creds::report::network_facts(&node);
+        assert_eq!(net.vip.as_deref(), Some("192.168.122.100"));
+        assert_eq!(net.pod_cidr.as_deref(), Some("172.30.0.0/16"));
+        assert_eq!(net.service_cidr.as_deref(), Some("172.31.0.0/16"));
+        let s = ClusterSettings {
+            http_proxy: Some(Ok(HttpProxySetting::parse(
+                r#"{"httpProxy":"http://proxy:3128","noProxy":"192.168.122.11"}"#,
+            )
+            .unwrap())),
+            network: net,
+            ..Default::default()
+        };
+        let r = assess_cluster(
+            &s,
+            &["192.168.122.11".into(), "fd00:122::11".into()],
+            None,
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        let said: Vec<String> = r.findings.iter().map(|f| f.message.clone()).collect();
+        let has = |t: &str| said.iter().any(|m| m.contains(t));
+        assert!(has("fd00:122::11"), "{said:?}");
+        assert!(has("VIP 192.168.122.100 is not covered"), "{said:?}");
+        assert!(has("pod CIDR 172.30.0.0/16"), "{said:?}");
+        assert!(has("service CIDR 172.31.0.0/16"), "{said:?}");
+        assert_eq!(r.level, Level::Critical);
+    }
+
+    /// The console hands over one address per row; the settings' own list
+    /// of every InternalIP (both families) is what is checked.
+    #[test]
+    fn the_settings_list_of_every_internal_ip_wins_over_one_address_per_row() {
+        let s = ClusterSettings {
+            http_proxy: Some(Ok(HttpProxySetting::parse(
+                r#"{"httpProxy":"http://proxy:3128","noProxy":"192.168.122.0/24"}"#,
+            )
+            .unwrap())),
+            node_ips: vec!["192.168.122.11".into(), "fd00:122::11".into()],
+            ..Default::default()
+        };
+        let r = assess_cluster(
+            &s,
+            &["192.168.122.11".into()],
+            None,
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        assert_eq!(r.level, Level::Critical, "{:?}", r.findings);
+        assert!(format!("{:?}", r.findings).contains("fd00:122::11"));
+    }
+
+    #[test]
+    fn a_missing_http_proxy_setting_means_not_harvester_not_no_proxy() {
+        let s = ClusterSettings {
+            http_proxy_missing: true,
+            ..Default::default()
+        };
+        let r = assess_cluster(
+            &s,
+            &[],
+            None,
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        assert_eq!(r.level, Level::Unknown);
+        let said = format!("{:?}", r.findings);
+        assert!(said.contains("not a Harvester cluster"), "{said}");
+        assert!(!said.contains("no proxy is set"), "{said}");
+    }
+
+    #[test]
+    fn every_internal_ip_of_a_dual_stack_node() {
+        let n: k8s_openapi::api::core::v1::Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "node1"},
+            "status": {"addresses": [
+                {"type": "InternalIP", "address": "192.168.122.11"},
+                {"type": "InternalIP", "address": "fd00:122::11"},
+                {"type": "Hostname", "address": "node1"}
+            ]}
+        }))
+        .unwrap();
+        assert_eq!(
+            crate::cluster::internal_ips(&n),
+            ["192.168.122.11", "fd00:122::11"]
+        );
     }
 }

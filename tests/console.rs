@@ -76,15 +76,28 @@ impl Nodes {
     }
 }
 
-/// No ssh process of ours still uses the lab's ssh_config.
+/// No ssh master of ours still uses the lab's ssh_config. harvcred hands ssh
+/// its own config (`-F`), which includes the lab's: a master is ours when the
+/// file it was given names the lab's ssh_config.
 fn ssh_masters(lab: &Lab) -> Vec<String> {
     let cfg = lab.ssh_config().display().to_string();
     let mut v = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-            let c = String::from_utf8_lossy(&c).replace('\0', " ");
-            if c.starts_with("ssh ") && c.contains(" -M ") && c.contains(&cfg) {
-                v.push(c);
+            let args: Vec<String> = c
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let given = args
+                .windows(2)
+                .find(|w| w[0] == "-F")
+                .map(|w| std::fs::read_to_string(&w[1]).unwrap_or_default())
+                .unwrap_or_default();
+            if args.first().is_some_and(|a| a == "ssh")
+                && args.iter().any(|a| a == "-M")
+                && given.contains(&cfg)
+            {
+                v.push(args.join(" "));
             }
         }
     }

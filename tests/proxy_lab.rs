@@ -288,12 +288,12 @@ fn check_exit_codes_with_and_without_a_cluster() {
     assert!(t.contains("The node(s) fd00::5 are not covered."), "{t}");
     let (c, t) = run(&with(&[
         "--http-proxy",
-        "socks5://p:1080",
+        "ftp://p:21",
         "--no-proxy",
         "0.0.0.0/0,::/0",
     ]));
     assert_eq!(c, Some(2), "{t}");
-    assert!(t.contains("scheme must be http or https"), "{t}");
+    assert!(t.contains("scheme must be http, https or socks5"), "{t}");
     // No proxy at all is valid.
     let (c, t) = run(&with(&[
         "--http-proxy",

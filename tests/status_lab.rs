@@ -46,6 +46,7 @@ fn reports(lab: &Lab, nodes: &[&str]) -> Vec<NodeReport> {
         http_proxy: Some(
             HttpProxySetting::parse(if value.is_empty() { "{}" } else { &value }).unwrap(),
         ),
+        ..Default::default()
     };
     let now = time::OffsetDateTime::now_utc();
     let mut reports: Vec<NodeReport> = nodes
@@ -65,10 +66,95 @@ fn explain(r: &NodeReport, area: Area) -> String {
         .join("\n")
 }
 
+/// An expired root that image CA bundles still carry (AddTrust, 2020).
+fn expired_2020_root() -> String {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "AddTrust External CA Root");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.not_before = time::macros::datetime!(2000-05-30 10:48 UTC);
+    ca.not_after = time::macros::datetime!(2020-05-30 10:48 UTC);
+    ca.self_signed(&KeyPair::generate().unwrap()).unwrap().pem()
+}
+
+/// A crypt hash as `openssl passwd -6` makes them.
+fn sha512_crypt(password: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", "harvcredlabsalt", password])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Gives `node` what a real Harvester node has and the plain lab does not:
+/// containerd's unpacked images under agent/ with their CA bundles (each
+/// with a root that expired in 2020), a directory whose name holds a newline
+/// under server/tls (which `find | while read` turned into a read of
+/// /etc/harvcred-decoy.crt), and the password changed the way Harvester's
+/// docs say (a CloudInit `99_passwd.yaml` under `initramfs.after`, which
+/// overrides 90_custom.yaml's at boot). Returns the new hash.
+fn make_node_like_harvester(lab: &Lab, node: &str) -> String {
+    let hash = sha512_crypt("changed-by-cloudinit");
+    let script = format!(
+        r#"set -e
+snap=/var/lib/rancher/rke2/agent/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots
+for i in $(seq 1 40); do
+  mkdir -p "$snap/$i/fs/etc/ssl/certs" "$snap/$i/fs/usr/share/ca-certificates/mozilla"
+  cat > "$snap/$i/fs/etc/ssl/certs/ca-certificates.crt" <<'PEM'
+{root}PEM
+  cp "$snap/$i/fs/etc/ssl/certs/ca-certificates.crt" "$snap/$i/fs/usr/share/ca-certificates/mozilla/AddTrust_External_Root.crt"
+done
+printf 'DECOY' > /etc/harvcred-decoy.crt
+mkdir -p "/var/lib/rancher/rke2/server/tls/x
+/etc"
+printf 'x' > "/var/lib/rancher/rke2/server/tls/x
+/etc/harvcred-decoy.crt"
+usermod -p '{hash}' rancher
+cat > /oem/99_passwd.yaml <<'YAML'
+stages:
+  initramfs.after:
+    - users:
+        rancher:
+          passwd: "{hash}"
+YAML
+"#,
+        root = expired_2020_root(),
+    );
+    let out = common::output_with_stdin(
+        Command::new("ssh").arg("-F").arg(lab.ssh_config()).args([
+            "-o",
+            "BatchMode=yes",
+            node,
+            "sudo",
+            "sh",
+            "-s",
+        ]),
+        script.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    hash
+}
+
+/// On a healthy two-node lab whose node2 looks like a real Harvester node
+/// (image CA bundles full of expired roots, a newline in a file name, the
+/// password changed by 99_passwd.yaml): every area is ok, from the library
+/// and from `harvcred status` (exit 0) and `harvcred certs`, and their facts
+/// agree with openssl and ssh-keygen.
 #[test]
-fn a_healthy_lab_reports_every_area_ok_and_cert_dates_match_openssl() {
+fn a_healthy_lab_like_harvester_exits_0_and_agrees_with_openssl_and_ssh_keygen() {
     let lab = Lab::up(&["--nodes", "2"]);
-    let reports = reports(&lab, &["node1", "node2"]);
+    make_node_like_harvester(&lab, "node2");
+    reports_of_a_healthy_lab(&lab);
+    commands_on_a_healthy_lab(&lab);
+}
+
+fn reports_of_a_healthy_lab(lab: &Lab) {
+    let reports = reports(lab, &["node1", "node2"]);
     for r in &reports {
         for area in Area::ALL {
             assert_eq!(
@@ -79,10 +165,36 @@ fn a_healthy_lab_reports_every_area_ok_and_cert_dates_match_openssl() {
                 explain(r, area)
             );
         }
+    }
+    for r in &reports {
         assert!(r.certs.len() >= 20);
         assert!(r.tokens.len() >= 4, "{:?}", r.tokens);
         assert_eq!(r.runtime_keys.len(), 1);
+        // Only RKE2's own certificate files, never an image's bundle or
+        // what a newline in a name pointed at.
+        for c in &r.certs {
+            let p = &c.cert.path;
+            assert!(
+                !p.contains("/containerd/") && !p.contains("decoy") && !p.contains('\n'),
+                "{}: {p:?}",
+                r.node
+            );
+        }
+        assert!(
+            r.areas[&Area::Certificates].findings.iter().any(|f| f
+                .message
+                .contains("within 120 days of expiry when it starts: RKE2 v1.33")),
+            "{}",
+            explain(r, Area::Certificates)
+        );
     }
+    // node2's password was changed by 99_passwd.yaml: 90_custom.yaml's is
+    // overridden at boot, not "changes at the next reboot".
+    let pw = explain(&reports[1], Area::Password);
+    assert!(
+        pw.contains("/oem/90_custom.yaml") && pw.contains("overridden at boot"),
+        "{pw}"
+    );
     // The report's not-after of a chain file's leaf is openssl's.
     let pem = lab.ssh_ok(
         "node1",
@@ -110,10 +222,23 @@ fn a_healthy_lab_reports_every_area_ok_and_cert_dates_match_openssl() {
     assert!(!format!("{reports:?}").contains(secret));
 }
 
+/// Every problem scenario at once, checked from the library and from the
+/// commands. Scenarios overlap (kcm-cert-expired expires certificates on
+/// every server), so each check is one the other scenarios cannot satisfy.
 #[test]
-fn every_scenario_shows_up_in_the_report_with_its_level() {
+fn every_scenario_shows_up_with_its_level_and_what_to_do() {
     let lab = Lab::up(&common::PROBLEM_SCENARIOS);
-    let r = reports(&lab, &["node1", "node2", "node3"]);
+    scenario_reports(&lab);
+    scenario_commands(&lab);
+}
+
+/// Whether a certificate path is one kcm-cert-expired expires.
+fn kcm_or_scheduler(path: &str) -> bool {
+    path.contains("/kube-controller-manager/") || path.contains("/kube-scheduler/")
+}
+
+fn scenario_reports(lab: &Lab) {
+    let r = reports(lab, &["node1", "node2", "node3"]);
     // certs-expiring: node2 about 10 days (warn), node3 expired.
     assert_eq!(
         r[1].level(Area::Certificates).max(Level::Warn),
@@ -125,6 +250,14 @@ fn every_scenario_shows_up_in_the_report_with_its_level() {
             .any(|c| c.level == Level::Warn && (8..=10).contains(&c.days_left()))
     );
     assert_eq!(r[2].level(Area::Certificates), Level::Expired);
+    // certs-expiring's node3 leaf, not kcm-cert-expired's certificates.
+    assert!(
+        r[2].certs
+            .iter()
+            .any(|c| c.level == Level::Expired && !kcm_or_scheduler(&c.cert.path)),
+        "{}",
+        explain(&r[2], Area::Certificates)
+    );
     // kcm-cert-expired: node1's only expired certs are the controller-manager and scheduler ones.
     let expired: Vec<&str> = r[0]
         .certs
@@ -263,10 +396,8 @@ fn openssl_enddate(pem: &str) -> String {
     out.trim().trim_start_matches("notAfter=").to_string()
 }
 
-#[test]
-fn status_and_certs_commands_on_a_healthy_lab_exit_0_and_agree_with_openssl_and_ssh_keygen() {
-    let lab = Lab::up(&["--nodes", "2"]);
-    let (code, j) = status_json(&lab, &[]);
+fn commands_on_a_healthy_lab(lab: &Lab) {
+    let (code, j) = status_json(lab, &[]);
     assert_eq!(code, 0, "{j:#}");
     assert_eq!(j["exit_code"], 0);
     for n in ["node1", "node2"] {
@@ -280,7 +411,7 @@ fn status_and_certs_commands_on_a_healthy_lab_exit_0_and_agree_with_openssl_and_
     let cluster = j["cluster"]["findings"].to_string();
     assert!(cluster.contains("auto-rotate-rke2-certs"), "{cluster}");
     // Keys: the fingerprints ssh-keygen prints for the same file.
-    let fps = keygen_fingerprints(&lab, "node1");
+    let fps = keygen_fingerprints(lab, "node1");
     assert_eq!(fps.len(), 1);
     let runtime: Vec<&str> = node(&j, "node1")["keys"]
         .as_array()
@@ -308,18 +439,18 @@ fn status_and_certs_commands_on_a_healthy_lab_exit_0_and_agree_with_openssl_and_
     assert!(logins.contains(&ours), "{ours} not marked in {j:#}");
     assert!(node(&j, "node1")["tokens"].as_array().unwrap().len() >= 4);
     // --node narrows the report to the node asked for.
-    let (code, one) = status_json(&lab, &["--node", "node2"]);
+    let (code, one) = status_json(lab, &["--node", "node2"]);
     assert_eq!(code, 0);
     assert_eq!(one["nodes"].as_array().unwrap().len(), 1);
 
     // certs: nothing near expiry on a fresh lab; the count of what is left out.
-    let (code, table) = harvcred(&lab, &["certs"]);
+    let (code, table) = harvcred(lab, &["certs"]);
     assert_eq!(code, 0);
     assert!(
         table.contains("certificates expire in more than 120 days"),
         "{table}"
     );
-    let (code, all) = harvcred(&lab, &["certs", "--json", "--all"]);
+    let (code, all) = harvcred(lab, &["certs", "--json", "--all"]);
     assert_eq!(code, 0);
     let all: serde_json::Value = serde_json::from_str(&all).unwrap();
     let apiserver = all
@@ -359,24 +490,38 @@ fn status_and_certs_commands_on_a_healthy_lab_exit_0_and_agree_with_openssl_and_
         "node2",
         "sudo mv /etc/sudoers.d/rancher /root/rancher.sudoers",
     );
-    let (code, j) = status_json(&lab, &[]);
+    let (code, j) = status_json(lab, &[]);
     assert_eq!(code, 2, "{j:#}");
     assert_eq!(node(&j, "node2")["level"], "unreachable");
     assert_eq!(node(&j, "node2")["error"]["reason"], "sudo", "{j:#}");
     assert_eq!(node(&j, "node1")["level"], "ok");
 }
 
-#[test]
-fn status_command_reports_every_scenario_with_what_to_do_and_exit_2() {
-    let lab = Lab::up(&common::PROBLEM_SCENARIOS);
-    let (code, j) = status_json(&lab, &[]);
+fn scenario_commands(lab: &Lab) {
+    let (code, j) = status_json(lab, &[]);
     assert_eq!(code, 2, "{j:#}");
     assert_eq!(j["exit_code"], 2);
-    // certs-expiring: node3 expired; kcm-cert-expired: node1 expired, with the workaround.
+    // certs-expiring: node3 has an expired certificate outside the
+    // controller-manager/scheduler folders (which kcm-cert-expired expires).
     assert_eq!(area_level(&j, "node3", "certificates"), "expired");
+    let node3 = node(&j, "node3")["areas"]["certificates"]["findings"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        node3
+            .iter()
+            .any(|f| f["level"] == "expired" && !kcm_or_scheduler(f["subject"].as_str().unwrap())),
+        "{node3:#?}"
+    );
+    // kcm-cert-expired: node1 expired, with the workaround (which no other
+    // scenario's certificate gets).
     assert_eq!(area_level(&j, "node1", "certificates"), "expired");
     let kcm = area_messages(&j, "node1", "certificates");
-    assert!(kcm.contains("kube-controller-manager"), "{kcm}");
+    assert!(
+        kcm.contains("crictl ps -q --name kube-controller-manager"),
+        "{kcm}"
+    );
     // token-mismatch: node3, with the fix.
     assert_eq!(area_level(&j, "node3", "token"), "critical");
     assert!(area_messages(&j, "node3", "token").contains("rancherd/config.yaml"));
@@ -396,15 +541,15 @@ fn status_command_reports_every_scenario_with_what_to_do_and_exit_2() {
             .contains("clear")
     );
     // The table says the same and what to do.
-    let (code, table) = harvcred(&lab, &["status"]);
+    let (code, table) = harvcred(lab, &["status"]);
     assert_eq!(code, 2);
     assert!(table.contains("node3 token critical"), "{table}");
     // certs: worst first, expired rows at the top, dates like openssl's.
-    let (code, certs) = harvcred(&lab, &["certs"]);
+    let (code, certs) = harvcred(lab, &["certs"]);
     assert_eq!(code, 2);
     let first = certs.lines().nth(1).unwrap();
     assert!(first.ends_with("expired"), "{certs}");
-    let (_, cj) = harvcred(&lab, &["certs", "--json", "--node", "node2"]);
+    let (_, cj) = harvcred(lab, &["certs", "--json", "--node", "node2"]);
     let cj: serde_json::Value = serde_json::from_str(&cj).unwrap();
     let warn = cj
         .as_array()

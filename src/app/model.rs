@@ -76,6 +76,9 @@ pub enum SshProblemKind {
     HostKeyUnknown(Vec<String>),
     /// Differs from known_hosts: what the host now presents.
     HostKeyChanged(Option<String>),
+    /// ssh refused the host key without saying why (its banner was not
+    /// shown, e.g. `LogLevel QUIET`): unknown or changed, not to be added blindly.
+    HostKeyUnverified,
     NoAddress,
     Other,
 }
@@ -97,6 +100,7 @@ impl SshProblem {
             SshProblemKind::Auth => "auth failed",
             SshProblemKind::HostKeyUnknown(_) => "unknown key",
             SshProblemKind::HostKeyChanged(_) => "KEY CHANGED",
+            SshProblemKind::HostKeyUnverified => "KEY REFUSED",
             SshProblemKind::NoAddress => "no address",
             SshProblemKind::Other => "error",
         }

@@ -162,14 +162,14 @@ pub fn run(args: CertsArgs, connect: &ConnectArgs) -> anyhow::Result<i32> {
     let s = match sweep(connect, &args.nodes) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("harvcred certs: {e:#}");
+            eprintln!("harvcred certs: {}", super::status::error_line(&e));
             return Ok(3);
         }
     };
     let now = OffsetDateTime::now_utc();
     let (items, left_out) = collect(&s, args.all);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&items, now))?);
+        println!("{}", super::status::json_text(&to_json(&items, now))?);
     } else {
         print!("{}", render(&items, left_out, now));
         for n in &s.nodes {

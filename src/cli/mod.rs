@@ -147,7 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Commands::Status(args)) => status::run(args, &cli.connect),
         Some(Commands::Certs(args)) => certs::run(args, &cli.connect),
         Some(Commands::Logs(args)) => logs::run(args, &cli.connect),
-        Some(Commands::Proxy(args)) => proxy::run(args, &cli.connect),
+        Some(Commands::Proxy(args)) => proxy::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Completions(args)) => completions::completions(args),
         Some(Commands::Man(args)) => completions::man(args),
         None => crate::console::run(console_options(&cli.connect, &cli.console)),

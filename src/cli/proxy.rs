@@ -14,6 +14,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::ConnectArgs;
+use super::status::{error_line, json_text};
 use crate::audit::{self, MaskedProxy, Outcome};
 use crate::creds::proxy::{ClusterFacts, HttpProxySetting, ProxyUrl};
 use crate::flows::proxy::{self as flow, Action, Event, Field, Notice, ProxyFlow};
@@ -310,7 +311,7 @@ fn walk(
     run(&mut f, std::mem::take(&mut actions));
     if f.step == Step::Done {
         if let Some(Err(e)) = &f.result {
-            eprintln!("harvcred proxy: {e}");
+            eprintln!("harvcred proxy: {}", sanitize_str(e));
         }
         return Ok(3);
     }
@@ -318,7 +319,7 @@ fn walk(
         let new = match apply_values(&f.old(), v) {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("harvcred proxy: {e:#}");
+                eprintln!("harvcred proxy: {}", error_line(&e));
                 return Ok(2);
             }
         };
@@ -338,7 +339,7 @@ fn walk(
                 run(&mut f, a);
                 if f.step == Step::Edit {
                     if let Some(Notice::Info(m)) = &f.notice {
-                        println!("{m}");
+                        println!("{}", sanitize_str(m));
                         return Ok(0);
                     }
                     eprintln!("Refused before sending anything:");
@@ -388,9 +389,11 @@ fn walk(
                 }
                 println!(
                     "Applying (patch at resourceVersion {})...",
-                    f.current
-                        .as_ref()
-                        .map_or("", |c| c.resource_version.as_str())
+                    sanitize_str(
+                        f.current
+                            .as_ref()
+                            .map_or("", |c| c.resource_version.as_str())
+                    )
                 );
                 let a = f.handle(Event::Next);
                 run(&mut f, a);
@@ -398,11 +401,11 @@ fn walk(
             Step::Done => {
                 return Ok(match &f.result {
                     Some(Ok(m)) => {
-                        println!("{m}");
+                        println!("{}", sanitize_str(m));
                         0
                     }
                     Some(Err(m)) => {
-                        eprintln!("harvcred proxy: {m}");
+                        eprintln!("harvcred proxy: {}", sanitize_str(m));
                         1
                     }
                     None => 3,
@@ -451,6 +454,32 @@ struct ShowJson {
     exit_code: i32,
 }
 
+/// `http-proxy (resourceVersion …, configured: …)`, the API's words escaped.
+/// `configured` False is Harvester's controller retrying (it sets False on a
+/// syncer error and tries again), not a final failure.
+fn show_header(cur: &crate::cluster::settings::ProxyRead) -> String {
+    let c = &cur.configured;
+    let configured = match c.status {
+        Some(true) => "yes".to_string(),
+        Some(false) => format!(
+            "not yet, the controller is retrying ({}{}{}); `harvcred proxy set` waits --verify-timeout seconds for it",
+            c.reason,
+            if c.reason.is_empty() || c.message.is_empty() {
+                ""
+            } else {
+                ": "
+            },
+            c.message
+        ),
+        None => "unknown".into(),
+    };
+    sanitize_str(&format!(
+        "http-proxy (resourceVersion {}, configured: {configured})",
+        cur.resource_version
+    ))
+    .into_owned()
+}
+
 fn show(s: &Session, json: bool) -> anyhow::Result<i32> {
     let (cur, facts) = s.rt.block_on(async {
         let cur = crate::cluster::settings::read_http_proxy(&s.io.client).await;
@@ -474,17 +503,9 @@ fn show(s: &Session, json: bool) -> anyhow::Result<i32> {
             problems,
             exit_code: code,
         };
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", json_text(&doc)?);
     } else {
-        println!(
-            "http-proxy (resourceVersion {}, configured: {})",
-            cur.resource_version,
-            match cur.configured.status {
-                Some(true) => "yes".to_string(),
-                Some(false) => format!("no, {} {}", cur.configured.reason, cur.configured.message),
-                None => "unknown".into(),
-            }
-        );
+        println!("{}", show_header(&cur));
         print_value(&cur.setting);
         if !problems.is_empty() {
             println!("Problems:");
@@ -494,9 +515,45 @@ fn show(s: &Session, json: bool) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-pub fn run(args: ProxyArgs, connect_args: &ConnectArgs) -> anyhow::Result<i32> {
+/// `--read-only` (the flag or `read_only` in config.toml) refuses every
+/// command that changes the setting; the refusal, when there is one.
+fn read_only_refusal(command: &ProxyCommand, flag: bool, config: bool) -> Option<String> {
+    let name = match command {
+        ProxyCommand::Set { .. } => "proxy set",
+        ProxyCommand::Rollback { .. } => "proxy rollback",
+        ProxyCommand::Show { .. } | ProxyCommand::Check { .. } => return None,
+    };
+    let why = match (flag, config) {
+        (true, _) => "--read-only",
+        (false, true) => "read_only = true in config.toml",
+        (false, false) => return None,
+    };
+    Some(format!(
+        "harvcred {name}: refused, {why} forbids changing the cluster (`harvcred proxy check` validates a value without changing anything)"
+    ))
+}
+
+pub fn run(args: ProxyArgs, connect_args: &ConnectArgs, read_only: bool) -> anyhow::Result<i32> {
+    if matches!(
+        args.command,
+        ProxyCommand::Set { .. } | ProxyCommand::Rollback { .. }
+    ) {
+        let config =
+            match crate::config::Config::load(&crate::config::Paths::from_env().config_file()) {
+                Ok(c) => c,
+                // A config that cannot be read cannot say writing is allowed.
+                Err(e) => {
+                    eprintln!("harvcred proxy: {}", error_line(&e));
+                    return Ok(3);
+                }
+            };
+        if let Some(refusal) = read_only_refusal(&args.command, read_only, config.read_only) {
+            eprintln!("{refusal}");
+            return Ok(2);
+        }
+    }
     let fail = |e: anyhow::Error| {
-        eprintln!("harvcred proxy: {e:#}");
+        eprintln!("harvcred proxy: {}", error_line(&e));
         Ok(3)
     };
     match args.command {
@@ -549,7 +606,7 @@ pub fn run(args: ProxyArgs, connect_args: &ConnectArgs) -> anyhow::Result<i32> {
                 Ok(None) => {
                     eprintln!(
                         "harvcred proxy rollback: no change of http-proxy was made from this machine for context {}: nothing to roll back to",
-                        s.io.context
+                        sanitize_str(&s.io.context)
                     );
                     return Ok(2);
                 }
@@ -581,7 +638,8 @@ fn check(
             Ok(s) => s,
             Err(e) => {
                 eprintln!(
-                    "harvcred proxy check: {e:#} (give --node-ips and the values to check without a cluster)"
+                    "harvcred proxy check: {} (give --node-ips and the values to check without a cluster)",
+                    error_line(&e)
                 );
                 return Ok(3);
             }
@@ -598,7 +656,7 @@ fn check(
         match got {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("harvcred proxy check: {e}");
+                eprintln!("harvcred proxy check: {}", sanitize_str(&e));
                 return Ok(3);
             }
         }
@@ -611,7 +669,7 @@ fn check(
     let s = match apply_values(&base, value) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("harvcred proxy check: {e:#}");
+            eprintln!("harvcred proxy check: {}", error_line(&e));
             return Ok(2);
         }
     };
@@ -620,7 +678,7 @@ fn check(
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
+            json_text(&serde_json::json!({
                 "value": MaskedProxy::from(&s),
                 "node_ips": facts.node_ips,
                 "problems": problems,
@@ -636,4 +694,87 @@ fn check(
         }
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(
+        status: Option<bool>,
+        reason: &str,
+        message: &str,
+    ) -> crate::cluster::settings::ProxyRead {
+        crate::cluster::settings::ProxyRead {
+            setting: HttpProxySetting::default(),
+            resource_version: "42\u{1b}]52;c;aGk=\u{7}".into(),
+            configured: crate::cluster::settings::Configured {
+                status,
+                reason: reason.into(),
+                message: message.into(),
+            },
+        }
+    }
+
+    /// The condition's words come from the API: escaped; and False is the
+    /// controller retrying, not a failure.
+    #[test]
+    fn show_header_escapes_the_api_and_calls_false_retrying() {
+        let h = show_header(&read(
+            Some(false),
+            "SyncerError",
+            "dial tcp: \u{1b}[2J\u{9b}31m\u{202e}lies",
+        ));
+        assert!(
+            !h.chars()
+                .any(|c| c == '\u{1b}' || c == '\u{9b}' || c == '\u{202e}' || c == '\u{7}'),
+            "{h:?}"
+        );
+        assert!(h.contains("\\e[2J"), "{h}");
+        assert!(h.contains("retrying"), "{h}");
+        assert!(h.contains("SyncerError: dial tcp"), "{h}");
+        assert!(!h.contains("failed"), "{h}");
+        assert!(show_header(&read(Some(true), "", "")).contains("configured: yes"));
+    }
+
+    #[test]
+    fn read_only_refuses_set_and_rollback_from_the_flag_or_the_config() {
+        let set = ProxyCommand::Set {
+            value: ValueArgs::default(),
+            dry_run: false,
+            yes: true,
+            verify_timeout: 1,
+        };
+        let rollback = ProxyCommand::Rollback {
+            yes: true,
+            verify_timeout: 1,
+        };
+        for cmd in [&set, &rollback] {
+            let flag = read_only_refusal(cmd, true, false).unwrap();
+            assert!(flag.contains("--read-only"), "{flag}");
+            let cfg = read_only_refusal(cmd, false, true).unwrap();
+            assert!(cfg.contains("read_only = true in config.toml"), "{cfg}");
+            assert_eq!(read_only_refusal(cmd, false, false), None);
+        }
+        assert_eq!(
+            read_only_refusal(&ProxyCommand::Show { json: false }, true, true),
+            None
+        );
+    }
+
+    /// --read-only refuses before anything is read or sent: no cluster is
+    /// needed to be refused (exit 2, not the 3 of "no cluster").
+    #[test]
+    fn read_only_proxy_set_exits_2_without_touching_a_cluster() {
+        let cli = <crate::cli::Cli as clap::Parser>::parse_from([
+            "harvcred",
+            "--read-only",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+            "proxy",
+            "rollback",
+            "--yes",
+        ]);
+        assert_eq!(crate::cli::run(cli).unwrap(), 2);
+    }
 }

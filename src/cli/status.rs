@@ -261,6 +261,37 @@ pub fn render(s: &Sweep) -> String {
     out
 }
 
+/// JSON for the terminal or a pipe: serde_json escapes C0 controls only, so
+/// C1 controls, bidi overrides and the other characters the sanitiser
+/// escapes are written as `\uXXXX` too (still the same JSON value).
+pub fn json_text<T: Serialize>(v: &T) -> serde_json::Result<String> {
+    Ok(escape_json_unicode(&serde_json::to_string_pretty(v)?))
+}
+
+/// `\uXXXX` (UTF-16, surrogate pairs above U+FFFF) for every non-ASCII
+/// character the sanitiser would escape; only inside JSON strings can there
+/// be non-ASCII characters, so the structure is untouched.
+pub fn escape_json_unicode(json: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if !c.is_ascii() && crate::logs::sanitize::needs_escape(c) {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{u:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// An error for the terminal: its whole chain, remote words escaped.
+pub fn error_line(e: &anyhow::Error) -> String {
+    sanitize_str(&format!("{e:#}")).into_owned()
+}
+
 /// Left-aligned columns, two spaces apart.
 pub fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
@@ -330,14 +361,173 @@ pub fn run(args: StatusArgs, connect: &ConnectArgs) -> anyhow::Result<i32> {
     let s = match sweep(connect, &args.nodes) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("harvcred status: {e:#}");
+            eprintln!("harvcred status: {}", error_line(&e));
             return Ok(3);
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&s))?);
+        println!("{}", json_text(&to_json(&s))?);
     } else {
         print!("{}", render(&s));
     }
     Ok(exit_code(&s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{NodeInfo, Role};
+    use crate::creds::report::{AreaReport, NodeReport};
+    use crate::status::{ClusterReport, ReadFailure, SweptNode};
+    use std::sync::Arc;
+
+    /// What a hostile node or API could put in a finding.
+    const HOSTILE: &str = "ok\u{1b}]52;c;aGk=\u{7} \u{9b}31m \u{202e}txt.exe \u{e0041}";
+
+    fn node(name: &str, levels: [Level; 5]) -> SweptNode {
+        let areas = Area::ALL
+            .iter()
+            .zip(levels)
+            .map(|(a, level)| {
+                (
+                    *a,
+                    AreaReport {
+                        level,
+                        findings: vec![Finding::new(level, format!("{name} {a:?}"), HOSTILE)],
+                    },
+                )
+            })
+            .collect();
+        SweptNode {
+            info: NodeInfo {
+                name: name.into(),
+                role: Role::Server,
+                address: Some("10.0.0.1".into()),
+                ready: Some(true),
+            },
+            outcome: NodeOutcome::Report(Arc::new(NodeReport {
+                node: name.into(),
+                areas,
+                certs: Vec::new(),
+                runtime_keys: Vec::new(),
+                persisted_keys: Vec::new(),
+                tokens: Vec::new(),
+                login_fingerprint: None,
+            })),
+        }
+    }
+
+    fn sweep(nodes: Vec<SweptNode>) -> Sweep {
+        Sweep {
+            nodes,
+            cluster: ClusterReport {
+                level: Level::Ok,
+                http_proxy_masked: None,
+                findings: Vec::new(),
+                certs: Vec::new(),
+            },
+            api_error: None,
+        }
+    }
+
+    const OK: [Level; 5] = [Level::Ok; 5];
+
+    #[test]
+    fn exit_codes_0_1_2_3_for_ok_warn_critical_and_unjudged() {
+        let with = |l: Level| {
+            let mut levels = OK;
+            levels[2] = l;
+            sweep(vec![node("node1", OK), node("node2", levels)])
+        };
+        assert_eq!(exit_code(&with(Level::Ok)), 0);
+        assert_eq!(exit_code(&with(Level::RenewsAtRestart)), 0);
+        assert_eq!(exit_code(&with(Level::Warn)), 1);
+        assert_eq!(exit_code(&with(Level::Critical)), 2);
+        assert_eq!(exit_code(&with(Level::Expired)), 2);
+        assert_eq!(exit_code(&with(Level::Unknown)), 3);
+        assert_eq!(exit_code(&sweep(Vec::new())), 3);
+        let mut unreachable = with(Level::Ok);
+        unreachable.nodes[1].outcome = NodeOutcome::Failed(Unreadable {
+            reason: ReadFailure::Sudo,
+            detail: "sudo: a password is required".into(),
+        });
+        assert_eq!(exit_code(&unreachable), 2);
+        // The JSON carries the same code.
+        assert_eq!(to_json(&unreachable).exit_code, 2);
+    }
+
+    /// The field names README documents.
+    #[test]
+    fn json_field_names_are_the_documented_ones() {
+        let mut s = sweep(vec![node("node1", OK)]);
+        s.nodes.push(SweptNode {
+            outcome: NodeOutcome::Failed(Unreadable {
+                reason: ReadFailure::HostKey,
+                detail: "x".into(),
+            }),
+            ..node("node2", OK)
+        });
+        let j: serde_json::Value = serde_json::from_str(&json_text(&to_json(&s)).unwrap()).unwrap();
+        let keys = |v: &serde_json::Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&j), ["cluster", "exit_code", "nodes"]);
+        assert_eq!(
+            keys(&j["nodes"][0]),
+            [
+                "address", "areas", "error", "keys", "level", "node", "role", "tokens"
+            ]
+        );
+        assert_eq!(
+            keys(&j["nodes"][0]["areas"]),
+            ["certificates", "keys", "password", "proxy", "token"]
+        );
+        assert_eq!(keys(&j["nodes"][0]["areas"]["keys"]), ["findings", "level"]);
+        assert_eq!(
+            keys(&j["nodes"][0]["areas"]["keys"]["findings"][0]),
+            ["level", "message", "subject"]
+        );
+        assert_eq!(j["nodes"][1]["level"], "unreachable");
+        assert_eq!(j["nodes"][1]["error"]["reason"], "host-key");
+        assert_eq!(
+            keys(&j["cluster"]),
+            ["api_error", "findings", "http_proxy", "level"]
+        );
+    }
+
+    /// Remote text reaches the terminal escaped, in the table and in JSON
+    /// (which serde_json alone leaves raw for C1 controls and bidi overrides).
+    #[test]
+    fn remote_text_is_escaped_in_the_table_and_in_json() {
+        let mut levels = OK;
+        levels[0] = Level::Warn;
+        let s = sweep(vec![node("node1", levels)]);
+        let dangerous = |t: &str| {
+            t.chars().any(|c| {
+                matches!(
+                    c,
+                    '\u{1b}' | '\u{7}' | '\u{80}'..='\u{9f}' | '\u{202e}' | '\u{e0041}'
+                )
+            })
+        };
+        let table = render(&s);
+        assert!(table.contains("txt.exe"), "{table}");
+        assert!(!dangerous(&table), "{table:?}");
+        let json = json_text(&to_json(&s)).unwrap();
+        assert!(!dangerous(&json), "{json:?}");
+        assert!(
+            json.contains("\\u009b31m \\u202etxt.exe \\udb40\\udc41"),
+            "{json}"
+        );
+        // Still the same value once parsed.
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back["nodes"][0]["areas"]["keys"]["findings"][0]["message"],
+            HOSTILE
+        );
+        let e = anyhow::anyhow!("listing nodes: \u{1b}[31mforbidden\u{9b}");
+        assert!(!dangerous(&error_line(&e)));
+    }
 }

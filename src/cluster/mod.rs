@@ -156,6 +156,21 @@ pub fn node_info(n: &Node) -> NodeInfo {
     }
 }
 
+/// Every InternalIP of a node (both families on a dual-stack cluster): the
+/// webhook's noProxy check and the proxy itself see all of them.
+pub fn internal_ips(n: &Node) -> Vec<String> {
+    n.status
+        .as_ref()
+        .and_then(|s| s.addresses.as_ref())
+        .map(|a| {
+            a.iter()
+                .filter(|a| a.type_ == "InternalIP")
+                .map(|a| a.address.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Every message in an error's source chain, outermost first, without repeats.
 pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -297,15 +312,11 @@ pub fn load_cache(state_dir: &Path, context: &str) -> Result<Vec<NodeInfo>> {
 /// Written to a temp file and renamed, so a crash never leaves half a list.
 pub fn save_cache(state_dir: &Path, context: &str, nodes: &[NodeInfo]) -> Result<()> {
     let p = cache_path(state_dir, context);
-    let dir = p.parent().expect("cache path has a parent");
-    std::fs::create_dir_all(dir)?;
-    let tmp = p.with_extension("json.tmp");
     let body = serde_json::to_vec_pretty(&CacheFile {
         context: context.to_string(),
         nodes: nodes.to_vec(),
     })?;
-    std::fs::write(&tmp, body)?;
-    std::fs::rename(&tmp, &p)?;
+    crate::config::write_private(&p, &body)?;
     Ok(())
 }
 

@@ -88,6 +88,7 @@ pub async fn read_http_proxy(client: &Client) -> Result<ProxyRead, String> {
     let api = settings_api(client.clone());
     match tokio::time::timeout(TIMEOUT, api.get(HTTP_PROXY)).await {
         Ok(Ok(obj)) => parse(&obj),
+        Ok(Err(kube::Error::Api(r))) if r.code == 404 => Err(NOT_HARVESTER.into()),
         Ok(Err(e)) => Err(format!(
             "reading setting {HTTP_PROXY}: {}",
             super::chain_text(&e)
@@ -98,15 +99,14 @@ pub async fn read_http_proxy(client: &Client) -> Result<ProxyRead, String> {
     }
 }
 
+/// What a missing `http-proxy` Setting means: every Harvester has one.
+pub const NOT_HARVESTER: &str = "the cluster has no http-proxy Setting (settings.harvesterhci.io): this is not a Harvester cluster, or the kubeconfig's context points at another one";
+
 /// The InternalIP of every node, as the webhook sees them.
 pub async fn node_ips(client: &Client) -> Result<Vec<String>, String> {
     let api: Api<Node> = Api::all(client.clone());
     match tokio::time::timeout(TIMEOUT, api.list(&Default::default())).await {
-        Ok(Ok(list)) => Ok(list
-            .items
-            .iter()
-            .filter_map(|n| super::node_info(n).address)
-            .collect()),
+        Ok(Ok(list)) => Ok(list.items.iter().flat_map(super::internal_ips).collect()),
         Ok(Err(e)) => Err(format!("listing nodes: {}", super::chain_text(&e))),
         Err(_) => Err("listing nodes: no answer within 15 s".into()),
     }
@@ -195,6 +195,14 @@ pub enum Verified {
     Timeout(String),
 }
 
+/// The verdict a reading of the condition gives, or None to keep
+/// following. Harvester's setting controller sets `configured` False with
+/// the syncer's error and tries again, so False (whatever the reason) is
+/// "still retrying", never final: only True ends the wait before the timeout.
+pub fn configured_verdict(c: &Configured, touched_since_change: bool) -> Option<Verified> {
+    (touched_since_change && c.status == Some(true)).then_some(Verified::Configured)
+}
+
 /// Follows `status.conditions` after a change written at `applied_rv`: the
 /// condition only counts once the controller has touched the object again
 /// (a newer resourceVersion), else the old `True` would pass for the new value.
@@ -216,32 +224,36 @@ pub async fn follow_configured(
                 progress(&r.configured);
                 last = r.configured.clone();
             }
-            if newer(&r.resource_version) {
-                match r.configured.status {
-                    Some(true) => return Verified::Configured,
-                    Some(false) if r.configured.reason != "Reconciling" => {
-                        return Verified::NotConfigured(format!(
-                            "{}: {}",
-                            r.configured.reason, r.configured.message
-                        ));
-                    }
-                    _ => {}
-                }
+            if let Some(v) = configured_verdict(&r.configured, newer(&r.resource_version)) {
+                return v;
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return Verified::Timeout(format!(
-                "the http-proxy setting was not reported configured within {} s (last: {}); check `kubectl get settings.harvesterhci.io http-proxy -o yaml` and the rke2-server log of the nodes",
-                timeout.as_secs(),
-                if last.message.is_empty() {
-                    last.reason.clone()
-                } else {
-                    last.message.clone()
-                }
-            ));
+            return Verified::Timeout(timeout_text(timeout, &last));
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+fn timeout_text(timeout: Duration, last: &Configured) -> String {
+    let retrying = if last.status == Some(false) {
+        format!(
+            "Harvester's controller was still retrying ({}{}{})",
+            last.reason,
+            if last.reason.is_empty() || last.message.is_empty() {
+                ""
+            } else {
+                ": "
+            },
+            last.message
+        )
+    } else {
+        "the controller had not reported yet".to_string()
+    };
+    format!(
+        "the http-proxy setting was not reported configured within {} s; {retrying}. It may still succeed: check `kubectl get settings.harvesterhci.io http-proxy -o yaml` and the rke2-server log of the nodes",
+        timeout.as_secs()
+    )
 }
 
 /// The host of `cluster-registration-url` (the docs ask for it in noProxy),
@@ -295,5 +307,34 @@ mod tests {
         let dbg = format!("{body:?}");
         assert!(!dbg.contains("Hunter2"), "{dbg}");
         assert!(dbg.contains("u:***@p:3128"), "{dbg}");
+    }
+
+    /// configured=False with a reason is the controller retrying: following
+    /// goes on (until the timeout), and the timeout says it was retrying.
+    #[test]
+    fn configured_false_with_a_reason_is_retrying_not_failed() {
+        let c = |status, reason: &str, message: &str| Configured {
+            status,
+            reason: reason.into(),
+            message: message.into(),
+        };
+        let failing = c(Some(false), "SyncerError", "redeploying harvester: timeout");
+        assert_eq!(configured_verdict(&failing, true), None);
+        assert_eq!(
+            configured_verdict(&c(Some(false), "Reconciling", ""), true),
+            None
+        );
+        assert_eq!(
+            configured_verdict(&c(Some(true), "", ""), true),
+            Some(Verified::Configured)
+        );
+        // The old True, before the controller looked at the change, is not it.
+        assert_eq!(configured_verdict(&c(Some(true), "", ""), false), None);
+        let t = timeout_text(Duration::from_secs(180), &failing);
+        assert!(t.contains("within 180 s"), "{t}");
+        assert!(
+            t.contains("still retrying (SyncerError: redeploying harvester: timeout)"),
+            "{t}"
+        );
     }
 }

@@ -2,10 +2,11 @@
 //! expiry against [`Thresholds`], and say what renews it.
 //!
 //! RKE2 renews *leaf* certificates within 120 days of expiry when rke2-server
-//! (or rke2-agent) starts; CAs (10 years) are never renewed automatically; the
-//! serving certificates that kube-controller-manager and kube-scheduler sign
-//! themselves were not renewed by RKE2 at all on the releases Harvester ships,
-//! which is why those get the known workaround text.
+//! (or rke2-agent) starts (90 before the May 2025 releases: [`renew_window`]);
+//! CAs (10 years) are never renewed automatically; the serving certificates
+//! that kube-controller-manager and kube-scheduler sign themselves were not
+//! renewed by RKE2 at all, which is why those (and only those: newer RKE2
+//! issues them from its server CA) get the known workaround text.
 
 use super::level::{Finding, Level, Thresholds};
 use ::time::OffsetDateTime;
@@ -379,6 +380,90 @@ impl CertAssessment {
     }
 }
 
+/// How many days before expiry RKE2 renews leaf certificates when it
+/// starts, and what that was decided from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenewWindow {
+    pub days: i64,
+    /// e.g. `RKE2 v1.33.5+rke2r1 (the Node's kubeletVersion)`.
+    pub basis: String,
+}
+
+/// The window before the May 2025 RKE2 releases.
+pub const OLD_RENEW_DAYS: i64 = 90;
+/// The window from the May 2025 RKE2 releases on.
+pub const NEW_RENEW_DAYS: i64 = 120;
+
+/// The window of an RKE2 version (`v1.33.1+rke2r1`): 120 days from the May
+/// 2025 releases (v1.33.1, v1.32.5, v1.31.9, v1.30.13; rke2-docs
+/// `security/certificates.md`), 90 before. None when it is not a version.
+pub fn renew_days_of_version(version: &str) -> Option<i64> {
+    let core = version.trim().trim_start_matches('v');
+    let core = core.split(['+', '-']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+    let (major, minor, patch) = (parts.next()??, parts.next()??, parts.next()??);
+    if major != 1 {
+        return None;
+    }
+    let first_new_patch = match minor {
+        0..=29 => return Some(OLD_RENEW_DAYS),
+        30 => 13,
+        31 => 9,
+        32 => 5,
+        33 => 1,
+        _ => 0,
+    };
+    Some(if patch >= first_new_patch {
+        NEW_RENEW_DAYS
+    } else {
+        OLD_RENEW_DAYS
+    })
+}
+
+/// The window for a node from the versions known about it, the Node's
+/// `kubeletVersion` first (it follows upgrades; rancherd's
+/// `kubernetesVersion` is what the node was installed with). Unknown: the
+/// older 90 days (or less when configured), so harvcred never promises a
+/// renewal RKE2 would not do.
+pub fn renew_window(
+    kubelet_version: Option<&str>,
+    rancherd_version: Option<&str>,
+    configured_days: i64,
+) -> RenewWindow {
+    for (v, from) in [
+        (kubelet_version, "the Node's kubeletVersion"),
+        (
+            rancherd_version,
+            "kubernetesVersion in /etc/rancher/rancherd/config.yaml",
+        ),
+    ] {
+        if let Some(v) = v
+            && let Some(days) = renew_days_of_version(v)
+        {
+            return RenewWindow {
+                days,
+                basis: format!("RKE2 {v} ({from})"),
+            };
+        }
+    }
+    RenewWindow {
+        days: configured_days.min(OLD_RENEW_DAYS),
+        basis: "RKE2 version unknown; assuming the window of releases before May 2025".into(),
+    }
+}
+
+/// Does a controller-manager / scheduler certificate come from the
+/// component itself (`kube-controller-manager-ca@…`, the older RKE2 that
+/// never renews it) rather than from RKE2's server CA (newer RKE2, k3s#12172,
+/// an ordinary leaf RKE2 renews)?
+pub fn component_signed(cert: &CertInfo, component: &str) -> bool {
+    cert.self_signed
+        || cert
+            .issuer_cn
+            .as_deref()
+            .is_some_and(|cn| cn.starts_with(&format!("{component}-ca@")))
+}
+
 /// The text of the known workaround for the self-signed controller-manager /
 /// scheduler serving certificates (rancher/rancher#41125, harvester#3863).
 pub fn kcm_scheduler_workaround(component: &str) -> String {
@@ -389,6 +474,14 @@ pub fn kcm_scheduler_workaround(component: &str) -> String {
          then restart the static pod: export CRI_CONFIG_FILE=/var/lib/rancher/rke2/agent/etc/crictl.yaml; \
          /var/lib/rancher/rke2/bin/crictl rm -f $(/var/lib/rancher/rke2/bin/crictl ps -q --name {component})"
     )
+}
+
+fn component_of(place: CertPlace) -> &'static str {
+    if place == CertPlace::ControllerManager {
+        "kube-controller-manager"
+    } else {
+        "kube-scheduler"
+    }
 }
 
 fn span_text(remaining: i64) -> String {
@@ -414,12 +507,10 @@ pub fn assess(cert: &CertInfo, now: OffsetDateTime, t: &Thresholds) -> CertAsses
     let when = span_text(remaining);
     let renew = t.renew_at_restart_days;
     let (level, message) = match place {
-        CertPlace::ControllerManager | CertPlace::Scheduler => {
-            let component = if place == CertPlace::ControllerManager {
-                "kube-controller-manager"
-            } else {
-                "kube-scheduler"
-            };
+        CertPlace::ControllerManager | CertPlace::Scheduler
+            if component_signed(cert, component_of(place)) =>
+        {
+            let component = component_of(place);
             let age_days = (now - cert.not_before).whole_days();
             let old = age_days > 365;
             let level = match base {
@@ -841,6 +932,71 @@ pub(crate) mod tests {
         let a = assess(&f.certs[0], NOW, &Thresholds::default());
         assert_eq!(a.level, Level::Warn);
         assert!(a.message.contains("crictl rm -f"));
+    }
+
+    /// Newer RKE2 issues these from its server CA and renews them: an
+    /// ordinary leaf, and the rm-and-restart workaround (which can leave the
+    /// component without a certificate, rke2#8305) is not offered.
+    #[test]
+    fn controller_manager_cert_from_the_server_ca_is_an_ordinary_leaf() {
+        for component in ["kube-controller-manager", "kube-scheduler"] {
+            let (leaf, ca) = make_chain(
+                "rke2-server-ca@1735689600",
+                component,
+                NOW - Duration::days(300),
+                NOW + Duration::days(65),
+            );
+            let path = format!("/var/lib/rancher/rke2/server/tls/{component}/{component}.crt");
+            let f = parse_cert_file(&path, (leaf + &ca).as_bytes());
+            let a = assess(&f.certs[0], NOW, &Thresholds::default());
+            assert_eq!(a.level, Level::RenewsAtRestart, "{}", a.message);
+            assert!(!a.message.contains("rm /var/lib"), "{}", a.message);
+            assert!(!a.message.contains("crictl"), "{}", a.message);
+            assert!(a.message.contains("restart rke2-server"), "{}", a.message);
+            // The same file self-signed (older RKE2): the workaround.
+            let (leaf, _) = make_chain(
+                &format!("{component}-ca@1735689600"),
+                &format!("{component}@1735689600"),
+                NOW - Duration::days(300),
+                NOW + Duration::days(65),
+            );
+            let f = parse_cert_file(&path, leaf.as_bytes());
+            let a = assess(&f.certs[0], NOW, &Thresholds::default());
+            assert_eq!(a.level, Level::Warn);
+            assert!(
+                a.message
+                    .contains(&format!("crictl ps -q --name {component}"))
+            );
+        }
+    }
+
+    #[test]
+    fn the_renewal_window_follows_the_rke2_version() {
+        for (v, days) in [
+            ("v1.33.1+rke2r1", 120),
+            ("v1.33.0+rke2r1", 90),
+            ("v1.32.5+rke2r1", 120),
+            ("v1.32.4+rke2r1", 90),
+            ("v1.31.9+rke2r1", 120),
+            ("v1.31.8+rke2r1", 90),
+            ("v1.30.13+rke2r1", 120),
+            ("v1.30.12+rke2r1", 90),
+            ("v1.29.15+rke2r1", 90),
+            ("v1.27.10+rke2r1", 90),
+            ("v1.34.0+rke2r1", 120),
+        ] {
+            assert_eq!(renew_days_of_version(v), Some(days), "{v}");
+        }
+        assert_eq!(renew_days_of_version("garbage"), None);
+        let w = renew_window(Some("v1.33.5+rke2r1"), Some("v1.29.9+rke2r1"), 120);
+        assert_eq!(w.days, 120);
+        assert!(w.basis.contains("kubeletVersion"), "{}", w.basis);
+        let w = renew_window(None, Some("v1.29.9+rke2r1"), 120);
+        assert_eq!(w.days, 90);
+        assert!(w.basis.contains("rancherd"), "{}", w.basis);
+        let w = renew_window(None, None, 120);
+        assert_eq!(w.days, 90);
+        assert!(w.basis.contains("unknown"), "{}", w.basis);
     }
 
     #[test]

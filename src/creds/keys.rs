@@ -308,12 +308,13 @@ impl KeyDrift {
     pub fn findings(&self, node: &str) -> Vec<Finding> {
         let subject = format!("{node} rancher SSH keys");
         let mut out = Vec::new();
+        // /home persists on Harvester: a runtime-only key survives reboots.
         for k in &self.runtime_only {
             out.push(Finding::new(
-                Level::Warn,
+                Level::Ok,
                 subject.clone(),
                 format!(
-                    "{} is in ~rancher/.ssh/authorized_keys but in no persisted source: persist it (CloudInit resource or /oem) or it may be gone after a reboot",
+                    "{} is only in ~rancher/.ssh/authorized_keys: /home persists, so it stays after a reboot, but a reinstalled or newly added node will not have it (persist it in /oem or a CloudInit resource for that)",
                     k.label()
                 ),
             ));
@@ -323,7 +324,7 @@ impl KeyDrift {
                 Level::Warn,
                 subject.clone(),
                 format!(
-                    "{} is persisted but not in ~rancher/.ssh/authorized_keys: yip adds it back at the next boot; if it was removed on purpose, remove it from every /oem source and CloudInit resource too",
+                    "{} is persisted but not in ~rancher/.ssh/authorized_keys: a key removed at runtime comes back from /oem at the next boot (yip appends it again), so it is not revoked; remove it from every /oem source and CloudInit resource too",
                     k.label()
                 ),
             ));
@@ -485,9 +486,16 @@ mod tests {
         assert_eq!(d.github.len(), 1);
         assert!(!d.is_clean());
         let f = d.findings("node1");
-        assert_eq!(f.iter().filter(|f| f.level == Level::Warn).count(), 2);
-        assert!(f.iter().any(|f| f.message.contains("yip adds it back")));
-        assert!(f.iter().any(|f| f.message.contains("persist it")));
+        // /home persists: the runtime-only key is no warning; the persisted
+        // one removed at runtime is, since it comes back at the next boot.
+        assert_eq!(f.iter().filter(|f| f.level == Level::Warn).count(), 1);
+        assert!(f.iter().any(|f| f.level == Level::Warn
+            && f.message.contains("c@admin")
+            && f.message.contains("comes back from /oem at the next boot")));
+        assert!(f.iter().any(|f| f.level == Level::Ok
+            && f.message.contains("b@admin")
+            && f.message.contains("stays after a reboot")));
+        assert!(!f.iter().any(|f| f.message.contains("gone after a reboot")));
 
         let same = key_drift(&persisted.entries[..1], &runtime.entries[..1]);
         assert!(same.is_clean());

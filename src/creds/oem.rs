@@ -91,6 +91,10 @@ struct RawFile {
 pub struct PasswdEntry {
     /// e.g. `stages.initramfs[0].users.rancher.passwd`.
     pub location: String,
+    /// The yip stage that applies it (`initramfs`, `initramfs.after`, ...;
+    /// `boot` for cloud-config `users:`) and the entry's index in it.
+    pub stage: String,
+    pub entry: usize,
     /// The user.
     pub user: String,
     /// The value (hash or clear text).
@@ -139,6 +143,9 @@ pub struct OemConfig {
     pub passwords: Vec<PasswdEntry>,
     /// Every `authorized_keys`/`ssh_authorized_keys` list.
     pub authorized_keys: Vec<KeyListEntry>,
+    /// Top-level cloud-config `ssh_authorized_keys` with no user listed:
+    /// yip installs them for nobody.
+    pub unowned_keys: Vec<KeyListEntry>,
     /// Every `environment` map.
     pub environment: Vec<EnvEntry>,
     /// Every file written.
@@ -148,8 +155,8 @@ pub struct OemConfig {
 }
 
 impl OemConfig {
-    /// The `rancher` passwords, in stage-name order (several when several
-    /// stages set one; yip applies them in stage order, the last one wins).
+    /// The `rancher` passwords of this file, in file order (several when
+    /// several stages set one; see [`boot_order`] for which one wins).
     pub fn rancher_passwords(&self) -> Vec<&PasswdEntry> {
         self.passwords
             .iter()
@@ -181,6 +188,28 @@ impl OemConfig {
         }
         parse_etc_environment(&text)
     }
+}
+
+/// Where a yip stage runs in a boot: yip runs one stage at a time across all
+/// `/oem` files (in file-name order), each stage as `X.before`, `X`,
+/// `X.after`. Unknown stages sort last (they run only when asked for).
+pub fn stage_rank(stage: &str) -> (usize, usize) {
+    const ORDER: [&str; 6] = ["rootfs", "initramfs", "boot", "fs", "network", "reconcile"];
+    let (base, phase) = match stage.rsplit_once('.') {
+        Some((b, "before")) => (b, 0),
+        Some((b, "after")) => (b, 2),
+        _ => (stage, 1),
+    };
+    (
+        ORDER.iter().position(|s| *s == base).unwrap_or(ORDER.len()),
+        phase,
+    )
+}
+
+/// Sort key of a persisted password in boot order: stage, then file name,
+/// then entry; the last one yip applies is the one the node boots with.
+pub fn boot_order<'a>(file: &'a str, p: &'a PasswdEntry) -> ((usize, usize), &'a str, usize) {
+    (stage_rank(&p.stage), file, p.entry)
 }
 
 /// Whether a line opens a block scalar (`key: |`, `- >-`, `key: |2 # c`).
@@ -258,6 +287,7 @@ pub fn parse_oem(text: &str) -> Result<OemConfig, OemError> {
         cloud_config: text.trim_start().starts_with("#cloud-config"),
         ..Default::default()
     };
+    let mut listed_users = Vec::new();
     if let Some(users) = raw.users {
         let list: Vec<(String, RawUser)> = match users {
             CloudUsers::List(v) => v
@@ -268,8 +298,11 @@ pub fn parse_oem(text: &str) -> Result<OemConfig, OemError> {
             CloudUsers::Map(m) => m.into_iter().collect(),
         };
         for (i, (name, u)) in list.into_iter().enumerate() {
+            listed_users.push(name.clone());
             if let Some(p) = u.passwd {
                 out.passwords.push(PasswdEntry {
+                    stage: "boot".into(),
+                    entry: 0,
                     location: format!("users[{i}].passwd"),
                     user: name.clone(),
                     value: p,
@@ -285,12 +318,23 @@ pub fn parse_oem(text: &str) -> Result<OemConfig, OemError> {
         }
     }
     if let Some(k) = raw.ssh_authorized_keys {
-        // cloud-config top-level keys go to the default user, rancher on Harvester.
-        out.authorized_keys.push(KeyListEntry {
-            location: "ssh_authorized_keys".into(),
-            user: "rancher".into(),
-            keys: k,
-        });
+        // yip (schema/cloudinit.go) gives top-level keys to each user listed
+        // under `users:` and to nobody when none is listed.
+        if listed_users.is_empty() {
+            out.unowned_keys.push(KeyListEntry {
+                location: "ssh_authorized_keys".into(),
+                user: String::new(),
+                keys: k,
+            });
+        } else {
+            for user in listed_users {
+                out.authorized_keys.push(KeyListEntry {
+                    location: format!("ssh_authorized_keys (for users: {user})"),
+                    user,
+                    keys: k.clone(),
+                });
+            }
+        }
     }
     for (stage, entries) in raw.stages.unwrap_or_default() {
         for (i, st) in entries.unwrap_or_default().into_iter().enumerate() {
@@ -304,6 +348,8 @@ pub fn parse_oem(text: &str) -> Result<OemConfig, OemError> {
                 let Some(u) = u else { continue };
                 if let Some(p) = u.passwd {
                     out.passwords.push(PasswdEntry {
+                        stage: stage.clone(),
+                        entry: i,
                         location: format!("{here}.users.{user}.passwd"),
                         user: user.clone(),
                         value: p,

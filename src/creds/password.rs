@@ -328,6 +328,13 @@ pub fn persisted_matches_runtime(persisted: &Sensitive, runtime: &ShadowEntry) -
             }
         }
         PersistedPassword::ClearText => match HashScheme::of(runtime.unlocked_hash()) {
+            HashScheme::Sha512Crypt | HashScheme::Sha256Crypt
+                if crypt_rounds(runtime.unlocked_hash()) > MAX_VERIFY_ROUNDS =>
+            {
+                PersistMatch::Unverifiable(
+                    "the runtime hash asks for more SHA-crypt rounds than harvcred computes (1,000,000); compare on the node",
+                )
+            }
             HashScheme::Sha512Crypt | HashScheme::Sha256Crypt => {
                 if verify_password(value, runtime.unlocked_hash()) {
                     PersistMatch::Same
@@ -340,6 +347,23 @@ pub fn persisted_matches_runtime(persisted: &Sensitive, runtime: &ShadowEntry) -
             ),
         },
     }
+}
+
+/// The most SHA-crypt rounds harvcred computes to compare a password: the
+/// default is 5000, common hardened values are a few hundred thousand; a
+/// hash asking for up to 999,999,999 (what the format allows) would hang a
+/// sweep for minutes.
+pub const MAX_VERIFY_ROUNDS: u64 = 1_000_000;
+
+/// The `rounds=` a `$5$`/`$6$` hash asks for (5000 when it names none).
+pub fn crypt_rounds(hash: &str) -> u64 {
+    let rest = hash
+        .strip_prefix("$6$")
+        .or_else(|| hash.strip_prefix("$5$"))
+        .unwrap_or("");
+    rest.strip_prefix("rounds=")
+        .and_then(|r| r.split('$').next())
+        .map_or(5000, |n| n.parse::<u64>().unwrap_or(u64::MAX))
 }
 
 /// Checks a clear-text password against a `$5$`/`$6$` crypt string.
@@ -437,7 +461,9 @@ pub fn assess_password(
             "marked must-change (last change 0): the next login asks for a new password",
         ));
     }
-    for (source, value) in persisted {
+    // In boot order: yip applies each in turn, the node boots with the last.
+    let winner = persisted.len().checked_sub(1);
+    for (i, (source, value)) in persisted.iter().enumerate() {
         let class = classify_persisted(value.expose_secret());
         if class == PersistedPassword::ClearText {
             out.push(Finding::new(
@@ -455,12 +481,25 @@ pub fn assess_password(
                 format!("persisted as {}: replace it with a SHA-512 hash", s.name()),
             ));
         }
+        if Some(i) != winner {
+            if class != PersistedPassword::Empty {
+                let (last, _) = &persisted[persisted.len() - 1];
+                out.push(Finding::new(
+                    Level::Ok,
+                    format!("{subject} in {source}"),
+                    format!(
+                        "overridden at boot: yip applies {last} later, so the node never boots with this one"
+                    ),
+                ));
+            }
+            continue;
+        }
         if let Some(rt) = runtime {
             match persisted_matches_runtime(value, rt) {
                 PersistMatch::Differs => out.push(Finding::new(
                     Level::Warn,
                     format!("{subject} in {source}"),
-                    "differs from the runtime password: the password changes to the persisted one at the next reboot; persist the current hash or change the password with harvcred",
+                    "differs from the runtime password, and it is the one yip applies last: the password changes to it at the next reboot; persist the current hash or change the password with harvcred",
                 )),
                 PersistMatch::Unverifiable(why) => out.push(Finding::new(
                     Level::Unknown,
@@ -481,6 +520,28 @@ mod tests {
     use std::process::{Command, Stdio};
 
     const SHA512: &str = "$6$saltsaltsaltsalt$8Hy9PzPcQkGhv2M8X3RK3q3HqD1v.Kk9qj8A1WkFvQ0aI/2ZPzS0KnI4p8uV6uKxrf3Kc9y3gNf6L5fTqS1tq/";
+
+    /// A hash asking for absurd rounds cannot hang the sweep: it is not
+    /// computed, and the report says it could not compare.
+    #[test]
+    fn a_hash_with_absurd_rounds_is_not_computed() {
+        let rt = parse_shadow_line(
+            "rancher:$6$rounds=999999999$saltsalt$8Hy9PzPcQkGhv2M8X3RK3q3HqD1v.Kk9qj8A1WkFvQ0aI/2ZPzS0KnI4p8uV6uKxrf3Kc9y3gNf6L5fTqS1tq/:19700:0:99999:7:::",
+            1,
+        )
+        .unwrap();
+        let m = persisted_matches_runtime(&Sensitive::new("clear text"), &rt);
+        assert!(
+            matches!(m, PersistMatch::Unverifiable(why) if why.contains("rounds")),
+            "{m:?}"
+        );
+        assert_eq!(crypt_rounds("$6$rounds=656000$s$h"), 656_000);
+        assert_eq!(crypt_rounds("$6$s$h"), 5000);
+        assert_eq!(
+            crypt_rounds("$5$rounds=99999999999999999999999$s$h"),
+            u64::MAX
+        );
+    }
 
     #[test]
     fn shadow_lines_of_every_scheme() {

@@ -400,15 +400,22 @@ pub fn validate_proxy_url(url: &ProxyUrl) -> Vec<String> {
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         problems.push(format!("`{shown}` contains spaces or control characters"));
     }
+    // Go's proxy parsing (golang.org/x/net/http/httpproxy, what Harvester's
+    // components use) reads a value without scheme as http://; its
+    // transport speaks http, https and socks5.
     let (scheme, _, hostport, rest) = split_authority(s);
     match scheme {
-        None => problems.push(format!(
-            "`{shown}` has no scheme: write http://{}",
-            shown.trim_start_matches('/')
-        )),
-        Some(sc) if !matches!(sc.to_ascii_lowercase().as_str(), "http" | "https") => problems.push(
-            format!("`{shown}`: scheme must be http or https, not `{sc}`"),
-        ),
+        None => {}
+        Some(sc)
+            if !matches!(
+                sc.to_ascii_lowercase().as_str(),
+                "http" | "https" | "socks5" | "socks5h"
+            ) =>
+        {
+            problems.push(format!(
+                "`{shown}`: scheme must be http, https or socks5, not `{sc}`"
+            ))
+        }
         _ => {}
     }
     let (host, port) = if let Some(r) = hostport.strip_prefix('[') {
@@ -963,8 +970,13 @@ mod tests {
         ok("https://user:hunter2@10.0.0.1:3128/");
         ok("http://[fd00::1]:3128");
         ok("http://proxy");
-        bad("proxy.corp:3128", "no scheme");
-        bad("socks5://proxy:1080", "scheme must be http or https");
+        // Go reads these as http://proxy.corp:3128 and a SOCKS5 proxy: valid,
+        // so nothing may claim they "cannot be reached".
+        ok("proxy.corp:3128");
+        ok("10.0.0.1:3128");
+        ok("socks5://proxy:1080");
+        ok("SOCKS5h://user:hunter2@proxy:1080");
+        bad("ftp://proxy:21", "scheme must be http, https or socks5");
         bad("http://:3128", "no host");
         bad("http://user:hunter2@proxy:99999", "port `99999`");
         bad("http://proxy:abc", "port `abc`");

@@ -25,6 +25,16 @@ pub enum FileRead {
     Missing,
     /// There, but root could not read it.
     Unreadable,
+    /// Larger than any file harvcred reads (`node::gather::MAX_FILE_BYTES`): not sent.
+    TooLarge,
+    /// Not sent: the node's output had reached `node::gather::MAX_OUTPUT_BYTES`.
+    OverOutputLimit,
+}
+
+impl FileRead {
+    pub fn is_content(&self) -> bool {
+        matches!(self, FileRead::Content(_))
+    }
 }
 
 impl std::fmt::Debug for FileRead {
@@ -34,6 +44,8 @@ impl std::fmt::Debug for FileRead {
             FileRead::Content(c) => write!(f, "Content({} bytes)", c.len()),
             FileRead::Missing => f.write_str("Missing"),
             FileRead::Unreadable => f.write_str("Unreadable"),
+            FileRead::TooLarge => f.write_str("TooLarge"),
+            FileRead::OverOutputLimit => f.write_str("OverOutputLimit"),
         }
     }
 }
@@ -156,6 +168,69 @@ impl NodeReport {
 pub struct ClusterContext {
     /// The `http-proxy` setting, when the API could be read.
     pub http_proxy: Option<HttpProxySetting>,
+    /// Each Node's `status.nodeInfo.kubeletVersion`, by node name.
+    pub kubelet_versions: BTreeMap<String, String>,
+}
+
+/// What a node's files say about the cluster's network: the VIP
+/// (`install.vip` of `/oem/harvester.config`) and the pod and service CIDRs
+/// (`cluster-cidr`, `service-cidr` of RKE2's `90-harvester-server.yaml`).
+pub fn network_facts(files: &NodeFiles) -> proxy::ClusterFacts {
+    #[derive(serde::Deserialize)]
+    struct Install {
+        vip: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct HarvesterConfig {
+        install: Option<Install>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Rke2Server {
+        #[serde(rename = "cluster-cidr")]
+        cluster_cidr: Option<String>,
+        #[serde(rename = "service-cidr")]
+        service_cidr: Option<String>,
+    }
+    // harvester.config also holds the token: the text is zeroised.
+    let vip = files
+        .text("/oem/harvester.config")
+        .map(Zeroizing::new)
+        .and_then(|t| {
+            serde_saphyr::from_str::<Option<HarvesterConfig>>(&t)
+                .ok()
+                .flatten()
+        })
+        .and_then(|c| c.install?.vip)
+        .filter(|v| !v.trim().is_empty());
+    let rke2 = files
+        .text("/etc/rancher/rke2/config.yaml.d/90-harvester-server.yaml")
+        .and_then(|t| {
+            serde_saphyr::from_str::<Option<Rke2Server>>(&t)
+                .ok()
+                .flatten()
+        });
+    let (pod_cidr, service_cidr) = match rke2 {
+        Some(r) => (r.cluster_cidr, r.service_cidr),
+        None => (None, None),
+    };
+    proxy::ClusterFacts {
+        vip,
+        pod_cidr,
+        service_cidr,
+        ..Default::default()
+    }
+}
+
+/// `kubernetesVersion` of rancherd's config, when the file has one.
+fn rancherd_kubernetes_version(files: &NodeFiles) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Rancherd {
+        #[serde(rename = "kubernetesVersion")]
+        kubernetes_version: Option<String>,
+    }
+    let text = Zeroizing::new(files.text("/etc/rancher/rancherd/config.yaml")?);
+    let doc: Option<Rancherd> = serde_saphyr::from_str(&text).ok()?;
+    doc?.kubernetes_version
 }
 
 /// Judges one node's files.
@@ -173,7 +248,24 @@ pub fn assess_node(
         .filter_map(|p| files.text(p).map(|t| (p.clone(), oem::parse_oem(&t))))
         .collect();
 
-    let (certs, cert_findings) = assess_certs(files, now, thresholds);
+    let window = certs::renew_window(
+        cluster.kubelet_versions.get(node).map(String::as_str),
+        rancherd_kubernetes_version(files).as_deref(),
+        thresholds.renew_at_restart_days,
+    );
+    let node_thresholds = Thresholds {
+        renew_at_restart_days: window.days.max(thresholds.warn_days),
+        ..*thresholds
+    };
+    let (certs, mut cert_findings) = assess_certs(files, now, &node_thresholds);
+    cert_findings.push(Finding::new(
+        Level::Ok,
+        format!("{node} renewal window"),
+        format!(
+            "RKE2 renews leaf certificates within {} days of expiry when it starts: {}",
+            window.days, window.basis
+        ),
+    ));
     let (runtime_keys, persisted_keys, key_findings) = assess_keys(node, files, &oem_configs);
     let password_findings = assess_password(node, files, &oem_configs);
     let (tokens, token_findings) = assess_tokens(node, files, &oem_configs);
@@ -185,6 +277,32 @@ pub fn assess_node(
     areas.insert(Area::Password, AreaReport::from(password_findings));
     areas.insert(Area::Token, AreaReport::from(token_findings));
     areas.insert(Area::Proxy, AreaReport::from(proxy_findings));
+    // A file that was not sent (too large, or past the node's output limit)
+    // cannot be judged: say so where it matters instead of reading as absent.
+    for (path, read) in &files.files {
+        if path.ends_with(".crt") || !matches!(read, FileRead::TooLarge | FileRead::OverOutputLimit)
+        {
+            continue;
+        }
+        let why = if *read == FileRead::TooLarge {
+            format!(
+                "larger than {} KiB, so not read",
+                crate::node::gather::MAX_FILE_BYTES / 1024
+            )
+        } else {
+            "not read: the node's files passed harvcred's limit for one node".to_string()
+        };
+        let f = Finding::new(
+            Level::Unknown,
+            format!("{node} {path}"),
+            format!("{why}; what it persists is not judged: look at the file on the node"),
+        );
+        for area in [Area::Keys, Area::Password, Area::Token, Area::Proxy] {
+            let a = areas.get_mut(&area).expect("every area is present");
+            a.findings.insert(0, f.clone());
+            a.level = a.level.worse(f.level);
+        }
+    }
     // A broken /oem file is a problem of every area it persists.
     for (path, parsed) in &oem_configs {
         if let Err(e) = parsed {
@@ -235,6 +353,22 @@ fn assess_certs(
                 Level::Unknown,
                 path.clone(),
                 "root could not read this certificate: check the file's permissions",
+            )),
+            FileRead::TooLarge => problems.push(Finding::new(
+                Level::Unknown,
+                path.clone(),
+                format!(
+                    "larger than {} KiB, so not read (an RKE2 certificate is a few KiB): look at the file on the node",
+                    crate::node::gather::MAX_FILE_BYTES / 1024
+                ),
+            )),
+            FileRead::OverOutputLimit => problems.push(Finding::new(
+                Level::Unknown,
+                path.clone(),
+                format!(
+                    "not read: the node's files together passed {} MiB, harvcred's limit for one node; look at the files under /var/lib/rancher/rke2 on the node",
+                    crate::node::gather::MAX_OUTPUT_BYTES / 1024 / 1024
+                ),
             )),
             FileRead::Missing => {}
         }
@@ -299,12 +433,26 @@ fn assess_keys(
         && !persisted_keys.iter().any(|k| &k.fingerprint == fp)
     {
         findings.push(Finding::new(
-            Level::Warn,
+            Level::Ok,
             format!("{node} rancher SSH keys"),
             format!(
-                "harvcred logged in with {fp}, which is not persisted: after a reboot it no longer opens this node; persist it (CloudInit resource or /oem) before relying on it"
+                "harvcred logged in with {fp}, which is not persisted in /oem: it keeps working across reboots (/home persists), but not on a reinstalled node"
             ),
         ));
+    }
+    for (path, cfg) in oem_configs {
+        if let Ok(cfg) = cfg {
+            for k in &cfg.unowned_keys {
+                findings.push(Finding::new(
+                    Level::Warn,
+                    format!("{node} {path} {}", k.location),
+                    format!(
+                        "{} key(s) at the top level of a cloud-config with no `users:` listed: yip installs them for nobody, so they do not open this node; put them under users: rancher: ssh_authorized_keys",
+                        k.keys.len()
+                    ),
+                ));
+            }
+        }
     }
     if runtime.is_empty() && persisted.is_empty() {
         findings.push(Finding::new(
@@ -330,14 +478,15 @@ fn assess_password(
     let runtime = files
         .text(crate::node::gather::SHADOW_RANCHER)
         .and_then(|line| password::parse_shadow_line(line.trim_end(), 1).ok());
-    let persisted: Vec<(String, Sensitive)> = oem_configs
+    let mut entries: Vec<(&str, &oem::PasswdEntry)> = oem_configs
         .iter()
-        .filter_map(|(path, cfg)| cfg.as_ref().ok().map(|c| (path, c)))
-        .flat_map(|(path, cfg)| {
-            cfg.rancher_passwords()
-                .into_iter()
-                .map(move |p| (format!("{path} {}", p.location), p.value.clone()))
-        })
+        .filter_map(|(path, cfg)| cfg.as_ref().ok().map(|c| (path.as_str(), c)))
+        .flat_map(|(path, cfg)| cfg.rancher_passwords().into_iter().map(move |p| (path, p)))
+        .collect();
+    entries.sort_by(|a, b| oem::boot_order(a.0, a.1).cmp(&oem::boot_order(b.0, b.1)));
+    let persisted: Vec<(String, Sensitive)> = entries
+        .iter()
+        .map(|(path, p)| (format!("{path} {}", p.location), p.value.clone()))
         .collect();
     password::assess_password(node, runtime.as_ref(), &persisted)
 }
@@ -363,6 +512,7 @@ fn assess_tokens(
         "/etc/rancher/rancherd/config.yaml",
         "/oem/harvester.config",
         "/etc/rancher/rke2/config.yaml.d/40-rancherd.yaml",
+        "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml",
     ] {
         if let Some(text) = files.text(path) {
             match token::token_from_yaml(&Zeroizing::new(text)) {
@@ -450,44 +600,108 @@ fn assess_proxy(
     findings
 }
 
-/// Compares token copies across nodes: a node whose copies disagree with the
-/// cluster's majority cannot join (or has a rotated token). Adds a finding to
-/// each such node's token area.
+/// The server's own copy: what rke2-server runs with.
+pub const SERVER_TOKEN: &str = "/var/lib/rancher/rke2/server/token";
+
+/// Compares token copies across nodes (see [`compare_tokens_with_cluster`]).
 pub fn compare_tokens_across(reports: &mut [NodeReport]) {
-    let mut votes: BTreeMap<String, usize> = BTreeMap::new();
+    compare_tokens_with_cluster(reports, None);
+}
+
+/// Compares token copies across nodes and with the cluster's record (the
+/// secret `fleet-local/local-rke-state`). Each node speaks with its own
+/// `server/token` (else its first copy), the secret with its `serverToken`.
+/// A value more voices share than any other is the cluster's; copies that
+/// differ from it are called out. When the top values tie (two nodes that
+/// disagree), nobody can tell which is right from the copies alone: both
+/// nodes are told so, with what each has.
+pub fn compare_tokens_with_cluster(reports: &mut [NodeReport], cluster: Option<&TokenCopy>) {
+    let mut votes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in reports.iter() {
-        let mut seen: Vec<&str> = r.tokens.iter().map(|t| t.short_hash.as_str()).collect();
-        seen.sort();
-        seen.dedup();
-        for h in seen {
-            *votes.entry(h.to_string()).or_default() += 1;
-        }
-    }
-    let Some((majority, count)) = votes.iter().max_by_key(|(_, c)| **c) else {
-        return;
-    };
-    if votes.len() < 2 {
-        return;
-    }
-    let (majority, count) = (majority.clone(), *count);
-    for r in reports.iter_mut() {
-        let odd: Vec<&TokenCopy> = r
+        let voice = r
             .tokens
             .iter()
-            .filter(|t| t.short_hash != majority)
-            .collect();
-        if odd.is_empty() {
-            continue;
+            .find(|t| t.source == SERVER_TOKEN)
+            .or_else(|| r.tokens.first());
+        if let Some(t) = voice {
+            votes
+                .entry(t.short_hash.clone())
+                .or_default()
+                .push(r.node.clone());
         }
-        let sources: Vec<&str> = odd.iter().map(|t| t.source.as_str()).collect();
-        let f = Finding::new(
-            Level::Critical,
-            format!("{} cluster token", r.node),
-            format!(
-                "{} differs from the token {count} node(s) share ({majority}): this node cannot join the cluster. Set it to the cluster's token (on a working server: `sudo yq eval .token /etc/rancher/rancherd/config.yaml`) in /etc/rancher/rancherd/config.yaml and /oem; never run `rke2 token rotate`.",
-                sources.join(", ")
-            ),
-        );
+    }
+    if let Some(c) = cluster {
+        votes
+            .entry(c.short_hash.clone())
+            .or_default()
+            .push(format!("the {}", c.source));
+    }
+    let all_hashes: std::collections::BTreeSet<&str> = reports
+        .iter()
+        .flat_map(|r| r.tokens.iter().map(|t| t.short_hash.as_str()))
+        .chain(cluster.map(|c| c.short_hash.as_str()))
+        .collect();
+    if all_hashes.len() < 2 {
+        return;
+    }
+    let mut ranked: Vec<(String, Vec<String>)> = votes.into_iter().collect();
+    ranked.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    let tie = ranked.len() > 1 && ranked[0].1.len() == ranked[1].1.len();
+    let who = |(h, v): &(String, Vec<String>)| format!("{} ({h})", v.join(", "));
+    for r in reports.iter_mut() {
+        let own = r
+            .tokens
+            .iter()
+            .find(|t| t.source == SERVER_TOKEN)
+            .map(|t| t.short_hash.clone());
+        let f = if tie {
+            if r.tokens.is_empty() {
+                continue;
+            }
+            Finding::new(
+                Level::Critical,
+                format!("{} cluster token", r.node),
+                format!(
+                    "the nodes disagree and no majority decides: {}. Which one the cluster uses is the one its datastore is encrypted with: a server with the other one logs \"bootstrap data already found and encrypted with different token\" (journalctl -u rke2-server); fix that node's copies (/etc/rancher/rancherd/config.yaml, /oem), never by `rke2 token rotate`.",
+                    ranked
+                        .iter()
+                        .filter(|(_, v)| v.len() == ranked[0].1.len())
+                        .map(who)
+                        .collect::<Vec<_>>()
+                        .join(" vs ")
+                ),
+            )
+        } else {
+            let (majority, voices) = &ranked[0];
+            let odd: Vec<&str> = r
+                .tokens
+                .iter()
+                .filter(|t| &t.short_hash != majority)
+                .map(|t| t.source.as_str())
+                .collect();
+            if odd.is_empty() {
+                continue;
+            }
+            let versus_own = match &own {
+                Some(h) if h == majority => format!(
+                    " ({} differ(s) from this server's own {SERVER_TOKEN})",
+                    odd.join(", ")
+                ),
+                Some(h) => format!(
+                    " (this server's own {SERVER_TOKEN} is {h}: rke2-server here runs with another token than the cluster)"
+                ),
+                None => String::new(),
+            };
+            Finding::new(
+                Level::Critical,
+                format!("{} cluster token", r.node),
+                format!(
+                    "{} differs from the token {} share ({majority}){versus_own}: this node cannot join the cluster. Set it to the cluster's token (on a working server: `sudo yq eval .token /etc/rancher/rancherd/config.yaml`) in /etc/rancher/rancherd/config.yaml and /oem; never run `rke2 token rotate`.",
+                    odd.join(", "),
+                    voices.join(", ")
+                ),
+            )
+        };
         let area = r
             .areas
             .get_mut(&Area::Token)
@@ -535,6 +749,296 @@ mod tests {
         )
     }
 
+    /// A leaf 100 days from expiry renews at the next start on RKE2 from
+    /// May 2025 (120-day window), not on the older RKE2 of Harvester 1.4/1.5.
+    #[test]
+    fn the_renewal_window_comes_from_the_nodes_rke2_version() {
+        let now = OffsetDateTime::now_utc();
+        let (leaf, ca) = crate::creds::certs::tests::make_chain(
+            "rke2-server-ca@1735689600",
+            "kube-apiserver",
+            now - time::Duration::days(265),
+            now + time::Duration::days(100) + time::Duration::hours(1),
+        );
+        let judge = |rancherd_version: &str, kubelet: Option<&str>| {
+            let mut files = BTreeMap::new();
+            files.insert(
+                "/var/lib/rancher/rke2/server/tls/serving-kube-apiserver.crt".to_string(),
+                FileRead::Content(Zeroizing::new(format!("{leaf}{ca}").into_bytes())),
+            );
+            files.insert(
+                "/etc/rancher/rancherd/config.yaml".to_string(),
+                FileRead::Content(Zeroizing::new(
+                    format!("role: cluster-init\nkubernetesVersion: {rancherd_version}\nrancherVersion: v2.10.1\n")
+                        .into_bytes(),
+                )),
+            );
+            let files = NodeFiles {
+                files,
+                ..Default::default()
+            };
+            let mut ctx = ClusterContext::default();
+            if let Some(k) = kubelet {
+                ctx.kubelet_versions.insert("n1".into(), k.into());
+            }
+            let r = assess_node("n1", &files, &ctx, now, &Thresholds::default());
+            let window = r.areas[&Area::Certificates]
+                .findings
+                .iter()
+                .find(|f| f.subject == "n1 renewal window")
+                .map(|f| f.message.clone())
+                .unwrap_or_default();
+            (r.certs[0].level, window)
+        };
+        // Harvester 1.4 (RKE2 v1.30.7): 90 days.
+        let (level, window) = judge("v1.30.7+rke2r1", None);
+        assert_eq!(level, Level::Ok);
+        assert!(window.contains("within 90 days"), "{window}");
+        assert!(window.contains("v1.30.7+rke2r1"), "{window}");
+        let (level, window) = judge("v1.33.5+rke2r1", None);
+        assert_eq!(level, Level::RenewsAtRestart);
+        assert!(window.contains("within 120 days"), "{window}");
+        // Upgraded since install: the Node's kubeletVersion wins.
+        let (level, window) = judge("v1.30.7+rke2r1", Some("v1.32.5+rke2r1"));
+        assert_eq!(level, Level::RenewsAtRestart);
+        assert!(window.contains("kubeletVersion"), "{window}");
+    }
+
+    fn oem_files(list: &[(&str, String)]) -> NodeFiles {
+        NodeFiles {
+            files: list
+                .iter()
+                .map(|(p, t)| {
+                    (
+                        p.to_string(),
+                        FileRead::Content(Zeroizing::new(t.clone().into_bytes())),
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn judge(files: &NodeFiles, area: Area) -> AreaReport {
+        let r = assess_node(
+            "n1",
+            files,
+            &ClusterContext::default(),
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        r.areas[&area].clone()
+    }
+
+    /// Harvester's docs change the password with a CloudInit `99_passwd.yaml`
+    /// under `initramfs.after`: yip applies it after `90_custom.yaml`'s
+    /// `initramfs` one, so the node boots with it and 90_custom's is overridden.
+    #[test]
+    fn the_password_yip_applies_last_is_the_one_judged_against_runtime() {
+        let installed = "$6$installsalt$Zx9c0lYl8cC9Xy8vP9Pq1kKUnmUq8l6h7D3y5mN0e4s2y2cQ0aL9xA1R0yB2r3S4t5U6v7W8x9Y0z1A2B3C4D.";
+        let changed = "$6$changedsalt$Ab1c2d3e4f5g6h7i8j9k0l1m2n3o4p5q6r7s8t9u0v1w2x3y4z5A6B7C8D9E0F1G2H3I4J5K6L7M8N9O0P1Q2R3S.";
+        let custom = format!(
+            "name: Harvester Configuration\nstages:\n  initramfs:\n  - commands:\n    - rm -f /etc/sudoers\n    users:\n      rancher:\n        passwd: {installed}\n        groups:\n        - admin\n"
+        );
+        let passwd = format!(
+            "stages:\n  initramfs.after:\n    - users:\n        rancher:\n          passwd: \"{changed}\"\n"
+        );
+        let shadow = |h: &str| format!("rancher:{h}:20000:0:99999:7:::");
+        let files = oem_files(&[
+            ("/oem/90_custom.yaml", custom.clone()),
+            ("/oem/99_passwd.yaml", passwd.clone()),
+            (crate::node::gather::SHADOW_RANCHER, shadow(changed)),
+        ]);
+        let a = judge(&files, Area::Password);
+        assert_eq!(a.level, Level::Ok, "{:?}", a.findings);
+        assert!(
+            a.findings
+                .iter()
+                .any(|f| f.subject.contains("/oem/90_custom.yaml")
+                    && f.message.contains("overridden at boot")
+                    && f.message.contains("/oem/99_passwd.yaml")),
+            "{:?}",
+            a.findings
+        );
+        assert!(!a.findings.iter().any(|f| f.message.contains("next reboot")));
+        // The runtime still has the installer's password: it changes at the
+        // next reboot, to 99_passwd's.
+        let files = oem_files(&[
+            ("/oem/90_custom.yaml", custom),
+            ("/oem/99_passwd.yaml", passwd),
+            (crate::node::gather::SHADOW_RANCHER, shadow(installed)),
+        ]);
+        let a = judge(&files, Area::Password);
+        assert_eq!(a.level, Level::Warn);
+        assert!(a.findings.iter().any(
+            |f| f.subject.contains("/oem/99_passwd.yaml") && f.message.contains("next reboot")
+        ));
+    }
+
+    /// Top-level cloud-config `ssh_authorized_keys` go to the users listed
+    /// under `users:` and to nobody without one (yip schema/cloudinit.go).
+    #[test]
+    fn top_level_cloud_config_keys_are_rancher_only_when_rancher_is_listed() {
+        let keys_at_top = format!("#cloud-config\nssh_authorized_keys:\n  - {KEY}\n");
+        let files = oem_files(&[("/oem/99_keys.yaml", keys_at_top)]);
+        let r = assess_node(
+            "n1",
+            &files,
+            &ClusterContext::default(),
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        assert!(r.persisted_keys.is_empty(), "{:?}", r.persisted_keys);
+        assert!(
+            r.areas[&Area::Keys]
+                .findings
+                .iter()
+                .any(|f| f.message.contains("installs them for nobody")),
+            "{:?}",
+            r.areas[&Area::Keys]
+        );
+        let listed =
+            format!("#cloud-config\nusers:\n  - name: rancher\nssh_authorized_keys:\n  - {KEY}\n");
+        let files = oem_files(&[("/oem/99_keys.yaml", listed)]);
+        let r = assess_node(
+            "n1",
+            &files,
+            &ClusterContext::default(),
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        );
+        assert_eq!(r.persisted_keys.len(), 1);
+        assert_eq!(r.persisted_keys[0].key.fingerprint, KEY_FP);
+    }
+
+    fn token_report(node: &str, copies: &[(&str, &str)]) -> NodeReport {
+        let files = oem_files(
+            &copies
+                .iter()
+                .map(|(p, t)| (*p, t.to_string()))
+                .collect::<Vec<_>>(),
+        );
+        assess_node(
+            node,
+            &files,
+            &ClusterContext::default(),
+            OffsetDateTime::now_utc(),
+            &Thresholds::default(),
+        )
+    }
+
+    const TOKEN_A: &str =
+        "K10aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa::server:alpha-secret";
+    const TOKEN_B: &str =
+        "K10aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa::server:bravo-secret";
+
+    /// Two nodes that disagree are a tie, not a majority of one: both are
+    /// told, neither is called the odd one out.
+    #[test]
+    fn two_nodes_that_disagree_on_the_token_are_a_tie() {
+        let mut reports = vec![
+            token_report(
+                "node1",
+                &[
+                    (SERVER_TOKEN, TOKEN_A),
+                    (
+                        "/etc/rancher/rancherd/config.yaml",
+                        &format!("token: {TOKEN_A}\n"),
+                    ),
+                ],
+            ),
+            token_report(
+                "node2",
+                &[
+                    (SERVER_TOKEN, TOKEN_B),
+                    (
+                        "/etc/rancher/rancherd/config.yaml",
+                        &format!("token: {TOKEN_B}\n"),
+                    ),
+                ],
+            ),
+        ];
+        compare_tokens_across(&mut reports);
+        for r in &reports {
+            let first = &r.areas[&Area::Token].findings[0];
+            assert_eq!(first.level, Level::Critical, "{}", r.node);
+            assert!(
+                first.message.contains("no majority decides"),
+                "{}",
+                first.message
+            );
+            assert!(first.message.contains("node1") && first.message.contains("node2"));
+            assert!(
+                !first.message.contains("differs from the token"),
+                "{}",
+                first.message
+            );
+        }
+        // The secret breaks the tie: node2 is the odd one, and its own
+        // server/token is what differs.
+        let secret = TokenCopy {
+            source: "secret fleet-local/local-rke-state serverToken".into(),
+            short_hash: crate::creds::token::Token::parse(TOKEN_A)
+                .unwrap()
+                .short_hash(),
+            format: String::new(),
+        };
+        for r in &mut reports {
+            r.areas.get_mut(&Area::Token).unwrap().findings.remove(0);
+        }
+        compare_tokens_with_cluster(&mut reports, Some(&secret));
+        assert!(
+            !reports[0].areas[&Area::Token].findings[0]
+                .message
+                .contains("differs from the token")
+        );
+        let odd = &reports[1].areas[&Area::Token].findings[0].message;
+        assert!(
+            odd.contains("node1, the secret fleet-local/local-rke-state serverToken"),
+            "{odd}"
+        );
+        assert!(
+            odd.contains("this server's own /var/lib/rancher/rke2/server/token"),
+            "{odd}"
+        );
+    }
+
+    /// Rancher's drop-in 50-rancher.yaml is a copy too.
+    #[test]
+    fn the_50_rancher_drop_in_is_a_token_copy() {
+        let r = token_report(
+            "node1",
+            &[
+                (SERVER_TOKEN, TOKEN_A),
+                (
+                    "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml",
+                    &format!("token: {TOKEN_B}\nagent-token: x\n"),
+                ),
+            ],
+        );
+        assert!(
+            r.tokens
+                .iter()
+                .any(|t| t.source.ends_with("50-rancher.yaml"))
+        );
+        assert_eq!(r.level(Area::Token), Level::Critical);
+    }
+
+    /// An /oem file too large to be sent is not mistaken for an absent one.
+    #[test]
+    fn a_file_that_was_not_sent_is_unknown_not_absent() {
+        let mut files = oem_files(&[(
+            crate::node::gather::SHADOW_RANCHER,
+            "rancher:$6$s$h:20000:0:99999:7:::".to_string(),
+        )]);
+        files
+            .files
+            .insert("/oem/90_custom.yaml".into(), FileRead::TooLarge);
+        let a = judge(&files, Area::Password);
+        assert_eq!(a.level, Level::Unknown, "{:?}", a.findings);
+        assert!(a.findings[0].message.contains("larger than 512 KiB"));
+    }
+
     #[test]
     fn a_login_key_that_is_not_persisted_is_called_out() {
         let r = keys_report(Some(KEY_FP), false);
@@ -545,12 +1049,20 @@ mod tests {
             .map(|f| f.message.as_str())
             .collect();
         assert!(
-            said.iter()
-                .any(|m| m.starts_with(&format!("harvcred logged in with {KEY_FP}"))),
+            said.iter().any(
+                |m| m.starts_with(&format!("harvcred logged in with {KEY_FP}"))
+                    && m.contains("keeps working across reboots")
+            ),
             "{said:?}"
         );
-        assert_eq!(r.level(Area::Keys), Level::Warn);
-        // Persisted too: no such warning; unknown login: none either.
+        // /home persists: not a warning, and no claim it vanishes at reboot.
+        assert_eq!(r.level(Area::Keys), Level::Ok);
+        assert!(
+            !said
+                .iter()
+                .any(|m| m.contains("after a reboot it no longer"))
+        );
+        // Persisted too: no such note; unknown login: none either.
         for r in [keys_report(Some(KEY_FP), true), keys_report(None, false)] {
             assert!(
                 !r.areas[&Area::Keys]
@@ -561,6 +1073,5 @@ mod tests {
                 r.areas[&Area::Keys]
             );
         }
-        assert_eq!(keys_report(Some(KEY_FP), true).level(Area::Keys), Level::Ok);
     }
 }

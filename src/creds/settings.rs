@@ -198,7 +198,7 @@ pub fn auto_rotate_finding(
             Level::Ok,
             subject,
             format!(
-                "off (the default, because rotation restarts the control plane); the kube-apiserver certificate expires {expiry}; RKE2 renews it when rke2-server restarts within 120 days of expiry"
+                "off (the default, because rotation restarts the control plane); the kube-apiserver certificate expires {expiry}; RKE2 renews it when rke2-server restarts within its renewal window (120 days before expiry from the May 2025 RKE2 releases, 90 before; each node's certificates say which applies)"
             ),
         ),
         RotateOutlook::DueNow => Finding::new(

@@ -305,11 +305,31 @@ pub fn compare_tokens(node: &str, copies: &[(String, Token)]) -> TokenComparison
                 .map(|(h, srcs)| format!("{h}: {}", srcs.join(", ")))
                 .collect::<Vec<_>>()
                 .join("; ");
+            // The server's own copy is what rke2-server runs with: the
+            // others are named against it when there is one.
+            let own = copies
+                .iter()
+                .find(|(src, _)| src == "/var/lib/rancher/rke2/server/token")
+                .map(|(_, t)| t.short_hash());
+            let against_own = match &own {
+                Some(h) => {
+                    let differ: Vec<&str> = copies
+                        .iter()
+                        .filter(|(_, t)| &t.short_hash() != h)
+                        .map(|(src, _)| src.as_str())
+                        .collect();
+                    format!(
+                        "{} differ(s) from this server's own /var/lib/rancher/rke2/server/token ({h}), which rke2-server runs with. ",
+                        differ.join(", ")
+                    )
+                }
+                None => String::new(),
+            };
             findings.push(Finding::new(
                 Level::Critical,
                 subject.clone(),
                 format!(
-                    "copies disagree ({listing}). A node whose rancherd token is wrong cannot join (`journalctl -u rancherd` repeats \"502 Bad Gateway getting cacerts\"): set `token:` in /etc/rancher/rancherd/config.yaml and in the rancherd file inside /oem/90_custom.yaml to the cluster's token (read it on a working server with `sudo yq eval .token /etc/rancher/rancherd/config.yaml`). Do not rotate the token."
+                    "copies disagree ({listing}). {against_own}A node whose rancherd token is wrong cannot join (`journalctl -u rancherd` repeats \"502 Bad Gateway getting cacerts\"): set `token:` in /etc/rancher/rancherd/config.yaml and in the rancherd file inside /oem/90_custom.yaml to the cluster's token (read it on a working server with `sudo yq eval .token /etc/rancher/rancherd/config.yaml`). Do not rotate the token."
                 ),
             ));
         }
@@ -530,5 +550,46 @@ mod tests {
                 .any(|f| f.level == Level::Warn && f.message.contains("different CAs"))
         );
         assert_eq!(compare_tokens("n1", &[]).findings[0].level, Level::Unknown);
+    }
+
+    /// After `rke2 token rotate` the datastore is encrypted with the new
+    /// token: the hint must not send the operator back to the previous one.
+    #[test]
+    fn the_rotated_token_hint_does_not_say_put_the_previous_token_back() {
+        let line = "level=fatal msg=\"starting kubernetes: preparing server: bootstrap data already found and encrypted with different token\"";
+        let h = crate::logs::hint_for(line).expect("a hint for the rotated token");
+        assert_eq!(h.id, "token-rotated");
+        assert!(
+            !h.action.contains("Put the previous token back"),
+            "{}",
+            h.action
+        );
+        assert!(h.action.contains("NEW token"), "{}", h.action);
+    }
+
+    /// On a server the copy that differs is named against server/token.
+    #[test]
+    fn copies_that_differ_are_named_against_the_servers_own_token() {
+        let a = Token::parse(
+            "K10aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa::server:alpha",
+        )
+        .unwrap();
+        let b = Token::parse(
+            "K10aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa::server:bravo",
+        )
+        .unwrap();
+        let c = compare_tokens(
+            "node1",
+            &[
+                ("/var/lib/rancher/rke2/server/token".into(), a.clone()),
+                ("/etc/rancher/rancherd/config.yaml".into(), b),
+                ("/oem/harvester.config".into(), a),
+            ],
+        );
+        let m = &c.findings[0].message;
+        assert!(
+            m.contains("/etc/rancher/rancherd/config.yaml differ(s) from this server's own /var/lib/rancher/rke2/server/token"),
+            "{m}"
+        );
     }
 }

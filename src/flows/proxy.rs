@@ -918,10 +918,8 @@ mod tests {
             (url("http://proxy.corp:3128"), None),
             (url("https://u:pw@10.1.1.1:8443"), None),
             (url("http://[fd00::1]:3128"), None),
-            (
-                url("proxy.corp:3128"),
-                Some((Field::HttpProxy, "no scheme")),
-            ),
+            // Go reads a value without scheme as http://.
+            (url("proxy.corp:3128"), None),
             (
                 url("ftp://proxy:21"),
                 Some((Field::HttpProxy, "scheme must be http")),

@@ -67,10 +67,12 @@ pub static HINTS: &[Hint] = &[
         explanation: "rke2-server found bootstrap data encrypted with another token. The server \
                       token is the passphrase of the bootstrap data, so after `rke2 token rotate` \
                       (or a hand edit) this node can no longer read it.",
-        action: "Do not rotate the token on Harvester. Put the previous token back on this node: \
-                 copies are in /oem/harvester.config (token:), /etc/rancher/rancherd/config.yaml \
-                 and the fleet-local/local-rke-state secret; compare them in the token view, \
-                 then restart rke2-server.",
+        action: "Do not rotate the token on Harvester. Give this node the token the datastore \
+                 is encrypted with: after `rke2 token rotate` that is the NEW token (rotate \
+                 re-encrypted the datastore; putting the previous one back does not help), after \
+                 a hand edit the old one. Compare /var/lib/rancher/rke2/server/token of a running \
+                 server, /oem/harvester.config, /etc/rancher/rancherd/config.yaml and the \
+                 fleet-local/local-rke-state secret in the token view, then restart rke2-server.",
         goto: Goto::Token,
     },
     Hint {

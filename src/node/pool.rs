@@ -74,6 +74,77 @@ struct NodeConn {
 pub struct Pool {
     settings: SshSettings,
     nodes: Mutex<HashMap<String, Arc<NodeConn>>>,
+    /// harvcred's own folder for control sockets and the ssh config it hands
+    /// to ssh; why it could not be made, if so (then nothing connects).
+    private: Result<PrivateDir, String>,
+}
+
+/// A 0700 folder of ours, made fresh (never an existing path, so never
+/// through someone's symlink), holding the control sockets and `ssh_config`.
+struct PrivateDir {
+    dir: PathBuf,
+    ssh_config: PathBuf,
+}
+
+/// Options forced on every node connection, whatever the operator's ssh
+/// config says: ssh takes the first value it reads, and these come before
+/// the operator's config is included. A node (or whoever took its address)
+/// must not get the operator's agent, and harvcred must not run the
+/// operator's LocalCommand on each connection.
+const FORCED_SSH_OPTIONS: &str =
+    "ForwardAgent no\nPermitLocalCommand no\nForwardX11 no\nClearAllForwardings yes\n";
+
+/// The ssh config harvcred hands to ssh: the forced options, then the
+/// operator's config (`-F FILE`, else ~/.ssh/config and /etc/ssh/ssh_config
+/// as ssh would read them).
+pub fn wrapper_ssh_config(operator_config: Option<&std::path::Path>) -> String {
+    let mut text = String::from("# written by harvcred for node connections\n");
+    text.push_str(FORCED_SSH_OPTIONS);
+    let include = |p: &std::path::Path| format!("Include \"{}\"\n", p.display());
+    match operator_config {
+        Some(f) => text.push_str(&include(&std::path::absolute(f).unwrap_or(f.to_path_buf()))),
+        None => {
+            if let Some(home) = std::env::var_os("HOME") {
+                text.push_str(&include(&PathBuf::from(home).join(".ssh/config")));
+            }
+            text.push_str(&include(std::path::Path::new("/etc/ssh/ssh_config")));
+        }
+    }
+    text
+}
+
+fn make_private_dir(s: &SshSettings) -> Result<PrivateDir, String> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    std::fs::create_dir_all(&s.control_dir)
+        .map_err(|e| format!("{}: {e}", s.control_dir.display()))?;
+    let mut made = None;
+    for _ in 0..16 {
+        // Short: a control socket path must stay under 108 bytes.
+        let dir = s
+            .control_dir
+            .join(format!("hc-{:08x}", rand::random::<u32>()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {
+                made = Some(dir);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        }
+    }
+    let dir = made.ok_or("no free name for harvcred's control folder")?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let ssh_config = dir.join("ssh_config");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&ssh_config)
+        .and_then(|mut f| f.write_all(wrapper_ssh_config(s.config_file.as_deref()).as_bytes()))
+        .map_err(|e| format!("{}: {e}", ssh_config.display()))?;
+    Ok(PrivateDir { dir, ssh_config })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,16 +153,41 @@ pub enum ExecError {
     Ssh(SshProblem),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    #[error("the node sent more than {0} bytes; the rest was not read")]
+    TooMuchOutput(usize),
     #[error("{0}")]
     Other(#[from] openssh::Error),
 }
 
 impl Pool {
     pub fn new(settings: SshSettings) -> Arc<Pool> {
+        let private = make_private_dir(&settings);
+        if let Err(e) = &private {
+            tracing::error!("harvcred's private ssh folder: {e}");
+        }
         Arc::new(Pool {
             settings,
             nodes: Mutex::new(HashMap::new()),
+            private,
         })
+    }
+
+    fn private(&self) -> Result<&PrivateDir, SshProblem> {
+        self.private.as_ref().map_err(|e| {
+            other(format!(
+                "harvcred's private folder for ssh could not be made ({e}): no node connection without it"
+            ))
+        })
+    }
+
+    /// The folder holding the control sockets (0700, ours).
+    pub fn control_dir(&self) -> Option<&std::path::Path> {
+        self.private.as_ref().ok().map(|p| p.dir.as_path())
+    }
+
+    /// The config file handed to ssh (`-F`): forced options, then the operator's.
+    pub fn ssh_config_file(&self) -> Option<&std::path::Path> {
+        self.private.as_ref().ok().map(|p| p.ssh_config.as_path())
     }
 
     fn conn(&self, name: &str) -> Arc<NodeConn> {
@@ -177,6 +273,60 @@ impl Pool {
         }
     }
 
+    /// Like [`Pool::exec`], but stops reading once stdout passes
+    /// `max_stdout` bytes (then [`ExecError::TooMuchOutput`]): a node's
+    /// answer never grows harvcred's memory without bound.
+    pub async fn exec_capped(
+        &self,
+        t: &Target,
+        program: &str,
+        args: &[&str],
+        max_stdout: usize,
+    ) -> Result<std::process::Output, ExecError> {
+        use openssh::Stdio;
+        let c = self.conn(&t.name);
+        let _permit = c.permits.acquire().await.expect("semaphore never closed");
+        let session = self.session(&c, t).await.map_err(ExecError::Ssh)?;
+        let op = self.settings.op_timeout;
+        let run = async {
+            let spawned = opening_again_if_refused(op, || async {
+                session
+                    .command(program)
+                    .args(args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .await
+            })
+            .await;
+            let mut child = match spawned {
+                Ok(r) => r?,
+                Err(_) => return Err(ExecError::Timeout(op)),
+            };
+            let mut out = child.stdout().take().expect("stdout is piped");
+            let mut err = child.stderr().take().expect("stderr is piped");
+            let (stdout, stderr) = tokio::try_join!(
+                async {
+                    read_capped(&mut out, max_stdout)
+                        .await
+                        .ok_or(ExecError::TooMuchOutput(max_stdout))
+                },
+                async { Ok(read_capped_draining(&mut err, 64 * 1024).await) },
+            )?;
+            let status = child.wait().await?;
+            Ok(std::process::Output {
+                status,
+                stdout,
+                stderr,
+            })
+        };
+        match timeout(op, run).await {
+            Ok(r) => r,
+            Err(_) => Err(ExecError::Timeout(op)),
+        }
+    }
+
     /// Start a long-running remote command (a log stream) with stdin, stdout
     /// and stderr piped. It holds one of the node's 8 slots until the
     /// returned [`RemoteProcess`] is dropped. Only the spawn is under the
@@ -256,14 +406,35 @@ impl Pool {
     }
 
     /// Find out the real host, port and proxying for a node from the ssh config.
+    /// The node's name and address come from the API (untrusted): each
+    /// reaches ssh only when it is an IP or a strict host name, so neither
+    /// can be an option (`-oProxyCommand=…`) or a URL (`ssh://user@host:port`).
     pub async fn resolve(&self, t: &Target) -> Result<Resolved, SshProblem> {
-        let by_name = self.ssh_g(&t.name).await?;
-        let r = if by_name.hostname != t.name {
-            by_name
-        } else if let Some(addr) = &t.address {
-            self.ssh_g(addr).await?
-        } else {
-            by_name
+        let address = match &t.address {
+            Some(a) => Some(safe_destination(a).ok_or_else(|| SshProblem {
+                kind: SshProblemKind::NoAddress,
+                detail: format!(
+                    "the node's address {:?} is neither an IP nor a host name: not handed to ssh",
+                    crate::logs::sanitize_str(a)
+                ),
+            })?),
+            None => None,
+        };
+        let by_name = match safe_destination(&t.name) {
+            Some(name) => Some(self.ssh_g(&name).await?),
+            None => None,
+        };
+        let r = match (by_name, address) {
+            (Some(by_name), _) if by_name.hostname != t.name => by_name,
+            (_, Some(addr)) => self.ssh_g(&addr).await?,
+            (Some(by_name), None) => by_name,
+            (None, None) => {
+                return Err(SshProblem {
+                    kind: SshProblemKind::NoAddress,
+                    detail: "no address, and the node's name is not a host name ssh may be given"
+                        .into(),
+                });
+            }
         };
         if r.hostname.is_empty() {
             return Err(SshProblem {
@@ -275,11 +446,9 @@ impl Pool {
     }
 
     async fn ssh_g(&self, dest: &str) -> Result<Resolved, SshProblem> {
+        let private = self.private()?;
         let mut cmd = Command::new("ssh");
-        cmd.arg("-G");
-        if let Some(f) = &self.settings.config_file {
-            cmd.arg("-F").arg(f);
-        }
+        cmd.arg("-G").arg("-F").arg(&private.ssh_config);
         cmd.args(["-l", &self.settings.user, "--", dest]);
         cmd.stdin(std::process::Stdio::null());
         let out = match timeout(self.settings.op_timeout, cmd.output()).await {
@@ -296,17 +465,16 @@ impl Pool {
     /// `slow`: handshakes with this node that ran out of time just before.
     async fn connect(&self, r: &Resolved, slow: u32) -> Result<Session, SshProblem> {
         let s = &self.settings;
+        let private = self.private()?;
         let (connect_timeout, limit) = handshake_limits(s.connect_timeout, slow);
         let mut b = SessionBuilder::default();
         b.user(s.user.clone())
             .known_hosts_check(KnownHosts::Strict)
             .connect_timeout(connect_timeout)
             .server_alive_interval(Duration::from_secs(15))
-            .control_directory(&s.control_dir)
-            .control_persist(ControlPersist::IdleFor(s.persist_idle));
-        if let Some(f) = &s.config_file {
-            b.config_file(f);
-        }
+            .control_directory(&private.dir)
+            .control_persist(ControlPersist::IdleFor(s.persist_idle))
+            .config_file(&private.ssh_config);
         match timeout(limit, b.connect_mux(&r.destination)).await {
             Ok(Ok(sess)) => Ok(sess),
             Ok(Err(e)) => Err(self.explain(r, &e).await),
@@ -403,6 +571,17 @@ impl Pool {
             .map(|(_, c)| c)
             .collect();
         futures::future::join_all(all.iter().map(|c| self.drop_session(c))).await;
+        if let Ok(p) = &self.private {
+            // Only our own config file is left once every master is gone;
+            // a master still running keeps its socket folder, and the folder.
+            let _ = std::fs::remove_file(&p.ssh_config);
+            if std::fs::remove_dir(&p.dir).is_err() {
+                let _ = std::fs::write(
+                    &p.ssh_config,
+                    wrapper_ssh_config(self.settings.config_file.as_deref()),
+                );
+            }
+        }
     }
 }
 
@@ -465,6 +644,43 @@ where
         }
     })
     .await
+}
+
+/// `s` when it is an IP address or a strict host name (RFC 1123 labels of
+/// letters, digits and inner hyphens), else None.
+pub fn safe_destination(s: &str) -> Option<String> {
+    if s.parse::<std::net::IpAddr>().is_ok() {
+        return Some(s.to_string());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    (s.len() <= 253 && s.split('.').all(label_ok)).then(|| s.to_string())
+}
+
+/// Everything `r` sends, or None once it passes `max` bytes.
+pub async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let n = r.take(max as u64 + 1).read_to_end(&mut buf).await.ok()?;
+    (n <= max).then_some(buf)
+}
+
+/// The first `max` bytes `r` sends; the rest is read and dropped, so a
+/// chatty stderr cannot stall the command.
+async fn read_capped_draining<R: tokio::io::AsyncRead + Unpin>(r: &mut R, max: usize) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let _ = (&mut *r).take(max as u64).read_to_end(&mut buf).await;
+    let _ = tokio::io::copy(r, &mut tokio::io::sink()).await;
+    buf
 }
 
 fn other(detail: String) -> SshProblem {
@@ -544,10 +760,11 @@ pub fn classify_ssh(text: &str) -> SshProblem {
         || lower.contains("host key for") && lower.contains("has changed")
     {
         SshProblemKind::HostKeyChanged(changed_fingerprint(text))
-    } else if lower.contains("host key is known for")
-        || lower.contains("host key verification failed")
-    {
+    } else if lower.contains("host key is known for") {
         SshProblemKind::HostKeyUnknown(Vec::new())
+    } else if lower.contains("host key verification failed") {
+        // Without OpenSSH's banner nothing says the key is merely unknown.
+        SshProblemKind::HostKeyUnverified
     } else if lower.contains("permission denied (") || lower.contains("too many authentication") {
         SshProblemKind::Auth
     } else if lower.contains("connection refused") {
@@ -565,6 +782,9 @@ pub fn classify_ssh(text: &str) -> SshProblem {
         SshProblemKind::HostKeyChanged(_) => "host key differs from known_hosts".to_string(),
         SshProblemKind::HostKeyUnknown(_) => {
             "host key not in known_hosts (strict checking)".to_string()
+        }
+        SshProblemKind::HostKeyUnverified => {
+            "host key verification failed: the key is unknown or changed (ssh did not say which; its LogLevel hides the reason). Compare the node's fingerprint on its console with known_hosts before trusting anything".to_string()
         }
         _ => text
             .lines()
@@ -646,6 +866,114 @@ mod tests {
         assert_eq!((c.as_secs(), l.as_secs()), (30, 48));
     }
 
+    /// What the API says a node's address or name is reaches ssh only as an
+    /// IP or a strict host name: an `ssh://` URL (which ssh would read as
+    /// user, host and port) or an option is refused before ssh runs.
+    #[tokio::test]
+    async fn a_node_address_from_the_api_reaches_ssh_only_as_an_ip_or_host_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config");
+        std::fs::write(&cfg, "").unwrap();
+        let pool = Pool::new(SshSettings::new(
+            "rancher".into(),
+            Some(cfg),
+            dir.path().to_path_buf(),
+        ));
+        for (name, address) in [
+            ("node1", Some("ssh://root@evil.example:2222")),
+            ("node1", Some("-oProxyCommand=touch /tmp/pwned")),
+            ("node1", Some("10.0.0.1 -oProxyCommand=x")),
+            ("-oProxyCommand=touch /tmp/pwned", None),
+            ("ssh://root@evil.example:2222", None),
+        ] {
+            let t = Target {
+                name: name.into(),
+                address: address.map(String::from),
+            };
+            let e = pool.resolve(&t).await.unwrap_err();
+            assert_eq!(
+                e.kind,
+                SshProblemKind::NoAddress,
+                "{name} {address:?}: {e:?}"
+            );
+        }
+        for (name, address, host) in [
+            ("node1", Some("10.0.0.1"), "10.0.0.1"),
+            ("node1", Some("fd00::5"), "fd00::5"),
+            (
+                "harvester-node-1.lab.example",
+                None,
+                "harvester-node-1.lab.example",
+            ),
+        ] {
+            let t = Target {
+                name: name.into(),
+                address: address.map(String::from),
+            };
+            assert_eq!(pool.resolve(&t).await.unwrap().hostname, host);
+        }
+    }
+
+    /// The operator's ForwardAgent and LocalCommand never apply to node
+    /// connections, the rest of their config does; control sockets live in a
+    /// fresh 0700 folder of ours.
+    #[tokio::test]
+    async fn node_connections_never_forward_the_agent_or_run_local_commands() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("operator config");
+        std::fs::write(
+            &cfg,
+            "Host node1\n  HostName 10.9.9.9\n  Port 2222\nHost *\n  ForwardAgent yes\n  PermitLocalCommand yes\n  LocalCommand touch /tmp/harvcred-pwned\n",
+        )
+        .unwrap();
+        let pool = Pool::new(SshSettings::new(
+            "rancher".into(),
+            Some(cfg),
+            dir.path().to_path_buf(),
+        ));
+        let r = pool
+            .resolve(&Target {
+                name: "node1".into(),
+                address: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!((r.hostname.as_str(), r.port), ("10.9.9.9", 2222));
+        let out = std::process::Command::new("ssh")
+            .arg("-G")
+            .arg("-F")
+            .arg(pool.ssh_config_file().unwrap())
+            .arg("node1")
+            .output()
+            .unwrap();
+        let g = String::from_utf8_lossy(&out.stdout);
+        assert!(g.lines().any(|l| l == "forwardagent no"), "{g}");
+        assert!(g.lines().any(|l| l == "permitlocalcommand no"), "{g}");
+        let control = pool.control_dir().unwrap();
+        let m = std::fs::symlink_metadata(control).unwrap();
+        assert!(m.is_dir());
+        assert_eq!(m.permissions().mode() & 0o777, 0o700);
+        assert_eq!(m.uid(), std::fs::metadata(dir.path()).unwrap().uid());
+        assert!(control.starts_with(dir.path()));
+        // Two pools never share a folder.
+        let other = Pool::new(SshSettings::new(
+            "rancher".into(),
+            None,
+            dir.path().to_path_buf(),
+        ));
+        assert_ne!(other.control_dir().unwrap(), control);
+    }
+
+    #[tokio::test]
+    async fn a_node_answer_is_read_up_to_its_cap_and_no_further() {
+        let big = vec![b'x'; 3000];
+        assert_eq!(read_capped(&mut &big[..], 3000).await.unwrap().len(), 3000);
+        assert_eq!(read_capped(&mut &big[..], 2999).await, None);
+        let got = read_capped_draining(&mut &big[..], 100).await;
+        assert_eq!(got.len(), 100);
+    }
+
     #[test]
     fn ssh_g_output_gives_host_port_and_proxying() {
         let r = parse_ssh_g(
@@ -674,6 +1002,15 @@ mod tests {
             classify_ssh(unknown).kind,
             SshProblemKind::HostKeyUnknown(vec![])
         );
+        // No banner (LogLevel QUIET): could be a changed key, never "add it".
+        let bare = classify_ssh("Host key verification failed.\r\n");
+        assert_eq!(bare.kind, SshProblemKind::HostKeyUnverified);
+        assert!(
+            bare.detail.contains("unknown or changed"),
+            "{}",
+            bare.detail
+        );
+        assert!(!bare.detail.contains("add"), "{}", bare.detail);
         let p = classify_ssh("rancher@10.0.0.1: Permission denied (publickey,password).");
         assert_eq!(p.kind, SshProblemKind::Auth);
         assert!(p.detail.contains("Permission denied"));
