@@ -456,8 +456,12 @@ pub fn renew_window(
 /// component itself (`kube-controller-manager-ca@…`, the older RKE2 that
 /// never renews it) rather than from RKE2's server CA (newer RKE2, k3s#12172,
 /// an ordinary leaf RKE2 renews)?
+///
+/// A self-signed CA in the same file is not the component's: newer RKE2
+/// appends its server CA (`rke2-server-ca@…`) to the leaf, and that CA is
+/// judged as the CA it is.
 pub fn component_signed(cert: &CertInfo, component: &str) -> bool {
-    cert.self_signed
+    (cert.self_signed && !cert.is_ca)
         || cert
             .issuer_cn
             .as_deref()
@@ -953,6 +957,10 @@ pub(crate) mod tests {
             assert!(!a.message.contains("rm /var/lib"), "{}", a.message);
             assert!(!a.message.contains("crictl"), "{}", a.message);
             assert!(a.message.contains("restart rke2-server"), "{}", a.message);
+            // The server CA appended after the leaf is judged as a CA, not
+            // as the component's own certificate.
+            let a = assess(&f.certs[1], NOW, &Thresholds::default());
+            assert!(!a.message.contains("crictl"), "{}", a.message);
             // The same file self-signed (older RKE2): the workaround.
             let (leaf, _) = make_chain(
                 &format!("{component}-ca@1735689600"),
