@@ -357,6 +357,43 @@ fn console_shows_the_credential_levels_of_a_lab() {
     let c3 = cells(2);
     assert_eq!(c3[0], "exp", "{s}");
     assert_eq!(c3[3], "crit", "{s}");
+    // certs-expiring's own certificates: kcm-cert-expired expires only the
+    // controller-manager and scheduler serving certificates, so the table's
+    // `exp` above would hold without them. The RKE2 admin client leaf is one
+    // kcm-cert-expired never touches.
+    t.text(":certs");
+    t.keys(&["Enter"]);
+    t.wait("certificates view", Duration::from_secs(3), |s| {
+        s.contains("certificates (") && s.contains("RESIDUAL")
+    });
+    t.text("/client-admin");
+    t.keys(&["Enter"]);
+    let s = t.wait("the admin client leaves", Duration::from_secs(3), |s| {
+        s.contains("</client-admin>")
+            && (1..=3).all(|i| {
+                s.lines()
+                    .any(|l| l.contains(&format!("node{i}")) && l.contains("client-admin.crt"))
+            })
+    });
+    let admin = |node: &str| -> &str {
+        s.lines()
+            .find(|l| l.contains(node) && l.contains("client-admin.crt"))
+            .unwrap()
+    };
+    assert!(admin("node3").contains("expired"), "{s}");
+    assert!(
+        admin("node2").contains("warn") || admin("node2").contains("critical"),
+        "node2's leaf expires in 10 days:\n{s}"
+    );
+    assert!(
+        !admin("node1").contains("expired") && !admin("node1").contains("warn"),
+        "{s}"
+    );
+    t.keys(&["Escape", "Escape"]);
+    t.wait("back on nodes", Duration::from_secs(3), |s| {
+        s.contains("nodes (3)")
+    });
+
     // node3's token tab says what to do.
     t.keys(&["G", "Enter", "4"]);
     t.wait("node3's token tab", Duration::from_secs(3), |s| {
