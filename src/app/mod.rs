@@ -359,8 +359,11 @@ impl App {
             Msg::CacheLoaded(list) => {
                 // The API's own list, once there, is newer than any cache.
                 if !self.api_synced {
-                    for n in list {
+                    for mut n in list {
                         if self.row(&n.name).is_none() {
+                            // Readiness from an old session is no news: the
+                            // screen says unknown, as for an inventory node.
+                            n.ready = None;
                             self.upsert(n, Source::Cache);
                         }
                     }

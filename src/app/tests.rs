@@ -159,6 +159,8 @@ fn api_down_keeps_inventory_and_cached_nodes() {
     assert_eq!(app.rows.len(), 3);
     assert_eq!(app.row("node1").unwrap().source, Source::Inventory);
     assert_eq!(app.row("node2").unwrap().source, Source::Cache);
+    // The cache was Ready when saved; that is no news about now.
+    assert_eq!(app.row("node2").unwrap().info.ready, None);
     // The API's own list replaces cached rows; inventory rows stay.
     app.update(Msg::NodesListed(vec![node(
         "node3",
