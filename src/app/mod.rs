@@ -634,6 +634,16 @@ impl App {
             self.dirty = false;
             return Vec::new();
         }
+        // Over a slow SSH link `esc` and the key typed right after it arrive
+        // in one read, which the terminal reads as Alt+key. No key is bound
+        // to Alt, so take it as what the operator typed: esc, then the key.
+        if k.modifiers.contains(KeyModifiers::ALT) && k.code != KeyCode::Esc {
+            let mut fx = self.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+            let mut plain = k;
+            plain.modifiers.remove(KeyModifiers::ALT);
+            fx.extend(self.key(plain));
+            return fx;
+        }
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && k.code == KeyCode::Char('c') {
             return self.quit();

@@ -624,3 +624,28 @@ mod sweep {
         assert_eq!(order(&app), ["b", "a", "c"]);
     }
 }
+
+/// Over a slow SSH link `esc` then `j` arrive together as Alt+j.
+#[test]
+fn alt_key_is_taken_as_esc_then_the_key() {
+    let alt = |c: char| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT));
+    let mut app = listed();
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.view(), &View::NodeDetail("node1".into()));
+    app.update(alt('j'));
+    assert_eq!(app.view(), &View::Nodes, "esc closed the details");
+    assert_eq!(selected(&app), "node2", "then j moved down");
+    // In the filter: esc leaves it, then the key acts on the table.
+    app.update(key('/'));
+    typed(&mut app, "node");
+    app.update(alt('G'));
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(selected(&app), "node3");
+    // Alt+esc stays one esc (nothing to split).
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::ALT)));
+    assert_eq!(app.view(), &View::Nodes);
+}
