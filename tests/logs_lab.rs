@@ -301,10 +301,18 @@ fn a_cut_link_reconnects_without_repeating_or_losing_lines() {
     });
     let seen = std::mem::take(&mut f.seen);
     f.signal(nix::sys::signal::Signal::SIGINT);
-    f.exit(Duration::from_secs(5));
+    let (_, err) = f.exit(Duration::from_secs(5));
     let got: Vec<u32> = seen.iter().filter_map(|l| seq(l)).collect();
     let first = got[0];
     let want: Vec<u32> = (first..=699).collect();
-    assert_eq!(got, want, "every line once, in order, across the reconnect");
+    if got != want {
+        let not_seq: Vec<&String> = seen.iter().filter(|l| seq(l).is_none()).collect();
+        let missing: Vec<u32> = want.iter().filter(|i| !got.contains(i)).copied().collect();
+        panic!(
+            "every line once, in order, across the reconnect: missing {missing:?}, {} lines for {} wanted\nother lines: {not_seq:#?}\nstderr: {err}",
+            got.len(),
+            want.len()
+        );
+    }
     lab.assert_no_journalctl_left(&["node1"], "after the reconnect");
 }
