@@ -308,8 +308,20 @@ fn a_cut_link_reconnects_without_repeating_or_losing_lines() {
     if got != want {
         let not_seq: Vec<&String> = seen.iter().filter(|l| seq(l).is_none()).collect();
         let missing: Vec<u32> = want.iter().filter(|i| !got.contains(i)).copied().collect();
+        // Whether the node's journal has them tells harvcred's loss from the lab's.
+        let on_node: Vec<String> = missing
+            .iter()
+            .take(5)
+            .map(|i| {
+                let out = lab.ssh(
+                    "node1",
+                    &format!("sudo journalctl -u rke2-server -o short-unix --grep '^seq {i}$'"),
+                );
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            })
+            .collect();
         panic!(
-            "every line once, in order, across the reconnect: missing {missing:?}, {} lines for {} wanted\nother lines: {not_seq:#?}\nstderr: {err}",
+            "every line once, in order, across the reconnect: missing {missing:?} (in node1's journal: {on_node:?}), {} lines for {} wanted\nother lines: {not_seq:#?}\nstderr: {err}",
             got.len(),
             want.len()
         );
