@@ -81,7 +81,7 @@ impl Verdict {
             } else {
                 "MISSED"
             };
-            println!("  {what:<48} {measured:>16}  target {target:<16} {mark}");
+            println!("  {what:<62} {measured:>18}  target {target:<16} {mark}");
         }
         let missed = self.rows.iter().filter(|r| !r.3).count();
         if benchmarking() && missed > 0 {
