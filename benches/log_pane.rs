@@ -1,7 +1,10 @@
 //! A console frame with the log pane open, drawn into a 200x50 TestBackend,
 //! after 1,000 and after 1,000,000 lines reached the pane through
 //! `Msg::LogLines` (three nodes, 10,000 held): what the frame tick pays
-//! while a log scrolls. Target: under 5 ms, the same at both sizes.
+//! while a log scrolls. Target: under 5 ms, the same at both sizes (T8 of
+//! reference/reliability-and-performance.md). `cargo bench --bench log_pane`
+//! judges it (exit 1 when missed); under `cargo test` it smoke-runs after
+//! 1,000 and 10,000 lines.
 //!
 //! Measured 2026-11-29 (`cargo bench --bench log_pane`, shared 2-core
 //! machine at load average 7, so an upper bound; means): following 2.1 ms
@@ -9,7 +12,10 @@
 //! after 1k and 1.3 ms after 1M. The spread between runs (1.5-3.5 ms) is
 //! the machine's load, not the history: drawing reads only the window.
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+mod common;
+
+use common::{Verdict, median_time, sized};
+use criterion::{BenchmarkId, Criterion};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use harvcred::app::*;
 use harvcred::logs::{LogLine, Timestamp};
@@ -80,10 +86,14 @@ fn pane_with(lines: usize) -> App {
     app
 }
 
-fn bench(c: &mut Criterion) {
+/// Frame budget in milliseconds (T8).
+const FRAME_MS: f64 = 5.0;
+
+fn bench(c: &mut Criterion, verdict: &mut Verdict) {
     let theme = Theme::default_theme();
+    let runs = sized(100, 3);
     let mut g = c.benchmark_group("log_pane_frame_200x50");
-    for lines in [1_000usize, 1_000_000] {
+    for lines in [1_000usize, sized(1_000_000, 10_000)] {
         let mut app = pane_with(lines);
         let mut term = Terminal::new(TestBackend::new(200, 50)).unwrap();
         g.bench_function(BenchmarkId::new("following", lines), |b| {
@@ -91,6 +101,15 @@ fn bench(c: &mut Criterion) {
                 term.draw(|f| ui::draw(f, &app, &theme)).unwrap();
             })
         });
+        let frame = median_time(runs, || {
+            term.draw(|f| ui::draw(f, &app, &theme)).unwrap();
+        });
+        verdict.at_most(
+            &format!("following, after {lines} lines"),
+            frame.as_secs_f64() * 1e3,
+            FRAME_MS,
+            "ms",
+        );
         // Searching, wrapped, scrolled back: the costlier path.
         for c in "/backend".chars() {
             key(&mut app, c);
@@ -103,16 +122,27 @@ fn bench(c: &mut Criterion) {
                 term.draw(|f| ui::draw(f, &app, &theme)).unwrap();
             })
         });
+        let frame = median_time(runs, || {
+            term.draw(|f| ui::draw(f, &app, &theme)).unwrap();
+        });
+        verdict.at_most(
+            &format!("search, wrap, paused, after {lines} lines"),
+            frame.as_secs_f64() * 1e3,
+            FRAME_MS,
+            "ms",
+        );
     }
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
+fn main() {
+    let mut c = Criterion::default()
         .sample_size(30)
         .warm_up_time(std::time::Duration::from_millis(500))
-        .measurement_time(std::time::Duration::from_secs(2));
-    targets = bench
+        .measurement_time(std::time::Duration::from_secs(2))
+        .configure_from_args();
+    let mut verdict = Verdict::new();
+    bench(&mut c, &mut verdict);
+    c.final_summary();
+    verdict.finish("log_pane");
 }
-criterion_main!(benches);

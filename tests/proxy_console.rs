@@ -12,6 +12,18 @@ use common::tmux::Tmux;
 const TAG: &str = "proxy";
 use common::{BIN, Lab};
 
+/// Polls `ok` until it holds; fails after 10 s.
+fn wait_for(what: &str, ok: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 10s for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The screen's text with the box borders and line breaks taken out, so a
 /// message wrapped over two lines can be found whole.
 fn flat(screen: &str) -> String {
@@ -59,15 +71,14 @@ fn proxy_form_refuses_an_uncovered_node_then_applies_the_fixed_value() {
     t.wait("Harvester's message", Duration::from_secs(5), |s| {
         flat(s).contains(&msg)
     });
-    let rv_before = lab.kubectl_ok(&[
-        "get",
-        "settings.harvesterhci.io",
-        "http-proxy",
-        "-o",
-        "jsonpath={.metadata.resourceVersion}",
-    ]);
+    let mark = lab.api_log_mark();
+    let audit = state.join("harvcred/audit.jsonl");
     t.keys(&["Enter"]);
-    std::thread::sleep(Duration::from_millis(500));
+    // The refusal is audited after the decision; once it is there, a patch
+    // sent for it would be in the request log.
+    wait_for("the refusal in the audit log", || {
+        std::fs::read_to_string(&audit).is_ok_and(|a| a.contains(r#""result":"refused""#))
+    });
     let s = t.screen();
     assert!(
         s.contains("http-proxy · edit"),
@@ -78,16 +89,17 @@ fn proxy_form_refuses_an_uncovered_node_then_applies_the_fixed_value() {
         "what was typed is kept\n{s}"
     );
     assert_eq!(
-        lab.kubectl_ok(&[
-            "get",
-            "settings.harvesterhci.io",
-            "http-proxy",
-            "-o",
-            "jsonpath={.metadata.resourceVersion}",
-        ]),
-        rv_before,
+        lab.api_writes_since(mark, "settings.harvesterhci.io", "http-proxy"),
+        Vec::<serde_json::Value>::new(),
         "nothing was sent"
     );
+    let rv0 = lab.kubectl_ok(&[
+        "get",
+        "settings.harvesterhci.io",
+        "http-proxy",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
 
     // Fixed: the message goes; preview, dry run, confirm.
     t.text(&format!(",{}", ips[2]));
@@ -114,6 +126,23 @@ fn proxy_form_refuses_an_uncovered_node_then_applies_the_fixed_value() {
     t.wait("configured", Duration::from_secs(60), |s| {
         s.contains("applied; the cluster reports it configured")
     });
+    let sent: Vec<(bool, &str, u64)> = lab
+        .api_writes_since(mark, "settings.harvesterhci.io", "http-proxy")
+        .iter()
+        .map(|r| {
+            (
+                r["dryRun"].as_bool().unwrap(),
+                r["resourceVersion"].as_str().unwrap_or(""),
+                r["code"].as_u64().unwrap(),
+            )
+        })
+        .map(|(d, v, c)| (d, if v == rv0 { "read" } else { "other" }, c))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![(true, "read", 200), (false, "read", 200)],
+        "a dry run, then one patch conditioned on the version read ({rv0})"
+    );
     let v = lab.kubectl_ok(&[
         "get",
         "settings.harvesterhci.io",

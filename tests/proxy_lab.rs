@@ -92,6 +92,22 @@ fn rv(lab: &Lab) -> String {
     ])
 }
 
+/// The patches of `http-proxy` that reached the API since `mark`, as
+/// (dryRun, resourceVersion the patch was conditioned on, result code).
+fn proxy_patches(lab: &Lab, mark: usize) -> Vec<(bool, String, u64)> {
+    lab.api_writes_since(mark, "settings.harvesterhci.io", "http-proxy")
+        .iter()
+        .map(|r| {
+            assert_eq!(r["verb"], "patch", "{r}");
+            (
+                r["dryRun"].as_bool().unwrap(),
+                r["resourceVersion"].as_str().unwrap_or("").to_string(),
+                r["code"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 fn audit_lines(state: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(state.join("harvcred/audit.jsonl"))
         .unwrap_or_default()
@@ -111,6 +127,7 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
 
     // An uncovered node: refused by harvcred before sending, with Harvester's words.
     let rv0 = rv(&lab);
+    let mark = lab.api_log_mark();
     let partial = format!("{},{}", ips[0], ips[1]);
     let out = run_watching_args(
         harvcred(
@@ -139,12 +156,26 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
         "{}",
         text(&out)
     );
-    assert_eq!(rv(&lab), rv0, "nothing may reach the API");
+    assert_eq!(
+        proxy_patches(&lab, mark),
+        vec![],
+        "nothing may reach the API"
+    );
+    // The log was being written meanwhile: harvcred read the nodes it checks.
+    assert!(
+        lab.api_requests()
+            .iter()
+            .skip(mark)
+            .any(|r| r["resource"] == "nodes" && r["code"] == 200),
+        "{:?}",
+        lab.api_requests()
+    );
     let a = audit_lines(st);
     assert_eq!(a.last().unwrap()["result"], "refused");
     assert!(a.last().unwrap()["detail"].as_str().unwrap().contains(&msg));
 
     // A dry run is checked by the server and changes nothing.
+    let mark = lab.api_log_mark();
     let out = run_watching_args(
         harvcred(
             &lab,
@@ -166,18 +197,29 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
     assert!(text(&out).contains("RKE2 restarts on every node"));
     assert_eq!(value(&lab), before);
     assert_eq!(rv(&lab), rv0);
+    assert_eq!(
+        proxy_patches(&lab, mark),
+        vec![(true, rv0.clone(), 200)],
+        "one dry-run patch, nothing else"
+    );
     assert_eq!(audit_lines(st).last().unwrap()["result"], "dry-run");
 
     // Without a terminal and without --yes nobody can confirm: refused.
+    let mark = lab.api_log_mark();
     let out = run_watching_args(
         harvcred(&lab, st, &["proxy", "set", "--no-proxy", &subnet]),
         "",
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--yes"), "{}", text(&out));
-    assert_eq!(rv(&lab), rv0);
+    assert_eq!(
+        proxy_patches(&lab, mark),
+        vec![],
+        "nothing may reach the API"
+    );
 
     // The change: applied, verified, and kubectl shows it.
+    let mark = lab.api_log_mark();
     let out = run_watching_args(
         harvcred(
             &lab,
@@ -196,6 +238,11 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("configured"), "{}", text(&out));
+    assert_eq!(
+        proxy_patches(&lab, mark),
+        vec![(true, rv0.clone(), 200), (false, rv0.clone(), 200)],
+        "a dry run, then one patch conditioned on the version read"
+    );
     let yaml = lab.kubectl_ok(&[
         "get",
         "settings.harvesterhci.io",
@@ -226,12 +273,22 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     // Rollback restores the value the change replaced.
+    let rv1 = rv(&lab);
+    let mark = lab.api_log_mark();
     let out = run_watching_args(harvcred(&lab, st, &["proxy", "rollback", "--yes"]), "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The lab starts with value "" (the default `{}` applies); the kept
     // value is written back as `{}`, the same effective value.
     assert!(before.is_empty() || before == "{}", "{before}");
     assert_eq!(value(&lab), "{}");
+    assert_eq!(
+        proxy_patches(&lab, mark)
+            .into_iter()
+            .filter(|(dry, _, _)| !dry)
+            .collect::<Vec<_>>(),
+        vec![(false, rv1, 200)],
+        "one patch, conditioned on the version the change left"
+    );
     assert_eq!(audit_lines(st).last().unwrap()["action"], "proxy.rollback");
 
     // The password is in no audit line and no log line (harvcred ran at debug).
@@ -331,6 +388,7 @@ fn cluster_module_conflict_denial_and_dry_run() {
 
     // Dry run: validated, not stored.
     let before = value(&lab);
+    let mark = lab.api_log_mark();
     rt.block_on(patch_http_proxy(
         &client,
         &good,
@@ -340,6 +398,10 @@ fn cluster_module_conflict_denial_and_dry_run() {
     .unwrap();
     assert_eq!(value(&lab), before);
     assert_eq!(rv(&lab), read.resource_version);
+    assert_eq!(
+        proxy_patches(&lab, mark),
+        vec![(true, read.resource_version.clone(), 200)]
+    );
 
     // The webhook's denial comes back in its own words.
     let bad = HttpProxySetting {
@@ -361,6 +423,10 @@ fn cluster_module_conflict_denial_and_dry_run() {
         m.starts_with("admission webhook \"validator.harvester-system.harvester-webhook\" denied the request: noProxy should contain the node's IP addresses or CIDR."),
         "{m}"
     );
+
+    let denied = proxy_patches(&lab, mark);
+    assert_eq!(denied.len(), 2, "{denied:?}");
+    assert_eq!(denied[1], (false, read.resource_version.clone(), 400));
 
     // Someone changes it behind our back: our stale version gets the 409
     // path with the value as it is now.
@@ -390,6 +456,13 @@ fn cluster_module_conflict_denial_and_dry_run() {
         r#"{"noProxy":"172.16.0.0/12"}"#,
         "the stale patch must not land"
     );
+    let sent = proxy_patches(&lab, mark);
+    assert_eq!(
+        sent.last(),
+        Some(&(false, read.resource_version.clone(), 409)),
+        "the stale patch reached the API with the old version: {sent:?}"
+    );
+    let mark = lab.api_log_mark();
     // With the version just read, it goes through.
     let written = rt
         .block_on(patch_http_proxy(
@@ -400,4 +473,8 @@ fn cluster_module_conflict_denial_and_dry_run() {
         ))
         .unwrap();
     assert_eq!(written.setting, good);
+    assert_eq!(
+        proxy_patches(&lab, mark),
+        vec![(false, now.resource_version.clone(), 200)]
+    );
 }

@@ -143,10 +143,17 @@ fn status_cells_are_coloured_by_state() {
     assert!(buf[down].modifier.contains(Modifier::BOLD));
     let pending = find_in_row(buf, "node3", "connecting");
     assert_eq!(buf[pending].fg, Color::DarkGray);
-    // Credential cells are being read: a grey "…", never a value.
+    // Credential cells are being read: a grey "…" in each of the five
+    // columns after SSH, never a value.
     let (x, y) = find_in_row(buf, "node1", "ok 4ms");
+    let line = row_text(buf, y);
+    let after_ssh: String = line.chars().skip(x as usize + "ok 4ms".len()).collect();
+    let cells: Vec<&str> = after_ssh
+        .trim_end_matches(['│', ' '])
+        .split_whitespace()
+        .collect();
+    assert_eq!(cells, ["…"; 5], "{line}");
     let q = find_in_row(buf, "node1", "…");
-    assert!(q.0 > x && q.1 == y);
     assert_eq!(buf[q].fg, Color::DarkGray);
     // The header counts 1 of 3 up, in the critical colour.
     let up = find(buf, "nodes 1/3 up");
@@ -174,9 +181,27 @@ fn monochrome_theme_uses_no_colour_and_still_marks_trouble() {
     assert!(buf[down].modifier.contains(Modifier::REVERSED));
 }
 
+/// The three nodes as `--inventory` gives them (through its real loader:
+/// an inventory cannot know whether Kubernetes calls a node Ready).
+fn three_from_an_inventory() -> Vec<NodeInfo> {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("inventory.toml");
+    let mut text = String::new();
+    for n in three() {
+        text += &format!(
+            "[[node]]\nname = \"{}\"\naddress = \"{}\"\nrole = \"{}\"\n",
+            n.name,
+            n.address.unwrap(),
+            n.role.label()
+        );
+    }
+    std::fs::write(&path, text).unwrap();
+    harvcred::cluster::load_inventory(&path).unwrap()
+}
+
 #[test]
 fn api_down_with_inventory_80x24() {
-    let mut app = App::new(setup(false, three()));
+    let mut app = App::new(setup(false, three_from_an_inventory()));
     app.update(Msg::Resize {
         width: 80,
         height: 24,
@@ -196,6 +221,8 @@ fn api_down_with_inventory_80x24() {
     let api = find(buf, "API down: connection refused");
     assert_eq!(buf[api].fg, Color::LightRed);
     find(buf, "nodes from the inventory");
+    find(buf, "unknown (not from the API)");
+    assert!(!shows(buf, "Ready"), "no readiness the API did not give");
 }
 
 #[test]
@@ -223,6 +250,34 @@ fn help_overlay_80x24() {
     press(&mut app, KeyCode::Char('?'));
     let t = draw(&app, &dark());
     insta::assert_snapshot!(t.backend());
+    // Every entry whole: the overlay's text, continuation lines joined to
+    // the entry above, holds each key's full description.
+    let buf = t.backend().buffer();
+    let (x0, y0) = find(buf, "┌ help");
+    let inner = |y: u16| -> String {
+        (x0 + 1..x0 + 65)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect()
+    };
+    let mut entries: Vec<String> = Vec::new();
+    for y in y0 + 1..buf.area.height {
+        let text = inner(y);
+        if text.starts_with(&" ".repeat(17)) && !entries.is_empty() {
+            let last = entries.last_mut().unwrap();
+            last.push(' ');
+            last.push_str(text.trim());
+        } else {
+            entries.push(text.trim().to_string());
+        }
+    }
+    let (pane, global) = keys::for_view(&View::Nodes, false);
+    for h in pane.iter().chain(&global) {
+        assert!(
+            entries.iter().any(|e| e.ends_with(h.what)),
+            "{:?} is not shown whole:\n{entries:#?}",
+            h.what
+        );
+    }
 }
 
 /// Whether `text` is anywhere on screen.
@@ -318,6 +373,9 @@ fn remote_text_cannot_drive_the_terminal() {
     find(buf, "evil\\e[2J\\u{202e}x");
 }
 
+/// Every screen at every size: nothing is drawn outside the terminal (the
+/// buffer is exactly the terminal), the header and the key line are there
+/// whenever the terminal has room for them, and what is open is on screen.
 #[test]
 fn every_screen_fits_small_and_after_resize() {
     let mut app = cluster(80, 24);
@@ -326,15 +384,30 @@ fn every_screen_fits_small_and_after_resize() {
             width: w,
             height: h,
         });
-        for keys in [
-            &[][..],
-            &[KeyCode::Char('?')],
-            &[KeyCode::Esc, KeyCode::Enter],
+        for (keys, shown) in [
+            (&[][..], "nodes"),
+            (&[KeyCode::Char('?')][..], "help"),
+            (&[KeyCode::Esc, KeyCode::Enter][..], "node1"),
         ] {
             for k in keys {
                 press(&mut app, *k);
             }
-            draw(&app, &dark());
+            let t = draw(&app, &dark());
+            let buf = t.backend().buffer();
+            assert_eq!((buf.area.width, buf.area.height), (w, h));
+            assert!(
+                shows(buf, shown),
+                "{shown:?} not on the {w}x{h} screen after {keys:?}"
+            );
+            assert!(
+                row_text(buf, 0).starts_with(" harvcred") || row_text(buf, 0).contains("help"),
+                "header at {w}x{h}: {:?}",
+                row_text(buf, 0)
+            );
+            // Every box drawn is closed: as many top corners as bottom ones.
+            let count = |c: &str| buf.content().iter().filter(|x| x.symbol() == c).count();
+            assert_eq!(count("┌"), count("└"), "a box runs off the {w}x{h} screen");
+            assert_eq!(count("┐"), count("┘"), "a box runs off the {w}x{h} screen");
         }
         press(&mut app, KeyCode::Esc);
         press(&mut app, KeyCode::Esc);
@@ -711,12 +784,32 @@ mod log_pane {
         let t = draw(&app, &th);
         insta::assert_snapshot!(t.backend());
         let buf = t.backend().buffer();
-        find(buf, "PAUSED · 2 new");
+        // Both lines that came while paused are on screen: no news.
+        find(buf, "PAUSED · 0 new");
+        find(buf, "and another");
         find(buf, "…[cut: line was 300 byt");
         find(buf, "2 lines dropped (holds 6)");
         // The match (case-insensitive) is highlighted.
         let m = find(buf, "API server");
         assert_eq!(buf[m].bg, Color::Yellow);
+    }
+
+    #[test]
+    fn paused_pane_counts_as_new_only_the_lines_below_the_screen() {
+        let mut app = two_nodes(10_000);
+        press(&mut app, KeyCode::Char('k'));
+        let lines: Vec<(i64, Vec<u8>)> = (0..40)
+            .map(|i| (10 + i, format!("later {i:02}").into_bytes()))
+            .collect();
+        let refs: Vec<(i64, &[u8])> = lines.iter().map(|(s, t)| (*s, &t[..])).collect();
+        batch(&mut app, 0, 0, &refs);
+        let t = draw(&app, &dark());
+        let buf = t.backend().buffer();
+        let on_screen = (0..40)
+            .filter(|i| shows(buf, &format!("later {i:02}")))
+            .count();
+        assert!(on_screen < 40, "the test needs lines below the screen");
+        find(buf, &format!("PAUSED · {} new", 40 - on_screen));
     }
 
     #[test]

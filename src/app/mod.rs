@@ -359,8 +359,11 @@ impl App {
             Msg::CacheLoaded(list) => {
                 // The API's own list, once there, is newer than any cache.
                 if !self.api_synced {
-                    for n in list {
+                    for mut n in list {
                         if self.row(&n.name).is_none() {
+                            // Readiness from an old session is no news: the
+                            // screen says unknown, as for an inventory node.
+                            n.ready = None;
                             self.upsert(n, Source::Cache);
                         }
                     }
@@ -630,6 +633,16 @@ impl App {
         if k.kind == KeyEventKind::Release {
             self.dirty = false;
             return Vec::new();
+        }
+        // Over a slow SSH link `esc` and the key typed right after it arrive
+        // in one read, which the terminal reads as Alt+key. No key is bound
+        // to Alt, so take it as what the operator typed: esc, then the key.
+        if k.modifiers.contains(KeyModifiers::ALT) && k.code != KeyCode::Esc {
+            let mut fx = self.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+            let mut plain = k;
+            plain.modifiers.remove(KeyModifiers::ALT);
+            fx.extend(self.key(plain));
+            return fx;
         }
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && k.code == KeyCode::Char('c') {

@@ -366,3 +366,153 @@ impl Runner {
         let _ = tokio::time::timeout(Duration::from_secs(3), self.pool.close_all()).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::app::{ApiProblem, NodeInfo, Role};
+    use crate::node::SshSettings;
+
+    /// A runner on a state folder of its own, with no cluster configured
+    /// (the kubeconfig does not exist) and no SSH target.
+    fn runner(state: &std::path::Path) -> (Runner, mpsc::Receiver<Msg>) {
+        let (tx, rx) = mpsc::channel(16);
+        let kube = KubeSettings {
+            kubeconfig: Some(state.join("no-such-kubeconfig")),
+            context: None,
+        };
+        let pool = Pool::new(SshSettings::new(
+            "rancher".into(),
+            None,
+            state.join("sockets"),
+        ));
+        let r = Runner::new(tx, kube, state.to_path_buf(), pool, Duration::from_secs(60));
+        (r, rx)
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<Msg>) -> Msg {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a message within 10 s")
+            .expect("the runner's channel open")
+    }
+
+    fn nodes() -> Vec<NodeInfo> {
+        vec![NodeInfo {
+            name: "node1".into(),
+            role: Role::Server,
+            address: Some("10.0.0.11".into()),
+            ready: Some(true),
+        }]
+    }
+
+    #[tokio::test]
+    async fn the_node_cache_saved_is_the_one_loaded_for_its_context() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut r, mut rx) = runner(d.path());
+        r.run(Effect::SaveCache {
+            context: "ctx-a".into(),
+            nodes: nodes(),
+        });
+        // Saving says nothing when it works; wait for the file, then load.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while cluster::load_cache(d.path(), "ctx-a").is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "cache never saved");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        r.run(Effect::LoadCache {
+            context: "ctx-a".into(),
+        });
+        match next(&mut rx).await {
+            Msg::CacheLoaded(list) => assert_eq!(list, nodes()),
+            other => panic!("{other:?}"),
+        }
+        r.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_cache_that_cannot_be_saved_is_said_on_the_flash_line() {
+        let d = tempfile::tempdir().unwrap();
+        // The state "folder" is a file: nothing can be written under it.
+        let state = d.path().join("state");
+        std::fs::write(&state, "").unwrap();
+        let (mut r, mut rx) = runner(&state);
+        r.run(Effect::SaveCache {
+            context: "ctx".into(),
+            nodes: nodes(),
+        });
+        match next(&mut rx).await {
+            Msg::Flash { error, text } => {
+                assert!(error);
+                assert!(
+                    text.starts_with("could not save the node list cache"),
+                    "{text}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        r.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn saved_logs_are_private_and_never_overwritten() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut r, mut rx) = runner(d.path());
+        let save = |r: &mut Runner| {
+            r.run(Effect::SaveLogs {
+                file: "node1-rke2-server.log".into(),
+                text: "one\ntwo\n".into(),
+            })
+        };
+        save(&mut r);
+        let path = d.path().join("logs/node1-rke2-server.log");
+        match next(&mut rx).await {
+            Msg::Flash { error, text } => {
+                assert!(!error, "{text}");
+                assert_eq!(text, format!("saved 2 lines to {}", path.display()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&d.path().join("logs")), 0o700);
+        // The same name again: refused, the first file kept.
+        std::fs::write(&path, "kept").unwrap();
+        save(&mut r);
+        match next(&mut rx).await {
+            Msg::Flash { error, text } => {
+                assert!(error);
+                assert!(text.starts_with("could not save the log"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept");
+        r.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn without_a_cluster_the_watch_says_so_and_the_proxy_form_cannot_load() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut r, mut rx) = runner(d.path());
+        r.run(Effect::WatchNodes);
+        match next(&mut rx).await {
+            Msg::ApiState(
+                ApiState::NotConfigured(why) | ApiState::Down(ApiProblem { detail: why, .. }),
+            ) => {
+                assert!(why.contains("no-such-kubeconfig"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        r.run(Effect::Proxy(crate::flows::proxy::Action::Load));
+        match next(&mut rx).await {
+            Msg::Proxy(crate::flows::proxy::Event::LoadFailed(why)) => assert!(!why.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        r.shutdown().await;
+    }
+}

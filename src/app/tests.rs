@@ -159,6 +159,8 @@ fn api_down_keeps_inventory_and_cached_nodes() {
     assert_eq!(app.rows.len(), 3);
     assert_eq!(app.row("node1").unwrap().source, Source::Inventory);
     assert_eq!(app.row("node2").unwrap().source, Source::Cache);
+    // The cache was Ready when saved; that is no news about now.
+    assert_eq!(app.row("node2").unwrap().info.ready, None);
     // The API's own list replaces cached rows; inventory rows stay.
     app.update(Msg::NodesListed(vec![node(
         "node3",
@@ -621,4 +623,29 @@ mod sweep {
         app.update(key('I'));
         assert_eq!(order(&app), ["b", "a", "c"]);
     }
+}
+
+/// Over a slow SSH link `esc` then `j` arrive together as Alt+j.
+#[test]
+fn alt_key_is_taken_as_esc_then_the_key() {
+    let alt = |c: char| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT));
+    let mut app = listed();
+    app.update(Msg::Resize {
+        width: 80,
+        height: 24,
+    });
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.view(), &View::NodeDetail("node1".into()));
+    app.update(alt('j'));
+    assert_eq!(app.view(), &View::Nodes, "esc closed the details");
+    assert_eq!(selected(&app), "node2", "then j moved down");
+    // In the filter: esc leaves it, then the key acts on the table.
+    app.update(key('/'));
+    typed(&mut app, "node");
+    app.update(alt('G'));
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(selected(&app), "node3");
+    // Alt+esc stays one esc (nothing to split).
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::ALT)));
+    assert_eq!(app.view(), &View::Nodes);
 }

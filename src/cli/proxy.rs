@@ -98,16 +98,24 @@ fn read_secret_line(prompt: &str) -> anyhow::Result<Zeroizing<String>> {
         let _ = std::io::stderr().flush();
     }
     let saved = if tty { echo_off() } else { None };
-    let mut line = Zeroizing::new(String::new());
-    let res = stdin.lock().read_line(&mut line);
+    let res = read_line_from(&mut stdin.lock());
     if let Some(t) = saved {
         // SAFETY: restores the attributes read from the same descriptor.
         unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
         eprintln!();
     }
-    res?;
-    let trimmed = Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string());
-    Ok(trimmed)
+    Ok(res?)
+}
+
+/// One line of `input` without its line ending (`\n` or `\r\n`); at EOF,
+/// what there is. Every copy is wiped when dropped.
+fn read_line_from(input: &mut impl BufRead) -> std::io::Result<Zeroizing<String>> {
+    // Room up front, so that growing does not leave a copy behind unwiped.
+    let mut line = Zeroizing::new(String::with_capacity(4096));
+    input.read_line(&mut line)?;
+    Ok(Zeroizing::new(
+        line.trim_end_matches(['\n', '\r']).to_string(),
+    ))
 }
 
 /// Turns terminal echo off on stdin; the attributes to restore.
@@ -699,6 +707,7 @@ fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
 
     fn read(
         status: Option<bool>,
@@ -776,5 +785,25 @@ mod tests {
             "--yes",
         ]);
         assert_eq!(crate::cli::run(cli).unwrap(), 2);
+    }
+
+    #[test]
+    fn secret_lines_are_read_one_by_one_without_their_endings() {
+        // --http-proxy - then --https-proxy -: two lines of the same stdin.
+        let mut input = Cursor::new(&b"http://u:Pw1@p:3128\r\nhttp://u:Pw2@q:3128\nlast"[..]);
+        assert_eq!(
+            read_line_from(&mut input).unwrap().as_str(),
+            "http://u:Pw1@p:3128"
+        );
+        assert_eq!(
+            read_line_from(&mut input).unwrap().as_str(),
+            "http://u:Pw2@q:3128"
+        );
+        // No newline before EOF: the text as it is; then nothing.
+        assert_eq!(read_line_from(&mut input).unwrap().as_str(), "last");
+        assert_eq!(read_line_from(&mut input).unwrap().as_str(), "");
+        // Not UTF-8: an error that does not repeat the input.
+        let e = read_line_from(&mut Cursor::new(&b"http://u:S3cr\xffet@p\n"[..])).unwrap_err();
+        assert!(!e.to_string().contains("S3cr"), "{e}");
     }
 }

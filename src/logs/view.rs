@@ -510,11 +510,15 @@ impl LogView {
         self.current
     }
 
+    /// The pane's status as of the last [`LogView::window`]: draw the window
+    /// first, so "new" counts only lines below what is on screen.
     pub fn status(&self, buf: &LogBuffer) -> Status {
+        // New since the pause and not on screen: a line drawn is not news.
+        let unseen_from = self.paused_at.max(self.last_bottom.saturating_add(1));
         let new_lines = if self.follow {
             0
         } else {
-            buf.next_seq().saturating_sub(self.paused_at)
+            buf.next_seq().saturating_sub(unseen_from)
         };
         Status {
             following: self.follow,
@@ -523,7 +527,7 @@ impl LogView {
                 if self.follow {
                     0
                 } else {
-                    m.count_from(self.paused_at)
+                    m.count_from(unseen_from)
                 }
             }),
             matches: self.search.as_ref().map(MatchIndex::len),
@@ -617,6 +621,28 @@ mod tests {
         v.to_tail();
         assert_eq!(shown(&mut v, &b, 3, 80), ["line 12", "line 13", "line 14"]);
         assert_eq!(v.status(&b).new_lines, 0);
+    }
+
+    #[test]
+    fn new_lines_already_on_screen_are_not_counted_as_new() {
+        let mut b = buf_n(3);
+        let mut v = LogView::new();
+        shown(&mut v, &b, 10, 80);
+        v.scroll_up(&b, 1);
+        assert!(!v.is_following());
+        for i in 3..5 {
+            b.push_raw(0, None, format!("line {i}").as_bytes());
+        }
+        // Everything fits: both new lines are drawn, so none is news.
+        assert_eq!(shown(&mut v, &b, 10, 80).len(), 5);
+        assert_eq!(v.status(&b).new_lines, 0);
+        // Past the screen's last row they are.
+        for i in 5..12 {
+            b.push_raw(0, None, format!("line {i}").as_bytes());
+        }
+        let rows = shown(&mut v, &b, 10, 80);
+        assert_eq!(rows.last().map(String::as_str), Some("line 9"));
+        assert_eq!(v.status(&b).new_lines, 2);
     }
 
     #[test]

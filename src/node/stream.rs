@@ -594,6 +594,7 @@ mod tests {
     #[test]
     fn the_wrapper_ends_journalctl_when_stdin_closes() {
         use std::io::Read;
+        use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
         // A fake journalctl that would run forever, on PATH first.
         let d = tempfile::tempdir().unwrap();
@@ -608,22 +609,35 @@ mod tests {
         // As root the wrapper runs journalctl directly; otherwise `sudo -n`
         // would look elsewhere, so pretend to be root for the test.
         let script = WRAPPER.replace("[ \"$(id -u)\" = 0 ]", "true");
+        // Its own process group, so a failed run can be cleaned up whole.
         let mut child = Command::new("sh")
             .args(["-c", &script, "sh", "--unit=x"])
             .env("PATH", path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap();
+        let group = nix::unistd::Pid::from_raw(child.id() as i32);
         let mut out = child.stdout.take().unwrap();
         let mut first = [0u8; 17];
         out.read_exact(&mut first).unwrap();
         assert_eq!(&first, b"started --unit=x\n");
         drop(child.stdin.take());
-        // Our stdout reaches EOF only when every remote process has gone.
-        let mut rest = Vec::new();
-        out.read_to_end(&mut rest).unwrap();
+        // Our stdout reaches EOF only when every remote process has gone
+        // (the fake's sleep holds it open): wait for that with a deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut rest = Vec::new();
+            let _ = tx.send(out.read_to_end(&mut rest).map(|_| rest));
+        });
+        let eof = rx.recv_timeout(Duration::from_secs(10));
+        if eof.is_err() {
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+            panic!("journalctl still running 10 s after the wrapper's stdin closed");
+        }
         assert!(child.wait().unwrap().code().is_some());
     }
 

@@ -138,6 +138,41 @@ impl Lab {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// The lab API's request log: one JSON value per request that reached
+    /// the API (verb, resource, name, dryRun, resourceVersion, code, ...).
+    pub fn api_requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.join("api-requests.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Where the request log ends now; pass it to [`Lab::api_writes_since`].
+    pub fn api_log_mark(&self) -> usize {
+        self.api_requests().len()
+    }
+
+    /// The writes (create, update, patch, delete) to `resource` `name` that
+    /// reached the API after `mark`, whoever sent them.
+    pub fn api_writes_since(
+        &self,
+        mark: usize,
+        resource: &str,
+        name: &str,
+    ) -> Vec<serde_json::Value> {
+        self.api_requests()
+            .into_iter()
+            .skip(mark)
+            .filter(|r| {
+                r["resource"] == resource
+                    && r["name"] == name
+                    && ["create", "update", "patch", "delete"]
+                        .contains(&r["verb"].as_str().unwrap_or(""))
+            })
+            .collect()
+    }
+
     pub fn record(&self) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(self.dir.join("lab.json")).unwrap()).unwrap()
     }

@@ -59,6 +59,15 @@ impl Tmux {
         }
     }
 
+    /// Writes `bytes` to the pane in one go, as a slow link delivers keys
+    /// typed in quick succession (`b"\x1bj"`: esc and j in one read).
+    pub fn bytes(&self, bytes: &[u8]) {
+        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut args = vec!["send-keys", "-H"];
+        args.extend(hex.iter().map(String::as_str));
+        self.tmux(&args);
+    }
+
     /// Types text literally (no key names).
     pub fn text(&self, s: &str) {
         self.tmux(&["send-keys", "-l", s]);

@@ -146,6 +146,7 @@ pub async fn serve(cfg: ApiConfig) -> Result<ApiHandle> {
         tls,
         routes::router(app),
         server::Token::new(&cfg.bearer_token),
+        server::RequestLog::open(&cfg.plan.dir.join(server::REQUEST_LOG_FILE)),
         rx,
     ));
     tracing::info!(%addr, "lab Harvester API listening");

@@ -1,9 +1,13 @@
 //! TLS termination and authentication. Client certificates are optional at
 //! the TLS layer (a bearer token is the other way in), so the handshake
 //! accepts a client without one, and each request is then tagged with how its
-//! caller proved who it is.
+//! caller proved who it is. Every request is also written to the request log
+//! ([`RequestLog`]) that tests read to see what reached the API.
 
-use std::sync::Arc;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -103,6 +107,7 @@ pub async fn accept_loop(
     tls: Arc<ServerConfig>,
     router: Router,
     token: Token,
+    log: RequestLog,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -118,10 +123,11 @@ pub async fn accept_loop(
             },
             _ = shutdown.changed() => return,
         };
-        let (acceptor, router, token, mut shutdown) = (
+        let (acceptor, router, token, log, mut shutdown) = (
             acceptor.clone(),
             router.clone(),
             token.clone(),
+            log.clone(),
             shutdown.clone(),
         );
         tokio::spawn(async move {
@@ -149,7 +155,28 @@ pub async fn accept_loop(
                     Auth::Anonymous
                 };
                 req.extensions_mut().insert(auth);
-                router.clone().oneshot(req.map(Body::new))
+                let (router, log) = (router.clone(), log.clone());
+                async move {
+                    let (parts, body) = req.into_parts();
+                    // Buffered here so the log can name the resourceVersion a
+                    // write was conditioned on; the router reads it again.
+                    let body = match axum::body::to_bytes(Body::new(body), MAX_BODY).await {
+                        Ok(b) => b,
+                        Err(_) => {
+                            log.write(&parts, peer, auth, None, 413);
+                            let resp = http::Response::builder()
+                                .status(413)
+                                .body(Body::from("request entity too large"))
+                                .expect("a static response");
+                            return Ok::<_, std::convert::Infallible>(resp);
+                        }
+                    };
+                    let precondition = precondition_rv(&body);
+                    let req = http::Request::from_parts(parts.clone(), Body::from(body));
+                    let resp = router.oneshot(req).await?;
+                    log.write(&parts, peer, auth, precondition, resp.status().as_u16());
+                    Ok(resp)
+                }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection(TokioIo::new(tls), svc);
@@ -165,6 +192,147 @@ pub async fn accept_loop(
     }
 }
 
+/// Largest request body accepted (Kubernetes' own limit is 3 MiB per object).
+pub const MAX_BODY: usize = 4 << 20;
+
+/// The request log's file name in the lab directory.
+pub const REQUEST_LOG_FILE: &str = "api-requests.jsonl";
+
+/// One JSON line per request that reached the API: time, client, verb,
+/// resource, name, dryRun, the resourceVersion a write was conditioned on,
+/// and the result code. Never a body, a header value or a query value other
+/// than `dryRun`: the bodies carry secrets (the proxy password, tokens).
+/// Lets tests tell "nothing was sent" from "sent and refused".
+#[derive(Clone, Default)]
+pub struct RequestLog(Option<Arc<Mutex<std::fs::File>>>);
+
+impl RequestLog {
+    /// Appends to `path` (mode 0600: the client addresses are nobody else's
+    /// business); a log that cannot be opened is a warning, not a dead API.
+    pub fn open(path: &Path) -> Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(f) => RequestLog(Some(Arc::new(Mutex::new(f)))),
+            Err(e) => {
+                tracing::warn!("lab API request log {}: {e}", path.display());
+                RequestLog(None)
+            }
+        }
+    }
+
+    fn write(
+        &self,
+        parts: &http::request::Parts,
+        peer: SocketAddr,
+        auth: Auth,
+        precondition: Option<String>,
+        code: u16,
+    ) {
+        let Some(file) = &self.0 else { return };
+        let mut line = request_info(&parts.method, parts.uri.path(), parts.uri.query());
+        line["time"] = serde_json::json!(super::store::now_rfc3339());
+        line["client"] = serde_json::json!(peer.to_string());
+        line["auth"] = serde_json::json!(match auth {
+            Auth::ClientCert => "client-certificate",
+            Auth::BearerToken => "bearer-token",
+            Auth::Anonymous => "anonymous",
+        });
+        let agent = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        line["userAgent"] = serde_json::json!(agent);
+        line["resourceVersion"] = serde_json::json!(precondition);
+        line["code"] = serde_json::json!(code);
+        let mut text = line.to_string();
+        text.push('\n');
+        // One write per line, so concurrent requests never interleave.
+        if let Ok(mut f) = file.lock() {
+            let _ = f.write_all(text.as_bytes());
+        }
+    }
+}
+
+/// What the API server's request-info resolver makes of a request: the
+/// Kubernetes verb, and for resource paths the group, resource, namespace,
+/// name and subresource. Other paths (discovery, /version) keep their path.
+fn request_info(method: &http::Method, path: &str, query: Option<&str>) -> serde_json::Value {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let rest = match segs.as_slice() {
+        ["api", "v1", rest @ ..] => Some(("", rest)),
+        ["apis", group, _version, rest @ ..] => Some((*group, rest)),
+        _ => None,
+    };
+    let query_pairs: Vec<(&str, &str)> = query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let dry_run = query_pairs
+        .iter()
+        .any(|(k, v)| *k == "dryRun" && *v == "All");
+    let watch = query_pairs
+        .iter()
+        .any(|(k, v)| *k == "watch" && (*v == "true" || *v == "1"));
+    let (group, namespace, resource, name, sub) = match rest {
+        Some((g, ["namespaces", ns, res, more @ ..])) => {
+            (g, *ns, *res, more.first().copied(), more.get(1).copied())
+        }
+        Some((g, [res, more @ ..])) => (g, "", *res, more.first().copied(), more.get(1).copied()),
+        _ => {
+            let verb = method.as_str().to_ascii_lowercase();
+            return serde_json::json!({ "verb": verb, "path": path, "dryRun": dry_run });
+        }
+    };
+    let verb = match (method.as_str(), name.is_some()) {
+        ("GET", _) if watch => "watch",
+        ("GET", true) => "get",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        (other, _) => {
+            return serde_json::json!({ "verb": other.to_ascii_lowercase(), "path": path, "dryRun": dry_run });
+        }
+    };
+    let resource = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    serde_json::json!({
+        "verb": verb,
+        "resource": resource,
+        "namespace": namespace,
+        "name": name.unwrap_or(""),
+        "subresource": sub.unwrap_or(""),
+        "dryRun": dry_run,
+    })
+}
+
+/// The resourceVersion a write carries as its precondition: the object's
+/// (or a merge patch's) `metadata.resourceVersion`, or a JSON patch's `test`
+/// of `/metadata/resourceVersion`. Only this value is taken from the body.
+fn precondition_rv(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let rv = match &v {
+        serde_json::Value::Array(ops) => ops
+            .iter()
+            .find(|op| op["op"] == "test" && op["path"] == "/metadata/resourceVersion")
+            .map(|op| op["value"].clone())?,
+        _ => v["metadata"]["resourceVersion"].clone(),
+    };
+    rv.as_str().map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +345,94 @@ mod tests {
         assert!(!t.matches("s3creT"));
         assert!(!Token::new("").matches(""));
         assert!(!format!("{t:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn request_info_names_verbs_and_resources_as_the_api_server_does() {
+        use http::Method;
+        let info = |m: &Method, p: &str, q: Option<&str>| request_info(m, p, q);
+        let v = info(
+            &Method::PATCH,
+            "/apis/harvesterhci.io/v1beta1/settings/http-proxy",
+            Some("dryRun=All&fieldManager=harvcred"),
+        );
+        assert_eq!(v["verb"], "patch");
+        assert_eq!(v["resource"], "settings.harvesterhci.io");
+        assert_eq!(v["name"], "http-proxy");
+        assert_eq!(v["dryRun"], true);
+        let v = info(
+            &Method::GET,
+            "/api/v1/namespaces/fleet-local/secrets/local-rke-state",
+            None,
+        );
+        assert_eq!(
+            (v["verb"].as_str(), v["resource"].as_str()),
+            (Some("get"), Some("secrets"))
+        );
+        assert_eq!(v["namespace"], "fleet-local");
+        assert_eq!(v["dryRun"], false);
+        assert_eq!(
+            info(&Method::GET, "/api/v1/nodes", Some("watch=true"))["verb"],
+            "watch"
+        );
+        assert_eq!(info(&Method::GET, "/api/v1/nodes", None)["verb"], "list");
+        let v = info(&Method::PUT, "/api/v1/nodes/node1/status", None);
+        assert_eq!(
+            (v["verb"].as_str(), v["subresource"].as_str()),
+            (Some("update"), Some("status"))
+        );
+        assert_eq!(info(&Method::GET, "/version", None)["path"], "/version");
+    }
+
+    #[test]
+    fn precondition_comes_from_metadata_or_a_json_patch_test() {
+        assert_eq!(
+            precondition_rv(br#"{"metadata":{"resourceVersion":"42"},"value":"secret"}"#),
+            Some("42".into())
+        );
+        assert_eq!(
+            precondition_rv(br#"[{"op":"test","path":"/metadata/resourceVersion","value":"7"}]"#),
+            Some("7".into())
+        );
+        assert_eq!(precondition_rv(br#"{"value":"x"}"#), None);
+        assert_eq!(precondition_rv(b"not json"), None);
+    }
+
+    #[test]
+    fn the_log_holds_no_body_and_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(REQUEST_LOG_FILE);
+        let log = RequestLog::open(&path);
+        let (parts, ()) = http::Request::builder()
+            .method("PATCH")
+            .uri("/apis/harvesterhci.io/v1beta1/settings/http-proxy?dryRun=All")
+            .header("user-agent", "harvcred/0.1")
+            .header("authorization", "Bearer TopS3cret")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let body = br#"{"metadata":{"resourceVersion":"9"},"value":"http://u:PassW0rd@p:3128"}"#;
+        log.write(
+            &parts,
+            "10.0.0.1:5000".parse().unwrap(),
+            Auth::BearerToken,
+            precondition_rv(body),
+            200,
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("PassW0rd") && !text.contains("TopS3cret"),
+            "{text}"
+        );
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["verb"], "patch");
+        assert_eq!(line["resourceVersion"], "9");
+        assert_eq!(line["code"], 200);
+        assert_eq!(line["client"], "10.0.0.1:5000");
+        assert_eq!(line["userAgent"], "harvcred/0.1");
+        assert!(line["time"].is_string());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

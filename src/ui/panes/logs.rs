@@ -155,6 +155,10 @@ pub fn node_style(i: usize, t: &Theme) -> Style {
 /// Draws a log pane into `area` (any place: below, beside, fullscreen).
 pub fn draw_pane(f: &mut Frame, area: Rect, p: &LogPane, t: &Theme) {
     let mut view = p.view.borrow_mut();
+    // The window first: the status counts as new only lines it left out.
+    let ts_on = view.timestamps();
+    let (h, w) = text_size_in(area, p, ts_on);
+    let win = view.window(&p.buf, h, w);
     let status = view.status(&p.buf);
     // Title: what is shown and whether it follows.
     let who = if p.nodes.len() == 1 {
@@ -229,10 +233,7 @@ pub fn draw_pane(f: &mut Frame, area: Rect, p: &LogPane, t: &Theme) {
     let inner = block.inner(area);
     f.render_widget(block, area);
 
-    let ts_on = view.timestamps();
-    let (h, w) = text_size_in(area, p, ts_on);
     let node_cols = node_columns(p);
-    let win = view.window(&p.buf, h, w);
     let mut lines: Vec<Line> = Vec::with_capacity(h + 1);
     for row in &win.rows {
         lines.push(row_line(p, row, &win.highlights, ts_on, node_cols, t));
