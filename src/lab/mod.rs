@@ -9,6 +9,7 @@
 pub mod api;
 pub mod base;
 pub mod exec;
+pub mod image;
 pub mod layout;
 pub mod names;
 pub mod net;
@@ -19,6 +20,7 @@ pub mod seed;
 pub mod standin;
 pub mod supervisor;
 pub mod sys;
+pub mod yip;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -297,6 +299,96 @@ pub fn down(dir: &Path) -> Result<DownReport> {
         id: Some(rec.plan.id.clone()),
         problems,
     })
+}
+
+/// Reboot `nodes` as `systemctl reboot` inside each does, and wait until each
+/// answers SSH again: `(node, seconds from the reboot until SSH answered, or
+/// why it did not come back)`.
+pub fn reboot(dir: &Path, nodes: &[String]) -> Result<Vec<(String, Result<f64, String>)>> {
+    check_machine()?;
+    let dir = absolute(dir)?;
+    let lab_dir = LabDir::new(&dir);
+    let rec =
+        Record::load(&lab_dir.record())?.with_context(|| format!("no lab in {}", dir.display()))?;
+    if rec.state != LabState::Ready || !rec.supervisor_pid.map(sys::pid_alive).unwrap_or(false) {
+        bail!(
+            "lab {} is not running (see `harvcred lab status --dir {}`)",
+            rec.plan.id,
+            dir.display()
+        );
+    }
+    let mut waiting = Vec::new();
+    for node in nodes {
+        if !rec.plan.nodes.iter().any(|n| &n.name == node) {
+            bail!("lab {} has no node {node}", rec.plan.id);
+        }
+        let pid = *rec
+            .nspawn_pids
+            .get(node)
+            .with_context(|| format!("{node} is not running"))?;
+        let machine = names::machine(&rec.plan.id, node);
+        if !supervisor::is_lab_nspawn(pid, &machine) {
+            bail!("process {pid} is not {node}'s container ({machine}); not touching it");
+        }
+        let init = supervisor::container_init(pid)
+            .with_context(|| format!("{node}'s container has no init process"))?;
+        let before = rec.boots.get(node).map(|b| b.count).unwrap_or(0);
+        let started = Instant::now();
+        let out = Command::new("nsenter")
+            .args([
+                "-t",
+                &init.to_string(),
+                "-m",
+                "-u",
+                "-i",
+                "-n",
+                "-p",
+                "--",
+                "systemctl",
+                "reboot",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .context("running nsenter (util-linux)")?;
+        if !out.status.success() {
+            bail!(
+                "systemctl reboot in {node}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        waiting.push((node.clone(), before, started));
+    }
+    let budget = Duration::from_secs(120 + 3 * rec.plan.nodes.len() as u64);
+    let mut done: Vec<(String, Result<f64, String>)> = Vec::new();
+    while !waiting.is_empty() {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = Record::load(&lab_dir.record())?.context("the lab record vanished")?;
+        waiting.retain(|(node, before, started)| {
+            let b = now.boots.get(node).cloned().unwrap_or_default();
+            let outcome = if b.count > *before && b.state == record::NodeState::Up {
+                Some(Ok(started.elapsed().as_secs_f64()))
+            } else if b.count > *before && b.state == record::NodeState::Failed {
+                Some(Err(b.problem.unwrap_or_else(|| "did not come back".into())))
+            } else if b.state == record::NodeState::Stopped {
+                Some(Err("stopped instead of rebooting".into()))
+            } else if started.elapsed() > budget {
+                Some(Err(format!(
+                    "did not come back within {} s",
+                    budget.as_secs()
+                )))
+            } else {
+                None
+            };
+            match outcome {
+                Some(o) => {
+                    done.push((node.clone(), o));
+                    false
+                }
+                None => true,
+            }
+        });
+    }
+    Ok(done)
 }
 
 /// The state of a lab, from its record, checked against the machine.

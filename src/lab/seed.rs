@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::layout::{NODE_BIN, RANCHER_UID};
+use super::layout::NODE_BIN;
 use super::pki::{self, ClusterPki, NodeIdentity, Validity};
 use super::plan::{LabPlan, NodePlan, Role, Scenario};
 
@@ -519,33 +519,6 @@ fn settings_yaml() -> String {
         .to_string()
 }
 
-/// Replace rancher's hash (field 2) and last change (field 3) in a shadow file.
-fn patch_shadow(base_shadow: &str, hash: &str, days: i64) -> Result<String> {
-    let mut found = false;
-    let mut out = String::new();
-    for line in base_shadow.lines() {
-        let mut fields: Vec<String> = line.split(':').map(str::to_string).collect();
-        if fields.first().map(String::as_str) == Some("rancher") && fields.len() >= 3 {
-            fields[1] = hash.to_string();
-            fields[2] = days.to_string();
-            found = true;
-        }
-        out.push_str(&fields.join(":"));
-        out.push('\n');
-    }
-    if !found {
-        bail!("the base tree's /etc/shadow has no rancher user");
-    }
-    Ok(out)
-}
-
-fn group_gid(group_file: &str, name: &str) -> Option<u32> {
-    group_file.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.first() == Some(&name)).then(|| f.get(2)?.parse().ok())?
-    })
-}
-
 /// Marker the rke2 stand-ins find at their first start: the lab's first boot
 /// continues a cluster that has been running since its certificates were
 /// issued, so that start renews nothing (else the cert scenarios would heal
@@ -556,8 +529,7 @@ pub const RESUME_MARKER: &str = "/var/lib/rancher/rke2/.harvcred-lab-resume";
 pub const BOOTSTRAP_TOKEN_HASH: &str = "/var/lib/rancher/rke2/server/db/bootstrap-token.sha256";
 
 /// Write one node's files into its overlay upper layer and its `/oem` folder.
-/// `base_root` is the shared base tree (read for `/etc/shadow`, `/etc/group`
-/// and folder owners).
+/// `base_root` is the shared base tree (read for folder owners).
 pub fn seed_node(
     plan: &LabPlan,
     node: &NodePlan,
@@ -574,64 +546,10 @@ pub fn seed_node(
     fs::create_dir_all(upper)?;
     fs::create_dir_all(oem)?;
 
-    // Identity.
-    t.file("/etc/hostname", &format!("{}\n", node.name), 0o644, 0, 0)?;
-    t.file(
-        "/etc/hosts",
-        &format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{}\n",
-            node.ip, node.name
-        ),
-        0o644,
-        0,
-        0,
-    )?;
-
-    // rancher's password: runtime hash. yip hashes a clear-text passwd at boot
-    // with an 8-character salt; the plaintext scenario reproduces that.
+    // /etc/hostname, /etc/hosts, /etc/shadow, /etc/environment and rancher's
+    // authorized_keys are not written here: yip makes them from /oem at every
+    // boot, the first one included (super::yip), as on a Harvester node.
     let plaintext = plan.has(Scenario::PlaintextPassword) && is_node1(plan, node);
-    let shadow_hash = if plaintext {
-        sha512_crypt(material.password_clear(), 6)?
-    } else {
-        material.password_hash().to_string()
-    };
-    let base_shadow = fs::read_to_string(base_root.join("etc/shadow"))
-        .context("reading the base tree's /etc/shadow")?;
-    let groups = fs::read_to_string(base_root.join("etc/group"))
-        .context("reading the base tree's /etc/group")?;
-    let shadow_gid = group_gid(&groups, "shadow").unwrap_or(0);
-    let days = now.unix_timestamp() / 86_400;
-    t.file(
-        "/etc/shadow",
-        &patch_shadow(&base_shadow, &shadow_hash, days)?,
-        0o640,
-        0,
-        shadow_gid,
-    )?;
-
-    // SSH key.
-    let r = RANCHER_UID;
-    t.parents("/home/rancher")?;
-    t.dir(Path::new("home/rancher"), 0o700, r, r)?;
-    t.dir(Path::new("home/rancher/.ssh"), 0o700, r, r)?;
-    fs::set_permissions(
-        t.host("/home/rancher/.ssh"),
-        fs::Permissions::from_mode(0o700),
-    )?;
-    t.file(
-        "/home/rancher/.ssh/authorized_keys",
-        &format!("{}\n", material.operator_pubkey),
-        0o600,
-        r,
-        r,
-    )?;
-
-    // Node-local proxy.
-    let env: String = node_proxy_env(plan, node)
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
-    t.file("/etc/environment", &env, 0o644, 0, 0)?;
 
     // rancherd and rke2 configuration.
     let token = material.node_token_secret(plan, node);
@@ -972,6 +890,27 @@ mod tests {
         }
     }
 
+    /// What the first boot makes of the seeded tree: the image's /etc, then
+    /// yip's stages over /oem.
+    fn boot_with_yip(base: &Path, upper: &Path, oem: &Path) {
+        fs::create_dir_all(upper.join("etc")).unwrap();
+        for f in ["etc/shadow", "etc/group"] {
+            fs::copy(base.join(f), upper.join(f)).unwrap();
+        }
+        std::os::unix::fs::chown(upper.join("etc/shadow"), Some(0), Some(42)).unwrap();
+        fs::set_permissions(upper.join("etc/shadow"), fs::Permissions::from_mode(0o640)).unwrap();
+        fs::write(
+            upper.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nrancher:x:1000:1000::/home/rancher:/bin/bash\n",
+        )
+        .unwrap();
+        let mut y = super::super::yip::Applier::new(upper).with_oem(oem);
+        for phase in ["boot", "network"] {
+            let st = y.run(phase, super::super::yip::phase_stages(phase).unwrap());
+            assert!(st.ok, "{st:?}");
+        }
+    }
+
     fn seed_all(plan: &LabPlan, material: &ClusterMaterial) -> Seeded {
         let base = fake_base();
         let dir = tempfile::tempdir().unwrap();
@@ -986,6 +925,7 @@ mod tests {
                 &nd.join("oem"),
             )
             .unwrap();
+            boot_with_yip(base.path(), &nd.join("upper"), &nd.join("oem"));
         }
         Seeded { _base: base, dir }
     }
@@ -1149,7 +1089,7 @@ mod tests {
         let meta = fs::metadata(s.upper("node1", "/home/rancher/.ssh")).unwrap();
         assert_eq!((meta.mode() & 0o777, meta.uid()), (0o700, 1000));
         assert_eq!(s.read_upper("node1", "/etc/hostname"), "node1\n");
-        assert_eq!(s.read_upper("node1", "/etc/environment"), "");
+        assert!(!s.upper("node1", "/etc/environment").exists());
         // Healthy certs: ~335 days left.
         assert_eq!(
             leaf_days_left(
@@ -1252,11 +1192,11 @@ mod tests {
         let s = seed_all(&p, &m);
         assert!(
             s.read_upper("node1", "/etc/environment")
-                .contains("http_proxy=http://proxy.old.example:8080")
+                .contains("http_proxy=\"http://proxy.old.example:8080\"")
         );
         assert!(
             s.read_upper("node2", "/etc/environment")
-                .contains("https_proxy=http://10.213.7.1:3128\n")
+                .contains("https_proxy=\"http://10.213.7.1:3128\"\n")
         );
         let env = |n: &str| {
             yaml(&s.read_oem(n, "90_custom.yaml"))["stages"]["initramfs"][0]["environment"].clone()
@@ -1264,7 +1204,7 @@ mod tests {
         assert_eq!(env("node1")["http_proxy"], OLD_PROXY);
         assert_eq!(env("node3")["http_proxy"], "http://10.213.7.1:3128");
 
-        // node1: clear text in /oem, an 8-character-salt hash of it in shadow.
+        // node1: clear text in /oem, hashed by yip at boot (16-character salt).
         let c = yaml(&s.read_oem("node1", "90_custom.yaml"));
         assert_eq!(
             c["stages"]["initramfs"][0]["users"]["rancher"]["passwd"],
@@ -1279,7 +1219,7 @@ mod tests {
             .nth(1)
             .unwrap();
         let salt = hash.split('$').nth(2).unwrap();
-        assert_eq!(salt.len(), 8);
+        assert_eq!(salt.len(), 16);
         let out = Command::new("sh")
             .args(["-c", &format!("openssl passwd -6 -salt '{salt}' -stdin")])
             .stdin(Stdio::piped())

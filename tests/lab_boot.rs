@@ -1,0 +1,177 @@
+//! A lab node boots as a Harvester node does: ephemeral /etc and /var come
+//! back from the image, /oem is applied by yip at every boot, persistent paths
+//! keep what they hold, and a broken /oem keeps the node from coming back.
+//! Needs root (the lab).
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{BIN, Lab};
+
+fn lab_cmd(lab: &Lab, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("lab")
+        .arg(args[0])
+        .arg("--dir")
+        .arg(&lab.dir)
+        .args(&args[1..])
+        .output()
+        .unwrap()
+}
+
+fn reboot_ok(lab: &Lab, node: &str) {
+    let out = lab_cmd(lab, &["reboot", node]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "lab reboot {node}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{node} rebooted: answers SSH again after")),
+        "{stdout}"
+    );
+}
+
+/// rancher's hash as /etc/shadow holds it now.
+fn shadow_hash(lab: &Lab, node: &str) -> String {
+    let line = lab.ssh_ok(node, "sudo getent shadow rancher");
+    line.split(':').nth(1).unwrap().to_string()
+}
+
+/// Whether the system's crypt(3) (libxcrypt, as PAM uses at login) accepts
+/// `password` for `hash`; the password goes on stdin.
+fn crypt_accepts(hash: &str, password: &str) -> bool {
+    let out = common::output_with_stdin(
+        Command::new("perl").args([
+            "-e",
+            "my $pw = <STDIN>; chomp $pw; print crypt($pw, $ARGV[0]) eq $ARGV[0] ? 'ok' : 'bad'",
+            hash,
+        ]),
+        format!("{password}\n").as_bytes(),
+    );
+    match String::from_utf8_lossy(&out.stdout).as_ref() {
+        "ok" => true,
+        "bad" => false,
+        other => panic!(
+            "perl crypt: {other} {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// Write a file into a node's /oem as root; the content goes on stdin.
+fn put_oem(lab: &Lab, node: &str, name: &str, content: &str) {
+    let out = common::output_with_stdin(
+        Command::new("ssh")
+            .arg("-F")
+            .arg(lab.ssh_config())
+            .args(["-o", "BatchMode=yes", node])
+            .arg(format!("sudo tee /oem/{name} >/dev/null")),
+        content.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_reboot_brings_back_oem_and_keeps_persistent_paths() {
+    let lab = Lab::up(&["--nodes", "3"]);
+    let password = std::fs::read_to_string(lab.dir.join("rancher-password")).unwrap();
+    let password = password.trim();
+
+    // node1: runtime changes to ephemeral paths are gone after a reboot;
+    // persistent paths keep theirs.
+    let installed = shadow_hash(&lab, "node1");
+    assert!(crypt_accepts(&installed, password));
+    lab.ssh_ok(
+        "node1",
+        "echo 'rancher:Runtime-Only-9' | sudo chpasswd \
+         && echo runtime | sudo tee /etc/runtime-note /etc/rancher/persisted-note >/dev/null \
+         && ssh-keygen -q -t ed25519 -N '' -C runtime-only -f /tmp/k && cat /tmp/k.pub >> ~/.ssh/authorized_keys",
+    );
+    let runtime = shadow_hash(&lab, "node1");
+    assert!(crypt_accepts(&runtime, "Runtime-Only-9"));
+    assert!(!crypt_accepts(&runtime, password));
+    // The operator's key, persisted in /oem/90_custom.yaml, removed at runtime only.
+    lab.ssh_ok(
+        "node1",
+        "grep -v harvcred-lab-operator ~/.ssh/authorized_keys > /tmp/ak; cat /tmp/ak > ~/.ssh/authorized_keys",
+    );
+    assert!(
+        !lab.ssh("node1", "true").status.success(),
+        "the key is still accepted"
+    );
+
+    reboot_ok(&lab, "node1");
+    // Logging in again at all shows the key came back from /oem.
+    let back = shadow_hash(&lab, "node1");
+    assert!(
+        crypt_accepts(&back, password),
+        "the installer's password is not back"
+    );
+    assert!(!crypt_accepts(&back, "Runtime-Only-9"));
+    let listing = lab.ssh_ok(
+        "node1",
+        "sudo ls /etc/runtime-note /etc/rancher/persisted-note 2>&1; cat ~/.ssh/authorized_keys",
+    );
+    assert!(
+        listing.contains("'/etc/runtime-note': No such file"),
+        "{listing}"
+    );
+    assert!(
+        listing.lines().any(|l| l == "/etc/rancher/persisted-note"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("runtime-only"),
+        "a runtime key in /home was lost: {listing}"
+    );
+    assert_eq!(
+        listing.matches("harvcred-lab-operator").count(),
+        1,
+        "{listing}"
+    );
+
+    // node2: a password persisted in /oem (clear text, later stage, later file)
+    // is what the node has after a reboot, hashed by yip with a 16-char salt.
+    put_oem(
+        &lab,
+        "node2",
+        "99_passwd.yaml",
+        "stages:\n  initramfs.after:\n  - users:\n      rancher:\n        passwd: Persisted-Pw-7\n",
+    );
+    reboot_ok(&lab, "node2");
+    let hash = shadow_hash(&lab, "node2");
+    assert!(crypt_accepts(&hash, "Persisted-Pw-7"), "{hash}");
+    assert!(!crypt_accepts(&hash, password));
+    assert_eq!(hash.split('$').nth(2).unwrap().len(), 16, "{hash}");
+    // A second reboot keeps it (it lives in /oem, not in the runtime).
+    reboot_ok(&lab, "node2");
+    assert!(crypt_accepts(&shadow_hash(&lab, "node2"), "Persisted-Pw-7"));
+
+    // node3: a tab-indented /oem file (harvester#9519) keeps the node from
+    // coming back, and the lab says which file.
+    put_oem(
+        &lab,
+        "node3",
+        "95_broken.yaml",
+        "stages:\n  initramfs:\n  - users:\n      rancher:\n\t\tpasswd: x\n",
+    );
+    let out = lab_cmd(&lab, &["reboot", "node3"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/oem/95_broken.yaml does not parse"), "{err}");
+    let status = lab_cmd(&lab, &["status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(2), "{text}");
+    assert!(text.contains("/oem/95_broken.yaml"), "{text}");
+    assert!(text.contains("sshd does not start"), "{text}");
+    assert!(!lab.ssh("node3", "true").status.success());
+    // The other nodes are not affected.
+    lab.ssh_ok("node1", "true");
+}
