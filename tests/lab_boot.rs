@@ -175,3 +175,54 @@ fn a_reboot_brings_back_oem_and_keeps_persistent_paths() {
     // The other nodes are not affected.
     lab.ssh_ok("node1", "true");
 }
+
+#[test]
+fn lab_down_acts_only_on_what_the_lab_made() {
+    // A folder whose path would inject into the generated ssh_config is refused.
+    let out = Command::new(BIN)
+        .args(["lab", "up", "--nodes", "1", "--dir", "/tmp/harvcred lab\"x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ssh_config"), "{err}");
+    assert!(!std::path::Path::new("/tmp/harvcred lab\"x").exists());
+
+    let lab = Lab::up(&["--nodes", "1"]);
+    let record = lab.dir.join("lab.json");
+    let original = std::fs::read_to_string(&record).unwrap();
+    let tampered = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&original).unwrap();
+        f(&mut v);
+        std::fs::write(&record, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        let out = lab.down();
+        std::fs::write(&record, &original).unwrap();
+        assert!(
+            !out.status.success(),
+            "lab down accepted a tampered lab.json"
+        );
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        // Nothing was touched: the node still answers.
+        lab.ssh_ok("node1", "true");
+        err
+    };
+    let err = tampered(&|v| v["netns"]["node1"] = "host-services".into());
+    assert!(err.contains("\"host-services\" is not this lab's"), "{err}");
+    let err = tampered(&|v| v["plan"]["dir"] = "/var/lib".into());
+    assert!(err.contains("plan folder is /var/lib"), "{err}");
+
+    std::fs::write(lab.dir.join("operator-notes.txt"), "mine\n").unwrap();
+    let id = lab.id();
+    let out = lab.down();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(common::leftovers(&id, &lab.dir), Vec::<String>::new());
+    let left: Vec<String> = std::fs::read_dir(&lab.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["operator-notes.txt".to_string()]);
+}

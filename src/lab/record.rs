@@ -119,9 +119,17 @@ impl Record {
 
     /// Write atomically: a crash mid-write must not lose the list of what to remove.
     pub fn save(&self, path: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let tmp = path.with_extension("json.tmp");
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        let _ = std::fs::remove_file(&tmp);
+        // A new file, never through a link someone left in the folder.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?;
         f.write_all(&serde_json::to_vec_pretty(self)?)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;

@@ -427,8 +427,15 @@ fn boot(
     base: &Path,
     exe: &Path,
 ) -> Result<tokio::process::Child> {
+    use std::os::unix::fs::OpenOptionsExt;
     let nd = dir.node(&node.name);
-    let console = std::fs::File::create(nd.console_log())?;
+    let console = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(nd.console_log())?;
     let base_s = base.display().to_string();
     let mut cmd = Command::new("systemd-nspawn");
     cmd.arg("--quiet")
@@ -627,8 +634,9 @@ async fn ssh_keygen(path: &Path, comment: &str) -> Result<()> {
     Ok(())
 }
 
+/// Created new with its final mode (no moment of 0644), never through a link.
 fn write_secret(path: &Path, content: &str) -> Result<()> {
-    base::write_mode(path, content, 0o600)
+    super::pki::write_file(path, content, 0o600)
 }
 
 fn random_token() -> String {
@@ -652,7 +660,7 @@ fn write_known_hosts(dir: &LabDir, plan: &LabPlan) -> Result<()> {
         let (kind, body) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
         text.push_str(&format!("{},{} {kind} {body}\n", node.name, node.ip));
     }
-    base::write_mode(&dir.known_hosts(), &text, 0o644)
+    super::pki::write_file(&dir.known_hosts(), &text, 0o644)
 }
 
 fn quote(p: &Path) -> String {
@@ -676,7 +684,8 @@ fn write_ssh_config(dir: &LabDir, plan: &LabPlan) -> Result<()> {
             kh = quote(&dir.known_hosts()),
         ));
     }
-    base::write_mode(&dir.ssh_config(), &text, 0o644)
+    super::layout::check_dir_name(&dir.root)?;
+    super::pki::write_file(&dir.ssh_config(), &text, 0o644)
 }
 
 /// Where the nodes' files are on the host, by node name (for tests and tools).
@@ -708,4 +717,14 @@ pub fn container_init(nspawn_pid: i32) -> Option<i32> {
     let children =
         std::fs::read_to_string(format!("/proc/{nspawn_pid}/task/{nspawn_pid}/children")).ok()?;
     children.split_whitespace().next()?.parse().ok()
+}
+
+/// Whether `pid` is the supervisor of the lab in `dir` (`harvcred lab
+/// supervise --dir DIR`), not some process that took its PID.
+pub fn is_lab_supervisor(pid: i32, dir: &Path) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let dir = dir.as_os_str().as_encoded_bytes();
+    args.windows(4)
+        .any(|w| w[0] == b"lab" && w[1] == b"supervise" && w[2] == b"--dir" && w[3] == dir)
 }
