@@ -226,3 +226,91 @@ fn lab_down_acts_only_on_what_the_lab_made() {
         .collect();
     assert_eq!(left, vec!["operator-notes.txt".to_string()]);
 }
+
+/// Wait, with a deadline, until `check` holds.
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn condition(ci: &serde_json::Value, node: &str, kind: &str) -> String {
+    ci["status"]["rollouts"][node]["conditions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == kind))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn a_cloudinit_lands_on_matching_nodes_is_kept_and_applies_at_reboot() {
+    let lab = Lab::up(&["--nodes", "2"]);
+    let password = std::fs::read_to_string(lab.dir.join("rancher-password")).unwrap();
+    let password = password.trim().to_string();
+    let manifest = "apiVersion: node.harvesterhci.io/v1beta1\nkind: CloudInit\nmetadata:\n  name: rancher-password\nspec:\n  matchSelector:\n    kubernetes.io/hostname: node2\n  filename: 99_passwd\n  contents: |\n    stages:\n      initramfs.after:\n      - users:\n          rancher:\n            passwd: Cloudinit-Pw-3\n";
+    let out = common::output_with_stdin(
+        Command::new("kubectl")
+            .env("KUBECONFIG", lab.kubeconfig())
+            .args(["apply", "-f", "-"]),
+        manifest.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let on = |node: &str| lab.ssh(node, "sudo cat /oem/99_passwd.yaml");
+    wait_until("the file on node2", || on("node2").status.success());
+    assert!(String::from_utf8_lossy(&on("node2").stdout).contains("Cloudinit-Pw-3"));
+    assert!(
+        !on("node1").status.success(),
+        "node1 does not match the selector"
+    );
+    let get = || -> serde_json::Value {
+        serde_json::from_str(&lab.kubectl_ok(&[
+            "get",
+            "cloudinit",
+            "rancher-password",
+            "-o",
+            "json",
+        ]))
+        .unwrap()
+    };
+    wait_until("the rollout status", || {
+        let ci = get();
+        condition(&ci, "node2", "Present") == "True"
+            && condition(&ci, "node2", "Applicable") == "True"
+            && condition(&ci, "node2", "OutOfSync") == "False"
+            && condition(&ci, "node1", "Applicable") == "False"
+            && condition(&ci, "node1", "Present") == "False"
+    });
+    // Nothing applies until the node reboots.
+    assert!(crypt_accepts(&shadow_hash(&lab, "node2"), &password));
+
+    // A manual edit is put back.
+    lab.ssh_ok(
+        "node2",
+        "echo 'stages: {}' | sudo tee /oem/99_passwd.yaml >/dev/null",
+    );
+    wait_until("the edit to be reverted", || {
+        String::from_utf8_lossy(&on("node2").stdout).contains("Cloudinit-Pw-3")
+    });
+
+    reboot_ok(&lab, "node2");
+    let hash = shadow_hash(&lab, "node2");
+    assert!(crypt_accepts(&hash, "Cloudinit-Pw-3"), "{hash}");
+    assert!(!crypt_accepts(&hash, &password));
+    assert!(crypt_accepts(&shadow_hash(&lab, "node1"), &password));
+
+    // Deleting the resource removes the file and rolls nothing back.
+    lab.kubectl_ok(&["delete", "cloudinit", "rancher-password"]);
+    wait_until("the file to go", || !on("node2").status.success());
+    assert!(crypt_accepts(&shadow_hash(&lab, "node2"), "Cloudinit-Pw-3"));
+}
