@@ -314,3 +314,46 @@ fn a_cloudinit_lands_on_matching_nodes_is_kept_and_applies_at_reboot() {
     wait_until("the file to go", || !on("node2").status.success());
     assert!(crypt_accepts(&shadow_hash(&lab, "node2"), "Cloudinit-Pw-3"));
 }
+
+#[test]
+fn older_layouts_and_a_cloudinit_password_boot_the_same_way() {
+    let lab = Lab::up(&[
+        "--nodes",
+        "2",
+        "--scenario",
+        "old-layout",
+        "--scenario",
+        "cloudinit-password",
+    ]);
+    let in_force = std::fs::read_to_string(lab.dir.join("rancher-password")).unwrap();
+    let in_force = in_force.trim();
+    let check = |node: &str| {
+        let oem = lab.ssh_ok(node, "sudo ls /oem");
+        assert!(oem.lines().any(|l| l == "99_custom.yaml"), "{oem}");
+        assert!(!oem.contains("90_custom.yaml"), "{oem}");
+        // The key comes from the initramfs stage and from users.rancher, once.
+        let keys = lab.ssh_ok(node, "cat ~/.ssh/authorized_keys");
+        assert_eq!(keys.matches("harvcred-lab-operator").count(), 1, "{keys}");
+        let layout = lab.ssh_ok(node, "cat /run/cos/cos-layout.env");
+        assert!(
+            layout.contains("RW_PATHS=\"/var /etc /srv /boot\""),
+            "{layout}"
+        );
+        // The CloudInit's later stage wins over the installer's password.
+        let hash = shadow_hash(&lab, node);
+        assert!(crypt_accepts(&hash, in_force), "{node}: {hash}");
+        let passwd = lab.ssh_ok(node, "sudo cat /oem/99_passwd.yaml");
+        assert!(passwd.contains(&hash), "{passwd}");
+        let custom = lab.ssh_ok(node, "sudo cat /oem/99_custom.yaml");
+        assert!(custom.contains("passwd: $6$") && !custom.contains(&hash));
+    };
+    check("node1");
+    check("node2");
+    let rancherd = lab.ssh_ok("node2", "sudo cat /etc/rancher/rancherd/config.yaml");
+    assert!(rancherd.contains("role: agent"), "{rancherd}");
+    let ci = lab.kubectl_ok(&["get", "cloudinit", "rancher-password", "-o", "json"]);
+    let ci: serde_json::Value = serde_json::from_str(&ci).unwrap();
+    assert_eq!(ci["spec"]["filename"], "99_passwd.yaml");
+    reboot_ok(&lab, "node1");
+    check("node1");
+}

@@ -43,16 +43,25 @@ pub enum Scenario {
     ProxyDrift,
     /// One node's /oem holds the rancher password in clear text.
     PlaintextPassword,
+    /// A cluster installed before Harvester v1.1.2: `/oem/99_custom.yaml`, keys
+    /// in the initramfs stage and under the user, a `rootfs` stage with an
+    /// `environment_file`, joining nodes with rancherd `role: agent`.
+    OldLayout,
+    /// A CloudInit `99_passwd.yaml` sets another rancher password than the
+    /// installer's (and the nodes have rebooted since).
+    CloudinitPassword,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Healthy,
         Scenario::CertsExpiring,
         Scenario::KcmCertExpired,
         Scenario::TokenMismatch,
         Scenario::ProxyDrift,
         Scenario::PlaintextPassword,
+        Scenario::OldLayout,
+        Scenario::CloudinitPassword,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +72,8 @@ impl Scenario {
             Scenario::TokenMismatch => "token-mismatch",
             Scenario::ProxyDrift => "proxy-drift",
             Scenario::PlaintextPassword => "plaintext-password",
+            Scenario::OldLayout => "old-layout",
+            Scenario::CloudinitPassword => "cloudinit-password",
         }
     }
 
@@ -83,6 +94,12 @@ impl Scenario {
             }
             Scenario::PlaintextPassword => {
                 "node1's /oem/90_custom.yaml holds the password in clear text"
+            }
+            Scenario::OldLayout => {
+                "installed before v1.1.2: /oem/99_custom.yaml, SSH keys in the initramfs stage and under users.rancher, a rootfs stage with environment_file, joining nodes with rancherd role: agent"
+            }
+            Scenario::CloudinitPassword => {
+                "a CloudInit 99_passwd.yaml overrides the installer's rancher password (rancher-password holds the one in force)"
             }
         }
     }

@@ -38,6 +38,11 @@ pub struct ClusterMaterial {
     #[serde(with = "zstring")]
     password: Zeroizing<String>,
     password_hash: String,
+    /// The password a `cloudinit-password` CloudInit sets instead.
+    #[serde(with = "zstring", default)]
+    cloudinit_password: Zeroizing<String>,
+    #[serde(default)]
+    cloudinit_password_hash: String,
     http_proxy: Option<String>,
     api_serving_chain: String,
     #[serde(with = "zstring")]
@@ -121,6 +126,8 @@ impl ClusterMaterial {
         }
         let password = random_alnum(16);
         let password_hash = sha512_crypt(&password, 12)?;
+        let cloudinit_password = random_alnum(16);
+        let cloudinit_password_hash = sha512_crypt(&cloudinit_password, 12)?;
         let (api_serving_chain, api_key) = pki.issue_api_serving(
             &[plan.gateway().into(), std::net::Ipv4Addr::LOCALHOST.into()],
             &[
@@ -139,6 +146,8 @@ impl ClusterMaterial {
             wrong_token_secret,
             password,
             password_hash,
+            cloudinit_password,
+            cloudinit_password_hash,
             http_proxy: plan.has(Scenario::ProxyDrift).then(|| proxy_setting(plan)),
             api_serving_chain,
             api_serving_key: Zeroizing::new(api_key),
@@ -161,6 +170,23 @@ impl ClusterMaterial {
     /// The `rancher` password in clear text.
     pub fn password_clear(&self) -> &str {
         &self.password
+    }
+    /// The password the nodes accept: the CloudInit's under
+    /// `cloudinit-password`, else the installer's.
+    pub fn password_in_force(&self, plan: &LabPlan) -> &str {
+        if plan.has(Scenario::CloudinitPassword) {
+            &self.cloudinit_password
+        } else {
+            &self.password
+        }
+    }
+    /// The contents of the `cloudinit-password` CloudInit (`99_passwd.yaml`):
+    /// a later stage than the installer's, so its password wins.
+    pub fn cloudinit_password_yaml(&self) -> String {
+        format!(
+            "stages:\n  initramfs.after:\n  - users:\n      rancher:\n        passwd: {}\n",
+            scalar(&self.cloudinit_password_hash)
+        )
     }
     /// `$6$` SHA-512 crypt of the password with a 16-character salt.
     pub fn password_hash(&self) -> &str {
@@ -341,9 +367,10 @@ fn rancherd_config(plan: &LabPlan, node: &NodePlan, token: &str) -> String {
         s.push_str("role: cluster-init\n");
     } else {
         s.push_str(&format!("server: {}\n", join_url(plan)));
+        // Before v1.1.2 every joining node started as an agent and was promoted later.
         let role = match node.role {
-            Role::Server => "server",
-            Role::Worker => "agent",
+            Role::Server if !plan.has(Scenario::OldLayout) => "server",
+            _ => "agent",
         };
         s.push_str(&format!("role: {role}\n"));
     }
@@ -405,6 +432,19 @@ fn node_proxy_env(plan: &LabPlan, node: &NodePlan) -> Vec<(&'static str, String)
     }
 }
 
+/// The installer's file: `99_custom.yaml` before Harvester v1.1.2.
+pub fn custom_file_name(plan: &LabPlan) -> &'static str {
+    if plan.has(Scenario::OldLayout) {
+        "99_custom.yaml"
+    } else {
+        "90_custom.yaml"
+    }
+}
+
+/// The file of the `cloudinit-password` CloudInit, and the CloudInit's name.
+pub const CLOUDINIT_PASSWORD_FILE: &str = "99_passwd.yaml";
+pub const CLOUDINIT_PASSWORD_NAME: &str = "rancher-password";
+
 /// `/oem/90_custom.yaml`, shaped like the installer's `ConvertToCOS` output.
 fn custom_yaml(
     plan: &LabPlan,
@@ -418,7 +458,19 @@ fn custom_yaml(
     let mut s = String::new();
     s.push_str("# Harvester node configuration, written by the installer (ConvertToCOS).\n");
     s.push_str("# Applied at every boot; back up to /oem/install/ before editing.\n");
-    s.push_str("name: Harvester Configuration\nstages:\n  initramfs:\n  - commands:\n");
+    let old = plan.has(Scenario::OldLayout);
+    s.push_str("name: Harvester Configuration\nstages:\n");
+    if old {
+        // cOS's layout, as older installs carried it in their own file.
+        s.push_str("  rootfs:\n  - name: Layout configuration\n    environment_file: /run/cos/cos-layout.env\n    environment:\n");
+        s.push_str("      VOLUMES: LABEL=COS_OEM:/oem LABEL=COS_PERSISTENT:/usr/local\n      OVERLAY: tmpfs:25%\n");
+        s.push_str("      RW_PATHS: /var /etc /srv /boot\n");
+        s.push_str(&format!(
+            "      PERSISTENT_STATE_PATHS: {}\n",
+            super::image::PERSISTENT.join(" ")
+        ));
+    }
+    s.push_str("  initramfs:\n  - commands:\n");
     for c in [
         "modprobe kvm",
         "modprobe vhost_net",
@@ -456,9 +508,18 @@ fn custom_yaml(
         "    users:\n      rancher:\n        passwd: {}\n",
         scalar(passwd)
     ));
+    let key = scalar(&material.operator_pubkey);
+    if old {
+        s.push_str(&format!("        ssh_authorized_keys:\n        - {key}\n"));
+        s.push_str(&format!(
+            "    authorized_keys:\n      rancher:\n      - {key}\n"
+        ));
+    }
     s.push_str("    timesyncd:\n      NTP: 0.suse.pool.ntp.org\n");
-    s.push_str("  network:\n  - authorized_keys:\n      rancher:\n");
-    s.push_str(&format!("      - {}\n", scalar(&material.operator_pubkey)));
+    if !old {
+        s.push_str("  network:\n  - authorized_keys:\n      rancher:\n");
+        s.push_str(&format!("      - {key}\n"));
+    }
     s
 }
 
@@ -635,7 +696,18 @@ pub fn seed_node(
         (node.role == Role::Server).then_some(rke2_90.as_str()),
         &passwd,
     );
-    write_owned(&oem.join("90_custom.yaml"), &custom, 0o600, 0, 0)?;
+    write_owned(&oem.join(custom_file_name(plan)), &custom, 0o600, 0, 0)?;
+    if plan.has(Scenario::CloudinitPassword) {
+        // The CloudInit's file, as node-manager wrote it before the last boot
+        // (the lab's API holds the CloudInit itself).
+        write_owned(
+            &oem.join(CLOUDINIT_PASSWORD_FILE),
+            &material.cloudinit_password_yaml(),
+            0o600,
+            0,
+            0,
+        )?;
+    }
     write_owned(
         &oem.join("harvester.config"),
         &harvester_config(plan, node, material, token, &passwd),

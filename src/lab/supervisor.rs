@@ -156,7 +156,7 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
         tokio::task::spawn_blocking(move || seed::ClusterMaterial::generate(&plan, &operator_pub))
             .await??
     };
-    write_secret(&dir.rancher_password(), material.password_clear())?;
+    write_secret(&dir.rancher_password(), material.password_in_force(&plan))?;
     let api_token = random_token();
     write_secret(&dir.api_token(), &api_token)?;
     seed::write_share(&plan, &material, &dir.share())?;
@@ -258,6 +258,16 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
         first.await.context("a node's supervision ended")??;
     }
     check_api(&dir.kubeconfig()).await?;
+    if plan.has(super::plan::Scenario::CloudinitPassword) {
+        create_cloudinit(
+            &dir.kubeconfig(),
+            seed::CLOUDINIT_PASSWORD_NAME,
+            seed::CLOUDINIT_PASSWORD_FILE,
+            &material.cloudinit_password_yaml(),
+        )
+        .await
+        .context("creating the cloudinit-password CloudInit")?;
+    }
     Ok(Running { api, events })
 }
 
@@ -545,6 +555,28 @@ fn console_tail(path: &Path) -> String {
     }
     let lines: Vec<&str> = clean.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(12)..].join("\n")
+}
+
+/// Create a CloudInit for every node through the lab's API, as an operator
+/// would (the webhook and node-manager's controller see it).
+async fn create_cloudinit(kubeconfig: &Path, name: &str, file: &str, contents: &str) -> Result<()> {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    let client = kube::Client::try_from(config)?;
+    let gvk = GroupVersionKind::gvk("node.harvesterhci.io", "v1beta1", "CloudInit");
+    let api: Api<DynamicObject> = Api::all_with(
+        client,
+        &ApiResource::from_gvk_with_plural(&gvk, "cloudinits"),
+    );
+    let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "node.harvesterhci.io/v1beta1",
+        "kind": "CloudInit",
+        "metadata": {"name": name},
+        "spec": {"matchSelector": {}, "filename": file, "contents": contents, "paused": false},
+    }))?;
+    api.create(&PostParams::default(), &obj).await?;
+    Ok(())
 }
 
 async fn check_api(kubeconfig: &Path) -> Result<()> {
