@@ -706,3 +706,155 @@ pub fn run_phase(phase: &str) -> Result<i32> {
     }
     Ok(if status.ok { 0 } else { 1 })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A root with rancher in /etc/passwd and /etc/shadow, and `/oem` files.
+    fn root(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        fs::create_dir_all(p.join("etc")).unwrap();
+        fs::create_dir_all(p.join("oem")).unwrap();
+        fs::create_dir_all(p.join("home/rancher")).unwrap();
+        fs::write(
+            p.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nrancher:x:1000:1000::/home/rancher:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(
+            p.join("etc/shadow"),
+            "root:*:1:0:99999:7:::\nrancher:!:1:0:99999:7:::\n",
+        )
+        .unwrap();
+        for (name, text) in files {
+            fs::write(p.join("oem").join(name), text).unwrap();
+        }
+        d
+    }
+
+    fn boot(d: &tempfile::TempDir) -> Status {
+        let mut a = Applier::new(d.path());
+        let s = a.run("boot", phase_stages("boot").unwrap());
+        let n = a.run("network", phase_stages("network").unwrap());
+        assert_eq!(s.ok, n.ok);
+        s
+    }
+
+    fn shadow_of(d: &tempfile::TempDir, user: &str) -> String {
+        fs::read_to_string(d.path().join("etc/shadow"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{user}:")))
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn stages_run_in_order_across_files_so_later_ones_win() {
+        let d = root(&[
+            // Written first by name, but its stage runs after 90's initramfs.
+            (
+                "10_after.yaml",
+                "stages:\n  initramfs.after:\n  - users:\n      rancher:\n        passwd: $6$after\n",
+            ),
+            (
+                "90_custom.yaml",
+                "stages:\n  initramfs:\n  - users:\n      rancher:\n        passwd: $6$installer\n",
+            ),
+            (
+                "95_same.yml",
+                "stages:\n  initramfs:\n  - environment:\n      A: \"x y\"\n    environment_file: /etc/custom.env\n",
+            ),
+        ]);
+        assert!(boot(&d).ok);
+        assert_eq!(shadow_of(&d, "rancher"), "$6$after");
+        assert_eq!(
+            fs::read_to_string(d.path().join("etc/custom.env")).unwrap(),
+            "A=\"x y\"\n"
+        );
+    }
+
+    #[test]
+    fn clear_text_is_hashed_with_a_16_character_salt() {
+        let d = root(&[(
+            "99_pw.yaml",
+            "stages:\n  initramfs:\n  - users:\n      rancher:\n        passwd: Secret-1\n",
+        )]);
+        assert!(boot(&d).ok);
+        let hash = shadow_of(&d, "rancher");
+        assert!(hash.starts_with("$6$"), "{hash}");
+        assert_eq!(hash.split('$').nth(2).unwrap().len(), 16);
+        assert!(!hash.contains("Secret-1"));
+    }
+
+    #[test]
+    fn keys_are_only_appended_and_top_level_keys_go_to_listed_users_only() {
+        let d = root(&[
+            (
+                "50_keys.yaml",
+                "stages:\n  network:\n  - authorized_keys:\n      rancher:\n      - ssh-ed25519 AAAA one\n",
+            ),
+            (
+                "60_cc.yaml",
+                "#cloud-config\nusers:\n- name: rancher\nssh_authorized_keys:\n- ssh-ed25519 AAAA two\n",
+            ),
+        ]);
+        let keys = d.path().join("home/rancher/.ssh/authorized_keys");
+        fs::create_dir_all(keys.parent().unwrap()).unwrap();
+        fs::write(&keys, "ssh-ed25519 AAAA runtime\n").unwrap();
+        assert!(boot(&d).ok);
+        assert!(boot(&d).ok);
+        assert_eq!(
+            fs::read_to_string(&keys).unwrap(),
+            "ssh-ed25519 AAAA runtime\nssh-ed25519 AAAA two\nssh-ed25519 AAAA one\n"
+        );
+        assert!(!d.path().join("home/bob/.ssh").exists());
+    }
+
+    #[test]
+    fn a_tab_indented_file_is_named_and_the_others_still_apply() {
+        let d = root(&[
+            (
+                "90_custom.yaml",
+                "stages:\n  initramfs:\n  - hostname: node7\n",
+            ),
+            (
+                "95_broken.yaml",
+                "stages:\n  initramfs:\n  - users:\n      rancher:\n\t\tpasswd: x\n",
+            ),
+        ]);
+        let st = boot(&d);
+        assert!(!st.ok);
+        assert_eq!(st.broken_file.as_deref(), Some("/oem/95_broken.yaml"));
+        // Only the parser's first line: no quote of the file.
+        assert!(!st.error.unwrap().contains('\n'));
+        assert_eq!(
+            fs::read_to_string(d.path().join("etc/hostname")).unwrap(),
+            "node7\n"
+        );
+    }
+
+    #[test]
+    fn files_get_their_mode_and_owner_and_replace_a_link_instead_of_following_it() {
+        let d = root(&[(
+            "90_custom.yaml",
+            "stages:\n  initramfs:\n  - files:\n    - path: /etc/rancher/x/config.yaml\n      permissions: 384\n      owner: 1000\n      group: 1000\n      content: |\n        token: t\n",
+        )]);
+        let target = d.path().join("elsewhere");
+        fs::write(&target, "keep\n").unwrap();
+        fs::create_dir_all(d.path().join("etc/rancher/x")).unwrap();
+        std::os::unix::fs::symlink(&target, d.path().join("etc/rancher/x/config.yaml")).unwrap();
+        assert!(boot(&d).ok);
+        let f = d.path().join("etc/rancher/x/config.yaml");
+        let m = fs::symlink_metadata(&f).unwrap();
+        assert!(m.is_file());
+        assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o600, 1000, 1000));
+        assert_eq!(fs::read_to_string(&f).unwrap(), "token: t\n");
+        assert_eq!(fs::read_to_string(&target).unwrap(), "keep\n");
+    }
+}
