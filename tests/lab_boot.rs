@@ -92,6 +92,7 @@ fn a_reboot_brings_back_oem_and_keeps_persistent_paths() {
         "node1",
         "echo 'rancher:Runtime-Only-9' | sudo chpasswd \
          && echo runtime | sudo tee /etc/runtime-note /etc/rancher/persisted-note >/dev/null \
+         && echo '# runtime edit' | sudo tee -a /etc/rancher/rancherd/config.yaml >/dev/null \
          && ssh-keygen -q -t ed25519 -N '' -C runtime-only -f /tmp/k && cat /tmp/k.pub >> ~/.ssh/authorized_keys",
     );
     let runtime = shadow_hash(&lab, "node1");
@@ -127,6 +128,10 @@ fn a_reboot_brings_back_oem_and_keeps_persistent_paths() {
         listing.lines().any(|l| l == "/etc/rancher/persisted-note"),
         "{listing}"
     );
+    // rancherd's config persists, but 90_custom.yaml's `files` rewrite it at boot.
+    let rancherd = lab.ssh_ok("node1", "sudo cat /etc/rancher/rancherd/config.yaml");
+    assert!(!rancherd.contains("# runtime edit"), "{rancherd}");
+    assert!(rancherd.contains("role: cluster-init"), "{rancherd}");
     assert!(
         listing.contains("runtime-only"),
         "a runtime key in /home was lost: {listing}"

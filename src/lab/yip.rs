@@ -126,7 +126,9 @@ pub fn parse(text: &str) -> Result<Value> {
     let value = match value {
         Value::Null => Value::Object(Default::default()),
         v @ Value::Object(_) => v,
-        other => bail!("not a mapping at the top level: {other}"),
+        // The type only: the value could be a secret.
+        Value::Array(_) => bail!("the top level is a list, not a mapping"),
+        _ => bail!("the top level is a single value, not a mapping"),
     };
     if text.trim_start().starts_with("#cloud-config") {
         return Ok(cloud_config_to_yip(&value));
