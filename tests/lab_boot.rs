@@ -361,4 +361,11 @@ fn older_layouts_and_a_cloudinit_password_boot_the_same_way() {
     assert_eq!(ci["spec"]["filename"], "99_passwd.yaml");
     reboot_ok(&lab, "node1");
     check("node1");
+    // A reboot from inside the node, as an operator does it.
+    let _ = lab.ssh("node2", "sudo systemctl reboot");
+    wait_until("node2 to boot again", || {
+        let boot = &lab.record()["boots"]["node2"];
+        boot["count"] == 2 && boot["state"] == "up"
+    });
+    check("node2");
 }
