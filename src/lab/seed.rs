@@ -91,7 +91,7 @@ fn random_alnum(n: usize) -> Zeroizing<String> {
 
 /// SHA-512 crypt (`$6$<salt>$<hash>`, default 5000 rounds) of `password` with
 /// a salt of `salt_bytes` random bytes (12 → the 16 characters glibc expects;
-/// 6 → the 8 characters yip uses when it hashes a clear-text password).
+/// the lab's yip uses that too when it hashes a clear-text password).
 pub fn sha512_crypt(password: &str, salt_bytes: usize) -> Result<String> {
     use sha_crypt::{PasswordHasher, ShaCrypt};
     let salt: Vec<u8> = (0..salt_bytes).map(|_| rand::random::<u8>()).collect();
