@@ -116,13 +116,13 @@ pub fn write_image(upper: &Path) -> Result<()> {
     write(
         &format!("{unit_dir}/{YIP_BOOT_UNIT}"),
         &format!(
-            "[Unit]\nDescription=Apply /oem stages rootfs, initramfs and boot (yip, as the Harvester OS does at boot)\nDefaultDependencies=no\nAfter=local-fs.target\nBefore=sysinit.target systemd-user-sessions.service ssh.service\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={NODE_BIN} lab yip boot\nStandardOutput=journal+console\nStandardError=journal+console\n\n[Install]\nWantedBy=sysinit.target\n"
+            "[Unit]\nDescription=Apply /oem stages rootfs, initramfs and boot (yip, as the Harvester OS does at boot)\nDefaultDependencies=no\nAfter=local-fs.target\nBefore=sysinit.target systemd-user-sessions.service ssh.service\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={NODE_BIN} lab yip boot\n# Not the console: a getty's vhangup of it makes writes fail mid-boot.\nStandardOutput=journal\nStandardError=journal\n\n[Install]\nWantedBy=sysinit.target\n"
         ),
     )?;
     write(
         &format!("{unit_dir}/{YIP_NETWORK_UNIT}"),
         &format!(
-            "[Unit]\nDescription=Apply /oem stage network (yip, as the Harvester OS does once the network is up)\nWants=network-online.target\nAfter=network-online.target {YIP_BOOT_UNIT}\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={NODE_BIN} lab yip network\nStandardOutput=journal+console\nStandardError=journal+console\n\n[Install]\nWantedBy=multi-user.target\n"
+            "[Unit]\nDescription=Apply /oem stage network (yip, as the Harvester OS does once the network is up)\nWants=network-online.target\nAfter=network-online.target {YIP_BOOT_UNIT}\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={NODE_BIN} lab yip network\n# Not the console: a getty's vhangup of it makes writes fail mid-boot.\nStandardOutput=journal\nStandardError=journal\n\n[Install]\nWantedBy=multi-user.target\n"
         ),
     )?;
     // A node whose /oem does not parse does not come back: sshd needs the boot

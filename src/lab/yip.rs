@@ -68,6 +68,12 @@ impl Status {
     }
 }
 
+/// A line for the journal. Never panics as `eprintln!` would on a write
+/// error: a failed log line must not fail the boot.
+fn log(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "yip: {msg}");
+}
+
 fn in_root(root: &Path, node_path: &str) -> PathBuf {
     root.join(node_path.trim_start_matches('/'))
 }
@@ -222,7 +228,7 @@ impl Applier {
     }
 
     fn warn(&mut self, msg: String) {
-        eprintln!("yip: {msg}");
+        log(&msg);
         self.warnings.push(msg);
     }
 
@@ -237,7 +243,7 @@ impl Applier {
                     .cloned()
                     .unwrap_or_default();
                 for (i, step) in steps.iter().enumerate() {
-                    eprintln!("yip: {} stage {stage} step {}", f.path, i + 1);
+                    log(&format!("{} stage {stage} step {}", f.path, i + 1));
                     self.step(&f.path, step);
                 }
             }
@@ -249,7 +255,7 @@ impl Applier {
             ..Default::default()
         };
         if let Some((file, error)) = broken {
-            eprintln!("yip: {file} does not parse: {error}");
+            log(&format!("{file} does not parse: {error}"));
             status.broken_file = Some(file);
             status.error = Some(error);
         }
