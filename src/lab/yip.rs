@@ -305,7 +305,7 @@ impl Applier {
             let path = d["path"].as_str().context("a directory without path")?;
             let host = self.p(path);
             fs::create_dir_all(&host)?;
-            let mode = d["permissions"].as_u64().unwrap_or(0o755) as u32;
+            let mode = mode_of(&d["permissions"]).unwrap_or(0o755);
             fs::set_permissions(&host, fs::Permissions::from_mode(mode & 0o7777))?;
             chown(&host, d["owner"].as_u64(), d["group"].as_u64())?;
         }
@@ -326,7 +326,7 @@ impl Applier {
                 }
                 other => bail!("{path}: encoding {other:?} is not supported by the lab"),
             };
-            let mode = f["permissions"].as_u64().unwrap_or(0o644) as u32 & 0o7777;
+            let mode = mode_of(&f["permissions"]).unwrap_or(0o644) & 0o7777;
             let (mut uid, mut gid) = (f["owner"].as_u64(), f["group"].as_u64());
             if let Some(os) = f["ownerstring"].as_str().filter(|s| !s.is_empty()) {
                 let (u, g) = os.split_once(':').unwrap_or((os, ""));
@@ -587,6 +587,23 @@ impl Applier {
     }
 }
 
+/// `permissions:` as yip's YAML reads it: `384`, `0o600`, and `0600` (octal,
+/// as Go's yaml.v3 keeps from YAML 1.1; our parser reads it as the float 600).
+fn mode_of(v: &Value) -> Option<u32> {
+    if let Some(n) = v.as_u64() {
+        return u32::try_from(n).ok();
+    }
+    let digits = match v {
+        Value::Number(n) => {
+            let f = n.as_f64()?;
+            (f.fract() == 0.0 && f >= 0.0).then(|| format!("{}", f as u64))?
+        }
+        Value::String(s) => s.trim_start_matches("0o").to_string(),
+        _ => return None,
+    };
+    u32::from_str_radix(&digits, 8).ok()
+}
+
 struct PasswdEntry {
     uid: u32,
     gid: u32,
@@ -785,6 +802,19 @@ mod tests {
             fs::read_to_string(d.path().join("etc/custom.env")).unwrap(),
             "A=\"x y\"\n"
         );
+    }
+
+    #[test]
+    fn permissions_read_as_yip_reads_them() {
+        for (yaml, mode) in [
+            ("p: 384", 0o600),
+            ("p: 0600", 0o600),
+            ("p: 0o640", 0o640),
+            ("p: \"0755\"", 0o755),
+        ] {
+            let v = parse(yaml).unwrap();
+            assert_eq!(mode_of(&v["p"]), Some(mode), "{yaml}");
+        }
     }
 
     #[test]
