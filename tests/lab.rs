@@ -72,7 +72,8 @@ fn lab_up_serves_ssh_and_kubectl_with_real_certs_and_down_leaves_nothing() {
     );
 
     // rancher's password is a real SHA-512 crypt: sshd + PAM accept a password login.
-    let askpass = lab.dir.join("askpass");
+    // Beside the lab folder, not in it: `lab down` leaves files it did not write.
+    let askpass = lab.dir.parent().unwrap().join("askpass");
     std::fs::write(
         &askpass,
         format!(

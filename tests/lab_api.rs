@@ -814,7 +814,10 @@ async fn cloudinit_files_land_in_the_matching_nodes_oem_and_go_on_delete() {
         .unwrap_err(),
     );
     assert_eq!(code, 400);
-    assert!(message.contains("90_custom.yaml is reserved"), "{message}");
+    assert!(
+        message.contains("conflicts with a critical system-owned file"),
+        "{message}"
+    );
     assert!(ci.get("evil").await.is_err());
 
     let created = ci
@@ -1232,7 +1235,10 @@ async fn kubectl_reads_and_patches_like_on_a_real_cluster() {
     let refused = lab.kubectl(&["apply", "-f", fs]).await;
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("90_custom.yaml is reserved"), "{err}");
+    assert!(
+        err.contains("conflicts with a critical system-owned file"),
+        "{err}"
+    );
 
     let ns = stdout(&lab.kubectl(&["get", "namespaces"]).await);
     assert!(

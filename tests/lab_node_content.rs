@@ -171,6 +171,12 @@ impl Lab {
         for n in &plan.nodes {
             let root = dir.path().join(&n.name);
             seed_node(&plan, n, &material, &base, &root, &root.join("oem")).unwrap();
+            // The first boot: the image's /etc/shadow, then yip over /oem.
+            std::fs::create_dir_all(root.join("etc")).unwrap();
+            std::fs::copy(base.join("etc/shadow"), root.join("etc/shadow")).unwrap();
+            let status = harvcred::lab::yip::Applier::new(&root)
+                .run("boot", &["rootfs", "initramfs", "boot"]);
+            assert!(status.ok, "{status:?}");
             write_share(
                 &plan,
                 &material,

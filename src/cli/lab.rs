@@ -28,6 +28,8 @@ pub enum LabCommand {
     Status(DirArg),
     /// Stop a lab and remove everything it created (idempotent, also after a crash).
     Down(DirArg),
+    /// Reboot nodes (`systemctl reboot` inside each) and wait until they answer SSH again.
+    Reboot(RebootArgs),
     /// List the scenarios a lab can reproduce.
     Scenarios,
     /// (internal) The background process that owns a lab.
@@ -36,6 +38,18 @@ pub enum LabCommand {
     /// (internal) The stand-ins for RKE2 and Rancher's agents that run inside nodes.
     #[command(hide = true)]
     Standin(crate::lab::standin::StandinArgs),
+    /// (internal) Apply a node's /oem yip stages at boot (`boot` or `network`), inside the node.
+    #[command(hide = true)]
+    Yip { phase: String },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RebootArgs {
+    #[arg(long, default_value = "harvcred-lab")]
+    pub dir: PathBuf,
+    /// Nodes to reboot (e.g. node2); all at once, each timed on its own.
+    #[arg(required = true, value_name = "NODE")]
+    pub nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -101,6 +115,20 @@ pub fn run(
             Ok(0)
         }
         Some(LabCommand::Standin(a)) => lab::standin::run(a),
+        Some(LabCommand::Yip { phase }) => crate::lab::yip::run_phase(&phase),
+        Some(LabCommand::Reboot(r)) => {
+            let mut code = 0;
+            for (node, outcome) in lab::reboot(&r.dir, &r.nodes)? {
+                match outcome {
+                    Ok(secs) => println!("{node} rebooted: answers SSH again after {secs:.1} s"),
+                    Err(why) => {
+                        eprintln!("{node}: {why}");
+                        code = 1;
+                    }
+                }
+            }
+            Ok(code)
+        }
         None => session(&args.up, connect, console),
     }
 }
@@ -157,7 +185,11 @@ fn status(dir: &Path) -> Result<i32> {
     if let Some(e) = &rec.error {
         println!("error: {e}");
     }
-    Ok(if rec.state == LabState::Ready && alive {
+    let all_up = rec
+        .boots
+        .values()
+        .all(|b| b.state == crate::lab::record::NodeState::Up);
+    Ok(if rec.state == LabState::Ready && alive && all_up {
         0
     } else {
         2
@@ -172,13 +204,26 @@ fn print_nodes(rec: &Record) {
         rec.plan.api_url(),
         scen.join(", ")
     );
-    println!("{:<8} {:<15} {:<8}", "NODE", "IP", "ROLE");
+    println!(
+        "{:<8} {:<15} {:<8} {:<10} BOOTS",
+        "NODE", "IP", "ROLE", "STATE"
+    );
     for n in &rec.plan.nodes {
         let role = match n.role {
             crate::lab::plan::Role::Server => "server",
             crate::lab::plan::Role::Worker => "worker",
         };
-        println!("{:<8} {:<15} {:<8}", n.name, n.ip, role);
+        let boot = rec.boots.get(&n.name).cloned().unwrap_or_default();
+        let state = format!("{:?}", boot.state).to_lowercase();
+        println!(
+            "{:<8} {:<15} {:<8} {:<10} {}",
+            n.name, n.ip, role, state, boot.count
+        );
+    }
+    for n in &rec.plan.nodes {
+        if let Some(p) = rec.boots.get(&n.name).and_then(|b| b.problem.as_ref()) {
+            println!("{}: {p}", n.name);
+        }
     }
 }
 

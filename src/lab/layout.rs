@@ -66,6 +66,51 @@ impl LabDir {
     pub fn nodes(&self) -> PathBuf {
         self.root.join("nodes")
     }
+
+    /// Everything the lab writes in its folder, by name: `lab down` removes
+    /// these and nothing else.
+    pub const WRITTEN: [&'static str; 12] = [
+        "lab.json",
+        "lab.json.tmp",
+        "kubeconfig",
+        "ssh_config",
+        "known_hosts",
+        "id_ed25519",
+        "id_ed25519.pub",
+        "rancher-password",
+        "api-token",
+        "supervisor.log",
+        "share",
+        "nodes",
+    ];
+
+    /// Whether `name` in the lab's folder is one the lab wrote (or the
+    /// temporary file of one, left by a crash mid-write).
+    pub fn is_written(name: &str) -> bool {
+        Self::WRITTEN.contains(&name)
+            || name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".tmp"))
+                .is_some_and(|n| Self::WRITTEN.contains(&n))
+    }
+}
+
+/// A lab folder's path goes into the generated ssh_config (IdentityFile,
+/// UserKnownHostsFile), where quotes, spaces, `%` tokens and `~` mean
+/// something: only plain path characters are accepted.
+pub fn check_dir_name(dir: &Path) -> anyhow::Result<()> {
+    let text = dir
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("the lab folder's path is not UTF-8: {}", dir.display()))?;
+    if let Some(bad) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/._-+,=@".contains(*c)))
+    {
+        anyhow::bail!(
+            "the lab folder's path contains {bad:?}; use a path of letters, digits and / . _ - + , = @ only (it is written into the lab's ssh_config)"
+        );
+    }
+    Ok(())
 }
 
 /// The host-side files of one node.

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod base;
 pub mod exec;
+pub mod image;
 pub mod layout;
 pub mod names;
 pub mod net;
@@ -19,6 +20,7 @@ pub mod seed;
 pub mod standin;
 pub mod supervisor;
 pub mod sys;
+pub mod yip;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -94,6 +96,8 @@ pub fn up(opts: &UpOptions) -> Result<Record> {
         bail!("--nodes must be between 1 and {MAX_NODES}");
     }
     let dir = absolute(&opts.dir)?;
+    layout::check_dir_name(&dir)?;
+    check_dir_owner(&dir)?;
     let lab_dir = LabDir::new(&dir);
     if let Some(rec) = Record::load(&lab_dir.record())?
         && rec.state != LabState::Down
@@ -215,8 +219,15 @@ fn raise_inotify_limit(nodes: usize, progress: bool) -> Result<()> {
 }
 
 fn spawn_supervisor(dir: &LabDir) -> Result<i32> {
+    use std::os::unix::fs::OpenOptionsExt;
     let exe = std::env::current_exe().context("finding the harvcred binary")?;
-    let log = std::fs::File::create(dir.supervisor_log())?;
+    let log = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(dir.supervisor_log())
+        .with_context(|| format!("creating {}", dir.supervisor_log().display()))?;
     let mut cmd = Command::new(exe);
     cmd.args(["lab", "supervise", "--dir"])
         .arg(&dir.root)
@@ -257,34 +268,62 @@ pub fn down(dir: &Path) -> Result<DownReport> {
         return Ok(DownReport::default());
     };
     check_machine()?;
+    // lab.json is a file in a folder; act only on what is provably this lab's.
+    check_record_is_this_labs(&rec, &dir)?;
     if let Some(pid) = rec.supervisor_pid
         && pid != std::process::id() as i32
+        && sys::pid_alive(pid)
     {
-        // The supervisor shuts the nodes down cleanly; give it time for that.
-        sys::stop_process(pid, Duration::from_secs(60));
+        if supervisor::is_lab_supervisor(pid, &dir) {
+            // The supervisor shuts the nodes down cleanly; give it time for that.
+            sys::stop_process(pid, Duration::from_secs(60));
+        } else {
+            eprintln!(
+                "lab: process {pid} is not this lab's supervisor (any more); leaving it alone"
+            );
+        }
     }
     // Whatever it did not get to, from the record as it stands now.
     let rec = Record::load(&lab_dir.record())?.unwrap_or(rec);
+    check_record_is_this_labs(&rec, &dir)?;
     let mut problems = supervisor::teardown_processes_and_net(&rec);
     if let Some(claim) = &rec.claim {
         let _ = std::fs::remove_dir_all(claim);
     }
     if problems.is_empty() {
-        if rec.created_dir {
-            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-        } else {
-            // A folder the operator gave us: remove what the lab put there.
-            let entries = std::fs::read_dir(&dir)?;
-            for entry in entries.flatten() {
-                let p = entry.path();
-                let r = if p.is_dir() {
-                    std::fs::remove_dir_all(&p)
-                } else {
-                    std::fs::remove_file(&p)
-                };
-                if let Err(e) = r {
-                    problems.push(format!("removing {}: {e}", p.display()));
-                }
+        // Only what the lab wrote: a file the operator put in the folder stays.
+        let entries = std::fs::read_dir(&dir)?;
+        let mut record_last = None;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !LabDir::is_written(&name) {
+                continue;
+            }
+            let p = entry.path();
+            if name == "lab.json" {
+                record_last = Some(p);
+                continue;
+            }
+            // symlink_metadata: a link is removed, never followed.
+            let is_dir = std::fs::symlink_metadata(&p)
+                .map(|m| m.is_dir())
+                .unwrap_or(false);
+            let r = if is_dir {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            if let Err(e) = r {
+                problems.push(format!("removing {}: {e}", p.display()));
+            }
+        }
+        if problems.is_empty() {
+            if let Some(p) = record_last {
+                std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+            }
+            if rec.created_dir {
+                // Only if empty: an operator's file keeps the folder.
+                let _ = std::fs::remove_dir(&dir);
             }
         }
     } else {
@@ -297,6 +336,172 @@ pub fn down(dir: &Path) -> Result<DownReport> {
         id: Some(rec.plan.id.clone()),
         problems,
     })
+}
+
+/// Reboot `nodes` as `systemctl reboot` inside each does, and wait until each
+/// answers SSH again: `(node, seconds from the reboot until SSH answered, or
+/// why it did not come back)`.
+pub fn reboot(dir: &Path, nodes: &[String]) -> Result<Vec<(String, Result<f64, String>)>> {
+    check_machine()?;
+    let dir = absolute(dir)?;
+    let lab_dir = LabDir::new(&dir);
+    let rec =
+        Record::load(&lab_dir.record())?.with_context(|| format!("no lab in {}", dir.display()))?;
+    if rec.state != LabState::Ready || !rec.supervisor_pid.map(sys::pid_alive).unwrap_or(false) {
+        bail!(
+            "lab {} is not running (see `harvcred lab status --dir {}`)",
+            rec.plan.id,
+            dir.display()
+        );
+    }
+    let mut waiting = Vec::new();
+    for node in nodes {
+        if !rec.plan.nodes.iter().any(|n| &n.name == node) {
+            bail!("lab {} has no node {node}", rec.plan.id);
+        }
+        let pid = *rec
+            .nspawn_pids
+            .get(node)
+            .with_context(|| format!("{node} is not running"))?;
+        let machine = names::machine(&rec.plan.id, node);
+        if !supervisor::is_lab_nspawn(pid, &machine) {
+            bail!("process {pid} is not {node}'s container ({machine}); not touching it");
+        }
+        let init = supervisor::container_init(pid)
+            .with_context(|| format!("{node}'s container has no init process"))?;
+        let before = rec.boots.get(node).map(|b| b.count).unwrap_or(0);
+        let started = Instant::now();
+        let out = Command::new("nsenter")
+            .args([
+                "-t",
+                &init.to_string(),
+                "-m",
+                "-u",
+                "-i",
+                "-n",
+                "-p",
+                "--",
+                "systemctl",
+                "reboot",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .context("running nsenter (util-linux)")?;
+        if !out.status.success() {
+            bail!(
+                "systemctl reboot in {node}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        waiting.push((node.clone(), before, started));
+    }
+    let budget = Duration::from_secs(120 + 3 * rec.plan.nodes.len() as u64);
+    let mut done: Vec<(String, Result<f64, String>)> = Vec::new();
+    while !waiting.is_empty() {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = Record::load(&lab_dir.record())?.context("the lab record vanished")?;
+        waiting.retain(|(node, before, started)| {
+            let b = now.boots.get(node).cloned().unwrap_or_default();
+            let outcome = if b.count > *before && b.state == record::NodeState::Up {
+                Some(Ok(started.elapsed().as_secs_f64()))
+            } else if b.count > *before && b.state == record::NodeState::Failed {
+                Some(Err(b.problem.unwrap_or_else(|| "did not come back".into())))
+            } else if b.state == record::NodeState::Stopped {
+                Some(Err("stopped instead of rebooting".into()))
+            } else if started.elapsed() > budget {
+                Some(Err(format!(
+                    "did not come back within {} s",
+                    budget.as_secs()
+                )))
+            } else {
+                None
+            };
+            match outcome {
+                Some(o) => {
+                    done.push((node.clone(), o));
+                    false
+                }
+                None => true,
+            }
+        });
+    }
+    Ok(done)
+}
+
+/// Refuse a record that names anything outside this lab: `lab down` runs as
+/// root and removes what the record lists.
+fn check_record_is_this_labs(rec: &Record, dir: &Path) -> Result<()> {
+    let refuse = |what: String| -> Result<()> {
+        bail!(
+            "{} does not describe a lab of this folder ({what}); not touching anything. Remove what the lab made by hand, or restore the file",
+            LabDir::new(dir).record().display()
+        )
+    };
+    let id = &rec.plan.id;
+    let id_ok = id
+        .strip_prefix("hc")
+        .is_some_and(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()));
+    if !id_ok {
+        return refuse(format!("lab id {id:?} is not of the form hcN"));
+    }
+    if rec.plan.dir != dir {
+        return refuse(format!(
+            "its plan folder is {}, not {}",
+            rec.plan.dir.display(),
+            dir.display()
+        ));
+    }
+    for (node, ns) in &rec.netns {
+        if !rec.plan.nodes.iter().any(|n| &n.name == node) || *ns != names::netns(id, node) {
+            return refuse(format!("network namespace {ns:?} is not this lab's"));
+        }
+    }
+    for (node, veth) in &rec.veths {
+        let want = rec
+            .plan
+            .nodes
+            .iter()
+            .find(|n| &n.name == node)
+            .map(|n| names::veth(id, n.index));
+        if want.as_ref() != Some(veth) {
+            return refuse(format!("link {veth:?} is not this lab's"));
+        }
+    }
+    if let Some(br) = &rec.bridge
+        && *br != names::bridge(id)
+    {
+        return refuse(format!("bridge {br:?} is not this lab's"));
+    }
+    if let Some(claim) = &rec.claim
+        && *claim != Path::new(names::RUN_DIR).join(id)
+    {
+        return refuse(format!("claim {} is not this lab's", claim.display()));
+    }
+    for node in rec.nspawn_pids.keys() {
+        if !rec.plan.nodes.iter().any(|n| &n.name == node) {
+            return refuse(format!("process of unknown node {node:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// A folder someone else can write to could get links planted in it between
+/// our checks and our writes.
+fn check_dir_owner(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        bail!("{} is not a folder (a link is not accepted)", dir.display());
+    }
+    if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        bail!(
+            "{} must be owned by root and writable by root only (the lab writes keys there)",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// The state of a lab, from its record, checked against the machine.

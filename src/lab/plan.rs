@@ -46,10 +46,17 @@ pub enum Scenario {
     /// The cluster runs an RKE2 from before May 2025 (as Harvester up to
     /// v1.5 ships): 90-day renewal window, self-signed component certs.
     OldRke2,
+    /// A cluster installed before Harvester v1.1.2: `/oem/99_custom.yaml`, keys
+    /// in the initramfs stage and under the user, a `rootfs` stage with an
+    /// `environment_file`, joining nodes with rancherd `role: agent`.
+    OldLayout,
+    /// A CloudInit `99_passwd.yaml` sets another rancher password than the
+    /// installer's (and the nodes have rebooted since).
+    CloudinitPassword,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Healthy,
         Scenario::CertsExpiring,
         Scenario::KcmCertExpired,
@@ -57,6 +64,8 @@ impl Scenario {
         Scenario::ProxyDrift,
         Scenario::PlaintextPassword,
         Scenario::OldRke2,
+        Scenario::OldLayout,
+        Scenario::CloudinitPassword,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +77,8 @@ impl Scenario {
             Scenario::ProxyDrift => "proxy-drift",
             Scenario::PlaintextPassword => "plaintext-password",
             Scenario::OldRke2 => "old-rke2",
+            Scenario::OldLayout => "old-layout",
+            Scenario::CloudinitPassword => "cloudinit-password",
         }
     }
 
@@ -91,6 +102,12 @@ impl Scenario {
             }
             Scenario::OldRke2 => {
                 "RKE2 v1.32.3 (before May 2025): renews within 90 days, components self-sign their serving certs"
+            }
+            Scenario::OldLayout => {
+                "installed before v1.1.2: /oem/99_custom.yaml, SSH keys in the initramfs stage and under users.rancher, a rootfs stage with environment_file, joining nodes with rancherd role: agent"
+            }
+            Scenario::CloudinitPassword => {
+                "a CloudInit 99_passwd.yaml overrides the installer's rancher password (rancher-password holds the one in force)"
             }
         }
     }

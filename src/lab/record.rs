@@ -54,6 +54,36 @@ pub struct Record {
     /// Seconds from launch until every node answered SSH and the API answered.
     #[serde(default)]
     pub ready_after_secs: Option<f64>,
+    /// Each node's boots, as the supervisor sees them.
+    #[serde(default)]
+    pub boots: BTreeMap<String, NodeBoot>,
+}
+
+/// Where a node is in its boot cycle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeState {
+    #[default]
+    Booting,
+    /// Answers SSH.
+    Up,
+    Rebooting,
+    /// Did not come back; `problem` says why.
+    Failed,
+    /// Its container exited other than by a reboot.
+    Stopped,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeBoot {
+    /// How many times the node was started (1 after `lab up`).
+    pub count: u32,
+    pub state: NodeState,
+    /// Seconds from the start of the last boot until it answered SSH.
+    #[serde(default)]
+    pub up_after_secs: Option<f64>,
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 impl Record {
@@ -70,6 +100,7 @@ impl Record {
             nspawn_pids: BTreeMap::new(),
             created_dir: false,
             ready_after_secs: None,
+            boots: BTreeMap::new(),
         }
     }
 
@@ -88,9 +119,17 @@ impl Record {
 
     /// Write atomically: a crash mid-write must not lose the list of what to remove.
     pub fn save(&self, path: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let tmp = path.with_extension("json.tmp");
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        let _ = std::fs::remove_file(&tmp);
+        // A new file, never through a link someone left in the folder.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?;
         f.write_all(&serde_json::to_vec_pretty(self)?)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;

@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::layout::{NODE_BIN, RANCHER_UID};
+use super::layout::NODE_BIN;
 use super::pki::{self, ClusterPki, NodeIdentity, Validity};
 use super::plan::{LabPlan, NodePlan, Role, Scenario};
 
@@ -44,6 +44,11 @@ pub struct ClusterMaterial {
     #[serde(with = "zstring")]
     password: Zeroizing<String>,
     password_hash: String,
+    /// The password a `cloudinit-password` CloudInit sets instead.
+    #[serde(with = "zstring", default)]
+    cloudinit_password: Zeroizing<String>,
+    #[serde(default)]
+    cloudinit_password_hash: String,
     http_proxy: Option<String>,
     api_serving_chain: String,
     #[serde(with = "zstring")]
@@ -92,7 +97,7 @@ fn random_alnum(n: usize) -> Zeroizing<String> {
 
 /// SHA-512 crypt (`$6$<salt>$<hash>`, default 5000 rounds) of `password` with
 /// a salt of `salt_bytes` random bytes (12 → the 16 characters glibc expects;
-/// 6 → the 8 characters yip uses when it hashes a clear-text password).
+/// the lab's yip uses that too when it hashes a clear-text password).
 pub fn sha512_crypt(password: &str, salt_bytes: usize) -> Result<String> {
     use sha_crypt::{PasswordHasher, ShaCrypt};
     let salt: Vec<u8> = (0..salt_bytes).map(|_| rand::random::<u8>()).collect();
@@ -127,6 +132,8 @@ impl ClusterMaterial {
         }
         let password = random_alnum(16);
         let password_hash = sha512_crypt(&password, 12)?;
+        let cloudinit_password = random_alnum(16);
+        let cloudinit_password_hash = sha512_crypt(&cloudinit_password, 12)?;
         let (api_serving_chain, api_key) = pki.issue_api_serving(
             &[plan.gateway().into(), std::net::Ipv4Addr::LOCALHOST.into()],
             &[
@@ -145,6 +152,8 @@ impl ClusterMaterial {
             wrong_token_secret,
             password,
             password_hash,
+            cloudinit_password,
+            cloudinit_password_hash,
             http_proxy: plan.has(Scenario::ProxyDrift).then(|| proxy_setting(plan)),
             api_serving_chain,
             api_serving_key: Zeroizing::new(api_key),
@@ -167,6 +176,23 @@ impl ClusterMaterial {
     /// The `rancher` password in clear text.
     pub fn password_clear(&self) -> &str {
         &self.password
+    }
+    /// The password the nodes accept: the CloudInit's under
+    /// `cloudinit-password`, else the installer's.
+    pub fn password_in_force(&self, plan: &LabPlan) -> &str {
+        if plan.has(Scenario::CloudinitPassword) {
+            &self.cloudinit_password
+        } else {
+            &self.password
+        }
+    }
+    /// The contents of the `cloudinit-password` CloudInit (`99_passwd.yaml`):
+    /// a later stage than the installer's, so its password wins.
+    pub fn cloudinit_password_yaml(&self) -> String {
+        format!(
+            "stages:\n  initramfs.after:\n  - users:\n      rancher:\n        passwd: {}\n",
+            scalar(&self.cloudinit_password_hash)
+        )
     }
     /// `$6$` SHA-512 crypt of the password with a 16-character salt.
     pub fn password_hash(&self) -> &str {
@@ -347,9 +373,10 @@ fn rancherd_config(plan: &LabPlan, node: &NodePlan, token: &str) -> String {
         s.push_str("role: cluster-init\n");
     } else {
         s.push_str(&format!("server: {}\n", join_url(plan)));
+        // Before v1.1.2 every joining node started as an agent and was promoted later.
         let role = match node.role {
-            Role::Server => "server",
-            Role::Worker => "agent",
+            Role::Server if !plan.has(Scenario::OldLayout) => "server",
+            _ => "agent",
         };
         s.push_str(&format!("role: {role}\n"));
     }
@@ -439,6 +466,19 @@ fn node_proxy_env(plan: &LabPlan, node: &NodePlan) -> Vec<(&'static str, String)
     }
 }
 
+/// The installer's file: `99_custom.yaml` before Harvester v1.1.2.
+pub fn custom_file_name(plan: &LabPlan) -> &'static str {
+    if plan.has(Scenario::OldLayout) {
+        "99_custom.yaml"
+    } else {
+        "90_custom.yaml"
+    }
+}
+
+/// The file of the `cloudinit-password` CloudInit, and the CloudInit's name.
+pub const CLOUDINIT_PASSWORD_FILE: &str = "99_passwd.yaml";
+pub const CLOUDINIT_PASSWORD_NAME: &str = "rancher-password";
+
 /// `/oem/90_custom.yaml`, shaped like the installer's `ConvertToCOS` output.
 fn custom_yaml(
     plan: &LabPlan,
@@ -452,7 +492,19 @@ fn custom_yaml(
     let mut s = String::new();
     s.push_str("# Harvester node configuration, written by the installer (ConvertToCOS).\n");
     s.push_str("# Applied at every boot; back up to /oem/install/ before editing.\n");
-    s.push_str("name: Harvester Configuration\nstages:\n  initramfs:\n  - commands:\n");
+    let old = plan.has(Scenario::OldLayout);
+    s.push_str("name: Harvester Configuration\nstages:\n");
+    if old {
+        // cOS's layout, as older installs carried it in their own file.
+        s.push_str("  rootfs:\n  - name: Layout configuration\n    environment_file: /run/cos/cos-layout.env\n    environment:\n");
+        s.push_str("      VOLUMES: LABEL=COS_OEM:/oem LABEL=COS_PERSISTENT:/usr/local\n      OVERLAY: tmpfs:25%\n");
+        s.push_str("      RW_PATHS: /var /etc /srv /boot\n");
+        s.push_str(&format!(
+            "      PERSISTENT_STATE_PATHS: {}\n",
+            super::image::PERSISTENT.join(" ")
+        ));
+    }
+    s.push_str("  initramfs:\n  - commands:\n");
     for c in [
         "modprobe kvm",
         "modprobe vhost_net",
@@ -490,9 +542,18 @@ fn custom_yaml(
         "    users:\n      rancher:\n        passwd: {}\n",
         scalar(passwd)
     ));
+    let key = scalar(&material.operator_pubkey);
+    if old {
+        s.push_str(&format!("        ssh_authorized_keys:\n        - {key}\n"));
+        s.push_str(&format!(
+            "    authorized_keys:\n      rancher:\n      - {key}\n"
+        ));
+    }
     s.push_str("    timesyncd:\n      NTP: 0.suse.pool.ntp.org\n");
-    s.push_str("  network:\n  - authorized_keys:\n      rancher:\n");
-    s.push_str(&format!("      - {}\n", scalar(&material.operator_pubkey)));
+    if !old {
+        s.push_str("  network:\n  - authorized_keys:\n      rancher:\n");
+        s.push_str(&format!("      - {key}\n"));
+    }
     s
 }
 
@@ -553,33 +614,6 @@ fn settings_yaml() -> String {
         .to_string()
 }
 
-/// Replace rancher's hash (field 2) and last change (field 3) in a shadow file.
-fn patch_shadow(base_shadow: &str, hash: &str, days: i64) -> Result<String> {
-    let mut found = false;
-    let mut out = String::new();
-    for line in base_shadow.lines() {
-        let mut fields: Vec<String> = line.split(':').map(str::to_string).collect();
-        if fields.first().map(String::as_str) == Some("rancher") && fields.len() >= 3 {
-            fields[1] = hash.to_string();
-            fields[2] = days.to_string();
-            found = true;
-        }
-        out.push_str(&fields.join(":"));
-        out.push('\n');
-    }
-    if !found {
-        bail!("the base tree's /etc/shadow has no rancher user");
-    }
-    Ok(out)
-}
-
-fn group_gid(group_file: &str, name: &str) -> Option<u32> {
-    group_file.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.first() == Some(&name)).then(|| f.get(2)?.parse().ok())?
-    })
-}
-
 /// In the lab share: the RKE2 version the stand-ins are.
 pub const RKE2_VERSION_FILE: &str = "rke2-version";
 
@@ -593,8 +627,7 @@ pub const RESUME_MARKER: &str = "/var/lib/rancher/rke2/.harvcred-lab-resume";
 pub const BOOTSTRAP_TOKEN_HASH: &str = "/var/lib/rancher/rke2/server/db/bootstrap-token.sha256";
 
 /// Write one node's files into its overlay upper layer and its `/oem` folder.
-/// `base_root` is the shared base tree (read for `/etc/shadow`, `/etc/group`
-/// and folder owners).
+/// `base_root` is the shared base tree (read for folder owners).
 pub fn seed_node(
     plan: &LabPlan,
     node: &NodePlan,
@@ -611,64 +644,10 @@ pub fn seed_node(
     fs::create_dir_all(upper)?;
     fs::create_dir_all(oem)?;
 
-    // Identity.
-    t.file("/etc/hostname", &format!("{}\n", node.name), 0o644, 0, 0)?;
-    t.file(
-        "/etc/hosts",
-        &format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{}\n",
-            node.ip, node.name
-        ),
-        0o644,
-        0,
-        0,
-    )?;
-
-    // rancher's password: runtime hash. yip hashes a clear-text passwd at boot
-    // with an 8-character salt; the plaintext scenario reproduces that.
+    // /etc/hostname, /etc/hosts, /etc/shadow, /etc/environment and rancher's
+    // authorized_keys are not written here: yip makes them from /oem at every
+    // boot, the first one included (super::yip), as on a Harvester node.
     let plaintext = plan.has(Scenario::PlaintextPassword) && is_node1(plan, node);
-    let shadow_hash = if plaintext {
-        sha512_crypt(material.password_clear(), 6)?
-    } else {
-        material.password_hash().to_string()
-    };
-    let base_shadow = fs::read_to_string(base_root.join("etc/shadow"))
-        .context("reading the base tree's /etc/shadow")?;
-    let groups = fs::read_to_string(base_root.join("etc/group"))
-        .context("reading the base tree's /etc/group")?;
-    let shadow_gid = group_gid(&groups, "shadow").unwrap_or(0);
-    let days = now.unix_timestamp() / 86_400;
-    t.file(
-        "/etc/shadow",
-        &patch_shadow(&base_shadow, &shadow_hash, days)?,
-        0o640,
-        0,
-        shadow_gid,
-    )?;
-
-    // SSH key.
-    let r = RANCHER_UID;
-    t.parents("/home/rancher")?;
-    t.dir(Path::new("home/rancher"), 0o700, r, r)?;
-    t.dir(Path::new("home/rancher/.ssh"), 0o700, r, r)?;
-    fs::set_permissions(
-        t.host("/home/rancher/.ssh"),
-        fs::Permissions::from_mode(0o700),
-    )?;
-    t.file(
-        "/home/rancher/.ssh/authorized_keys",
-        &format!("{}\n", material.operator_pubkey),
-        0o600,
-        r,
-        r,
-    )?;
-
-    // Node-local proxy.
-    let env: String = node_proxy_env(plan, node)
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
-    t.file("/etc/environment", &env, 0o644, 0, 0)?;
 
     // rancherd and rke2 configuration.
     let token = material.node_token_secret(plan, node);
@@ -788,7 +767,18 @@ pub fn seed_node(
         (node.role == Role::Server).then_some(rke2_90.as_str()),
         &passwd,
     );
-    write_owned(&oem.join("90_custom.yaml"), &custom, 0o600, 0, 0)?;
+    write_owned(&oem.join(custom_file_name(plan)), &custom, 0o600, 0, 0)?;
+    if plan.has(Scenario::CloudinitPassword) {
+        // The CloudInit's file, as node-manager wrote it before the last boot
+        // (the lab's API holds the CloudInit itself).
+        write_owned(
+            &oem.join(CLOUDINIT_PASSWORD_FILE),
+            &material.cloudinit_password_yaml(),
+            0o600,
+            0,
+            0,
+        )?;
+    }
     write_owned(
         &oem.join("harvester.config"),
         &harvester_config(plan, node, material, token, &passwd),
@@ -1051,6 +1041,27 @@ mod tests {
         }
     }
 
+    /// What the first boot makes of the seeded tree: the image's /etc, then
+    /// yip's stages over /oem.
+    fn boot_with_yip(base: &Path, upper: &Path, oem: &Path) {
+        fs::create_dir_all(upper.join("etc")).unwrap();
+        for f in ["etc/shadow", "etc/group"] {
+            fs::copy(base.join(f), upper.join(f)).unwrap();
+        }
+        std::os::unix::fs::chown(upper.join("etc/shadow"), Some(0), Some(42)).unwrap();
+        fs::set_permissions(upper.join("etc/shadow"), fs::Permissions::from_mode(0o640)).unwrap();
+        fs::write(
+            upper.join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nrancher:x:1000:1000::/home/rancher:/bin/bash\n",
+        )
+        .unwrap();
+        let mut y = super::super::yip::Applier::new(upper).with_oem(oem);
+        for phase in ["boot", "network"] {
+            let st = y.run(phase, super::super::yip::phase_stages(phase).unwrap());
+            assert!(st.ok, "{st:?}");
+        }
+    }
+
     fn seed_all(plan: &LabPlan, material: &ClusterMaterial) -> Seeded {
         let base = fake_base();
         let dir = tempfile::tempdir().unwrap();
@@ -1065,6 +1076,7 @@ mod tests {
                 &nd.join("oem"),
             )
             .unwrap();
+            boot_with_yip(base.path(), &nd.join("upper"), &nd.join("oem"));
         }
         Seeded { _base: base, dir }
     }
@@ -1252,7 +1264,7 @@ mod tests {
         let meta = fs::metadata(s.upper("node1", "/home/rancher/.ssh")).unwrap();
         assert_eq!((meta.mode() & 0o777, meta.uid()), (0o700, 1000));
         assert_eq!(s.read_upper("node1", "/etc/hostname"), "node1\n");
-        assert_eq!(s.read_upper("node1", "/etc/environment"), "");
+        assert!(!s.upper("node1", "/etc/environment").exists());
         // Healthy certs: ~335 days left.
         assert_eq!(
             leaf_days_left(
@@ -1355,11 +1367,11 @@ mod tests {
         let s = seed_all(&p, &m);
         assert!(
             s.read_upper("node1", "/etc/environment")
-                .contains("http_proxy=http://proxy.old.example:8080")
+                .contains("http_proxy=\"http://proxy.old.example:8080\"")
         );
         assert!(
             s.read_upper("node2", "/etc/environment")
-                .contains("https_proxy=http://10.213.7.1:3128\n")
+                .contains("https_proxy=\"http://10.213.7.1:3128\"\n")
         );
         let env = |n: &str| {
             yaml(&s.read_oem(n, "90_custom.yaml"))["stages"]["initramfs"][0]["environment"].clone()
@@ -1367,7 +1379,7 @@ mod tests {
         assert_eq!(env("node1")["http_proxy"], OLD_PROXY);
         assert_eq!(env("node3")["http_proxy"], "http://10.213.7.1:3128");
 
-        // node1: clear text in /oem, an 8-character-salt hash of it in shadow.
+        // node1: clear text in /oem, hashed by yip at boot (16-character salt).
         let c = yaml(&s.read_oem("node1", "90_custom.yaml"));
         assert_eq!(
             c["stages"]["initramfs"][0]["users"]["rancher"]["passwd"],
@@ -1382,7 +1394,7 @@ mod tests {
             .nth(1)
             .unwrap();
         let salt = hash.split('$').nth(2).unwrap();
-        assert_eq!(salt.len(), 8);
+        assert_eq!(salt.len(), 16);
         let out = Command::new("sh")
             .args(["-c", &format!("openssl passwd -6 -salt '{salt}' -stdin")])
             .stdin(Stdio::piped())

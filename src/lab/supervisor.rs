@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,13 +14,15 @@ use tokio::process::Command;
 
 use super::api;
 use super::base;
+use super::image;
 use super::layout::{LabDir, NODE_BIN, NODE_SHARE};
 use super::names;
 use super::net;
 use super::plan::{LabPlan, NodePlan};
-use super::record::{LabState, Record};
+use super::record::{LabState, NodeState, Record};
 use super::seed;
 use super::sys;
+use super::yip;
 
 /// Shared so both the start sequence and the teardown see every item the
 /// moment it is created; the lock is never held across an await.
@@ -28,6 +31,8 @@ type SharedRecord = Arc<Mutex<Record>>;
 struct Ctx {
     dir: LabDir,
     rec: SharedRecord,
+    /// Set when the lab is going down: a node that exits then is not started again.
+    stopping: AtomicBool,
 }
 
 impl Ctx {
@@ -65,6 +70,7 @@ async fn supervise(dir: &Path) -> Result<()> {
     let ctx = Arc::new(Ctx {
         dir: dir.clone(),
         rec: Arc::new(Mutex::new(rec)),
+        stopping: AtomicBool::new(false),
     });
     ctx.save()?;
 
@@ -103,24 +109,37 @@ async fn supervise(dir: &Path) -> Result<()> {
     })?;
     eprintln!("supervisor: lab ready after {secs:.2} s");
 
-    let Running { api, mut exited } = running;
+    let Running { api, mut events } = running;
     loop {
         tokio::select! {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
-            Some((node, status)) = exited.recv() => {
-                eprintln!("supervisor: {node} stopped ({status})");
-                api.set_node_ready(&node, false, "Kubelet stopped posting node status.");
+            Some(event) = events.recv() => match event {
+                NodeEvent::Down(node, why) => {
+                    eprintln!("supervisor: {node} went down ({why})");
+                    api.set_node_ready(&node, false, "Kubelet stopped posting node status.");
+                }
+                NodeEvent::Up(node) => {
+                    eprintln!("supervisor: {node} is up again");
+                    api.set_node_ready(&node, true, "kubelet is posting ready status");
+                }
             }
         }
     }
+    ctx.stopping.store(true, Ordering::SeqCst);
     stop(&ctx, Some(api)).await;
     Ok(())
 }
 
 struct Running {
     api: api::ApiHandle,
-    exited: tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+    events: tokio::sync::mpsc::UnboundedReceiver<NodeEvent>,
+}
+
+/// What the main loop hears from the nodes' lives.
+enum NodeEvent {
+    Down(String, String),
+    Up(String),
 }
 
 async fn start(ctx: Arc<Ctx>) -> Result<Running> {
@@ -137,7 +156,7 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
         tokio::task::spawn_blocking(move || seed::ClusterMaterial::generate(&plan, &operator_pub))
             .await??
     };
-    write_secret(&dir.rancher_password(), material.password_clear())?;
+    write_secret(&dir.rancher_password(), material.password_in_force(&plan))?;
     let api_token = random_token();
     write_secret(&dir.api_token(), &api_token)?;
     seed::write_share(&plan, &material, &dir.share())?;
@@ -158,16 +177,9 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
             std::fs::create_dir_all(key.parent().expect("has parent"))?;
             ssh_keygen(&key, &format!("root@{}", node.name)).await?;
             tokio::task::spawn_blocking(move || {
-                // Units and the rke2 command go into each node's upper layer, not
-                // the cached base, so a new harvcred needs no base rebuild.
-                seed::write_base_files(&nd.upper())?;
-                // No /run/nologin at boot: if systemd-user-sessions fails under
-                // load (seen with 50 nodes on 2 cores), rancher must still log in.
-                base::write_mode(
-                    &nd.in_upper("/etc/tmpfiles.d/systemd-nologin.conf"),
-                    "",
-                    0o644,
-                )?;
+                // What the lab adds to the image (units, stand-ins) goes into each
+                // node's upper layer before every boot, not into the cached base,
+                // so a new harvcred needs no base rebuild (see node_life).
                 seed::seed_node(&plan, &node, &material, &base, &nd.upper(), &nd.oem())
             })
             .await??;
@@ -225,46 +237,197 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
     );
     write_secret(&dir.kubeconfig(), &kubeconfig)?;
 
-    // Boot the nodes.
-    let (exited_tx, exited) = tokio::sync::mpsc::unbounded_channel();
+    // Boot the nodes; each one's life (reboots included) runs on its own.
+    let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
     let exe = std::env::current_exe().context("finding the harvcred binary")?;
+    let mut first_boots = Vec::new();
     for node in &plan.nodes {
-        let child = boot(&plan, node, &dir, &base, &exe)?;
-        let pid = child.id().map(|p| p as i32);
-        ctx.update(|r| {
-            if let Some(pid) = pid {
-                r.nspawn_pids.insert(node.name.clone(), pid);
-            }
-        })?;
-        let (tx, name) = (exited_tx.clone(), node.name.clone());
-        let mut child = child;
-        tokio::spawn(async move {
-            let status = match child.wait().await {
-                Ok(s) => s.to_string(),
-                Err(e) => e.to_string(),
-            };
-            let _ = tx.send((name, status));
-        });
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+        first_boots.push(first_rx);
+        tokio::spawn(node_life(
+            ctx.clone(),
+            node.clone(),
+            base.clone(),
+            exe.clone(),
+            events_tx.clone(),
+            first_tx,
+        ));
     }
-
     // Ready when every node answers SSH and the API answers a real client.
-    // Generous: on a 2-core machine booting many nodes beside other labs is slow.
-    let deadline = Duration::from_secs(90 + 3 * plan.nodes.len() as u64);
-    let mut waits = tokio::task::JoinSet::new();
-    for node in plan.nodes.clone() {
-        let ssh_config = dir.ssh_config();
-        let console = dir.node(&node.name).console_log();
-        waits.spawn(async move {
-            wait_for_ssh(&ssh_config, &node, deadline)
-                .await
-                .with_context(|| format!("its last boot messages:\n{}", console_tail(&console)))
-        });
-    }
-    while let Some(r) = waits.join_next().await {
-        r??;
+    for first in first_boots {
+        first.await.context("a node's supervision ended")??;
     }
     check_api(&dir.kubeconfig()).await?;
-    Ok(Running { api, exited })
+    if plan.has(super::plan::Scenario::CloudinitPassword) {
+        create_cloudinit(
+            &dir.kubeconfig(),
+            seed::CLOUDINIT_PASSWORD_NAME,
+            seed::CLOUDINIT_PASSWORD_FILE,
+            &material.cloudinit_password_yaml(),
+        )
+        .await
+        .context("creating the cloudinit-password CloudInit")?;
+    }
+    Ok(Running { api, events })
+}
+
+/// systemd-nspawn's exit status when the container rebooted.
+const NSPAWN_REBOOT: i32 = 133;
+
+/// Boot a node, and again each time it reboots: before each boot its
+/// ephemeral paths go back to the image (as on Harvester) and yip applies
+/// /oem inside it. Ends when the node stops other than by a reboot, or the
+/// lab goes down.
+async fn node_life(
+    ctx: Arc<Ctx>,
+    node: NodePlan,
+    base: PathBuf,
+    exe: PathBuf,
+    events: tokio::sync::mpsc::UnboundedSender<NodeEvent>,
+    first_up: tokio::sync::oneshot::Sender<Result<()>>,
+) {
+    let plan = ctx.plan();
+    let nd = ctx.dir.node(&node.name);
+    let name = node.name.clone();
+    let mut first_up = Some(first_up);
+    let fail_first = |first: &mut Option<tokio::sync::oneshot::Sender<Result<()>>>,
+                      e: anyhow::Error| {
+        if let Some(tx) = first.take() {
+            let _ = tx.send(Err(e));
+        }
+    };
+    loop {
+        if ctx.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let upper = nd.upper();
+        let prepared = tokio::task::spawn_blocking(move || prepare_boot(&upper))
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|r| r);
+        if let Err(e) = prepared {
+            let e = e.context(format!("preparing {name}'s boot"));
+            eprintln!("supervisor: {e:#}");
+            set_boot(&ctx, &name, |b| {
+                b.state = NodeState::Failed;
+                b.problem = Some(format!("{e:#}"));
+            });
+            fail_first(&mut first_up, e);
+            break;
+        }
+        let mut child = match boot(&plan, &node, &ctx.dir, &base, &exe) {
+            Ok(c) => c,
+            Err(e) => {
+                fail_first(&mut first_up, e);
+                break;
+            }
+        };
+        let pid = child.id().map(|p| p as i32);
+        let started = Instant::now();
+        let mut count = 0;
+        let _ = ctx.update(|r| {
+            if let Some(pid) = pid {
+                r.nspawn_pids.insert(name.clone(), pid);
+            }
+            let b = r.boots.entry(name.clone()).or_default();
+            b.count += 1;
+            b.state = NodeState::Booting;
+            b.problem = None;
+            b.up_after_secs = None;
+            count = b.count;
+        });
+        if ctx.stopping.load(Ordering::SeqCst) {
+            // The teardown may have listed the processes before this one existed.
+            if let Some(pid) = pid {
+                tokio::task::spawn_blocking(move || {
+                    sys::stop_process(pid, Duration::from_secs(20))
+                })
+                .await
+                .ok();
+            }
+            break;
+        }
+        // Watch this boot until the node answers SSH, or says why it cannot.
+        {
+            let (ctx, node, events) = (ctx.clone(), node.clone(), events.clone());
+            let first = first_up.take();
+            let within = Duration::from_secs(90 + 3 * plan.nodes.len() as u64);
+            tokio::spawn(async move {
+                let nd = ctx.dir.node(&node.name);
+                let r = wait_node_up(&ctx.dir.ssh_config(), &node, &nd.upper(), within).await;
+                let current = ctx
+                    .rec
+                    .lock()
+                    .expect("record lock")
+                    .boots
+                    .get(&node.name)
+                    .map(|b| b.count)
+                    == Some(count);
+                if current {
+                    let secs = started.elapsed().as_secs_f64();
+                    set_boot(&ctx, &node.name, |b| match &r {
+                        Ok(()) => {
+                            b.state = NodeState::Up;
+                            b.up_after_secs = Some(secs);
+                        }
+                        Err(e) => {
+                            b.state = NodeState::Failed;
+                            b.problem = Some(format!("{e:#}"));
+                        }
+                    });
+                    if r.is_ok() && count > 1 {
+                        let _ = events.send(NodeEvent::Up(node.name.clone()));
+                    }
+                }
+                if let Some(tx) = first {
+                    let console = nd.console_log();
+                    let _ = tx.send(r.with_context(|| {
+                        format!("its last boot messages:\n{}", console_tail(&console))
+                    }));
+                }
+            });
+        }
+        let status = child.wait().await;
+        if ctx.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let why = match &status {
+            Ok(s) => s.to_string(),
+            Err(e) => e.to_string(),
+        };
+        let rebooted = matches!(&status, Ok(s) if s.code() == Some(NSPAWN_REBOOT));
+        set_boot(&ctx, &name, |b| {
+            b.state = if rebooted {
+                NodeState::Rebooting
+            } else {
+                NodeState::Stopped
+            }
+        });
+        let _ = events.send(NodeEvent::Down(
+            name.clone(),
+            if rebooted { "reboot".into() } else { why },
+        ));
+        if !rebooted {
+            break;
+        }
+    }
+}
+
+fn set_boot(ctx: &Ctx, node: &str, f: impl FnOnce(&mut super::record::NodeBoot)) {
+    let _ = ctx.update(|r| f(r.boots.entry(node.to_string()).or_default()));
+}
+
+/// Before a boot: the image's state in the ephemeral paths, the lab's image
+/// files, and no outcome of an earlier boot's yip.
+fn prepare_boot(upper: &Path) -> Result<()> {
+    image::reset_ephemeral(upper)?;
+    image::write_image(upper)?;
+    let status = upper.join(yip::STATUS_FILE.trim_start_matches('/'));
+    match std::fs::remove_file(&status) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", status.display())),
+    }
 }
 
 fn boot(
@@ -274,8 +437,15 @@ fn boot(
     base: &Path,
     exe: &Path,
 ) -> Result<tokio::process::Child> {
+    use std::os::unix::fs::OpenOptionsExt;
     let nd = dir.node(&node.name);
-    let console = std::fs::File::create(nd.console_log())?;
+    let console = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(nd.console_log())?;
     let base_s = base.display().to_string();
     let mut cmd = Command::new("systemd-nspawn");
     cmd.arg("--quiet")
@@ -310,10 +480,25 @@ fn boot(
         .context("starting systemd-nspawn (install it: apt-get install systemd-container)")
 }
 
-async fn wait_for_ssh(ssh_config: &Path, node: &NodePlan, within: Duration) -> Result<()> {
+async fn wait_node_up(
+    ssh_config: &Path,
+    node: &NodePlan,
+    upper: &Path,
+    within: Duration,
+) -> Result<()> {
     let deadline = Instant::now() + within;
     let mut last = "no answer yet".to_string();
     while Instant::now() < deadline {
+        // A node whose /oem does not parse never starts sshd; say which file.
+        if let Some(st) = yip::Status::read(upper)
+            && !st.ok
+        {
+            bail!(
+                "did not come back: {} does not parse ({}); sshd does not start",
+                st.broken_file.as_deref().unwrap_or("an /oem file"),
+                st.error.as_deref().unwrap_or("no detail")
+            );
+        }
         let attempt = Command::new("ssh")
             .arg("-F")
             .arg(ssh_config)
@@ -372,6 +557,28 @@ fn console_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(12)..].join("\n")
 }
 
+/// Create a CloudInit for every node through the lab's API, as an operator
+/// would (the webhook and node-manager's controller see it).
+async fn create_cloudinit(kubeconfig: &Path, name: &str, file: &str, contents: &str) -> Result<()> {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    let client = kube::Client::try_from(config)?;
+    let gvk = GroupVersionKind::gvk("node.harvesterhci.io", "v1beta1", "CloudInit");
+    let api: Api<DynamicObject> = Api::all_with(
+        client,
+        &ApiResource::from_gvk_with_plural(&gvk, "cloudinits"),
+    );
+    let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "node.harvesterhci.io/v1beta1",
+        "kind": "CloudInit",
+        "metadata": {"name": name},
+        "spec": {"matchSelector": {}, "filename": file, "contents": contents, "paused": false},
+    }))?;
+    api.create(&PostParams::default(), &obj).await?;
+    Ok(())
+}
+
 async fn check_api(kubeconfig: &Path) -> Result<()> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
@@ -386,6 +593,7 @@ async fn check_api(kubeconfig: &Path) -> Result<()> {
 /// Stop every node (in parallel: each shutdown takes about half a second), the
 /// API, and the network. Idempotent; runs in the supervisor and in `lab down`.
 async fn stop(ctx: &Ctx, api: Option<api::ApiHandle>) {
+    ctx.stopping.store(true, Ordering::SeqCst);
     let _ = ctx.update(|r| r.state = LabState::Stopping);
     let rec = ctx.rec.lock().expect("record lock").clone();
     let problems = tokio::task::spawn_blocking(move || teardown_processes_and_net(&rec))
@@ -406,12 +614,33 @@ async fn stop(ctx: &Ctx, api: Option<api::ApiHandle>) {
 /// Stop node processes and remove the network a record lists. Safe to call
 /// again and after a crash; returns what could not be removed.
 pub fn teardown_processes_and_net(rec: &Record) -> Vec<String> {
+    let mut problems = Vec::new();
+    // Only the lab's own containers: a PID in lab.json may have been reused, or
+    // the file edited.
+    let ours: Vec<i32> = rec
+        .nspawn_pids
+        .iter()
+        .filter(|(node, pid)| {
+            let machine = names::machine(&rec.plan.id, node);
+            if !sys::pid_alive(**pid) {
+                return false;
+            }
+            let own = is_lab_nspawn(**pid, &machine);
+            if !own {
+                problems.push(format!(
+                    "process {pid} (listed for {node}) is not the lab's container {machine}; left alone"
+                ));
+            }
+            own
+        })
+        .map(|(_, pid)| *pid)
+        .collect();
     std::thread::scope(|s| {
-        for pid in rec.nspawn_pids.values() {
+        for pid in &ours {
             s.spawn(move || sys::stop_process(*pid, Duration::from_secs(20)));
         }
     });
-    let mut problems = net::remove_all(rec);
+    problems.extend(net::remove_all(rec));
     for mp in sys::mounts_under(&rec.plan.dir) {
         if let Err(e) = sys::run("umount", &["-l", &mp]) {
             problems.push(e.to_string());
@@ -437,8 +666,9 @@ async fn ssh_keygen(path: &Path, comment: &str) -> Result<()> {
     Ok(())
 }
 
+/// Created new with its final mode (no moment of 0644), never through a link.
 fn write_secret(path: &Path, content: &str) -> Result<()> {
-    base::write_mode(path, content, 0o600)
+    super::pki::write_file(path, content, 0o600)
 }
 
 fn random_token() -> String {
@@ -462,7 +692,7 @@ fn write_known_hosts(dir: &LabDir, plan: &LabPlan) -> Result<()> {
         let (kind, body) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
         text.push_str(&format!("{},{} {kind} {body}\n", node.name, node.ip));
     }
-    base::write_mode(&dir.known_hosts(), &text, 0o644)
+    super::pki::write_file(&dir.known_hosts(), &text, 0o644)
 }
 
 fn quote(p: &Path) -> String {
@@ -486,7 +716,8 @@ fn write_ssh_config(dir: &LabDir, plan: &LabPlan) -> Result<()> {
             kh = quote(&dir.known_hosts()),
         ));
     }
-    base::write_mode(&dir.ssh_config(), &text, 0o644)
+    super::layout::check_dir_name(&dir.root)?;
+    super::pki::write_file(&dir.ssh_config(), &text, 0o644)
 }
 
 /// Where the nodes' files are on the host, by node name (for tests and tools).
@@ -495,4 +726,37 @@ pub fn node_dirs(dir: &LabDir, plan: &LabPlan) -> BTreeMap<String, PathBuf> {
         .iter()
         .map(|n| (n.name.clone(), dir.node(&n.name).root))
         .collect()
+}
+
+/// Whether `pid` is the systemd-nspawn of the lab's machine `machine`: its
+/// program is systemd-nspawn and its arguments name that machine.
+pub fn is_lab_nspawn(pid: i32, machine: &str) -> bool {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    if exe
+        .file_name()
+        .map(|n| n != "systemd-nspawn")
+        .unwrap_or(true)
+    {
+        return false;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let want = format!("--machine={machine}");
+    cmdline.split(|b| *b == 0).any(|arg| arg == want.as_bytes())
+}
+
+/// The container's init (its PID 1) as the host sees it: the child of nspawn.
+pub fn container_init(nspawn_pid: i32) -> Option<i32> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{nspawn_pid}/task/{nspawn_pid}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+/// Whether `pid` is the supervisor of the lab in `dir` (`harvcred lab
+/// supervise --dir DIR`), not some process that took its PID.
+pub fn is_lab_supervisor(pid: i32, dir: &Path) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let dir = dir.as_os_str().as_encoded_bytes();
+    args.windows(4)
+        .any(|w| w[0] == b"lab" && w[1] == b"supervise" && w[2] == b"--dir" && w[3] == dir)
 }

@@ -3,18 +3,17 @@
 //! generation, write CloudInit files into /oem. Each runs as a background
 //! task that touches the store only through short, lock-scoped calls.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::NodeOps;
 use super::resources::{Kind, ready_condition, setting_condition};
 use super::store::{Store, now_rfc3339};
-use std::time::Duration;
 
 use crate::lab::exec::{node_root_sh, node_root_sh_ok};
 use crate::lab::layout::NODE_RKE2;
@@ -101,10 +100,6 @@ fn effective(setting: &Value) -> String {
     }
 }
 
-/// One node's /oem work for a CloudInit change: node, its /oem folder, the
-/// file to write (name, contents) and the file it had before.
-type OemStep = (String, PathBuf, Option<(String, String)>, Option<String>);
-
 pub struct Controllers {
     pub store: Arc<Store>,
     pub plan: LabPlan,
@@ -124,7 +119,7 @@ pub struct Controllers {
 
 impl Controllers {
     pub fn new(store: Arc<Store>, plan: LabPlan, node_ops: Option<NodeOps>) -> Arc<Self> {
-        Arc::new(Controllers {
+        let me = Arc::new(Controllers {
             store,
             plan,
             node_ops,
@@ -134,7 +129,9 @@ impl Controllers {
             rotating: std::sync::atomic::AtomicBool::new(false),
             oem: tokio::sync::Mutex::new(()),
             tasks: std::sync::Mutex::new(Vec::new()),
-        })
+        });
+        me.start_cloudinit_resync();
+        me
     }
 
     fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -499,85 +496,214 @@ impl Controllers {
         RETRY
     }
 
-    /// node-manager: write the file into /oem of every matching node, remove
-    /// it where it no longer belongs (or when the CloudInit is deleted), report
-    /// per node. A paused CloudInit is left alone: its files stay as they are.
+    /// node-manager's CloudInit controller, for one change. A deleted
+    /// CloudInit's file goes from every node (nothing it applied is rolled
+    /// back: that happened at a boot). Otherwise see [`Self::sync_cloudinit`].
     async fn reconcile_cloudinit(self: Arc<Self>, old: Option<Value>, new: Option<Value>) {
         let Some(ops) = &self.node_ops else { return };
-        if new
-            .as_ref()
-            .is_some_and(|n| n["spec"]["paused"].as_bool() == Some(true))
-        {
+        let _in_order = self.oem.lock().await;
+        match new {
+            Some(ci) => self.sync_cloudinit(&ci).await,
+            None => {
+                let Some(file) = old
+                    .as_ref()
+                    .and_then(|o| o["spec"]["filename"].as_str())
+                    .map(str::to_string)
+                else {
+                    return;
+                };
+                let dirs: Vec<PathBuf> = ops.oem_dirs.values().cloned().collect();
+                let _ = tokio::task::spawn_blocking(move || {
+                    for d in dirs {
+                        let _ = remove_file(&d.join(&file));
+                    }
+                })
+                .await;
+            }
+        }
+    }
+
+    /// node-manager watches /oem and puts a CloudInit's file back when it is
+    /// edited or removed by hand (unless paused); the lab checks every second.
+    fn start_cloudinit_resync(self: &Arc<Self>) {
+        if self.node_ops.is_none() {
             return;
         }
-        let _in_order = self.oem.lock().await;
-        let nodes = self.store.list(Kind::Node, None).0;
-        let wanted = |ci: &Value, node: &Value| -> Option<(String, String)> {
-            let selector = ci["spec"]["matchSelector"].as_object()?;
-            let labels = &node["metadata"]["labels"];
-            if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
-                return None;
+        let me = self.clone();
+        self.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let _in_order = me.oem.lock().await;
+                for ci in me.store.list(Kind::CloudInit, None).0 {
+                    me.sync_cloudinit(&ci).await;
+                }
             }
-            Some((
-                ci["spec"]["filename"].as_str()?.to_string(),
-                ci["spec"]["contents"].as_str().unwrap_or("").to_string(),
-            ))
+        });
+    }
+
+    /// One CloudInit on every node, as each node's node-manager does it: the
+    /// file in /oem where `matchSelector` matches the node's labels (`{}`
+    /// matches all) and nowhere else, unless paused; then
+    /// `status.rollouts.<node>.conditions` (`Applicable`, `OutOfSync`,
+    /// `Present`). Applying it is yip's job, at the node's next boot.
+    async fn sync_cloudinit(&self, ci: &Value) {
+        let Some(ops) = &self.node_ops else { return };
+        let name = super::store::name_of(ci).to_string();
+        let Some(file) = ci["spec"]["filename"].as_str().map(str::to_string) else {
+            return;
         };
-        let mut plan: Vec<OemStep> = Vec::new();
-        for node in &nodes {
-            let name = super::store::name_of(node).to_string();
-            let Some(dir) = ops.oem_dirs.get(&name) else {
-                continue;
-            };
-            let old_file = old.as_ref().and_then(|o| wanted(o, node)).map(|(f, _)| f);
-            let new_file = new.as_ref().and_then(|n| wanted(n, node));
-            plan.push((name, dir.clone(), new_file, old_file));
-        }
-        let results = tokio::task::spawn_blocking(move || {
-            plan.into_iter()
-                .map(|(node, dir, new_file, old_file)| {
-                    let mut res = Ok(());
-                    if let Some(old) = &old_file
-                        && new_file.as_ref().is_none_or(|(f, _)| f != old)
-                    {
-                        res = remove_file(&dir.join(old));
+        let contents = ci["spec"]["contents"].as_str().unwrap_or("").to_string();
+        let paused = ci["spec"]["paused"].as_bool() == Some(true);
+        let selector = ci["spec"]["matchSelector"].clone();
+        let nodes: Vec<(String, bool, PathBuf)> = self
+            .store
+            .list(Kind::Node, None)
+            .0
+            .iter()
+            .filter_map(|node| {
+                let node_name = super::store::name_of(node).to_string();
+                let dir = ops.oem_dirs.get(&node_name)?.clone();
+                let labels = &node["metadata"]["labels"];
+                let matches = selector
+                    .as_object()
+                    .is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)));
+                Some((node_name, matches, dir))
+            })
+            .collect();
+        let observed = tokio::task::spawn_blocking(move || {
+            nodes
+                .into_iter()
+                .map(|(node, matches, dir)| {
+                    let path = dir.join(&file);
+                    let mut error = None;
+                    if !paused {
+                        let on_disk = std::fs::read(&path).ok();
+                        if matches && on_disk.as_deref() != Some(contents.as_bytes()) {
+                            if let Err(e) = write_atomic(&dir, &file, contents.as_bytes()) {
+                                error = Some(e.to_string());
+                            }
+                        } else if !matches && on_disk.is_some() {
+                            let _ = remove_file(&path);
+                        }
                     }
-                    let applicable = new_file.is_some();
-                    if res.is_ok()
-                        && let Some((file, contents)) = &new_file
-                    {
-                        res = write_atomic(&dir, file, contents.as_bytes());
-                    }
-                    (node, applicable, res)
+                    let on_disk = std::fs::read(&path);
+                    (
+                        node,
+                        matches,
+                        on_disk.map(|d| d == contents.as_bytes()),
+                        error,
+                        file.clone(),
+                    )
                 })
                 .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
-        let Some(new) = new else { return };
-        let name = super::store::name_of(&new).to_string();
-        let now = now_rfc3339();
-        let mut rollouts = BTreeMap::new();
-        for (node, applicable, res) in results {
-            if !applicable {
-                continue;
-            }
-            let cond = |t: &str, ok: bool, msg: &str| json!({"type": t, "status": if ok {"True"} else {"False"}, "message": msg, "lastTransitionTime": now});
-            let (present, msg) = match &res {
-                Ok(()) => (true, String::new()),
-                Err(e) => (false, format!("writing the file failed: {e}")),
+        let mut rollouts = serde_json::Map::new();
+        for (node, matches, in_sync, error, file) in observed {
+            let cond = |t: &str, status: &str, reason: &str, message: String| json!({"type": t, "status": status, "reason": reason, "message": message});
+            let applicable = if matches {
+                cond("Applicable", "True", "CloudInitApplicable", String::new())
+            } else {
+                cond(
+                    "Applicable",
+                    "False",
+                    "CloudInitNotApplicable",
+                    "MatchSelector does not match Node labels".into(),
+                )
             };
+            let (out_of_sync, present) = match &in_sync {
+                Ok(same) => (
+                    if *same {
+                        cond(
+                            "OutOfSync",
+                            "False",
+                            "CloudInitChecksumMatch",
+                            "Local file checksum is the same as the CloudInit checksum".into(),
+                        )
+                    } else {
+                        cond(
+                            "OutOfSync",
+                            "True",
+                            "CloudInitChecksumMismatch",
+                            "Local file checksum is different than the CloudInit checksum".into(),
+                        )
+                    },
+                    cond(
+                        "Present",
+                        "True",
+                        "CloudInitPresentOnDisk",
+                        format!("{file} is present under /oem"),
+                    ),
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+                    cond(
+                        "OutOfSync",
+                        "Unknown",
+                        "CloudInitError",
+                        format!("Open file: {e}"),
+                    ),
+                    cond(
+                        "Present",
+                        "False",
+                        "CloudInitAbsentFromDisk",
+                        format!("{file} is absent from /oem"),
+                    ),
+                ),
+                Err(e) => (
+                    cond(
+                        "OutOfSync",
+                        "Unknown",
+                        "CloudInitError",
+                        format!("Open file: {e}"),
+                    ),
+                    cond(
+                        "Present",
+                        "Unknown",
+                        "CloudInitError",
+                        format!("Open file: {e}"),
+                    ),
+                ),
+            };
+            let mut present = present;
+            if let Some(e) = error {
+                present["message"] = json!(format!("writing the file failed: {e}"));
+            }
             rollouts.insert(
                 node,
-                json!({"conditions": [
-                    cond("Applicable", true, ""),
-                    cond("OutOfSync", !present, &msg),
-                    cond("Present", present, &msg),
-                ]}),
+                json!({"conditions": [applicable, out_of_sync, present]}),
             );
         }
+        let now = now_rfc3339();
+        // Only a real change is written: a status rewritten every second would
+        // wake every watcher. lastTransitionTime moves only with the condition.
         self.store.modify(Kind::CloudInit, "", &name, |ci| {
-            ci["status"] = json!({"rollouts": rollouts});
+            let before = ci["status"]["rollouts"].clone();
+            let mut changed = false;
+            for (node, rollout) in rollouts.iter_mut() {
+                for c in rollout["conditions"].as_array_mut().into_iter().flatten() {
+                    let prev = before[node]["conditions"]
+                        .as_array()
+                        .and_then(|a| a.iter().find(|p| p["type"] == c["type"]));
+                    match prev {
+                        Some(p)
+                            if p["status"] == c["status"]
+                                && p["reason"] == c["reason"]
+                                && p["message"] == c["message"] =>
+                        {
+                            c["lastTransitionTime"] = p["lastTransitionTime"].clone();
+                        }
+                        _ => {
+                            changed = true;
+                            c["lastTransitionTime"] = json!(now);
+                        }
+                    }
+                }
+            }
+            if changed || before.as_object().map(|o| o.len()) != Some(rollouts.len()) {
+                ci["status"] = json!({"rollouts": rollouts});
+            }
         });
     }
 }

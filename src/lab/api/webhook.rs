@@ -404,44 +404,45 @@ pub fn admit_cloudinit(obj: &mut Value, others: &[Value]) -> Result<(), ApiError
     if filename.is_empty() {
         return Err(invalid("spec.filename", "Required value"));
     }
-    // The file lands in /oem on the node (and, in the lab, in a host folder):
-    // a name must never reach outside it.
-    if filename.contains('/')
-        || filename.contains('\0')
-        || filename.starts_with('.')
-        || filename.len() > 200
-    {
+    // node-manager's mutator: the base name only (the file lands in /oem and
+    // nowhere else), `.yaml` added unless it ends in `.yaml` or `.yml`.
+    filename = filename.rsplit('/').next().unwrap_or("").to_string();
+    if filename.is_empty() || filename == "." || filename == ".." || filename.contains('\0') {
         return Err(invalid(
             "spec.filename",
             &format!("Invalid value: {filename:?}: must be a plain file name in /oem"),
         ));
     }
+    if !(filename.ends_with(".yaml") || filename.ends_with(".yml")) {
+        filename.push_str(".yaml");
+    }
     if PROTECTED_OEM_FILES.contains(&filename.as_str()) {
         return Err(ApiError::denied(
             NODE_MANAGER_WEBHOOK,
             &format!(
-                "filename {filename} is reserved: Harvester manages /oem/{filename} itself and it must not be overwritten"
+                "filename conflicts with a critical system-owned file: {filename} is reserved, Harvester manages /oem/{filename} itself"
             ),
         ));
     }
-    if !filename.ends_with(".yaml") {
-        filename.push_str(".yaml");
-        if PROTECTED_OEM_FILES.contains(&filename.as_str()) {
-            return Err(ApiError::denied(
-                NODE_MANAGER_WEBHOOK,
-                &format!(
-                    "filename {filename} is reserved: Harvester manages /oem/{filename} itself and it must not be overwritten"
-                ),
-            ));
-        }
-    }
     spec.insert("filename".into(), Value::String(filename.clone()));
     let contents = spec.get("contents").and_then(Value::as_str).unwrap_or("");
-    if let Err(e) = serde_saphyr::from_str::<serde_json::Value>(contents) {
-        return Err(invalid(
-            "spec.contents",
-            &format!("Invalid value: contents must be valid YAML: {e}"),
-        ));
+    // As node-manager's validator: empty, or one YAML document whose root is a mapping.
+    match serde_saphyr::from_str::<serde_json::Value>(contents) {
+        Err(e) => {
+            let e = e.to_string();
+            let first = e.lines().next().unwrap_or("").to_string();
+            return Err(invalid(
+                "spec.contents",
+                &format!("Invalid value: contents must be valid YAML: {first}"),
+            ));
+        }
+        Ok(Value::Object(_) | Value::Null) => {}
+        Ok(_) => {
+            return Err(invalid(
+                "spec.contents",
+                "Invalid value: could not parse document as yaml (its root must be a mapping)",
+            ));
+        }
     }
     match spec.get("matchSelector") {
         None | Some(Value::Null) => {
@@ -643,7 +644,7 @@ mod tests {
     }
 
     #[test]
-    fn cloudinit_filenames_are_completed_unique_and_never_protected() {
+    fn cloudinit_filenames_are_mutated_and_checked_as_node_manager_does() {
         let ci = |name: &str, file: &str| json!({"metadata":{"name":name},"spec":{"filename":file,"contents":"stages: {}\n"}});
         let mut a = ci("a", "20_keys");
         admit_cloudinit(&mut a, &[]).unwrap();
@@ -655,14 +656,42 @@ mod tests {
             "{}",
             err.message
         );
-        for f in ["90_custom", "90_custom.yaml", "grubenv", "install"] {
+        for f in [
+            "90_custom",
+            "90_custom.yaml",
+            "99_settings",
+            "x/../90_custom.yaml",
+        ] {
             let err = admit_cloudinit(&mut ci("p", f), &[]).unwrap_err();
-            assert!(err.message.contains("is reserved"), "{f}: {}", err.message);
+            assert!(
+                err.message
+                    .contains("conflicts with a critical system-owned file"),
+                "{f}: {}",
+                err.message
+            );
         }
-        for f in ["../etc/x", ".hidden"] {
+        // node-manager's mutator: base name, `.yml` kept, `.yaml` added otherwise
+        // (so `grubenv` becomes a harmless grubenv.yaml).
+        for (f, landed) in [
+            ("../etc/x", "x.yaml"),
+            ("20_keys.yml", "20_keys.yml"),
+            ("grubenv", "grubenv.yaml"),
+        ] {
+            let mut c = ci("p", f);
+            admit_cloudinit(&mut c, &[]).unwrap();
+            assert_eq!(c["spec"]["filename"], landed);
+        }
+        for f in ["..", "a\0b"] {
             assert_eq!(admit_cloudinit(&mut ci("p", f), &[]).unwrap_err().code, 422);
         }
-        let mut bad = json!({"metadata":{"name":"y"},"spec":{"filename":"y","contents":"a: [1\n"}});
-        assert_eq!(admit_cloudinit(&mut bad, &[]).unwrap_err().code, 422);
+        for contents in ["a: [1\n", "- a list\n", "just text\n"] {
+            let mut bad =
+                json!({"metadata":{"name":"y"},"spec":{"filename":"y","contents":contents}});
+            assert_eq!(
+                admit_cloudinit(&mut bad, &[]).unwrap_err().code,
+                422,
+                "{contents}"
+            );
+        }
     }
 }
