@@ -15,6 +15,7 @@ use std::cmp::Ordering;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+pub use crate::model::natural_cmp;
 pub use model::*;
 pub use msg::{Effect, Msg, Shared, Target};
 
@@ -130,33 +131,6 @@ fn next_area(a: crate::creds::report::Area, delta: isize) -> crate::creds::repor
     use crate::creds::report::Area;
     let i = Area::ALL.iter().position(|x| *x == a).unwrap_or(0) as isize;
     Area::ALL[(i + delta).rem_euclid(Area::ALL.len() as isize) as usize]
-}
-
-/// `node2` before `node10`.
-pub fn natural_cmp(a: &str, b: &str) -> Ordering {
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    while let (Some(&x), Some(&y)) = (a.first(), b.first()) {
-        if x.is_ascii_digit() && y.is_ascii_digit() {
-            let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
-            let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
-            let (na, nb) = (&a[..da], &b[..db]);
-            let na = &na[na.iter().take_while(|&&c| c == b'0').count()..];
-            let nb = &nb[nb.iter().take_while(|&&c| c == b'0').count()..];
-            let o = na.len().cmp(&nb.len()).then(na.cmp(nb));
-            if o != Ordering::Equal {
-                return o;
-            }
-            a = &a[da..];
-            b = &b[db..];
-        } else {
-            if x != y {
-                return x.cmp(&y);
-            }
-            a = &a[1..];
-            b = &b[1..];
-        }
-    }
-    a.len().cmp(&b.len())
 }
 
 impl App {

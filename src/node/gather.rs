@@ -36,19 +36,11 @@ pub const FIXED_FILES: &[&str] = &[
     "/oem/harvester.config",
 ];
 
-/// The largest file the script sends: RKE2's certificates and the /oem
-/// files are a few KiB; anything larger is not what we are looking for.
-pub const MAX_FILE_BYTES: usize = 512 * 1024;
-/// The most file bytes the script sends for one node; files past it are
-/// named (`C`) but not sent.
-pub const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
+pub use crate::model::{MAX_FILE_BYTES, MAX_OUTPUT_BYTES, SHADOW_RANCHER};
 /// The most stdout harvcred reads from one node's script: the node's ceiling
 /// in base64 plus the record lines, with room to spare. A node that sends
 /// more is not running our script faithfully.
 pub const MAX_STDOUT_BYTES: usize = MAX_OUTPUT_BYTES / 3 * 4 + 1024 * 1024;
-
-/// The pseudo-path under which `rancher`'s shadow line is reported.
-pub const SHADOW_RANCHER: &str = "/etc/shadow#rancher";
 
 /// The script; POSIX sh and coreutils only (SLE Micro has both).
 pub fn script() -> String {

@@ -25,8 +25,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use super::pool::{ExecError, Pool};
-use crate::app::{SshState, Target};
 use crate::logs::{LogLine, NodeId, Resume, ShortLine, Timestamp, level_of, parse_short};
+use crate::model::{SshState, Target};
 
 /// Runs `journalctl "$@"` (through `sudo -n` unless already root: the
 /// journal of system units needs it) and ends it when stdin reaches EOF.
@@ -109,22 +109,7 @@ pub enum StreamEvent {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StreamStatus {
-    Connecting,
-    Streaming {
-        unit: String,
-    },
-    /// The connection failed or ended; trying again after the pause.
-    Retrying {
-        error: String,
-        after: Duration,
-    },
-    /// Without `follow`: everything asked for was delivered.
-    Ended,
-    /// Without `follow`: gave up.
-    Failed(String),
-}
+pub use crate::model::StreamStatus;
 
 /// A running stream; dropping it ends the task and with it the remote
 /// journalctl.
