@@ -12,6 +12,7 @@ pub mod msg;
 pub mod runner;
 pub mod sort;
 pub mod table;
+pub mod walk;
 
 use std::cmp::Ordering;
 
