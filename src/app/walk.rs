@@ -135,4 +135,95 @@ mod tests {
         }
         assert_eq!(c, TargetChoice::Marked, "t cycles back: {seen:?}");
     }
+
+    /// One node, one line: enough to walk the steps.
+    struct Touch;
+
+    impl Change for Touch {
+        type Draft = ();
+        type Facts = ();
+        type Work = ();
+        fn action(&self) -> &'static str {
+            "test.touch"
+        }
+        fn validate(&self, _: &(), _: &()) -> Vec<crate::flows::engine::Problem> {
+            Vec::new()
+        }
+        fn plan(
+            &self,
+            _: &(),
+            _: &(),
+            ts: &[String],
+        ) -> Result<Vec<crate::flows::engine::Planned<()>>, String> {
+            Ok(ts
+                .iter()
+                .map(|t| crate::flows::engine::Planned {
+                    target: t.clone(),
+                    preview: Vec::new(),
+                    work: (),
+                })
+                .collect())
+        }
+    }
+
+    #[test]
+    fn keys_mean_the_step_they_are_pressed_at_and_r_retries_only_after_a_failure() {
+        use crate::flows::engine::{Action, ApplyOptions};
+        let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+        let (mut w, _) = Walk::new(
+            Touch,
+            vec!["node1".into()],
+            (),
+            ApplyOptions::default(),
+            "k".into(),
+        );
+        assert!(matches!(
+            key_event(&w, &key(KeyCode::Esc)),
+            Some(Event::Cancel)
+        ));
+        w.handle(Event::Loaded(()));
+        assert!(matches!(
+            key_event(&w, &key(KeyCode::Enter)),
+            Some(Event::Next)
+        ));
+        assert!(
+            key_event(&w, &key(KeyCode::Char('y'))).is_none(),
+            "no yes before the dry run"
+        );
+        w.handle(Event::Next);
+        assert!(matches!(
+            key_event(&w, &key(KeyCode::Esc)),
+            Some(Event::Back)
+        ));
+        let a = w.handle(Event::Next);
+        let Action::DryRun { ticket, .. } = &a[0] else {
+            panic!("{a:?}")
+        };
+        w.handle(Event::DryRunDone {
+            ticket: *ticket,
+            target: "node1".into(),
+            result: Ok(()),
+        });
+        assert!(matches!(
+            key_event(&w, &key(KeyCode::Char('y'))),
+            Some(Event::Next)
+        ));
+        let a = w.handle(Event::Next);
+        let Action::Apply { ticket, .. } = &a[0] else {
+            panic!("{a:?}")
+        };
+        assert!(key_event(&w, &key(KeyCode::Char('r'))).is_none());
+        let ctrl_x = KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL);
+        assert!(matches!(key_event(&w, &ctrl_x), Some(Event::Cancel)));
+        w.handle(Event::Applied {
+            ticket: *ticket,
+            target: "node1".into(),
+            result: Err("link down".into()),
+        });
+        assert_eq!(w.step, Step::Done);
+        assert!(matches!(
+            key_event(&w, &key(KeyCode::Char('r'))),
+            Some(Event::Retry(None))
+        ));
+    }
 }
