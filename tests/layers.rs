@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 const LOWER: &[&str] = &["node", "cluster", "logs", "creds"];
 const UPPER: &[&str] = &["app", "ui"];
+/// What drawing must not reach: the SSH and Kubernetes sides.
+const IO: &[&str] = &["node", "cluster"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
@@ -22,6 +24,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Every use of an upper layer in `code`: `crate::app::…`, `crate::ui;`,
 /// and the grouped form `crate::{app::…, …}`. Comment lines do not count.
 fn upward_uses(code: &str) -> Vec<(usize, String)> {
+    uses_of(code, UPPER)
+}
+
+/// Every use in `code` of one of the modules `banned`.
+fn uses_of(code: &str, banned: &[&str]) -> Vec<(usize, String)> {
     let mut found = Vec::new();
     let mut in_group = false;
     for (n, line) in code.lines().enumerate() {
@@ -30,7 +37,7 @@ fn upward_uses(code: &str) -> Vec<(usize, String)> {
             continue;
         }
         let mut hit = false;
-        for up in UPPER {
+        for up in banned {
             for prefix in ["crate::", "harvcred::", "super::super::"] {
                 let needle = format!("{prefix}{up}");
                 let mut from = 0;
@@ -51,7 +58,7 @@ fn upward_uses(code: &str) -> Vec<(usize, String)> {
         if in_group {
             let after = text.split("crate::{").last().unwrap_or(text);
             for word in after.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-                if UPPER.contains(&word)
+                if banned.contains(&word)
                     && after.contains(&format!("{word}::")) | after.contains(&format!("{word},"))
                 {
                     hit = true;
@@ -90,6 +97,28 @@ fn lower_layers_import_nothing_from_app_or_ui() {
         offences.is_empty(),
         "node/, cluster/, logs/ and creds/ must not use app/ or ui/ \
          (move the shared word to src/model.rs):\n{}",
+        offences.join("\n")
+    );
+}
+
+#[test]
+fn drawing_uses_nothing_from_the_ssh_or_kubernetes_side() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src.join("ui"), &mut files);
+    let mut offences = Vec::new();
+    for f in files {
+        let code = std::fs::read_to_string(&f).unwrap();
+        for (line, text) in uses_of(&code, IO) {
+            offences.push(format!(
+                "{}:{line}: {text}",
+                f.strip_prefix(&src).unwrap().display()
+            ));
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "ui/ draws only: it must not use node/ or cluster/ (their words are in src/model.rs):\n{}",
         offences.join("\n")
     );
 }
