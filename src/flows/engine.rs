@@ -172,6 +172,13 @@ pub enum Event<C: Change> {
         target: String,
         now: C::Facts,
     },
+    /// The cluster refused the value itself (an admission webhook): its
+    /// words, verbatim. The walk goes back to the form with them.
+    Denied {
+        ticket: u64,
+        target: String,
+        words: String,
+    },
     /// While verifying: what the target says now (shown beside its state).
     Progress {
         ticket: u64,
@@ -323,6 +330,30 @@ impl<C: Change> Walk<C> {
         })
     }
 
+    /// The cluster refused the value: back to the form with its words (the
+    /// draft is kept; nothing further is started).
+    fn denied(&mut self, target: &str, step: &'static str, words: String) -> Vec<Action<C::Work>> {
+        let audit = self.audit(Some(target), step, Outcome::Denied, words.clone());
+        self.next_ticket();
+        self.stop_in_flight("the cluster refused the value: back to the form");
+        self.step = Step::Edit;
+        self.notice = Some(words);
+        vec![audit]
+    }
+
+    /// Targets not finished are not going to be: the walk went back.
+    fn stop_in_flight(&mut self, why: &str) {
+        self.progress.clear();
+        for s in self.states.values_mut() {
+            if matches!(
+                s,
+                TargetState::Applying | TargetState::Verifying { .. } | TargetState::Pending
+            ) {
+                *s = TargetState::Skipped(why.into());
+            }
+        }
+    }
+
     /// Someone else changed what the walk read: take the new facts, say what
     /// changed, and ask again from the preview (or the form, when the draft
     /// no longer passes its checks). Targets already verified stay so; the
@@ -345,15 +376,7 @@ impl<C: Change> Walk<C> {
         };
         self.facts = Some(now);
         self.next_ticket();
-        self.progress.clear();
-        for s in self.states.values_mut() {
-            if matches!(
-                s,
-                TargetState::Applying | TargetState::Verifying { .. } | TargetState::Pending
-            ) {
-                *s = TargetState::Skipped("the walk went back to the preview".into());
-            }
-        }
+        self.stop_in_flight("the walk went back to the preview");
         self.step = Step::Edit;
         let mut out = vec![audit];
         out.extend(self.plan_preview());
@@ -577,6 +600,26 @@ impl<C: Change> Walk<C> {
                 self.conflict(&target, "apply", now)
             }
             (
+                S::DryRun,
+                Event::Denied {
+                    ticket,
+                    target,
+                    words,
+                },
+            ) if ticket == self.ticket => self.denied(&target, "dry-run", words),
+            (
+                S::Apply,
+                Event::Denied {
+                    ticket,
+                    target,
+                    words,
+                },
+            ) if ticket == self.ticket
+                && self.states.get(&target) == Some(&TargetState::Applying) =>
+            {
+                self.denied(&target, "apply", words)
+            }
+            (
                 S::Apply,
                 Event::Progress {
                     ticket,
@@ -770,6 +813,8 @@ pub trait ChangeIo<C: Change> {
 #[derive(Debug)]
 pub enum Refusal<F> {
     Failed(String),
+    /// The cluster refused the value (webhook): its words.
+    Denied(String),
     /// The target changed since it was read (409, another hash): the facts
     /// read again.
     Conflict(F),
@@ -782,6 +827,11 @@ impl<C: Change> Event<C> {
                 ticket,
                 target,
                 now,
+            },
+            Err(Refusal::Denied(words)) => Event::Denied {
+                ticket,
+                target,
+                words,
             },
             Err(Refusal::Failed(e)) => Event::DryRunDone {
                 ticket,
@@ -802,6 +852,11 @@ impl<C: Change> Event<C> {
                 ticket,
                 target,
                 now,
+            },
+            Err(Refusal::Denied(words)) => Event::Denied {
+                ticket,
+                target,
+                words,
             },
             Err(Refusal::Failed(e)) => Event::Applied {
                 ticket,
@@ -1505,5 +1560,37 @@ mod tests {
         }
         assert_eq!(w.step, Step::Done);
         assert_eq!(*io.seen_progress.borrow(), vec!["rolling out".to_string()]);
+    }
+
+    #[test]
+    fn a_webhook_denial_goes_back_to_the_form_with_its_words() {
+        let (mut w, ticket) = setting_applying();
+        let words = "admission webhook \"validator.harvester-system.harvester-webhook\" denied the request: no";
+        let a = w.handle(Event::Denied {
+            ticket,
+            target: "cluster".into(),
+            words: words.into(),
+        });
+        let lines = audits(&a);
+        assert_eq!(
+            (lines[0].step, lines[0].result, lines[0].detail.as_str()),
+            ("apply", Outcome::Denied, words)
+        );
+        assert_eq!(w.step, Step::Edit);
+        assert_eq!(w.notice.as_deref(), Some(words));
+        assert_eq!(w.draft, "b");
+        assert!(matches!(
+            w.states.get("cluster"),
+            Some(TargetState::Skipped(_))
+        ));
+        assert!(
+            w.handle(Event::Applied {
+                ticket,
+                target: "cluster".into(),
+                result: Ok(true),
+            })
+            .is_empty(),
+            "the refused request's answer is stale"
+        );
     }
 }
