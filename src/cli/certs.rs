@@ -984,9 +984,8 @@ fn run_change(
             flags,
         ),
     };
-    let _ = rt.block_on(tokio::time::timeout(
-        Duration::from_secs(3),
-        env.pool.close_all(),
-    ));
+    rt.block_on(async {
+        let _ = tokio::time::timeout(Duration::from_secs(3), env.pool.close_all()).await;
+    });
     Ok(code)
 }
