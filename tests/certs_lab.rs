@@ -87,7 +87,8 @@ const NODES: [&str; 3] = ["node1", "node2", "node3"];
 /// `certs --json --all` agrees with openssl on every file of every node.
 fn json_agrees_with_openssl(lab: &Lab, state: &Path) {
     let o = harvcred(lab, state, &["certs", "--json", "--all"]);
-    let items: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect(&text(&o));
+    let items: Vec<serde_json::Value> =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
     for node in NODES {
         let disk = leaves(lab, node);
         for (file, (_, not_after)) in &disk {

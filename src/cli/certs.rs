@@ -268,11 +268,21 @@ struct Env {
     cluster: String,
     timeout: Duration,
     thresholds: crate::creds::level::Thresholds,
+    /// The walk's correlation id, learnt from its first audit line, for the
+    /// lines the I/O adds itself (a rotation followed per node).
+    correlation_id: Mutex<String>,
 }
 
 impl Env {
     fn audit(&self, line: &AuditLine) {
-        walk::write_audit(&self.state_dir, &self.cluster, line);
+        let mut id = self.correlation_id.lock().expect("not poisoned");
+        let mut line = line.clone();
+        if line.correlation_id.is_empty() {
+            line.correlation_id = id.clone();
+        } else {
+            *id = line.correlation_id.clone();
+        }
+        walk::write_audit(&self.state_dir, &self.cluster, &line);
     }
 
     fn probe_audit(&self) -> Result<(), String> {
@@ -881,6 +891,7 @@ fn run_change(
         cluster: format!("{context} ({server})"),
         timeout: Duration::from_secs(change.timeout),
         thresholds: config.certificates,
+        correlation_id: Mutex::new(String::new()),
     };
     let flags = WalkFlags {
         dry_run: change.dry_run,
