@@ -186,6 +186,10 @@ fn auto_rotate_rotate_now_refusal_and_manual_rotation_on_the_certs_expiring_lab(
     assert!(t.contains("refused, nothing written"), "{t}");
     assert!(t.contains("not Ready"), "{t}");
     assert!(
+        t.contains("`sudo systemctl restart rancher-system-agent` on node3"),
+        "the stuck state is named with what to do: {t}"
+    );
+    assert!(
         t.contains("spec generation 1 differs from its status generation 0"),
         "{t}"
     );

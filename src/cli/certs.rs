@@ -433,13 +433,41 @@ async fn journal_tail(env: &Env, node: &str, unit: &str, lines: &str) -> String 
     .unwrap_or_default()
 }
 
+/// The stuck states the nodes' recent journals show, with what to do.
+async fn stuck_hints(env: &Env, nodes: &[NodeInfo]) -> Vec<String> {
+    let mut hints = Vec::new();
+    for n in nodes {
+        let unit = if n.role == Role::Worker {
+            "rke2-agent"
+        } else {
+            "rke2-server"
+        };
+        let mut text = journal_tail(env, &n.name, "rancher-system-agent", "200").await;
+        text.push_str(&journal_tail(env, &n.name, unit, "200").await);
+        hints.extend(flow::stuck_hint(&n.name, &text));
+    }
+    hints
+}
+
+/// How long a rotation may show no progress before the journals are read
+/// for a stuck state (it is followed on all the same).
+const QUIET: Duration = Duration::from_secs(30);
+
 impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
     async fn load(&self) -> Result<RotateClusterFacts, String> {
         self.env.probe_audit()?;
+        let state = rotation::read_state(&self.env.client).await?;
+        let nodes = self.env.nodes().await?;
+        let stuck = if state.control_plane.ready == Some(true) {
+            Vec::new()
+        } else {
+            stuck_hints(self.env, &nodes).await
+        };
         Ok(RotateClusterFacts {
-            state: rotation::read_state(&self.env.client).await?,
-            nodes: self.env.nodes().await?,
+            state,
+            nodes,
             expired: self.expired.clone(),
+            stuck,
         })
     }
     async fn dry_run(&self, _: &str, from: &ClusterGeneration) -> Result<(), String> {
@@ -471,6 +499,8 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
             }
         }
         let mut last_cp = None;
+        let mut last_progress = tokio::time::Instant::now();
+        let mut hinted = false;
         loop {
             for n in &nodes {
                 let Ok(p) = node_progress(env, n).await else {
@@ -504,6 +534,7 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
                         detail,
                     });
                     seen.insert(n.name.clone(), p);
+                    last_progress = tokio::time::Instant::now();
                 }
             }
             if let Ok(s) = rotation::read_state(&env.client).await {
@@ -524,23 +555,20 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
                         }
                     ));
                     last_cp = Some(cp);
+                    last_progress = tokio::time::Instant::now();
                 }
                 if s.done(want) {
                     return Ok(());
                 }
             }
-            if tokio::time::Instant::now() >= deadline {
-                let mut hints = Vec::new();
-                for n in &nodes {
-                    let mut text = journal_tail(env, &n.name, "rancher-system-agent", "200").await;
-                    let unit = if n.role == Role::Worker {
-                        "rke2-agent"
-                    } else {
-                        "rke2-server"
-                    };
-                    text.push_str(&journal_tail(env, &n.name, unit, "200").await);
-                    hints.extend(flow::stuck_hint(&n.name, &text));
+            if !hinted && last_progress.elapsed() >= QUIET {
+                hinted = true;
+                for h in stuck_hints(env, &nodes).await {
+                    say(&format!("stuck: {h}"));
                 }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let hints = stuck_hints(env, &nodes).await;
                 return Err(format!(
                     "the rotation to generation {want} was not done within {} s{}",
                     env.timeout.as_secs(),

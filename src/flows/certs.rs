@@ -254,6 +254,9 @@ pub struct RotateClusterFacts {
     pub nodes: Vec<NodeInfo>,
     /// `node: file` of leaf certificates already expired.
     pub expired: Vec<String>,
+    /// Stuck states the nodes' journals show ([`stuck_hint`]), read when the
+    /// control plane is not Ready.
+    pub stuck: Vec<String>,
 }
 
 impl Change for RotateClusterChange {
@@ -272,6 +275,15 @@ impl Change for RotateClusterChange {
             .into_iter()
             .map(|b| problem("preconditions", Severity::Error, b))
             .collect();
+        if !v.is_empty() {
+            // What the journals say it waits on, and what to do about it.
+            v.extend(
+                facts
+                    .stuck
+                    .iter()
+                    .map(|h| problem("stuck", Severity::Error, h.clone())),
+            );
+        }
         if !facts.expired.is_empty() {
             v.push(problem(
                 "certificates",
@@ -290,7 +302,9 @@ impl Change for RotateClusterChange {
     ) -> Result<Vec<Planned<ClusterGeneration>>, String> {
         let blockers = facts.state.blockers();
         if !blockers.is_empty() {
-            return Err(format!("refused, nothing written: {}", blockers.join("; ")));
+            let mut why = blockers;
+            why.extend(facts.stuck.iter().cloned());
+            return Err(format!("refused, nothing written: {}", why.join("; ")));
         }
         let g = &facts.state.cluster;
         let mut preview = vec![format!(
@@ -605,6 +619,7 @@ mod tests {
             state: state(ready, spec, status),
             nodes: Vec::new(),
             expired: Vec::new(),
+            stuck: vec!["node3: restart it".into()],
         }
     }
 
@@ -615,6 +630,10 @@ mod tests {
             .plan(&(), &facts(false, 1, 1), &t)
             .unwrap_err();
         assert!(e.contains("not Ready"), "{e}");
+        assert!(
+            e.contains("node3: restart it"),
+            "the stuck state is named: {e}"
+        );
         let e = RotateClusterChange
             .plan(&(), &facts(true, 2, 1), &t)
             .unwrap_err();
