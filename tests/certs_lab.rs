@@ -194,7 +194,8 @@ fn auto_rotate_rotate_now_refusal_and_manual_rotation_on_the_certs_expiring_lab(
         "{t}"
     );
     assert!(
-        lab.api_writes_since(mark, "clusters", "local").is_empty(),
+        lab.api_writes_since(mark, "clusters.provisioning.cattle.io", "local")
+            .is_empty(),
         "rotate now wrote while refusing"
     );
     let audit = std::fs::read_to_string(st.join("harvcred/audit.jsonl")).unwrap();
@@ -213,6 +214,17 @@ fn auto_rotate_rotate_now_refusal_and_manual_rotation_on_the_certs_expiring_lab(
     let o = harvcred(&lab, st, &["status"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     json_agrees_with_openssl(&lab, st);
+
+    // A dry run of rotate now: the API validates, nothing is stored.
+    let mark = lab.api_log_mark();
+    let o = harvcred(&lab, st, &["certs", "rotate", "--cluster", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let writes = lab.api_writes_since(mark, "clusters.provisioning.cattle.io", "local");
+    assert!(
+        !writes.is_empty() && writes.iter().all(|w| w["dryRun"] == true),
+        "{writes:?}"
+    );
+    assert_eq!(control_plane(&lab), "1|1|True");
 
     // Rotate now: every leaf of every node renewed, CAs kept, generation followed.
     let ca = cas(&lab, "node1");

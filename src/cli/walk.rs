@@ -190,11 +190,16 @@ where
         }
         Step::Confirm => {}
         _ => {
-            eprintln!(
-                "harvcred {name}: {}",
-                sanitize_str(w.notice.as_deref().unwrap_or("the dry run failed"))
-            );
-            return REFUSED;
+            let why = w.notice.as_deref().unwrap_or("the dry run failed");
+            eprintln!("harvcred {name}: {}", sanitize_str(why));
+            // A dry run the cluster denied is a refusal; one that could not
+            // reach a node or the API is not.
+            let failures = why.trim_start_matches("the dry run failed: ");
+            return if failures.split("; ").all(is_refusal) {
+                REFUSED
+            } else {
+                UNREACHABLE
+            };
         }
     }
     println!("dry run passed");
