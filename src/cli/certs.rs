@@ -400,6 +400,9 @@ impl ChangeIo<AutoRotateChange> for AutoRotateIo<'_> {
 struct RotateClusterIo<'a> {
     env: &'a Env,
     expired: Vec<String>,
+    /// Each node's generation file and unit start before anything was
+    /// written: a node Rancher rotates at once after the bump is not missed.
+    start: Mutex<BTreeMap<String, (String, String)>>,
 }
 
 /// What one node shows of a rotation: its generation file and its unit's last start.
@@ -458,6 +461,13 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
         self.env.probe_audit()?;
         let state = rotation::read_state(&self.env.client).await?;
         let nodes = self.env.nodes().await?;
+        let mut start = BTreeMap::new();
+        for n in &nodes {
+            if let Ok(p) = node_progress(self.env, n).await {
+                start.insert(n.name.clone(), p);
+            }
+        }
+        *self.start.lock().expect("not poisoned") = start;
         let stuck = if state.control_plane.ready == Some(true) {
             Vec::new()
         } else {
@@ -492,12 +502,7 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
         let want = from.generation + 1;
         let nodes = env.nodes().await?;
         let deadline = tokio::time::Instant::now() + env.timeout;
-        let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
-        for n in &nodes {
-            if let Ok(p) = node_progress(env, n).await {
-                seen.insert(n.name.clone(), p);
-            }
-        }
+        let mut seen = self.start.lock().expect("not poisoned").clone();
         let mut last_cp = None;
         let mut last_progress = tokio::time::Instant::now();
         let mut hinted = false;
@@ -988,7 +993,11 @@ fn run_change(
                 walk::run(
                     &rt,
                     RotateClusterChange,
-                    &RotateClusterIo { env: &env, expired },
+                    &RotateClusterIo {
+                        env: &env,
+                        expired,
+                        start: Mutex::new(BTreeMap::new()),
+                    },
                     vec![flow::CLUSTER_TARGET.to_string()],
                     (),
                     flags,
