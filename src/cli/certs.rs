@@ -596,6 +596,10 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
 
 struct RotateNodeIo<'a>(&'a Env);
 
+/// Sets `$rke2`: sudo's PATH may not hold it; Harvester installs RKE2 under
+/// /opt/rke2 (its /usr is read-only), the install script under /usr/local.
+const FIND_RKE2: &str = "rke2=$(command -v rke2); for c in /opt/rke2/bin/rke2 /usr/local/bin/rke2; do [ -x \"$rke2\" ] || rke2=$c; done;";
+
 async fn node_ready(env: &Env, name: &str) -> Option<bool> {
     env.nodes()
         .await
@@ -614,7 +618,9 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo<'_> {
         self.0
             .sh(
                 node,
-                "command -v rke2 >/dev/null || { echo 'refused: rke2 is not on the PATH' >&2; exit 1; }; systemctl cat \"$1\" >/dev/null",
+                &format!(
+                    "{FIND_RKE2} [ -x \"$rke2\" ] || {{ echo 'refused: no rke2 command (PATH, /opt/rke2/bin, /usr/local/bin)' >&2; exit 1; }}; systemctl cat \"$1\" >/dev/null"
+                ),
                 &[w.unit()],
             )
             .await
@@ -639,7 +645,9 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo<'_> {
         let args = w.rotate_args();
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         say(&format!("{node}: rke2 {}", args.join(" ")));
-        let rotated = env.sh(node, "rke2 \"$@\" 2>&1", &argv).await;
+        let rotated = env
+            .sh(node, &format!("{FIND_RKE2} \"$rke2\" \"$@\" 2>&1"), &argv)
+            .await;
         // Started again whatever the rotation said: a stopped server is worse.
         say(&format!("{node}: systemctl start {unit}"));
         env.sh(node, "systemctl start --no-block \"$1\"", &[unit])
