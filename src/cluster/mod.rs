@@ -3,6 +3,7 @@
 //! the node list, the inventory file and the cached last-known list.
 
 pub mod cloudinit;
+pub mod rotation;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
