@@ -537,6 +537,8 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
                         step: "follow",
                         result: crate::audit::Outcome::Applied,
                         detail,
+                        old: None,
+                        new: None,
                     });
                     seen.insert(n.name.clone(), p);
                     last_progress = tokio::time::Instant::now();

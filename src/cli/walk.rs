@@ -39,16 +39,10 @@ pub fn is_refusal(text: &str) -> bool {
         || t.contains(": denied")
 }
 
-/// Writes an engine audit line to the audit log: one line per node and step
-/// (the node and the step lead the detail).
+/// Writes an engine audit line to the audit log.
 pub fn write_audit(state_dir: &std::path::Path, cluster: &str, line: &AuditLine) {
-    let mut e = audit::Entry::new(cluster, line.action, &line.correlation_id, line.result);
-    let who = line.target.as_deref().unwrap_or("cluster");
-    e.detail = if line.detail.is_empty() {
-        format!("{who} {}", line.step)
-    } else {
-        format!("{who} {}: {}", line.step, line.detail)
-    };
+    // One line per node and step: `node` and `step` say which (README's audit table).
+    let e = audit::Entry::from_walk(cluster, line);
     if let Err(err) = audit::append(state_dir, &e) {
         tracing::error!("writing the audit log: {err}");
     }
@@ -169,6 +163,8 @@ where
             step: "confirm",
             result: Outcome::Refused,
             detail: "no confirmation: stdin is not a terminal and --yes was not given".into(),
+            old: None,
+            new: None,
         });
         eprintln!(
             "harvcred {name}: stdin is not a terminal, so there is no one to confirm: add --yes (after a --dry-run) to apply without asking"
@@ -211,6 +207,8 @@ where
             step: "confirm",
             result: Outcome::Refused,
             detail: "not confirmed".into(),
+            old: None,
+            new: None,
         });
         eprintln!("not applied");
         return REFUSED;
