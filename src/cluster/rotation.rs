@@ -411,7 +411,7 @@ pub async fn earliest_apiserver_not_after(ips: &[String]) -> Result<OffsetDateTi
 }
 
 /// Every node as the API lists it (name, role, InternalIP, Ready).
-pub async fn nodes(client: &Client) -> Result<Vec<crate::app::NodeInfo>, String> {
+pub async fn nodes(client: &Client) -> Result<Vec<crate::model::NodeInfo>, String> {
     use k8s_openapi::api::core::v1::Node;
     let api: Api<Node> = Api::all(client.clone());
     match tokio::time::timeout(TIMEOUT, api.list(&Default::default())).await {

@@ -122,7 +122,7 @@ pub fn write_image(upper: &Path) -> Result<()> {
     write(
         &format!("{unit_dir}/{YIP_NETWORK_UNIT}"),
         &format!(
-            "[Unit]\nDescription=Apply /oem stage network (yip, as the Harvester OS does once the network is up)\nWants=network-online.target\nAfter=network-online.target {YIP_BOOT_UNIT}\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={NODE_BIN} lab yip network\n# Not the console: a getty's vhangup of it makes writes fail mid-boot.\nStandardOutput=journal\nStandardError=journal\n\n[Install]\nWantedBy=multi-user.target\n"
+            "[Unit]\nDescription=Apply /oem stage network (yip, as the Harvester OS does once the network is up)\nWants=network-online.target\nAfter=network-online.target {YIP_BOOT_UNIT}\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={NODE_BIN} lab yip network\n# How it ended, on the console the supervisor shows when a node does not come up.\nExecStopPost=/bin/sh -c 'echo \"yip network: $SERVICE_RESULT $EXIT_CODE $EXIT_STATUS\" > /dev/console'\n# Not the console: a getty's vhangup of it makes writes fail mid-boot.\nStandardOutput=journal\nStandardError=journal\n\n[Install]\nWantedBy=multi-user.target\n"
         ),
     )?;
     // A node whose /oem does not parse does not come back: sshd needs the boot

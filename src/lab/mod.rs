@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod base;
+pub mod cgroup;
 pub mod exec;
 pub mod image;
 pub mod layout;

@@ -14,6 +14,7 @@ use tokio::process::Command;
 
 use super::api;
 use super::base;
+use super::cgroup;
 use super::image;
 use super::layout::{LabDir, NODE_BIN, NODE_SHARE};
 use super::names;
@@ -388,6 +389,7 @@ async fn node_life(
             });
         }
         let status = child.wait().await;
+        cgroup::remove(&plan.id, &name);
         if ctx.stopping.load(Ordering::SeqCst) {
             break;
         }
@@ -476,6 +478,33 @@ fn boot(
     // Each node leads its own process group so a signal to the supervisor's
     // group (a ctrl-c in `lab`) does not kill nodes behind the teardown's back.
     cmd.process_group(0);
+    // And runs in a cgroup of its own (cgroup.rs says why).
+    let procs: Vec<std::ffi::CString> = cgroup::prepare(&plan.id, &node.name)
+        .with_context(|| format!("creating {}'s cgroup", node.name))?
+        .into_iter()
+        .map(|p| std::ffi::CString::new(p.into_os_string().into_encoded_bytes()))
+        .collect::<Result<_, _>>()
+        .context("cgroup path")?;
+    if !procs.is_empty() {
+        // SAFETY: between fork and exec only async-signal-safe calls (open,
+        // write, close) on memory prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                for p in &procs {
+                    let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                    libc::close(fd);
+                    if written != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
     cmd.spawn()
         .context("starting systemd-nspawn (install it: apt-get install systemd-container)")
 }
@@ -640,6 +669,7 @@ pub fn teardown_processes_and_net(rec: &Record) -> Vec<String> {
             s.spawn(move || sys::stop_process(*pid, Duration::from_secs(20)));
         }
     });
+    problems.extend(cgroup::remove_lab(&rec.plan.id));
     problems.extend(net::remove_all(rec));
     for mp in sys::mounts_under(&rec.plan.dir) {
         if let Err(e) = sys::run("umount", &["-l", &mp]) {

@@ -263,6 +263,7 @@ pub fn leftovers(id: &str, dir: &Path) -> Vec<String> {
             found.push(format!("link {name}"));
         }
     }
+    found.extend(harvcred::lab::cgroup::leftovers(id));
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let d = dir.to_string_lossy();
     for line in mountinfo.lines() {
