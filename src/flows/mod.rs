@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod keep;
+pub mod keys;
 pub mod proxy;
 pub mod run;
 
