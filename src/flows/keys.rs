@@ -502,12 +502,7 @@ impl Change for RemoveKeys {
                 .filter(|k| k.kind != KeyKind::GitHub && !remove.contains(&k.fingerprint))
                 .map(|k| k.fingerprint.clone())
                 .collect();
-            // Lockout rule.
-            if runtime_after.is_empty() {
-                return Err(format!(
-                    "refused on {t}: no key would open the node afterwards (it is the last key); add another key first"
-                ));
-            }
+            // Lockout rule: the login key first (the usual case), then the last key.
             let proven = facts.proven.get(t).filter(|p| runtime_after.contains(*p));
             let login_removed = match &n.login {
                 Some(l) => remove.contains(l),
@@ -520,6 +515,11 @@ impl Change for RemoveKeys {
                         Some(_) => "this is the key",
                         None => "sshd did not say which key",
                     }
+                ));
+            }
+            if runtime_after.is_empty() {
+                return Err(format!(
+                    "refused on {t}: no key would open the node afterwards (it is the last key); add another key first"
                 ));
             }
             let mut preview = Vec::new();
@@ -537,7 +537,21 @@ impl Change for RemoveKeys {
                     continue;
                 }
                 found_anywhere = true;
+                let others: Vec<&String> = match facts.cloudinit_of_file(t, path) {
+                    Some(ci) => facts
+                        .nodes
+                        .keys()
+                        .filter(|n| ci.applies_to(n) && !targets.contains(n))
+                        .collect(),
+                    None => Vec::new(),
+                };
                 match facts.cloudinit_of_file(t, path) {
+                    Some(ci) if ci.ours() && !others.is_empty() => preview.push(format!(
+                        "{path}: NOT changed: CloudInit {} also applies to {} (choose those nodes too), so {} comes back at boot",
+                        ci.name,
+                        others.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
+                        here.join(", ")
+                    )),
                     Some(ci) if ci.ours() => {
                         let edited = without_keys(&ci.contents, &remove)
                             .map_err(|e| format!("CloudInit {}: {e}", ci.name))?;
