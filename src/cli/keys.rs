@@ -289,10 +289,14 @@ fn render_matrix(m: &KeyMatrix) -> String {
             }
             r.push(cell);
         }
-        r.push(if k.drift.is_empty() {
+        let mut marks = k.drift.clone();
+        if k.some_nodes_only {
+            marks.push("(on some nodes only)".into());
+        }
+        r.push(if marks.is_empty() {
             "-".into()
         } else {
-            k.drift.join(", ")
+            marks.join(", ")
         });
         rows.push(r);
     }
@@ -428,7 +432,7 @@ async fn prove(pool: &Pool, t: &Target, key_file: &Path) -> Result<(), String> {
     o("ConnectTimeout", "10");
     o("ForwardAgent", "no");
     o("ClearAllForwardings", "yes");
-    if !key_file.extension().is_some_and(|e| e == "pub") {
+    if key_file.extension().is_none_or(|e| e != "pub") {
         // A private key file: the agent must not log in in its place.
         o("IdentityAgent", "none");
     }
@@ -474,16 +478,25 @@ impl KeysIo<'_> {
             .ok_or_else(|| format!("no node named {name}"))
     }
 
+    /// Creates or replaces a CloudInit as planned; Ok(false) when it
+    /// already says so (another node of a shared one wrote it).
     async fn cloudinit_step(
         &self,
-        name: &str,
-        filename: &str,
-        all: bool,
+        step: &Step,
         target: &str,
-        from: Option<&str>,
-        contents: &Zeroizing<String>,
         dry_run: bool,
     ) -> Result<bool, String> {
+        let Step::CloudInit {
+            name,
+            filename,
+            all,
+            from,
+            contents,
+        } = step
+        else {
+            return Err("not a CloudInit step".into());
+        };
+        let (all, from) = (*all, from.as_deref());
         let client = self.s.client.as_ref().ok_or("no API connection")?;
         let current = cloudinit::get(client, name).await?;
         if let Some(c) = &current
@@ -541,23 +554,8 @@ impl<C: Change<Facts = KeyFacts, Work = KeyWork>> ChangeIo<C> for KeysIo<'_> {
                         return Err(format!("{path} changed since it was read"));
                     }
                 }
-                Step::CloudInit {
-                    name,
-                    filename,
-                    all,
-                    from,
-                    contents,
-                } => {
-                    self.cloudinit_step(
-                        name,
-                        filename,
-                        *all,
-                        target,
-                        from.as_deref(),
-                        contents,
-                        true,
-                    )
-                    .await?;
+                Step::CloudInit { .. } => {
+                    self.cloudinit_step(step, target, true).await?;
                 }
             }
         }
@@ -588,24 +586,8 @@ impl<C: Change<Facts = KeyFacts, Work = KeyWork>> ChangeIo<C> for KeysIo<'_> {
                         Err(e) => return Err(format!("{path}: {e}")),
                     }
                 }
-                Step::CloudInit {
-                    name,
-                    filename,
-                    all,
-                    from,
-                    contents,
-                } => {
-                    changed |= self
-                        .cloudinit_step(
-                            name,
-                            filename,
-                            *all,
-                            target,
-                            from.as_deref(),
-                            contents,
-                            false,
-                        )
-                        .await?;
+                Step::CloudInit { .. } => {
+                    changed |= self.cloudinit_step(step, target, false).await?;
                 }
             }
         }

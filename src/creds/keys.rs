@@ -477,8 +477,13 @@ pub struct KeyRow {
     pub comment: String,
     /// Per node (every node of the matrix has a cell, maybe empty).
     pub nodes: BTreeMap<String, KeyCell>,
-    /// Drift marks: `runtime only`, `persisted only`, `on some nodes only`.
+    /// Drift between runtime and persisted on some node: `runtime only`,
+    /// `persisted only` (a key that comes back at boot, or is lost on a
+    /// reinstall).
     pub drift: Vec<String>,
+    /// On some of the nodes only: shown, not counted as drift (a key removed
+    /// from one node on purpose is not a fault).
+    pub some_nodes_only: bool,
 }
 
 /// Every key of every node (key x node), with drift marked.
@@ -511,6 +516,7 @@ pub fn key_matrix(nodes: &[NodeKeys]) -> KeyMatrix {
                 .map(|n| (n.clone(), KeyCell::default()))
                 .collect(),
             drift: Vec::new(),
+            some_nodes_only: false,
         });
         rows.len() - 1
     };
@@ -540,9 +546,7 @@ pub fn key_matrix(nodes: &[NodeKeys]) -> KeyMatrix {
         if !github && cells.iter().any(|c| !c.runtime && !c.sources.is_empty()) {
             r.drift.push("persisted only".into());
         }
-        if cells.iter().any(|c| !c.runtime && c.sources.is_empty()) {
-            r.drift.push("on some nodes only".into());
-        }
+        r.some_nodes_only = cells.iter().any(|c| !c.runtime && c.sources.is_empty());
     }
     KeyMatrix {
         nodes: names,
@@ -835,7 +839,8 @@ mod tests {
         assert_eq!(m.keys.len(), 2);
         assert!(m.keys[0].drift.is_empty(), "{:?}", m.keys[0]);
         assert!(m.keys[0].nodes["node1"].login && !m.keys[0].nodes["node2"].login);
-        assert_eq!(m.keys[1].drift, ["runtime only", "on some nodes only"]);
+        assert_eq!(m.keys[1].drift, ["runtime only"]);
+        assert!(m.keys[1].some_nodes_only && !m.keys[0].some_nodes_only);
         assert!(m.has_drift());
     }
 }

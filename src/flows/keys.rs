@@ -502,12 +502,23 @@ impl Change for RemoveKeys {
                 .filter(|k| k.kind != KeyKind::GitHub && !remove.contains(&k.fingerprint))
                 .map(|k| k.fingerprint.clone())
                 .collect();
-            // Lockout rule: the login key first (the usual case), then the last key.
+            // Lockout rule: never the last key; the login key only when
+            // another key that stays was just proven.
             let proven = facts.proven.get(t).filter(|p| runtime_after.contains(*p));
             let login_removed = match &n.login {
                 Some(l) => remove.contains(l),
                 None => true,
             };
+            if runtime_after.is_empty() {
+                return Err(format!(
+                    "refused on {t}: no key would open the node afterwards (it is the last key{}); add another key first",
+                    if login_removed {
+                        ", and the key harvcred is logged in with"
+                    } else {
+                        ""
+                    }
+                ));
+            }
             if login_removed && proven.is_none() {
                 return Err(format!(
                     "refused on {t}: {} harvcred is logged in with; prove another key that stays on {t} first (--prove-with KEYFILE: a fresh login without the shared connection)",
@@ -515,11 +526,6 @@ impl Change for RemoveKeys {
                         Some(_) => "this is the key",
                         None => "sshd did not say which key",
                     }
-                ));
-            }
-            if runtime_after.is_empty() {
-                return Err(format!(
-                    "refused on {t}: no key would open the node afterwards (it is the last key); add another key first"
                 ));
             }
             let mut preview = Vec::new();
