@@ -462,6 +462,7 @@ fn old_layout_sources_are_edited_and_a_cut_never_leaves_fewer_keys() {
         ],
     );
     watcher.join().unwrap();
+    eprintln!("the cut removal exited {code}: {out}{err}");
     assert!([0, 1, 3].contains(&code), "{code} {out}{err}");
     let after = runtime_fps(&lab, "node2");
     assert!(

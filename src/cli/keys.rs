@@ -102,6 +102,8 @@ struct Session {
     state_dir: PathBuf,
     /// Every node of the cluster (name, address).
     nodes: Vec<Target>,
+    /// The user harvcred logs in as (a proof logs in as the same one).
+    ssh_user: String,
 }
 
 fn connect(connect: &ConnectArgs) -> anyhow::Result<Session> {
@@ -109,15 +111,13 @@ fn connect(connect: &ConnectArgs) -> anyhow::Result<Session> {
     crate::console::init_logging(&paths);
     let config = crate::config::Config::load(&paths.config_file())?;
     let c = connect.resolve();
-    let ssh = crate::node::SshSettings::new(
-        connect
-            .ssh_user
-            .clone()
-            .or(config.ssh_user.clone())
-            .unwrap_or_else(|| "rancher".into()),
-        c.ssh_config,
-        paths.runtime_dir.clone(),
-    );
+    let ssh_user = connect
+        .ssh_user
+        .clone()
+        .or(config.ssh_user.clone())
+        .unwrap_or_else(|| "rancher".into());
+    let ssh =
+        crate::node::SshSettings::new(ssh_user.clone(), c.ssh_config, paths.runtime_dir.clone());
     let rt = super::runtime()?;
     let kube = connect.kube();
     let (client, cluster, mut infos) = rt.block_on(async {
@@ -155,6 +155,7 @@ fn connect(connect: &ConnectArgs) -> anyhow::Result<Session> {
         client,
         cluster,
         state_dir: paths.state_dir,
+        ssh_user,
         nodes: infos
             .into_iter()
             .map(|i| Target {
@@ -372,7 +373,7 @@ fn public_key_of(file: &Path) -> anyhow::Result<keys::AuthorizedKey> {
 /// A fresh login with only `key_file` (never the shared master): the
 /// node's address and host key checking come from `ssh -G` over harvcred's
 /// own ssh config, every identity of the config is left out.
-async fn prove(pool: &Pool, t: &Target, key_file: &Path) -> Result<(), String> {
+async fn prove(pool: &Pool, user: &str, t: &Target, key_file: &Path) -> Result<(), String> {
     let r = pool.resolve(t).await.map_err(|p| p.detail)?;
     let config = pool
         .ssh_config_file()
@@ -403,7 +404,6 @@ async fn prove(pool: &Pool, t: &Target, key_file: &Path) -> Result<(), String> {
     for (k, key) in [
         ("HostName", "hostname"),
         ("Port", "port"),
-        ("User", "user"),
         ("HostKeyAlias", "hostkeyalias"),
         ("ProxyJump", "proxyjump"),
         ("ProxyCommand", "proxycommand"),
@@ -422,6 +422,7 @@ async fn prove(pool: &Pool, t: &Target, key_file: &Path) -> Result<(), String> {
             o(k, &v);
         }
     }
+    o("User", user);
     o("StrictHostKeyChecking", "yes");
     o("ControlMaster", "no");
     o("ControlPath", "none");
@@ -884,7 +885,7 @@ pub fn run(args: KeysArgs, connect_args: &ConnectArgs, read_only: bool) -> anyho
                 };
                 for n in &change.nodes {
                     let t = s.nodes.iter().find(|t| &t.name == n).expect("checked");
-                    match s.rt.block_on(prove(&s.pool, t, file)) {
+                    match s.rt.block_on(prove(&s.pool, &s.ssh_user, t, file)) {
                         Ok(()) => {
                             println!("{n}: {} proven by a fresh login", key.fingerprint);
                             proven.insert(n.clone(), key.fingerprint.clone());
@@ -910,4 +911,58 @@ pub fn run(args: KeysArgs, connect_args: &ConnectArgs, read_only: bool) -> anyho
         let _ = tokio::time::timeout(Duration::from_secs(3), s.pool.close_all()).await;
     });
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn read_only_refuses_add_and_remove_without_touching_a_cluster() {
+        for args in [
+            vec![
+                "harvcred",
+                "keys",
+                "remove",
+                "--fingerprint",
+                "SHA256:x",
+                "--node",
+                "n1",
+            ],
+            vec!["harvcred", "keys", "add", "--all", "--key-file", "-"],
+        ] {
+            let cli = super::super::Cli::parse_from(args);
+            let Some(super::super::Commands::Keys(k)) = cli.command else {
+                panic!("not a keys command")
+            };
+            assert_eq!(run(k, &ConnectArgs::default(), true).unwrap(), 2);
+        }
+    }
+
+    #[test]
+    fn the_matrix_table_escapes_comments_and_marks_cells() {
+        let a = keys::parse_key_line(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGpJ3mTa8WlzMv1pYnR4S1dX2vT2mLkVQ0l8Yv3R6cQm evil\u{1b}[2J",
+            1,
+        )
+        .unwrap()
+        .unwrap();
+        let m = keys::key_matrix(&[
+            keys::NodeKeys {
+                node: "node1".into(),
+                runtime: vec![a.clone()],
+                persisted: vec![],
+                login: Some(a.fingerprint.clone()),
+            },
+            keys::NodeKeys {
+                node: "node2".into(),
+                ..Default::default()
+            },
+        ]);
+        let t = render_matrix(&m);
+        assert!(!t.contains('\u{1b}'), "{t}");
+        assert!(t.contains("R*"), "{t}");
+        assert!(t.contains("runtime only, (on some nodes only)"), "{t}");
+    }
 }

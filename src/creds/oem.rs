@@ -1362,4 +1362,33 @@ stages:
             Err(OemError::Value(_))
         ));
     }
+
+    #[test]
+    fn user_key_list_edit_keeps_every_other_byte() {
+        let text = format!(
+            "stages:\n  initramfs:\n  - users:\n      rancher:\n        passwd: x # keep\n        ssh_authorized_keys:\n        - {KEY_A}\n        - {KEY_B}\n    authorized_keys:\n      rancher:\n      - {KEY_A}\n"
+        );
+        let new =
+            set_user_ssh_authorized_keys(&text, "initramfs", 0, "rancher", &[KEY_B.to_string()])
+                .unwrap();
+        assert_eq!(new, text.replace(&format!("        - {KEY_A}\n"), ""));
+        let emptied = set_user_ssh_authorized_keys(&text, "initramfs", 0, "rancher", &[]).unwrap();
+        assert!(emptied.contains("ssh_authorized_keys: []\n"), "{emptied}");
+        assert!(emptied.contains(&format!("      rancher:\n      - {KEY_A}\n")));
+        let c = parse_oem(&emptied).unwrap();
+        assert_eq!(c.rancher_keys().entries.len(), 1);
+        assert!(set_user_ssh_authorized_keys(&text, "network", 0, "rancher", &[]).is_err());
+    }
+
+    #[test]
+    fn cloudinit_keys_render_as_a_network_stage_list() {
+        let text =
+            render_cloudinit_keys(&[KEY_A.to_string(), "github:octocat".to_string()]).unwrap();
+        let c = parse_oem(&text).unwrap();
+        assert_eq!(
+            c.authorized_keys[0].location,
+            "stages.network[0].authorized_keys.rancher"
+        );
+        assert_eq!(c.authorized_keys[0].keys, [KEY_A, "github:octocat"]);
+    }
 }
