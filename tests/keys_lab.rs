@@ -442,7 +442,8 @@ fn old_layout_sources_are_edited_and_a_cut_never_leaves_fewer_keys() {
                     .unwrap()
             };
             link("down");
-            std::thread::sleep(Duration::from_secs(3));
+            // Longer than a mux operation may take (8 s): the step under way fails.
+            std::thread::sleep(Duration::from_secs(10));
             link("up");
         })
     };

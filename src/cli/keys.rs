@@ -696,6 +696,20 @@ where
         }
         return 3;
     }
+    // A chosen node that could not be read is unreachable, not refused.
+    let unread: Vec<&String> = w
+        .targets
+        .iter()
+        .filter(|t| w.facts.as_ref().is_some_and(|f| !f.nodes.contains_key(*t)))
+        .collect();
+    if !unread.is_empty() {
+        let names: Vec<&str> = unread.iter().map(|s| s.as_str()).collect();
+        eprintln!(
+            "harvcred keys: could not read {}: nothing was changed",
+            names.join(" ")
+        );
+        return 3;
+    }
     // Edit -> preview.
     let a = w.handle(engine::Event::Next);
     s.rt.block_on(engine::drive(&mut w, &io, a, shown));
