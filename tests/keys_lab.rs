@@ -15,10 +15,15 @@ use common::{BIN, Lab};
 
 /// harvcred with its own config and state (the audit log) in `home`.
 fn hc(lab: &Lab, home: &Path, args: &[&str]) -> (i32, String, String) {
+    hc_env(lab, home, &[], args)
+}
+
+fn hc_env(lab: &Lab, home: &Path, env: &[(&str, &Path)], args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN)
         .arg("--lab")
         .arg(&lab.dir)
         .args(args)
+        .envs(env.iter().copied())
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_STATE_HOME", home.join("state"))
         .env("XDG_RUNTIME_DIR", home)
@@ -222,6 +227,27 @@ fn keys_added_and_removed_stay_so_after_a_reboot_and_nobody_is_locked_out() {
         }
     );
 
+    // A key the node does not have proves nothing (the operator's key that
+    // the lab's ssh config offers must not log in in its place).
+    let (code, out, err) = hc(
+        &lab,
+        home.path(),
+        &[
+            "keys",
+            "remove",
+            "--fingerprint",
+            &old,
+            "--node",
+            "node2",
+            "--prove-with",
+            third.to_str().unwrap(),
+            "--yes",
+        ],
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("not proven"), "{err}");
+    assert!(accepts(&lab, "node2", &operator));
+
     // Add to every node (one CloudInit for all), then log in with it.
     let pubfile = new.with_extension("pub");
     let (code, out, err) = hc(
@@ -386,9 +412,30 @@ fn old_layout_sources_are_edited_and_a_cut_never_leaves_fewer_keys() {
     assert_eq!(code, 0, "{out}{err}");
     offer_key_too(&lab, &new);
 
-    let (code, out, err) = hc(
+    // The new key proven through the agent this time (its .pub named).
+    let sock = keys.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < deadline, "ssh-agent did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add")
+        .arg(&new)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let (code, out, err) = hc_env(
         &lab,
         home.path(),
+        &[("SSH_AUTH_SOCK", &sock)],
         &[
             "keys",
             "remove",
@@ -397,10 +444,12 @@ fn old_layout_sources_are_edited_and_a_cut_never_leaves_fewer_keys() {
             "--node",
             "node1",
             "--prove-with",
-            new.to_str().unwrap(),
+            pubfile.to_str().unwrap(),
             "--yes",
         ],
     );
+    agent.kill().unwrap();
+    agent.wait().unwrap();
     assert_eq!(code, 0, "{out}{err}");
     reboot(&lab, &["node1"]);
     assert!(!accepts(&lab, "node1", &operator), "{out}");
