@@ -333,8 +333,22 @@ fn keys_added_and_removed_stay_so_after_a_reboot_and_nobody_is_locked_out() {
 
     // The audit names nodes, steps and fingerprints, never private material.
     let audit = std::fs::read_to_string(home.path().join("state/harvcred/audit.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(
-        audit.contains(&format!("node=node2 step=verify keys={old}")),
+        lines.iter().any(|l| l["action"] == "keys.remove"
+            && l["node"] == "node2"
+            && l["step"] == "verify"
+            && l["result"] == "verified"
+            && l["old"][0] == old.as_str()),
+        "{audit}"
+    );
+    assert!(
+        lines.iter().any(|l| l["action"] == "keys.remove"
+            && l["result"] == "refused"
+            && l["detail"].as_str().unwrap().contains("logged in with")),
         "{audit}"
     );
     assert!(!audit.contains("PRIVATE"), "{audit}");

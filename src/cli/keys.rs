@@ -19,7 +19,6 @@ use zeroize::Zeroizing;
 
 use super::ConnectArgs;
 use super::status::{error_line, json_text, table};
-use crate::app::Target;
 use crate::audit::{self, Outcome};
 use crate::cluster::cloudinit;
 use crate::creds::keys::{self, KeyMatrix};
@@ -30,6 +29,7 @@ use crate::flows::keys::{
     RemoveKeys, Step, check_result,
 };
 use crate::logs::sanitize_str;
+use crate::model::Target;
 use crate::node::Pool;
 use crate::node::write::{self, Backup, FileChange, Written};
 
@@ -147,7 +147,7 @@ fn connect(connect: &ConnectArgs) -> anyhow::Result<Session> {
     if infos.is_empty() {
         anyhow::bail!("no node list: the API could not be read and no inventory was given");
     }
-    infos.sort_by(|a, b| crate::app::natural_cmp(&a.name, &b.name));
+    infos.sort_by(|a, b| crate::model::natural_cmp(&a.name, &b.name));
     let pool = rt.block_on(async { Pool::new(ssh) });
     Ok(Session {
         rt,
@@ -616,20 +616,12 @@ impl<C: Change<Facts = KeyFacts, Work = KeyWork>> ChangeIo<C> for KeysIo<'_> {
     }
 
     fn audit(&self, line: &AuditLine) {
-        let mut e = audit::Entry::new(
-            &self.s.cluster,
-            line.action,
-            &line.correlation_id,
-            line.result,
-        );
-        e.detail = format!(
-            "node={} step={} keys={}{}{}",
-            line.target.as_deref().unwrap_or("-"),
-            line.step,
-            self.fingerprints,
-            if line.detail.is_empty() { "" } else { ": " },
-            line.detail
-        );
+        // Node and step in their own fields; the fingerprints in `old`/`new`
+        // (from the change) and, for lines without them, in `detail`.
+        let mut e = audit::Entry::from_walk(&self.s.cluster, line);
+        if e.old.is_none() && e.new.is_none() {
+            e.detail = format!("keys={}: {}", self.fingerprints, line.detail);
+        }
         if let Err(err) = audit::append(&self.s.state_dir, &e) {
             tracing::error!("writing the audit log: {err}");
         }
@@ -655,7 +647,8 @@ fn audit_line(
     detail: String,
 ) {
     let mut e = audit::Entry::new(&s.cluster, action, id, result);
-    e.detail = format!("node=- step=confirm keys={fingerprints}: {detail}");
+    e.step = Some("confirm".into());
+    e.detail = format!("keys={fingerprints}: {detail}");
     let _ = audit::append(&s.state_dir, &e);
 }
 

@@ -224,6 +224,20 @@ impl Change for AddKeys {
         "keys.add"
     }
 
+    /// The fingerprints added (public; never a key's text).
+    fn audit_values(
+        &self,
+        draft: &AddDraft,
+        facts: &KeyFacts,
+    ) -> Option<(serde_json::Value, serde_json::Value)> {
+        let fps: Vec<String> = Self::parsed(draft, facts)
+            .keys
+            .into_iter()
+            .map(|k| k.fingerprint)
+            .collect();
+        Some((serde_json::json!([]), serde_json::json!(fps)))
+    }
+
     fn validate(&self, draft: &AddDraft, facts: &KeyFacts) -> Vec<Problem> {
         let p = Self::parsed(draft, facts);
         let mk = |severity, message| Problem {
@@ -463,6 +477,15 @@ impl Change for RemoveKeys {
 
     fn action(&self) -> &'static str {
         "keys.remove"
+    }
+
+    /// The fingerprints removed.
+    fn audit_values(
+        &self,
+        draft: &RemoveDraft,
+        _: &KeyFacts,
+    ) -> Option<(serde_json::Value, serde_json::Value)> {
+        Some((serde_json::json!(draft.fingerprints), serde_json::json!([])))
     }
 
     fn validate(&self, draft: &RemoveDraft, _: &KeyFacts) -> Vec<Problem> {
