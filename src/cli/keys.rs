@@ -9,7 +9,7 @@
 //! `--prove-with` is handed to `ssh -i` and never opened by harvcred.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,11 +19,10 @@ use zeroize::Zeroizing;
 
 use super::ConnectArgs;
 use super::status::{error_line, json_text, table};
-use crate::audit::{self, Outcome};
+use crate::audit;
 use crate::cluster::cloudinit;
 use crate::creds::keys::{self, KeyMatrix};
-use crate::flows::Step as WalkStep;
-use crate::flows::engine::{self, ApplyOptions, AuditLine, Change, ChangeIo, Walk};
+use crate::flows::engine::{AuditLine, Change, ChangeIo};
 use crate::flows::keys::{
     AddDraft, AddKeys, CloudInitFact, KeyFacts, KeyWork, NodeFacts, RUNTIME, RemoveDraft,
     RemoveKeys, Step, check_result,
@@ -468,6 +467,8 @@ struct KeysIo<'a> {
     verify_timeout: Duration,
     /// The keys of the change, for every audit line (public fingerprints only).
     fingerprints: String,
+    /// The chosen nodes: one that cannot be read stops the walk (unreachable).
+    targets: Vec<String>,
 }
 
 impl KeysIo<'_> {
@@ -538,6 +539,14 @@ impl<C: Change<Facts = KeyFacts, Work = KeyWork>> ChangeIo<C> for KeysIo<'_> {
         let (mut facts, errors) = read_all(self.s, &[]).await;
         if let Some(e) = errors.get("cluster") {
             return Err(e.clone());
+        }
+        for t in &self.targets {
+            if let Some(e) = errors.get(t) {
+                return Err(format!(
+                    "{t} could not be read, nothing was changed: {}",
+                    sanitize_str(e)
+                ));
+            }
         }
         facts.proven = self.proven.clone();
         Ok(facts)
@@ -628,31 +637,7 @@ impl<C: Change<Facts = KeyFacts, Work = KeyWork>> ChangeIo<C> for KeysIo<'_> {
     }
 }
 
-fn ask_yes(question: &str) -> bool {
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line).is_err() {
-        return false;
-    }
-    matches!(line.trim(), "y" | "Y" | "yes")
-}
-
-fn audit_line(
-    s: &Session,
-    action: &str,
-    id: &str,
-    fingerprints: &str,
-    result: Outcome,
-    detail: String,
-) {
-    let mut e = audit::Entry::new(&s.cluster, action, id, result);
-    e.step = Some("confirm".into());
-    e.detail = format!("keys={fingerprints}: {detail}");
-    let _ = audit::append(&s.state_dir, &e);
-}
-
-/// Walks one change to its end; the exit code (as `proxy set`).
+/// Walks one change to its end on the shared driver; the exit code (as `proxy set`).
 fn walk<C>(
     s: &Session,
     change: C,
@@ -669,138 +654,16 @@ where
         s,
         proven,
         verify_timeout: Duration::from_secs(90),
-        fingerprints: fingerprints.clone(),
+        fingerprints,
+        targets: targets.clone(),
     };
-    let opts = ApplyOptions {
+    let flags = super::walk::WalkFlags {
+        dry_run: args.dry_run,
+        yes: args.yes,
         parallel: 1,
         keep_going: args.keep_going,
-        dry_run_only: args.dry_run,
     };
-    let action = change.action();
-    let id = audit::correlation_id();
-    let (mut w, a) = Walk::new(change, targets, draft, opts, id.clone());
-    let shown = |w: &Walk<C>| {
-        let _ = w;
-    };
-    s.rt.block_on(engine::drive(&mut w, &io, a, shown));
-    if w.step == WalkStep::Done {
-        if let Some(Err(e)) = &w.result {
-            eprintln!("harvcred keys: {}", sanitize_str(e));
-        }
-        return 3;
-    }
-    // A chosen node that could not be read is unreachable, not refused.
-    let unread: Vec<&String> = w
-        .targets
-        .iter()
-        .filter(|t| w.facts.as_ref().is_some_and(|f| !f.nodes.contains_key(*t)))
-        .collect();
-    if !unread.is_empty() {
-        let names: Vec<&str> = unread.iter().map(|s| s.as_str()).collect();
-        eprintln!(
-            "harvcred keys: could not read {}: nothing was changed",
-            names.join(" ")
-        );
-        return 3;
-    }
-    // Edit -> preview.
-    let a = w.handle(engine::Event::Next);
-    s.rt.block_on(engine::drive(&mut w, &io, a, shown));
-    let warnings: Vec<&engine::Problem> = w.problems.iter().collect();
-    if w.step == WalkStep::Edit {
-        eprintln!("Refused before anything was sent:");
-        for p in &warnings {
-            eprintln!("  {}: {}", p.field, sanitize_str(&p.message));
-        }
-        if let Some(n) = &w.notice {
-            eprintln!("  {}", sanitize_str(n));
-            if n.starts_with("nothing to change") {
-                return 0;
-            }
-        }
-        return 2;
-    }
-    for p in &warnings {
-        println!("warning: {}", sanitize_str(&p.message));
-    }
-    println!("Preview:");
-    for p in &w.plan {
-        println!("  {}:", p.target);
-        for line in &p.preview {
-            println!("    {}", sanitize_str(line));
-        }
-    }
-    println!("Dry run...");
-    let a = w.handle(engine::Event::Next);
-    s.rt.block_on(engine::drive(&mut w, &io, a, shown));
-    match w.step {
-        WalkStep::Done => {
-            println!("Dry run passed on every node: nothing was changed.");
-            return 0;
-        }
-        WalkStep::Confirm => {}
-        _ => {
-            eprintln!(
-                "harvcred keys: {}",
-                sanitize_str(w.notice.as_deref().unwrap_or("the dry run failed"))
-            );
-            return 2;
-        }
-    }
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            audit_line(
-                s,
-                action,
-                &id,
-                &fingerprints,
-                Outcome::Refused,
-                "no confirmation: stdin is not a terminal and --yes was not given".into(),
-            );
-            eprintln!("harvcred keys: stdin is not a terminal: give --yes to apply");
-            return 2;
-        }
-        if !ask_yes("Apply this change?") {
-            audit_line(
-                s,
-                action,
-                &id,
-                &fingerprints,
-                Outcome::Refused,
-                "not confirmed by the operator".into(),
-            );
-            println!("Nothing was changed.");
-            return 2;
-        }
-    }
-    let a = w.handle(engine::Event::Next);
-    s.rt.block_on(engine::drive(&mut w, &io, a, shown));
-    for (t, st) in &w.states {
-        let detail = match st {
-            engine::TargetState::Failed(e) | engine::TargetState::Skipped(e) => {
-                format!(": {}", sanitize_str(e))
-            }
-            _ => String::new(),
-        };
-        println!("  {t}: {}{detail}", st.label());
-    }
-    let applied_any = w.states.values().any(|s| {
-        matches!(
-            s,
-            engine::TargetState::Verified { .. } | engine::TargetState::Failed(_)
-        )
-    });
-    match &w.result {
-        Some(Ok(m)) => {
-            println!("{}", sanitize_str(m));
-            0
-        }
-        Some(Err(m)) => {
-            eprintln!("harvcred keys: {}", sanitize_str(m));
-            if applied_any { 1 } else { 3 }
-        }
-        None => 3,
-    }
+    super::walk::run(&s.rt, change, &io, targets, draft, flags)
 }
 
 fn read_keys(file: &Path) -> anyhow::Result<Zeroizing<String>> {
