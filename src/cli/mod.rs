@@ -2,6 +2,7 @@
 
 pub mod certs;
 pub mod completions;
+pub mod keys;
 pub mod lab;
 pub mod logs;
 pub mod proxy;
@@ -120,6 +121,8 @@ pub enum Commands {
     Logs(logs::LogsArgs),
     /// Show, check, change (preview, dry run, confirm, verify) or roll back the http-proxy setting.
     Proxy(proxy::ProxyArgs),
+    /// rancher's SSH keys: the key x node matrix, add and remove without locking anyone out.
+    Keys(keys::KeysArgs),
     /// Print the shell completion script for bash, zsh or fish.
     Completions(completions::CompletionsArgs),
     /// Print the man page (or write one page per command with --dir).
@@ -149,6 +152,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Commands::Certs(args)) => certs::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Logs(args)) => logs::run(args, &cli.connect),
         Some(Commands::Proxy(args)) => proxy::run(args, &cli.connect, cli.console.read_only),
+        Some(Commands::Keys(args)) => keys::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Completions(args)) => completions::completions(args),
         Some(Commands::Man(args)) => completions::man(args),
         None => crate::console::run(console_options(&cli.connect, &cli.console)),

@@ -207,6 +207,15 @@ fn parse(obj: &DynamicObject) -> Result<CloudInitRead, String> {
     })
 }
 
+/// Reads every CloudInit (the keys flow names the ones that persist a key).
+pub async fn list(client: &Client) -> Result<Vec<CloudInitRead>, String> {
+    match tokio::time::timeout(TIMEOUT, api(client.clone()).list(&Default::default())).await {
+        Ok(Ok(l)) => l.items.iter().map(parse).collect(),
+        Ok(Err(e)) => Err(format!("listing CloudInits: {}", super::chain_text(&e))),
+        Err(_) => Err("listing CloudInits: no answer within 15 s".into()),
+    }
+}
+
 /// Reads one CloudInit; `None` when it does not exist.
 pub async fn get(client: &Client, name: &str) -> Result<Option<CloudInitRead>, String> {
     match tokio::time::timeout(TIMEOUT, api(client.clone()).get_opt(name)).await {

@@ -10,7 +10,7 @@ use super::level::{Finding, Level};
 use base64::Engine as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What kind of entry a line is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -351,6 +351,251 @@ impl KeyDrift {
     }
 }
 
+// ------------------------------------------------------------ new keys --
+
+/// Keys pasted or read from a file, checked before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct NewKeys {
+    /// Keys to add, in the order given (duplicates dropped).
+    pub keys: Vec<AuthorizedKey>,
+    /// What blocks the change (weak or unreadable keys, private keys).
+    pub errors: Vec<String>,
+    /// What does not block it (RSA < 3072, duplicates, already present).
+    pub warnings: Vec<String>,
+}
+
+/// Bits of an RSA modulus (None for other key types).
+pub fn rsa_bits(key: &AuthorizedKey) -> Option<usize> {
+    let k = ssh_key::PublicKey::from_openssh(&format!(
+        "{} {}",
+        key.key_type,
+        key.raw
+            .split_whitespace()
+            .skip_while(|w| *w != key.key_type)
+            .nth(1)?
+    ))
+    .ok()?;
+    let n = k.key_data().rsa()?.n.as_positive_bytes()?;
+    let first = n.iter().position(|b| *b != 0)?;
+    Some((n.len() - first) * 8 - n[first].leading_zeros() as usize)
+}
+
+/// Parses keys to add: one per line (an `authorized_keys` or `.pub` text),
+/// `github:<user>` kept as such (yip fetches it at boot). Refuses DSA, RSA
+/// under 2048 bits, unknown types and private keys; warns on RSA under 3072
+/// bits; names duplicates and keys `present` already holds (fingerprints).
+pub fn parse_new_keys(text: &str, present: &BTreeSet<String>) -> NewKeys {
+    let mut out = NewKeys::default();
+    if text.contains("PRIVATE KEY") {
+        out.errors.push(
+            "this is a private key: give the public key (.pub), never the private one".into(),
+        );
+        return out;
+    }
+    let parsed = parse_authorized_keys(text);
+    for e in parsed.errors {
+        out.errors.push(e.to_string());
+    }
+    let mut seen = BTreeSet::new();
+    for k in parsed.entries {
+        let at = format!("line {}", k.line);
+        if k.key_type == "ssh-dss" {
+            out.errors.push(format!(
+                "{at}: DSA keys are refused (OpenSSH no longer accepts them)"
+            ));
+            continue;
+        }
+        if k.kind == KeyKind::UnknownType {
+            out.errors.push(format!(
+                "{at}: key type `{}` is not one harvcred can check",
+                k.key_type
+            ));
+            continue;
+        }
+        if let Some(bits) = rsa_bits(&k) {
+            if bits < 2048 {
+                out.errors.push(format!(
+                    "{at}: RSA key of {bits} bits is refused (at least 2048)"
+                ));
+                continue;
+            }
+            if bits < 3072 {
+                out.warnings.push(format!(
+                    "{at}: RSA key of {bits} bits: 3072 or more is recommended"
+                ));
+            }
+        }
+        if !seen.insert(k.fingerprint.clone()) {
+            out.warnings.push(format!(
+                "{at}: {} is given twice; added once",
+                k.fingerprint
+            ));
+            continue;
+        }
+        if present.contains(&k.fingerprint) {
+            out.warnings.push(format!(
+                "{at}: {} is already present; nodes that have it are left as they are",
+                k.fingerprint
+            ));
+        }
+        out.keys.push(k);
+    }
+    if out.keys.is_empty() && out.errors.is_empty() {
+        out.errors.push("no key given".into());
+    }
+    out
+}
+
+// ---------------------------------------------------------------- matrix --
+
+/// One node's keys as read: runtime entries, persisted entries by source,
+/// the key harvcred logged in with.
+#[derive(Debug, Clone, Default)]
+pub struct NodeKeys {
+    pub node: String,
+    pub runtime: Vec<AuthorizedKey>,
+    /// (source, key): `/oem/90_custom.yaml: stages.network[0].authorized_keys.rancher`.
+    pub persisted: Vec<(String, AuthorizedKey)>,
+    pub login: Option<String>,
+}
+
+/// Where one key is on one node.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct KeyCell {
+    pub runtime: bool,
+    /// Persisted sources holding it.
+    pub sources: Vec<String>,
+    /// harvcred logged in to this node with it.
+    pub login: bool,
+}
+
+/// One key across the nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyRow {
+    pub fingerprint: String,
+    pub key_type: String,
+    pub comment: String,
+    /// Per node (every node of the matrix has a cell, maybe empty).
+    pub nodes: BTreeMap<String, KeyCell>,
+    /// Drift between runtime and persisted on some node: `runtime only`,
+    /// `persisted only` (a key that comes back at boot, or is lost on a
+    /// reinstall).
+    pub drift: Vec<String>,
+    /// On some of the nodes only: shown, not counted as drift (a key removed
+    /// from one node on purpose is not a fault).
+    pub some_nodes_only: bool,
+}
+
+/// Every key of every node (key x node), with drift marked.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct KeyMatrix {
+    pub nodes: Vec<String>,
+    pub keys: Vec<KeyRow>,
+}
+
+impl KeyMatrix {
+    pub fn has_drift(&self) -> bool {
+        self.keys.iter().any(|k| !k.drift.is_empty())
+    }
+}
+
+/// Builds the matrix; keys in order of first appearance.
+pub fn key_matrix(nodes: &[NodeKeys]) -> KeyMatrix {
+    let mut rows: Vec<KeyRow> = Vec::new();
+    let names: Vec<String> = nodes.iter().map(|n| n.node.clone()).collect();
+    let row_of = |k: &AuthorizedKey, rows: &mut Vec<KeyRow>| -> usize {
+        if let Some(i) = rows.iter().position(|r| r.fingerprint == k.fingerprint) {
+            return i;
+        }
+        rows.push(KeyRow {
+            fingerprint: k.fingerprint.clone(),
+            key_type: k.key_type.clone(),
+            comment: k.comment.clone(),
+            nodes: names
+                .iter()
+                .map(|n| (n.clone(), KeyCell::default()))
+                .collect(),
+            drift: Vec::new(),
+            some_nodes_only: false,
+        });
+        rows.len() - 1
+    };
+    for n in nodes {
+        for k in &n.runtime {
+            let i = row_of(k, &mut rows);
+            rows[i].nodes.get_mut(&n.node).expect("named").runtime = true;
+        }
+        for (src, k) in &n.persisted {
+            let i = row_of(k, &mut rows);
+            let cell = rows[i].nodes.get_mut(&n.node).expect("named");
+            if !cell.sources.contains(src) {
+                cell.sources.push(src.clone());
+            }
+        }
+    }
+    for r in &mut rows {
+        for n in nodes {
+            let cell = r.nodes.get_mut(&n.node).expect("named");
+            cell.login = n.login.as_deref() == Some(r.fingerprint.as_str());
+        }
+        let github = r.fingerprint.starts_with("github:");
+        let cells: Vec<&KeyCell> = r.nodes.values().collect();
+        if !github && cells.iter().any(|c| c.runtime && c.sources.is_empty()) {
+            r.drift.push("runtime only".into());
+        }
+        if !github && cells.iter().any(|c| !c.runtime && !c.sources.is_empty()) {
+            r.drift.push("persisted only".into());
+        }
+        r.some_nodes_only = cells.iter().any(|c| !c.runtime && c.sources.is_empty());
+    }
+    KeyMatrix {
+        nodes: names,
+        keys: rows,
+    }
+}
+
+/// `authorized_keys` text without the entries whose fingerprint is in
+/// `remove`: every other line (comments, options, blank lines) kept byte
+/// for byte. None when nothing matched.
+pub fn remove_from_authorized_keys(text: &str, remove: &BTreeSet<String>) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut removed = false;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let hit =
+            matches!(parse_key_line(line, i + 1), Ok(Some(k)) if remove.contains(&k.fingerprint));
+        if hit {
+            removed = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    removed.then_some(out)
+}
+
+/// `authorized_keys` text with `add` appended (those not already there).
+/// None when every key is there already.
+pub fn append_to_authorized_keys(text: &str, add: &[AuthorizedKey]) -> Option<String> {
+    let have: BTreeSet<String> = parse_authorized_keys(text)
+        .entries
+        .into_iter()
+        .map(|k| k.fingerprint)
+        .collect();
+    let mut out = text.to_string();
+    let mut added = false;
+    for k in add.iter().filter(|k| k.kind != KeyKind::GitHub) {
+        if have.contains(&k.fingerprint) {
+            continue;
+        }
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&k.raw);
+        out.push('\n');
+        added = true;
+    }
+    added.then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,5 +769,78 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn new_keys_refuse_dsa_and_short_rsa_warn_on_rsa_2048_and_keep_github() {
+        let d = tempfile::tempdir().unwrap();
+        let rsa1024 = keygen_bits(d.path(), "r1", "rsa", "1024");
+        let rsa2048 = keygen_bits(d.path(), "r2", "rsa", "2048");
+        let ed = keygen(d.path(), "e", "ed25519");
+        let text = format!("{rsa1024}{rsa2048}github:octocat\n{ed}{ed}");
+        let present = BTreeSet::from([parse_key_line(&ed, 1).unwrap().unwrap().fingerprint]);
+        let n = parse_new_keys(&text, &present);
+        assert_eq!(n.errors.len(), 1, "{n:?}");
+        assert!(n.errors[0].contains("1024 bits is refused"), "{n:?}");
+        assert!(n.warnings.iter().any(|w| w.contains("2048 bits")), "{n:?}");
+        assert!(
+            n.warnings.iter().any(|w| w.contains("given twice")),
+            "{n:?}"
+        );
+        assert!(
+            n.warnings.iter().any(|w| w.contains("already present")),
+            "{n:?}"
+        );
+        let kept: Vec<&str> = n.keys.iter().map(|k| k.key_type.as_str()).collect();
+        assert_eq!(kept, ["ssh-rsa", "github", "ssh-ed25519"]);
+        let dsa = "ssh-dss AAAAB3NzaC1kc3MAAACBAP1/U4EddRIpUt9KnC7s5Of2EbdSPO9EAMMeP4C2USZpRV1AIlH7WT2NWPq/xfW6MPbLm1Vs14E7gB00b/JmYLdrmVClpJ+f6AR7ECLCT7up1/63xhv4O1fnxqimFQ8E+4P208UewwI1VBNaFpEy9nXzrith1yrv8iIDGZ3RSAHHAAAAFQCXYFCPFSMLzLKSuYKi64QL8Fgc9QAAAIEA9+GghdabPd7LvKtcNrhXuXmUr7v6OuqC+VdMCz0HgmdRWVeOutRZT+ZxBxCBgLRJFnEj6EwoFhO3zwkyjMim4TwWeotUfI0o4KOuHiuzpnWRbqN/C/ohNWLx+2J6ASQ7zKTxvqhRkImog9/hWuWfBpKLZl6Ae1UlZAFMO/7PSSoAAACBAJNi9Zs2WwKLcNs8vmYgAPpXj6yzQIwYeQvyDTJ6n+5SeRv3ZsF2+AMRBQhD2XRYDfk1lZpVeJNAIv6VBWjkfbyNqv3rC8xo4jcb+w8j5m0CtSHaCT+Eg4/I1iuBaFl2oQLg4SaRKmm0qg1EQzX8F2IbzTL2ToHzuSPBqjMAq1rN a@b\n";
+        let n = parse_new_keys(dsa, &BTreeSet::new());
+        assert!(n.errors.iter().any(|e| e.contains("DSA")), "{n:?}");
+        let n = parse_new_keys("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n", &BTreeSet::new());
+        assert!(n.errors[0].contains("private key"), "{n:?}");
+    }
+
+    fn keygen_bits(dir: &std::path::Path, name: &str, kind: &str, bits: &str) -> String {
+        let p = dir.join(name);
+        let st = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", kind, "-b", bits, "-N", "", "-C", name, "-f"])
+            .arg(&p)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::read_to_string(p.with_extension("pub")).unwrap()
+    }
+
+    #[test]
+    fn the_matrix_marks_drift_and_the_login_key() {
+        let d = tempfile::tempdir().unwrap();
+        let a = parse_key_line(&keygen(d.path(), "a", "ed25519"), 1)
+            .unwrap()
+            .unwrap();
+        let b = parse_key_line(&keygen(d.path(), "b", "ed25519"), 1)
+            .unwrap()
+            .unwrap();
+        let src = "/oem/90_custom.yaml: stages.network[0].authorized_keys.rancher".to_string();
+        let nodes = vec![
+            NodeKeys {
+                node: "node1".into(),
+                runtime: vec![a.clone(), b.clone()],
+                persisted: vec![(src.clone(), a.clone())],
+                login: Some(a.fingerprint.clone()),
+            },
+            NodeKeys {
+                node: "node2".into(),
+                runtime: vec![a.clone()],
+                persisted: vec![(src.clone(), a.clone())],
+                login: None,
+            },
+        ];
+        let m = key_matrix(&nodes);
+        assert_eq!(m.keys.len(), 2);
+        assert!(m.keys[0].drift.is_empty(), "{:?}", m.keys[0]);
+        assert!(m.keys[0].nodes["node1"].login && !m.keys[0].nodes["node2"].login);
+        assert_eq!(m.keys[1].drift, ["runtime only"]);
+        assert!(m.keys[1].some_nodes_only && !m.keys[0].some_nodes_only);
+        assert!(m.has_drift());
     }
 }

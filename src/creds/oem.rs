@@ -421,6 +421,8 @@ struct LocStage {
 struct LocUser {
     #[serde(default)]
     passwd: Option<Spanned<Sensitive>>,
+    #[serde(default)]
+    ssh_authorized_keys: Option<LocKeyList>,
 }
 
 fn loc_stage<'a>(doc: &'a LocDoc, stage: &str, index: usize) -> Result<&'a LocStage, OemError> {
@@ -674,7 +676,29 @@ pub fn set_authorized_keys(
         })?;
     let (kstart, kend) = byte_range(&key.referenced)
         .ok_or_else(|| OemError::Layout("the parser gave no position for the key".into()))?;
+    replace_key_list(
+        text,
+        stage,
+        index,
+        &["authorized_keys", user],
+        (kstart, kend),
+        list,
+        keys,
+    )
+}
 
+/// Replaces the key list `list` (whose key is at `kstart..kend`) with
+/// `keys`, as [`set_authorized_keys`] describes; `path` is where the list
+/// is under the stage, for the check of the result.
+fn replace_key_list(
+    text: &str,
+    stage: &str,
+    index: usize,
+    path: &[&str],
+    (kstart, kend): (usize, usize),
+    list: &LocKeyList,
+    keys: &[String],
+) -> Result<String, OemError> {
     // Which existing entries stay: match each wanted key to an unused existing one.
     let existing: Vec<&Spanned<String>> = list.value.iter().flatten().collect();
     let mut used = vec![false; existing.len()];
@@ -743,7 +767,7 @@ pub fn set_authorized_keys(
         &new,
         stage,
         index,
-        &["authorized_keys", user],
+        path,
         serde_json::Value::Array(
             final_list
                 .into_iter()
@@ -833,9 +857,67 @@ fn edit_block_list(
     Ok(out)
 }
 
+/// Replaces `stages.<stage>[index].users.<user>.ssh_authorized_keys` with
+/// `keys`, the same way as [`set_authorized_keys`] (older installers put
+/// `rancher`'s keys there).
+pub fn set_user_ssh_authorized_keys(
+    text: &str,
+    stage: &str,
+    index: usize,
+    user: &str,
+    keys: &[String],
+) -> Result<String, OemError> {
+    if keys
+        .iter()
+        .any(|k| k.contains(['\n', '\r']) || k.trim().is_empty())
+    {
+        return Err(OemError::Value(
+            "a key entry is empty or has a line break".into(),
+        ));
+    }
+    check_tabs(text)?;
+    let doc: LocDoc = serde_saphyr::from_str(text).map_err(|e| yaml_err(&e))?;
+    let st = loc_stage(&doc, stage, index)?;
+    let list = st
+        .users
+        .as_ref()
+        .and_then(|m| m.iter().find(|(k, _)| k.value == user))
+        .and_then(|(_, u)| u.as_ref())
+        .and_then(|u| u.ssh_authorized_keys.as_ref())
+        .ok_or_else(|| {
+            OemError::Layout(format!(
+                "no users.{user}.ssh_authorized_keys in stages.{stage}[{index}]"
+            ))
+        })?;
+    // The parser gives no span for a field name here: the name is the last
+    // `ssh_authorized_keys` before the value.
+    let (vstart, _) = byte_range(&list.referenced)
+        .ok_or_else(|| OemError::Layout("the parser gave no position for the list".into()))?;
+    let kstart = text[..vstart]
+        .rfind("ssh_authorized_keys")
+        .ok_or_else(|| OemError::Layout("no `ssh_authorized_keys:` before the list".into()))?;
+    let kend = kstart + "ssh_authorized_keys".len();
+    replace_key_list(
+        text,
+        stage,
+        index,
+        &["users", user, "ssh_authorized_keys"],
+        (kstart, kend),
+        list,
+        keys,
+    )
+}
+
 /// `stages.network[0].authorized_keys.rancher`, where Harvester's installer puts it.
 pub fn set_rancher_authorized_keys(text: &str, keys: &[String]) -> Result<String, OemError> {
     set_authorized_keys(text, "network", 0, "rancher", keys)
+}
+
+/// Contents of a CloudInit resource that persists `rancher`'s SSH keys
+/// (appended at every boot in the `network` stage, as the installer's own).
+pub fn render_cloudinit_keys(keys: &[String]) -> Result<String, OemError> {
+    let text = "stages:\n  network:\n    - name: rancher SSH keys (harvcred)\n      authorized_keys:\n        rancher: []\n";
+    set_rancher_authorized_keys(text, keys)
 }
 
 /// Contents of a CloudInit resource that persists `rancher`'s password
@@ -1279,5 +1361,34 @@ stages:
             set_rancher_authorized_keys(flow, &["a\nb".into()]),
             Err(OemError::Value(_))
         ));
+    }
+
+    #[test]
+    fn user_key_list_edit_keeps_every_other_byte() {
+        let text = format!(
+            "stages:\n  initramfs:\n  - users:\n      rancher:\n        passwd: x # keep\n        ssh_authorized_keys:\n        - {KEY_A}\n        - {KEY_B}\n    authorized_keys:\n      rancher:\n      - {KEY_A}\n"
+        );
+        let new =
+            set_user_ssh_authorized_keys(&text, "initramfs", 0, "rancher", &[KEY_B.to_string()])
+                .unwrap();
+        assert_eq!(new, text.replace(&format!("        - {KEY_A}\n"), ""));
+        let emptied = set_user_ssh_authorized_keys(&text, "initramfs", 0, "rancher", &[]).unwrap();
+        assert!(emptied.contains("ssh_authorized_keys: []\n"), "{emptied}");
+        assert!(emptied.contains(&format!("      rancher:\n      - {KEY_A}\n")));
+        let c = parse_oem(&emptied).unwrap();
+        assert_eq!(c.rancher_keys().entries.len(), 1);
+        assert!(set_user_ssh_authorized_keys(&text, "network", 0, "rancher", &[]).is_err());
+    }
+
+    #[test]
+    fn cloudinit_keys_render_as_a_network_stage_list() {
+        let text =
+            render_cloudinit_keys(&[KEY_A.to_string(), "github:octocat".to_string()]).unwrap();
+        let c = parse_oem(&text).unwrap();
+        assert_eq!(
+            c.authorized_keys[0].location,
+            "stages.network[0].authorized_keys.rancher"
+        );
+        assert_eq!(c.authorized_keys[0].keys, [KEY_A, "github:octocat"]);
     }
 }

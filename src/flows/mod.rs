@@ -10,6 +10,7 @@
 pub mod certs;
 pub mod engine;
 pub mod keep;
+pub mod keys;
 pub mod proxy;
 pub mod run;
 
