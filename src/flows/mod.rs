@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod keep;
+pub mod password;
 pub mod proxy;
 pub mod run;
 
