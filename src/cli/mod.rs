@@ -4,6 +4,7 @@ pub mod certs;
 pub mod completions;
 pub mod lab;
 pub mod logs;
+pub mod password;
 pub mod proxy;
 pub mod status;
 
@@ -119,6 +120,8 @@ pub enum Commands {
     Logs(logs::LogsArgs),
     /// Show, check, change (preview, dry run, confirm, verify) or roll back the http-proxy setting.
     Proxy(proxy::ProxyArgs),
+    /// Check or change the rancher password on nodes, now and after reboots (exit 0/1/2/3).
+    Password(password::PasswordArgs),
     /// Print the shell completion script for bash, zsh or fish.
     Completions(completions::CompletionsArgs),
     /// Print the man page (or write one page per command with --dir).
@@ -148,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Commands::Certs(args)) => certs::run(args, &cli.connect),
         Some(Commands::Logs(args)) => logs::run(args, &cli.connect),
         Some(Commands::Proxy(args)) => proxy::run(args, &cli.connect, cli.console.read_only),
+        Some(Commands::Password(args)) => password::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Completions(args)) => completions::completions(args),
         Some(Commands::Man(args)) => completions::man(args),
         None => crate::console::run(console_options(&cli.connect, &cli.console)),
