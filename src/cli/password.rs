@@ -95,7 +95,9 @@ fn read_secret(prompt: &str, input: &mut impl BufRead) -> anyhow::Result<Zeroizi
         eprintln!();
     }
     res?;
-    Ok(Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string()))
+    Ok(Zeroizing::new(
+        line.trim_end_matches(['\n', '\r']).to_string(),
+    ))
 }
 
 /// The new password: twice on a terminal, once from a pipe.
@@ -195,8 +197,9 @@ impl PasswordIo {
         password::find_shadow_entry(&text, flow::USER).map_err(|e| e.to_string())
     }
 
-    async fn runtime(&self, t: &Target, w: &NodeWork) -> Result<bool, String> {
-        if self.shadow(t).await?.hash() == &w.hash {
+    /// `Err((sent, why))`: `sent` tells whether chpasswd may have run.
+    async fn runtime(&self, t: &Target, w: &NodeWork) -> Result<bool, (bool, String)> {
+        if self.shadow(t).await.map_err(|e| (false, e))?.hash() == &w.hash {
             return Ok(false);
         }
         let input = Zeroizing::new(format!("{}:{}\n", flow::USER, w.hash.expose_secret()));
@@ -204,9 +207,9 @@ impl PasswordIo {
             .pool
             .exec_with_stdin(t, "sudo", &["-n", "chpasswd", "-e"], input.as_bytes())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| (true, e.to_string()))?;
         if !out.status.success() {
-            return Err(format!("chpasswd -e: {}", last_line(&out.stderr)));
+            return Err((true, format!("chpasswd -e: {}", last_line(&out.stderr))));
         }
         Ok(true)
     }
@@ -327,6 +330,10 @@ impl ChangeIo<PasswordChange> for PasswordIo {
                     runtime,
                     oem: oem_files(&files),
                     hostname_label: self.nodes[name].hostname_label.clone(),
+                    install_config: files.content(flow::INSTALL_CONFIG).map(|c| OemFile {
+                        text: Zeroizing::new(String::from_utf8_lossy(c).into_owned()),
+                        version: Version::of(c),
+                    }),
                 },
             );
         }
@@ -344,7 +351,12 @@ impl ChangeIo<PasswordChange> for PasswordIo {
             .exec(
                 t,
                 "sudo",
-                &["-n", "sh", "-c", "command -v chpasswd && command -v unix_chkpwd"],
+                &[
+                    "-n",
+                    "sh",
+                    "-c",
+                    "command -v chpasswd && command -v unix_chkpwd",
+                ],
             )
             .await
             .map_err(|e| e.to_string())?;
@@ -384,12 +396,15 @@ impl ChangeIo<PasswordChange> for PasswordIo {
         let t = self.target(node)?;
         let runtime = match self.runtime(t, w).await {
             Ok(changed) => changed,
-            Err(e) => {
+            Err((sent, e)) => {
                 // Whether chpasswd got through before the failure: ask again.
-                let state = match self.shadow(t).await {
-                    Ok(s) if s.hash() == &w.hash => "runtime changed",
-                    Ok(_) => "runtime unchanged",
-                    Err(_) => "runtime state unknown (node unreachable)",
+                let state = match (sent, self.shadow(t).await) {
+                    (false, _) => "runtime unchanged (chpasswd not sent)",
+                    (true, Ok(s)) if s.hash() == &w.hash => "runtime changed",
+                    (true, Ok(_)) => "runtime unchanged",
+                    (true, Err(_)) => {
+                        "runtime state unknown (chpasswd sent, then the node stopped answering; the retry checks)"
+                    }
                 };
                 let msg = format!("{state}, persisted unchanged: {e}");
                 self.note(node, "runtime", Outcome::Failed, msg.clone());
@@ -437,7 +452,12 @@ impl ChangeIo<PasswordChange> for PasswordIo {
         input.push(0);
         let out = self
             .pool
-            .exec_with_stdin(t, "sudo", &["-n", "unix_chkpwd", flow::USER, "nullok"], &input)
+            .exec_with_stdin(
+                t,
+                "sudo",
+                &["-n", "unix_chkpwd", flow::USER, "nullok"],
+                &input,
+            )
             .await
             .map_err(|e| e.to_string())?;
         if !out.status.success() {
@@ -450,6 +470,12 @@ impl ChangeIo<PasswordChange> for PasswordIo {
             .await
             .map_err(|u| u.detail)?;
         flow::judge_persisted(&oem_files(&files), &w.hash)?;
+        if files
+            .content(flow::INSTALL_CONFIG)
+            .is_some_and(|c| flow::install_config_clear_text(&String::from_utf8_lossy(c)))
+        {
+            return Err(format!("{} still holds clear text", flow::INSTALL_CONFIG));
+        }
         Ok(())
     }
 
@@ -576,7 +602,9 @@ fn drive_set(
     }
     println!("Applying (runtime first, then persisted), node by node:");
     let a = walk.handle(Event::Next);
-    rt.block_on(engine::drive(&mut walk, io, a, |w| print_states(w, &mut shown)));
+    rt.block_on(engine::drive(&mut walk, io, a, |w| {
+        print_states(w, &mut shown)
+    }));
     print_states(&walk, &mut shown);
     match &walk.result {
         Some(Ok(m)) => println!("{}", sanitize_str(m)),
@@ -724,7 +752,10 @@ pub fn run(args: PasswordArgs, connect_args: &ConnectArgs, read_only: bool) -> a
     let draft = match read_draft() {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("harvcred password set: reading the password: {}", error_line(&e));
+            eprintln!(
+                "harvcred password set: reading the password: {}",
+                error_line(&e)
+            );
             return Ok(2);
         }
     };

@@ -85,6 +85,8 @@ pub struct NodeFacts {
     pub oem: BTreeMap<String, OemFile>,
     /// The node's `kubernetes.io/hostname` label (CloudInit selects on it).
     pub hostname_label: Option<String>,
+    /// `/oem/harvester.config`, the install config (its `os.password` may be clear text).
+    pub install_config: Option<OemFile>,
 }
 
 /// What is read before editing.
@@ -206,6 +208,15 @@ pub fn describe_today(nf: &NodeFacts) -> Vec<String> {
                 p.label()
             ));
         }
+    }
+    if nf
+        .install_config
+        .as_ref()
+        .is_some_and(|ic| install_config_clear_text(&ic.text))
+    {
+        lines.push(format!(
+            "today: CLEAR TEXT in {INSTALL_CONFIG} os.password: replaced by the hash"
+        ));
     }
     lines
 }
@@ -383,6 +394,22 @@ fn plan_node(
         }));
     }
 
+    if let Some(ic) = &nf.install_config
+        && install_config_clear_text(&ic.text)
+    {
+        let edited = replace_install_password(&ic.text, &hash)?;
+        preview.push(format!(
+            "persisted: {INSTALL_CONFIG} os.password: the clear text replaced by the hash (backup in /oem/install/)"
+        ));
+        oem_edits.push(Arc::new(FileChange {
+            path: INSTALL_CONFIG.into(),
+            from: ic.version.clone(),
+            content: Zeroizing::new(edited.into_bytes()),
+            backup: Backup::for_path(INSTALL_CONFIG),
+            new_mode: 0o600,
+        }));
+    }
+
     // What yip applies last at the next boot once this is written.
     let mut after: BTreeMap<String, OemFile> = nf
         .oem
@@ -390,7 +417,7 @@ fn plan_node(
         .filter(|(k, _)| **k != our_file)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    for e in &oem_edits {
+    for e in oem_edits.iter().filter(|e| e.path != INSTALL_CONFIG) {
         after.insert(
             e.path.clone(),
             OemFile {
@@ -420,6 +447,82 @@ fn plan_node(
             oem_edits,
         },
     })
+}
+
+/// The install config Harvester's installer leaves in `/oem`; no boot stage
+/// reads it, but its `os.password` is the installer's input, clear text
+/// included.
+pub const INSTALL_CONFIG: &str = "/oem/harvester.config";
+
+fn install_password(text: &str) -> Result<Option<Sensitive>, String> {
+    let v: Option<serde_json::Value> =
+        serde_saphyr::from_str(text).map_err(|_| format!("{INSTALL_CONFIG}: not YAML"))?;
+    Ok(v.as_ref()
+        .and_then(|v| v.get("os"))
+        .and_then(|os| os.get("password"))
+        .and_then(|p| match p {
+            serde_json::Value::String(s) => Some(Sensitive::new(s.as_str())),
+            serde_json::Value::Number(n) => Some(Sensitive::new(n.to_string())),
+            _ => None,
+        }))
+}
+
+/// Whether the install config holds a clear-text `os.password`.
+pub fn install_config_clear_text(text: &str) -> bool {
+    matches!(
+        install_password(text),
+        Ok(Some(p)) if classify_persisted(p.expose_secret()) == PersistedPassword::ClearText
+    )
+}
+
+/// Replaces a clear-text `os.password` of the install config with `hash`,
+/// changing only that line; refused unless the value is on exactly one
+/// `password: <value>` line and the result parses to the same document with
+/// only that value changed.
+pub fn replace_install_password(text: &str, hash: &Sensitive) -> Result<String, String> {
+    let refuse = |why: &str| format!("{INSTALL_CONFIG} os.password: {why}; edit it by hand");
+    let Some(old) = install_password(text)? else {
+        return Err(refuse("not found"));
+    };
+    let old = old.expose_secret();
+    let mut hits = Vec::new();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let trimmed = body.trim_start();
+        let Some(value) = trimmed.strip_prefix("password:") else {
+            continue;
+        };
+        let value = value.trim();
+        if value == old || value == format!("\"{old}\"") || value == format!("'{old}'") {
+            hits.push(i);
+        }
+    }
+    let [hit] = hits[..] else {
+        return Err(refuse("not written as one `password: <value>` line"));
+    };
+    let mut out = Zeroizing::new(String::with_capacity(text.len() + 128));
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if i == hit {
+            let body = line.trim_end_matches(['\n', '\r']);
+            let indent = &body[..body.len() - body.trim_start().len()];
+            out.push_str(&format!(
+                "{indent}password: \"{}\"{}",
+                hash.expose_secret(),
+                &line[body.len()..]
+            ));
+        } else {
+            out.push_str(line);
+        }
+    }
+    let mut want: serde_json::Value =
+        serde_saphyr::from_str(text).map_err(|_| refuse("not YAML"))?;
+    want["os"]["password"] = serde_json::Value::String(hash.expose_secret().to_string());
+    let got: serde_json::Value =
+        serde_saphyr::from_str(&out).map_err(|_| refuse("the edit did not parse"))?;
+    if got != want {
+        return Err(refuse("the edit changed more than the password"));
+    }
+    Ok(out.to_string())
 }
 
 /// Re-judges `/oem` after the change: the password yip applies last at boot
@@ -485,6 +588,7 @@ mod tests {
                 .map(|(p, t)| (p.to_string(), file(t)))
                 .collect(),
             hostname_label: label.then(|| "node1".to_string()),
+            install_config: None,
         }
     }
 
@@ -570,6 +674,30 @@ mod tests {
         // Nothing persisted and no CloudInit: refused, nothing guessed.
         let none = node(&[], false);
         assert!(plan(none, false).unwrap_err().contains("before v1.3"));
+    }
+
+    #[test]
+    fn the_install_configs_clear_text_is_replaced_on_its_own_line_only() {
+        let text = "install:\n  mode: create\n  vip: 10.0.0.10\nos:\n  hostname: node1\n  password: plain-text-pass # typed at install\ntoken: abc\n";
+        // A comment on the line: the value is not the whole rest, refused.
+        assert!(replace_install_password(text, &Sensitive::new(INSTALLER)).is_err());
+        let text = text.replace(" # typed at install", "");
+        assert!(install_config_clear_text(&text));
+        let out = replace_install_password(&text, &Sensitive::new(INSTALLER)).unwrap();
+        assert_eq!(
+            out,
+            text.replace(
+                "password: plain-text-pass",
+                &format!("password: \"{INSTALLER}\"")
+            )
+        );
+        assert!(!install_config_clear_text(&out));
+        let mut nf = node(&[("/oem/90_custom.yaml", custom(INSTALLER))], true);
+        nf.install_config = Some(file(&text));
+        let p = plan(nf, true).unwrap();
+        assert_eq!(p.work.oem_edits.len(), 1);
+        assert_eq!(p.work.oem_edits[0].path, INSTALL_CONFIG);
+        assert!(!String::from_utf8_lossy(&p.work.oem_edits[0].content).contains("plain-text-pass"));
     }
 
     #[test]
