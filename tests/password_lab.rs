@@ -523,6 +523,10 @@ fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a
     args.push_str(&sampler.finish());
     let mut secrets: Vec<&str> = vec![SENTINEL, SENTINEL2];
     secrets.extend(hashes.iter().map(String::as_str));
+    assert!(
+        args.contains("password set --yes --node node1 --node node3"),
+        "the host sampler ran while harvcred did"
+    );
     assert_absent(&args, &secrets, "a process's arguments (host or node)");
     assert_absent(&outputs, &secrets, "harvcred's output");
     let audit = home.audit();

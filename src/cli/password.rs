@@ -270,7 +270,7 @@ impl PasswordIo {
 
     /// An audit line of a sub-step the engine does not see (runtime, persist).
     fn note(&self, node: &str, step: &'static str, result: Outcome, detail: String) {
-        self.audit(&AuditLine {
+        self.write_audit(&AuditLine {
             action: flow::ACTION,
             correlation_id: self.correlation_id.clone(),
             target: Some(node.to_string()),
@@ -393,6 +393,29 @@ impl ChangeIo<PasswordChange> for PasswordIo {
     }
 
     async fn apply(&self, node: &str, w: &NodeWork) -> Result<bool, String> {
+        let r = self.apply_node(node, w).await;
+        if r.is_err() {
+            // A connection that hung (a cut link) is not reused by the retry.
+            self.pool.reset(node).await;
+        }
+        r
+    }
+
+    async fn verify(&self, node: &str, w: &NodeWork) -> Result<(), String> {
+        let r = self.verify_node(node, w).await;
+        if r.is_err() {
+            self.pool.reset(node).await;
+        }
+        r
+    }
+
+    fn audit(&self, line: &AuditLine) {
+        self.write_audit(line)
+    }
+}
+
+impl PasswordIo {
+    async fn apply_node(&self, node: &str, w: &NodeWork) -> Result<bool, String> {
         let t = self.target(node)?;
         let runtime = match self.runtime(t, w).await {
             Ok(changed) => changed,
@@ -441,7 +464,7 @@ impl ChangeIo<PasswordChange> for PasswordIo {
         }
     }
 
-    async fn verify(&self, node: &str, w: &NodeWork) -> Result<(), String> {
+    async fn verify_node(&self, node: &str, w: &NodeWork) -> Result<(), String> {
         let t = self.target(node)?;
         if self.shadow(t).await?.hash() != &w.hash {
             return Err("/etc/shadow does not hold the new hash".into());
@@ -479,7 +502,9 @@ impl ChangeIo<PasswordChange> for PasswordIo {
         Ok(())
     }
 
-    fn audit(&self, line: &AuditLine) {
+    /// One audit line; the node and step lead the detail until the audit
+    /// entry has fields of its own for them.
+    pub fn write_audit(&self, line: &AuditLine) {
         let mut e = audit::Entry::new(
             &self.cluster,
             line.action,
