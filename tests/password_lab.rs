@@ -538,58 +538,61 @@ fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a
     assert_absent(&home.saved(), &secrets, "harvcred's saved files and log");
 }
 
-/// Clear text in the installer's file on the old layout (99_custom.yaml),
-/// with CloudInit: replaced by the hash; the new password wins at boot.
-#[test]
-fn clear_text_on_the_old_layout_is_replaced_by_the_hash() {
-    let lab = Lab::up(&[
-        "--nodes",
-        "1",
-        "--scenario",
-        "old-layout",
-        "--scenario",
-        "plaintext-password",
-    ]);
+/// Clear text in the installer's file (`custom`) is replaced by the hash,
+/// backed up in /oem/install/, the new password wins at boot from harvcred's
+/// CloudInit file, or without CloudInit from the edited file itself.
+fn clear_text_is_replaced(lab_args: &[&str], custom: &str, cloudinit: bool) {
+    let lab = Lab::up(lab_args);
     let home = Home::new();
-    let before = oem_texts(&lab, "node1");
     let clear = installer_password(&lab);
+    let before = oem_texts(&lab, "node1");
     assert!(
         before
             .iter()
-            .any(|(n, t)| n == "99_custom.yaml" && t.contains(&clear)),
-        "the scenario puts clear text in 99_custom.yaml: {:?}",
+            .any(|(n, t)| n == custom && t.contains(&clear)),
+        "the scenario puts clear text in {custom}: {:?}",
         before.iter().map(|(n, _)| n).collect::<Vec<_>>()
     );
     let out = set(&home, &lab, &["node1"], SENTINEL);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
     assert!(
-        text(&out).contains("CLEAR TEXT in /oem/99_custom.yaml"),
-        "{}",
-        text(&out)
+        said.contains(&format!("CLEAR TEXT in /oem/{custom}")),
+        "{said}"
     );
+    let winner = if cloudinit {
+        "99_zz_harvcred_rancher_password_node1.yaml"
+    } else {
+        custom
+    };
+    assert!(
+        said.contains(&format!("next boot: /oem/{winner}")),
+        "{said}"
+    );
+    assert_eq!(said.contains("persisted: CloudInit"), cloudinit, "{said}");
     let after = oem_texts(&lab, "node1");
     for (name, t) in &after {
         assert!(!t.contains(&clear), "clear text left in /oem/{name}");
     }
     let hash = shadow_hash(&lab, "node1");
+    for file in [custom, winner] {
+        assert!(
+            after.iter().any(|(n, t)| n == file && t.contains(&hash)),
+            "{file} holds the new hash"
+        );
+    }
+    let backups: Vec<String> = std::fs::read_dir(lab.dir.join("nodes/node1/oem/install"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(
-        after
-            .iter()
-            .any(|(n, t)| n == "99_custom.yaml" && t.contains(&hash))
-    );
-    assert!(
-        lab.dir
-            .join("nodes/node1/oem/install")
-            .read_dir()
-            .unwrap()
-            .flatten()
-            .any(|e| e
-                .file_name()
-                .to_string_lossy()
-                .starts_with("99_custom.yaml."))
+        backups.iter().any(|b| b.starts_with(&format!("{custom}."))),
+        "{backups:?}"
     );
     reboot(&lab, &["node1"]);
     assert!(pam_accepts(&lab, "node1", SENTINEL));
+    assert!(!pam_accepts(&lab, "node1", &clear));
     assert_eq!(
         password_levels(&home, &lab),
         vec![("node1".to_string(), "ok".to_string())]
@@ -598,5 +601,38 @@ fn clear_text_on_the_old_layout_is_replaced_by_the_hash() {
         &home.saved(),
         &[SENTINEL, &hash],
         "harvcred's saved files and log",
+    );
+}
+
+#[test]
+fn clear_text_on_the_old_layout_is_replaced_and_a_cloudinit_wins() {
+    clear_text_is_replaced(
+        &[
+            "--nodes",
+            "1",
+            "--scenario",
+            "old-layout",
+            "--scenario",
+            "plaintext-password",
+        ],
+        "99_custom.yaml",
+        true,
+    );
+}
+
+/// Harvester before v1.3 has no CloudInit: the winning /oem file is edited.
+#[test]
+fn without_cloudinit_the_winning_oem_file_is_edited() {
+    clear_text_is_replaced(
+        &[
+            "--nodes",
+            "1",
+            "--scenario",
+            "no-cloudinit",
+            "--scenario",
+            "plaintext-password",
+        ],
+        "90_custom.yaml",
+        false,
     );
 }
