@@ -302,8 +302,22 @@ fn plan_node(
     new_password: &Sensitive,
     cloudinit_served: bool,
 ) -> Result<Planned<NodeWork>, String> {
-    let secret = SecretString::from(new_password.expose_secret().to_string());
-    let hash = Sensitive::new(password::hash_new_password(&secret).map_err(|e| e.to_string())?);
+    // A node whose runtime already holds this password (an earlier run that
+    // could not persist) keeps its hash: only what is missing is done.
+    let in_place = nf.runtime.as_ref().and_then(|rt| {
+        let h = rt.hash().expose_secret();
+        (h.starts_with("$6$")
+            && password::crypt_rounds(h) <= password::MAX_VERIFY_ROUNDS
+            && password::verify_password(new_password.expose_secret(), h))
+        .then(|| rt.hash().clone())
+    });
+    let hash = match &in_place {
+        Some(h) => h.clone(),
+        None => {
+            let secret = SecretString::from(new_password.expose_secret().to_string());
+            Sensitive::new(password::hash_new_password(&secret).map_err(|e| e.to_string())?)
+        }
+    };
     let (all, broken) = persisted(&nf.oem);
     if let Some(b) = broken.first() {
         return Err(format!(
@@ -313,7 +327,11 @@ fn plan_node(
     let our_file = format!("/oem/{}", cloudinit_filename(node));
     let others: Vec<&Persisted> = all.iter().filter(|p| p.file != our_file).collect();
     let mut preview = describe_today(nf);
-    preview.push("runtime: chpasswd -e (rancher's new $6$ hash on stdin)".into());
+    preview.push(if in_place.is_some() {
+        "runtime: already holds the new password (nothing to do)".into()
+    } else {
+        "runtime: chpasswd -e (rancher's new $6$ hash on stdin)".into()
+    });
 
     let cloudinit = match (cloudinit_served, &nf.hostname_label) {
         (true, Some(hostname)) => {
@@ -698,6 +716,27 @@ mod tests {
         assert_eq!(p.work.oem_edits.len(), 1);
         assert_eq!(p.work.oem_edits[0].path, INSTALL_CONFIG);
         assert!(!String::from_utf8_lossy(&p.work.oem_edits[0].content).contains("plain-text-pass"));
+    }
+
+    #[test]
+    fn a_runtime_that_already_has_the_password_keeps_its_hash() {
+        let h = password::hash_new_password(&SecretString::from(PW)).unwrap();
+        let mut nf = node(&[("/oem/90_custom.yaml", custom(INSTALLER))], true);
+        nf.runtime = Some(
+            find_shadow_entry(&format!("rancher:{h}:19700:0:99999:7:::\n"), "rancher").unwrap(),
+        );
+        let p = plan(nf, true).unwrap();
+        assert_eq!(
+            p.work.hash.expose_secret(),
+            h,
+            "an earlier run's hash is kept"
+        );
+        assert!(
+            p.preview
+                .iter()
+                .any(|l| l.contains("already holds the new password"))
+        );
+        assert!(p.work.cloudinit.unwrap().contents.contains(&h));
     }
 
     #[test]
