@@ -388,6 +388,24 @@ fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a
     );
     assert!(pam_accepts(&lab, "node2", &old));
     let mut hashes = vec![shadow_hash(&lab, "node1"), shadow_hash(&lab, "node3")];
+
+    // Again with the same password: nothing to do, nothing rewritten.
+    let again = set(&home, &lab, &["node1"], SENTINEL);
+    outputs.push_str(&text(&again));
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("0 changed, 1 already so"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(shadow_hash(&lab, "node1"), hashes[0]);
+    // Refused before anything is sent: the default password; no --yes from a pipe.
+    let refused = set(&home, &lab, &["node2"], "rancher");
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let mut no_yes = home.cmd(&lab, &["password", "set", "--node", "node2"]);
+    let no_yes = output_with_stdin(&mut no_yes, format!("{SENTINEL}\n").as_bytes());
+    assert_eq!(no_yes.status.code(), Some(2), "{}", text(&no_yes));
+    assert_eq!(shadow_hash(&lab, "node2"), node2_before, "node2 untouched");
     assert_ne!(hashes[0], hashes[1], "a fresh salt per node");
 
     // A runtime-only change, like `passwd` (harvester#2699), to show the
