@@ -124,7 +124,7 @@ fn shadow_hash(lab: &Lab, node: &str) -> String {
     line.split(':').nth(1).unwrap().to_string()
 }
 
-/// The password the lab's installer set (the lab keeps it in a file).
+/// The password in force when the lab came up (the lab keeps it in a file).
 fn installer_password(lab: &Lab) -> String {
     std::fs::read_to_string(lab.dir.join("rancher-password"))
         .unwrap()
@@ -358,9 +358,15 @@ fn password_io(
 /// the retry finishes it. Nothing secret leaks on the way.
 #[test]
 fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a_cut_link() {
-    let lab = Lab::up(&["--nodes", "3"]);
+    // A CloudInit 99_passwd.yaml sets the password in force: ours must beat it.
+    let lab = Lab::up(&["--nodes", "3", "--scenario", "cloudinit-password"]);
     let home = Home::new();
     let old = installer_password(&lab);
+    assert!(
+        oem_texts(&lab, "node1")
+            .iter()
+            .any(|(n, _)| n == "99_passwd.yaml")
+    );
     let node2_before = shadow_hash(&lab, "node2");
     assert!(
         pam_accepts(&lab, "node1", &old),
