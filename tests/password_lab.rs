@@ -565,7 +565,7 @@ fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a
 /// Clear text in the installer's file (`custom`) is replaced by the hash,
 /// backed up in /oem/install/, the new password wins at boot from harvcred's
 /// CloudInit file, or without CloudInit from the edited file itself.
-fn clear_text_is_replaced(lab_args: &[&str], custom: &str, cloudinit: bool) {
+fn clear_text_is_replaced(lab_args: &[&str], custom: &str, cloudinit: bool) -> (Lab, Home) {
     let lab = Lab::up(lab_args);
     let home = Home::new();
     let clear = installer_password(&lab);
@@ -626,6 +626,7 @@ fn clear_text_is_replaced(lab_args: &[&str], custom: &str, cloudinit: bool) {
         &[SENTINEL, &hash],
         "harvcred's saved files and log",
     );
+    (lab, home)
 }
 
 #[test]
@@ -645,9 +646,12 @@ fn clear_text_on_the_old_layout_is_replaced_and_a_cloudinit_wins() {
 }
 
 /// Harvester before v1.3 has no CloudInit: the winning /oem file is edited.
+/// Then a change whose persisting fails (the file was edited by someone
+/// else after it was read) is shown as runtime changed, not persisted, and
+/// the retry only persists.
 #[test]
 fn without_cloudinit_the_winning_oem_file_is_edited() {
-    clear_text_is_replaced(
+    let (lab, home) = clear_text_is_replaced(
         &[
             "--nodes",
             "1",
@@ -658,5 +662,58 @@ fn without_cloudinit_the_winning_oem_file_is_edited() {
         ],
         "90_custom.yaml",
         false,
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let io = password_io(&lab, &home, &rt, &["node1"]);
+    let draft = Draft {
+        password: Sensitive::new(SENTINEL2),
+        again: Sensitive::new(SENTINEL2),
+    };
+    let (mut walk, a) = Walk::new(
+        PasswordChange::default(),
+        vec!["node1".into()],
+        draft,
+        engine::ApplyOptions::default(),
+        "lab-cut".into(),
+    );
+    rt.block_on(engine::drive(&mut walk, &io, a, |_| {}));
+    for _ in 0..2 {
+        let a = walk.handle(engine::Event::Next);
+        rt.block_on(engine::drive(&mut walk, &io, a, |_| {}));
+    }
+    // Read and planned; now someone edits the file before harvcred writes it.
+    let file = lab.dir.join("nodes/node1/oem/90_custom.yaml");
+    let theirs = std::fs::read(&file).unwrap();
+    let mut edited = theirs.clone();
+    edited.extend_from_slice(b"# an operator was here\n");
+    std::fs::write(&file, &edited).unwrap();
+    let a = walk.handle(engine::Event::Next);
+    rt.block_on(engine::drive(&mut walk, &io, a, |_| {}));
+    let state = format!("{:?}", walk.states["node1"]);
+    assert!(
+        state.contains("runtime changed, persisting FAILED"),
+        "{state}"
+    );
+    assert_eq!(harvcred::cli::password::exit_code(&walk), 1);
+    assert!(pam_accepts(&lab, "node1", SENTINEL2), "the runtime changed");
+    assert_eq!(std::fs::read(&file).unwrap(), edited, "their edit kept");
+    // Their edit undone, the retry persists only.
+    std::fs::write(&file, &theirs).unwrap();
+    let a = walk.handle(engine::Event::Retry(None));
+    rt.block_on(engine::drive(&mut walk, &io, a, |_| {}));
+    assert!(matches!(walk.result, Some(Ok(_))), "{:?}", walk.states);
+    let retried = home.audit();
+    assert!(
+        retried.contains("node1 runtime: runtime already had the new hash"),
+        "{retried}"
+    );
+    rt.block_on(io.pool.close_all());
+    reboot(&lab, &["node1"]);
+    assert!(pam_accepts(&lab, "node1", SENTINEL2));
+    assert_absent(
+        &home.saved(),
+        &[SENTINEL2],
+        "harvcred's saved files and log",
     );
 }
