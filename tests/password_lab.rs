@@ -331,16 +331,15 @@ fn password_io(
         .block_on(harvcred::cluster::connect(&settings))
         .unwrap_or_else(|p| panic!("connect: {p:?}"));
     let nodes = rt.block_on(list_nodes(&client)).unwrap();
-    let ctl = tempfile::Builder::new()
-        .prefix("hcpw")
-        .tempdir_in("/tmp")
-        .unwrap();
+    // In the test's home: removed with it.
+    let ctl = home.0.path().join("ctl");
+    std::fs::create_dir_all(&ctl).unwrap();
     std::fs::create_dir_all(home.state_dir()).unwrap();
     PasswordIo {
         pool: harvcred::node::Pool::new(harvcred::node::SshSettings::new(
             "rancher".into(),
             Some(lab.ssh_config()),
-            ctl.keep(),
+            ctl,
         )),
         client,
         nodes,
