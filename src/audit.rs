@@ -62,8 +62,17 @@ pub struct Entry {
     pub cluster: String,
     /// e.g. `proxy.set`, `proxy.rollback`.
     pub action: String,
-    pub old: Option<MaskedProxy>,
-    pub new: Option<MaskedProxy>,
+    /// The node a line of a multi-node change is about; absent for a change
+    /// of the cluster as a whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The walkthrough step (`validate`, `dry-run`, `apply`, `verify`) of an
+    /// engine walk's line; absent for the proxy walk's lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The value before and after, masked (for `http-proxy`: [`MaskedProxy`]).
+    pub old: Option<serde_json::Value>,
+    pub new: Option<serde_json::Value>,
     pub result: Outcome,
     /// Why (validation message, the API's words), never a secret.
     pub detail: String,
@@ -79,12 +88,34 @@ impl Entry {
             user: local_user(),
             cluster: cluster.to_string(),
             action: action.to_string(),
+            node: None,
+            step: None,
             old: None,
             new: None,
             result,
             detail: String::new(),
             correlation_id: correlation_id.to_string(),
         }
+    }
+}
+
+impl Entry {
+    /// The line of an engine walk (`flows::engine`), stamped now.
+    pub fn from_walk(cluster: &str, line: &crate::flows::engine::AuditLine) -> Entry {
+        let mut e = Entry::new(cluster, line.action, &line.correlation_id, line.result);
+        e.node = line.target.clone();
+        e.step = Some(line.step.to_string());
+        e.old = line.old.clone();
+        e.new = line.new.clone();
+        e.detail = line.detail.clone();
+        e
+    }
+
+    /// The masked proxy values as the line's `old` and `new`.
+    pub fn with_proxy(mut self, old: &MaskedProxy, new: &MaskedProxy) -> Entry {
+        self.old = serde_json::to_value(old).ok();
+        self.new = serde_json::to_value(new).ok();
+        self
     }
 }
 
@@ -151,9 +182,8 @@ mod tests {
             no_proxy: "10.0.0.0/24".into(),
         };
         for result in [Outcome::Refused, Outcome::Applied] {
-            let mut e = Entry::new("lab (https://10.0.0.1:6443)", "proxy.set", "abc", result);
-            e.old = Some((&old).into());
-            e.new = Some((&new).into());
+            let e = Entry::new("lab (https://10.0.0.1:6443)", "proxy.set", "abc", result)
+                .with_proxy(&(&old).into(), &(&new).into());
             append(&state, &e).unwrap();
         }
         let text = std::fs::read_to_string(path(&state)).unwrap();
@@ -172,6 +202,8 @@ mod tests {
         );
         assert_eq!(lines[1]["new"]["httpsProxy"], "https://***@proxy.corp:3129");
         assert_eq!(lines[1]["correlation_id"], "abc");
+        // A change of the cluster as a whole names no node and no step.
+        assert!(lines[1].get("node").is_none() && lines[1].get("step").is_none());
         assert!(lines[1]["time"].as_str().unwrap().ends_with('Z'));
         assert!(!lines[1]["user"].as_str().unwrap().is_empty());
         let mode = std::fs::metadata(path(&state))
@@ -196,5 +228,31 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         let m = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
         assert_eq!(m, 0o700);
+    }
+
+    /// An engine walk's line names its node and step; its values are the
+    /// flow's masked ones.
+    #[test]
+    fn a_walk_line_names_its_node_and_step() {
+        let d = tempfile::tempdir().unwrap();
+        let line = crate::flows::engine::AuditLine {
+            action: "keys.add",
+            correlation_id: "k1".into(),
+            target: Some("node2".into()),
+            step: "apply",
+            result: Outcome::Failed,
+            detail: "connection lost".into(),
+            old: Some(serde_json::json!({"keys": 1})),
+            new: Some(serde_json::json!({"keys": 2})),
+        };
+        append(d.path(), &Entry::from_walk("lab", &line)).unwrap();
+        let text = std::fs::read_to_string(path(d.path())).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["node"], "node2");
+        assert_eq!(v["step"], "apply");
+        assert_eq!(v["action"], "keys.add");
+        assert_eq!(v["result"], "failed");
+        assert_eq!(v["new"]["keys"], 2);
+        assert_eq!(v["correlation_id"], "k1");
     }
 }

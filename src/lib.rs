@@ -10,6 +10,7 @@ pub mod creds;
 pub mod flows;
 pub mod lab;
 pub mod logs;
+pub mod model;
 pub mod node;
 pub mod status;
 pub mod ui;

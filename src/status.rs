@@ -11,12 +11,12 @@ use kube::{Api, Client};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::app::{SshProblemKind, Target};
 use crate::creds::certs::{CertAssessment, CertFile};
 use crate::creds::level::{Finding, Level, Thresholds, sort_findings, worst_of};
 use crate::creds::proxy::{self, ClusterFacts, HttpProxySetting};
 use crate::creds::report::{ClusterContext, NodeReport, assess_node};
 use crate::creds::settings::{self, AutoRotate};
+use crate::model::{SshProblemKind, Target};
 use crate::node::gather;
 use crate::node::pool::{ExecError, Pool};
 
@@ -515,7 +515,7 @@ async fn judge(
 /// One node of a full sweep.
 #[derive(Debug, Clone)]
 pub struct SweptNode {
-    pub info: crate::app::NodeInfo,
+    pub info: crate::model::NodeInfo,
     pub outcome: NodeOutcome,
 }
 
@@ -534,7 +534,7 @@ pub struct Sweep {
 pub async fn sweep_all(
     kube: &crate::cluster::KubeSettings,
     pool: &Pool,
-    inventory: Vec<crate::app::NodeInfo>,
+    inventory: Vec<crate::model::NodeInfo>,
     thresholds: Thresholds,
 ) -> Sweep {
     use k8s_openapi::api::core::v1::Node;
@@ -572,7 +572,7 @@ pub async fn sweep_all(
     if infos.is_empty() {
         infos = inventory;
     }
-    infos.sort_by(|a, b| crate::app::natural_cmp(&a.name, &b.name));
+    infos.sort_by(|a, b| crate::model::natural_cmp(&a.name, &b.name));
     let mut ctx = settings.context();
     ctx.kubelet_versions = kubelet_versions;
     let outcomes = futures::future::join_all(infos.iter().map(|i| {

@@ -627,7 +627,7 @@ mod credentials {
         assert!(shows(buf, "certificates (6/60) </etcd>"));
         assert!(shows(buf, "tls/etcd/cert50.crt"));
         assert!(!shows(buf, "tls/cert01.crt"));
-        assert!(app.filter.is_empty());
+        assert!(app.table.filter.is_empty());
         // esc clears the filter first, then leaves the view.
         press(&mut app, KeyCode::Esc);
         assert!(shows(

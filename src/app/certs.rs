@@ -6,6 +6,13 @@ use crossterm::event::KeyCode;
 use super::{App, NodeSweep};
 use crate::creds::certs::{CertAssessment, sort_with_nodes};
 
+/// The view's own state: the first row on screen and its own filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertsView {
+    pub offset: usize,
+    pub filter: String,
+}
+
 impl App {
     /// The rows the view shows (filtered, worst first) and how many there are in all.
     pub fn cert_rows(&self) -> (Vec<(String, CertAssessment)>, usize) {
@@ -19,7 +26,7 @@ impl App {
             all.extend(c.certs.iter().map(|c| ("cluster".to_string(), c.clone())));
         }
         let total = all.len();
-        let f = self.certs_filter.to_lowercase();
+        let f = self.certs.filter.to_lowercase();
         if !f.is_empty() {
             all.retain(|(node, a)| {
                 node.to_lowercase().contains(&f)
@@ -53,7 +60,7 @@ impl App {
             _ => return false,
         };
         let last = self.cert_rows().0.len().saturating_sub(self.certs_page());
-        self.certs_offset = (self.certs_offset as isize + delta).clamp(0, last as isize) as usize;
+        self.certs.offset = (self.certs.offset as isize + delta).clamp(0, last as isize) as usize;
         true
     }
 }

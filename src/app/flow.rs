@@ -52,6 +52,22 @@ impl ProxyForm {
     }
 }
 
+/// The walkthrough open in the console (one at a time). A new flow adds a
+/// variant and its own file, not fields to `App`.
+#[derive(Debug)]
+pub enum OpenWalk {
+    Proxy(ProxyForm),
+}
+
+/// The proxy form, when the open walkthrough is the proxy's.
+pub fn proxy_form(walk: &Option<OpenWalk>) -> Option<&ProxyForm> {
+    walk.as_ref().map(|OpenWalk::Proxy(f)| f)
+}
+
+fn proxy_form_mut(walk: &mut Option<OpenWalk>) -> Option<&mut ProxyForm> {
+    walk.as_mut().map(|OpenWalk::Proxy(f)| f)
+}
+
 fn effects(actions: Vec<Action>) -> Vec<Effect> {
     actions.into_iter().map(Effect::Proxy).collect()
 }
@@ -61,17 +77,17 @@ impl App {
     pub fn open_proxy_form(&mut self) -> Vec<Effect> {
         self.views.truncate(1);
         self.views.push(View::Proxy);
-        if self.proxy_form.as_ref().is_some_and(|f| !f.flow.finished()) {
+        if proxy_form(&self.walk).is_some_and(|f| !f.flow.finished()) {
             return Vec::new();
         }
         let (flow, actions) = ProxyFlow::change(crate::audit::correlation_id());
-        self.proxy_form = Some(ProxyForm {
+        self.walk = Some(OpenWalk::Proxy(ProxyForm {
             flow,
             inputs: Default::default(),
             focus: 0,
             reveal: false,
             log_pane: None,
-        });
+        }));
         effects(actions)
     }
 
@@ -87,7 +103,7 @@ impl App {
             return Vec::new();
         };
         let (id, fx) = super::logpane::open_beside(self, vec![first.info.name.clone()]);
-        if let Some(form) = self.proxy_form.as_mut() {
+        if let Some(form) = proxy_form_mut(&mut self.walk) {
             form.log_pane = Some(id);
         }
         fx
@@ -95,7 +111,7 @@ impl App {
 
     /// A result for the walkthrough from the runner.
     pub fn proxy_event(&mut self, ev: Event) -> Vec<Effect> {
-        let Some(form) = self.proxy_form.as_mut() else {
+        let Some(form) = proxy_form_mut(&mut self.walk) else {
             return Vec::new();
         };
         let was_loading = form.flow.step == Step::Loading;
@@ -124,7 +140,7 @@ impl App {
 
     /// Keys while the form is on screen.
     pub fn proxy_key(&mut self, k: KeyEvent) -> Vec<Effect> {
-        let Some(form) = self.proxy_form.as_mut() else {
+        let Some(form) = proxy_form_mut(&mut self.walk) else {
             return Vec::new();
         };
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
@@ -187,7 +203,7 @@ impl App {
         let mut fx = Vec::new();
         if close {
             if form.flow.finished() {
-                self.proxy_form = None;
+                self.walk = None;
             }
             if self.views.len() > 1 {
                 self.views.pop();
@@ -270,7 +286,7 @@ mod tests {
         };
         a.update(Msg::Proxy(Event::DryRunDone {
             ticket,
-            result: Ok(a.proxy_form.as_ref().unwrap().flow.current.clone().unwrap()),
+            result: Ok(proxy_form(&a.walk).unwrap().flow.current.clone().unwrap()),
         }));
     }
 
@@ -279,7 +295,7 @@ mod tests {
         let mut a = app(true);
         let fx = command(&mut a, "proxy");
         assert!(fx.is_empty(), "{fx:?}");
-        assert!(a.proxy_form.is_none());
+        assert!(a.walk.is_none());
         assert!(a.flash.as_ref().unwrap().text.contains("read-only"));
     }
 
@@ -290,13 +306,13 @@ mod tests {
         assert_eq!(fx, vec![Effect::Proxy(Action::Load)]);
         assert_eq!(a.view(), &View::Proxy);
         loaded(&mut a);
-        let form = a.proxy_form.as_ref().unwrap();
+        let form = proxy_form(&a.walk).unwrap();
         assert_eq!(form.shown(0), "http://u:***@proxy:3128");
         assert_eq!(form.shown(2), "10.0.0.0/24");
         // ctrl-r reveals the focused field on purpose.
         a.update(ctrl('r'));
         assert_eq!(
-            a.proxy_form.as_ref().unwrap().shown(0),
+            proxy_form(&a.walk).unwrap().shown(0),
             "http://u:Pa55w0rd@proxy:3128"
         );
         a.update(ctrl('r'));
@@ -304,7 +320,7 @@ mod tests {
         a.update(key(KeyCode::BackTab));
         a.update(ctrl('u'));
         typed(&mut a, "10.0.0.11");
-        let form = a.proxy_form.as_ref().unwrap();
+        let form = proxy_form(&a.walk).unwrap();
         assert!(
             form.flow
                 .problems_at(Field::NoProxy)
@@ -319,10 +335,10 @@ mod tests {
                 .all(|e| matches!(e, Effect::Proxy(Action::Audit { .. }))),
             "{fx:?}"
         );
-        assert_eq!(a.proxy_form.as_ref().unwrap().inputs[2].text(), "10.0.0.11");
+        assert_eq!(proxy_form(&a.walk).unwrap().inputs[2].text(), "10.0.0.11");
         typed(&mut a, ",10.0.0.12");
         a.update(key(KeyCode::Enter));
-        assert_eq!(a.proxy_form.as_ref().unwrap().flow.step, Step::Preview);
+        assert_eq!(proxy_form(&a.walk).unwrap().flow.step, Step::Preview);
         let fx = a.update(key(KeyCode::Enter));
         assert!(
             matches!(fx[..], [Effect::Proxy(Action::DryRun { .. })]),
@@ -331,7 +347,7 @@ mod tests {
         // ctrl-x: cancelled, the form closes, nothing else is requested.
         let fx = a.update(ctrl('x'));
         assert!(fx.is_empty(), "{fx:?}");
-        assert!(a.proxy_form.is_none());
+        assert!(a.walk.is_none());
         assert_eq!(a.view(), &View::Nodes);
         assert!(
             a.flash
@@ -365,7 +381,7 @@ mod tests {
             ticket,
             result: Err(PatchFailure::Conflict(Box::new(meanwhile.clone()))),
         }));
-        let f = &a.proxy_form.as_ref().unwrap().flow;
+        let f = &proxy_form(&a.walk).unwrap().flow;
         assert_eq!(f.step, Step::Preview);
         let Some(Notice::Conflict(lines)) = &f.notice else {
             panic!("{:?}", f.notice)
@@ -374,10 +390,7 @@ mod tests {
             lines.iter().any(|l| l.contains("192.168.0.0/16")),
             "{lines:?}"
         );
-        assert_eq!(
-            a.proxy_form.as_ref().unwrap().inputs[2].text(),
-            "10.0.0.0/16"
-        );
+        assert_eq!(proxy_form(&a.walk).unwrap().inputs[2].text(), "10.0.0.0/16");
         // Asked again: the next dry run carries the version just read.
         let fx = a.update(key(KeyCode::Enter));
         let [
@@ -400,7 +413,7 @@ mod tests {
             panic!("{fx:?}")
         };
         let written = ProxyRead {
-            setting: a.proxy_form.as_ref().unwrap().flow.draft.clone(),
+            setting: proxy_form(&a.walk).unwrap().flow.draft.clone(),
             resource_version: "10".into(),
             configured: Configured::default(),
         };
@@ -415,11 +428,11 @@ mod tests {
             ticket: *ticket,
             result: Verified::Configured,
         }));
-        assert_eq!(a.proxy_form.as_ref().unwrap().flow.step, Step::Done);
+        assert_eq!(proxy_form(&a.walk).unwrap().flow.step, Step::Done);
         // u: the same walk back to the value this change replaced.
         let fx = a.update(key(KeyCode::Char('u')));
         assert_eq!(fx, vec![Effect::Proxy(Action::Load)]);
-        let f = &a.proxy_form.as_ref().unwrap().flow;
+        let f = &proxy_form(&a.walk).unwrap().flow;
         assert_eq!(f.draft, meanwhile.setting);
     }
 
@@ -454,7 +467,7 @@ mod tests {
         // The form keeps the screen and the keys; the log sits beside it.
         assert_eq!(a.view(), &View::Proxy);
         let written = ProxyRead {
-            setting: a.proxy_form.as_ref().unwrap().flow.draft.clone(),
+            setting: proxy_form(&a.walk).unwrap().flow.draft.clone(),
             resource_version: "5".into(),
             configured: Configured::default(),
         };

@@ -75,6 +75,43 @@ const CERTS: &[KeyHelp] = &[
 
 const PLACEHOLDER: &[KeyHelp] = &[k("esc / q", "back")];
 
+/// The `:proxy` form.
+const PROXY: &[KeyHelp] = &[
+    k("tab / shift-tab", "next / previous field"),
+    k("ctrl-r", "show the credentials of the focused URL"),
+    k("enter", "preview, then the server's dry run"),
+    KeyHelp {
+        key: "y",
+        what: "apply after a passed dry run",
+        mutating: true,
+    },
+    k("esc / n", "back a step (from the form: cancel)"),
+    k("ctrl-x", "cancel (after apply: stop following)"),
+    KeyHelp {
+        key: "u",
+        what: "when done: roll back to the value before",
+        mutating: true,
+    },
+];
+
+/// A multi-node change (`flows::engine`), as `app::walk` reads its keys.
+pub const WALK: &[KeyHelp] = &[
+    k("t", "targets: marked nodes, a role, every node"),
+    k("enter", "preview per node, then the dry run"),
+    KeyHelp {
+        key: "y",
+        what: "apply after a passed dry run",
+        mutating: true,
+    },
+    k("esc / n", "back a step (from the form: cancel)"),
+    k("ctrl-x", "cancel; during apply: start no further node"),
+    KeyHelp {
+        key: "r",
+        what: "when done: retry the failed and skipped nodes only",
+        mutating: true,
+    },
+];
+
 /// The focused pane's keys, then the global ones; mutating keys left out in
 /// read-only mode.
 pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'static KeyHelp>) {
@@ -83,6 +120,7 @@ pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'s
         View::NodeDetail(_) => DETAIL,
         View::Certs => CERTS,
         View::Logs => LOGS,
+        View::Proxy => PROXY,
         _ => PLACEHOLDER,
     };
     let keep = |h: &&KeyHelp| !(read_only && h.mutating);

@@ -172,14 +172,14 @@ pub fn open_from_table(app: &mut App) -> Vec<Effect> {
 }
 
 fn open_table_nodes(app: &mut App, unit: Option<String>) -> Vec<Effect> {
-    let names: Vec<String> = if app.marked.is_empty() {
+    let names: Vec<String> = if app.table.marked.is_empty() {
         app.selected_row()
             .map(|r| vec![r.info.name.clone()])
             .unwrap_or_default()
     } else {
         app.rows
             .iter()
-            .filter(|r| app.marked.contains(&r.info.name))
+            .filter(|r| app.table.marked.contains(&r.info.name))
             .map(|r| r.info.name.clone())
             .collect()
     };

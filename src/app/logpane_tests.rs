@@ -155,7 +155,11 @@ fn marked_nodes_open_together_with_their_own_units() {
     let mut app = app();
     typed(&mut app, " j "); // marks node1 and node3 (space moves down)
     assert_eq!(
-        app.marked.iter().map(String::as_str).collect::<Vec<_>>(),
+        app.table
+            .marked
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
         ["node1", "node3"]
     );
     let (_, s) = opened(&app.update(key('l')));
@@ -185,7 +189,7 @@ fn marked_nodes_open_together_with_their_own_units() {
     // esc in the table clears the marks.
     app.update(code(KeyCode::Esc));
     app.update(code(KeyCode::Esc));
-    assert!(app.marked.is_empty());
+    assert!(app.table.marked.is_empty());
 }
 
 #[test]
@@ -427,7 +431,7 @@ fn another_view_by_command_closes_the_pane_and_gone_nodes_are_unmarked() {
     assert_eq!(app.view(), &View::Certs);
     app.update(code(KeyCode::Esc));
     typed(&mut app, "G ");
-    assert!(app.marked.contains("node3"));
+    assert!(app.table.marked.contains("node3"));
     app.update(Msg::NodeDeleted("node3".into()));
-    assert!(app.marked.is_empty());
+    assert!(app.table.marked.is_empty());
 }

@@ -1,8 +1,9 @@
 //! The state owner. `App::update(Msg) -> Vec<Effect>` is the only place the
 //! console's state changes; it does no I/O, so it is tested by feeding Msgs.
 
-mod certs;
+pub mod certs;
 pub mod command;
+pub mod detail;
 pub mod flow;
 pub mod keys;
 pub mod logpane;
@@ -10,11 +11,14 @@ pub mod model;
 pub mod msg;
 pub mod runner;
 pub mod sort;
+pub mod table;
+pub mod walk;
 
 use std::cmp::Ordering;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+pub use crate::model::natural_cmp;
 pub use model::*;
 pub use msg::{Effect, Msg, Shared, Target};
 
@@ -83,9 +87,8 @@ pub struct App {
     /// What is being typed in filter or command mode.
     pub input: String,
     completion: Option<(String, usize)>,
-    pub filter: String,
-    selected: Option<String>,
-    pub offset: usize,
+    /// The node table's filter, selection, scroll, order and marks (table.rs).
+    pub table: table::TableView,
     pub help: bool,
     /// First line of the help overlay shown (it scrolls when taller than the screen).
     pub help_scroll: u16,
@@ -106,57 +109,16 @@ pub struct App {
     pub settings: Option<std::sync::Arc<crate::status::ClusterSettings>>,
     /// The settings judged; None until they have been read.
     pub cluster: Option<crate::status::ClusterReport>,
-    /// The detail pane's tab.
-    pub detail_tab: crate::creds::report::Area,
+    /// The node detail view's tab and scroll (detail.rs).
+    pub detail: detail::DetailView,
     /// Day thresholds the cluster's certificates are judged by (config file).
     thresholds: crate::creds::level::Thresholds,
-    /// The node table's order.
-    pub sort: sort::Sort,
-    /// `:certs`: the first row on screen and the view's own filter.
-    pub certs_offset: usize,
-    pub certs_filter: String,
-    /// First line of the detail view's tab shown.
-    pub detail_scroll: u16,
-    /// The `:proxy` walkthrough, while one is open.
-    pub proxy_form: Option<flow::ProxyForm>,
-    /// Nodes marked with `space` (for `l`).
-    pub marked: std::collections::BTreeSet<String>,
+    /// `:certs`: the first row on screen and the view's own filter (certs.rs).
+    pub certs: certs::CertsView,
+    /// The open walkthrough (flow.rs), if any.
+    pub walk: Option<flow::OpenWalk>,
     /// The log pane (logpane.rs).
     pub logs: logpane::Logs,
-}
-
-/// The area `delta` tabs away, wrapping around.
-fn next_area(a: crate::creds::report::Area, delta: isize) -> crate::creds::report::Area {
-    use crate::creds::report::Area;
-    let i = Area::ALL.iter().position(|x| *x == a).unwrap_or(0) as isize;
-    Area::ALL[(i + delta).rem_euclid(Area::ALL.len() as isize) as usize]
-}
-
-/// `node2` before `node10`.
-pub fn natural_cmp(a: &str, b: &str) -> Ordering {
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    while let (Some(&x), Some(&y)) = (a.first(), b.first()) {
-        if x.is_ascii_digit() && y.is_ascii_digit() {
-            let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
-            let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
-            let (na, nb) = (&a[..da], &b[..db]);
-            let na = &na[na.iter().take_while(|&&c| c == b'0').count()..];
-            let nb = &nb[nb.iter().take_while(|&&c| c == b'0').count()..];
-            let o = na.len().cmp(&nb.len()).then(na.cmp(nb));
-            if o != Ordering::Equal {
-                return o;
-            }
-            a = &a[da..];
-            b = &b[db..];
-        } else {
-            if x != y {
-                return x.cmp(&y);
-            }
-            a = &a[1..];
-            b = &b[1..];
-        }
-    }
-    a.len().cmp(&b.len())
 }
 
 impl App {
@@ -175,9 +137,7 @@ impl App {
             mode: Mode::Normal,
             input: String::new(),
             completion: None,
-            filter: String::new(),
-            selected: None,
-            offset: 0,
+            table: table::TableView::default(),
             help: false,
             help_scroll: 0,
             flash: setup.notice.map(|text| Flash { error: true, text }),
@@ -191,14 +151,10 @@ impl App {
             raw_reports: Default::default(),
             settings: None,
             cluster: None,
-            detail_tab: crate::creds::report::Area::Certificates,
+            detail: detail::DetailView::default(),
             thresholds: Default::default(),
-            sort: Default::default(),
-            certs_offset: 0,
-            certs_filter: String::new(),
-            detail_scroll: 0,
-            proxy_form: None,
-            marked: Default::default(),
+            certs: certs::CertsView::default(),
+            walk: None,
             logs: Default::default(),
         };
         for n in setup.inventory {
@@ -230,7 +186,7 @@ impl App {
 
     /// Indices into `rows` of the rows the filter lets through.
     pub fn visible(&self) -> Vec<usize> {
-        let f = self.filter.to_lowercase();
+        let f = self.table.filter.to_lowercase();
         let mut v: Vec<usize> = self
             .rows
             .iter()
@@ -244,7 +200,7 @@ impl App {
             })
             .map(|(i, _)| i)
             .collect();
-        v.sort_by(|&a, &b| self.sort.compare(&self.rows[a], &self.rows[b]));
+        v.sort_by(|&a, &b| self.table.sort.compare(&self.rows[a], &self.rows[b]));
         v
     }
 
@@ -253,7 +209,7 @@ impl App {
         if visible.is_empty() {
             return None;
         }
-        let found = self.selected.as_ref().and_then(|name| {
+        let found = self.table.selected.as_ref().and_then(|name| {
             visible
                 .iter()
                 .position(|&i| &self.rows[i].info.name == name)
@@ -477,7 +433,7 @@ impl App {
             self.rows.retain(|r| r.info.name != name);
             self.sweeps.remove(name);
             self.raw_reports.remove(name);
-            self.marked.remove(name);
+            self.table.marked.remove(name);
         }
     }
 
@@ -609,15 +565,15 @@ impl App {
         let v = self.visible();
         let rows = self.page();
         let Some(pos) = self.selected_pos(&v) else {
-            self.offset = 0;
+            self.table.offset = 0;
             return;
         };
-        if pos < self.offset {
-            self.offset = pos;
-        } else if pos >= self.offset + rows {
-            self.offset = pos + 1 - rows;
+        if pos < self.table.offset {
+            self.table.offset = pos;
+        } else if pos >= self.table.offset + rows {
+            self.table.offset = pos + 1 - rows;
         }
-        self.offset = self.offset.min(v.len().saturating_sub(rows));
+        self.table.offset = self.table.offset.min(v.len().saturating_sub(rows));
     }
 
     fn select_by(&mut self, delta: isize) {
@@ -626,7 +582,7 @@ impl App {
             return;
         };
         let new = (pos as isize + delta).clamp(0, v.len() as isize - 1) as usize;
-        self.selected = Some(self.rows[v[new]].info.name.clone());
+        self.table.selected = Some(self.rows[v[new]].info.name.clone());
     }
 
     fn key(&mut self, k: KeyEvent) -> Vec<Effect> {
@@ -654,7 +610,7 @@ impl App {
         if self.mode == Mode::Normal
             && !self.help
             && *self.view() == View::Proxy
-            && self.proxy_form.is_some()
+            && self.walk.is_some()
         {
             return self.proxy_key(k);
         }
@@ -700,17 +656,17 @@ impl App {
                 self.completion = None;
             }
             (KeyCode::Char('?'), _) => self.help = true,
-            (KeyCode::Esc, View::Certs) if !self.certs_filter.is_empty() => {
-                self.certs_filter.clear();
-                self.certs_offset = 0;
+            (KeyCode::Esc, View::Certs) if !self.certs.filter.is_empty() => {
+                self.certs.filter.clear();
+                self.certs.offset = 0;
             }
             (KeyCode::Esc, _) | (KeyCode::Char('q'), View::NodeDetail(_)) => {
                 if self.views.len() > 1 {
                     self.views.pop();
-                } else if !self.filter.is_empty() {
-                    self.filter.clear();
+                } else if !self.table.filter.is_empty() {
+                    self.table.filter.clear();
                 } else {
-                    self.marked.clear();
+                    self.table.marked.clear();
                 }
             }
             (KeyCode::Char('q'), v) if v != View::Nodes => {
@@ -733,7 +689,7 @@ impl App {
             (KeyCode::Enter, View::Nodes) => {
                 if let Some(r) = self.selected_row() {
                     let name = r.info.name.clone();
-                    self.selected = Some(name.clone());
+                    self.table.selected = Some(name.clone());
                     self.views.push(View::NodeDetail(name));
                 }
             }
@@ -741,8 +697,8 @@ impl App {
             (KeyCode::Char(' '), View::Nodes) => {
                 if let Some(r) = self.selected_row() {
                     let name = r.info.name.clone();
-                    if !self.marked.remove(&name) {
-                        self.marked.insert(name);
+                    if !self.table.marked.remove(&name) {
+                        self.table.marked.insert(name);
                     }
                     self.select_by(1);
                 }
@@ -751,42 +707,19 @@ impl App {
             (KeyCode::Char('l'), View::NodeDetail(name)) => {
                 return logpane::open(self, vec![name], None);
             }
-            (KeyCode::Tab, View::NodeDetail(_)) => {
-                self.detail_tab = next_area(self.detail_tab, 1);
-                self.detail_scroll = 0;
-            }
-            (KeyCode::BackTab, View::NodeDetail(_)) => {
-                self.detail_tab = next_area(self.detail_tab, -1);
-                self.detail_scroll = 0;
-            }
-            (KeyCode::Char(c @ '1'..='5'), View::NodeDetail(_)) => {
-                self.detail_tab = crate::creds::report::Area::ALL[(c as u8 - b'1') as usize];
-                self.detail_scroll = 0;
-            }
-            (KeyCode::PageDown, View::NodeDetail(_)) => {
-                self.detail_scroll = self.detail_scroll.saturating_add(page as u16)
-            }
-            (KeyCode::Char('d'), View::NodeDetail(_)) if ctrl => {
-                self.detail_scroll = self.detail_scroll.saturating_add(page as u16)
-            }
-            (KeyCode::PageUp, View::NodeDetail(_)) => {
-                self.detail_scroll = self.detail_scroll.saturating_sub(page as u16)
-            }
-            (KeyCode::Char('u'), View::NodeDetail(_)) if ctrl => {
-                self.detail_scroll = self.detail_scroll.saturating_sub(page as u16)
-            }
+            (code, View::NodeDetail(_)) if self.detail.key(code, ctrl, page as u16) => {}
             (KeyCode::Char(c), View::Nodes) if sort::SortColumn::from_key(c).is_some() => {
                 let column = sort::SortColumn::from_key(c).expect("checked by the guard");
                 // The selection is a node name, so it stays on the same node.
-                self.sort = self.sort.pressed(column);
+                self.table.sort = self.table.sort.pressed(column);
             }
             (KeyCode::Char('/'), View::Nodes) => {
                 self.mode = Mode::Filter;
-                self.input = self.filter.clone();
+                self.input = self.table.filter.clone();
             }
             (KeyCode::Char('/'), View::Certs) => {
                 self.mode = Mode::Filter;
-                self.input = self.certs_filter.clone();
+                self.input = self.certs.filter.clone();
             }
             (code, View::Certs) if self.key_certs(code, ctrl) => {}
             _ => self.dirty = false,
@@ -800,17 +733,17 @@ impl App {
             && let Some(r) = self.selected_row()
         {
             let name = r.info.name.clone();
-            self.selected = Some(name.clone());
+            self.table.selected = Some(name.clone());
             *self.views.last_mut().unwrap() = View::NodeDetail(name);
-            self.detail_scroll = 0;
+            self.detail.scroll = 0;
         }
     }
 
     /// The filter of the view in front (each list keeps its own).
     fn view_filter(&mut self) -> &mut String {
         match self.view() {
-            View::Certs => &mut self.certs_filter,
-            _ => &mut self.filter,
+            View::Certs => &mut self.certs.filter,
+            _ => &mut self.table.filter,
         }
     }
 
@@ -833,7 +766,7 @@ impl App {
             _ => {}
         }
         // A narrower list starts at its top.
-        self.certs_offset = 0;
+        self.certs.offset = 0;
         Vec::new()
     }
 

@@ -1,49 +1,9 @@
 //! What the console knows about the cluster: nodes, their SSH state, the API
 //! state and the credential cells later views fill.
 
-use serde::{Deserialize, Serialize};
-
-/// A node's role in a Harvester cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Management node: runs rke2-server (control plane, etcd).
-    Server,
-    Worker,
-    Witness,
-    Unknown,
-}
-
-impl Role {
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Server => "server",
-            Role::Worker => "worker",
-            Role::Witness => "witness",
-            Role::Unknown => "?",
-        }
-    }
-    /// Inventory spelling: the RKE2, Harvester and lab words for the same thing.
-    pub fn parse(s: &str) -> Option<Role> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "server" | "management" | "mgmt" | "control-plane" | "master" => Role::Server,
-            "worker" | "agent" | "compute" => Role::Worker,
-            "witness" => Role::Witness,
-            _ => return None,
-        })
-    }
-}
-
-/// A node as the API, the inventory or the cache describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeInfo {
-    pub name: String,
-    pub role: Role,
-    /// InternalIP (API) or address (inventory).
-    pub address: Option<String>,
-    /// The Ready condition; None when not known (inventory, cache).
-    pub ready: Option<bool>,
-}
+pub use crate::model::{
+    ApiProblem, ApiProblemKind, ApiState, NodeInfo, Role, SshProblem, SshProblemKind, SshState,
+};
 
 /// Where a row's facts came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,66 +21,6 @@ impl Source {
             Source::Inventory => "inventory",
             Source::Cache => "cached list",
         }
-    }
-}
-
-/// Why SSH to a node does not work.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SshProblemKind {
-    Refused,
-    Timeout,
-    NoRoute,
-    Resolve,
-    Auth,
-    /// Not in known_hosts: the scanned fingerprints, never accepted silently.
-    HostKeyUnknown(Vec<String>),
-    /// Differs from known_hosts: what the host now presents.
-    HostKeyChanged(Option<String>),
-    /// ssh refused the host key without saying why (its banner was not
-    /// shown, e.g. `LogLevel QUIET`): unknown or changed, not to be added blindly.
-    HostKeyUnverified,
-    NoAddress,
-    Other,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SshProblem {
-    pub kind: SshProblemKind,
-    /// The explanation (ssh's own words where it gave some).
-    pub detail: String,
-}
-
-impl SshProblem {
-    pub fn short(&self) -> &'static str {
-        match self.kind {
-            SshProblemKind::Refused => "refused",
-            SshProblemKind::Timeout => "timeout",
-            SshProblemKind::NoRoute => "no route",
-            SshProblemKind::Resolve => "dns",
-            SshProblemKind::Auth => "auth failed",
-            SshProblemKind::HostKeyUnknown(_) => "unknown key",
-            SshProblemKind::HostKeyChanged(_) => "KEY CHANGED",
-            SshProblemKind::HostKeyUnverified => "KEY REFUSED",
-            SshProblemKind::NoAddress => "no address",
-            SshProblemKind::Other => "error",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum SshState {
-    /// Not tried yet.
-    #[default]
-    Pending,
-    Up {
-        latency_ms: u32,
-    },
-    Down(SshProblem),
-}
-
-impl SshState {
-    pub fn is_up(&self) -> bool {
-        matches!(self, SshState::Up { .. })
     }
 }
 
@@ -175,50 +75,6 @@ pub struct NodeRow {
     pub source: Source,
     pub ssh: SshState,
     pub creds: Creds,
-}
-
-/// Why the API cannot be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiProblemKind {
-    Tls,
-    Auth,
-    Forbidden,
-    Refused,
-    Timeout,
-    Dns,
-    Config,
-    Other,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiProblem {
-    pub kind: ApiProblemKind,
-    pub detail: String,
-}
-
-impl ApiProblem {
-    pub fn short(&self) -> &'static str {
-        match self.kind {
-            ApiProblemKind::Tls => "TLS",
-            ApiProblemKind::Auth => "auth (401)",
-            ApiProblemKind::Forbidden => "forbidden (403)",
-            ApiProblemKind::Refused => "connection refused",
-            ApiProblemKind::Timeout => "timeout",
-            ApiProblemKind::Dns => "name not resolved",
-            ApiProblemKind::Config => "kubeconfig",
-            ApiProblemKind::Other => "error",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum ApiState {
-    #[default]
-    Connecting,
-    Up,
-    Down(ApiProblem),
-    /// No kubeconfig to use (inventory-only session).
-    NotConfigured(String),
 }
 
 /// Where a node's credential sweep stands.

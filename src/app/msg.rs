@@ -5,6 +5,7 @@ use crossterm::event::KeyEvent;
 use std::sync::Arc;
 
 use super::model::{ApiState, NodeInfo, SshState};
+pub use crate::model::Target;
 use crate::status::{ClusterSettings, NodeOutcome};
 
 /// A result shared between the runner and the state without copying it;
@@ -87,13 +88,6 @@ pub enum Msg {
         node: crate::logs::NodeId,
         status: crate::node::stream::StreamStatus,
     },
-}
-
-/// A node the SSH side should keep probing, and where to reach it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Target {
-    pub name: String,
-    pub address: Option<String>,
 }
 
 /// Work for the runner. `update` never does I/O itself.

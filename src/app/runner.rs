@@ -163,7 +163,22 @@ impl Runner {
                     match cluster::connect(&kube).await {
                         Ok((client, context, server)) => {
                             let _ = tx.send(Msg::ApiContext { context, server }).await;
-                            cluster::watch_nodes(client, tx).await;
+                            // The watch speaks its own words; the console's are messages.
+                            let (wtx, mut wrx) = tokio::sync::mpsc::channel(16);
+                            let forward = async move {
+                                while let Some(ev) = wrx.recv().await {
+                                    let msg = match ev {
+                                        cluster::WatchEvent::Listed(n) => Msg::NodesListed(n),
+                                        cluster::WatchEvent::Applied(n) => Msg::NodeApplied(n),
+                                        cluster::WatchEvent::Deleted(n) => Msg::NodeDeleted(n),
+                                        cluster::WatchEvent::ApiState(s) => Msg::ApiState(s),
+                                    };
+                                    if tx.send(msg).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            };
+                            tokio::join!(cluster::watch_nodes(client, wtx), forward);
                         }
                         Err(p) => {
                             tracing::warn!("API: {}", p.detail);

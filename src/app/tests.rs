@@ -213,12 +213,12 @@ fn paging_scrolls_a_long_table_keeping_selection_in_view() {
     let page = crate::ui::table_body_rows(80, 24);
     app.update(code(KeyCode::PageDown));
     assert_eq!(selected(&app), format!("n{}", page + 1));
-    assert!(app.offset > 0 && app.offset <= page);
+    assert!(app.table.offset > 0 && app.table.offset <= page);
     app.update(key('G'));
     assert_eq!(selected(&app), "n100");
-    assert_eq!(app.offset, 100 - page);
+    assert_eq!(app.table.offset, 100 - page);
     app.update(key('g'));
-    assert_eq!(app.offset, 0);
+    assert_eq!(app.table.offset, 0);
 }
 
 #[test]
@@ -240,12 +240,12 @@ fn filter_narrows_live_and_esc_clears() {
     assert_eq!(selected(&app), "node3");
     app.update(code(KeyCode::Enter));
     assert_eq!(app.mode, Mode::Normal);
-    assert_eq!(app.filter, "work");
+    assert_eq!(app.table.filter, "work");
     // j/k now move inside the filtered rows only.
     app.update(key('k'));
     assert_eq!(selected(&app), "node3");
     app.update(code(KeyCode::Esc));
-    assert_eq!(app.filter, "");
+    assert_eq!(app.table.filter, "");
     assert_eq!(app.visible().len(), 3);
     // By IP, and esc while typing drops the filter.
     app.update(key('/'));
@@ -501,14 +501,14 @@ mod sweep {
     fn detail_tabs_switch_with_tab_and_number_keys() {
         let mut app = listed();
         app.update(code(KeyCode::Enter));
-        assert_eq!(app.detail_tab, Area::Certificates);
+        assert_eq!(app.detail.tab, Area::Certificates);
         app.update(code(KeyCode::Tab));
-        assert_eq!(app.detail_tab, Area::Keys);
+        assert_eq!(app.detail.tab, Area::Keys);
         app.update(code(KeyCode::BackTab));
         app.update(code(KeyCode::BackTab));
-        assert_eq!(app.detail_tab, Area::Proxy);
+        assert_eq!(app.detail.tab, Area::Proxy);
         app.update(key('4'));
-        assert_eq!(app.detail_tab, Area::Token);
+        assert_eq!(app.detail.tab, Area::Token);
     }
 
     #[test]
@@ -570,14 +570,17 @@ mod sweep {
         app.update(key('C'));
         assert_eq!(order(&app), ["node3", "node1", "node2"]);
         assert_eq!(
-            app.sort.describe().as_deref(),
+            app.table.sort.describe().as_deref(),
             Some("by certs, worst first")
         );
         // The selection stays on its node, wherever the node moved.
         assert_eq!(selected(&app), "node2");
         app.update(key('C'));
         assert_eq!(order(&app), ["node2", "node1", "node3"]);
-        assert_eq!(app.sort.describe().as_deref(), Some("by certs, best first"));
+        assert_eq!(
+            app.table.sort.describe().as_deref(),
+            Some("by certs, best first")
+        );
 
         // Roles: servers first; ties keep the natural name order.
         app.update(key('R'));
@@ -609,7 +612,7 @@ mod sweep {
         // Name again is the default order, said by nothing in the title.
         app.update(key('N'));
         assert_eq!(order(&app), ["node1", "node2", "node3"]);
-        assert_eq!(app.sort.describe(), None);
+        assert_eq!(app.table.sort.describe(), None);
     }
 
     #[test]

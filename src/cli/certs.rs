@@ -14,7 +14,10 @@ use crate::logs::sanitize_str;
 use crate::status::{NodeOutcome, Sweep};
 
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CertsArgs {
+    #[command(subcommand)]
+    pub command: Option<CertsCommand>,
     /// Print JSON (field names documented in README).
     #[arg(long)]
     pub json: bool,
@@ -158,7 +161,10 @@ pub fn exit_code(s: &Sweep, items: &[(String, CertAssessment)]) -> i32 {
         .unwrap_or(0)
 }
 
-pub fn run(args: CertsArgs, connect: &ConnectArgs) -> anyhow::Result<i32> {
+pub fn run(args: CertsArgs, connect: &ConnectArgs, read_only: bool) -> anyhow::Result<i32> {
+    if let Some(command) = args.command {
+        return run_change(command, connect, read_only);
+    }
     let s = match sweep(connect, &args.nodes) {
         Ok(s) => s,
         Err(e) => {
@@ -184,4 +190,860 @@ pub fn run(args: CertsArgs, connect: &ConnectArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(exit_code(&s, &items))
+}
+
+// ------------------------------------------------------------------ changes
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::walk::{self, WalkFlags};
+use crate::app::{NodeInfo, Role, Target};
+use crate::cluster::rotation::{self, ClusterGeneration, WriteFailure};
+use crate::flows::certs::{
+    self as flow, AutoRotateChange, AutoRotateDraft, AutoRotateFacts, AutoRotateWork, FixKcmChange,
+    FixKcmFacts, RotateClusterChange, RotateClusterFacts, RotateNodeChange, RotateNodeDraft,
+    RotateNodeWork,
+};
+use crate::flows::engine::{AuditLine, ChangeIo};
+use crate::node::Pool;
+
+/// What `certs` changes.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum CertsCommand {
+    /// Enable/disable Harvester's auto-rotate-rke2-certs and set expiringInHours (1..8759).
+    AutoRotate {
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        /// Rotate when the apiservers' earliest certificate expires within this many hours.
+        #[arg(long, value_name = "H", allow_hyphen_values = true)]
+        expiring_in_hours: Option<i64>,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Rotate now: cluster-wide through Rancher (--cluster), or by hand on nodes (--node, one at a time).
+    Rotate {
+        /// Bump the Cluster's rotation generation; Rancher rotates node by node.
+        #[arg(long, conflicts_with = "nodes", required_unless_present = "nodes")]
+        cluster: bool,
+        /// Rotate this node by hand: stop rke2, `rke2 certificate rotate`, start (repeatable; one at a time).
+        #[arg(long = "node", value_name = "NAME")]
+        nodes: Vec<String>,
+        /// Only these services (`rke2 certificate rotate --service`; with --node).
+        #[arg(long = "service", value_name = "S", requires = "nodes")]
+        services: Vec<String>,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+    /// Replace self-signed, expiring kube-controller-manager/kube-scheduler certificates on a node.
+    FixKcm {
+        #[arg(long = "node", value_name = "NAME", required = true)]
+        nodes: Vec<String>,
+        #[command(flatten)]
+        change: ChangeArgs,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChangeArgs {
+    /// Validate and dry-run only; nothing is changed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply without asking (needed without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// How long to follow the cluster after the change, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    pub timeout: u64,
+}
+
+/// What every change's I/O needs.
+struct Env {
+    client: kube::Client,
+    pool: Arc<Pool>,
+    state_dir: std::path::PathBuf,
+    cluster: String,
+    timeout: Duration,
+    thresholds: crate::creds::level::Thresholds,
+    /// The walk's correlation id, learnt from its first audit line, for the
+    /// lines the I/O adds itself (a rotation followed per node).
+    correlation_id: Mutex<String>,
+}
+
+impl Env {
+    fn audit(&self, line: &AuditLine) {
+        let mut id = self.correlation_id.lock().expect("not poisoned");
+        let mut line = line.clone();
+        if line.correlation_id.is_empty() {
+            line.correlation_id = id.clone();
+        } else {
+            *id = line.correlation_id.clone();
+        }
+        walk::write_audit(&self.state_dir, &self.cluster, &line);
+    }
+
+    fn probe_audit(&self) -> Result<(), String> {
+        crate::audit::probe(&self.state_dir).map_err(|e| {
+            format!(
+                "cannot write the audit log {}: {e}; fix that first (no change is made without an audit trail)",
+                crate::audit::path(&self.state_dir).display()
+            )
+        })
+    }
+
+    /// Runs `script` as root on `node` (`sudo -n sh -c`); stdout, or why not.
+    async fn sh(&self, node: &str, script: &str, args: &[&str]) -> Result<String, String> {
+        let t = Target {
+            name: node.to_string(),
+            address: None,
+        };
+        let mut argv = vec!["-n", "sh", "-c", script, "harvcred"];
+        argv.extend_from_slice(args);
+        let out = self
+            .pool
+            .exec_capped(&t, "sudo", &argv, 4 << 20)
+            .await
+            .map_err(|e| format!("{node}: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            Err(format!("{node}: {}", crate::logs::sanitize_str(err.trim())))
+        }
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeInfo>, String> {
+        rotation::nodes(&self.client).await
+    }
+}
+
+fn write_failure(e: WriteFailure) -> String {
+    match e {
+        WriteFailure::Denied(m) => format!("denied by the cluster: {m}"),
+        WriteFailure::Conflict(m) => format!("denied: {m}"),
+        WriteFailure::Other(m) => m,
+    }
+}
+
+fn say(line: &str) {
+    println!("{}", sanitize_str(line));
+}
+
+// auto-rotate
+
+struct AutoRotateIo<'a>(&'a Env);
+
+impl ChangeIo<AutoRotateChange> for AutoRotateIo<'_> {
+    async fn load(&self) -> Result<AutoRotateFacts, String> {
+        let env = self.0;
+        env.probe_audit()?;
+        let current = rotation::read_auto_rotate(&env.client).await?;
+        let ips: Vec<String> = env
+            .nodes()
+            .await?
+            .into_iter()
+            .filter(|n| n.role == Role::Server && n.ready == Some(true))
+            .filter_map(|n| n.address)
+            .collect();
+        Ok(AutoRotateFacts {
+            current,
+            earliest_not_after: rotation::earliest_apiserver_not_after(&ips).await,
+            state: rotation::read_state(&env.client).await,
+            now: OffsetDateTime::now_utc(),
+        })
+    }
+    async fn dry_run(&self, _: &str, w: &AutoRotateWork) -> Result<(), String> {
+        rotation::patch_auto_rotate(
+            &self.0.client,
+            w.enable,
+            w.expiring_in_hours,
+            &w.resource_version,
+            true,
+        )
+        .await
+        .map(drop)
+        .map_err(write_failure)
+    }
+    async fn apply(&self, _: &str, w: &AutoRotateWork) -> Result<bool, String> {
+        rotation::patch_auto_rotate(
+            &self.0.client,
+            w.enable,
+            w.expiring_in_hours,
+            &w.resource_version,
+            false,
+        )
+        .await
+        .map(|_| true)
+        .map_err(write_failure)
+    }
+    async fn verify(&self, _: &str, w: &AutoRotateWork) -> Result<(), String> {
+        let now = rotation::read_auto_rotate(&self.0.client).await?;
+        if now.enable == w.enable && now.expiring_in_hours == w.expiring_in_hours {
+            Ok(())
+        } else {
+            Err(format!(
+                "the setting reads enable {} expiringInHours {} after the change",
+                now.enable, now.expiring_in_hours
+            ))
+        }
+    }
+    fn audit(&self, line: &AuditLine) {
+        self.0.audit(line)
+    }
+}
+
+// rotate now
+
+struct RotateClusterIo<'a> {
+    env: &'a Env,
+    expired: Vec<String>,
+    /// Each node's generation file and unit start before anything was
+    /// written: a node Rancher rotates at once after the bump is not missed.
+    start: Mutex<BTreeMap<String, (String, String)>>,
+}
+
+/// What one node shows of a rotation: its generation file and its unit's last start.
+async fn node_progress(env: &Env, n: &NodeInfo) -> Result<(String, String), String> {
+    let unit = if n.role == Role::Worker {
+        "rke2-agent"
+    } else {
+        "rke2-server"
+    };
+    let out = env
+        .sh(
+            &n.name,
+            "cat \"$1\" 2>/dev/null || echo -; systemctl show -p ActiveEnterTimestamp --value \"$2\"",
+            &[flow::GENERATION_FILE, unit],
+        )
+        .await?;
+    let mut l = out.lines();
+    Ok((
+        l.next().unwrap_or("-").trim().to_string(),
+        l.next().unwrap_or("").trim().to_string(),
+    ))
+}
+
+async fn journal_tail(env: &Env, node: &str, unit: &str, lines: &str) -> String {
+    env.sh(
+        node,
+        "journalctl -u \"$1\" -n \"$2\" --no-pager -o cat",
+        &[unit, lines],
+    )
+    .await
+    .unwrap_or_default()
+}
+
+/// The stuck states the nodes' recent journals show, with what to do.
+async fn stuck_hints(env: &Env, nodes: &[NodeInfo]) -> Vec<String> {
+    let mut hints = Vec::new();
+    for n in nodes {
+        let unit = if n.role == Role::Worker {
+            "rke2-agent"
+        } else {
+            "rke2-server"
+        };
+        let mut text = journal_tail(env, &n.name, "rancher-system-agent", "200").await;
+        text.push_str(&journal_tail(env, &n.name, unit, "200").await);
+        hints.extend(flow::stuck_hint(&n.name, &text));
+    }
+    hints
+}
+
+/// How long a rotation may show no progress before the journals are read
+/// for a stuck state (it is followed on all the same).
+const QUIET: Duration = Duration::from_secs(30);
+
+impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
+    async fn load(&self) -> Result<RotateClusterFacts, String> {
+        self.env.probe_audit()?;
+        let state = rotation::read_state(&self.env.client).await?;
+        let nodes = self.env.nodes().await?;
+        let mut start = BTreeMap::new();
+        for n in &nodes {
+            if let Ok(p) = node_progress(self.env, n).await {
+                start.insert(n.name.clone(), p);
+            }
+        }
+        *self.start.lock().expect("not poisoned") = start;
+        let stuck = if state.control_plane.ready == Some(true) {
+            Vec::new()
+        } else {
+            stuck_hints(self.env, &nodes).await
+        };
+        Ok(RotateClusterFacts {
+            state,
+            nodes,
+            expired: self.expired.clone(),
+            stuck,
+        })
+    }
+    async fn dry_run(&self, _: &str, from: &ClusterGeneration) -> Result<(), String> {
+        rotation::bump_generation(&self.env.client, from, true)
+            .await
+            .map(drop)
+            .map_err(write_failure)
+    }
+    async fn apply(&self, _: &str, from: &ClusterGeneration) -> Result<bool, String> {
+        rotation::bump_generation(&self.env.client, from, false)
+            .await
+            .map(|g| {
+                say(&format!(
+                    "fleet-local/local: rotation generation {g} asked for"
+                ));
+                true
+            })
+            .map_err(write_failure)
+    }
+    async fn verify(&self, _: &str, from: &ClusterGeneration) -> Result<(), String> {
+        let env = self.env;
+        let want = from.generation + 1;
+        let nodes = env.nodes().await?;
+        let deadline = tokio::time::Instant::now() + env.timeout;
+        let mut seen = self.start.lock().expect("not poisoned").clone();
+        let mut last_cp = None;
+        let mut last_progress = tokio::time::Instant::now();
+        let mut hinted = false;
+        loop {
+            for n in &nodes {
+                let Ok(p) = node_progress(env, n).await else {
+                    continue;
+                };
+                let before = seen.get(&n.name).cloned().unwrap_or_default();
+                if p != before {
+                    let unit = if n.role == Role::Worker {
+                        "rke2-agent"
+                    } else {
+                        "rke2-server"
+                    };
+                    let mut what = Vec::new();
+                    if p.0 != before.0 {
+                        what.push(format!("{} now {}", flow::GENERATION_FILE, p.0));
+                    }
+                    if p.1 != before.1 {
+                        what.push(format!("{unit} restarted ({})", p.1));
+                    }
+                    let detail = what.join(", ");
+                    say(&format!("{}: {detail}", n.name));
+                    for l in journal_tail(env, &n.name, unit, "5").await.lines() {
+                        say(&format!("  {} | {l}", n.name));
+                    }
+                    env.audit(&AuditLine {
+                        action: "certs.rotate",
+                        correlation_id: String::new(),
+                        target: Some(n.name.clone()),
+                        step: "follow",
+                        result: crate::audit::Outcome::Applied,
+                        detail,
+                        old: None,
+                        new: None,
+                    });
+                    seen.insert(n.name.clone(), p);
+                    last_progress = tokio::time::Instant::now();
+                }
+            }
+            if let Ok(s) = rotation::read_state(&env.client).await {
+                let cp = (s.control_plane.ready, s.control_plane.status_generation);
+                if last_cp != Some(cp) {
+                    say(&format!(
+                        "RKEControlPlane: Ready {}, status generation {}{}",
+                        match cp.0 {
+                            Some(true) => "True",
+                            Some(false) => "False",
+                            None => "unknown",
+                        },
+                        cp.1,
+                        if s.control_plane.ready_message.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", s.control_plane.ready_message)
+                        }
+                    ));
+                    last_cp = Some(cp);
+                    last_progress = tokio::time::Instant::now();
+                }
+                if s.done(want) {
+                    return Ok(());
+                }
+            }
+            if !hinted && last_progress.elapsed() >= QUIET {
+                hinted = true;
+                for h in stuck_hints(env, &nodes).await {
+                    say(&format!("stuck: {h}"));
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let hints = stuck_hints(env, &nodes).await;
+                return Err(format!(
+                    "the rotation to generation {want} was not done within {} s{}",
+                    env.timeout.as_secs(),
+                    if hints.is_empty() {
+                        "; it may still finish: run `harvcred certs` again later".to_string()
+                    } else {
+                        format!("; {}", hints.join("; "))
+                    }
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+    }
+    fn audit(&self, line: &AuditLine) {
+        self.env.audit(line)
+    }
+}
+
+// rotate a node by hand
+
+struct RotateNodeIo<'a>(&'a Env);
+
+/// Sets `$rke2`: sudo's PATH may not hold it; Harvester installs RKE2 under
+/// /opt/rke2 (its /usr is read-only), the install script under /usr/local.
+const FIND_RKE2: &str = "rke2=$(command -v rke2); for c in /opt/rke2/bin/rke2 /usr/local/bin/rke2; do [ -x \"$rke2\" ] || rke2=$c; done;";
+
+async fn node_ready(env: &Env, name: &str) -> Option<bool> {
+    env.nodes()
+        .await
+        .ok()?
+        .into_iter()
+        .find(|n| n.name == name)?
+        .ready
+}
+
+impl ChangeIo<RotateNodeChange> for RotateNodeIo<'_> {
+    async fn load(&self) -> Result<Vec<NodeInfo>, String> {
+        self.0.probe_audit()?;
+        self.0.nodes().await
+    }
+    async fn dry_run(&self, node: &str, w: &RotateNodeWork) -> Result<(), String> {
+        self.0
+            .sh(
+                node,
+                &format!(
+                    "{FIND_RKE2} [ -x \"$rke2\" ] || {{ echo 'refused: no rke2 command (PATH, /opt/rke2/bin, /usr/local/bin)' >&2; exit 1; }}; systemctl cat \"$1\" >/dev/null"
+                ),
+                &[w.unit()],
+            )
+            .await
+            .map(drop)
+    }
+    async fn apply(&self, node: &str, w: &RotateNodeWork) -> Result<bool, String> {
+        let env = self.0;
+        if w.server {
+            // Checked again now: the node before may not be Ready yet.
+            let nodes = env.nodes().await?;
+            let down = flow::servers_not_ready(&nodes, node);
+            if !down.is_empty() {
+                return Err(format!(
+                    "refused: control-plane node {} is not Ready; {node} is not stopped",
+                    down.join(", ")
+                ));
+            }
+        }
+        let unit = w.unit();
+        say(&format!("{node}: systemctl stop {unit}"));
+        env.sh(node, "systemctl stop \"$1\"", &[unit]).await?;
+        let args = w.rotate_args();
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        say(&format!("{node}: rke2 {}", args.join(" ")));
+        let rotated = env
+            .sh(node, &format!("{FIND_RKE2} \"$rke2\" \"$@\" 2>&1"), &argv)
+            .await;
+        // Started again whatever the rotation said: a stopped server is worse.
+        say(&format!("{node}: systemctl start {unit}"));
+        env.sh(node, "systemctl start --no-block \"$1\"", &[unit])
+            .await?;
+        let out = rotated?;
+        for l in out.lines() {
+            say(&format!("  {node} | {l}"));
+        }
+        Ok(true)
+    }
+    async fn verify(&self, node: &str, w: &RotateNodeWork) -> Result<(), String> {
+        let env = self.0;
+        let unit = w.unit();
+        let deadline = tokio::time::Instant::now() + env.timeout;
+        let mut shown = 0usize;
+        loop {
+            let active = env
+                .sh(node, "systemctl is-active \"$1\" || true", &[unit])
+                .await
+                .unwrap_or_default();
+            let log = journal_tail(env, node, unit, "20").await;
+            let lines: Vec<&str> = log.lines().collect();
+            // The log while it starts, once per line.
+            if lines.len() > shown {
+                for l in &lines[shown..] {
+                    say(&format!("  {node} | {l}"));
+                }
+                shown = lines.len();
+            }
+            if active.trim() == "active" && node_ready(env, node).await == Some(true) {
+                say(&format!("{node}: {unit} active and the Node Ready"));
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "{node}: {unit} is {} and the Node not Ready after {} s; look at `harvcred logs --node {node}`",
+                    active.trim(),
+                    env.timeout.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+    }
+    fn audit(&self, line: &AuditLine) {
+        self.0.audit(line)
+    }
+}
+
+// controller-manager / scheduler fix
+
+struct FixKcmIo<'a> {
+    env: &'a Env,
+    targets: Vec<String>,
+    /// The sha256 of each certificate before the fix: the new one must differ.
+    before: Mutex<BTreeMap<(String, &'static str), String>>,
+}
+
+async fn read_component(
+    env: &Env,
+    node: &str,
+    c: &str,
+) -> Result<crate::creds::certs::CertInfo, String> {
+    let path = flow::component_cert(c);
+    let b64 = env.sh(node, "base64 -w0 < \"$1\"", &[&path]).await?;
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| format!("{node}: {path}: {e}"))?;
+    crate::creds::certs::parse_cert_file(&path, &bytes)
+        .certs
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("{path} holds no certificate"))
+}
+
+impl ChangeIo<FixKcmChange> for FixKcmIo<'_> {
+    async fn load(&self) -> Result<FixKcmFacts, String> {
+        let env = self.env;
+        env.probe_audit()?;
+        let nodes = env.nodes().await?;
+        let mut certs = BTreeMap::new();
+        for t in &self.targets {
+            if !nodes.iter().any(|n| &n.name == t && n.role == Role::Server) {
+                continue;
+            }
+            let mut per = BTreeMap::new();
+            for c in flow::KCM_COMPONENTS {
+                let r = read_component(env, t, c).await;
+                if let Ok(cert) = &r {
+                    self.before
+                        .lock()
+                        .expect("not poisoned")
+                        .insert((t.clone(), c), cert.sha256.clone());
+                }
+                per.insert(c, r);
+            }
+            certs.insert(t.clone(), per);
+        }
+        Ok(FixKcmFacts {
+            now: OffsetDateTime::now_utc(),
+            thresholds: env.thresholds,
+            certs,
+        })
+    }
+    async fn dry_run(&self, node: &str, comps: &Vec<&'static str>) -> Result<(), String> {
+        for c in comps {
+            self.env
+                .sh(
+                    node,
+                    "test -f \"$1\" && test -x \"$2\" || { echo \"refused: $1 or $2 is missing\" >&2; exit 1; }",
+                    &[&flow::component_cert(c), flow::CRICTL],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+    async fn apply(&self, node: &str, comps: &Vec<&'static str>) -> Result<bool, String> {
+        for c in comps {
+            // The backup folder sits beside tls/ like rke2's own tls-<time> backups.
+            let out = self
+                .env
+                .sh(
+                    node,
+                    "set -e; b=/var/lib/rancher/rke2/server/tls-harvcred-$(date -u +%Y%m%dT%H%M%SZ)/$1; mkdir -p \"$b\"; \
+                     mv \"$2\" \"$3\" \"$b\"/; export CRI_CONFIG_FILE=\"$5\"; ids=$(\"$4\" ps -q --name \"$1\"); \
+                     [ -z \"$ids\" ] || \"$4\" rm -f $ids >/dev/null; echo \"$b\"",
+                    &[
+                        c,
+                        &flow::component_cert(c),
+                        &flow::component_key(c),
+                        flow::CRICTL,
+                        flow::CRICTL_CONFIG,
+                    ],
+                )
+                .await?;
+            say(&format!(
+                "{node}: {c}: old certificate and key kept in {}; static pod restarted",
+                out.trim()
+            ));
+        }
+        Ok(true)
+    }
+    async fn verify(&self, node: &str, comps: &Vec<&'static str>) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + self.env.timeout;
+        for c in comps {
+            let old = self
+                .before
+                .lock()
+                .expect("not poisoned")
+                .get(&(node.to_string(), *c))
+                .cloned()
+                .unwrap_or_default();
+            loop {
+                if let Ok(cert) = read_component(self.env, node, c).await
+                    && cert.sha256 != old
+                {
+                    say(&format!(
+                        "{node}: new {c} certificate: issuer {}, valid {} to {}",
+                        cert.issuer_cn.as_deref().unwrap_or(&cert.issuer),
+                        crate::creds::certs::format_expiry(cert.not_before),
+                        crate::creds::certs::format_expiry(cert.not_after)
+                    ));
+                    break;
+                }
+
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(format!(
+                        "no new {c} certificate within {} s: look at the static pod (`crictl ps --name {c}` with CRI_CONFIG_FILE={})",
+                        self.env.timeout.as_secs(),
+                        flow::CRICTL_CONFIG
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        Ok(())
+    }
+    fn audit(&self, line: &AuditLine) {
+        self.env.audit(line)
+    }
+}
+
+// running them
+
+/// Every leaf certificate per node (node, file, block) -> (serial, NotAfter).
+type Leaves = BTreeMap<(String, String, usize), (String, OffsetDateTime)>;
+
+fn leaves(s: &Sweep) -> Leaves {
+    let mut m = BTreeMap::new();
+    for n in &s.nodes {
+        if let NodeOutcome::Report(r) = &n.outcome {
+            for c in r.certs.iter().filter(|c| !c.cert.is_ca) {
+                m.insert(
+                    (n.info.name.clone(), c.cert.path.clone(), c.cert.index),
+                    (c.cert.serial_hex.clone(), c.cert.not_after),
+                );
+            }
+        }
+    }
+    m
+}
+
+fn print_old_new(before: &Leaves, after: &Leaves) {
+    println!("Certificates, before -> after:");
+    let mut renewed = 0;
+    for (k, (serial, na)) in before {
+        let (node, file, _) = k;
+        let now = after.get(k);
+        let mark = match now {
+            Some((s, _)) if s != serial => {
+                renewed += 1;
+                "renewed"
+            }
+            Some(_) => "unchanged",
+            None => "gone",
+        };
+        println!(
+            "  {:<8} {:<70} {} -> {} {mark}",
+            sanitize_str(node),
+            sanitize_str(file),
+            crate::creds::certs::format_expiry(*na),
+            now.map(|(_, t)| crate::creds::certs::format_expiry(*t))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    println!("{renewed} of {} leaf certificates renewed", before.len());
+}
+
+fn run_change(
+    command: CertsCommand,
+    connect: &ConnectArgs,
+    read_only: bool,
+) -> anyhow::Result<i32> {
+    let paths = crate::config::Paths::from_env();
+    let config = match crate::config::Config::load(&paths.config_file()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("harvcred certs: {}", super::status::error_line(&e));
+            return Ok(walk::UNREACHABLE);
+        }
+    };
+    if read_only || config.read_only {
+        eprintln!(
+            "harvcred certs: refused, {} forbids changing the cluster",
+            if read_only {
+                "--read-only"
+            } else {
+                "read_only in config.toml"
+            }
+        );
+        return Ok(walk::REFUSED);
+    }
+    crate::console::init_logging(&paths);
+    let change = match &command {
+        CertsCommand::AutoRotate { change, .. }
+        | CertsCommand::Rotate { change, .. }
+        | CertsCommand::FixKcm { change, .. } => change.clone(),
+    };
+    let rt = super::runtime()?;
+    let (client, context, server) = match rt.block_on(crate::cluster::connect(&connect.kube())) {
+        Ok(c) => c,
+        Err(p) => {
+            eprintln!("harvcred certs: {}", sanitize_str(&p.detail));
+            return Ok(walk::UNREACHABLE);
+        }
+    };
+    let mut ssh = crate::node::SshSettings::new(
+        connect
+            .ssh_user
+            .clone()
+            .or(config.ssh_user.clone())
+            .unwrap_or_else(|| "rancher".into()),
+        connect.resolve().ssh_config,
+        paths.runtime_dir.clone(),
+    );
+    // Stopping rke2 or rotating takes longer than a read.
+    ssh.op_timeout = Duration::from_secs(120);
+    let env = Env {
+        client,
+        pool: Pool::new(ssh),
+        state_dir: paths.state_dir.clone(),
+        cluster: format!("{context} ({server})"),
+        timeout: Duration::from_secs(change.timeout),
+        thresholds: config.certificates,
+        correlation_id: Mutex::new(String::new()),
+    };
+    let flags = WalkFlags {
+        dry_run: change.dry_run,
+        yes: change.yes,
+        parallel: 1,
+        keep_going: false,
+    };
+    let code = match command {
+        CertsCommand::AutoRotate {
+            enable,
+            disable,
+            expiring_in_hours,
+            ..
+        } => {
+            let draft = AutoRotateDraft {
+                enable: if enable {
+                    Some(true)
+                } else if disable {
+                    Some(false)
+                } else {
+                    None
+                },
+                expiring_in_hours,
+            };
+            walk::run(
+                &rt,
+                AutoRotateChange,
+                &AutoRotateIo(&env),
+                vec![rotation::AUTO_ROTATE.to_string()],
+                draft,
+                flags,
+            )
+        }
+        CertsCommand::Rotate {
+            cluster: _,
+            nodes,
+            services,
+            ..
+        } => {
+            let kube = connect.kube();
+            let sweep_now = || {
+                rt.block_on(crate::status::sweep_all(
+                    &kube,
+                    &env.pool,
+                    Vec::new(),
+                    env.thresholds,
+                ))
+            };
+            let before = if change.dry_run {
+                None
+            } else {
+                Some(sweep_now())
+            };
+            let code = if nodes.is_empty() {
+                let now = OffsetDateTime::now_utc();
+                let expired = before
+                    .as_ref()
+                    .map(|s| {
+                        leaves(s)
+                            .into_iter()
+                            .filter(|(_, (_, t))| *t <= now)
+                            .map(|((n, f, _), _)| format!("{n}: {f}"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                walk::run(
+                    &rt,
+                    RotateClusterChange,
+                    &RotateClusterIo {
+                        env: &env,
+                        expired,
+                        start: Mutex::new(BTreeMap::new()),
+                    },
+                    vec![flow::CLUSTER_TARGET.to_string()],
+                    (),
+                    flags,
+                )
+            } else {
+                walk::run(
+                    &rt,
+                    RotateNodeChange,
+                    &RotateNodeIo(&env),
+                    nodes,
+                    RotateNodeDraft { services },
+                    flags,
+                )
+            };
+            if let Some(before) = before
+                && code != walk::REFUSED
+            {
+                print_old_new(&leaves(&before), &leaves(&sweep_now()));
+            }
+            code
+        }
+        CertsCommand::FixKcm { nodes, .. } => walk::run(
+            &rt,
+            FixKcmChange,
+            &FixKcmIo {
+                env: &env,
+                targets: nodes.clone(),
+                before: Mutex::new(BTreeMap::new()),
+            },
+            nodes,
+            (),
+            flags,
+        ),
+    };
+    rt.block_on(async {
+        let _ = tokio::time::timeout(Duration::from_secs(3), env.pool.close_all()).await;
+    });
+    Ok(code)
 }

@@ -7,6 +7,7 @@ pub mod logs;
 pub mod password;
 pub mod proxy;
 pub mod status;
+pub mod walk;
 
 use std::path::PathBuf;
 
@@ -114,7 +115,7 @@ pub enum Commands {
     Lab(lab::LabArgs),
     /// Credential levels of every node per area, and the cluster settings (exit 0/1/2/3).
     Status(status::StatusArgs),
-    /// Every certificate like `kubeadm certs check-expiration`, worst first.
+    /// Every certificate like `kubeadm certs check-expiration`, worst first; renew them (auto-rotate, rotate, fix-kcm).
     Certs(certs::CertsArgs),
     /// Show (and with -f follow) the journal of rke2-server or another unit on nodes.
     Logs(logs::LogsArgs),
@@ -148,7 +149,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Commands::Lab(args)) => lab::run(args, &cli.connect, &cli.console),
         Some(Commands::Status(args)) => status::run(args, &cli.connect),
-        Some(Commands::Certs(args)) => certs::run(args, &cli.connect),
+        Some(Commands::Certs(args)) => certs::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Logs(args)) => logs::run(args, &cli.connect),
         Some(Commands::Proxy(args)) => proxy::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Password(args)) => password::run(args, &cli.connect, cli.console.read_only),

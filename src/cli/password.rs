@@ -21,7 +21,6 @@ use zeroize::Zeroizing;
 
 use super::ConnectArgs;
 use super::status::error_line;
-use crate::app::Target;
 use crate::audit::{self, Outcome};
 use crate::cluster::cloudinit::{self, HOSTNAME_LABEL, Selector};
 use crate::creds::level::Level;
@@ -31,6 +30,7 @@ use crate::flows::Step;
 use crate::flows::engine::{self, AuditLine, Change, ChangeIo, Event, TargetState, Walk};
 use crate::flows::password::{self as flow, Facts, NodeFacts, NodeWork, OemFile, PasswordChange};
 use crate::logs::sanitize_str;
+use crate::model::Target;
 use crate::node::Pool;
 use crate::node::write::{self, Version, Written};
 use crate::status::NodeOutcome;
@@ -277,6 +277,8 @@ impl PasswordIo {
             step,
             result,
             detail,
+            old: None,
+            new: None,
         });
     }
 }
@@ -502,21 +504,9 @@ impl PasswordIo {
         Ok(())
     }
 
-    /// One audit line; the node and step lead the detail until the audit
-    /// entry has fields of its own for them.
+    /// One audit line, with its node and step in their own fields.
     pub fn write_audit(&self, line: &AuditLine) {
-        let mut e = audit::Entry::new(
-            &self.cluster,
-            line.action,
-            &line.correlation_id,
-            line.result,
-        );
-        let node = line.target.as_deref().unwrap_or("all nodes");
-        e.detail = if line.detail.is_empty() {
-            format!("{node} {}", line.step)
-        } else {
-            format!("{node} {}: {}", line.step, line.detail)
-        };
+        let e = audit::Entry::from_walk(&self.cluster, line);
         if let Err(err) = audit::append(&self.state_dir, &e) {
             tracing::error!("writing the audit log: {err}");
         }
@@ -621,6 +611,8 @@ fn drive_set(
             step: "confirm",
             result: Outcome::Refused,
             detail: "not confirmed by the operator".into(),
+            old: None,
+            new: None,
         });
         println!("Nothing was changed.");
         return 2;
@@ -673,7 +665,7 @@ pub fn connect(
     } else {
         chosen.to_vec()
     };
-    targets.sort_by(|a, b| crate::app::natural_cmp(a, b));
+    targets.sort_by(|a, b| crate::model::natural_cmp(a, b));
     targets.dedup();
     let ssh = crate::node::SshSettings::new(
         connect
@@ -800,6 +792,8 @@ pub fn run(args: PasswordArgs, connect_args: &ConnectArgs, read_only: bool) -> a
             step: "confirm",
             result: Outcome::Refused,
             detail: "no confirmation: stdin is not a terminal and --yes was not given".into(),
+            old: None,
+            new: None,
         });
         eprintln!(
             "harvcred password set: stdin is not a terminal, so there is no one to confirm: add --yes (after a --dry-run) to apply without asking"

@@ -387,9 +387,8 @@ fn walk(
                         f.mode.action(),
                         &f.correlation_id,
                         Outcome::Refused,
-                    );
-                    e.old = Some((&f.old()).into());
-                    e.new = Some((&f.draft).into());
+                    )
+                    .with_proxy(&(&f.old()).into(), &(&f.draft).into());
                     e.detail = "not confirmed by the operator".into();
                     let _ = audit::append(&s.io.state_dir, &e);
                     println!("Nothing was changed.");

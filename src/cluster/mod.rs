@@ -3,6 +3,7 @@
 //! the node list, the inventory file and the cached last-known list.
 
 pub mod cloudinit;
+pub mod rotation;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use kube::{Api, Client};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::Sender;
 
-use crate::app::{ApiProblem, ApiProblemKind, ApiState, Msg, NodeInfo, Role};
+use crate::model::{ApiProblem, ApiProblemKind, ApiState, NodeInfo, Role};
 
 /// Which kubeconfig and context to use; None = like kubectl ($KUBECONFIG, ~/.kube/config).
 #[derive(Debug, Clone, Default)]
@@ -63,7 +64,17 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Watch the nodes until the receiver goes away. Errors are reported and the
 /// watch retried with backoff, so the API coming back is noticed by itself.
-pub async fn watch_nodes(client: Client, tx: Sender<Msg>) {
+/// What the node watch reports; the console turns each into its own message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchEvent {
+    /// The API's complete node list (first list, and after every re-list).
+    Listed(Vec<NodeInfo>),
+    Applied(NodeInfo),
+    Deleted(String),
+    ApiState(ApiState),
+}
+
+pub async fn watch_nodes(client: Client, tx: Sender<WatchEvent>) {
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.tick().await;
@@ -86,15 +97,15 @@ pub async fn watch_nodes(client: Client, tx: Sender<Msg>) {
                         continue;
                     }
                     Some(Ok(watcher::Event::InitDone)) => {
-                        Msg::NodesListed(std::mem::take(&mut initial))
+                        WatchEvent::Listed(std::mem::take(&mut initial))
                     }
-                    Some(Ok(watcher::Event::Apply(n))) => Msg::NodeApplied(node_info(&n)),
+                    Some(Ok(watcher::Event::Apply(n))) => WatchEvent::Applied(node_info(&n)),
                     Some(Ok(watcher::Event::Delete(n))) => {
-                        Msg::NodeDeleted(n.metadata.name.unwrap_or_default())
+                        WatchEvent::Deleted(n.metadata.name.unwrap_or_default())
                     }
                     Some(Err(e)) => {
                         tracing::warn!("node watch: {}", chain_text(&e));
-                        Msg::ApiState(ApiState::Down(classify(&e)))
+                        WatchEvent::ApiState(ApiState::Down(classify(&e)))
                     }
                 },
                 _ = heartbeat.tick() => {
@@ -112,7 +123,7 @@ pub async fn watch_nodes(client: Client, tx: Sender<Msg>) {
                         },
                     };
                     tracing::warn!("API heartbeat: {}", problem.detail);
-                    if tx.send(Msg::ApiState(ApiState::Down(problem))).await.is_err() {
+                    if tx.send(WatchEvent::ApiState(ApiState::Down(problem))).await.is_err() {
                         return;
                     }
                     // The watch may be stuck on a dead connection: start over.

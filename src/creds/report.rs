@@ -25,9 +25,9 @@ pub enum FileRead {
     Missing,
     /// There, but root could not read it.
     Unreadable,
-    /// Larger than any file harvcred reads (`node::gather::MAX_FILE_BYTES`): not sent.
+    /// Larger than any file harvcred reads (`model::MAX_FILE_BYTES`): not sent.
     TooLarge,
-    /// Not sent: the node's output had reached `node::gather::MAX_OUTPUT_BYTES`.
+    /// Not sent: the node's output had reached `model::MAX_OUTPUT_BYTES`.
     OverOutputLimit,
 }
 
@@ -287,7 +287,7 @@ pub fn assess_node(
         let why = if *read == FileRead::TooLarge {
             format!(
                 "larger than {} KiB, so not read",
-                crate::node::gather::MAX_FILE_BYTES / 1024
+                crate::model::MAX_FILE_BYTES / 1024
             )
         } else {
             "not read: the node's files passed harvcred's limit for one node".to_string()
@@ -359,7 +359,7 @@ fn assess_certs(
                 path.clone(),
                 format!(
                     "larger than {} KiB, so not read (an RKE2 certificate is a few KiB): look at the file on the node",
-                    crate::node::gather::MAX_FILE_BYTES / 1024
+                    crate::model::MAX_FILE_BYTES / 1024
                 ),
             )),
             FileRead::OverOutputLimit => problems.push(Finding::new(
@@ -367,7 +367,7 @@ fn assess_certs(
                 path.clone(),
                 format!(
                     "not read: the node's files together passed {} MiB, harvcred's limit for one node; look at the files under /var/lib/rancher/rke2 on the node",
-                    crate::node::gather::MAX_OUTPUT_BYTES / 1024 / 1024
+                    crate::model::MAX_OUTPUT_BYTES / 1024 / 1024
                 ),
             )),
             FileRead::Missing => {}
@@ -476,7 +476,7 @@ fn assess_password(
     oem_configs: &[(String, Result<oem::OemConfig, oem::OemError>)],
 ) -> Vec<Finding> {
     let runtime = files
-        .text(crate::node::gather::SHADOW_RANCHER)
+        .text(crate::model::SHADOW_RANCHER)
         .and_then(|line| password::parse_shadow_line(line.trim_end(), 1).ok());
     let mut entries: Vec<(&str, &oem::PasswdEntry)> = oem_configs
         .iter()
@@ -847,7 +847,7 @@ mod tests {
         let files = oem_files(&[
             ("/oem/90_custom.yaml", custom.clone()),
             ("/oem/99_passwd.yaml", passwd.clone()),
-            (crate::node::gather::SHADOW_RANCHER, shadow(changed)),
+            (crate::model::SHADOW_RANCHER, shadow(changed)),
         ]);
         let a = judge(&files, Area::Password);
         assert_eq!(a.level, Level::Ok, "{:?}", a.findings);
@@ -866,7 +866,7 @@ mod tests {
         let files = oem_files(&[
             ("/oem/90_custom.yaml", custom),
             ("/oem/99_passwd.yaml", passwd),
-            (crate::node::gather::SHADOW_RANCHER, shadow(installed)),
+            (crate::model::SHADOW_RANCHER, shadow(installed)),
         ]);
         let a = judge(&files, Area::Password);
         assert_eq!(a.level, Level::Warn);
@@ -1028,7 +1028,7 @@ mod tests {
     #[test]
     fn a_file_that_was_not_sent_is_unknown_not_absent() {
         let mut files = oem_files(&[(
-            crate::node::gather::SHADOW_RANCHER,
+            crate::model::SHADOW_RANCHER,
             "rancher:$6$s$h:20000:0:99999:7:::".to_string(),
         )]);
         files

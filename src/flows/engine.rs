@@ -43,6 +43,20 @@ pub trait Change {
     fn consequences(&self, _facts: &Self::Facts) -> Vec<String> {
         Vec::new()
     }
+    /// The value before and after, masked, for the audit log's `old` and
+    /// `new` (None: the change has no single value to record).
+    fn audit_values(
+        &self,
+        _draft: &Self::Draft,
+        _facts: &Self::Facts,
+    ) -> Option<(serde_json::Value, serde_json::Value)> {
+        None
+    }
+    /// After a conflict: what changed between the facts read before and
+    /// now, masked, one line each (`noProxy: a -> b`), for the operator.
+    fn changed(&self, _before: &Self::Facts, _now: &Self::Facts) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// One validation problem, shown at its field.
@@ -150,6 +164,27 @@ pub enum Event<C: Change> {
         target: String,
         result: Result<(), String>,
     },
+    /// A dry run or apply found the resource changed by someone else since
+    /// it was read (409, or a file's hash): the facts as read again. The walk
+    /// goes back to the preview, re-planned, with what changed.
+    Conflict {
+        ticket: u64,
+        target: String,
+        now: C::Facts,
+    },
+    /// The cluster refused the value itself (an admission webhook): its
+    /// words, verbatim. The walk goes back to the form with them.
+    Denied {
+        ticket: u64,
+        target: String,
+        words: String,
+    },
+    /// While verifying: what the target says now (shown beside its state).
+    Progress {
+        ticket: u64,
+        target: String,
+        text: String,
+    },
 }
 
 /// What the engine asks its driver to do.
@@ -186,6 +221,9 @@ pub struct AuditLine {
     pub result: Outcome,
     /// Never a secret: the flows' messages and the nodes' errors.
     pub detail: String,
+    /// The value before and after, masked ([`Change::audit_values`]).
+    pub old: Option<serde_json::Value>,
+    pub new: Option<serde_json::Value>,
 }
 
 /// One walkthrough of a change over chosen targets.
@@ -200,6 +238,10 @@ pub struct Walk<C: Change> {
     pub problems: Vec<Problem>,
     pub plan: Vec<Planned<C::Work>>,
     pub states: BTreeMap<String, TargetState>,
+    /// While verifying: the last word of each target being verified.
+    pub progress: BTreeMap<String, String>,
+    /// After a conflict: what someone else changed meanwhile (masked).
+    pub conflict: Vec<String>,
     /// A message for the operator beside the form.
     pub notice: Option<String>,
     /// How the walk ended: Ok(summary) or Err(what to check).
@@ -232,6 +274,8 @@ impl<C: Change> Walk<C> {
             problems: Vec::new(),
             plan: Vec::new(),
             states: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            conflict: Vec::new(),
             notice: None,
             result: None,
             ticket: 0,
@@ -266,6 +310,14 @@ impl<C: Change> Walk<C> {
         result: Outcome,
         detail: impl Into<String>,
     ) -> Action<C::Work> {
+        let values = self
+            .facts
+            .as_ref()
+            .and_then(|f| self.change.audit_values(&self.draft, f));
+        let (old, new) = match values {
+            Some((o, n)) => (Some(o), Some(n)),
+            None => (None, None),
+        };
         Action::Audit(AuditLine {
             action: self.change.action(),
             correlation_id: self.correlation_id.clone(),
@@ -273,7 +325,71 @@ impl<C: Change> Walk<C> {
             step,
             result,
             detail: detail.into(),
+            old,
+            new,
         })
+    }
+
+    /// The cluster refused the value: back to the form with its words (the
+    /// draft is kept; nothing further is started).
+    fn denied(&mut self, target: &str, step: &'static str, words: String) -> Vec<Action<C::Work>> {
+        let audit = self.audit(Some(target), step, Outcome::Denied, words.clone());
+        self.next_ticket();
+        self.stop_in_flight("the cluster refused the value: back to the form");
+        self.step = Step::Edit;
+        self.notice = Some(words);
+        vec![audit]
+    }
+
+    /// Targets not finished are not going to be: the walk went back.
+    fn stop_in_flight(&mut self, why: &str) {
+        self.progress.clear();
+        for s in self.states.values_mut() {
+            if matches!(
+                s,
+                TargetState::Applying | TargetState::Verifying { .. } | TargetState::Pending
+            ) {
+                *s = TargetState::Skipped(why.into());
+            }
+        }
+    }
+
+    /// Someone else changed what the walk read: take the new facts, say what
+    /// changed, and ask again from the preview (or the form, when the draft
+    /// no longer passes its checks). Targets already verified stay so; the
+    /// re-plan finds them already changed.
+    fn conflict(
+        &mut self,
+        target: &str,
+        step: &'static str,
+        now: C::Facts,
+    ) -> Vec<Action<C::Work>> {
+        let audit = self.audit(
+            Some(target),
+            step,
+            Outcome::Denied,
+            "conflict: changed by someone else since it was read",
+        );
+        self.conflict = match &self.facts {
+            Some(before) => self.change.changed(before, &now),
+            None => Vec::new(),
+        };
+        self.facts = Some(now);
+        self.next_ticket();
+        self.stop_in_flight("the walk went back to the preview");
+        self.step = Step::Edit;
+        let mut out = vec![audit];
+        out.extend(self.plan_preview());
+        if self.step == Step::Edit && self.notice.is_none() {
+            self.notice = Some(format!(
+                "{target} was changed meanwhile: check the form and go on"
+            ));
+        } else if self.step == Step::Preview {
+            self.notice = Some(format!(
+                "{target} was changed meanwhile: read again, check the preview and go on"
+            ));
+        }
+        out
     }
 
     fn revalidate(&mut self) {
@@ -348,6 +464,7 @@ impl<C: Change> Walk<C> {
     }
 
     fn fail_target(&mut self, target: &str, step: &'static str, e: String) -> Vec<Action<C::Work>> {
+        self.progress.remove(target);
         let mut out = vec![self.audit(Some(target), step, Outcome::Failed, e.clone())];
         self.states.insert(
             target.to_string(),
@@ -408,6 +525,7 @@ impl<C: Change> Walk<C> {
                 vec![]
             }
             (S::Preview, Event::Next) => {
+                self.conflict.clear();
                 let ticket = self.next_ticket();
                 self.step = S::DryRun;
                 self.dry_runs_left = self.plan.len();
@@ -459,6 +577,62 @@ impl<C: Change> Walk<C> {
             }
             (S::Confirm, Event::Back) => {
                 self.step = S::Preview;
+                vec![]
+            }
+            (
+                S::DryRun,
+                Event::Conflict {
+                    ticket,
+                    target,
+                    now,
+                },
+            ) if ticket == self.ticket => self.conflict(&target, "dry-run", now),
+            (
+                S::Apply,
+                Event::Conflict {
+                    ticket,
+                    target,
+                    now,
+                },
+            ) if ticket == self.ticket
+                && self.states.get(&target) == Some(&TargetState::Applying) =>
+            {
+                self.conflict(&target, "apply", now)
+            }
+            (
+                S::DryRun,
+                Event::Denied {
+                    ticket,
+                    target,
+                    words,
+                },
+            ) if ticket == self.ticket => self.denied(&target, "dry-run", words),
+            (
+                S::Apply,
+                Event::Denied {
+                    ticket,
+                    target,
+                    words,
+                },
+            ) if ticket == self.ticket
+                && self.states.get(&target) == Some(&TargetState::Applying) =>
+            {
+                self.denied(&target, "apply", words)
+            }
+            (
+                S::Apply,
+                Event::Progress {
+                    ticket,
+                    target,
+                    text,
+                },
+            ) if ticket == self.ticket
+                && matches!(
+                    self.states.get(&target),
+                    Some(TargetState::Verifying { .. })
+                ) =>
+            {
+                self.progress.insert(target, text);
                 vec![]
             }
             (S::Confirm, Event::Next) => {
@@ -526,6 +700,7 @@ impl<C: Change> Walk<C> {
                             == Some(&TargetState::Verifying { changed: true });
                         self.states
                             .insert(target.clone(), TargetState::Verified { changed });
+                        self.progress.remove(&target);
                         let mut out =
                             vec![self.audit(Some(&target), "verify", Outcome::Verified, "")];
                         out.extend(self.schedule());
@@ -605,6 +780,96 @@ pub trait ChangeIo<C: Change> {
     /// Append an audit line; a change whose audit cannot be written is not made
     /// (`load` should check that first).
     fn audit(&self, line: &AuditLine);
+    /// `dry_run`, able to say the target changed since it was read (what
+    /// [`drive`] calls). The default knows no conflicts.
+    fn try_dry_run(
+        &self,
+        target: &str,
+        work: &C::Work,
+    ) -> impl Future<Output = Result<(), Refusal<C::Facts>>> {
+        async move { self.dry_run(target, work).await.map_err(Refusal::Failed) }
+    }
+    /// `apply`, able to say the target changed since it was read.
+    fn try_apply(
+        &self,
+        target: &str,
+        work: &C::Work,
+    ) -> impl Future<Output = Result<bool, Refusal<C::Facts>>> {
+        async move { self.apply(target, work).await.map_err(Refusal::Failed) }
+    }
+    /// `verify`, telling `progress` what the target says while it waits
+    /// (a condition's message, a rollout's state).
+    fn verify_with_progress(
+        &self,
+        target: &str,
+        work: &C::Work,
+        _progress: &dyn Fn(String),
+    ) -> impl Future<Output = Result<(), String>> {
+        self.verify(target, work)
+    }
+}
+
+/// Why a dry run or an apply did not go through.
+#[derive(Debug)]
+pub enum Refusal<F> {
+    Failed(String),
+    /// The cluster refused the value (webhook): its words.
+    Denied(String),
+    /// The target changed since it was read (409, another hash): the facts
+    /// read again.
+    Conflict(F),
+}
+
+impl<C: Change> Event<C> {
+    fn dry_run_answer(ticket: u64, target: String, r: Result<(), Refusal<C::Facts>>) -> Event<C> {
+        match r {
+            Err(Refusal::Conflict(now)) => Event::Conflict {
+                ticket,
+                target,
+                now,
+            },
+            Err(Refusal::Denied(words)) => Event::Denied {
+                ticket,
+                target,
+                words,
+            },
+            Err(Refusal::Failed(e)) => Event::DryRunDone {
+                ticket,
+                target,
+                result: Err(e),
+            },
+            Ok(()) => Event::DryRunDone {
+                ticket,
+                target,
+                result: Ok(()),
+            },
+        }
+    }
+
+    fn apply_answer(ticket: u64, target: String, r: Result<bool, Refusal<C::Facts>>) -> Event<C> {
+        match r {
+            Err(Refusal::Conflict(now)) => Event::Conflict {
+                ticket,
+                target,
+                now,
+            },
+            Err(Refusal::Denied(words)) => Event::Denied {
+                ticket,
+                target,
+                words,
+            },
+            Err(Refusal::Failed(e)) => Event::Applied {
+                ticket,
+                target,
+                result: Err(e),
+            },
+            Ok(changed) => Event::Applied {
+                ticket,
+                target,
+                result: Ok(changed),
+            },
+        }
+    }
 }
 
 /// Performs `actions` and feeds their answers back until the walk waits for
@@ -621,6 +886,8 @@ pub async fn drive<C, I>(
     I: ChangeIo<C>,
 {
     let mut running = FuturesUnordered::new();
+    // Progress of the verifications under way arrives beside their answers.
+    let (progress_tx, mut progress_rx) = futures::channel::mpsc::unbounded::<Event<C>>();
     let mut queue = actions;
     loop {
         for action in queue.drain(..) {
@@ -634,41 +901,48 @@ pub async fn drive<C, I>(
                     target,
                     work,
                 } => running.push(boxed(async move {
-                    let result = io.dry_run(&target, &work).await;
-                    Event::DryRunDone {
-                        ticket,
-                        target,
-                        result,
-                    }
+                    let result = io.try_dry_run(&target, &work).await;
+                    Event::dry_run_answer(ticket, target, result)
                 })),
                 Action::Apply {
                     ticket,
                     target,
                     work,
                 } => running.push(boxed(async move {
-                    let result = io.apply(&target, &work).await;
-                    Event::Applied {
-                        ticket,
-                        target,
-                        result,
-                    }
+                    let result = io.try_apply(&target, &work).await;
+                    Event::apply_answer(ticket, target, result)
                 })),
                 Action::Verify {
                     ticket,
                     target,
                     work,
-                } => running.push(boxed(async move {
-                    let result = io.verify(&target, &work).await;
-                    Event::Verified {
-                        ticket,
-                        target,
-                        result,
-                    }
-                })),
+                } => {
+                    let tx = progress_tx.clone();
+                    running.push(boxed(async move {
+                        let report = |text: String| {
+                            let _ = tx.unbounded_send(Event::Progress {
+                                ticket,
+                                target: target.clone(),
+                                text,
+                            });
+                        };
+                        let result = io.verify_with_progress(&target, &work, &report).await;
+                        Event::Verified {
+                            ticket,
+                            target,
+                            result,
+                        }
+                    }))
+                }
             }
         }
-        let Some(ev) = running.next().await else {
-            return;
+        let ev = tokio::select! {
+            biased;
+            Some(p) = progress_rx.next() => p,
+            answer = running.next() => match answer {
+                Some(ev) => ev,
+                None => return,
+            },
         };
         queue = walk.handle(ev);
         seen(walk);
@@ -1021,5 +1295,302 @@ mod tests {
             ]
         );
         assert_eq!(w.step, Step::Done);
+    }
+
+    /// A toy setting of the cluster as a whole: one target, one value, read
+    /// with the facts, which a 409 brings back changed.
+    struct Setting;
+
+    impl Change for Setting {
+        type Draft = String;
+        type Facts = String;
+        type Work = String;
+
+        fn action(&self) -> &'static str {
+            "test.setting"
+        }
+        fn validate(&self, _: &String, _: &String) -> Vec<Problem> {
+            Vec::new()
+        }
+        fn plan(
+            &self,
+            draft: &String,
+            now: &String,
+            targets: &[String],
+        ) -> Result<Vec<Planned<String>>, String> {
+            if draft == now {
+                return Ok(Vec::new());
+            }
+            Ok(targets
+                .iter()
+                .map(|t| Planned {
+                    target: t.clone(),
+                    preview: vec![format!("value: {now} -> {draft}")],
+                    work: draft.clone(),
+                })
+                .collect())
+        }
+        fn audit_values(
+            &self,
+            draft: &String,
+            now: &String,
+        ) -> Option<(serde_json::Value, serde_json::Value)> {
+            Some((now.as_str().into(), draft.as_str().into()))
+        }
+        fn changed(&self, before: &String, now: &String) -> Vec<String> {
+            vec![format!("value: {before} -> {now}")]
+        }
+    }
+
+    /// A setting walk at its apply, the value read as `a` and `b` typed.
+    fn setting_applying() -> (Walk<Setting>, u64) {
+        let (mut w, _) = Walk::new(
+            Setting,
+            vec!["cluster".into()],
+            "b".into(),
+            ApplyOptions::default(),
+            "s1".into(),
+        );
+        w.handle(Event::Loaded("a".into()));
+        w.handle(Event::Next);
+        let dry = w.handle(Event::Next);
+        let Action::DryRun { ticket, .. } = dry[0] else {
+            panic!("{dry:?}")
+        };
+        w.handle(Event::DryRunDone {
+            ticket,
+            target: "cluster".into(),
+            result: Ok(()),
+        });
+        assert_eq!(w.step, Step::Confirm);
+        let a = w.handle(Event::Next);
+        let Action::Apply { ticket, .. } = a[0] else {
+            panic!("{a:?}")
+        };
+        (w, ticket)
+    }
+
+    fn audits<W: std::fmt::Debug>(actions: &[Action<W>]) -> Vec<&AuditLine> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Audit(l) => Some(l),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_conflict_rereads_goes_back_to_the_preview_and_says_what_changed() {
+        let (mut w, ticket) = setting_applying();
+        let a = w.handle(Event::Conflict {
+            ticket,
+            target: "cluster".into(),
+            now: "c".into(),
+        });
+        let lines = audits(&a);
+        assert_eq!(lines.len(), 1, "{a:?}");
+        assert_eq!(
+            (lines[0].step, lines[0].result, lines[0].target.as_deref()),
+            ("apply", Outcome::Denied, Some("cluster"))
+        );
+        // The line records what was there when the change was sent, masked by the flow.
+        assert_eq!(lines[0].old, Some("a".into()));
+        assert_eq!(lines[0].new, Some("b".into()));
+        assert_eq!(w.step, Step::Preview);
+        assert_eq!(w.conflict, vec!["value: a -> c".to_string()]);
+        assert!(w.notice.as_deref().unwrap().contains("changed meanwhile"));
+        assert_eq!(w.plan[0].preview, vec!["value: c -> b".to_string()]);
+        assert_eq!(w.draft, "b", "the operator's value is kept");
+        // The answer of the request that conflicted is stale now.
+        assert!(
+            w.handle(Event::Applied {
+                ticket,
+                target: "cluster".into(),
+                result: Ok(true),
+            })
+            .is_empty()
+        );
+        assert_eq!(w.step, Step::Preview);
+        // Asked again: a new dry run, and the note goes.
+        let a = w.handle(Event::Next);
+        assert!(matches!(&a[0], Action::DryRun { ticket: t, .. } if *t > ticket));
+        assert!(w.conflict.is_empty());
+    }
+
+    #[test]
+    fn a_conflict_that_made_the_same_change_leaves_nothing_to_do() {
+        let (mut w, ticket) = setting_applying();
+        w.handle(Event::Conflict {
+            ticket,
+            target: "cluster".into(),
+            now: "b".into(),
+        });
+        assert_eq!(w.step, Step::Edit);
+        assert!(w.notice.as_deref().unwrap().contains("nothing to change"));
+        assert!(!matches!(
+            w.states.get("cluster"),
+            Some(TargetState::Applying)
+        ));
+    }
+
+    #[test]
+    fn progress_is_shown_while_verifying_and_goes_with_the_answer() {
+        let (mut w, ticket) = setting_applying();
+        w.handle(Event::Progress {
+            ticket,
+            target: "cluster".into(),
+            text: "too early".into(),
+        });
+        assert!(w.progress.is_empty(), "not verifying yet");
+        w.handle(Event::Applied {
+            ticket,
+            target: "cluster".into(),
+            result: Ok(true),
+        });
+        w.handle(Event::Progress {
+            ticket,
+            target: "cluster".into(),
+            text: "configured=False: restarting rke2 on node2".into(),
+        });
+        w.handle(Event::Progress {
+            ticket: ticket - 1,
+            target: "cluster".into(),
+            text: "stale".into(),
+        });
+        assert_eq!(
+            w.progress.get("cluster").map(String::as_str),
+            Some("configured=False: restarting rke2 on node2")
+        );
+        let a = w.handle(Event::Verified {
+            ticket,
+            target: "cluster".into(),
+            result: Ok(()),
+        });
+        assert!(w.progress.is_empty());
+        assert_eq!(audits(&a)[0].step, "verify");
+        assert_eq!(w.step, Step::Done);
+    }
+
+    /// The driver turns a conflict the I/O reports into the walk's event,
+    /// and a verification's progress reaches the walk while it waits.
+    #[tokio::test]
+    async fn drive_reports_conflicts_and_progress() {
+        struct Io {
+            seen_progress: RefCell<Vec<String>>,
+        }
+        impl ChangeIo<Setting> for Io {
+            async fn load(&self) -> Result<String, String> {
+                Ok("a".into())
+            }
+            async fn dry_run(&self, _: &str, _: &String) -> Result<(), String> {
+                Ok(())
+            }
+            async fn apply(&self, _: &str, _: &String) -> Result<bool, String> {
+                Ok(true)
+            }
+            async fn try_apply(&self, _: &str, _: &String) -> Result<bool, Refusal<String>> {
+                Err(Refusal::Conflict("c".into()))
+            }
+            async fn verify(&self, _: &str, _: &String) -> Result<(), String> {
+                Ok(())
+            }
+            fn audit(&self, _: &AuditLine) {}
+        }
+        let io = Io {
+            seen_progress: RefCell::new(Vec::new()),
+        };
+        let (mut w, a) = Walk::new(
+            Setting,
+            vec!["cluster".into()],
+            "b".into(),
+            ApplyOptions::default(),
+            "d".into(),
+        );
+        drive(&mut w, &io, a, |_| {}).await;
+        for _ in 0..3 {
+            let a = w.handle(Event::Next);
+            drive(&mut w, &io, a, |_| {}).await;
+        }
+        assert_eq!(w.step, Step::Preview);
+        assert_eq!(w.conflict, vec!["value: a -> c".to_string()]);
+
+        struct Slow;
+        impl ChangeIo<Setting> for Slow {
+            async fn load(&self) -> Result<String, String> {
+                Ok("a".into())
+            }
+            async fn dry_run(&self, _: &str, _: &String) -> Result<(), String> {
+                Ok(())
+            }
+            async fn apply(&self, _: &str, _: &String) -> Result<bool, String> {
+                Ok(true)
+            }
+            async fn verify(&self, _: &str, _: &String) -> Result<(), String> {
+                Ok(())
+            }
+            async fn verify_with_progress(
+                &self,
+                _: &str,
+                _: &String,
+                progress: &dyn Fn(String),
+            ) -> Result<(), String> {
+                progress("rolling out".into());
+                tokio::task::yield_now().await;
+                Ok(())
+            }
+            fn audit(&self, _: &AuditLine) {}
+        }
+        let (mut w, a) = Walk::new(
+            Setting,
+            vec!["cluster".into()],
+            "b".into(),
+            ApplyOptions::default(),
+            "e".into(),
+        );
+        drive(&mut w, &Slow, a, |_| {}).await;
+        for _ in 0..3 {
+            let a = w.handle(Event::Next);
+            drive(&mut w, &Slow, a, |w| {
+                if let Some(p) = w.progress.get("cluster") {
+                    io.seen_progress.borrow_mut().push(p.clone());
+                }
+            })
+            .await;
+        }
+        assert_eq!(w.step, Step::Done);
+        assert_eq!(*io.seen_progress.borrow(), vec!["rolling out".to_string()]);
+    }
+
+    #[test]
+    fn a_webhook_denial_goes_back_to_the_form_with_its_words() {
+        let (mut w, ticket) = setting_applying();
+        let words = "admission webhook \"validator.harvester-system.harvester-webhook\" denied the request: no";
+        let a = w.handle(Event::Denied {
+            ticket,
+            target: "cluster".into(),
+            words: words.into(),
+        });
+        let lines = audits(&a);
+        assert_eq!(
+            (lines[0].step, lines[0].result, lines[0].detail.as_str()),
+            ("apply", Outcome::Denied, words)
+        );
+        assert_eq!(w.step, Step::Edit);
+        assert_eq!(w.notice.as_deref(), Some(words));
+        assert_eq!(w.draft, "b");
+        assert!(matches!(
+            w.states.get("cluster"),
+            Some(TargetState::Skipped(_))
+        ));
+        assert!(
+            w.handle(Event::Applied {
+                ticket,
+                target: "cluster".into(),
+                result: Ok(true),
+            })
+            .is_empty(),
+            "the refused request's answer is stale"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! edit -> validate -> preview -> dry run -> confirm -> apply -> verify -> done,
 //! with back and cancel at every step before apply.
 
+pub mod certs;
 pub mod engine;
 pub mod keep;
 pub mod password;

@@ -117,9 +117,8 @@ pub async fn perform_with(
             result,
             detail,
         } => {
-            let mut e = audit::Entry::new(&io.cluster, action, &correlation_id, result);
-            e.old = Some(old);
-            e.new = Some(new);
+            let mut e = audit::Entry::new(&io.cluster, action, &correlation_id, result)
+                .with_proxy(&old, &new);
             e.detail = detail;
             if let Err(err) = audit::append(&io.state_dir, &e) {
                 tracing::error!("writing the audit log: {err}");
@@ -162,9 +161,8 @@ pub fn without_api(state_dir: &std::path::Path, action: Action, why: String) -> 
             result,
             detail,
         } => {
-            let mut e = audit::Entry::new("(API unreachable)", action, &correlation_id, result);
-            e.old = Some(old);
-            e.new = Some(new);
+            let mut e = audit::Entry::new("(API unreachable)", action, &correlation_id, result)
+                .with_proxy(&old, &new);
             e.detail = detail;
             if let Err(err) = audit::append(state_dir, &e) {
                 tracing::error!("writing the audit log: {err}");

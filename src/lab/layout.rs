@@ -69,7 +69,7 @@ impl LabDir {
 
     /// Everything the lab writes in its folder, by name: `lab down` removes
     /// these and nothing else.
-    pub const WRITTEN: [&'static str; 12] = [
+    pub const WRITTEN: [&'static str; 13] = [
         "lab.json",
         "lab.json.tmp",
         "kubeconfig",
@@ -80,6 +80,7 @@ impl LabDir {
         "rancher-password",
         "api-token",
         "supervisor.log",
+        super::api::REQUEST_LOG_FILE,
         "share",
         "nodes",
     ];

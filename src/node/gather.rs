@@ -36,68 +36,33 @@ pub const FIXED_FILES: &[&str] = &[
     "/oem/harvester.config",
 ];
 
-/// The largest file the script sends: RKE2's certificates and the /oem
-/// files are a few KiB; anything larger is not what we are looking for.
-pub const MAX_FILE_BYTES: usize = 512 * 1024;
-/// The most file bytes the script sends for one node; files past it are
-/// named (`C`) but not sent.
-pub const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
+pub use crate::model::{MAX_FILE_BYTES, MAX_OUTPUT_BYTES, SHADOW_RANCHER};
 /// The most stdout harvcred reads from one node's script: the node's ceiling
 /// in base64 plus the record lines, with room to spare. A node that sends
 /// more is not running our script faithfully.
 pub const MAX_STDOUT_BYTES: usize = MAX_OUTPUT_BYTES / 3 * 4 + 1024 * 1024;
-
-/// The pseudo-path under which `rancher`'s shadow line is reported.
-pub const SHADOW_RANCHER: &str = "/etc/shadow#rancher";
 
 /// The script; POSIX sh and coreutils only (SLE Micro has both).
 pub fn script() -> String {
     script_under("")
 }
 
+/// The script's body, a plain shell file so it can be read and checked as
+/// shell (`sh -n`, shellcheck) before it is ever sent.
+pub const SCRIPT_BODY: &str = include_str!("../../assets/gather.sh");
+
 /// The script reading a node's tree mounted under `root` (tests run it over
-/// a fixture tree); paths are reported as the node sees them.
+/// a fixture tree); paths are reported as the node sees them. The settings
+/// the body expects go in front of it.
 pub fn script_under(root: &str) -> String {
     assert!(!root.contains('\''), "root is put in single quotes");
     let fixed = FIXED_FILES.join(" ");
-    let (max_file, max_output) = (MAX_FILE_BYTES, MAX_OUTPUT_BYTES);
+    assert!(
+        !fixed.contains('\'') && !SHADOW_RANCHER.contains('\''),
+        "settings are put in single quotes"
+    );
     format!(
-        r#"export LC_ALL=C
-R='{root}'
-conn=${{1-}}
-set -- $conn
-if [ -n "${{2-}}" ]; then
-  l=$(journalctl _COMM=sshd -o cat -r -n 5000 --no-pager 2>/dev/null | grep -m1 -F "from $1 port $2 ssh2")
-  [ -n "$l" ] && printf 'L %s\n' "$l"
-fi
-nl='
-'
-sent=0
-emit() {{
-  if [ -f "$R$1" ]; then
-    if [ ! -r "$R$1" ]; then printf 'E %s\n' "$1"; return; fi
-    n=$(wc -c < "$R$1" 2>/dev/null) || n=0
-    if [ "$n" -gt {max_file} ]; then printf 'B %s\n' "$1"; return; fi
-    if [ $((sent + n)) -gt {max_output} ]; then printf 'C %s\n' "$1"; return; fi
-    sent=$((sent + n))
-    printf 'F %s\n' "$1"; head -c {max_file} < "$R$1" | base64 -w0; printf '\n'
-  else printf 'M %s\n' "$1"; fi
-}}
-printf 'T %s\n' "$(date +%s)"
-printf 'H %s\n' "$(hostname)"
-for f in {fixed}; do emit "$f"; done
-for f in "$R"/oem/*.yaml "$R"/oem/*.yml; do [ -e "$f" ] && emit "${{f#"$R"}}"; done
-t="$R"/var/lib/rancher/rke2/server/tls
-crts=$(find "$t" "$t"/etcd "$t"/kube-controller-manager "$t"/kube-scheduler "$R"/var/lib/rancher/rke2/agent \
-  -xdev -maxdepth 1 -type f -name '*.crt' ! -name "*$nl*" 2>/dev/null | sort)
-while IFS= read -r f; do [ -n "$f" ] && emit "${{f#"$R"}}"; done <<EOF
-$crts
-EOF
-line=$(grep '^rancher:' "$R"/etc/shadow 2>/dev/null)
-if [ -n "$line" ]; then printf 'F {SHADOW_RANCHER}\n'; printf '%s' "$line" | base64 -w0; printf '\n'
-elif [ -r "$R"/etc/shadow ]; then printf 'M {SHADOW_RANCHER}\n'
-else printf 'E {SHADOW_RANCHER}\n'; fi
-"#
+        "R='{root}'\nMAX_FILE={MAX_FILE_BYTES}\nMAX_OUTPUT={MAX_OUTPUT_BYTES}\nFIXED='{fixed}'\nSHADOW='{SHADOW_RANCHER}'\n{SCRIPT_BODY}"
     )
 }
 

@@ -15,7 +15,7 @@ use tokio::process::Command;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
-use crate::app::{SshProblem, SshProblemKind, SshState, Target};
+use crate::model::{SshProblem, SshProblemKind, SshState, Target};
 
 /// sshd's default MaxSessions is 10; stay under it with room for an
 /// interactive `ssh` of the operator's own.

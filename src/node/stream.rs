@@ -25,20 +25,12 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use super::pool::{ExecError, Pool};
-use crate::app::{SshState, Target};
 use crate::logs::{LogLine, NodeId, Resume, ShortLine, Timestamp, level_of, parse_short};
+use crate::model::{SshState, Target};
 
-/// Runs `journalctl "$@"` (through `sudo -n` unless already root: the
-/// journal of system units needs it) and ends it when stdin reaches EOF.
-/// stdin is kept on fd 3 because a background job's stdin is /dev/null.
-/// `wait` makes the wrapper end (closing our stdout) also when journalctl
-/// ends by itself, e.g. without `--follow` or on a bad argument.
-pub const WRAPPER: &str = r#"exec 3<&0
-s=; [ "$(id -u)" = 0 ] || s="sudo -n"
-$s journalctl "$@" </dev/null 3<&- & p=$!
-{ cat <&3 >/dev/null; kill $p; } >/dev/null 2>&1 &
-exec 3<&-
-wait $p"#;
+/// Runs `journalctl "$@"` and ends it when stdin reaches EOF (sudo unless
+/// root); the shell file says how. A plain file so it can be checked as shell.
+pub const WRAPPER: &str = include_str!("../../assets/journal-wrapper.sh");
 
 /// Picks the unit when none is asked for: rke2-agent on a node where only it
 /// is enabled (a worker), rke2-server everywhere else.
@@ -109,22 +101,7 @@ pub enum StreamEvent {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StreamStatus {
-    Connecting,
-    Streaming {
-        unit: String,
-    },
-    /// The connection failed or ended; trying again after the pause.
-    Retrying {
-        error: String,
-        after: Duration,
-    },
-    /// Without `follow`: everything asked for was delivered.
-    Ended,
-    /// Without `follow`: gave up.
-    Failed(String),
-}
+pub use crate::model::StreamStatus;
 
 /// A running stream; dropping it ends the task and with it the remote
 /// journalctl.

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::pool::{ExecError, Pool};
-use crate::app::Target;
+use crate::model::Target;
 
 /// Exit status of the write script when the file is not the one read.
 const EXIT_CHANGED: i32 = 10;

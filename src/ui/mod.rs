@@ -76,7 +76,7 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
             let row = app.selected_row();
             let sweep = row.and_then(|r| app.sweeps.get(&r.info.name));
             let how = panes::detail::Shown {
-                tab: app.detail_tab,
+                tab: app.detail.tab,
                 focused: false,
                 scroll: 0,
             };
@@ -97,9 +97,9 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
                 app.sweeps.get(name),
                 theme,
                 panes::detail::Shown {
-                    tab: app.detail_tab,
+                    tab: app.detail.tab,
                     focused: true,
-                    scroll: app.detail_scroll,
+                    scroll: app.detail.scroll,
                 },
             );
         }
@@ -117,7 +117,7 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
             };
             panes::settings::draw(f, body, app, theme);
         }
-        View::Proxy if app.proxy_form.is_some() => {
+        View::Proxy if app.walk.is_some() => {
             let body = Rect {
                 height: a.status.y - a.main.y,
                 ..a.main

@@ -31,6 +31,7 @@ mod probe;
 mod resources;
 mod routes;
 mod server;
+pub use server::REQUEST_LOG_FILE;
 mod store;
 mod table;
 mod webhook;

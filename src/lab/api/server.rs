@@ -215,6 +215,7 @@ impl RequestLog {
             .create(true)
             .append(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
         {
             Ok(f) => RequestLog(Some(Arc::new(Mutex::new(f)))),

@@ -1,10 +1,13 @@
 //! Generic form pieces every walkthrough reuses: a one-line input whose
-//! text is zeroised (it may hold a proxy password), and drawing a labelled
-//! field with its problems under it.
+//! text is zeroised (it may hold a proxy password), a multi-line input for
+//! pasted text (public keys, PEM bundles, registry YAML), and drawing a
+//! labelled field with its problems under it.
 //!
-//! The input is a small line editor rather than a ratatui-textarea: the
-//! text must be zeroised, and what is shown (masked) differs from what is
-//! held, which the textarea's buffer cannot do.
+//! The one-line input is a small line editor rather than a ratatui-textarea:
+//! the text must be zeroised, and what is shown (masked) differs from what
+//! is held, which the textarea's buffer cannot do. The multi-line input is
+//! ratatui-textarea (undo history off, lines wiped on drop); it shows what
+//! it holds, so it is for text that is not a secret to the screen.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
@@ -174,6 +177,157 @@ pub fn draw_field(f: &mut Frame, area: Rect, field: &FieldView<'_>, t: &Theme) {
     }
 }
 
+/// Several lines of text being edited (ratatui-textarea underneath).
+/// `Debug` never shows the text; the lines are wiped when it is dropped.
+pub struct MultiLineInput {
+    area: ratatui_textarea::TextArea<'static>,
+}
+
+impl Default for MultiLineInput {
+    fn default() -> Self {
+        MultiLineInput::new("")
+    }
+}
+
+impl std::fmt::Debug for MultiLineInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MultiLineInput({} lines)", self.area.lines().len())
+    }
+}
+
+impl Drop for MultiLineInput {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for mut line in std::mem::take(&mut self.area).into_lines() {
+            line.zeroize();
+        }
+    }
+}
+
+/// What may be typed or pasted: no control characters (they would reach the
+/// terminal when the field is drawn).
+fn clean(text: &str) -> String {
+    text.replace("\r\n", "\n")
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect()
+}
+
+impl MultiLineInput {
+    pub fn new(text: &str) -> Self {
+        let lines: Vec<String> = clean(text).split('\n').map(str::to_string).collect();
+        let mut area = ratatui_textarea::TextArea::new(lines);
+        // Undo history would keep copies of every edit around.
+        area.set_max_histories(0);
+        area.set_cursor_line_style(Style::default());
+        // Typing goes on where the text ends, as in the one-line input.
+        area.move_cursor(ratatui_textarea::CursorMove::Bottom);
+        area.move_cursor(ratatui_textarea::CursorMove::End);
+        MultiLineInput { area }
+    }
+
+    /// The text, lines joined with `\n`.
+    pub fn text(&self) -> String {
+        self.area.lines().join("\n")
+    }
+
+    pub fn lines(&self) -> &[String] {
+        self.area.lines()
+    }
+
+    /// (row, column) of the cursor, in lines and chars.
+    pub fn cursor(&self) -> (usize, usize) {
+        let ratatui_textarea::DataCursor(row, col) = self.area.cursor();
+        (row, col)
+    }
+
+    /// Edits for a key; false for the keys the form itself uses (tab,
+    /// shift-tab, esc) and for keys that changed nothing.
+    pub fn key(&mut self, k: &KeyEvent) -> bool {
+        match k.code {
+            KeyCode::Tab | KeyCode::BackTab | KeyCode::Esc => false,
+            KeyCode::Char(c) if c.is_control() => false,
+            _ => {
+                let before = (self.cursor(), self.area.lines().len());
+                let changed = self.area.input(*k);
+                changed || before != (self.cursor(), self.area.lines().len())
+            }
+        }
+    }
+
+    /// A bracketed paste: inserted at the cursor, control characters dropped.
+    pub fn paste(&mut self, text: &str) {
+        self.area.insert_str(clean(text));
+    }
+
+    /// Draws the field: its label on the first line, the text in a bordered
+    /// box under it (styled by focus), the notes under the box.
+    pub fn draw(&mut self, f: &mut Frame, area: Rect, view: &MultiLineView<'_>, t: &Theme) {
+        if area.height == 0 {
+            return;
+        }
+        let marker = if view.focused { "> " } else { "  " };
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(marker, t.accent),
+                Span::styled(view.label.to_string(), t.dim),
+            ])),
+            Rect { height: 1, ..area },
+        );
+        let notes = view.notes.len() as u16;
+        let box_h = area
+            .height
+            .saturating_sub(1 + notes)
+            .max(area.height.min(3));
+        let box_area = Rect {
+            y: area.y + 1,
+            height: box_h.min(area.height.saturating_sub(1)),
+            ..area
+        };
+        let border = if view.focused { t.accent } else { t.dim };
+        self.area
+            .set_block(ratatui::widgets::Block::bordered().border_style(border));
+        self.area
+            .set_style(if view.focused { t.input } else { t.base });
+        self.area.set_cursor_style(if view.focused {
+            Style::default().add_modifier(ratatui::style::Modifier::REVERSED)
+        } else {
+            Style::default()
+        });
+        f.render_widget(&self.area, box_area);
+        let below = box_area.y + box_area.height;
+        let lines: Vec<Line> = view
+            .notes
+            .iter()
+            .map(|n| {
+                Line::from(Span::styled(
+                    format!("{} {}", if n.error { "✗" } else { "!" }, escape(n.text)),
+                    if n.error { t.critical } else { t.warn },
+                ))
+            })
+            .collect();
+        let notes_area = Rect {
+            y: below,
+            height: (area.y + area.height).saturating_sub(below),
+            ..area
+        };
+        if notes_area.height > 0 {
+            f.render_widget(
+                Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+                notes_area,
+            );
+        }
+    }
+}
+
+/// What a multi-line field shows besides its text.
+#[derive(Clone, Copy)]
+pub struct MultiLineView<'a> {
+    pub label: &'a str,
+    pub focused: bool,
+    pub notes: &'a [FieldNote<'a>],
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +353,75 @@ mod tests {
         assert_eq!(i.text(), "ttp://p:31é2");
         assert!(!i.key(&key(KeyCode::Tab)));
         assert!(!format!("{i:?}").contains("ttp"));
+    }
+
+    #[test]
+    fn multi_line_editing_keeps_lines_drops_control_characters_and_hides_in_debug() {
+        let mut m = MultiLineInput::new("ssh-ed25519 AAAA one\r\n");
+        assert_eq!(m.lines(), ["ssh-ed25519 AAAA one", ""]);
+        m.paste("ssh-rsa BBBB two\x1b[2J\nthird");
+        assert_eq!(m.text(), "ssh-ed25519 AAAA one\nssh-rsa BBBB two[2J\nthird");
+        assert!(m.key(&key(KeyCode::Enter)));
+        for c in "x".chars() {
+            assert!(m.key(&key(KeyCode::Char(c))));
+        }
+        assert_eq!(m.lines().len(), 4);
+        assert_eq!(m.lines()[3], "x");
+        assert!(m.key(&key(KeyCode::Backspace)));
+        assert!(m.key(&key(KeyCode::Backspace)));
+        assert_eq!(m.text(), "ssh-ed25519 AAAA one\nssh-rsa BBBB two[2J\nthird");
+        // The form's own keys are left to the form.
+        for k in [KeyCode::Tab, KeyCode::BackTab, KeyCode::Esc] {
+            assert!(!m.key(&key(k)));
+        }
+        assert_eq!(format!("{m:?}"), "MultiLineInput(3 lines)");
+    }
+
+    #[test]
+    fn multi_line_field_draws_label_box_text_and_notes() {
+        use ratatui::Terminal;
+        use ratatui::backend::TestBackend;
+        let mut m =
+            MultiLineInput::new("ssh-ed25519 AAAAC3Nza one@host\nssh-rsa AAAAB3Nza two@host");
+        let theme = Theme::default_theme();
+        let mut term = Terminal::new(TestBackend::new(40, 7)).unwrap();
+        term.draw(|f| {
+            m.draw(
+                f,
+                f.area(),
+                &MultiLineView {
+                    label: "authorized keys",
+                    focused: true,
+                    notes: &[FieldNote {
+                        error: true,
+                        text: "line 2: RSA key under 2048 bits",
+                    }],
+                },
+                &theme,
+            )
+        })
+        .unwrap();
+        let buf = term.backend().buffer();
+        let rows: Vec<String> = (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "> authorized keys",
+                "┌──────────────────────────────────────┐",
+                "│ssh-ed25519 AAAAC3Nza one@host        │",
+                "│ssh-rsa AAAAB3Nza two@host            │",
+                "│                                      │",
+                "└──────────────────────────────────────┘",
+                "✗ line 2: RSA key under 2048 bits",
+            ]
+        );
     }
 }

@@ -22,14 +22,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         },
         t.title,
     )];
-    if !app.certs_filter.is_empty() {
+    if !app.certs.filter.is_empty() {
         title.push(Span::styled(
-            format!("</{}> ", escape(&app.certs_filter)),
+            format!("</{}> ", escape(&app.certs.filter)),
             t.accent,
         ));
     }
     let fit = area.height.saturating_sub(3) as usize;
-    let start = app.certs_offset.min(all.len().saturating_sub(fit));
+    let start = app.certs.offset.min(all.len().saturating_sub(fit));
     if all.len() > fit {
         title.push(Span::styled(
             format!("{}-{} ", start + 1, (start + fit).min(all.len())),

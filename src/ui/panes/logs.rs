@@ -18,7 +18,7 @@ use crate::app::logpane::LogPane;
 use crate::app::{App, View};
 use crate::logs::view::TIMESTAMP_COLUMNS;
 use crate::logs::{LogLine, Row};
-use crate::node::stream::StreamStatus;
+use crate::model::StreamStatus;
 use crate::ui::Theme;
 use crate::ui::sanitize::escape;
 

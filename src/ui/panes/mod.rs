@@ -10,6 +10,7 @@ pub mod placeholder;
 pub mod proxy;
 pub mod settings;
 pub mod status;
+pub mod walk;
 
 use ratatui::style::Style;
 

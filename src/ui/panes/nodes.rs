@@ -18,18 +18,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         title.push(Span::styled(format!("/{}", app.rows.len()), t.title));
     }
     title.push(Span::styled(") ", t.title));
-    if let Some(order) = app.sort.describe() {
+    if let Some(order) = app.table.sort.describe() {
         title.push(Span::styled(format!("{order} "), t.accent));
     }
-    if !app.marked.is_empty() {
+    if !app.table.marked.is_empty() {
         title.push(Span::styled(
-            format!("{} marked ", app.marked.len()),
+            format!("{} marked ", app.table.marked.len()),
             t.accent,
         ));
     }
-    if !app.filter.is_empty() {
+    if !app.table.filter.is_empty() {
         title.push(Span::styled(
-            format!("</{}> ", escape(&app.filter)),
+            format!("</{}> ", escape(&app.table.filter)),
             t.accent,
         ));
     }
@@ -66,9 +66,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     };
     let sorted = crate::app::sort::SortColumn::ALL
         .iter()
-        .position(|c| *c == app.sort.column);
+        .position(|c| *c == app.table.sort.column);
     let header = Row::new(headers.iter().enumerate().map(|(i, h)| {
-        if Some(i) == sorted && app.sort.describe().is_some() {
+        if Some(i) == sorted && app.table.sort.describe().is_some() {
             Cell::from(*h).style(t.accent)
         } else {
             Cell::from(*h)
@@ -77,12 +77,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     .style(t.table_header);
     // Only the rows on screen are built: drawing cost follows the window, not the cluster.
     let rows_on_screen = area.height.saturating_sub(3) as usize;
-    let start = app.offset.min(visible.len());
+    let start = app.table.offset.min(visible.len());
     let end = (start + rows_on_screen).min(visible.len());
     let rows = visible[start..end].iter().map(|&i| {
         let r = &app.rows[i];
         let (ssh, ssh_style) = ssh_cell(&r.ssh, t);
-        let marked = app.marked.contains(&r.info.name);
+        let marked = app.table.marked.contains(&r.info.name);
         let name = escape(&r.info.name);
         let mut cells = vec![
             if marked {

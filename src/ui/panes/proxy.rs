@@ -1,5 +1,5 @@
 //! `:proxy`: the guided change of the http-proxy setting. Draws from
-//! `App::proxy_form` only; takes whatever area the layout gives it (the
+//! `App::walk` only; takes whatever area the layout gives it (the
 //! log pane, when there is one, goes beside it).
 
 use ratatui::Frame;
@@ -73,7 +73,7 @@ fn node_local_drift<'a>(app: &App, t: &Theme) -> Vec<Line<'a>> {
 }
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
-    let Some(form) = app.proxy_form.as_ref() else {
+    let Some(form) = crate::app::flow::proxy_form(&app.walk) else {
         return;
     };
     let flow = &form.flow;

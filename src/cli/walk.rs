@@ -1,0 +1,264 @@
+//! Driving an engine walk from the command line, for every flow's command:
+//! load, refuse what does not validate or plan, print the preview per node,
+//! the dry run, the confirmation (on a terminal, or `--yes`; without either
+//! the change is refused), per-node progress as it happens, the per-node
+//! summary, and the exit code (README: 0 applied and verified, 1 applied but
+//! not verified in time, 2 refused or denied, 3 the cluster or a node could
+//! not be reached).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::audit::{self, Outcome};
+use crate::flows::engine::{ApplyOptions, AuditLine, Change, ChangeIo, Event, TargetState, Walk};
+use crate::flows::{Severity, Step};
+use crate::logs::sanitize_str;
+
+/// How the command was asked to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WalkFlags {
+    pub dry_run: bool,
+    pub yes: bool,
+    pub parallel: usize,
+    pub keep_going: bool,
+}
+
+/// Exit codes (README).
+pub const VERIFIED: i32 = 0;
+pub const NOT_VERIFIED: i32 = 1;
+pub const REFUSED: i32 = 2;
+pub const UNREACHABLE: i32 = 3;
+
+/// A failure text that means "refused or denied" rather than "not reached".
+/// Flows' I/O starts such texts with `refused` or `denied`.
+pub fn is_refusal(text: &str) -> bool {
+    let t = text.trim_start();
+    t.starts_with("refused")
+        || t.starts_with("denied")
+        || t.contains(": refused")
+        || t.contains(": denied")
+}
+
+/// Writes an engine audit line to the audit log.
+pub fn write_audit(state_dir: &std::path::Path, cluster: &str, line: &AuditLine) {
+    // One line per node and step: `node` and `step` say which (README's audit table).
+    let e = audit::Entry::from_walk(cluster, line);
+    if let Err(err) = audit::append(state_dir, &e) {
+        tracing::error!("writing the audit log: {err}");
+    }
+}
+
+fn ask_yes(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim(), "y" | "Y" | "yes")
+}
+
+fn print_problems<C: Change>(w: &Walk<C>) {
+    for p in &w.problems {
+        let sev = match p.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        eprintln!("  {sev:<8} {:<15} {}", p.field, sanitize_str(&p.message));
+    }
+}
+
+fn print_preview<C: Change>(w: &Walk<C>) {
+    println!("Preview ({}):", w.change.action());
+    for p in &w.plan {
+        println!("  {}:", sanitize_str(&p.target));
+        for l in &p.preview {
+            println!("    {}", sanitize_str(l));
+        }
+    }
+    if let Some(f) = &w.facts {
+        let c = w.change.consequences(f);
+        if !c.is_empty() {
+            println!("What it does:");
+            for l in c {
+                println!("  - {}", sanitize_str(&l));
+            }
+        }
+    }
+}
+
+fn state_text(s: &TargetState) -> String {
+    match s {
+        TargetState::Failed(e) | TargetState::Skipped(e) => {
+            format!("{}: {}", s.label(), sanitize_str(e))
+        }
+        _ => s.label().to_string(),
+    }
+}
+
+/// The exit code of a finished apply.
+pub fn exit_code_of(states: &BTreeMap<String, TargetState>) -> i32 {
+    let mut code = VERIFIED;
+    for s in states.values() {
+        let c = match s {
+            TargetState::Verified { .. } => VERIFIED,
+            TargetState::Failed(e) if e.starts_with("verify:") => NOT_VERIFIED,
+            TargetState::Failed(e) if is_refusal(e.trim_start_matches("apply:")) => REFUSED,
+            TargetState::Failed(_) => UNREACHABLE,
+            TargetState::Skipped(_) => REFUSED,
+            _ => NOT_VERIFIED,
+        };
+        code = code.max(c);
+    }
+    code
+}
+
+/// Runs a walk of `change` over `targets` to its end; the exit code.
+pub fn run<C, I>(
+    rt: &tokio::runtime::Runtime,
+    change: C,
+    io: &I,
+    targets: Vec<String>,
+    draft: C::Draft,
+    flags: WalkFlags,
+) -> i32
+where
+    C: Change,
+    I: ChangeIo<C>,
+{
+    let name = change.action();
+    let options = ApplyOptions {
+        parallel: flags.parallel.max(1),
+        keep_going: flags.keep_going,
+        dry_run_only: flags.dry_run,
+    };
+    let (mut w, a) = Walk::new(change, targets, draft, options, audit::correlation_id());
+    rt.block_on(crate::flows::engine::drive(&mut w, io, a, |_| {}));
+    if let Some(Err(e)) = &w.result {
+        eprintln!("harvcred {name}: {}", sanitize_str(e));
+        return if is_refusal(e) { REFUSED } else { UNREACHABLE };
+    }
+    print_problems(&w);
+    let a = w.handle(Event::Next);
+    rt.block_on(crate::flows::engine::drive(&mut w, io, a, |_| {}));
+    if w.step == Step::Edit {
+        if let Some(n) = &w.notice {
+            if n.starts_with("nothing to change") {
+                println!("{}", sanitize_str(n));
+                return VERIFIED;
+            }
+            eprintln!("harvcred {name}: {}", sanitize_str(n));
+        } else {
+            eprintln!("harvcred {name}: refused, nothing written (see the errors above)");
+        }
+        return REFUSED;
+    }
+    print_preview(&w);
+    let terminal = std::io::stdin().is_terminal();
+    if !flags.dry_run && !flags.yes && !terminal {
+        io.audit(&AuditLine {
+            action: name,
+            correlation_id: w.correlation_id.clone(),
+            target: None,
+            step: "confirm",
+            result: Outcome::Refused,
+            detail: "no confirmation: stdin is not a terminal and --yes was not given".into(),
+            old: None,
+            new: None,
+        });
+        eprintln!(
+            "harvcred {name}: stdin is not a terminal, so there is no one to confirm: add --yes (after a --dry-run) to apply without asking"
+        );
+        return REFUSED;
+    }
+    let a = w.handle(Event::Next);
+    rt.block_on(crate::flows::engine::drive(&mut w, io, a, |_| {}));
+    match w.step {
+        Step::Done => {
+            println!(
+                "{}",
+                w.result
+                    .as_ref()
+                    .and_then(|r| r.as_ref().ok())
+                    .map_or("", |s| s)
+            );
+            return VERIFIED;
+        }
+        Step::Confirm => {}
+        _ => {
+            let why = w.notice.as_deref().unwrap_or("the dry run failed");
+            eprintln!("harvcred {name}: {}", sanitize_str(why));
+            // A dry run the cluster denied is a refusal; one that could not
+            // reach a node or the API is not.
+            let failures = why.trim_start_matches("the dry run failed: ");
+            return if failures.split("; ").all(is_refusal) {
+                REFUSED
+            } else {
+                UNREACHABLE
+            };
+        }
+    }
+    println!("dry run passed");
+    if !flags.yes && !ask_yes("Apply this change?") {
+        io.audit(&AuditLine {
+            action: name,
+            correlation_id: w.correlation_id.clone(),
+            target: None,
+            step: "confirm",
+            result: Outcome::Refused,
+            detail: "not confirmed".into(),
+            old: None,
+            new: None,
+        });
+        eprintln!("not applied");
+        return REFUSED;
+    }
+    let a = w.handle(Event::Next);
+    let mut shown: BTreeMap<String, String> = BTreeMap::new();
+    rt.block_on(crate::flows::engine::drive(&mut w, io, a, |w| {
+        for (t, s) in &w.states {
+            let text = state_text(s);
+            if shown.get(t) != Some(&text) && *s != TargetState::Pending {
+                println!("{}: {text}", sanitize_str(t));
+                shown.insert(t.clone(), text);
+            }
+        }
+    }));
+    println!("Summary:");
+    for (t, s) in &w.states {
+        println!("  {:<12} {}", sanitize_str(t), state_text(s));
+    }
+    match &w.result {
+        Some(Ok(s)) => println!("{}", sanitize_str(s)),
+        Some(Err(s)) => eprintln!("{}", sanitize_str(s)),
+        None => {}
+    }
+    exit_code_of(&w.states)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_worst_node() {
+        let mut s = BTreeMap::new();
+        s.insert("a".to_string(), TargetState::Verified { changed: true });
+        assert_eq!(exit_code_of(&s), 0);
+        s.insert(
+            "b".into(),
+            TargetState::Failed("verify: not Ready within 600 s".into()),
+        );
+        assert_eq!(exit_code_of(&s), 1);
+        s.insert(
+            "c".into(),
+            TargetState::Failed("apply: denied: expiringInHours".into()),
+        );
+        assert_eq!(exit_code_of(&s), 2);
+        s.insert(
+            "d".into(),
+            TargetState::Failed("apply: ssh: connection refused".into()),
+        );
+        assert_eq!(exit_code_of(&s), 3);
+    }
+}

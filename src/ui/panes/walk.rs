@@ -1,0 +1,311 @@
+//! A multi-node change (`flows::engine`) as a form: what it is for, the
+//! checks, the per-node preview, each node's state live while it applies,
+//! and the per-node summary at the end. Generic over the change; its
+//! fields are drawn by the flow above this (`forms`), this draws the walk.
+//! Takes whatever area the layout gives it (the log pane of the node being
+//! changed goes beside it).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use crate::flows::engine::{Change, TargetState, Walk};
+use crate::flows::{Severity, Step};
+use crate::ui::Theme;
+use crate::ui::sanitize::escape;
+
+fn hints(step: Step) -> &'static str {
+    match step {
+        Step::Loading => "reading…   ctrl-x cancel",
+        Step::Edit => "t targets · enter preview · esc cancel",
+        Step::Preview => "enter dry run · esc back to the form · ctrl-x cancel",
+        Step::DryRun => "dry run on every node…   esc back · ctrl-x cancel",
+        Step::Confirm => "dry run passed.  y apply now · n/esc back · ctrl-x cancel",
+        Step::Apply | Step::Verify => "applying node by node…   ctrl-x start no further node",
+        Step::Done => "r retry the failed nodes · enter/esc close",
+        Step::Cancelled => "enter/esc close",
+    }
+}
+
+fn state_style(s: &TargetState, t: &Theme) -> Style {
+    match s {
+        TargetState::Pending | TargetState::Skipped(_) => t.dim,
+        TargetState::Applying | TargetState::Verifying { .. } => t.accent,
+        TargetState::Verified { .. } => t.ok,
+        TargetState::Failed(_) => t.critical,
+    }
+}
+
+/// The lines of the walk (without the flow's own fields), for `width`.
+pub fn lines<C: Change>(walk: &Walk<C>, targets_label: &str, t: &Theme) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let names = if walk.targets.is_empty() {
+        "none".to_string()
+    } else {
+        escape(&walk.targets.join(" ")).into_owned()
+    };
+    out.push(Line::from(vec![
+        Span::styled("targets  ", t.dim),
+        Span::styled(format!("{targets_label}: {names}"), t.base),
+    ]));
+    for p in &walk.problems {
+        let (mark, style) = match p.severity {
+            Severity::Error => ("✗", t.critical),
+            Severity::Warning => ("!", t.warn),
+        };
+        out.push(Line::from(Span::styled(
+            format!("{mark} {}: {}", p.field, escape(&p.message)),
+            style,
+        )));
+    }
+    if !walk.conflict.is_empty() {
+        out.push(Line::from(Span::styled(
+            "changed meanwhile by someone else:",
+            t.warn,
+        )));
+        for c in &walk.conflict {
+            out.push(Line::from(Span::styled(format!("  {}", escape(c)), t.warn)));
+        }
+    }
+    match walk.step {
+        Step::Preview | Step::DryRun | Step::Confirm => {
+            for p in &walk.plan {
+                out.push(Line::from(Span::styled(
+                    escape(&p.target).into_owned(),
+                    t.accent,
+                )));
+                for l in &p.preview {
+                    out.push(Line::from(Span::styled(format!("  {}", escape(l)), t.base)));
+                }
+            }
+            if let Some(f) = &walk.facts {
+                for c in walk.change.consequences(f) {
+                    out.push(Line::from(Span::styled(format!("• {}", escape(&c)), t.dim)));
+                }
+            }
+        }
+        Step::Apply | Step::Verify | Step::Done => {
+            let w = walk
+                .states
+                .keys()
+                .map(|k| k.chars().count())
+                .max()
+                .unwrap_or(4);
+            for (node, s) in &walk.states {
+                let mut spans = vec![
+                    Span::styled(format!("{:<w$}  ", escape(node)), t.base),
+                    Span::styled(format!("{:<11}", s.label()), state_style(s, t)),
+                ];
+                let why = match s {
+                    TargetState::Failed(e) | TargetState::Skipped(e) => Some(e.as_str()),
+                    TargetState::Verifying { .. } => walk.progress.get(node).map(String::as_str),
+                    _ => None,
+                };
+                if let Some(why) = why {
+                    spans.push(Span::styled(format!(" {}", escape(why)), t.dim));
+                }
+                out.push(Line::from(spans));
+            }
+        }
+        _ => {}
+    }
+    if let Some(n) = &walk.notice {
+        out.push(Line::from(Span::styled(escape(n).into_owned(), t.warn)));
+    }
+    if let Some(r) = &walk.result {
+        out.push(match r {
+            Ok(m) => Line::from(Span::styled(format!("done: {}", escape(m)), t.ok)),
+            Err(m) => Line::from(Span::styled(escape(m).into_owned(), t.critical)),
+        });
+    }
+    out
+}
+
+/// Draws the walk in a bordered box titled with its action and step.
+pub fn draw<C: Change>(f: &mut Frame, area: Rect, walk: &Walk<C>, targets_label: &str, t: &Theme) {
+    let title = format!(" {} · {} ", walk.change.action(), step_word(walk));
+    let block = Block::bordered()
+        .border_style(t.border_focus)
+        .title(Span::styled(title, t.title))
+        .title_bottom(Span::styled(hints(walk.step), t.dim))
+        .style(t.base);
+    f.render_widget(
+        Paragraph::new(lines(walk, targets_label, t))
+            .wrap(Wrap { trim: false })
+            .block(block),
+        area,
+    );
+}
+
+fn step_word<C: Change>(walk: &Walk<C>) -> &'static str {
+    match walk.step {
+        Step::Loading => "loading",
+        Step::Edit => "edit",
+        Step::Preview => "preview",
+        Step::DryRun => "dry run",
+        Step::Confirm => "confirm",
+        Step::Apply | Step::Verify => "applying",
+        Step::Done => "done",
+        Step::Cancelled => "cancelled",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::engine::{ApplyOptions, Event, Planned, Problem};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    /// Appends a line to /etc/demo on each node.
+    struct Demo;
+
+    impl Change for Demo {
+        type Draft = String;
+        type Facts = ();
+        type Work = ();
+        fn action(&self) -> &'static str {
+            "demo.append"
+        }
+        fn validate(&self, _: &String, _: &()) -> Vec<Problem> {
+            Vec::new()
+        }
+        fn plan(&self, d: &String, _: &(), ts: &[String]) -> Result<Vec<Planned<()>>, String> {
+            Ok(ts
+                .iter()
+                .map(|t| Planned {
+                    target: t.clone(),
+                    preview: vec![format!("/etc/demo: append {d:?}")],
+                    work: (),
+                })
+                .collect())
+        }
+    }
+
+    fn screen(walk: &Walk<Demo>) -> Vec<String> {
+        let theme = Theme::default_theme();
+        let mut term = Terminal::new(TestBackend::new(60, 9)).unwrap();
+        term.draw(|f| draw(f, f.area(), walk, "marked nodes", &theme))
+            .unwrap();
+        let buf = term.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// What the operator sees: per-node states live, then a per-node summary
+    /// that says what to retry.
+    #[test]
+    fn per_node_states_live_then_a_summary_with_retry() {
+        let nodes: Vec<String> = ["node1", "node2", "node3"].map(String::from).into();
+        let (mut w, _) = Walk::new(
+            Demo,
+            nodes,
+            "x".into(),
+            ApplyOptions {
+                keep_going: true,
+                ..Default::default()
+            },
+            "c".into(),
+        );
+        w.handle(Event::Loaded(()));
+        w.handle(Event::Next);
+        let preview: Vec<String> = screen(&w)[2..4]
+            .iter()
+            .map(|l| l.trim_end_matches(['│', ' ']).to_string())
+            .collect();
+        assert_eq!(preview, ["│node1", "│  /etc/demo: append \"x\""]);
+        let dry = w.handle(Event::Next);
+        let ticket = match &dry[0] {
+            crate::flows::engine::Action::DryRun { ticket, .. } => *ticket,
+            a => panic!("{a:?}"),
+        };
+        for n in ["node1", "node2", "node3"] {
+            w.handle(Event::DryRunDone {
+                ticket,
+                target: n.into(),
+                result: Ok(()),
+            });
+        }
+        let a = w.handle(Event::Next);
+        let crate::flows::engine::Action::Apply { ticket, .. } = &a[0] else {
+            panic!("{a:?}")
+        };
+        let ticket = *ticket;
+        w.handle(Event::Applied {
+            ticket,
+            target: "node1".into(),
+            result: Ok(true),
+        });
+        w.handle(Event::Progress {
+            ticket,
+            target: "node1".into(),
+            text: "reading it back".into(),
+        });
+        assert_eq!(
+            screen(&w),
+            [
+                "┌ demo.append · applying ──────────────────────────────────┐",
+                "│targets  marked nodes: node1 node2 node3                  │",
+                "│node1  verifying   reading it back                        │",
+                "│node2  pending                                            │",
+                "│node3  pending                                            │",
+                "│                                                          │",
+                "│                                                          │",
+                "│                                                          │",
+                "└applying node by node…   ctrl-x start no further node─────┘",
+            ]
+            .map(String::from)
+        );
+        w.handle(Event::Verified {
+            ticket,
+            target: "node1".into(),
+            result: Ok(()),
+        });
+        w.handle(Event::Applied {
+            ticket,
+            target: "node2".into(),
+            result: Err("connection lost".into()),
+        });
+        w.handle(Event::Applied {
+            ticket,
+            target: "node3".into(),
+            result: Ok(false),
+        });
+        w.handle(Event::Verified {
+            ticket,
+            target: "node3".into(),
+            result: Ok(()),
+        });
+        let s = screen(&w);
+        assert_eq!(
+            s[0],
+            "┌ demo.append · done ──────────────────────────────────────┐"
+        );
+        assert_eq!(
+            s[2],
+            "│node1  verified                                           │"
+        );
+        assert_eq!(
+            s[3],
+            "│node2  failed      apply: connection lost                 │"
+        );
+        assert_eq!(
+            s[4],
+            "│node3  already so                                         │"
+        );
+        assert!(
+            s[5].contains("1 changed, 1 already so, failed: node2"),
+            "{s:#?}"
+        );
+        assert!(s[8].contains("r retry the failed nodes"), "{s:#?}");
+    }
+}

@@ -1,0 +1,341 @@
+//! `harvcred certs auto-rotate / rotate / fix-kcm` on real lab nodes:
+//! auto-rotation makes the lab's Harvester controller rotate, rotate now
+//! renews every leaf on every node and follows the generation, a node
+//! rotated by hand is the only one renewed, rotate now refuses (nothing
+//! written) while a rotation is stuck, and the controller-manager/scheduler
+//! fix is offered only for their self-signed certificates.
+//! Needs root (the lab); run with `scripts/dev test`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{BIN, Lab};
+
+fn harvcred(lab: &Lab, state: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--lab")
+        .arg(&lab.dir)
+        .args(args)
+        .env("XDG_STATE_HOME", state)
+        .env("XDG_CONFIG_HOME", state)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..900 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// `spec generation|status generation|Ready` of the RKEControlPlane.
+fn control_plane(lab: &Lab) -> String {
+    lab.kubectl_ok(&[
+        "-n",
+        "fleet-local",
+        "get",
+        "rkecontrolplanes.rke.cattle.io",
+        "local",
+        "-o",
+        "jsonpath={.spec.rotateCertificates.generation}|{.status.certificateRotationGeneration}|{.status.conditions[?(@.type==\"Ready\")].status}",
+    ])
+    .trim()
+    .to_string()
+}
+
+/// Every certificate file of a node with (serial, NotAfter epoch) as openssl
+/// reads them on the node (first block of each file).
+fn leaves(lab: &Lab, node: &str) -> BTreeMap<String, (String, i64)> {
+    let out = lab.ssh_ok(
+        node,
+        "sudo sh -c 'for f in $(find /var/lib/rancher/rke2/server/tls /var/lib/rancher/rke2/agent -maxdepth 2 -name \"*.crt\" ! -name \"*-ca.*\" ! -path \"*/temporary-certs/*\" 2>/dev/null); do printf \"%s %s %s\\n\" $f $(openssl x509 -noout -serial -in $f | cut -d= -f2) $(date -d \"$(openssl x509 -noout -enddate -in $f | cut -d= -f2)\" +%s); done'",
+    );
+    out.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].to_string(), (f[1].to_string(), f[2].parse().unwrap()))
+        })
+        .collect()
+}
+
+fn cas(lab: &Lab, node: &str) -> String {
+    lab.ssh_ok(
+        node,
+        "for f in /var/lib/rancher/rke2/agent/server-ca.crt /var/lib/rancher/rke2/agent/client-ca.crt; do sudo openssl x509 -noout -fingerprint -sha256 -in $f; done",
+    )
+}
+
+const NODES: [&str; 3] = ["node1", "node2", "node3"];
+
+/// `certs --json --all` agrees with openssl on every file of every node.
+fn json_agrees_with_openssl(lab: &Lab, state: &Path) {
+    let o = harvcred(lab, state, &["certs", "--json", "--all"]);
+    let items: Vec<serde_json::Value> =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    for node in NODES {
+        let disk = leaves(lab, node);
+        for (file, (_, not_after)) in &disk {
+            let item = items
+                .iter()
+                .find(|i| i["node"] == node && i["file"] == file.as_str() && i["block"] == 0)
+                .unwrap_or_else(|| panic!("{node}: {file} missing from certs --json"));
+            let t = time::OffsetDateTime::parse(
+                item["not_after"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap();
+            assert_eq!(t.unix_timestamp(), *not_after, "{node}: {file}");
+        }
+    }
+}
+
+#[test]
+fn auto_rotate_rotate_now_refusal_and_manual_rotation_on_the_certs_expiring_lab() {
+    let lab = Lab::up(&["--nodes", "3", "--scenario", "certs-expiring"]);
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+
+    // Auto-rotation: harvcred writes the setting; the controller fires (the
+    // certificates expire well within 8759 hours).
+    let o = harvcred(
+        &lab,
+        st,
+        &[
+            "certs",
+            "auto-rotate",
+            "--enable",
+            "--expiring-in-hours",
+            "8760",
+            "--yes",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("can't be large than 8759"),
+        "{}",
+        text(&o)
+    );
+    let o = harvcred(
+        &lab,
+        st,
+        &[
+            "certs",
+            "auto-rotate",
+            "--enable",
+            "--expiring-in-hours",
+            "8759",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "no terminal, no --yes: {}",
+        text(&o)
+    );
+    let o = harvcred(
+        &lab,
+        st,
+        &[
+            "certs",
+            "auto-rotate",
+            "--enable",
+            "--expiring-in-hours",
+            "8759",
+            "--yes",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("harvester#9351"),
+        "node3's expired: {}",
+        text(&o)
+    );
+
+    // node3's expired certificates keep its agent at "secret received was
+    // too old": the rotation is stuck, so rotate now must refuse.
+    wait_for("the controller's rotation to stall on node3", || {
+        control_plane(&lab).starts_with("1|0|False")
+            && lab
+                .ssh_ok(
+                    "node3",
+                    "sudo journalctl -u rancher-system-agent --no-pager",
+                )
+                .contains("secret received was too old")
+    });
+    let mark = lab.api_log_mark();
+    let o = harvcred(&lab, st, &["certs", "rotate", "--cluster", "--yes"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("refused, nothing written"), "{t}");
+    assert!(t.contains("not Ready"), "{t}");
+    assert!(
+        t.contains("`sudo systemctl restart rancher-system-agent` on node3"),
+        "the stuck state is named with what to do: {t}"
+    );
+    assert!(
+        t.contains("spec generation 1 differs from its status generation 0"),
+        "{t}"
+    );
+    assert!(
+        lab.api_writes_since(mark, "clusters.provisioning.cattle.io", "local")
+            .is_empty(),
+        "rotate now wrote while refusing"
+    );
+    let audit = std::fs::read_to_string(st.join("harvcred/audit.jsonl")).unwrap();
+    assert!(
+        audit.contains("\"action\":\"certs.rotate\"") && audit.contains("\"refused\""),
+        "{audit}"
+    );
+
+    // The named fix for the stuck state; then the rotation finishes.
+    lab.ssh_ok("node3", "sudo systemctl restart rancher-system-agent");
+    wait_for("the rotation to finish", || {
+        control_plane(&lab) == "1|1|True"
+    });
+    let o = harvcred(&lab, st, &["certs", "auto-rotate", "--disable", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = harvcred(&lab, st, &["status"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    json_agrees_with_openssl(&lab, st);
+
+    // A dry run of rotate now: the API validates, nothing is stored.
+    let mark = lab.api_log_mark();
+    let o = harvcred(&lab, st, &["certs", "rotate", "--cluster", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let writes = lab.api_writes_since(mark, "clusters.provisioning.cattle.io", "local");
+    assert!(
+        !writes.is_empty() && writes.iter().all(|w| w["dryRun"] == true),
+        "{writes:?}"
+    );
+    assert_eq!(control_plane(&lab), "1|1|True");
+
+    // Rotate now: every leaf of every node renewed, CAs kept, generation followed.
+    let ca = cas(&lab, "node1");
+    let before: BTreeMap<&str, _> = NODES.iter().map(|n| (*n, leaves(&lab, n))).collect();
+    let o = harvcred(&lab, st, &["certs", "rotate", "--cluster", "--yes"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    for n in NODES {
+        assert!(
+            t.contains(&format!(
+                "{n}: /var/lib/rancher/rke2/certificate_rotation/generation now 2"
+            )),
+            "{t}"
+        );
+        assert!(t.contains(&format!("  {n} | ")), "{n}'s log shown: {t}");
+    }
+    assert!(
+        t.contains("RKEControlPlane: Ready True, status generation 2"),
+        "{t}"
+    );
+    assert_eq!(control_plane(&lab), "2|2|True");
+    let after: BTreeMap<&str, _> = NODES.iter().map(|n| (*n, leaves(&lab, n))).collect();
+    for n in NODES {
+        for (file, (serial, not_after)) in &before[n] {
+            let (s, na) = &after[n][file];
+            assert_ne!(s, serial, "{n}: {file} not renewed");
+            assert!(na >= not_after, "{n}: {file}");
+        }
+        assert_eq!(cas(&lab, n), ca, "{n}: the CAs stay");
+    }
+    let tally = t
+        .lines()
+        .find(|l| l.ends_with("leaf certificates renewed"))
+        .unwrap_or_else(|| panic!("{t}"));
+    let f: Vec<&str> = tally.split_whitespace().collect();
+    assert_eq!(f[0], f[2], "harvcred's sweep: every leaf renewed: {tally}");
+
+    // By hand on node2 alone: only node2's leaves change.
+    let before = after;
+    let o = harvcred(&lab, st, &["certs", "rotate", "--node", "node2", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("node2: rke2-server active and the Node Ready"));
+    for n in NODES {
+        let now = leaves(&lab, n);
+        for (file, (serial, _)) in &before[n] {
+            if n == "node2" {
+                assert_ne!(&now[file].0, serial, "node2: {file} not renewed");
+            } else {
+                assert_eq!(&now[file].0, serial, "{n}: {file} was renewed");
+            }
+        }
+    }
+
+    // RKE2-issued controller-manager/scheduler certificates: no fix offered.
+    let kcm =
+        "/var/lib/rancher/rke2/server/tls/kube-controller-manager/kube-controller-manager.crt";
+    let serial = lab.ssh_ok(
+        "node1",
+        &format!("sudo openssl x509 -noout -serial -in {kcm}"),
+    );
+    let o = harvcred(&lab, st, &["certs", "fix-kcm", "--node", "node1", "--yes"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("RKE2 renews itself"), "{}", text(&o));
+    assert_eq!(
+        lab.ssh_ok(
+            "node1",
+            &format!("sudo openssl x509 -noout -serial -in {kcm}")
+        ),
+        serial
+    );
+}
+
+#[test]
+fn fix_kcm_replaces_the_expired_self_signed_certificates() {
+    let lab = Lab::up(&["--nodes", "1", "--scenario", "kcm-cert-expired"]);
+    let state = tempfile::tempdir().unwrap();
+    let tls = "/var/lib/rancher/rke2/server/tls";
+    let o = harvcred(
+        &lab,
+        state.path(),
+        &["certs", "fix-kcm", "--node", "node1", "--dry-run"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = harvcred(
+        &lab,
+        state.path(),
+        &["certs", "fix-kcm", "--node", "node1", "--yes"],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    for c in ["kube-controller-manager", "kube-scheduler"] {
+        assert!(t.contains(&format!("node1: new {c} certificate")), "{t}");
+        lab.ssh_ok(
+            "node1",
+            &format!("sudo openssl x509 -checkend 86400 -noout -in {tls}/{c}/{c}.crt"),
+        );
+        let backup = lab.ssh_ok(
+            "node1",
+            &format!("sudo sh -c 'ls /var/lib/rancher/rke2/server/tls-harvcred-*/{c}/'"),
+        );
+        assert!(
+            backup.contains(&format!("{c}.crt")) && backup.contains(&format!("{c}.key")),
+            "{backup}"
+        );
+    }
+    // Fixed: not offered again.
+    let o = harvcred(
+        &lab,
+        state.path(),
+        &["certs", "fix-kcm", "--node", "node1", "--yes"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not near expiry"), "{}", text(&o));
+}
