@@ -86,6 +86,8 @@ pub struct Config {
     pub certificates: crate::creds::level::Thresholds,
     /// Lines a log pane holds (default 10,000); older ones make room.
     pub log_lines: Option<usize>,
+    /// Shortest new rancher password accepted (default 12).
+    pub password_min_length: Option<usize>,
 }
 
 impl Config {

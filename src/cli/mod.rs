@@ -5,6 +5,7 @@ pub mod completions;
 pub mod keys;
 pub mod lab;
 pub mod logs;
+pub mod password;
 pub mod proxy;
 pub mod status;
 pub mod walk;
@@ -123,6 +124,8 @@ pub enum Commands {
     Proxy(proxy::ProxyArgs),
     /// rancher's SSH keys: the key x node matrix, add and remove without locking anyone out.
     Keys(keys::KeysArgs),
+    /// Check or change the rancher password on nodes, now and after reboots (exit 0/1/2/3).
+    Password(password::PasswordArgs),
     /// Print the shell completion script for bash, zsh or fish.
     Completions(completions::CompletionsArgs),
     /// Print the man page (or write one page per command with --dir).
@@ -153,6 +156,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Commands::Logs(args)) => logs::run(args, &cli.connect),
         Some(Commands::Proxy(args)) => proxy::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Keys(args)) => keys::run(args, &cli.connect, cli.console.read_only),
+        Some(Commands::Password(args)) => password::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Completions(args)) => completions::completions(args),
         Some(Commands::Man(args)) => completions::man(args),
         None => crate::console::run(console_options(&cli.connect, &cli.console)),

@@ -407,6 +407,81 @@ pub fn hash_with_salt_bytes(password: &SecretString, salt: &[u8]) -> Result<Stri
     Ok(s.replacen("$6$rounds=5000$", "$6$", 1))
 }
 
+/// The shortest new password harvcred accepts unless config.toml says
+/// otherwise (`password_min_length`).
+pub const DEFAULT_MIN_LENGTH: usize = 12;
+
+/// The bundled list of the most common passwords (one a line, `#` comments).
+const COMMON_PASSWORDS: &str = include_str!("../../assets/common-passwords.txt");
+
+/// Whether a password is in the bundled list of common passwords (case-insensitive).
+pub fn is_common_password(password: &str) -> bool {
+    let lower = Zeroizing::new(password.to_lowercase());
+    COMMON_PASSWORDS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .any(|l| l.eq_ignore_ascii_case(&lower))
+}
+
+/// One problem of a new password; never quotes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPasswordProblem {
+    /// Blocks the change (else a warning).
+    pub blocking: bool,
+    pub message: String,
+}
+
+/// The checks of a new password before anything is sent: not empty, not
+/// `rancher`, at least `min_length` characters, not the user name, both
+/// entries equal, no line break or NUL (chpasswd and yip read lines); a
+/// common password is a warning only.
+pub fn check_new_password(
+    password: &str,
+    again: &str,
+    user: &str,
+    min_length: usize,
+) -> Vec<NewPasswordProblem> {
+    let block = |m: String| NewPasswordProblem {
+        blocking: true,
+        message: m,
+    };
+    let mut out = Vec::new();
+    let chars = password.chars().count();
+    if password.is_empty() {
+        out.push(block("type a new password".into()));
+    } else {
+        if password.eq_ignore_ascii_case("rancher") {
+            out.push(block(
+                "not `rancher`: it is Harvester's well-known default password".into(),
+            ));
+        } else if password == user {
+            out.push(block(format!("the password is the user name ({user})")));
+        }
+        if chars < min_length {
+            out.push(block(format!(
+                "at least {min_length} characters (this one has {chars}; password_min_length in config.toml)"
+            )));
+        }
+        if password.contains(['\n', '\r', '\0']) {
+            out.push(block("no line break or NUL character".into()));
+        }
+    }
+    if password != again {
+        out.push(block(
+            "the two entries differ: type the same password twice".into(),
+        ));
+    }
+    if !password.is_empty() && is_common_password(password) {
+        out.push(NewPasswordProblem {
+            blocking: false,
+            message: "this is one of the most common passwords, tried first by anyone guessing"
+                .into(),
+        });
+    }
+    out
+}
+
 /// Judges the runtime and persisted passwords of one node.
 /// `persisted` holds (source label, value) pairs, e.g. ("/oem/90_custom.yaml", …).
 pub fn assess_password(
@@ -745,6 +820,57 @@ mod tests {
             "Hello world!",
             "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"
         ));
+    }
+
+    #[test]
+    fn new_password_checks_block_and_warn() {
+        let msgs = |p: &str, a: &str| -> Vec<(bool, String)> {
+            check_new_password(p, a, "rancher", 12)
+                .into_iter()
+                .map(|x| (x.blocking, x.message))
+                .collect()
+        };
+        assert!(msgs("", "")[0].1.contains("type a new password"));
+        assert!(
+            msgs("rancher", "rancher")
+                .iter()
+                .any(|(b, m)| *b && m.contains("default"))
+        );
+        assert!(
+            msgs("short-pass", "short-pass")
+                .iter()
+                .any(|(b, m)| *b && m.contains("at least 12"))
+        );
+        let user = check_new_password("operator-name", "operator-name", "operator-name", 12);
+        assert!(
+            user.iter()
+                .any(|p| p.blocking && p.message.contains("user name"))
+        );
+        assert!(
+            msgs("a-good-long-one", "a-good-long-onf")
+                .iter()
+                .any(|(b, m)| *b && m.contains("differ"))
+        );
+        assert!(
+            msgs("a-good\nlong-one", "a-good\nlong-one")
+                .iter()
+                .any(|(b, _)| *b)
+        );
+        // A common password is a warning, not a block.
+        let common = msgs("Password1234", "Password1234");
+        assert_eq!(common.len(), 1, "{common:?}");
+        assert!(!common[0].0 && common[0].1.contains("most common"));
+        assert!(msgs("Harvcred-Sentinel-7q2x", "Harvcred-Sentinel-7q2x").is_empty());
+        // The minimum is configurable.
+        assert!(
+            check_new_password("sixteen-chars-ok", "sixteen-chars-ok", "rancher", 20)[0]
+                .message
+                .contains("at least 20")
+        );
+        // No message quotes the password.
+        for (_, m) in msgs("Sentinel-xyz", "Sentinel-xyw") {
+            assert!(!m.contains("Sentinel"), "{m}");
+        }
     }
 
     #[test]

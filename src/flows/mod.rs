@@ -11,6 +11,7 @@ pub mod certs;
 pub mod engine;
 pub mod keep;
 pub mod keys;
+pub mod password;
 pub mod proxy;
 pub mod run;
 

@@ -53,10 +53,13 @@ pub enum Scenario {
     /// A CloudInit `99_passwd.yaml` sets another rancher password than the
     /// installer's (and the nodes have rebooted since).
     CloudinitPassword,
+    /// Harvester before v1.3: the API serves no CloudInit resource (no
+    /// `node.harvesterhci.io` group), so persisting means editing `/oem`.
+    NoCloudinit,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Healthy,
         Scenario::CertsExpiring,
         Scenario::KcmCertExpired,
@@ -66,6 +69,7 @@ impl Scenario {
         Scenario::OldRke2,
         Scenario::OldLayout,
         Scenario::CloudinitPassword,
+        Scenario::NoCloudinit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,6 +83,7 @@ impl Scenario {
             Scenario::OldRke2 => "old-rke2",
             Scenario::OldLayout => "old-layout",
             Scenario::CloudinitPassword => "cloudinit-password",
+            Scenario::NoCloudinit => "no-cloudinit",
         }
     }
 
@@ -108,6 +113,9 @@ impl Scenario {
             }
             Scenario::CloudinitPassword => {
                 "a CloudInit 99_passwd.yaml overrides the installer's rancher password (rancher-password holds the one in force)"
+            }
+            Scenario::NoCloudinit => {
+                "before Harvester v1.3: the API serves no CloudInit resource (node.harvesterhci.io)"
             }
         }
     }

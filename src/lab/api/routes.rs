@@ -118,7 +118,23 @@ fn dispatch(app: &Arc<App>, path: &str, req: &Req) -> Result<Response, ApiError>
         }
         v.map_or_else(|| Err(ApiError::path_not_found()), ok)
     };
+    // Before Harvester v1.3 there is no node.harvesterhci.io group at all.
+    const NODE_GROUP: &str = "node.harvesterhci.io";
+    let no_cloudinit = app
+        .controllers
+        .plan
+        .has(crate::lab::plan::Scenario::NoCloudinit);
+    if no_cloudinit && segs.first() == Some(&"apis") && segs.get(1) == Some(&NODE_GROUP) {
+        return Err(ApiError::path_not_found());
+    }
     match segs.as_slice() {
+        ["apis"] if no_cloudinit => {
+            let mut list = discovery::group_list();
+            if let Some(groups) = list["groups"].as_array_mut() {
+                groups.retain(|g| g["name"] != NODE_GROUP);
+            }
+            discovery_get(Some(list))
+        }
         ["version"] => discovery_get(Some(discovery::version(
             app.controllers.plan.rke2_version(),
         ))),

@@ -1,0 +1,726 @@
+//! `harvcred password set` against real lab nodes: the new password works
+//! at once through PAM on the chosen nodes only, survives a reboot (the lab
+//! rebuilds /etc from /oem like Harvester), replaces clear text, works on
+//! the old layout, survives a cut link with a retry, and neither the
+//! password nor its hash shows in a process argument, the audit, the log or
+//! harvcred's files. Needs root (the lab); run with `scripts/dev test`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{BIN, Lab, output_with_stdin};
+use harvcred::cli::password::{PasswordIo, list_nodes};
+use harvcred::creds::password::Sensitive;
+use harvcred::flows::engine::{self, AuditLine, ChangeIo, Walk};
+use harvcred::flows::password::{Draft, Facts, NodeWork, PasswordChange};
+
+/// Recognisable, so that a leak anywhere is found by a plain search.
+const SENTINEL: &str = "Harvcred-Sentinel-7q2x";
+const SENTINEL2: &str = "Harvcred-Sentinel-8w3k";
+
+/// harvcred's own folders (config, state: audit log, harvcred.log) for this test.
+struct Home(tempfile::TempDir);
+
+impl Home {
+    fn new() -> Home {
+        Home(
+            tempfile::Builder::new()
+                .prefix("hcpw")
+                .tempdir_in("/tmp")
+                .unwrap(),
+        )
+    }
+    fn cmd(&self, lab: &Lab, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("HOME", self.0.path())
+            .env("XDG_STATE_HOME", self.0.path().join("state"))
+            .env("XDG_CONFIG_HOME", self.0.path().join("config"))
+            .arg("--lab")
+            .arg(&lab.dir)
+            .args(args);
+        c
+    }
+    fn state_dir(&self) -> PathBuf {
+        self.0.path().join("state/harvcred")
+    }
+    fn audit(&self) -> String {
+        std::fs::read_to_string(self.state_dir().join("audit.jsonl")).unwrap_or_default()
+    }
+    /// Every file harvcred saved, concatenated.
+    fn saved(&self) -> String {
+        let mut all = String::new();
+        for e in walkdir(self.0.path()) {
+            all.push_str(&String::from_utf8_lossy(
+                &std::fs::read(e).unwrap_or_default(),
+            ));
+        }
+        all
+    }
+}
+
+fn walkdir(p: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                out.extend(walkdir(&path));
+            } else if path.is_file() {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn set(home: &Home, lab: &Lab, nodes: &[&str], password: &str) -> Output {
+    let mut args = vec!["password", "set", "--yes"];
+    for n in nodes {
+        args.extend(["--node", n]);
+    }
+    output_with_stdin(
+        &mut home.cmd(lab, &args),
+        format!("{password}\n").as_bytes(),
+    )
+}
+
+/// A real authentication through pam_unix's helper on the node, the password
+/// on its stdin: true when the node accepts it.
+fn pam_accepts(lab: &Lab, node: &str, password: &str) -> bool {
+    let mut input = password.as_bytes().to_vec();
+    input.push(0);
+    let out = output_with_stdin(
+        Command::new("ssh").arg("-F").arg(lab.ssh_config()).args([
+            "-o",
+            "BatchMode=yes",
+            node,
+            "sudo -n unix_chkpwd rancher nullok",
+        ]),
+        &input,
+    );
+    match out.status.code() {
+        Some(0) => true,
+        Some(7) => false,
+        other => panic!("{node}: unix_chkpwd exited {other:?}: {}", text(&out)),
+    }
+}
+
+fn shadow_hash(lab: &Lab, node: &str) -> String {
+    let line = lab.ssh_ok(node, "sudo -n getent shadow rancher");
+    line.split(':').nth(1).unwrap().to_string()
+}
+
+/// The password in force when the lab came up (the lab keeps it in a file).
+fn installer_password(lab: &Lab) -> String {
+    std::fs::read_to_string(lab.dir.join("rancher-password"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn oem_texts(lab: &Lab, node: &str) -> Vec<(String, String)> {
+    let dir = lab.dir.join("nodes").join(node).join("oem");
+    let mut v: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn reboot(lab: &Lab, nodes: &[&str]) {
+    let out = Command::new(BIN)
+        .args(["lab", "reboot", "--dir"])
+        .arg(&lab.dir)
+        .args(nodes)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "lab reboot: {}", text(&out));
+}
+
+fn password_levels(home: &Home, lab: &Lab) -> Vec<(String, String)> {
+    let out = home.cmd(lab, &["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status --json: {e}: {}", text(&out)));
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["node"].as_str().unwrap().to_string(),
+                n["areas"]["password"]["level"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Samples every process's arguments on the host and on some nodes while
+/// it runs; what it saw is searched afterwards (the hashes are known only then).
+struct ArgSampler {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<BTreeSet<String>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    nodes: Vec<String>,
+    ssh_config: PathBuf,
+}
+
+const STOP_FILE: &str = "/tmp/harvcred-sampler-stop";
+
+impl ArgSampler {
+    fn start(lab: &Lab, nodes: &[&str]) -> ArgSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let (s, h) = (stop.clone(), seen.clone());
+        let mut threads = vec![std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                    if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+                        let c = String::from_utf8_lossy(&c).replace('\0', " ");
+                        if !c.is_empty() {
+                            h.lock().unwrap().insert(c);
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })];
+        for n in nodes {
+            lab.ssh_ok(n, &format!("rm -f {STOP_FILE}"));
+            let mut child = Command::new("ssh")
+                .arg("-F")
+                .arg(lab.ssh_config())
+                .args([
+                    "-o",
+                    "BatchMode=yes",
+                    n,
+                    &format!("while [ ! -e {STOP_FILE} ]; do ps -eo args; sleep 0.01; done"),
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let out = child.stdout.take().unwrap();
+            let h = seen.clone();
+            threads.push(std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                    h.lock().unwrap().insert(line);
+                }
+                let _ = child.wait();
+            }));
+        }
+        ArgSampler {
+            stop,
+            seen,
+            threads,
+            nodes: nodes.iter().map(|s| s.to_string()).collect(),
+            ssh_config: lab.ssh_config(),
+        }
+    }
+
+    /// Stops; every argument list seen.
+    fn finish(self) -> String {
+        self.stop.store(true, Ordering::Relaxed);
+        for n in &self.nodes {
+            let _ = Command::new("ssh")
+                .arg("-F")
+                .arg(&self.ssh_config)
+                .args(["-o", "BatchMode=yes", n, &format!("touch {STOP_FILE}")])
+                .status();
+        }
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let seen = self.seen.lock().unwrap();
+        assert!(
+            seen.iter().any(|l| l.contains("ps -eo args")),
+            "the node samplers ran"
+        );
+        seen.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+fn assert_absent(haystack: &str, secrets: &[&str], what: &str) {
+    for s in secrets {
+        assert!(!s.is_empty());
+        assert!(!haystack.contains(s), "a password or hash shows in {what}");
+    }
+}
+
+/// Cuts one node's link as its apply starts and brings it back after.
+struct CutLink<'a> {
+    inner: &'a PasswordIo,
+    node: String,
+    veth: String,
+    once: Mutex<bool>,
+    audit: Mutex<Vec<AuditLine>>,
+}
+
+fn link(veth: &str, state: &str) {
+    let st = Command::new("ip")
+        .args(["link", "set", veth, state])
+        .status()
+        .unwrap();
+    assert!(st.success(), "ip link set {veth} {state}");
+}
+
+impl ChangeIo<PasswordChange> for CutLink<'_> {
+    async fn load(&self) -> Result<Facts, String> {
+        self.inner.load().await
+    }
+    async fn dry_run(&self, t: &str, w: &NodeWork) -> Result<(), String> {
+        self.inner.dry_run(t, w).await
+    }
+    async fn apply(&self, t: &str, w: &NodeWork) -> Result<bool, String> {
+        let cut = t == self.node && std::mem::replace(&mut *self.once.lock().unwrap(), false);
+        if cut {
+            link(&self.veth, "down");
+        }
+        let r = self.inner.apply(t, w).await;
+        if cut {
+            link(&self.veth, "up");
+        }
+        r
+    }
+    async fn verify(&self, t: &str, w: &NodeWork) -> Result<(), String> {
+        self.inner.verify(t, w).await
+    }
+    fn audit(&self, line: &AuditLine) {
+        self.audit.lock().unwrap().push(line.clone());
+        self.inner.audit(line);
+    }
+}
+
+fn password_io(
+    lab: &Lab,
+    home: &Home,
+    rt: &tokio::runtime::Runtime,
+    targets: &[&str],
+) -> PasswordIo {
+    let settings = harvcred::cluster::KubeSettings {
+        kubeconfig: Some(lab.kubeconfig()),
+        context: None,
+    };
+    let (client, context, _) = rt
+        .block_on(harvcred::cluster::connect(&settings))
+        .unwrap_or_else(|p| panic!("connect: {p:?}"));
+    let nodes = rt.block_on(list_nodes(&client)).unwrap();
+    // In the test's home: removed with it.
+    let ctl = home.0.path().join("ctl");
+    std::fs::create_dir_all(&ctl).unwrap();
+    std::fs::create_dir_all(home.state_dir()).unwrap();
+    PasswordIo {
+        pool: harvcred::node::Pool::new(harvcred::node::SshSettings::new(
+            "rancher".into(),
+            Some(lab.ssh_config()),
+            ctl,
+        )),
+        client,
+        nodes,
+        targets: targets.iter().map(|s| s.to_string()).collect(),
+        state_dir: home.state_dir(),
+        cluster: context,
+        correlation_id: "lab-cut".into(),
+        rollout_timeout: Duration::from_secs(60),
+    }
+}
+
+/// Node1 and node3 get a new password, node2 keeps its own: at once (PAM),
+/// after a reboot of all three, and in `status`. Then node3's link is cut
+/// as its apply starts, the summary and audit say what node3 holds, and
+/// the retry finishes it. Nothing secret leaks on the way.
+#[test]
+fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a_cut_link() {
+    // A CloudInit 99_passwd.yaml sets the password in force: ours must beat it.
+    let lab = Lab::up(&["--nodes", "3", "--scenario", "cloudinit-password"]);
+    let home = Home::new();
+    let old = installer_password(&lab);
+    assert!(
+        oem_texts(&lab, "node1")
+            .iter()
+            .any(|(n, _)| n == "99_passwd.yaml")
+    );
+    let node2_before = shadow_hash(&lab, "node2");
+    assert!(
+        pam_accepts(&lab, "node1", &old),
+        "the lab's password works first"
+    );
+
+    let sampler = ArgSampler::start(&lab, &["node1", "node3"]);
+    let out = set(&home, &lab, &["node1", "node3"], SENTINEL);
+    let mut outputs = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{outputs}");
+    assert!(outputs.contains("2 changed, 0 already so"), "{outputs}");
+    assert!(
+        outputs.contains("next boot: /oem/99_zz_harvcred_rancher_password_node1.yaml"),
+        "{outputs}"
+    );
+    assert!(pam_accepts(&lab, "node1", SENTINEL));
+    assert!(pam_accepts(&lab, "node3", SENTINEL));
+    assert!(
+        !pam_accepts(&lab, "node2", SENTINEL),
+        "node2 was not chosen"
+    );
+    assert!(
+        !pam_accepts(&lab, "node1", &old),
+        "node1's old password is gone"
+    );
+    assert!(pam_accepts(&lab, "node2", &old));
+    let mut hashes = vec![shadow_hash(&lab, "node1"), shadow_hash(&lab, "node3")];
+
+    // Again with the same password: nothing to do, nothing rewritten.
+    let again = set(&home, &lab, &["node1"], SENTINEL);
+    outputs.push_str(&text(&again));
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("0 changed, 1 already so"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(shadow_hash(&lab, "node1"), hashes[0]);
+    // Refused before anything is sent: the default password; no --yes from a pipe.
+    let refused = set(&home, &lab, &["node2"], "rancher");
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let mut no_yes = home.cmd(&lab, &["password", "set", "--node", "node2"]);
+    let no_yes = output_with_stdin(&mut no_yes, format!("{SENTINEL}\n").as_bytes());
+    assert_eq!(no_yes.status.code(), Some(2), "{}", text(&no_yes));
+    assert_eq!(shadow_hash(&lab, "node2"), node2_before, "node2 untouched");
+    assert_ne!(hashes[0], hashes[1], "a fresh salt per node");
+
+    // A runtime-only change, like `passwd` (harvester#2699), to show the
+    // reboot really rebuilds /etc from /oem.
+    output_with_stdin(
+        Command::new("ssh").arg("-F").arg(lab.ssh_config()).args([
+            "-o",
+            "BatchMode=yes",
+            "node2",
+            "sudo -n chpasswd",
+        ]),
+        b"rancher:Runtime-Only-Change-1\n",
+    );
+    assert!(pam_accepts(&lab, "node2", "Runtime-Only-Change-1"));
+
+    let mut args = sampler.finish();
+    reboot(&lab, &["node1", "node2", "node3"]);
+    assert!(
+        pam_accepts(&lab, "node1", SENTINEL),
+        "node1 keeps it after a reboot"
+    );
+    assert!(
+        pam_accepts(&lab, "node3", SENTINEL),
+        "node3 keeps it after a reboot"
+    );
+    assert!(
+        !pam_accepts(&lab, "node2", "Runtime-Only-Change-1"),
+        "a runtime-only change is lost at reboot"
+    );
+    assert!(pam_accepts(&lab, "node2", &old));
+    assert_eq!(shadow_hash(&lab, "node2"), node2_before, "node2 unchanged");
+    let levels = password_levels(&home, &lab);
+    assert_eq!(
+        levels,
+        ["node1", "node2", "node3"]
+            .map(|n| (n.to_string(), "ok".to_string()))
+            .to_vec(),
+        "status's password area"
+    );
+    let check = home
+        .cmd(&lab, &["password", "check", "--node", "node1"])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    outputs.push_str(&text(&check));
+
+    // The cut link: node3 only, in-process so the cut lands as its apply starts.
+    let sampler = ArgSampler::start(&lab, &["node1", "node3"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let io = password_io(&lab, &home, &rt, &["node3"]);
+    let cut = CutLink {
+        inner: &io,
+        node: "node3".into(),
+        veth: format!("{}n3", lab.id()),
+        once: Mutex::new(true),
+        audit: Mutex::new(Vec::new()),
+    };
+    let draft = Draft {
+        password: Sensitive::new(SENTINEL2),
+        again: Sensitive::new(SENTINEL2),
+    };
+    let (mut walk, a) = Walk::new(
+        PasswordChange::default(),
+        vec!["node3".into()],
+        draft,
+        engine::ApplyOptions::default(),
+        "lab-cut".into(),
+    );
+    rt.block_on(engine::drive(&mut walk, &cut, a, |_| {}));
+    for _ in 0..3 {
+        let a = walk.handle(engine::Event::Next);
+        rt.block_on(engine::drive(&mut walk, &cut, a, |_| {}));
+    }
+    let Some(Err(summary)) = walk.result.clone() else {
+        panic!("the cut apply must fail: {:?}", walk.result)
+    };
+    assert!(summary.contains("failed: node3"), "{summary}");
+    let state = format!("{:?}", walk.states["node3"]);
+    let now_new = pam_accepts(&lab, "node3", SENTINEL2);
+    if now_new {
+        assert!(state.contains("runtime changed"), "{state}");
+    } else {
+        assert!(
+            pam_accepts(&lab, "node3", SENTINEL),
+            "node3 holds the old or the new one"
+        );
+        assert!(state.contains("runtime unchanged"), "{state}");
+    }
+    assert!(
+        state.contains("persisted unchanged") || state.contains("persisting FAILED"),
+        "{state}"
+    );
+    let runtime_line = home
+        .audit()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| {
+            l["correlation_id"] == "lab-cut" && l["node"] == "node3" && l["step"] == "runtime"
+        })
+        .expect("the audit has node3's runtime step");
+    assert_eq!(runtime_line["result"], "failed");
+    let said = runtime_line["detail"].as_str().unwrap();
+    assert!(
+        said.contains(if now_new {
+            "runtime changed"
+        } else {
+            "runtime unchanged"
+        }),
+        "{said}"
+    );
+    assert!(
+        cut.audit
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.target.as_deref() == Some("node3")
+                && l.step == "apply"
+                && l.result == harvcred::audit::Outcome::Failed),
+        "the engine's apply line"
+    );
+    let a = walk.handle(engine::Event::Retry(None));
+    rt.block_on(engine::drive(&mut walk, &cut, a, |_| {}));
+    assert!(matches!(walk.result, Some(Ok(_))), "{:?}", walk.states);
+    assert!(
+        pam_accepts(&lab, "node3", SENTINEL2),
+        "the retry finished node3"
+    );
+    assert!(pam_accepts(&lab, "node1", SENTINEL), "node1 untouched");
+    hashes.push(shadow_hash(&lab, "node3"));
+    rt.block_on(io.pool.close_all());
+
+    args.push_str(&sampler.finish());
+    let mut secrets: Vec<&str> = vec![SENTINEL, SENTINEL2];
+    secrets.extend(hashes.iter().map(String::as_str));
+    assert!(
+        args.contains("password set --yes --node node1 --node node3"),
+        "the host sampler ran while harvcred did"
+    );
+    assert_absent(&args, &secrets, "a process's arguments (host or node)");
+    assert_absent(&outputs, &secrets, "harvcred's output");
+    let audit = home.audit();
+    let has = |node: &str, step: &str| {
+        audit.lines().any(|l| {
+            let l: serde_json::Value = serde_json::from_str(l).unwrap();
+            l["action"] == "password.set" && l["node"] == node && l["step"] == step
+        })
+    };
+    assert!(has("node1", "verify") && has("node3", "runtime"), "{audit}");
+    assert_absent(&audit, &secrets, "the audit log");
+    assert_absent(&home.saved(), &secrets, "harvcred's saved files and log");
+}
+
+/// Clear text in the installer's file (`custom`) is replaced by the hash,
+/// backed up in /oem/install/, the new password wins at boot from harvcred's
+/// CloudInit file, or without CloudInit from the edited file itself.
+fn clear_text_is_replaced(lab_args: &[&str], custom: &str, cloudinit: bool) -> (Lab, Home) {
+    let lab = Lab::up(lab_args);
+    let home = Home::new();
+    let clear = installer_password(&lab);
+    let before = oem_texts(&lab, "node1");
+    assert!(
+        before
+            .iter()
+            .any(|(n, t)| n == custom && t.contains(&clear)),
+        "the scenario puts clear text in {custom}: {:?}",
+        before.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    let out = set(&home, &lab, &["node1"], SENTINEL);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("CLEAR TEXT in /oem/{custom}")),
+        "{said}"
+    );
+    let winner = if cloudinit {
+        "99_zz_harvcred_rancher_password_node1.yaml"
+    } else {
+        custom
+    };
+    assert!(
+        said.contains(&format!("next boot: /oem/{winner}")),
+        "{said}"
+    );
+    assert_eq!(said.contains("persisted: CloudInit"), cloudinit, "{said}");
+    let after = oem_texts(&lab, "node1");
+    for (name, t) in &after {
+        assert!(!t.contains(&clear), "clear text left in /oem/{name}");
+    }
+    let hash = shadow_hash(&lab, "node1");
+    for file in [custom, winner] {
+        assert!(
+            after.iter().any(|(n, t)| n == file && t.contains(&hash)),
+            "{file} holds the new hash"
+        );
+    }
+    let backups: Vec<String> = std::fs::read_dir(lab.dir.join("nodes/node1/oem/install"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        backups.iter().any(|b| b.starts_with(&format!("{custom}."))),
+        "{backups:?}"
+    );
+    reboot(&lab, &["node1"]);
+    assert!(pam_accepts(&lab, "node1", SENTINEL));
+    assert!(!pam_accepts(&lab, "node1", &clear));
+    assert_eq!(
+        password_levels(&home, &lab),
+        vec![("node1".to_string(), "ok".to_string())]
+    );
+    assert_absent(
+        &home.saved(),
+        &[SENTINEL, &hash],
+        "harvcred's saved files and log",
+    );
+    (lab, home)
+}
+
+#[test]
+fn clear_text_on_the_old_layout_is_replaced_and_a_cloudinit_wins() {
+    clear_text_is_replaced(
+        &[
+            "--nodes",
+            "1",
+            "--scenario",
+            "old-layout",
+            "--scenario",
+            "plaintext-password",
+        ],
+        "99_custom.yaml",
+        true,
+    );
+}
+
+/// Harvester before v1.3 has no CloudInit: the winning /oem file is edited.
+/// Then a change whose persisting fails (the file was edited by someone
+/// else after it was read) is shown as runtime changed, not persisted, and
+/// the retry only persists.
+#[test]
+fn without_cloudinit_the_winning_oem_file_is_edited() {
+    let (lab, home) = clear_text_is_replaced(
+        &[
+            "--nodes",
+            "1",
+            "--scenario",
+            "no-cloudinit",
+            "--scenario",
+            "plaintext-password",
+        ],
+        "90_custom.yaml",
+        false,
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let io = password_io(&lab, &home, &rt, &["node1"]);
+    let draft = Draft {
+        password: Sensitive::new(SENTINEL2),
+        again: Sensitive::new(SENTINEL2),
+    };
+    let (mut walk, a) = Walk::new(
+        PasswordChange::default(),
+        vec!["node1".into()],
+        draft,
+        engine::ApplyOptions::default(),
+        "lab-cut".into(),
+    );
+    rt.block_on(engine::drive(&mut walk, &io, a, |_| {}));
+    for _ in 0..2 {
+        let a = walk.handle(engine::Event::Next);
+        rt.block_on(engine::drive(&mut walk, &io, a, |_| {}));
+    }
+    // Read and planned; now someone edits the file before harvcred writes it.
+    let file = lab.dir.join("nodes/node1/oem/90_custom.yaml");
+    let theirs = std::fs::read(&file).unwrap();
+    let mut edited = theirs.clone();
+    edited.extend_from_slice(b"# an operator was here\n");
+    std::fs::write(&file, &edited).unwrap();
+    let a = walk.handle(engine::Event::Next);
+    rt.block_on(engine::drive(&mut walk, &io, a, |_| {}));
+    let state = format!("{:?}", walk.states["node1"]);
+    assert!(
+        state.contains("runtime changed, persisting FAILED"),
+        "{state}"
+    );
+    assert_eq!(harvcred::cli::password::exit_code(&walk), 1);
+    assert!(pam_accepts(&lab, "node1", SENTINEL2), "the runtime changed");
+    assert_eq!(std::fs::read(&file).unwrap(), edited, "their edit kept");
+    // Their edit undone, the retry persists only.
+    std::fs::write(&file, &theirs).unwrap();
+    let a = walk.handle(engine::Event::Retry(None));
+    rt.block_on(engine::drive(&mut walk, &io, a, |_| {}));
+    assert!(matches!(walk.result, Some(Ok(_))), "{:?}", walk.states);
+    let retried = home.audit();
+    assert!(
+        retried.lines().any(|l| {
+            let l: serde_json::Value = serde_json::from_str(l).unwrap();
+            l["correlation_id"] == "lab-cut"
+                && l["node"] == "node1"
+                && l["step"] == "runtime"
+                && l["detail"] == "runtime already had the new hash"
+        }),
+        "the retry only persists: {retried}"
+    );
+    rt.block_on(io.pool.close_all());
+    reboot(&lab, &["node1"]);
+    assert!(pam_accepts(&lab, "node1", SENTINEL2));
+    assert_absent(
+        &home.saved(),
+        &[SENTINEL2],
+        "harvcred's saved files and log",
+    );
+}
