@@ -87,6 +87,9 @@ pub struct ClusterSettings {
     pub node_ips: Vec<String>,
     /// Each Node's kubeletVersion (the RKE2 version it runs), by name.
     pub kubelet_versions: std::collections::BTreeMap<String, String>,
+    /// The token copy Rancher keeps in `fleet-local/local-rke-state` (short
+    /// hash only), when it can be read.
+    pub cluster_token: Option<crate::creds::report::TokenCopy>,
 }
 
 impl ClusterSettings {
@@ -151,7 +154,10 @@ pub async fn read_settings(client: Client) -> ClusterSettings {
     let gvk = GroupVersionKind::gvk("harvesterhci.io", "v1beta1", "Setting");
     let ar = ApiResource::from_gvk_with_plural(&gvk, "settings");
     let api: Api<DynamicObject> = Api::all_with(client, &ar);
-    let mut out = ClusterSettings::default();
+    let mut out = ClusterSettings {
+        cluster_token: read_cluster_token(api.clone().into_client()).await,
+        ..Default::default()
+    };
     // The nodes' facts the judging needs (the console reads no list of its own
     // with them): every InternalIP and the RKE2 version each runs.
     let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(api.clone().into_client());
@@ -466,7 +472,7 @@ pub async fn sweep_node(
 }
 
 /// [`sweep_node`], plus what the node's files say about the cluster network.
-async fn sweep_node_with_network(
+pub async fn sweep_node_with_network(
     pool: &Pool,
     t: &Target,
     ctx: ClusterContext,
@@ -561,8 +567,8 @@ pub async fn sweep_all(
                 Ok(Err(e)) => api_error = Some(crate::cluster::classify(&e).detail),
                 Err(_) => api_error = Some("listing nodes: no answer within 10 s".into()),
             }
-            cluster_token = read_cluster_token(client.clone()).await;
             settings = read_settings(client).await;
+            cluster_token = settings.cluster_token.clone();
         }
         Err(p) => {
             api_error = Some(p.detail.clone());

@@ -477,6 +477,7 @@ mod credentials {
             app.update(Msg::NodeSwept {
                 node: r.node.clone(),
                 outcome: Shared::new(NodeOutcome::Report(Arc::new(r))),
+                network: Shared::new(Default::default()),
             });
         }
         app.update(Msg::NodeSwept {
@@ -485,6 +486,7 @@ mod credentials {
                 reason: ReadFailure::Sudo,
                 detail: "sudo: a password is required".into(),
             })),
+            network: Shared::new(Default::default()),
         });
         app
     }
@@ -595,6 +597,7 @@ mod credentials {
         app.update(Msg::NodeSwept {
             node: "node1".into(),
             outcome: Shared::new(NodeOutcome::Report(Arc::new(r))),
+            network: Shared::new(Default::default()),
         });
         press(&mut app, KeyCode::Char(':'));
         type_str(&mut app, "certs");
@@ -661,6 +664,7 @@ mod credentials {
         app.update(Msg::NodeSwept {
             node: "node1".into(),
             outcome: Shared::new(NodeOutcome::Report(Arc::new(r))),
+            network: Shared::new(Default::default()),
         });
         press(&mut app, KeyCode::Enter);
         let buf = draw(&app, &dark()).backend().buffer().clone();

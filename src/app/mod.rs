@@ -104,6 +104,8 @@ pub struct App {
     pub sweeps: std::collections::BTreeMap<String, NodeSweep>,
     /// The reports as read, before token copies are compared across nodes
     /// (that comparison is redone from these whenever one arrives).
+    /// What each node's files say about the cluster network (VIP, CIDRs).
+    networks: std::collections::BTreeMap<String, crate::creds::proxy::ClusterFacts>,
     raw_reports:
         std::collections::BTreeMap<String, std::sync::Arc<crate::creds::report::NodeReport>>,
     pub settings: Option<std::sync::Arc<crate::status::ClusterSettings>>,
@@ -148,6 +150,7 @@ impl App {
             quit: false,
             tracked: Vec::new(),
             sweeps: Default::default(),
+            networks: Default::default(),
             raw_reports: Default::default(),
             settings: None,
             cluster: None,
@@ -341,7 +344,13 @@ impl App {
                 self.rejudge();
                 Vec::new()
             }
-            Msg::NodeSwept { node, outcome } => {
+            Msg::NodeSwept {
+                node,
+                outcome,
+                network,
+            } => {
+                self.networks
+                    .insert(node.clone(), network.0.as_ref().clone());
                 if self.row(&node).is_none() {
                     // The node left while it was being read.
                     self.dirty = false;
@@ -480,12 +489,27 @@ impl App {
     fn rejudge(&mut self) {
         let mut judged: Vec<crate::creds::report::NodeReport> =
             self.raw_reports.values().map(|r| (**r).clone()).collect();
-        crate::creds::report::compare_tokens_across(&mut judged);
+        // As `status` does: the nodes' copies and Rancher's (the secret).
+        let cluster_token = self
+            .settings
+            .as_ref()
+            .and_then(|s| s.cluster_token.as_ref());
+        crate::creds::report::compare_tokens_with_cluster(&mut judged, cluster_token);
         for r in judged {
             self.sweeps
                 .insert(r.node.clone(), NodeSweep::Done(std::sync::Arc::new(r)));
         }
         if let Some(s) = &self.settings {
+            // The VIP and the CIDRs come from the nodes' files, as in `status`:
+            // the first node (in name order) that names each.
+            let mut s = s.as_ref().clone();
+            for n in self.networks.values() {
+                let net = &mut s.network;
+                net.vip = net.vip.take().or_else(|| n.vip.clone());
+                net.pod_cidr = net.pod_cidr.take().or_else(|| n.pod_cidr.clone());
+                net.service_cidr = net.service_cidr.take().or_else(|| n.service_cidr.clone());
+            }
+            let s = &s;
             let ips: Vec<String> = self
                 .rows
                 .iter()

@@ -68,6 +68,8 @@ pub enum Msg {
     NodeSwept {
         node: String,
         outcome: Shared<NodeOutcome>,
+        /// What the node's files say about the cluster network (VIP, CIDRs).
+        network: Shared<crate::creds::proxy::ClusterFacts>,
     },
     /// The configured sweep interval has passed.
     RefreshDue,

@@ -109,11 +109,13 @@ impl Runner {
                 let (tx, pool, ctx) = (tx.clone(), pool.clone(), ctx.clone());
                 let name = t.name.clone();
                 let h = tokio::spawn(async move {
-                    let outcome = crate::status::sweep_node(&pool, &t, ctx, thresholds).await;
+                    let (outcome, network) =
+                        crate::status::sweep_node_with_network(&pool, &t, ctx, thresholds).await;
                     let _ = tx
                         .send(Msg::NodeSwept {
                             node: t.name.clone(),
                             outcome: Shared::new(outcome),
+                            network: Shared::new(network),
                         })
                         .await;
                 });

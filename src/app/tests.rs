@@ -399,6 +399,7 @@ mod sweep {
         app.update(Msg::NodeSwept {
             node: r.node.clone(),
             outcome: Shared::new(NodeOutcome::Report(Arc::new(r))),
+            network: Shared::new(Default::default()),
         });
     }
 
@@ -453,10 +454,75 @@ mod sweep {
                 reason: ReadFailure::Sudo,
                 detail: "sudo: a password is required".into(),
             })),
+            network: Shared::new(Default::default()),
         });
         assert_eq!(app.rows[1].creds.token, CredCell::Unknown);
         assert!(
             matches!(&app.sweeps["node2"], NodeSweep::Failed(u) if u.reason == ReadFailure::Sudo)
+        );
+    }
+
+    /// The console judges what `status` judges: the VIP and the CIDRs that
+    /// the nodes' files name, and the token copy Rancher keeps.
+    #[test]
+    fn the_nodes_network_facts_and_rancher_s_token_copy_reach_the_judging() {
+        let mut app = listed();
+        app.update(Msg::SettingsRead(Shared::new(ClusterSettings {
+            http_proxy: Some(Ok(crate::creds::proxy::HttpProxySetting::parse(
+                r#"{"httpProxy":"http://proxy:3128","noProxy":"10.0.0.0/24"}"#,
+            )
+            .unwrap())),
+            cluster_token: Some(TokenCopy {
+                source: "secret fleet-local/local-rke-state serverToken".into(),
+                short_hash: "aaa".into(),
+                format: "secure".into(),
+            }),
+            ..Default::default()
+        })));
+        app.update(Msg::NodeSwept {
+            node: "node1".into(),
+            outcome: Shared::new(NodeOutcome::Report(Arc::new(report("node1", OK, "aaa")))),
+            network: Shared::new(crate::creds::proxy::ClusterFacts {
+                vip: Some("192.168.122.100".into()),
+                pod_cidr: Some("172.30.0.0/16".into()),
+                ..Default::default()
+            }),
+        });
+        swept(&mut app, report("node2", OK, "bbb"));
+        let said: Vec<String> = app
+            .cluster
+            .as_ref()
+            .unwrap()
+            .findings
+            .iter()
+            .map(|f| f.message.clone())
+            .collect();
+        assert!(
+            said.iter()
+                .any(|m| m.contains("VIP 192.168.122.100 is not covered")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter().any(|m| m.contains("pod CIDR 172.30.0.0/16")),
+            "{said:?}"
+        );
+        // Two nodes disagree; Rancher's copy decides which one is odd
+        // (without it, a tie).
+        let NodeSweep::Done(r) = &app.sweeps["node2"] else {
+            panic!("node2 not judged")
+        };
+        let token: Vec<String> = r
+            .areas
+            .get(&Area::Token)
+            .map(|a| a.findings.iter().map(|f| f.message.clone()).collect())
+            .unwrap_or_default();
+        assert!(
+            token.iter().any(|m| m.contains("local-rke-state")),
+            "{token:?}"
+        );
+        assert!(
+            !token.iter().any(|m| m.contains("no majority")),
+            "{token:?}"
         );
     }
 
