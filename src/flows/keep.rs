@@ -3,8 +3,6 @@
 //! machines themselves. The file holds the old value as written, credentials
 //! included (a rollback must restore them), so it is created 0600.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -19,26 +17,15 @@ pub fn proxy_path(state_dir: &Path, context: &str) -> PathBuf {
         .join(format!("http-proxy.{safe}.json"))
 }
 
-/// Keeps `previous`: written to a temp file (0600) and renamed.
+/// Keeps `previous`: a new 0600 file in a 0700 folder, never through a
+/// symlink, renamed over the old one (it holds the proxy's credentials).
 pub fn save_proxy(
     state_dir: &Path,
     context: &str,
     previous: &HttpProxySetting,
 ) -> std::io::Result<()> {
-    let p = proxy_path(state_dir, context);
-    let dir = p.parent().expect("has a parent");
-    std::fs::create_dir_all(dir)?;
-    let tmp = p.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)?;
     let json = previous.to_json();
-    f.write_all(json.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &p)
+    crate::config::write_private(&proxy_path(state_dir, context), json.as_bytes())
 }
 
 /// The kept value, or None when no change was made from this machine.
@@ -80,5 +67,11 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        let folder = proxy_path(d.path(), "ctx/a");
+        let folder_mode = std::fs::metadata(folder.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(folder_mode & 0o777, 0o700, "the rollback folder is private");
     }
 }
