@@ -696,7 +696,7 @@ fn without_cloudinit_the_winning_oem_file_is_edited() {
         state.contains("runtime changed, persisting FAILED"),
         "{state}"
     );
-    assert_eq!(harvcred::cli::password::exit_code(&walk), 1);
+    assert_eq!(harvcred::cli::walk::exit_code_of(&walk.states), 1);
     assert!(pam_accepts(&lab, "node1", SENTINEL2), "the runtime changed");
     assert_eq!(std::fs::read(&file).unwrap(), edited, "their edit kept");
     // Their edit undone, the retry persists only.

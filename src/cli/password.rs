@@ -26,8 +26,8 @@ use crate::cluster::cloudinit::{self, HOSTNAME_LABEL, Selector};
 use crate::creds::level::Level;
 use crate::creds::password::{self, Sensitive};
 use crate::creds::report::{Area, NodeFiles};
-use crate::flows::Step;
-use crate::flows::engine::{self, AuditLine, Change, ChangeIo, Event, TargetState, Walk};
+
+use crate::flows::engine::{self, AuditLine, ChangeIo};
 use crate::flows::password::{self as flow, Facts, NodeFacts, NodeWork, OemFile, PasswordChange};
 use crate::logs::sanitize_str;
 use crate::model::Target;
@@ -458,7 +458,8 @@ impl PasswordIo {
             }
             Err(e) => {
                 let msg = format!(
-                    "{rt_text}, persisting FAILED: {e}; the next reboot would bring the old password back: retry to persist"
+                    "{}{rt_text}, persisting FAILED: {e}; the next reboot would bring the old password back: retry to persist",
+                    if runtime { engine::PARTLY_APPLIED } else { "" }
                 );
                 self.note(node, "persist", Outcome::Failed, msg.clone());
                 Err(msg)
@@ -511,134 +512,6 @@ impl PasswordIo {
             tracing::error!("writing the audit log: {err}");
         }
     }
-}
-
-fn print_states(walk: &Walk<PasswordChange>, shown: &mut BTreeMap<String, String>) {
-    for (t, s) in &walk.states {
-        let text = match s {
-            TargetState::Failed(e) | TargetState::Skipped(e) => format!("{}: {e}", s.label()),
-            _ => s.label().to_string(),
-        };
-        if shown.get(t) != Some(&text) {
-            println!("  {t}: {}", sanitize_str(&text));
-            shown.insert(t.clone(), text);
-        }
-    }
-}
-
-/// The exit code of a finished walk: 0 verified everywhere, 1 something
-/// was changed but not verified or not persisted, 3 a node was not reached
-/// before anything changed on it.
-pub fn exit_code(walk: &Walk<PasswordChange>) -> i32 {
-    let mut code = 0;
-    for s in walk.states.values() {
-        match s {
-            TargetState::Verified { .. } => {}
-            TargetState::Failed(e) if e.starts_with("verify") || e.contains("runtime changed") => {
-                code = code.max(1)
-            }
-            _ => code = 3,
-        }
-    }
-    code
-}
-
-/// Walks the change to its end on the command line (the coordinator moves
-/// this onto the shared CLI driver).
-fn drive_set(
-    rt: &tokio::runtime::Runtime,
-    io: &PasswordIo,
-    mut walk: Walk<PasswordChange>,
-    actions: Vec<engine::Action<NodeWork>>,
-    yes: bool,
-) -> i32 {
-    let mut shown = BTreeMap::new();
-    rt.block_on(engine::drive(&mut walk, io, actions, |_| {}));
-    if let Some(Err(e)) = &walk.result {
-        eprintln!("harvcred password set: {}", sanitize_str(e));
-        return 3;
-    }
-    let a = walk.handle(Event::Next);
-    rt.block_on(engine::drive(&mut walk, io, a, |_| {}));
-    for p in &walk.problems {
-        let kind = if p.severity == crate::flows::Severity::Error {
-            "error"
-        } else {
-            "warning"
-        };
-        eprintln!("  {kind}: {}", p.message);
-    }
-    if walk.step != Step::Preview {
-        if let Some(n) = &walk.notice {
-            eprintln!("harvcred password set: {}", sanitize_str(n));
-        }
-        eprintln!("Refused before sending anything.");
-        return 2;
-    }
-    for p in &walk.plan {
-        println!("{}:", p.target);
-        for l in &p.preview {
-            println!("  {}", sanitize_str(l));
-        }
-    }
-    if let Some(f) = &walk.facts {
-        for c in walk.change.consequences(f) {
-            println!("- {c}");
-        }
-    }
-    println!("Dry run on the nodes and the API...");
-    let a = walk.handle(Event::Next);
-    rt.block_on(engine::drive(&mut walk, io, a, |_| {}));
-    match walk.step {
-        Step::Done => {
-            println!("Dry run passed; nothing was changed.");
-            return 0;
-        }
-        Step::Confirm => {}
-        _ => {
-            eprintln!(
-                "harvcred password set: {}",
-                sanitize_str(walk.notice.as_deref().unwrap_or("the dry run failed"))
-            );
-            return 3;
-        }
-    }
-    if !yes && !ask_yes("Change the rancher password on these nodes?") {
-        io.audit(&AuditLine {
-            action: flow::ACTION,
-            correlation_id: walk.correlation_id.clone(),
-            target: None,
-            step: "confirm",
-            result: Outcome::Refused,
-            detail: "not confirmed by the operator".into(),
-            old: None,
-            new: None,
-        });
-        println!("Nothing was changed.");
-        return 2;
-    }
-    println!("Applying (runtime first, then persisted), node by node:");
-    let a = walk.handle(Event::Next);
-    rt.block_on(engine::drive(&mut walk, io, a, |w| {
-        print_states(w, &mut shown)
-    }));
-    print_states(&walk, &mut shown);
-    match &walk.result {
-        Some(Ok(m)) => println!("{}", sanitize_str(m)),
-        Some(Err(m)) => eprintln!("harvcred password set: {}", sanitize_str(m)),
-        None => {}
-    }
-    exit_code(&walk)
-}
-
-fn ask_yes(question: &str) -> bool {
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line).is_err() {
-        return false;
-    }
-    matches!(line.trim(), "y" | "Y" | "yes")
 }
 
 /// Connects and builds the I/O of a change over `targets` (all when empty).
@@ -805,18 +678,21 @@ pub fn run(args: PasswordArgs, connect_args: &ConnectArgs, read_only: bool) -> a
             .password_min_length
             .unwrap_or(password::DEFAULT_MIN_LENGTH),
     };
-    let options = engine::ApplyOptions {
-        dry_run_only: dry_run,
-        ..Default::default()
+    let flags = super::walk::WalkFlags {
+        dry_run,
+        yes,
+        parallel: 1,
+        keep_going: false,
     };
-    let (walk, actions) = Walk::new(
+    let code = super::walk::run_as(
+        &rt,
         change,
+        &io,
         io.targets.clone(),
         draft,
-        options,
+        flags,
         io.correlation_id.clone(),
     );
-    let code = drive_set(&rt, &io, walk, actions, yes);
     let pool = io.pool.clone();
     rt.block_on(async {
         let _ = tokio::time::timeout(Duration::from_secs(3), pool.close_all()).await;

@@ -103,6 +103,13 @@ pub fn exit_code_of(states: &BTreeMap<String, TargetState>) -> i32 {
         let c = match s {
             TargetState::Verified { .. } => VERIFIED,
             TargetState::Failed(e) if e.starts_with("verify:") => NOT_VERIFIED,
+            // Changed in part (the flow says so): applied, not verified.
+            TargetState::Failed(e)
+                if e.trim_start_matches("apply: ")
+                    .starts_with(crate::flows::engine::PARTLY_APPLIED) =>
+            {
+                NOT_VERIFIED
+            }
             TargetState::Failed(e) if is_refusal(e.trim_start_matches("apply:")) => REFUSED,
             TargetState::Failed(_) => UNREACHABLE,
             TargetState::Skipped(_) => REFUSED,
@@ -126,13 +133,39 @@ where
     C: Change,
     I: ChangeIo<C>,
 {
+    run_as(
+        rt,
+        change,
+        io,
+        targets,
+        draft,
+        flags,
+        audit::correlation_id(),
+    )
+}
+
+/// [`run`] under a correlation id the I/O already uses for its own audit
+/// lines (a change whose apply has steps of its own).
+pub fn run_as<C, I>(
+    rt: &tokio::runtime::Runtime,
+    change: C,
+    io: &I,
+    targets: Vec<String>,
+    draft: C::Draft,
+    flags: WalkFlags,
+    correlation_id: String,
+) -> i32
+where
+    C: Change,
+    I: ChangeIo<C>,
+{
     let name = change.action();
     let options = ApplyOptions {
         parallel: flags.parallel.max(1),
         keep_going: flags.keep_going,
         dry_run_only: flags.dry_run,
     };
-    let (mut w, a) = Walk::new(change, targets, draft, options, audit::correlation_id());
+    let (mut w, a) = Walk::new(change, targets, draft, options, correlation_id);
     rt.block_on(crate::flows::engine::drive(&mut w, io, a, |_| {}));
     if let Some(Err(e)) = &w.result {
         eprintln!("harvcred {name}: {}", sanitize_str(e));
@@ -250,6 +283,18 @@ mod tests {
             TargetState::Failed("verify: not Ready within 600 s".into()),
         );
         assert_eq!(exit_code_of(&s), 1);
+        s.insert(
+            "p".into(),
+            TargetState::Failed(format!(
+                "apply: {}runtime changed, persisting FAILED",
+                crate::flows::engine::PARTLY_APPLIED
+            )),
+        );
+        assert_eq!(
+            exit_code_of(&s),
+            1,
+            "a node changed in part is applied, not verified"
+        );
         s.insert(
             "c".into(),
             TargetState::Failed("apply: denied: expiringInHours".into()),

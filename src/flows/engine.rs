@@ -18,6 +18,11 @@ use serde::Serialize;
 use super::{Severity, Step};
 use crate::audit::Outcome;
 
+/// How an apply failure starts when it left its target changed in part
+/// (e.g. the password at runtime but not persisted): the command line then
+/// exits 1 (applied, not verified) rather than 3, and a retry finishes it.
+pub const PARTLY_APPLIED: &str = "partly applied: ";
+
 /// What is particular to one kind of change. Pure: no I/O.
 pub trait Change {
     /// What the operator edits. Its `Debug` must mask secrets.
