@@ -272,15 +272,7 @@ fn print_preview(f: &ProxyFlow) {
     }
 }
 
-fn ask_yes(question: &str) -> bool {
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    if std::io::stdin().lock().read_line(&mut line).is_err() {
-        return false;
-    }
-    matches!(line.trim(), "y" | "Y" | "yes")
-}
+use super::walk::ask_yes;
 
 fn refused_without_terminal(io: &Io, action: &str) {
     let mut e = audit::Entry::new(

@@ -48,7 +48,8 @@ pub fn write_audit(state_dir: &std::path::Path, cluster: &str, line: &AuditLine)
     }
 }
 
-fn ask_yes(question: &str) -> bool {
+/// A yes/no question on the terminal; anything but yes is no.
+pub fn ask_yes(question: &str) -> bool {
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
