@@ -203,9 +203,42 @@ pub fn configured_verdict(c: &Configured, touched_since_change: bool) -> Option<
     (touched_since_change && c.status == Some(true)).then_some(Verified::Configured)
 }
 
+/// Whether the env vars Harvester's http-proxy syncer writes into the
+/// provisioning Cluster `fleet-local/local` (`spec.agentEnvVars`) carry `s`:
+/// what `configured` means. None when the Cluster cannot be read.
+pub async fn agent_env_carries(client: &Client, s: &HttpProxySetting) -> Option<bool> {
+    let gvk = GroupVersionKind::gvk("provisioning.cattle.io", "v1", "Cluster");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "clusters");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "fleet-local", &ar);
+    let cluster = tokio::time::timeout(TIMEOUT, api.get("local"))
+        .await
+        .ok()?
+        .ok()?;
+    let env = cluster.data["spec"]["agentEnvVars"].as_array()?;
+    let var = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or("")
+    };
+    let no_proxy: Vec<&str> = var("NO_PROXY").split(',').map(str::trim).collect();
+    Some(
+        var("HTTP_PROXY") == s.http_proxy.expose_secret()
+            && var("HTTPS_PROXY") == s.https_proxy.expose_secret()
+            && s.no_proxy
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .all(|e| no_proxy.contains(&e)),
+    )
+}
+
 /// Follows `status.conditions` after a change written at `applied_rv`: the
 /// condition only counts once the controller has touched the object again
 /// (a newer resourceVersion), else the old `True` would pass for the new value.
+/// A controller that reconciles within the second of its last report writes
+/// an identical status, which moves no resourceVersion: then a True counts
+/// once the Cluster's agent env vars carry the value.
 pub async fn follow_configured(
     client: &Client,
     applied_rv: &str,
@@ -226,6 +259,11 @@ pub async fn follow_configured(
             }
             if let Some(v) = configured_verdict(&r.configured, newer(&r.resource_version)) {
                 return v;
+            }
+            if r.configured.status == Some(true)
+                && agent_env_carries(client, &r.setting).await == Some(true)
+            {
+                return Verified::Configured;
             }
         }
         if tokio::time::Instant::now() >= deadline {
