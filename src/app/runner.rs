@@ -30,6 +30,23 @@ pub struct Runner {
     thresholds: crate::creds::level::Thresholds,
     /// Each open log pane's streams and the task forwarding their batches.
     logs: HashMap<u64, (Vec<LogStream>, JoinHandle<()>)>,
+    /// How the engine walks reach the nodes (their own pool, on their thread).
+    walk_ssh: Option<crate::node::SshSettings>,
+    /// The thread that runs engine walks' actions (their futures are not
+    /// `Send`: a current-thread runtime with a LocalSet), started at need.
+    walks: Option<tokio::sync::mpsc::UnboundedSender<WalkJob>>,
+}
+
+/// One action of an engine walk, for the walk thread.
+type WalkJob =
+    Box<dyn FnOnce(&WalkThread) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send>;
+
+/// What the walk thread keeps between actions: the open `:password`
+/// walk's I/O (connected at its `Load`, by correlation id).
+#[derive(Default)]
+struct WalkThread {
+    password:
+        std::rc::Rc<std::cell::RefCell<Option<std::rc::Rc<crate::cli::password::PasswordIo>>>>,
 }
 
 impl Runner {
@@ -53,6 +70,8 @@ impl Runner {
             ticker: None,
             thresholds: Default::default(),
             logs: HashMap::new(),
+            walk_ssh: None,
+            walks: None,
         }
     }
 
@@ -60,6 +79,87 @@ impl Runner {
     pub fn with_thresholds(mut self, t: crate::creds::level::Thresholds) -> Runner {
         self.thresholds = t;
         self
+    }
+
+    /// Engine walks reach the nodes with these settings (their own pool,
+    /// control sockets in a folder of their own).
+    pub fn with_walk_ssh(mut self, mut ssh: crate::node::SshSettings) -> Runner {
+        ssh.control_dir = ssh.control_dir.join("w");
+        self.walk_ssh = Some(ssh);
+        self
+    }
+
+    fn walk_thread(&mut self) -> &tokio::sync::mpsc::UnboundedSender<WalkJob> {
+        self.walks.get_or_insert_with(|| {
+            let (jtx, mut jrx) = tokio::sync::mpsc::unbounded_channel::<WalkJob>();
+            std::thread::Builder::new()
+                .name("walks".into())
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            tracing::error!("the walk thread has no runtime: {e}");
+                            return;
+                        }
+                    };
+                    let local = tokio::task::LocalSet::new();
+                    let state = std::rc::Rc::new(WalkThread::default());
+                    local.block_on(&rt, async move {
+                        while let Some(job) = jrx.recv().await {
+                            tokio::task::spawn_local(job(&state));
+                        }
+                    });
+                })
+                .expect("spawning the walk thread");
+            jtx
+        })
+    }
+
+    /// An action of the `:password` walk: on the walk thread; the answer
+    /// (and a verification's progress) comes back as `Msg::Password`.
+    fn password(&mut self, action: crate::flows::engine::Action<crate::flows::password::NodeWork>) {
+        use crate::flows::engine::{Action, Event, perform};
+        let (tx, kube, state_dir) = (self.tx.clone(), self.kube.clone(), self.state_dir.clone());
+        let Some(ssh) = self.walk_ssh.clone() else {
+            let _ = self.tx.try_send(Msg::Flash {
+                error: true,
+                text: "walks are not set up in this console".into(),
+            });
+            return;
+        };
+        let job: WalkJob = Box::new(move |thread: &WalkThread| {
+            let slot = thread.password.clone();
+            Box::pin(async move {
+                let send = |ev: Event<crate::flows::password::PasswordChange>| {
+                    let _ = tx.try_send(Msg::Password(super::msg::Once::new(ev)));
+                };
+                if matches!(action, Action::Load) {
+                    // A new walk: connect, and read every node (the targets
+                    // may change at the form).
+                    match password_io(&kube, state_dir, ssh).await {
+                        Ok(io) => *slot.borrow_mut() = Some(std::rc::Rc::new(io)),
+                        Err(e) => {
+                            send(Event::LoadFailed(e));
+                            return;
+                        }
+                    }
+                }
+                let io = slot.borrow().clone();
+                let Some(io) = io else {
+                    send(Event::LoadFailed(
+                        "the walk lost its connection; open it again".into(),
+                    ));
+                    return;
+                };
+                if let Some(ev) = perform(&*io, action, send).await {
+                    let _ = tx.send(Msg::Password(super::msg::Once::new(ev))).await;
+                }
+            })
+        });
+        let _ = self.walk_thread().send(job);
     }
 
     /// Sweep every node again this often (None: only on `r`).
@@ -226,6 +326,11 @@ impl Runner {
             Effect::Track(targets) => self.track(targets),
             Effect::Sweep(targets) => self.sweep(targets),
             Effect::Proxy(action) => self.proxy(action),
+            Effect::Password(action) => {
+                if let Some(a) = action.take() {
+                    self.password(a)
+                }
+            }
             Effect::OpenLogs { pane, sources } => self.open_logs(pane, sources),
             Effect::CloseLogs { pane } => {
                 // Dropping the streams closes the remote journalctl's stdin.
@@ -382,6 +487,29 @@ impl Runner {
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), self.pool.close_all()).await;
     }
+}
+
+/// The I/O of a `:password` walk: the API, every node of the cluster over
+/// SSH (a pool of the walk thread's own), the audit log.
+async fn password_io(
+    kube: &KubeSettings,
+    state_dir: PathBuf,
+    ssh: crate::node::SshSettings,
+) -> Result<crate::cli::password::PasswordIo, String> {
+    let (client, context, server) = cluster::connect(kube).await.map_err(|p| p.detail)?;
+    let nodes = crate::cli::password::list_nodes(&client).await?;
+    let mut targets: Vec<String> = nodes.keys().cloned().collect();
+    targets.sort_by(|a, b| crate::model::natural_cmp(a, b));
+    Ok(crate::cli::password::PasswordIo {
+        pool: Pool::new(ssh),
+        client,
+        nodes,
+        targets,
+        state_dir,
+        cluster: format!("{context} ({server})"),
+        correlation_id: crate::audit::correlation_id(),
+        rollout_timeout: Duration::from_secs(120),
+    })
 }
 
 #[cfg(test)]
