@@ -210,3 +210,332 @@ impl App {
         fx
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeMap;
+
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::*;
+    use crate::app::{Msg, NodeInfo, Role, Setup};
+    use crate::flows::engine::TargetState;
+    use crate::flows::password::{Facts, NodeFacts};
+
+    pub const NEW: &str = "Harvcred-Sentinel-7q2x";
+
+    fn app(read_only: bool) -> App {
+        let mut app = App::new(Setup {
+            read_only,
+            inventory: Vec::new(),
+            kube: Ok(()),
+            notice: None,
+            theme: "dark".into(),
+        });
+        let node = |name: &str, ip: &str, role| NodeInfo {
+            name: name.into(),
+            role,
+            address: Some(ip.into()),
+            ready: Some(true),
+        };
+        app.update(Msg::NodesListed(vec![
+            node("node1", "10.0.0.11", Role::Server),
+            node("node2", "10.0.0.12", Role::Server),
+            node("node3", "10.0.0.13", Role::Worker),
+        ]));
+        app
+    }
+
+    fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
+        app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    fn typed(app: &mut App, s: &str) -> Vec<Effect> {
+        s.chars()
+            .flat_map(|c| press(app, KeyCode::Char(c)))
+            .collect()
+    }
+
+    fn actions(fx: &[Effect]) -> Vec<Action<NodeWork>> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::Password(a) => a.take(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The walk's requests to the nodes (audit lines left out).
+    fn requests(fx: &[Effect]) -> Vec<Action<NodeWork>> {
+        actions(fx)
+            .into_iter()
+            .filter(|a| !matches!(a, Action::Audit(_)))
+            .collect()
+    }
+
+    fn answer(app: &mut App, ev: Event<PasswordChange>) -> Vec<Effect> {
+        app.update(Msg::Password(crate::app::msg::Once::new(ev)))
+    }
+
+    pub fn facts() -> Facts {
+        Facts {
+            nodes: ["node1", "node2", "node3"]
+                .map(|n| {
+                    (
+                        n.to_string(),
+                        NodeFacts {
+                            runtime: None,
+                            oem: BTreeMap::new(),
+                            hostname_label: Some(n.to_string()),
+                            install_config: None,
+                        },
+                    )
+                })
+                .into(),
+            cloudinit_served: true,
+        }
+    }
+
+    fn form(app: &App) -> &PasswordForm {
+        app.password.as_ref().expect("the :password walk is open")
+    }
+
+    /// `:password` with node1 and node3 marked, read, the password typed
+    /// twice: the walk at its form.
+    pub fn at_form(password: &str) -> App {
+        let mut app = app(false);
+        press(&mut app, KeyCode::Char(' '));
+        press(&mut app, KeyCode::Char('j'));
+        press(&mut app, KeyCode::Char('j'));
+        press(&mut app, KeyCode::Char(' '));
+        typed(&mut app, ":password");
+        let fx = press(&mut app, KeyCode::Enter);
+        assert!(matches!(actions(&fx)[..], [Action::Load]), "{fx:?}");
+        assert_eq!(app.view(), &View::Password);
+        answer(&mut app, Event::Loaded(facts()));
+        typed(&mut app, password);
+        press(&mut app, KeyCode::Tab);
+        typed(&mut app, password);
+        app
+    }
+
+    fn ticket_of(a: &Action<NodeWork>) -> (u64, String) {
+        match a {
+            Action::DryRun { ticket, target, .. }
+            | Action::Apply { ticket, target, .. }
+            | Action::Verify { ticket, target, .. } => (*ticket, target.clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn opened_logs_of(fx: &[Effect]) -> Vec<String> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::OpenLogs { sources, .. } => Some(format!("{sources:?}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn targets_are_the_marked_nodes_and_t_cycles_them_while_the_fields_are_empty() {
+        let mut app = app(false);
+        press(&mut app, KeyCode::Char('j'));
+        typed(&mut app, ":password");
+        press(&mut app, KeyCode::Enter);
+        // Nothing marked: the selected node.
+        assert_eq!(form(&app).walk.targets, ["node2"]);
+        answer(&mut app, Event::Loaded(facts()));
+        press(&mut app, KeyCode::Char('t'));
+        assert_eq!(form(&app).choice, TargetChoice::Role(Role::Server));
+        assert_eq!(form(&app).walk.targets, ["node1", "node2"]);
+        for _ in 0..3 {
+            press(&mut app, KeyCode::Char('t'));
+        }
+        assert_eq!(form(&app).choice, TargetChoice::All);
+        assert_eq!(form(&app).walk.targets, ["node1", "node2", "node3"]);
+        // Once something is typed, `t` is a letter of the password.
+        typed(&mut app, "at");
+        assert_eq!(form(&app).choice, TargetChoice::All);
+        assert_eq!(form(&app).inputs[0].text(), "at");
+    }
+
+    #[test]
+    fn problems_are_shown_at_their_field_and_block_the_preview() {
+        let mut app = at_form("rancher");
+        let fields: Vec<&str> = form(&app).walk.problems.iter().map(|p| p.field).collect();
+        assert!(fields.contains(&"password"), "{fields:?}");
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(form(&app).walk.step, Step::Edit, "refused at the form");
+        // Different second entry: the problem is at `again`.
+        typed(&mut app, "x");
+        assert!(
+            form(&app).walk.problems.iter().any(|p| p.field == "again"),
+            "{:?}",
+            form(&app).walk.problems
+        );
+        // The form's Debug never shows what was typed.
+        let shown = format!("{:?}", form(&app));
+        assert!(!shown.contains("rancher"), "{shown}");
+    }
+
+    #[test]
+    fn enter_previews_per_node_dry_runs_y_applies_and_r_retries_only_the_failed_node() {
+        let mut app = at_form(NEW);
+        assert!(form(&app).walk.problems.is_empty());
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(form(&app).walk.step, Step::Preview);
+        let planned: Vec<&str> = form(&app)
+            .walk
+            .plan
+            .iter()
+            .map(|p| p.target.as_str())
+            .collect();
+        assert_eq!(planned, ["node1", "node3"]);
+        assert!(
+            !form(&app)
+                .walk
+                .plan
+                .iter()
+                .any(|p| p.preview.join("\n").contains(NEW)),
+            "the preview never shows the password"
+        );
+        // `y` means nothing before the dry run passed.
+        assert!(requests(&typed(&mut app, "y")).is_empty());
+        let dry = requests(&press(&mut app, KeyCode::Enter));
+        assert_eq!(dry.len(), 2, "{dry:?}");
+        for a in &dry {
+            let (ticket, target) = ticket_of(a);
+            answer(
+                &mut app,
+                Event::DryRunDone {
+                    ticket,
+                    target,
+                    result: Ok(()),
+                },
+            );
+        }
+        assert_eq!(form(&app).walk.step, Step::Confirm);
+        let fx = press(&mut app, KeyCode::Char('y'));
+        let apply = requests(&fx);
+        assert_eq!(ticket_of(&apply[0]).1, "node1");
+        assert_eq!(form(&app).walk.states["node1"], TargetState::Applying);
+        // The log beside the form follows the node being changed.
+        let logs = opened_logs_of(&fx);
+        assert!(logs.len() == 1 && logs[0].contains("node1"), "{logs:?}");
+        let (ticket, target) = ticket_of(&apply[0]);
+        let fx = answer(
+            &mut app,
+            Event::Applied {
+                ticket,
+                target,
+                result: Ok(true),
+            },
+        );
+        let (ticket, target) = ticket_of(&requests(&fx)[0]);
+        let fx = answer(
+            &mut app,
+            Event::Verified {
+                ticket,
+                target,
+                result: Ok(()),
+            },
+        );
+        let next = requests(&fx);
+        assert_eq!(ticket_of(&next[0]).1, "node3");
+        let logs = opened_logs_of(&fx);
+        assert!(logs.len() == 1 && logs[0].contains("node3"), "{logs:?}");
+        let (ticket, target) = ticket_of(&next[0]);
+        answer(
+            &mut app,
+            Event::Applied {
+                ticket,
+                target,
+                result: Err("ssh: link down".into()),
+            },
+        );
+        assert_eq!(form(&app).walk.step, Step::Done);
+        assert!(matches!(
+            form(&app).walk.states["node1"],
+            TargetState::Verified { .. }
+        ));
+        assert!(matches!(
+            form(&app).walk.states["node3"],
+            TargetState::Failed(_)
+        ));
+        // r: node3 alone, node1 is not changed twice.
+        let retry = requests(&press(&mut app, KeyCode::Char('r')));
+        let applied: Vec<String> = retry
+            .iter()
+            .filter(|a| matches!(a, Action::Apply { .. }))
+            .map(|a| ticket_of(a).1)
+            .collect();
+        assert_eq!(applied, ["node3"]);
+        let (ticket, target) = ticket_of(
+            &retry
+                .iter()
+                .find(|a| matches!(a, Action::Apply { .. }))
+                .unwrap()
+                .clone(),
+        );
+        let fx = answer(
+            &mut app,
+            Event::Applied {
+                ticket,
+                target,
+                result: Ok(true),
+            },
+        );
+        let (ticket, target) = ticket_of(&requests(&fx)[0]);
+        answer(
+            &mut app,
+            Event::Verified {
+                ticket,
+                target,
+                result: Ok(()),
+            },
+        );
+        assert_eq!(form(&app).walk.step, Step::Done);
+        assert!(
+            form(&app)
+                .walk
+                .states
+                .values()
+                .all(|s| matches!(s, TargetState::Verified { .. }))
+        );
+        // Closing the finished walk ends the log it opened.
+        let fx = press(&mut app, KeyCode::Enter);
+        assert!(app.password.is_none());
+        assert!(
+            fx.iter().any(|e| matches!(e, Effect::CloseLogs { .. })),
+            "{fx:?}"
+        );
+    }
+
+    #[test]
+    fn esc_and_ctrl_x_cancel_before_apply_and_read_only_refuses() {
+        let mut app = at_form(NEW);
+        press(&mut app, KeyCode::Enter);
+        press(&mut app, KeyCode::Esc);
+        assert_eq!(form(&app).walk.step, Step::Edit, "esc: back to the form");
+        let fx = app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('x'),
+            KeyModifiers::CONTROL,
+        )));
+        assert!(app.password.is_none(), "ctrl-x cancels");
+        assert!(actions(&fx).iter().all(|a| matches!(a, Action::Audit(_))));
+        assert!(
+            app.flash
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("nothing was changed")
+        );
+
+        let mut app = self::app(true);
+        typed(&mut app, ":password");
+        let fx = press(&mut app, KeyCode::Enter);
+        assert!(fx.is_empty() && app.password.is_none());
+        assert!(app.flash.as_ref().unwrap().text.contains("read-only"));
+    }
+}
