@@ -319,6 +319,47 @@ pub(crate) mod tests {
         app
     }
 
+    /// The walk done: node1 changed and verified, node3's apply failed.
+    pub fn done_with_node3_failed() -> App {
+        let mut app = at_form(NEW);
+        press(&mut app, KeyCode::Enter);
+        for a in requests(&press(&mut app, KeyCode::Enter)) {
+            let (ticket, target) = ticket_of(&a);
+            answer(
+                &mut app,
+                Event::DryRunDone {
+                    ticket,
+                    target,
+                    result: Ok(()),
+                },
+            );
+        }
+        let mut next = requests(&press(&mut app, KeyCode::Char('y')));
+        while let Some(a) = next.pop() {
+            let (ticket, target) = ticket_of(&a);
+            let ev = match (&a, target.as_str()) {
+                (Action::Apply { .. }, "node3") => Event::Applied {
+                    ticket,
+                    target,
+                    result: Err("ssh: link down".into()),
+                },
+                (Action::Apply { .. }, _) => Event::Applied {
+                    ticket,
+                    target,
+                    result: Ok(true),
+                },
+                _ => Event::Verified {
+                    ticket,
+                    target,
+                    result: Ok(()),
+                },
+            };
+            next.extend(requests(&answer(&mut app, ev)));
+        }
+        assert_eq!(form(&app).walk.step, Step::Done);
+        app
+    }
+
     fn ticket_of(a: &Action<NodeWork>) -> (u64, String) {
         match a {
             Action::DryRun { ticket, target, .. }

@@ -68,3 +68,74 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     };
     walk::draw(f, rest, &form.walk, &label, t);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::password_walk::tests::{NEW, at_form, done_with_node3_failed};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn screen(app: &App) -> Vec<String> {
+        let theme = Theme::default_theme();
+        let mut term = Terminal::new(TestBackend::new(72, 12)).unwrap();
+        term.draw(|f| draw(f, f.area(), app, &theme)).unwrap();
+        let buf = term.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_form_is_masked_with_problems_at_their_field() {
+        let s = screen(&at_form("rancher"));
+        assert_eq!(
+            s[..8],
+            [
+                "┌ new password for rancher (masked) ───────────────────────────────────┐",
+                "│  password  •••••••                                                   │",
+                "│            ✗ not `rancher`: it is Harvester's well-known default     │",
+                "│            password                                                  │",
+                "│            ✗ at least 12 characters (this one has 7;                 │",
+                "│            password_min_length in config.toml)                       │",
+                "│> again     •••••••                                                   │",
+                "└──────────────────────────────────────────────────────────────────────┘",
+            ]
+        );
+        assert_eq!(
+            s[8],
+            "┌ password.set · edit ─────────────────────────────────────────────────┐"
+        );
+        assert_eq!(
+            s[9],
+            "│targets  marked nodes: node1 node3                                    │"
+        );
+    }
+
+    #[test]
+    fn a_finished_walk_shows_each_node_and_what_to_retry() {
+        let s = screen(&done_with_node3_failed());
+        assert!(!s.join("\n").contains(NEW));
+        assert_eq!(
+            s[..6],
+            [
+                "┌ password.set · done ─────────────────────────────────────────────────┐",
+                "│targets  marked nodes: node1 node3                                    │",
+                "│node1  verified                                                       │",
+                "│node3  failed      apply: ssh: link down                              │",
+                "│1 changed, 0 already so, failed: node3; retry to finish them (the     │",
+                "│others are not changed again)                                         │",
+            ]
+        );
+        assert_eq!(
+            s[11],
+            "└r retry the failed nodes · enter/esc close────────────────────────────┘"
+        );
+    }
+}
