@@ -381,8 +381,8 @@ impl App {
             }
             Msg::Quit => self.quit(),
             Msg::Proxy(ev) => self.proxy_event(ev),
-            Msg::Password(ev) => match ev.take() {
-                Some(ev) => self.password_event(ev),
+            Msg::Password { walk, event } => match event.take() {
+                Some(ev) => self.password_event(&walk, ev),
                 None => Vec::new(),
             },
             Msg::LogLines {

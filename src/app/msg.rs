@@ -111,7 +111,12 @@ pub enum Msg {
     /// A result for the `:proxy` walkthrough.
     Proxy(crate::flows::proxy::Event),
     /// An answer for the open `:password` walk (engine event).
-    Password(Once<crate::flows::engine::Event<crate::flows::password::PasswordChange>>),
+    /// `walk` is the walk's correlation id: an answer for an earlier walk
+    /// (the targets changed since) is dropped.
+    Password {
+        walk: String,
+        event: Once<crate::flows::engine::Event<crate::flows::password::PasswordChange>>,
+    },
     /// A batch from log pane `pane`'s stream of its `node`th node.
     LogLines {
         pane: u64,
@@ -147,7 +152,12 @@ pub enum Effect {
     Proxy(crate::flows::proxy::Action),
     /// An action of the `:password` walk, run on the walk thread; its
     /// answer comes back as `Msg::Password`.
-    Password(Once<crate::flows::engine::Action<crate::flows::password::NodeWork>>),
+    /// `targets` are the nodes a `Load` reads.
+    Password {
+        walk: String,
+        targets: Vec<String>,
+        action: Once<crate::flows::engine::Action<crate::flows::password::NodeWork>>,
+    },
     /// Start a log pane's streams (one per node); their batches come back as `Msg::LogLines`.
     OpenLogs {
         pane: u64,

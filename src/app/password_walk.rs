@@ -39,10 +39,14 @@ impl std::fmt::Debug for PasswordForm {
 
 pub const FIELDS: [&str; 2] = ["password", "again"];
 
-fn effects(actions: Vec<Action<NodeWork>>) -> Vec<Effect> {
+fn effects(walk: &Walk<PasswordChange>, actions: Vec<Action<NodeWork>>) -> Vec<Effect> {
     actions
         .into_iter()
-        .map(|a| Effect::Password(super::msg::Once::new(a)))
+        .map(|a| Effect::Password {
+            walk: walk.correlation_id.clone(),
+            targets: walk.targets.clone(),
+            action: super::msg::Once::new(a),
+        })
         .collect()
 }
 
@@ -53,6 +57,16 @@ impl PasswordForm {
             again: Sensitive::new(self.inputs[1].text()),
         }
     }
+}
+
+fn new_walk(targets: Vec<String>, draft: Draft) -> (Walk<PasswordChange>, Vec<Action<NodeWork>>) {
+    Walk::new(
+        PasswordChange::default(),
+        targets,
+        draft,
+        ApplyOptions::default(),
+        crate::audit::correlation_id(),
+    )
 }
 
 impl App {
@@ -76,13 +90,8 @@ impl App {
             return Vec::new();
         }
         let targets = self.password_targets(TargetChoice::Marked);
-        let (walk, actions) = Walk::new(
-            PasswordChange::default(),
-            targets,
-            Draft::default(),
-            ApplyOptions::default(),
-            crate::audit::correlation_id(),
-        );
+        let (walk, actions) = new_walk(targets, Draft::default());
+        let fx = effects(&walk, actions);
         self.password = Some(PasswordForm {
             walk,
             choice: TargetChoice::Marked,
@@ -90,7 +99,7 @@ impl App {
             focus: 0,
             log_pane: None,
         });
-        effects(actions)
+        fx
     }
 
     /// A key while the `:password` walk is shown.
@@ -115,10 +124,13 @@ impl App {
                     if f.inputs.iter().all(|i| i.text().is_empty()) {
                         let choice = f.choice.next();
                         let targets = self.password_targets(choice);
+                        // Other nodes: their files are read afresh (a new
+                        // walk; answers for the old one are dropped).
                         let f = self.password.as_mut().unwrap();
                         f.choice = choice;
-                        f.walk.targets = targets;
-                        return Vec::new();
+                        let (walk, actions) = new_walk(targets, f.draft());
+                        f.walk = walk;
+                        return effects(&f.walk, actions);
                     }
                 }
                 _ => {}
@@ -127,7 +139,8 @@ impl App {
             let focus = f.focus;
             if f.inputs[focus].key(&k) {
                 let draft = f.draft();
-                return effects(f.walk.handle(Event::Edited(draft)));
+                let actions = f.walk.handle(Event::Edited(draft));
+                return effects(&f.walk, actions);
             }
         }
         let f = self.password.as_mut().unwrap();
@@ -139,7 +152,7 @@ impl App {
             return Vec::new();
         };
         let actions = f.walk.handle(ev);
-        let mut fx = effects(actions);
+        let mut fx = effects(&f.walk, actions);
         if f.walk.step == Step::Cancelled {
             // Cancelled before apply: nothing was sent; the form closes.
             self.flash = Some(super::Flash {
@@ -201,11 +214,16 @@ impl App {
 
     /// An answer for the walk from the runner (a stale one is ignored by the
     /// engine's tickets; one for a closed walk is dropped).
-    pub fn password_event(&mut self, ev: Event<PasswordChange>) -> Vec<Effect> {
-        let Some(f) = self.password.as_mut() else {
+    pub fn password_event(&mut self, walk: &str, ev: Event<PasswordChange>) -> Vec<Effect> {
+        let Some(f) = self
+            .password
+            .as_mut()
+            .filter(|f| f.walk.correlation_id == walk)
+        else {
             return Vec::new();
         };
-        let mut fx = effects(f.walk.handle(ev));
+        let actions = f.walk.handle(ev);
+        let mut fx = effects(&f.walk, actions);
         fx.extend(self.password_log_follows());
         fx
     }
@@ -259,7 +277,7 @@ pub(crate) mod tests {
     fn actions(fx: &[Effect]) -> Vec<Action<NodeWork>> {
         fx.iter()
             .filter_map(|e| match e {
-                Effect::Password(a) => a.take(),
+                Effect::Password { action, .. } => action.take(),
                 _ => None,
             })
             .collect()
@@ -273,8 +291,25 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// An answer for the walk open now.
     fn answer(app: &mut App, ev: Event<PasswordChange>) -> Vec<Effect> {
-        app.update(Msg::Password(crate::app::msg::Once::new(ev)))
+        let walk = form(app).walk.correlation_id.clone();
+        app.update(Msg::Password {
+            walk,
+            event: crate::app::msg::Once::new(ev),
+        })
+    }
+
+    /// The nodes the walk's `Load` reads.
+    fn load_targets(fx: &[Effect]) -> Vec<String> {
+        fx.iter()
+            .find_map(|e| match e {
+                Effect::Password {
+                    targets, action, ..
+                } => matches!(action.take(), Some(Action::Load)).then(|| targets.clone()),
+                _ => None,
+            })
+            .expect("a Load")
     }
 
     pub fn facts() -> Facts {
@@ -387,11 +422,22 @@ pub(crate) mod tests {
         // Nothing marked: the selected node.
         assert_eq!(form(&app).walk.targets, ["node2"]);
         answer(&mut app, Event::Loaded(facts()));
-        press(&mut app, KeyCode::Char('t'));
+        let old = form(&app).walk.correlation_id.clone();
+        let fx = press(&mut app, KeyCode::Char('t'));
         assert_eq!(form(&app).choice, TargetChoice::Role(Role::Server));
         assert_eq!(form(&app).walk.targets, ["node1", "node2"]);
+        // Other nodes are read afresh; an answer for the walk before is dropped.
+        assert_eq!(load_targets(&fx), ["node1", "node2"]);
+        app.update(Msg::Password {
+            walk: old,
+            event: crate::app::msg::Once::new(Event::Loaded(facts())),
+        });
+        assert_eq!(form(&app).walk.step, Step::Loading);
+        answer(&mut app, Event::Loaded(facts()));
+        assert_eq!(form(&app).walk.step, Step::Edit);
         for _ in 0..3 {
             press(&mut app, KeyCode::Char('t'));
+            answer(&mut app, Event::Loaded(facts()));
         }
         assert_eq!(form(&app).choice, TargetChoice::All);
         assert_eq!(form(&app).walk.targets, ["node1", "node2", "node3"]);

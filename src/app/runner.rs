@@ -41,12 +41,14 @@ pub struct Runner {
 type WalkJob =
     Box<dyn FnOnce(&WalkThread) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send>;
 
+/// A walk's correlation id and its I/O.
+type WalkIo = (String, std::rc::Rc<crate::cli::password::PasswordIo>);
+
 /// What the walk thread keeps between actions: the open `:password`
 /// walk's I/O (connected at its `Load`, by correlation id).
 #[derive(Default)]
 struct WalkThread {
-    password:
-        std::rc::Rc<std::cell::RefCell<Option<std::rc::Rc<crate::cli::password::PasswordIo>>>>,
+    password: std::rc::Rc<std::cell::RefCell<Option<WalkIo>>>,
 }
 
 impl Runner {
@@ -120,7 +122,12 @@ impl Runner {
 
     /// An action of the `:password` walk: on the walk thread; the answer
     /// (and a verification's progress) comes back as `Msg::Password`.
-    fn password(&mut self, action: crate::flows::engine::Action<crate::flows::password::NodeWork>) {
+    fn password(
+        &mut self,
+        walk: String,
+        targets: Vec<String>,
+        action: crate::flows::engine::Action<crate::flows::password::NodeWork>,
+    ) {
         use crate::flows::engine::{Action, Event, perform};
         let (tx, kube, state_dir) = (self.tx.clone(), self.kube.clone(), self.state_dir.clone());
         let Some(ssh) = self.walk_ssh.clone() else {
@@ -134,28 +141,38 @@ impl Runner {
             let slot = thread.password.clone();
             Box::pin(async move {
                 let send = |ev: Event<crate::flows::password::PasswordChange>| {
-                    let _ = tx.try_send(Msg::Password(super::msg::Once::new(ev)));
+                    let _ = tx.try_send(Msg::Password {
+                        walk: walk.clone(),
+                        event: super::msg::Once::new(ev),
+                    });
                 };
                 if matches!(action, Action::Load) {
-                    // A new walk: connect, and read every node (the targets
-                    // may change at the form).
-                    match password_io(&kube, state_dir, ssh).await {
-                        Ok(io) => *slot.borrow_mut() = Some(std::rc::Rc::new(io)),
+                    // A new walk (or new targets): connect, read its nodes.
+                    match password_io(&kube, state_dir, ssh, targets, walk.clone()).await {
+                        Ok(io) => *slot.borrow_mut() = Some((walk.clone(), std::rc::Rc::new(io))),
                         Err(e) => {
                             send(Event::LoadFailed(e));
                             return;
                         }
                     }
                 }
-                let io = slot.borrow().clone();
+                let io = slot
+                    .borrow()
+                    .as_ref()
+                    .filter(|(id, _)| *id == walk)
+                    .map(|(_, io)| io.clone());
                 let Some(io) = io else {
-                    send(Event::LoadFailed(
-                        "the walk lost its connection; open it again".into(),
-                    ));
+                    // A newer walk took the thread's connection: this
+                    // one's answer would be dropped anyway.
                     return;
                 };
                 if let Some(ev) = perform(&*io, action, send).await {
-                    let _ = tx.send(Msg::Password(super::msg::Once::new(ev))).await;
+                    let _ = tx
+                        .send(Msg::Password {
+                            walk: walk.clone(),
+                            event: super::msg::Once::new(ev),
+                        })
+                        .await;
                 }
             })
         });
@@ -326,9 +343,13 @@ impl Runner {
             Effect::Track(targets) => self.track(targets),
             Effect::Sweep(targets) => self.sweep(targets),
             Effect::Proxy(action) => self.proxy(action),
-            Effect::Password(action) => {
+            Effect::Password {
+                walk,
+                targets,
+                action,
+            } => {
                 if let Some(a) = action.take() {
-                    self.password(a)
+                    self.password(walk, targets, a)
                 }
             }
             Effect::OpenLogs { pane, sources } => self.open_logs(pane, sources),
@@ -489,17 +510,20 @@ impl Runner {
     }
 }
 
-/// The I/O of a `:password` walk: the API, every node of the cluster over
-/// SSH (a pool of the walk thread's own), the audit log.
+/// The I/O of a `:password` walk: the API, its target nodes over SSH (a
+/// pool of the walk thread's own), the audit log.
 async fn password_io(
     kube: &KubeSettings,
     state_dir: PathBuf,
     ssh: crate::node::SshSettings,
+    targets: Vec<String>,
+    correlation_id: String,
 ) -> Result<crate::cli::password::PasswordIo, String> {
     let (client, context, server) = cluster::connect(kube).await.map_err(|p| p.detail)?;
     let nodes = crate::cli::password::list_nodes(&client).await?;
-    let mut targets: Vec<String> = nodes.keys().cloned().collect();
-    targets.sort_by(|a, b| crate::model::natural_cmp(a, b));
+    if let Some(n) = targets.iter().find(|n| !nodes.contains_key(*n)) {
+        return Err(format!("no node named {n} in the cluster"));
+    }
     Ok(crate::cli::password::PasswordIo {
         pool: Pool::new(ssh),
         client,
@@ -507,7 +531,7 @@ async fn password_io(
         targets,
         state_dir,
         cluster: format!("{context} ({server})"),
-        correlation_id: crate::audit::correlation_id(),
+        correlation_id,
         rollout_timeout: Duration::from_secs(120),
     })
 }
