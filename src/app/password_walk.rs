@@ -448,6 +448,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_help_lists_the_walks_keys_and_read_only_leaves_out_apply_and_retry() {
+        let keys = |read_only| -> Vec<&str> {
+            crate::app::keys::for_view(&View::Password, read_only)
+                .0
+                .iter()
+                .map(|h| h.key)
+                .collect()
+        };
+        let all = keys(false);
+        for k in ["t", "enter", "y", "esc / n", "ctrl-x", "r"] {
+            assert!(all.contains(&k), "{k}: {all:?}");
+        }
+        let ro = keys(true);
+        assert!(!ro.contains(&"y") && !ro.contains(&"r"), "{ro:?}");
+    }
+
+    #[test]
     fn problems_are_shown_at_their_field_and_block_the_preview() {
         let mut app = at_form("rancher");
         let fields: Vec<&str> = form(&app).walk.problems.iter().map(|p| p.field).collect();

@@ -66,7 +66,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         height: area.height.saturating_sub(height),
         ..area
     };
-    walk::draw(f, rest, &form.walk, &label, t);
+    walk::draw_with(f, rest, &form.walk, &label, false, t);
 }
 
 #[cfg(test)]
@@ -115,6 +115,11 @@ mod tests {
         assert_eq!(
             s[9],
             "│targets  marked nodes: node1 node3                                    │"
+        );
+        assert!(
+            !s[10].contains('✗'),
+            "problems once, at their field: {}",
+            s[10]
         );
     }
 
