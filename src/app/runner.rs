@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::{ApiProblemKind, ApiState, Effect, Msg, Shared, Target};
 use crate::cluster::{self, KubeSettings};
+use crate::flows::engine::{Action, Change, ChangeIo, Event, perform};
 use crate::node::Pool;
 use crate::node::stream::{Backpressure, LogStream, StreamEvent, StreamSpec};
 
@@ -41,14 +42,52 @@ pub struct Runner {
 type WalkJob =
     Box<dyn FnOnce(&WalkThread) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send>;
 
-/// A walk's correlation id and its I/O.
-type WalkIo = (String, std::rc::Rc<crate::cli::password::PasswordIo>);
+/// The open walk's correlation id and its I/O (one walk at a time).
+type WalkIo = (String, std::rc::Rc<dyn std::any::Any>);
 
-/// What the walk thread keeps between actions: the open `:password`
-/// walk's I/O (connected at its `Load`, by correlation id).
+/// What the walk thread keeps between actions: the open walk's I/O
+/// (connected at its `Load`).
 #[derive(Default)]
 struct WalkThread {
-    password: std::rc::Rc<std::cell::RefCell<Option<WalkIo>>>,
+    open: std::rc::Rc<std::cell::RefCell<Option<WalkIo>>>,
+}
+
+/// What a walk's I/O is built from.
+#[derive(Clone)]
+pub struct WalkSetup {
+    pub kube: KubeSettings,
+    pub state_dir: PathBuf,
+    pub ssh: crate::node::SshSettings,
+}
+
+/// A change the console runs on the walk thread: how its I/O connects and
+/// the message its answers come back as. A new flow implements this beside
+/// its form; the thread and the driving are shared.
+pub trait ConsoleChange: Change + Sized + 'static {
+    type Io: ChangeIo<Self> + 'static;
+    fn connect(
+        setup: WalkSetup,
+        targets: Vec<String>,
+        walk: String,
+    ) -> impl std::future::Future<Output = Result<Self::Io, String>>;
+    fn answer(walk: String, ev: Event<Self>) -> Msg;
+}
+
+impl ConsoleChange for crate::flows::password::PasswordChange {
+    type Io = crate::cli::password::PasswordIo;
+    fn connect(
+        setup: WalkSetup,
+        targets: Vec<String>,
+        walk: String,
+    ) -> impl std::future::Future<Output = Result<Self::Io, String>> {
+        password_io(setup, targets, walk)
+    }
+    fn answer(walk: String, ev: Event<Self>) -> Msg {
+        Msg::Password {
+            walk,
+            event: super::msg::Once::new(ev),
+        }
+    }
 }
 
 impl Runner {
@@ -120,16 +159,15 @@ impl Runner {
         })
     }
 
-    /// An action of the `:password` walk: on the walk thread; the answer
-    /// (and a verification's progress) comes back as `Msg::Password`.
-    fn password(
+    /// An action of an engine walk, on the walk thread; the answer (and a
+    /// verification's progress) comes back as the change's message.
+    fn engine_walk<C: ConsoleChange>(
         &mut self,
         walk: String,
         targets: Vec<String>,
-        action: crate::flows::engine::Action<crate::flows::password::NodeWork>,
+        action: Action<C::Work>,
     ) {
-        use crate::flows::engine::{Action, Event, perform};
-        let (tx, kube, state_dir) = (self.tx.clone(), self.kube.clone(), self.state_dir.clone());
+        let tx = self.tx.clone();
         let Some(ssh) = self.walk_ssh.clone() else {
             let _ = self.tx.try_send(Msg::Flash {
                 error: true,
@@ -137,19 +175,24 @@ impl Runner {
             });
             return;
         };
+        let setup = WalkSetup {
+            kube: self.kube.clone(),
+            state_dir: self.state_dir.clone(),
+            ssh,
+        };
         let job: WalkJob = Box::new(move |thread: &WalkThread| {
-            let slot = thread.password.clone();
+            let slot = thread.open.clone();
             Box::pin(async move {
-                let send = |ev: Event<crate::flows::password::PasswordChange>| {
-                    let _ = tx.try_send(Msg::Password {
-                        walk: walk.clone(),
-                        event: super::msg::Once::new(ev),
-                    });
+                let send = |ev: Event<C>| {
+                    let _ = tx.try_send(C::answer(walk.clone(), ev));
                 };
                 if matches!(action, Action::Load) {
                     // A new walk (or new targets): connect, read its nodes.
-                    match password_io(&kube, state_dir, ssh, targets, walk.clone()).await {
-                        Ok(io) => *slot.borrow_mut() = Some((walk.clone(), std::rc::Rc::new(io))),
+                    match C::connect(setup, targets, walk.clone()).await {
+                        Ok(io) => {
+                            let io: std::rc::Rc<dyn std::any::Any> = std::rc::Rc::new(io);
+                            *slot.borrow_mut() = Some((walk.clone(), io));
+                        }
                         Err(e) => {
                             send(Event::LoadFailed(e));
                             return;
@@ -160,19 +203,14 @@ impl Runner {
                     .borrow()
                     .as_ref()
                     .filter(|(id, _)| *id == walk)
-                    .map(|(_, io)| io.clone());
+                    .and_then(|(_, io)| io.clone().downcast::<C::Io>().ok());
                 let Some(io) = io else {
-                    // A newer walk took the thread's connection: this
-                    // one's answer would be dropped anyway.
+                    // A newer walk took the thread: this one's answer would
+                    // be dropped anyway.
                     return;
                 };
                 if let Some(ev) = perform(&*io, action, send).await {
-                    let _ = tx
-                        .send(Msg::Password {
-                            walk: walk.clone(),
-                            event: super::msg::Once::new(ev),
-                        })
-                        .await;
+                    let _ = tx.send(C::answer(walk.clone(), ev)).await;
                 }
             })
         });
@@ -349,7 +387,7 @@ impl Runner {
                 action,
             } => {
                 if let Some(a) = action.take() {
-                    self.password(walk, targets, a)
+                    self.engine_walk::<crate::flows::password::PasswordChange>(walk, targets, a)
                 }
             }
             Effect::OpenLogs { pane, sources } => self.open_logs(pane, sources),
@@ -513,13 +551,16 @@ impl Runner {
 /// The I/O of a `:password` walk: the API, its target nodes over SSH (a
 /// pool of the walk thread's own), the audit log.
 async fn password_io(
-    kube: &KubeSettings,
-    state_dir: PathBuf,
-    ssh: crate::node::SshSettings,
+    setup: WalkSetup,
     targets: Vec<String>,
     correlation_id: String,
 ) -> Result<crate::cli::password::PasswordIo, String> {
-    let (client, context, server) = cluster::connect(kube).await.map_err(|p| p.detail)?;
+    let WalkSetup {
+        kube,
+        state_dir,
+        ssh,
+    } = setup;
+    let (client, context, server) = cluster::connect(&kube).await.map_err(|p| p.detail)?;
     let nodes = crate::cli::password::list_nodes(&client).await?;
     if let Some(n) = targets.iter().find(|n| !nodes.contains_key(*n)) {
         return Err(format!("no node named {n} in the cluster"));
