@@ -101,9 +101,10 @@ pub fn run(opts: Options) -> Result<i32> {
             tx.clone(),
             kube_settings,
             paths.state_dir.clone(),
-            Pool::new(ssh),
+            Pool::new(ssh.clone()),
             probe_every,
         )
+        .with_walk_ssh(ssh)
         .with_sweep_interval(
             config
                 .sweep_interval_secs

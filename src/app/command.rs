@@ -42,6 +42,12 @@ pub const COMMANDS: &[Command] = &[
         mutating: true,
     },
     Command {
+        name: "password",
+        aliases: &[],
+        what: "change the rancher password on nodes (guided)",
+        mutating: true,
+    },
+    Command {
         name: "settings",
         aliases: &[],
         what: "Harvester settings",

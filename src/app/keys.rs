@@ -112,6 +112,28 @@ pub const WALK: &[KeyHelp] = &[
     },
 ];
 
+const PASSWORD: &[KeyHelp] = &[
+    k(
+        "t",
+        "targets: marked nodes (else the selected), a role, all (fields empty)",
+    ),
+    k("tab / ↑↓", "the other password field"),
+    k("enter", "preview per node, then the dry run"),
+    KeyHelp {
+        key: "y",
+        what: "apply after a passed dry run",
+        mutating: true,
+    },
+    k("esc / n", "back a step (from the form: cancel)"),
+    k("ctrl-x", "cancel; during apply: start no further node"),
+    KeyHelp {
+        key: "r",
+        what: "when done: retry the failed and skipped nodes only",
+        mutating: true,
+    },
+    k("enter / esc", "when done: close"),
+];
+
 /// The focused pane's keys, then the global ones; mutating keys left out in
 /// read-only mode.
 pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'static KeyHelp>) {
@@ -121,6 +143,7 @@ pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'s
         View::Certs => CERTS,
         View::Logs => LOGS,
         View::Proxy => PROXY,
+        View::Password => PASSWORD,
         _ => PLACEHOLDER,
     };
     let keep = |h: &&KeyHelp| !(read_only && h.mutating);

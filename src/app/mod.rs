@@ -9,6 +9,7 @@ pub mod keys;
 pub mod logpane;
 pub mod model;
 pub mod msg;
+pub mod password_walk;
 pub mod runner;
 pub mod sort;
 pub mod table;
@@ -31,6 +32,7 @@ pub enum View {
     Keys,
     Logs,
     Proxy,
+    Password,
     Settings,
 }
 
@@ -43,6 +45,7 @@ impl View {
             View::Keys => "SSH keys",
             View::Logs => "logs",
             View::Proxy => "proxy",
+            View::Password => "password",
             View::Settings => "settings",
         }
     }
@@ -119,6 +122,8 @@ pub struct App {
     pub certs: certs::CertsView,
     /// The open walkthrough (flow.rs), if any.
     pub walk: Option<flow::OpenWalk>,
+    /// The open `:password` walk (password_walk.rs), if any.
+    pub password: Option<password_walk::PasswordForm>,
     /// The log pane (logpane.rs).
     pub logs: logpane::Logs,
 }
@@ -158,6 +163,7 @@ impl App {
             thresholds: Default::default(),
             certs: certs::CertsView::default(),
             walk: None,
+            password: None,
             logs: Default::default(),
         };
         for n in setup.inventory {
@@ -375,6 +381,10 @@ impl App {
             }
             Msg::Quit => self.quit(),
             Msg::Proxy(ev) => self.proxy_event(ev),
+            Msg::Password { walk, event } => match event.take() {
+                Some(ev) => self.password_event(&walk, ev),
+                None => Vec::new(),
+            },
             Msg::LogLines {
                 pane,
                 node,
@@ -638,6 +648,13 @@ impl App {
         {
             return self.proxy_key(k);
         }
+        if self.mode == Mode::Normal
+            && !self.help
+            && *self.view() == View::Password
+            && self.password.is_some()
+        {
+            return self.password_key(k);
+        }
         match self.mode {
             Mode::Filter => self.key_filter(k),
             Mode::Command => self.key_command(k),
@@ -865,6 +882,7 @@ impl App {
             "q" => return self.quit(),
             "help" => self.help = true,
             "proxy" => return self.open_proxy_form(),
+            "password" => return self.open_password_form(),
             "logs" => {
                 let args: Vec<&str> = args.split_whitespace().collect();
                 return logpane::command(self, &args);

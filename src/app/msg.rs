@@ -32,6 +32,39 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Shared<T> {
     }
 }
 
+/// A value handed over once (an engine walk's action or answer, which is
+/// neither `Clone` nor `PartialEq`): the first `take` gets it. Two are equal
+/// when they are the same hand-over.
+pub struct Once<T>(Arc<std::sync::Mutex<Option<T>>>);
+
+impl<T> Once<T> {
+    pub fn new(v: T) -> Self {
+        Once(Arc::new(std::sync::Mutex::new(Some(v))))
+    }
+    pub fn take(&self) -> Option<T> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+impl<T> Clone for Once<T> {
+    fn clone(&self) -> Self {
+        Once(self.0.clone())
+    }
+}
+
+impl<T> PartialEq for Once<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T> std::fmt::Debug for Once<T> {
+    // What is inside may hold a secret (a password's work): never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Once(..)")
+    }
+}
+
 /// Everything that changes the console's state arrives as one of these, on
 /// one channel: keys from the terminal and results of background work.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +110,13 @@ pub enum Msg {
     Quit,
     /// A result for the `:proxy` walkthrough.
     Proxy(crate::flows::proxy::Event),
+    /// An answer for the open `:password` walk (engine event).
+    /// `walk` is the walk's correlation id: an answer for an earlier walk
+    /// (the targets changed since) is dropped.
+    Password {
+        walk: String,
+        event: Once<crate::flows::engine::Event<crate::flows::password::PasswordChange>>,
+    },
     /// A batch from log pane `pane`'s stream of its `node`th node.
     LogLines {
         pane: u64,
@@ -110,6 +150,14 @@ pub enum Effect {
     Sweep(Vec<Target>),
     /// A request of the `:proxy` walkthrough (read, dry run, apply, verify, audit).
     Proxy(crate::flows::proxy::Action),
+    /// An action of the `:password` walk, run on the walk thread; its
+    /// answer comes back as `Msg::Password`.
+    /// `targets` are the nodes a `Load` reads.
+    Password {
+        walk: String,
+        targets: Vec<String>,
+        action: Once<crate::flows::engine::Action<crate::flows::password::NodeWork>>,
+    },
     /// Start a log pane's streams (one per node); their batches come back as `Msg::LogLines`.
     OpenLogs {
         pane: u64,

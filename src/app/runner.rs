@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::{ApiProblemKind, ApiState, Effect, Msg, Shared, Target};
 use crate::cluster::{self, KubeSettings};
+use crate::flows::engine::{Action, Change, ChangeIo, Event, perform};
 use crate::node::Pool;
 use crate::node::stream::{Backpressure, LogStream, StreamEvent, StreamSpec};
 
@@ -30,6 +31,63 @@ pub struct Runner {
     thresholds: crate::creds::level::Thresholds,
     /// Each open log pane's streams and the task forwarding their batches.
     logs: HashMap<u64, (Vec<LogStream>, JoinHandle<()>)>,
+    /// How the engine walks reach the nodes (their own pool, on their thread).
+    walk_ssh: Option<crate::node::SshSettings>,
+    /// The thread that runs engine walks' actions (their futures are not
+    /// `Send`: a current-thread runtime with a LocalSet), started at need.
+    walks: Option<tokio::sync::mpsc::UnboundedSender<WalkJob>>,
+}
+
+/// One action of an engine walk, for the walk thread.
+type WalkJob =
+    Box<dyn FnOnce(&WalkThread) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send>;
+
+/// The open walk's correlation id and its I/O (one walk at a time).
+type WalkIo = (String, std::rc::Rc<dyn std::any::Any>);
+
+/// What the walk thread keeps between actions: the open walk's I/O
+/// (connected at its `Load`).
+#[derive(Default)]
+struct WalkThread {
+    open: std::rc::Rc<std::cell::RefCell<Option<WalkIo>>>,
+}
+
+/// What a walk's I/O is built from.
+#[derive(Clone)]
+pub struct WalkSetup {
+    pub kube: KubeSettings,
+    pub state_dir: PathBuf,
+    pub ssh: crate::node::SshSettings,
+}
+
+/// A change the console runs on the walk thread: how its I/O connects and
+/// the message its answers come back as. A new flow implements this beside
+/// its form; the thread and the driving are shared.
+pub trait ConsoleChange: Change + Sized + 'static {
+    type Io: ChangeIo<Self> + 'static;
+    fn connect(
+        setup: WalkSetup,
+        targets: Vec<String>,
+        walk: String,
+    ) -> impl std::future::Future<Output = Result<Self::Io, String>>;
+    fn answer(walk: String, ev: Event<Self>) -> Msg;
+}
+
+impl ConsoleChange for crate::flows::password::PasswordChange {
+    type Io = crate::cli::password::PasswordIo;
+    fn connect(
+        setup: WalkSetup,
+        targets: Vec<String>,
+        walk: String,
+    ) -> impl std::future::Future<Output = Result<Self::Io, String>> {
+        password_io(setup, targets, walk)
+    }
+    fn answer(walk: String, ev: Event<Self>) -> Msg {
+        Msg::Password {
+            walk,
+            event: super::msg::Once::new(ev),
+        }
+    }
 }
 
 impl Runner {
@@ -53,6 +111,8 @@ impl Runner {
             ticker: None,
             thresholds: Default::default(),
             logs: HashMap::new(),
+            walk_ssh: None,
+            walks: None,
         }
     }
 
@@ -60,6 +120,101 @@ impl Runner {
     pub fn with_thresholds(mut self, t: crate::creds::level::Thresholds) -> Runner {
         self.thresholds = t;
         self
+    }
+
+    /// Engine walks reach the nodes with these settings (their own pool,
+    /// control sockets in a folder of their own).
+    pub fn with_walk_ssh(mut self, mut ssh: crate::node::SshSettings) -> Runner {
+        ssh.control_dir = ssh.control_dir.join("w");
+        self.walk_ssh = Some(ssh);
+        self
+    }
+
+    fn walk_thread(&mut self) -> &tokio::sync::mpsc::UnboundedSender<WalkJob> {
+        self.walks.get_or_insert_with(|| {
+            let (jtx, mut jrx) = tokio::sync::mpsc::unbounded_channel::<WalkJob>();
+            std::thread::Builder::new()
+                .name("walks".into())
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            tracing::error!("the walk thread has no runtime: {e}");
+                            return;
+                        }
+                    };
+                    let local = tokio::task::LocalSet::new();
+                    let state = std::rc::Rc::new(WalkThread::default());
+                    local.block_on(&rt, async move {
+                        while let Some(job) = jrx.recv().await {
+                            tokio::task::spawn_local(job(&state));
+                        }
+                    });
+                })
+                .expect("spawning the walk thread");
+            jtx
+        })
+    }
+
+    /// An action of an engine walk, on the walk thread; the answer (and a
+    /// verification's progress) comes back as the change's message.
+    fn engine_walk<C: ConsoleChange>(
+        &mut self,
+        walk: String,
+        targets: Vec<String>,
+        action: Action<C::Work>,
+    ) {
+        let tx = self.tx.clone();
+        let Some(ssh) = self.walk_ssh.clone() else {
+            let _ = self.tx.try_send(Msg::Flash {
+                error: true,
+                text: "walks are not set up in this console".into(),
+            });
+            return;
+        };
+        let setup = WalkSetup {
+            kube: self.kube.clone(),
+            state_dir: self.state_dir.clone(),
+            ssh,
+        };
+        let job: WalkJob = Box::new(move |thread: &WalkThread| {
+            let slot = thread.open.clone();
+            Box::pin(async move {
+                let send = |ev: Event<C>| {
+                    let _ = tx.try_send(C::answer(walk.clone(), ev));
+                };
+                if matches!(action, Action::Load) {
+                    // A new walk (or new targets): connect, read its nodes.
+                    match C::connect(setup, targets, walk.clone()).await {
+                        Ok(io) => {
+                            let io: std::rc::Rc<dyn std::any::Any> = std::rc::Rc::new(io);
+                            *slot.borrow_mut() = Some((walk.clone(), io));
+                        }
+                        Err(e) => {
+                            send(Event::LoadFailed(e));
+                            return;
+                        }
+                    }
+                }
+                let io = slot
+                    .borrow()
+                    .as_ref()
+                    .filter(|(id, _)| *id == walk)
+                    .and_then(|(_, io)| io.clone().downcast::<C::Io>().ok());
+                let Some(io) = io else {
+                    // A newer walk took the thread: this one's answer would
+                    // be dropped anyway.
+                    return;
+                };
+                if let Some(ev) = perform(&*io, action, send).await {
+                    let _ = tx.send(C::answer(walk.clone(), ev)).await;
+                }
+            })
+        });
+        let _ = self.walk_thread().send(job);
     }
 
     /// Sweep every node again this often (None: only on `r`).
@@ -226,6 +381,15 @@ impl Runner {
             Effect::Track(targets) => self.track(targets),
             Effect::Sweep(targets) => self.sweep(targets),
             Effect::Proxy(action) => self.proxy(action),
+            Effect::Password {
+                walk,
+                targets,
+                action,
+            } => {
+                if let Some(a) = action.take() {
+                    self.engine_walk::<crate::flows::password::PasswordChange>(walk, targets, a)
+                }
+            }
             Effect::OpenLogs { pane, sources } => self.open_logs(pane, sources),
             Effect::CloseLogs { pane } => {
                 // Dropping the streams closes the remote journalctl's stdin.
@@ -382,6 +546,35 @@ impl Runner {
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), self.pool.close_all()).await;
     }
+}
+
+/// The I/O of a `:password` walk: the API, its target nodes over SSH (a
+/// pool of the walk thread's own), the audit log.
+async fn password_io(
+    setup: WalkSetup,
+    targets: Vec<String>,
+    correlation_id: String,
+) -> Result<crate::cli::password::PasswordIo, String> {
+    let WalkSetup {
+        kube,
+        state_dir,
+        ssh,
+    } = setup;
+    let (client, context, server) = cluster::connect(&kube).await.map_err(|p| p.detail)?;
+    let nodes = crate::cli::password::list_nodes(&client).await?;
+    if let Some(n) = targets.iter().find(|n| !nodes.contains_key(*n)) {
+        return Err(format!("no node named {n} in the cluster"));
+    }
+    Ok(crate::cli::password::PasswordIo {
+        pool: Pool::new(ssh),
+        client,
+        nodes,
+        targets,
+        state_dir,
+        cluster: format!("{context} ({server})"),
+        correlation_id,
+        rollout_timeout: Duration::from_secs(120),
+    })
 }
 
 #[cfg(test)]

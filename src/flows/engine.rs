@@ -954,6 +954,63 @@ pub async fn drive<C, I>(
     }
 }
 
+/// Performs one action and returns its answer (None for an audit line),
+/// for a driver that keeps the walk elsewhere (the console, which feeds
+/// the answer back as a message). `progress` hears what a verification
+/// says while it waits.
+pub async fn perform<C, I>(
+    io: &I,
+    action: Action<C::Work>,
+    progress: impl Fn(Event<C>),
+) -> Option<Event<C>>
+where
+    C: Change,
+    I: ChangeIo<C>,
+{
+    Some(match action {
+        Action::Audit(line) => {
+            io.audit(&line);
+            return None;
+        }
+        Action::Load => Event::from_load(io.load().await),
+        Action::DryRun {
+            ticket,
+            target,
+            work,
+        } => {
+            let r = io.try_dry_run(&target, &work).await;
+            Event::dry_run_answer(ticket, target, r)
+        }
+        Action::Apply {
+            ticket,
+            target,
+            work,
+        } => {
+            let r = io.try_apply(&target, &work).await;
+            Event::apply_answer(ticket, target, r)
+        }
+        Action::Verify {
+            ticket,
+            target,
+            work,
+        } => {
+            let report = |text: String| {
+                progress(Event::Progress {
+                    ticket,
+                    target: target.clone(),
+                    text,
+                })
+            };
+            let result = io.verify_with_progress(&target, &work, &report).await;
+            Event::Verified {
+                ticket,
+                target,
+                result,
+            }
+        }
+    })
+}
+
 type EventFuture<'a, C> = std::pin::Pin<Box<dyn Future<Output = Event<C>> + 'a>>;
 
 fn boxed<'a, C: Change>(f: impl Future<Output = Event<C>> + 'a) -> EventFuture<'a, C> {

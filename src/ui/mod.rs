@@ -132,6 +132,21 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
                 None => panes::proxy::draw(f, body, app, theme),
             }
         }
+        View::Password if app.password.is_some() => {
+            let body = Rect {
+                height: a.status.y - a.main.y,
+                ..a.main
+            };
+            match &app.logs.pane {
+                // The node being changed, beside the form that changes it.
+                Some(p) => {
+                    let (form, log) = panes::logs::split(body, panes::logs::LogPlace::Beside);
+                    panes::password::draw(f, form, app, theme);
+                    panes::logs::draw_pane(f, log, p, theme);
+                }
+                None => panes::password::draw(f, body, app, theme),
+            }
+        }
         View::Logs if app.logs.pane.is_some() => {
             let body = Rect {
                 height: a.status.y - a.main.y,

@@ -6,6 +6,7 @@ pub mod header;
 pub mod help;
 pub mod logs;
 pub mod nodes;
+pub mod password;
 pub mod placeholder;
 pub mod proxy;
 pub mod settings;

@@ -40,6 +40,17 @@ fn state_style(s: &TargetState, t: &Theme) -> Style {
 
 /// The lines of the walk (without the flow's own fields), for `width`.
 pub fn lines<C: Change>(walk: &Walk<C>, targets_label: &str, t: &Theme) -> Vec<Line<'static>> {
+    lines_with(walk, targets_label, true, t)
+}
+
+/// `lines`, leaving the problems out when the form shows them at their
+/// fields.
+pub fn lines_with<C: Change>(
+    walk: &Walk<C>,
+    targets_label: &str,
+    problems: bool,
+    t: &Theme,
+) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     let names = if walk.targets.is_empty() {
         "none".to_string()
@@ -50,7 +61,7 @@ pub fn lines<C: Change>(walk: &Walk<C>, targets_label: &str, t: &Theme) -> Vec<L
         Span::styled("targets  ", t.dim),
         Span::styled(format!("{targets_label}: {names}"), t.base),
     ]));
-    for p in &walk.problems {
+    for p in walk.problems.iter().filter(|_| problems) {
         let (mark, style) = match p.severity {
             Severity::Error => ("✗", t.critical),
             Severity::Warning => ("!", t.warn),
@@ -125,6 +136,18 @@ pub fn lines<C: Change>(walk: &Walk<C>, targets_label: &str, t: &Theme) -> Vec<L
 
 /// Draws the walk in a bordered box titled with its action and step.
 pub fn draw<C: Change>(f: &mut Frame, area: Rect, walk: &Walk<C>, targets_label: &str, t: &Theme) {
+    draw_with(f, area, walk, targets_label, true, t)
+}
+
+/// `draw`, leaving the problems to the fields that show them.
+pub fn draw_with<C: Change>(
+    f: &mut Frame,
+    area: Rect,
+    walk: &Walk<C>,
+    targets_label: &str,
+    problems: bool,
+    t: &Theme,
+) {
     let title = format!(" {} · {} ", walk.change.action(), step_word(walk));
     let block = Block::bordered()
         .border_style(t.border_focus)
@@ -132,7 +155,7 @@ pub fn draw<C: Change>(f: &mut Frame, area: Rect, walk: &Walk<C>, targets_label:
         .title_bottom(Span::styled(hints(walk.step), t.dim))
         .style(t.base);
     f.render_widget(
-        Paragraph::new(lines(walk, targets_label, t))
+        Paragraph::new(lines_with(walk, targets_label, problems, t))
             .wrap(Wrap { trim: false })
             .block(block),
         area,
