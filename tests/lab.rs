@@ -371,17 +371,24 @@ fn a_failing_test_and_a_crashed_supervisor_leave_nothing_behind() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let status = Command::new(BIN)
-        .args(["lab", "status", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&status.stdout).contains("dead"),
-        "{}",
-        String::from_utf8_lossy(&status.stdout)
-    );
+    // `lab status` says so once the process is gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let status = Command::new(BIN)
+            .args(["lab", "status", "--dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&status.stdout).into_owned();
+        if said.contains("dead") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lab status never said the supervisor is dead: {said}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let out = lab.down();
     assert!(
         out.status.success(),

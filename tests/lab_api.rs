@@ -880,7 +880,18 @@ async fn cloudinit_files_land_in_the_matching_nodes_oem_and_go_on_delete() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The controller has seen the paused change once it reports node2's file
+    // out of sync with the new contents; only then is "unchanged" a finding.
+    wait_for("node2 reported out of sync", async || {
+        let o = ci.get("keys").await.unwrap();
+        o.data["status"]["rollouts"]["node2"]["conditions"]
+            .as_array()
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "OutOfSync" && c["status"] == "True")
+            })
+    })
+    .await;
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "stages: {}\n");
 
     ci.delete("keys", &Default::default()).await.unwrap();
