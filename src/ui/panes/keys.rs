@@ -58,28 +58,44 @@ fn lines(m: &KeyMatrix, t: &Theme) -> Vec<Line<'static>> {
         .max()
         .unwrap_or(4)
         .max(4);
+    // The comment goes last: drift must not be cut off by a long one.
     let comments: Vec<String> = m
         .keys
         .iter()
-        .map(|k| escape(&k.comment).into_owned())
+        .map(|k| escape(&k.comment).chars().take(60).collect())
         .collect();
-    let cm_w = comments
+    let drifts: Vec<String> = m
+        .keys
         .iter()
-        .map(|c| c.chars().count())
+        .map(|k| {
+            let mut marks = k.drift.clone();
+            if k.some_nodes_only {
+                marks.push("(on some nodes only)".into());
+            }
+            if marks.is_empty() {
+                "-".into()
+            } else {
+                marks.join(", ")
+            }
+        })
+        .collect();
+    let drift_w = drifts
+        .iter()
+        .map(|d| d.chars().count())
         .max()
-        .unwrap_or(7)
-        .clamp(7, 30);
+        .unwrap_or(5)
+        .max(5);
     let node_w: Vec<usize> = m.nodes.iter().map(|n| n.chars().count().max(3)).collect();
-    let mut header = pad("KEY", fp_w) + &pad("TYPE", ty_w) + &pad("COMMENT", cm_w);
+    let mut header = pad("KEY", fp_w) + &pad("TYPE", ty_w);
     for (n, w) in m.nodes.iter().zip(&node_w) {
         header += &pad(&escape(n), *w);
     }
-    header += "DRIFT";
+    header += &pad("DRIFT", drift_w);
+    header += "COMMENT";
     let mut out = vec![Line::from(Span::styled(header, t.table_header))];
-    for (k, comment) in m.keys.iter().zip(&comments) {
-        let comment: String = comment.chars().take(cm_w).collect();
+    for ((k, comment), drift) in m.keys.iter().zip(&comments).zip(&drifts) {
         let mut spans = vec![Span::raw(
-            pad(&k.fingerprint, fp_w) + &pad(&k.key_type, ty_w) + &pad(&comment, cm_w),
+            pad(&k.fingerprint, fp_w) + &pad(&k.key_type, ty_w),
         )];
         for (n, w) in m.nodes.iter().zip(&node_w) {
             let c = cell(k, n);
@@ -92,16 +108,9 @@ fn lines(m: &KeyMatrix, t: &Theme) -> Vec<Line<'static>> {
             };
             spans.push(Span::styled(pad(&c, *w), style));
         }
-        let mut marks = k.drift.clone();
-        if k.some_nodes_only {
-            marks.push("(on some nodes only)".into());
-        }
-        if marks.is_empty() {
-            spans.push(Span::styled("-", t.dim));
-        } else {
-            let style = if k.drift.is_empty() { t.dim } else { t.warn };
-            spans.push(Span::styled(marks.join(", "), style));
-        }
+        let style = if k.drift.is_empty() { t.dim } else { t.warn };
+        spans.push(Span::styled(pad(drift, drift_w), style));
+        spans.push(Span::raw(comment.clone()));
         out.push(Line::from(spans));
     }
     out.push(Line::from(Span::styled(LEGEND, t.dim)));
@@ -159,7 +168,7 @@ mod tests {
 
     fn screen(app: &App) -> Vec<String> {
         let theme = Theme::default_theme();
-        let mut term = Terminal::new(TestBackend::new(120, 14)).unwrap();
+        let mut term = Terminal::new(TestBackend::new(140, 14)).unwrap();
         term.draw(|f| crate::ui::draw(f, app, &theme)).unwrap();
         let buf = term.backend().buffer();
         (0..buf.area.height)
@@ -194,14 +203,14 @@ mod tests {
         let cells = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
         // Logged in with on node1, in both places on both nodes, no drift.
         let k1 = cells(line_of(&s, K1_FP));
-        assert_eq!(k1[1..], ["ssh-ed25519", "admin@ops", "RP*", "RP", "-", "│"]);
+        assert_eq!(k1[1..], ["ssh-ed25519", "RP*", "RP", "-", "admin@ops", "│"]);
         let k2 = line_of(&s, K2_FP);
         assert!(k2.contains("runtime only"), "{k2}");
         // The escape is shown, not sent to the terminal.
         assert!(k2.contains("evil\\e[2Jx"), "{k2}");
         assert!(!all.contains('\x1b'));
         let k3 = cells(line_of(&s, K3_FP));
-        assert_eq!(k3[3..5], ["-", "P"]);
+        assert_eq!(k3[2..4], ["-", "P"]);
         assert!(line_of(&s, K3_FP).contains("persisted only"));
         assert!(all.contains("* harvcred logged in with it"));
     }
