@@ -73,6 +73,15 @@ const CERTS: &[KeyHelp] = &[
     k("esc / q", "clear the filter, then back"),
 ];
 
+/// `:keys`, the key x node matrix.
+const KEYS: &[KeyHelp] = &[
+    k("j k / arrows", "scroll a line"),
+    k("g G / home end", "top / bottom"),
+    k("pgdn pgup", "a page down / up"),
+    k("R P *", "runtime, persisted, harvcred logged in with it"),
+    k("esc / q", "back"),
+];
+
 const PLACEHOLDER: &[KeyHelp] = &[k("esc / q", "back")];
 
 /// The `:proxy` form.
@@ -141,6 +150,7 @@ pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'s
         View::Nodes => TABLE,
         View::NodeDetail(_) => DETAIL,
         View::Certs => CERTS,
+        View::Keys => KEYS,
         View::Logs => LOGS,
         View::Proxy => PROXY,
         View::Password => PASSWORD,

@@ -6,6 +6,7 @@ pub mod command;
 pub mod detail;
 pub mod flow;
 pub mod keys;
+pub mod keys_view;
 pub mod logpane;
 pub mod model;
 pub mod msg;
@@ -120,6 +121,8 @@ pub struct App {
     thresholds: crate::creds::level::Thresholds,
     /// `:certs`: the first row on screen and the view's own filter (certs.rs).
     pub certs: certs::CertsView,
+    /// `:keys`: the first line on screen (keys_view.rs).
+    pub keys_view: keys_view::KeysView,
     /// The open walkthrough (flow.rs), if any.
     pub walk: Option<flow::OpenWalk>,
     /// The open `:password` walk (password_walk.rs), if any.
@@ -162,6 +165,7 @@ impl App {
             detail: detail::DetailView::default(),
             thresholds: Default::default(),
             certs: certs::CertsView::default(),
+            keys_view: keys_view::KeysView::default(),
             walk: None,
             password: None,
             logs: Default::default(),
@@ -763,6 +767,7 @@ impl App {
                 self.input = self.certs.filter.clone();
             }
             (code, View::Certs) if self.key_certs(code, ctrl) => {}
+            (code, View::Keys) if self.key_keys_view(code, ctrl) => {}
             _ => self.dirty = false,
         }
         Vec::new()

@@ -110,6 +110,13 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
             };
             panes::certs::draw(f, body, app, theme);
         }
+        View::Keys => {
+            let body = Rect {
+                height: a.status.y - a.main.y,
+                ..a.main
+            };
+            panes::keys::draw(f, body, app, theme);
+        }
         View::Settings => {
             let body = Rect {
                 height: a.status.y - a.main.y,

@@ -4,6 +4,7 @@ pub mod certs;
 pub mod detail;
 pub mod header;
 pub mod help;
+pub mod keys;
 pub mod logs;
 pub mod nodes;
 pub mod password;
