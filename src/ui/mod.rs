@@ -6,6 +6,20 @@ pub mod sanitize;
 pub mod terminal;
 pub mod theme;
 
+/// The rows of a drawn test buffer as text, trailing blanks trimmed.
+#[cfg(test)]
+pub fn buffer_lines(buf: &ratatui::buffer::Buffer) -> Vec<String> {
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect()
+}
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 

@@ -402,15 +402,7 @@ mod tests {
         })
         .unwrap();
         let buf = term.backend().buffer();
-        let rows: Vec<String> = (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol())
-                    .collect::<String>()
-                    .trim_end()
-                    .to_string()
-            })
-            .collect();
+        let rows: Vec<String> = crate::ui::buffer_lines(buf);
         assert_eq!(
             rows,
             [

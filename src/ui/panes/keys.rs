@@ -171,15 +171,7 @@ mod tests {
         let mut term = Terminal::new(TestBackend::new(140, 14)).unwrap();
         term.draw(|f| crate::ui::draw(f, app, &theme)).unwrap();
         let buf = term.backend().buffer();
-        (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol())
-                    .collect::<String>()
-                    .trim_end()
-                    .to_string()
-            })
-            .collect()
+        crate::ui::buffer_lines(buf)
     }
 
     fn line_of<'a>(s: &'a [String], fp: &str) -> &'a str {

@@ -81,15 +81,7 @@ mod tests {
         let mut term = Terminal::new(TestBackend::new(72, 12)).unwrap();
         term.draw(|f| draw(f, f.area(), app, &theme)).unwrap();
         let buf = term.backend().buffer();
-        (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol())
-                    .collect::<String>()
-                    .trim_end()
-                    .to_string()
-            })
-            .collect()
+        crate::ui::buffer_lines(buf)
     }
 
     #[test]

@@ -213,15 +213,7 @@ mod tests {
         term.draw(|f| draw(f, f.area(), walk, "marked nodes", &theme))
             .unwrap();
         let buf = term.backend().buffer();
-        (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol())
-                    .collect::<String>()
-                    .trim_end()
-                    .to_string()
-            })
-            .collect()
+        crate::ui::buffer_lines(buf)
     }
 
     /// What the operator sees: per-node states live, then a per-node summary
