@@ -5,38 +5,13 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::tmux::Tmux;
-use common::{BIN, Lab, output_with_stdin};
+use common::{BIN, Lab};
 
 const TAG: &str = "pwconsole";
 const NEW: &str = "Console-Sentinel-4k9w";
-
-/// A real authentication through pam_unix's helper on the node, the password
-/// on its stdin: true when the node accepts it.
-fn pam_accepts(lab: &Lab, node: &str, password: &str) -> bool {
-    let mut input = password.as_bytes().to_vec();
-    input.push(0);
-    let out = output_with_stdin(
-        Command::new("ssh").arg("-F").arg(lab.ssh_config()).args([
-            "-o",
-            "BatchMode=yes",
-            node,
-            "sudo -n unix_chkpwd rancher nullok",
-        ]),
-        &input,
-    );
-    match out.status.code() {
-        Some(0) => true,
-        Some(7) => false,
-        other => panic!(
-            "{node}: unix_chkpwd exited {other:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
-}
 
 #[test]
 fn console_password_walk_changes_only_the_selected_node() {
@@ -45,7 +20,7 @@ fn console_password_walk_changes_only_the_selected_node() {
         .unwrap()
         .trim_end()
         .to_string();
-    assert!(pam_accepts(&lab, "node2", &installer));
+    assert!(lab.pam_accepts("node2", &installer));
     let tmp = tempfile::tempdir().unwrap();
     let (state, config) = (tmp.path().join("state"), tmp.path().join("config"));
     let env = [
@@ -97,12 +72,12 @@ fn console_password_walk_changes_only_the_selected_node() {
     drop(t);
 
     assert!(
-        pam_accepts(&lab, "node2", NEW),
+        lab.pam_accepts("node2", NEW),
         "node2 takes the new password"
     );
-    assert!(!pam_accepts(&lab, "node2", &installer));
-    assert!(pam_accepts(&lab, "node1", &installer), "node1 is unchanged");
-    assert!(!pam_accepts(&lab, "node1", NEW));
+    assert!(!lab.pam_accepts("node2", &installer));
+    assert!(lab.pam_accepts("node1", &installer), "node1 is unchanged");
+    assert!(!lab.pam_accepts("node1", NEW));
     for f in ["harvcred/audit.jsonl", "harvcred/harvcred.log"] {
         let text = std::fs::read_to_string(state.join(f)).unwrap_or_default();
         assert!(!text.contains(NEW), "{f}:\n{text}");

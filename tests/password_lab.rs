@@ -98,27 +98,6 @@ fn set(home: &Home, lab: &Lab, nodes: &[&str], password: &str) -> Output {
     )
 }
 
-/// A real authentication through pam_unix's helper on the node, the password
-/// on its stdin: true when the node accepts it.
-fn pam_accepts(lab: &Lab, node: &str, password: &str) -> bool {
-    let mut input = password.as_bytes().to_vec();
-    input.push(0);
-    let out = output_with_stdin(
-        Command::new("ssh").arg("-F").arg(lab.ssh_config()).args([
-            "-o",
-            "BatchMode=yes",
-            node,
-            "sudo -n unix_chkpwd rancher nullok",
-        ]),
-        &input,
-    );
-    match out.status.code() {
-        Some(0) => true,
-        Some(7) => false,
-        other => panic!("{node}: unix_chkpwd exited {other:?}: {}", text(&out)),
-    }
-}
-
 fn shadow_hash(lab: &Lab, node: &str) -> String {
     let line = lab.ssh_ok(node, "sudo -n getent shadow rancher");
     line.split(':').nth(1).unwrap().to_string()
@@ -368,7 +347,7 @@ fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a
     );
     let node2_before = shadow_hash(&lab, "node2");
     assert!(
-        pam_accepts(&lab, "node1", &old),
+        lab.pam_accepts("node1", &old),
         "the lab's password works first"
     );
 
@@ -381,17 +360,14 @@ fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a
         outputs.contains("next boot: /oem/99_zz_harvcred_rancher_password_node1.yaml"),
         "{outputs}"
     );
-    assert!(pam_accepts(&lab, "node1", SENTINEL));
-    assert!(pam_accepts(&lab, "node3", SENTINEL));
+    assert!(lab.pam_accepts("node1", SENTINEL));
+    assert!(lab.pam_accepts("node3", SENTINEL));
+    assert!(!lab.pam_accepts("node2", SENTINEL), "node2 was not chosen");
     assert!(
-        !pam_accepts(&lab, "node2", SENTINEL),
-        "node2 was not chosen"
-    );
-    assert!(
-        !pam_accepts(&lab, "node1", &old),
+        !lab.pam_accepts("node1", &old),
         "node1's old password is gone"
     );
-    assert!(pam_accepts(&lab, "node2", &old));
+    assert!(lab.pam_accepts("node2", &old));
     let mut hashes = vec![shadow_hash(&lab, "node1"), shadow_hash(&lab, "node3")];
 
     // Again with the same password: nothing to do, nothing rewritten.
@@ -424,23 +400,23 @@ fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a
         ]),
         b"rancher:Runtime-Only-Change-1\n",
     );
-    assert!(pam_accepts(&lab, "node2", "Runtime-Only-Change-1"));
+    assert!(lab.pam_accepts("node2", "Runtime-Only-Change-1"));
 
     let mut args = sampler.finish();
     reboot(&lab, &["node1", "node2", "node3"]);
     assert!(
-        pam_accepts(&lab, "node1", SENTINEL),
+        lab.pam_accepts("node1", SENTINEL),
         "node1 keeps it after a reboot"
     );
     assert!(
-        pam_accepts(&lab, "node3", SENTINEL),
+        lab.pam_accepts("node3", SENTINEL),
         "node3 keeps it after a reboot"
     );
     assert!(
-        !pam_accepts(&lab, "node2", "Runtime-Only-Change-1"),
+        !lab.pam_accepts("node2", "Runtime-Only-Change-1"),
         "a runtime-only change is lost at reboot"
     );
-    assert!(pam_accepts(&lab, "node2", &old));
+    assert!(lab.pam_accepts("node2", &old));
     assert_eq!(shadow_hash(&lab, "node2"), node2_before, "node2 unchanged");
     let levels = password_levels(&home, &lab);
     assert_eq!(
@@ -489,12 +465,12 @@ fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a
     };
     assert!(summary.contains("failed: node3"), "{summary}");
     let state = format!("{:?}", walk.states["node3"]);
-    let now_new = pam_accepts(&lab, "node3", SENTINEL2);
+    let now_new = lab.pam_accepts("node3", SENTINEL2);
     if now_new {
         assert!(state.contains("runtime changed"), "{state}");
     } else {
         assert!(
-            pam_accepts(&lab, "node3", SENTINEL),
+            lab.pam_accepts("node3", SENTINEL),
             "node3 holds the old or the new one"
         );
         assert!(state.contains("runtime unchanged"), "{state}");
@@ -535,10 +511,10 @@ fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a
     rt.block_on(engine::drive(&mut walk, &cut, a, |_| {}));
     assert!(matches!(walk.result, Some(Ok(_))), "{:?}", walk.states);
     assert!(
-        pam_accepts(&lab, "node3", SENTINEL2),
+        lab.pam_accepts("node3", SENTINEL2),
         "the retry finished node3"
     );
-    assert!(pam_accepts(&lab, "node1", SENTINEL), "node1 untouched");
+    assert!(lab.pam_accepts("node1", SENTINEL), "node1 untouched");
     hashes.push(shadow_hash(&lab, "node3"));
     rt.block_on(io.pool.close_all());
 
@@ -616,8 +592,8 @@ fn clear_text_is_replaced(lab_args: &[&str], custom: &str, cloudinit: bool) -> (
         "{backups:?}"
     );
     reboot(&lab, &["node1"]);
-    assert!(pam_accepts(&lab, "node1", SENTINEL));
-    assert!(!pam_accepts(&lab, "node1", &clear));
+    assert!(lab.pam_accepts("node1", SENTINEL));
+    assert!(!lab.pam_accepts("node1", &clear));
     assert_eq!(
         password_levels(&home, &lab),
         vec![("node1".to_string(), "ok".to_string())]
@@ -697,7 +673,7 @@ fn without_cloudinit_the_winning_oem_file_is_edited() {
         "{state}"
     );
     assert_eq!(harvcred::cli::walk::exit_code_of(&walk.states), 1);
-    assert!(pam_accepts(&lab, "node1", SENTINEL2), "the runtime changed");
+    assert!(lab.pam_accepts("node1", SENTINEL2), "the runtime changed");
     assert_eq!(std::fs::read(&file).unwrap(), edited, "their edit kept");
     // Their edit undone, the retry persists only.
     std::fs::write(&file, &theirs).unwrap();
@@ -717,7 +693,7 @@ fn without_cloudinit_the_winning_oem_file_is_edited() {
     );
     rt.block_on(io.pool.close_all());
     reboot(&lab, &["node1"]);
-    assert!(pam_accepts(&lab, "node1", SENTINEL2));
+    assert!(lab.pam_accepts("node1", SENTINEL2));
     assert_absent(
         &home.saved(),
         &[SENTINEL2],

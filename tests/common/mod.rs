@@ -120,6 +120,31 @@ impl Lab {
         }
     }
 
+    /// A real authentication through pam_unix's helper on the node, the
+    /// password on its stdin (never an argument): true when the node accepts it.
+    pub fn pam_accepts(&self, node: &str, password: &str) -> bool {
+        let mut input = password.as_bytes().to_vec();
+        input.push(0);
+        let out = output_with_stdin(
+            Command::new("ssh").arg("-F").arg(self.ssh_config()).args([
+                "-o",
+                "BatchMode=yes",
+                node,
+                "sudo -n unix_chkpwd rancher nullok",
+            ]),
+            &input,
+        );
+        match out.status.code() {
+            Some(0) => true,
+            Some(7) => false,
+            other => panic!(
+                "{node}: unix_chkpwd exited {other:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+
     pub fn kubectl(&self, args: &[&str]) -> Output {
         Command::new("kubectl")
             .env("KUBECONFIG", self.kubeconfig())
