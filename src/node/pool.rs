@@ -203,6 +203,20 @@ impl Pool {
             .clone()
     }
 
+    /// One of the node's 8 command slots, then its shared connection (opened
+    /// if needed); the slot is held until the permit is dropped.
+    async fn slot(&self, t: &Target) -> Result<(OwnedSemaphorePermit, Arc<Session>), ExecError> {
+        let c = self.conn(&t.name);
+        let permit = c
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
+        let session = self.session(&c, t).await.map_err(ExecError::Ssh)?;
+        Ok((permit, session))
+    }
+
     /// Run `program args...` on a node over its shared connection (opened if
     /// needed), waiting for one of the node's 8 slots. Arguments are
     /// shell-escaped by openssh; never pass secrets here (use stdin).
@@ -212,9 +226,7 @@ impl Pool {
         program: &str,
         args: &[&str],
     ) -> Result<std::process::Output, ExecError> {
-        let c = self.conn(&t.name);
-        let _permit = c.permits.acquire().await.expect("semaphore never closed");
-        let session = self.session(&c, t).await.map_err(ExecError::Ssh)?;
+        let (_permit, session) = self.slot(t).await?;
         let op = self.settings.op_timeout;
         match opening_again_if_refused(op, || async {
             session.command(program).args(args).output().await
@@ -238,9 +250,7 @@ impl Pool {
     ) -> Result<std::process::Output, ExecError> {
         use openssh::Stdio;
         use tokio::io::AsyncWriteExt;
-        let c = self.conn(&t.name);
-        let _permit = c.permits.acquire().await.expect("semaphore never closed");
-        let session = self.session(&c, t).await.map_err(ExecError::Ssh)?;
+        let (_permit, session) = self.slot(t).await?;
         let op = self.settings.op_timeout;
         let spawned = opening_again_if_refused(op, || async {
             session
@@ -284,9 +294,7 @@ impl Pool {
         max_stdout: usize,
     ) -> Result<std::process::Output, ExecError> {
         use openssh::Stdio;
-        let c = self.conn(&t.name);
-        let _permit = c.permits.acquire().await.expect("semaphore never closed");
-        let session = self.session(&c, t).await.map_err(ExecError::Ssh)?;
+        let (_permit, session) = self.slot(t).await?;
         let op = self.settings.op_timeout;
         let run = async {
             let spawned = opening_again_if_refused(op, || async {
@@ -342,14 +350,7 @@ impl Pool {
         args: &[String],
     ) -> Result<RemoteProcess, ExecError> {
         use openssh::Stdio;
-        let c = self.conn(&t.name);
-        let permit = c
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closed");
-        let session = self.session(&c, t).await.map_err(ExecError::Ssh)?;
+        let (permit, session) = self.slot(t).await?;
         let op = self.settings.op_timeout;
         let spawned = opening_again_if_refused(op, || async {
             session
