@@ -638,7 +638,6 @@ pub fn run(args: PasswordArgs, connect_args: &ConnectArgs, read_only: bool) -> a
         return Ok(2);
     }
     crate::console::init_logging(&paths);
-    let stdin_is_terminal = std::io::stdin().is_terminal();
     let draft = match read_draft() {
         Ok(d) => d,
         Err(e) => {
@@ -657,32 +656,26 @@ pub fn run(args: PasswordArgs, connect_args: &ConnectArgs, read_only: bool) -> a
             return Ok(code);
         }
     };
-    if !dry_run && !yes && !stdin_is_terminal {
-        io.audit(&AuditLine {
-            action: flow::ACTION,
-            correlation_id: io.correlation_id.clone(),
-            target: None,
-            step: "confirm",
-            result: Outcome::Refused,
-            detail: "no confirmation: stdin is not a terminal and --yes was not given".into(),
-            old: None,
-            new: None,
-        });
-        eprintln!(
-            "harvcred password set: stdin is not a terminal, so there is no one to confirm: add --yes (after a --dry-run) to apply without asking"
-        );
+    let flags = super::walk::WalkFlags {
+        dry_run,
+        yes,
+        parallel: 1,
+        keep_going: false,
+    };
+    // Before anything is read from the nodes, as the driver would again later.
+    if super::walk::refused_without_confirmation::<PasswordChange, _>(
+        &io,
+        flow::ACTION,
+        "harvcred password set",
+        &io.correlation_id,
+        flags,
+    ) {
         return Ok(2);
     }
     let change = PasswordChange {
         min_length: config
             .password_min_length
             .unwrap_or(password::DEFAULT_MIN_LENGTH),
-    };
-    let flags = super::walk::WalkFlags {
-        dry_run,
-        yes,
-        parallel: 1,
-        keep_going: false,
     };
     let code = super::walk::run_as(
         &rt,

@@ -48,6 +48,35 @@ pub fn write_audit(state_dir: &std::path::Path, cluster: &str, line: &AuditLine)
     }
 }
 
+/// Without `--yes` (or `--dry-run`) and without a terminal on stdin nobody
+/// can confirm: the refusal is audited and the operator told what to do.
+/// True when the change must stop here.
+pub fn refused_without_confirmation<C: Change, I: ChangeIo<C>>(
+    io: &I,
+    action: &'static str,
+    who: &str,
+    correlation_id: &str,
+    flags: WalkFlags,
+) -> bool {
+    if flags.dry_run || flags.yes || std::io::stdin().is_terminal() {
+        return false;
+    }
+    io.audit(&AuditLine {
+        action,
+        correlation_id: correlation_id.to_string(),
+        target: None,
+        step: "confirm",
+        result: Outcome::Refused,
+        detail: "no confirmation: stdin is not a terminal and --yes was not given".into(),
+        old: None,
+        new: None,
+    });
+    eprintln!(
+        "{who}: stdin is not a terminal, so there is no one to confirm: add --yes (after a --dry-run) to apply without asking"
+    );
+    true
+}
+
 /// A yes/no question on the terminal; anything but yes is no.
 pub fn ask_yes(question: &str) -> bool {
     eprint!("{question} [y/N] ");
@@ -188,21 +217,13 @@ where
         return REFUSED;
     }
     print_preview(&w);
-    let terminal = std::io::stdin().is_terminal();
-    if !flags.dry_run && !flags.yes && !terminal {
-        io.audit(&AuditLine {
-            action: name,
-            correlation_id: w.correlation_id.clone(),
-            target: None,
-            step: "confirm",
-            result: Outcome::Refused,
-            detail: "no confirmation: stdin is not a terminal and --yes was not given".into(),
-            old: None,
-            new: None,
-        });
-        eprintln!(
-            "harvcred {name}: stdin is not a terminal, so there is no one to confirm: add --yes (after a --dry-run) to apply without asking"
-        );
+    if refused_without_confirmation(
+        io,
+        name,
+        &format!("harvcred {name}"),
+        &w.correlation_id,
+        flags,
+    ) {
         return REFUSED;
     }
     let a = w.handle(Event::Next);
