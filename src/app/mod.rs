@@ -272,7 +272,18 @@ impl App {
         })
     }
 
+    /// One message in. `dirty` says whether a frame is due: a message that
+    /// changes nothing clears its own mark, never one an earlier message of
+    /// the same frame set (a key typed just before a late log line must
+    /// still be drawn).
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let pending = self.dirty;
+        let fx = self.handle(msg);
+        self.dirty |= pending;
+        fx
+    }
+
+    fn handle(&mut self, msg: Msg) -> Vec<Effect> {
         self.dirty = true;
         let fx = match msg {
             Msg::Key(k) => self.key(k),
