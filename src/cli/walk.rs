@@ -1,8 +1,9 @@
 //! Driving an engine walk from the command line, for every flow's command:
 //! load, refuse what does not validate or plan, print the preview per node,
 //! the dry run, the confirmation (on a terminal, or `--yes`; without either
-//! the change is refused), per-node progress as it happens, the per-node
-//! summary, and the exit code (README: 0 applied and verified, 1 applied but
+//! the change is refused), what changed meanwhile when a conflict sends the
+//! walk back (asked again on a terminal; refused with `--yes`), per-node
+//! states and progress as they happen, the per-node summary, and the exit code (README: 0 applied and verified, 1 applied but
 //! not verified in time, 2 refused or denied, 3 the cluster or a node could
 //! not be reached).
 
@@ -201,7 +202,6 @@ where
         eprintln!("harvcred {name}: {}", sanitize_str(e));
         return if is_refusal(e) { REFUSED } else { UNREACHABLE };
     }
-    print_problems(&w);
     let a = w.handle(Event::Next);
     rt.block_on(crate::flows::engine::drive(&mut w, io, a, |_| {}));
     if w.step == Step::Edit {
@@ -210,75 +210,124 @@ where
                 println!("{}", sanitize_str(n));
                 return VERIFIED;
             }
+            print_problems(&w);
             eprintln!("harvcred {name}: {}", sanitize_str(n));
         } else {
-            eprintln!("harvcred {name}: refused, nothing written (see the errors above)");
+            eprintln!("Refused before sending anything:");
+            print_problems(&w);
+            eprintln!("harvcred {name}: refused, nothing written");
         }
         return REFUSED;
     }
-    print_preview(&w);
-    if refused_without_confirmation(
-        io,
-        name,
-        &format!("harvcred {name}"),
-        &w.correlation_id,
-        flags,
-    ) {
-        return REFUSED;
+    if !w.problems.is_empty() {
+        eprintln!("Warnings (not blocking):");
+        print_problems(&w);
     }
-    let a = w.handle(Event::Next);
-    rt.block_on(crate::flows::engine::drive(&mut w, io, a, |_| {}));
-    match w.step {
-        Step::Done => {
-            println!(
-                "{}",
-                w.result
-                    .as_ref()
-                    .and_then(|r| r.as_ref().ok())
-                    .map_or("", |s| s)
-            );
-            return VERIFIED;
-        }
-        Step::Confirm => {}
-        _ => {
-            let why = w.notice.as_deref().unwrap_or("the dry run failed");
-            eprintln!("harvcred {name}: {}", sanitize_str(why));
-            // A dry run the cluster denied is a refusal; one that could not
-            // reach a node or the API is not.
-            let failures = why.trim_start_matches("the dry run failed: ");
-            return if failures.split("; ").all(is_refusal) {
-                REFUSED
-            } else {
-                UNREACHABLE
-            };
-        }
-    }
-    println!("dry run passed");
-    if !flags.yes && !ask_yes("Apply this change?") {
-        io.audit(&AuditLine {
-            action: name,
-            correlation_id: w.correlation_id.clone(),
-            target: None,
-            step: "confirm",
-            result: Outcome::Refused,
-            detail: "not confirmed".into(),
-            old: None,
-            new: None,
-        });
-        eprintln!("not applied");
-        return REFUSED;
-    }
-    let a = w.handle(Event::Next);
-    let mut shown: BTreeMap<String, String> = BTreeMap::new();
-    rt.block_on(crate::flows::engine::drive(&mut w, io, a, |w| {
-        for (t, s) in &w.states {
-            let text = state_text(s);
-            if shown.get(t) != Some(&text) && *s != TargetState::Pending {
-                println!("{}: {text}", sanitize_str(t));
-                shown.insert(t.clone(), text);
+    // From the preview to the end; a conflict sends the walk back here.
+    loop {
+        match w.step {
+            Step::Preview => {}
+            Step::Done => break,
+            // Back at the form: the cluster refused the value, or what
+            // changed meanwhile no longer lets it pass.
+            Step::Edit => {
+                let why = w.notice.as_deref().unwrap_or("");
+                if w.conflicted() {
+                    print_conflict(&w);
+                    print_problems(&w);
+                } else {
+                    eprintln!("The cluster refused the change: {}", sanitize_str(why));
+                }
+                return REFUSED;
+            }
+            other => {
+                eprintln!("harvcred {name}: the walk stopped at {}", other.label());
+                return UNREACHABLE;
             }
         }
-    }));
+        if w.conflicted() {
+            print_conflict(&w);
+            if flags.yes {
+                eprintln!(
+                    "not retrying on its own with --yes: look at the change and run the command again"
+                );
+                return REFUSED;
+            }
+        }
+        print_preview(&w);
+        if refused_without_confirmation(
+            io,
+            name,
+            &format!("harvcred {name}"),
+            &w.correlation_id,
+            flags,
+        ) {
+            return REFUSED;
+        }
+        let a = w.handle(Event::Next);
+        rt.block_on(crate::flows::engine::drive(&mut w, io, a, |_| {}));
+        match w.step {
+            Step::Done => {
+                println!(
+                    "{}",
+                    w.result
+                        .as_ref()
+                        .and_then(|r| r.as_ref().ok())
+                        .map_or("", |s| s)
+                );
+                return VERIFIED;
+            }
+            Step::Confirm => {}
+            Step::Preview if !w.conflicted() => {
+                let why = w.notice.as_deref().unwrap_or("the dry run failed");
+                eprintln!("harvcred {name}: {}", sanitize_str(why));
+                // A dry run the cluster denied is a refusal; one that could not
+                // reach a node or the API is not.
+                let failures = why.trim_start_matches("the dry run failed: ");
+                return if failures.split("; ").all(is_refusal) {
+                    REFUSED
+                } else {
+                    UNREACHABLE
+                };
+            }
+            // A conflict or the cluster's refusal: said at the top.
+            _ => continue,
+        }
+        println!("dry run passed");
+        if !flags.yes && !ask_yes("Apply this change?") {
+            io.audit(&AuditLine {
+                action: name,
+                correlation_id: w.correlation_id.clone(),
+                target: None,
+                step: "confirm",
+                result: Outcome::Refused,
+                detail: "not confirmed".into(),
+                old: None,
+                new: None,
+            });
+            eprintln!("not applied: nothing was changed");
+            return REFUSED;
+        }
+        let a = w.handle(Event::Next);
+        let mut shown: BTreeMap<String, String> = BTreeMap::new();
+        let mut heard: BTreeMap<String, String> = BTreeMap::new();
+        rt.block_on(crate::flows::engine::drive(&mut w, io, a, |w| {
+            for (t, s) in &w.states {
+                let text = state_text(s);
+                if shown.get(t) != Some(&text) && *s != TargetState::Pending {
+                    println!("{}: {text}", sanitize_str(t));
+                    shown.insert(t.clone(), text);
+                }
+            }
+            // What a target says while it is verified (a rollout, a condition).
+            for (t, p) in &w.progress {
+                if heard.get(t) != Some(p) {
+                    println!("  {}: {}", sanitize_str(t), sanitize_str(p));
+                    heard.insert(t.clone(), p.clone());
+                }
+            }
+        }));
+    }
     println!("Summary:");
     for (t, s) in &w.states {
         println!("  {:<12} {}", sanitize_str(t), state_text(s));
@@ -289,6 +338,20 @@ where
         None => {}
     }
     exit_code_of(&w.states)
+}
+
+/// What changed since the walk read it (the values masked by the flow).
+fn print_conflict<C: Change>(w: &Walk<C>) {
+    eprintln!(
+        "{}",
+        sanitize_str(w.notice.as_deref().unwrap_or("changed meanwhile"))
+    );
+    if w.conflict.is_empty() {
+        eprintln!("  (nothing the change shows: only its metadata or status)");
+    }
+    for l in &w.conflict {
+        eprintln!("  {}", sanitize_str(l));
+    }
 }
 
 #[cfg(test)]
