@@ -537,8 +537,10 @@ impl<C: Change> Walk<C> {
                         ),
                     );
                 }
-                self.notice =
-                    Some("no further node is started; the ones under way finish their step".into());
+                self.notice = Some(
+                    "no further node is started; an apply under way finishes, verifications are no longer followed"
+                        .into(),
+                );
                 self.schedule()
             }
             (_, Event::Cancel) => {
@@ -1398,6 +1400,55 @@ mod tests {
             ]
         );
         assert_eq!(w.step, Step::Done);
+    }
+
+    #[test]
+    fn cancel_while_verifying_stops_following_and_the_late_answer_is_ignored() {
+        let (mut w, _) = Walk::new(
+            AppendLine,
+            nodes(2),
+            "x".into(),
+            ApplyOptions::default(),
+            "c".into(),
+        );
+        w.handle(Event::Loaded(BTreeSet::new()));
+        w.handle(Event::Next);
+        let dry = w.handle(Event::Next);
+        let Some(Action::DryRun { ticket, .. }) = dry.first().cloned() else {
+            panic!("{dry:?}")
+        };
+        for t in ["node1", "node2"] {
+            w.handle(Event::DryRunDone {
+                ticket,
+                target: t.into(),
+                result: Ok(()),
+            });
+        }
+        let started = w.handle(Event::Next);
+        let Some(Action::Apply { ticket, .. }) = started.first().cloned() else {
+            panic!("{started:?}")
+        };
+        w.handle(Event::Applied {
+            ticket,
+            target: "node1".into(),
+            result: Ok(true),
+        });
+        assert!(w.handle(Event::Cancel).is_empty());
+        assert_eq!(w.step, Step::Done);
+        assert_eq!(
+            states(&w),
+            vec![("node1".into(), "failed"), ("node2".into(), "skipped")]
+        );
+        assert!(matches!(
+            w.states.get("node1"),
+            Some(TargetState::Failed(e)) if e.starts_with("verify: stopped following")
+        ));
+        w.handle(Event::Verified {
+            ticket,
+            target: "node1".into(),
+            result: Ok(()),
+        });
+        assert_eq!(states(&w)[0], ("node1".into(), "failed"));
     }
 
     /// A toy setting of the cluster as a whole: one target, one value, read
