@@ -20,9 +20,9 @@ use super::walk::WalkFlags;
 use crate::audit::MaskedProxy;
 use crate::creds::proxy::{ClusterFacts, HttpProxySetting, ProxyUrl};
 use crate::flows::engine::Problem;
+use crate::flows::keep;
 use crate::flows::proxy::{self as flow, CLUSTER, Field, ProxyChange, ProxyDraft};
 use crate::flows::run::Io;
-use crate::flows::{Severity, keep};
 use crate::logs::sanitize_str;
 
 #[derive(Debug, Clone, Args)]
@@ -211,11 +211,7 @@ fn level_code(problems: &[Problem]) -> i32 {
 
 fn print_problems(problems: &[Problem]) {
     for p in problems {
-        let sev = match p.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        println!("  {sev:<8} {:<11} {}", p.field, sanitize_str(&p.message));
+        println!("{}", super::walk::problem_line(p));
     }
 }
 

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::audit::{self, Outcome};
-use crate::flows::engine::{ApplyOptions, AuditLine, Change, ChangeIo, Event, TargetState, Walk};
+use crate::flows::engine::{
+    ApplyOptions, AuditLine, Change, ChangeIo, Event, Problem, TargetState, Walk,
+};
 use crate::flows::{Severity, Step};
 use crate::logs::sanitize_str;
 
@@ -89,13 +91,18 @@ pub fn ask_yes(question: &str) -> bool {
     matches!(line.trim(), "y" | "Y" | "yes")
 }
 
+/// One problem as a line (`  error    noProxy         message`), escaped.
+pub fn problem_line(p: &Problem) -> String {
+    let sev = match p.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    format!("  {sev:<8} {:<15} {}", p.field, sanitize_str(&p.message))
+}
+
 fn print_problems<C: Change>(w: &Walk<C>) {
     for p in &w.problems {
-        let sev = match p.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        eprintln!("  {sev:<8} {:<15} {}", p.field, sanitize_str(&p.message));
+        eprintln!("{}", problem_line(p));
     }
 }
 
