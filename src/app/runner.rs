@@ -42,14 +42,16 @@ pub struct Runner {
 type WalkJob =
     Box<dyn FnOnce(&WalkThread) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send>;
 
-/// The open walk's correlation id and its I/O (one walk at a time).
+/// An open walk's correlation id and its I/O.
 type WalkIo = (String, std::rc::Rc<dyn std::any::Any>);
 
-/// What the walk thread keeps between actions: the open walk's I/O
-/// (connected at its `Load`).
+/// What the walk thread keeps between actions: the open walk of each kind
+/// of change and its I/O (connected at its `Load`). One per kind, as the
+/// console keeps one form per kind: a `:proxy` walk opened beside an
+/// unfinished `:password` one does not take its I/O away.
 #[derive(Default)]
 struct WalkThread {
-    open: std::rc::Rc<std::cell::RefCell<Option<WalkIo>>>,
+    open: std::rc::Rc<std::cell::RefCell<HashMap<std::any::TypeId, WalkIo>>>,
 }
 
 /// What a walk's I/O is built from.
@@ -216,7 +218,8 @@ impl Runner {
                     match C::connect(setup, targets, walk.clone()).await {
                         Ok(io) => {
                             let io: std::rc::Rc<dyn std::any::Any> = std::rc::Rc::new(io);
-                            *slot.borrow_mut() = Some((walk.clone(), io));
+                            slot.borrow_mut()
+                                .insert(std::any::TypeId::of::<C>(), (walk.clone(), io));
                         }
                         Err(e) => {
                             send(Event::LoadFailed(e));
@@ -226,7 +229,7 @@ impl Runner {
                 }
                 let io = slot
                     .borrow()
-                    .as_ref()
+                    .get(&std::any::TypeId::of::<C>())
                     .filter(|(id, _)| *id == walk)
                     .and_then(|(_, io)| io.clone().downcast::<C::Io>().ok());
                 let Some(io) = io else {
