@@ -93,7 +93,7 @@ impl ConsoleChange for crate::flows::password::PasswordChange {
 }
 
 impl ConsoleChange for crate::flows::proxy::ProxyChange {
-    type Io = crate::flows::run::Io;
+    type Io = crate::flows::proxy_io::Io;
     async fn connect(
         setup: WalkSetup,
         _targets: Vec<String>,
@@ -101,7 +101,7 @@ impl ConsoleChange for crate::flows::proxy::ProxyChange {
     ) -> Result<Self::Io, String> {
         let (client, context, server) =
             cluster::connect(&setup.kube).await.map_err(|p| p.detail)?;
-        Ok(crate::flows::run::Io::new(
+        Ok(crate::flows::proxy_io::Io::new(
             client,
             setup.state_dir,
             context.clone(),

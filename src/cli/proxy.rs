@@ -22,7 +22,7 @@ use crate::creds::proxy::{ClusterFacts, HttpProxySetting, ProxyUrl};
 use crate::flows::engine::Problem;
 use crate::flows::keep;
 use crate::flows::proxy::{self as flow, CLUSTER, Field, ProxyChange, ProxyDraft};
-use crate::flows::run::Io;
+use crate::flows::proxy_io::Io;
 use crate::logs::sanitize_str;
 
 #[derive(Debug, Clone, Args)]

@@ -14,7 +14,7 @@ pub mod keep;
 pub mod keys;
 pub mod password;
 pub mod proxy;
-pub mod run;
+pub mod proxy_io;
 
 use serde::Serialize;
 
