@@ -398,4 +398,128 @@ mod tests {
         );
         assert_eq!(exit_code_of(&s), 3);
     }
+
+    /// A cluster-wide value: one target; the I/O answers the apply (or the
+    /// dry run) with what `refuse` says.
+    struct Value;
+
+    impl Change for Value {
+        type Draft = String;
+        type Facts = String;
+        type Work = String;
+        fn action(&self) -> &'static str {
+            "test.value"
+        }
+        fn validate(&self, _: &String, _: &String) -> Vec<Problem> {
+            Vec::new()
+        }
+        fn plan(
+            &self,
+            draft: &String,
+            now: &String,
+            targets: &[String],
+        ) -> Result<Vec<crate::flows::engine::Planned<String>>, String> {
+            if draft == now {
+                return Ok(Vec::new());
+            }
+            Ok(targets
+                .iter()
+                .map(|t| crate::flows::engine::Planned {
+                    target: t.clone(),
+                    preview: vec![format!("{now} -> {draft}")],
+                    work: draft.clone(),
+                })
+                .collect())
+        }
+        fn changed(&self, before: &String, now: &String) -> Vec<String> {
+            vec![format!("value: {before} -> {now}")]
+        }
+    }
+
+    enum Answer {
+        Conflict,
+        Denied,
+    }
+
+    struct Io {
+        at_dry_run: bool,
+        answer: Answer,
+        applied: std::cell::Cell<u32>,
+    }
+
+    impl Io {
+        fn refusal(&self) -> crate::flows::engine::Refusal<String> {
+            use crate::flows::engine::Refusal;
+            match self.answer {
+                Answer::Conflict => Refusal::Conflict("c".into()),
+                Answer::Denied => {
+                    Refusal::Denied("admission webhook denied the request: no".into())
+                }
+            }
+        }
+    }
+
+    impl ChangeIo<Value> for Io {
+        async fn load(&self) -> Result<String, String> {
+            Ok("a".into())
+        }
+        async fn dry_run(&self, _: &str, _: &String) -> Result<(), String> {
+            Ok(())
+        }
+        async fn try_dry_run(
+            &self,
+            _: &str,
+            _: &String,
+        ) -> Result<(), crate::flows::engine::Refusal<String>> {
+            if self.at_dry_run {
+                return Err(self.refusal());
+            }
+            Ok(())
+        }
+        async fn apply(&self, _: &str, _: &String) -> Result<bool, String> {
+            Ok(true)
+        }
+        async fn try_apply(
+            &self,
+            _: &str,
+            _: &String,
+        ) -> Result<bool, crate::flows::engine::Refusal<String>> {
+            self.applied.set(self.applied.get() + 1);
+            Err(self.refusal())
+        }
+        async fn verify(&self, _: &str, _: &String) -> Result<(), String> {
+            Ok(())
+        }
+        fn audit(&self, _: &AuditLine) {}
+    }
+
+    /// With `--yes` nobody looks at what changed meanwhile: a conflict at the
+    /// dry run or the apply stops the command (exit 2) instead of going on;
+    /// the cluster's denial is a refusal too, not "unreachable".
+    #[test]
+    fn a_conflict_with_yes_and_a_denial_exit_2_without_applying_again() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let flags = WalkFlags {
+            yes: true,
+            ..Default::default()
+        };
+        for (at_dry_run, answer, applies) in [
+            (true, Answer::Conflict, 0),
+            (false, Answer::Conflict, 1),
+            (true, Answer::Denied, 0),
+            (false, Answer::Denied, 1),
+        ] {
+            let io = Io {
+                at_dry_run,
+                answer,
+                applied: std::cell::Cell::new(0),
+            };
+            let code = run(&rt, Value, &io, vec!["cluster".into()], "b".into(), flags);
+            assert_eq!(code, REFUSED, "at dry run: {at_dry_run}");
+            assert_eq!(io.applied.get(), applies, "at dry run: {at_dry_run}");
+        }
+    }
 }
