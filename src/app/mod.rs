@@ -395,7 +395,10 @@ impl App {
                 Vec::new()
             }
             Msg::Quit => self.quit(),
-            Msg::Proxy(ev) => self.proxy_event(ev),
+            Msg::Proxy { walk, event } => match event.take() {
+                Some(ev) => self.proxy_event(&walk, ev),
+                None => Vec::new(),
+            },
             Msg::Password { walk, event } => match event.take() {
                 Some(ev) => self.password_event(&walk, ev),
                 None => Vec::new(),

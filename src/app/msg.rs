@@ -108,8 +108,12 @@ pub enum Msg {
     RefreshDue,
     /// SIGTERM/SIGHUP: leave like `:q`.
     Quit,
-    /// A result for the `:proxy` walkthrough.
-    Proxy(crate::flows::proxy::Event),
+    /// An answer for the open `:proxy` walk (engine event); `walk` is its
+    /// correlation id (an answer for an earlier walk is dropped).
+    Proxy {
+        walk: String,
+        event: Once<crate::flows::engine::Event<crate::flows::proxy::ProxyChange>>,
+    },
     /// An answer for the open `:password` walk (engine event).
     /// `walk` is the walk's correlation id: an answer for an earlier walk
     /// (the targets changed since) is dropped.
@@ -148,8 +152,12 @@ pub enum Effect {
     Track(Vec<Target>),
     /// Read the settings, then gather and judge these nodes' credential files.
     Sweep(Vec<Target>),
-    /// A request of the `:proxy` walkthrough (read, dry run, apply, verify, audit).
-    Proxy(crate::flows::proxy::Action),
+    /// An action of the `:proxy` walk (read, dry run, apply, verify, audit),
+    /// run on the walk thread; its answer comes back as `Msg::Proxy`.
+    Proxy {
+        walk: String,
+        action: Once<crate::flows::engine::Action<crate::flows::proxy::ProxyWork>>,
+    },
     /// An action of the `:password` walk, run on the walk thread; its
     /// answer comes back as `Msg::Password`.
     /// `targets` are the nodes a `Load` reads.
