@@ -75,10 +75,20 @@ const CERTS: &[KeyHelp] = &[
 
 /// `:keys`, the key x node matrix.
 const KEYS: &[KeyHelp] = &[
-    k("j k / arrows", "scroll a line"),
+    k("j k / arrows", "the next / previous key"),
     k("g G / home end", "top / bottom"),
     k("pgdn pgup", "a page down / up"),
     k("R P *", "runtime, persisted, harvcred logged in with it"),
+    KeyHelp {
+        key: "a",
+        what: "add public keys (paste) on the marked nodes, a role, all",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "d",
+        what: "remove the key under the cursor from chosen nodes",
+        mutating: true,
+    },
     k("esc / q", "back"),
 ];
 

@@ -770,6 +770,8 @@ impl App {
                 self.input = self.certs.filter.clone();
             }
             (code, View::Certs) if self.key_certs(code, ctrl) => {}
+            (KeyCode::Char('a'), View::Keys) => return self.open_keys_add(),
+            (KeyCode::Char('d'), View::Keys) => return self.open_keys_remove(),
             (code, View::Keys) if self.key_keys_view(code, ctrl) => {}
             _ => self.dirty = false,
         }

@@ -111,6 +111,39 @@ impl ConsoleChange for crate::flows::password::PasswordChange {
     }
 }
 
+/// `:keys` `a`: the I/O of `harvcred keys add`, with a pool of the walk
+/// thread's own.
+impl ConsoleChange for crate::flows::keys::AddKeys {
+    type Io = crate::cli::keys::KeysIo;
+    async fn connect(
+        setup: WalkSetup,
+        targets: Vec<String>,
+        _: String,
+        _: Self::Draft,
+    ) -> Result<Self::Io, String> {
+        crate::cli::keys::KeysIo::connect(&setup.kube, setup.ssh, setup.state_dir, targets).await
+    }
+}
+
+/// `:keys` `d`: the I/O of `harvcred keys remove`; the key file of the
+/// draft's `prove_with` is proven on the targets when they are read.
+impl ConsoleChange for crate::flows::keys::RemoveKeys {
+    type Io = crate::cli::keys::KeysIo;
+    async fn connect(
+        setup: WalkSetup,
+        targets: Vec<String>,
+        _: String,
+        draft: Self::Draft,
+    ) -> Result<Self::Io, String> {
+        let mut io =
+            crate::cli::keys::KeysIo::connect(&setup.kube, setup.ssh, setup.state_dir, targets)
+                .await?;
+        io.fingerprints = draft.fingerprints.join(",");
+        io.prove_with = draft.prove_with;
+        Ok(io)
+    }
+}
+
 impl Runner {
     pub fn new(
         tx: Sender<Msg>,
