@@ -586,8 +586,8 @@ pub(crate) mod tests {
     use super::*;
     use crate::app::Msg;
 
-    /// The walk actions of change `C` among `fx`, with the nodes each is for.
-    pub fn walk_actions<C: ConsoleChange>(fx: &[Effect]) -> Vec<(Vec<String>, Action<C::Work>)> {
+    /// The walk requests of change `C` among `fx`, with the nodes each is for.
+    pub fn walk_requests<C: ConsoleChange>(fx: &[Effect]) -> Vec<(Vec<String>, WalkRequest<C>)> {
         fx.iter()
             .filter_map(|e| match e {
                 Effect::Walk {
@@ -598,11 +598,55 @@ pub(crate) mod tests {
                         .into_any()
                         .downcast::<WalkRequest<C>>()
                         .ok()?;
-                    Some((targets.clone(), request.action))
+                    Some((targets.clone(), *request))
                 }
                 _ => None,
             })
             .collect()
+    }
+
+    /// The walk actions of change `C` among `fx`, with the nodes each is for.
+    pub fn walk_actions<C: ConsoleChange>(fx: &[Effect]) -> Vec<(Vec<String>, Action<C::Work>)> {
+        walk_requests::<C>(fx)
+            .into_iter()
+            .map(|(t, r)| (t, r.action))
+            .collect()
+    }
+
+    /// Answers every node request among `fx` with success, and the ones
+    /// those answers bring, until none is left. Every effect seen on the
+    /// way is returned.
+    pub fn all_nodes_succeed<C: ConsoleChange>(app: &mut App, fx: Vec<Effect>) -> Vec<Effect> {
+        let walk = app.form.as_ref().expect("a form").walk_id().to_string();
+        let mut seen = Vec::new();
+        let mut todo = fx;
+        while !todo.is_empty() {
+            let mut next = Vec::new();
+            for (_, a) in walk_actions::<C>(&todo) {
+                let ev = match a {
+                    Action::DryRun { ticket, target, .. } => Event::DryRunDone {
+                        ticket,
+                        target,
+                        result: Ok(()),
+                    },
+                    Action::Apply { ticket, target, .. } => Event::Applied {
+                        ticket,
+                        target,
+                        result: Ok(true),
+                    },
+                    Action::Verify { ticket, target, .. } => Event::Verified {
+                        ticket,
+                        target,
+                        result: Ok(()),
+                    },
+                    _ => continue,
+                };
+                next.extend(walk_answer::<C>(app, &walk, ev));
+            }
+            seen.append(&mut todo);
+            todo = next;
+        }
+        seen
     }
 
     /// The runner's answer `ev` for walk `walk`.
