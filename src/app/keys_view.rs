@@ -11,12 +11,15 @@ use super::{App, Effect, Flash, NodeSweep};
 use crate::creds::keys::{KeyMatrix, NodeKeys, key_matrix};
 use crate::flows::keys::{AddDraft, AddKeys, RemoveDraft, RemoveKeys};
 
-/// The view's own state: the first line on screen and the key under the cursor.
+/// The view's own state: the first line on screen, the key under the
+/// cursor, the keys marked with `space` (what `d` removes).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeysView {
     pub offset: usize,
     /// Index of the key (matrix row) under the cursor.
     pub cursor: usize,
+    /// Fingerprints of the marked keys.
+    pub marked: std::collections::BTreeSet<String>,
 }
 
 /// `a` in `:keys`: public keys pasted, one a line (or `github:USER`).
@@ -48,9 +51,10 @@ impl FormSpec for AddKeysForm {
     }
 }
 
-/// `d` in `:keys`: the key under the cursor, from the chosen nodes.
+/// `d` in `:keys`: the marked keys (else the one under the cursor), from
+/// the chosen nodes.
 pub struct RemoveKeyForm {
-    pub fingerprint: String,
+    pub fingerprints: Vec<String>,
 }
 
 impl FormSpec for RemoveKeyForm {
@@ -58,10 +62,11 @@ impl FormSpec for RemoveKeyForm {
     const NAME: &'static str = "keys remove";
 
     fn title(&self) -> String {
-        format!(
-            " remove {} · key file: prove a key that stays ",
-            self.fingerprint
-        )
+        let what = match &self.fingerprints[..] {
+            [one] => one.clone(),
+            many => format!("{} keys", many.len()),
+        };
+        format!(" remove {what} · key file: prove a key that stays ")
     }
     fn fields(&self) -> Vec<Field> {
         vec![Field::line("key file")]
@@ -75,7 +80,7 @@ impl FormSpec for RemoveKeyForm {
             _ => String::new(),
         };
         RemoveDraft {
-            fingerprints: vec![self.fingerprint.clone()],
+            fingerprints: self.fingerprints.clone(),
             prove_with: (!path.is_empty()).then(|| expand_home(&path)),
         }
     }
@@ -127,7 +132,16 @@ impl App {
         let lines = crate::ui::panes::keys::line_count(&m);
         let last = lines.saturating_sub(page as usize);
         let v = &mut self.keys_view;
+        if code == KeyCode::Char(' ') {
+            // Marks the key, then on to the next one, as the node table does.
+            if let Some(k) = m.keys.get(v.cursor.min(keys.saturating_sub(1)))
+                && !v.marked.remove(&k.fingerprint)
+            {
+                v.marked.insert(k.fingerprint.clone());
+            }
+        }
         let step = match code {
+            KeyCode::Char(' ') => 1,
             KeyCode::Char('j') | KeyCode::Down => 1,
             KeyCode::Char('k') | KeyCode::Up => -1,
             _ => 0,
@@ -189,19 +203,32 @@ impl App {
         self.open_form(AddKeysForm)
     }
 
-    /// `d` in `:keys`: the remove form for the key under the cursor.
+    /// `d` in `:keys`: the remove form for the marked keys still shown,
+    /// else the key under the cursor.
     pub(super) fn open_keys_remove(&mut self) -> Vec<Effect> {
         if self.refused_read_only("removing a key") {
             return Vec::new();
         }
-        let Some(fingerprint) = self.key_under_cursor() else {
-            self.flash = Some(Flash {
-                error: true,
-                text: "no key to remove: no node read yet (r reads every node)".into(),
-            });
-            return Vec::new();
+        let shown = self.key_matrix();
+        let marked: Vec<String> = shown
+            .keys
+            .iter()
+            .map(|k| k.fingerprint.clone())
+            .filter(|fp| self.keys_view.marked.contains(fp))
+            .collect();
+        let fingerprints = match (marked.is_empty(), self.key_under_cursor()) {
+            (false, _) => marked,
+            (true, Some(fp)) => vec![fp],
+            (true, None) => {
+                self.flash = Some(Flash {
+                    error: true,
+                    text: "no key to remove: no node read yet (r reads every node)".into(),
+                });
+                return Vec::new();
+            }
         };
-        self.open_form(RemoveKeyForm { fingerprint })
+        self.keys_view.marked.clear();
+        self.open_form(RemoveKeyForm { fingerprints })
     }
 }
 
@@ -567,5 +594,44 @@ pub(crate) mod tests {
             assert!(fx.is_empty() && app.form.is_none());
             assert!(app.flash.as_ref().unwrap().text.contains("read-only"));
         }
+    }
+
+    #[test]
+    fn space_marks_keys_and_d_removes_the_marked_ones() {
+        let mut app = with_drift();
+        press(&mut app, KeyCode::Char(' '));
+        assert_eq!(
+            app.key_under_cursor().as_deref(),
+            Some(K2_FP),
+            "on to the next key"
+        );
+        press(&mut app, KeyCode::Char('j'));
+        press(&mut app, KeyCode::Char(' '));
+        let s = crate::ui::panes::keys::tests::screen(&app).join("\n");
+        assert!(
+            s.contains(&format!("{K1_FP} ✓")) && s.contains(&format!("{K3_FP} ✓")),
+            "{s}"
+        );
+        assert!(!s.contains(&format!("{K2_FP} ✓")), "{s}");
+        // esc clears the marks first, and stays in the view.
+        press(&mut app, KeyCode::Esc);
+        assert!(app.keys_view.marked.is_empty());
+        assert_eq!(*app.view(), View::Keys);
+        press(&mut app, KeyCode::Char('g'));
+        press(&mut app, KeyCode::Char(' '));
+        press(&mut app, KeyCode::Char(' '));
+        press(&mut app, KeyCode::Char(' '));
+        press(&mut app, KeyCode::Char('d'));
+        let f = remove_form(&app);
+        assert_eq!(f.walk.draft.fingerprints, [K1_FP, K2_FP, K3_FP]);
+        assert!(
+            f.spec.title().contains("remove 3 keys"),
+            "{}",
+            f.spec.title()
+        );
+        assert!(
+            app.keys_view.marked.is_empty(),
+            "the marks went into the form"
+        );
     }
 }
