@@ -190,6 +190,8 @@ pub trait OpenForm: std::fmt::Debug {
     fn targets(&self) -> &[String];
     /// The node being applied or verified now.
     fn busy_node(&self) -> Option<String>;
+    /// The nodes an apply was started on (changed, or maybe in part).
+    fn applied_nodes(&self) -> Vec<String>;
     fn log_pane(&self) -> Option<&(u64, String)>;
     fn set_log_pane(&mut self, pane: Option<(u64, String)>);
     /// A key; `pick` gives the nodes a target choice means now.
@@ -363,6 +365,10 @@ impl<S: FormSpec> OpenForm for EngineForm<S> {
             .find(|(_, s)| matches!(s, TargetState::Applying | TargetState::Verifying { .. }))
             .map(|(n, _)| n.clone())
     }
+    fn applied_nodes(&self) -> Vec<String> {
+        self.walk
+            .targets_in(|s| matches!(s, TargetState::Verified { .. } | TargetState::Failed(_)))
+    }
     fn log_pane(&self) -> Option<&(u64, String)> {
         self.log_pane.as_ref()
     }
@@ -530,18 +536,19 @@ impl App {
     }
 
     /// After the walk moved: the log pane follows the node being changed,
-    /// and a walk that just ended has its nodes read again, so the views
-    /// show the result.
+    /// and when the walk ends the nodes it applied to are read again, so
+    /// the views show the result.
     fn form_moved(&mut self, was: Step) -> Vec<Effect> {
         let mut fx = self.form_log_follows();
         let Some(form) = self.form.as_ref() else {
             return fx;
         };
         if was != Step::Done && form.step() == Step::Done {
+            let applied = form.applied_nodes();
             let targets: Vec<super::Target> = self
                 .rows
                 .iter()
-                .filter(|r| form.targets().contains(&r.info.name))
+                .filter(|r| applied.contains(&r.info.name))
                 .map(Self::target)
                 .collect();
             fx.extend(self.start_sweep(targets));
