@@ -132,10 +132,13 @@ fn console_keys_adds_a_pasted_key_on_node2_and_removes_it_with_d() {
         s.contains("keys.add · done")
     });
     assert!(s.contains("node2  verified"), "{s}");
+    assert!(s.contains("logs node2"), "node2's log beside the form\n{s}");
 
     // On the nodes: node2 has it at runtime and persisted, node1 not at all.
     let runtime = lab.ssh_ok("node2", "cat ~/.ssh/authorized_keys");
     assert!(runtime.contains(public.trim()), "{runtime}");
+    let persisted = lab.ssh_ok("node2", "sudo -n cat /oem/95_harvcred_keys_node2.yaml");
+    assert!(persisted.contains(public.trim()), "{persisted}");
     let list = keys_list(&lab, &env);
     assert_eq!(on_node(&list, &fp, "node2"), (true, 1), "{list:#}");
     assert_eq!(on_node(&list, &fp, "node1"), (false, 0), "{list:#}");
