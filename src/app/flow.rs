@@ -1,7 +1,7 @@
 //! The console side of the proxy walkthrough (`:proxy`): the proxy change
 //! on the walkthrough engine (`flows::proxy`), with the form's fields and
 //! focus, keys to engine events (`app::walk`), and the walk's actions to
-//! the runner as `Effect::Proxy`; their answers come back as `Msg::Proxy`.
+//! the runner as `Effect::Proxy`; their answers come back as `Msg::Walk`.
 //! Kept out of `mod.rs` so the shared files only dispatch here.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -347,9 +347,9 @@ mod tests {
     /// An answer for the walk open now.
     fn answer(app: &mut App, ev: Event<ProxyChange>) -> Vec<Effect> {
         let walk = proxy_form(&app.walk).unwrap().walk.correlation_id.clone();
-        app.update(Msg::Proxy {
+        app.update(Msg::Walk {
             walk,
-            event: Once::new(ev),
+            event: Once::new(Box::new(ev)),
         })
     }
     fn facts(setting: HttpProxySetting, rv: &str) -> ProxyFacts {
