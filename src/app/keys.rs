@@ -131,7 +131,10 @@ const FORM: &[KeyHelp] = &[
         mutating: true,
     },
     k("esc / n", "back a step (from the form: cancel)"),
-    k("ctrl-x", "cancel; during apply: start no further node"),
+    k(
+        "ctrl-x",
+        "cancel; applying: start no further node; verifying: stop following",
+    ),
     KeyHelp {
         key: "r",
         what: "when done: retry the failed and skipped nodes only",

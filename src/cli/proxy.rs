@@ -83,6 +83,9 @@ pub enum ProxyCommand {
     },
     /// Restore the value the last change from this machine replaced, the same safe way.
     Rollback {
+        /// Show what the rollback would send and dry-run it on the server only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
@@ -401,6 +404,7 @@ pub fn run(args: ProxyArgs, connect_args: &ConnectArgs, read_only: bool) -> anyh
             Ok(walk(&s, ProxyChange::change(), draft, dry_run, yes))
         }
         ProxyCommand::Rollback {
+            dry_run,
             yes,
             verify_timeout,
         } => {
@@ -423,7 +427,7 @@ pub fn run(args: ProxyArgs, connect_args: &ConnectArgs, read_only: bool) -> anyh
                 &s,
                 ProxyChange::rollback(),
                 ProxyDraft::whole(&kept),
-                false,
+                dry_run,
                 yes,
             ))
         }
@@ -552,6 +556,7 @@ mod tests {
             verify_timeout: 1,
         };
         let rollback = ProxyCommand::Rollback {
+            dry_run: false,
             yes: true,
             verify_timeout: 1,
         };
