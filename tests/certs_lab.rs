@@ -82,6 +82,27 @@ fn cas(lab: &Lab, node: &str) -> String {
     )
 }
 
+/// The `Ready` condition's status of a Node.
+fn node_ready(lab: &Lab, node: &str) -> String {
+    lab.kubectl_ok(&[
+        "get",
+        "node",
+        node,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ])
+    .trim()
+    .to_string()
+}
+
+/// When rke2-server last started on `node` (systemd's monotonic stamp).
+fn unit_started(lab: &Lab, node: &str) -> String {
+    lab.ssh_ok(
+        node,
+        "systemctl show -p ActiveEnterTimestampMonotonic --value rke2-server",
+    )
+}
+
 const NODES: [&str; 3] = ["node1", "node2", "node3"];
 
 /// `certs --json --all` agrees with openssl on every file of every node.
@@ -277,6 +298,35 @@ fn auto_rotate_rotate_now_refusal_and_manual_rotation_on_the_certs_expiring_lab(
             }
         }
     }
+
+    // rke2-server stopped on node1: its kubelet posts no status, so the
+    // Node goes NotReady as on a real cluster. Rotating node2 by hand must
+    // then be refused, with node2 left running and nothing written.
+    lab.ssh_ok("node1", "sudo systemctl stop rke2-server");
+    wait_for("node1 NotReady in the API", || {
+        node_ready(&lab, "node1") == "Unknown"
+    });
+    let started = unit_started(&lab, "node2");
+    let node2_before = leaves(&lab, "node2");
+    let mark = lab.api_log_mark();
+    let o = harvcred(&lab, st, &["certs", "rotate", "--node", "node2", "--yes"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("refused") && t.contains("control-plane node node1 is not Ready"),
+        "{t}"
+    );
+    assert_eq!(unit_started(&lab, "node2"), started, "node2 was stopped");
+    assert_eq!(leaves(&lab, "node2"), node2_before, "node2 was rotated");
+    let writes: Vec<_> = lab
+        .api_requests()
+        .into_iter()
+        .skip(mark)
+        .filter(|r| r["verb"] != "get" && r["verb"] != "list" && r["verb"] != "watch")
+        .collect();
+    assert!(writes.is_empty(), "written while refusing: {writes:?}");
+    lab.ssh_ok("node1", "sudo systemctl start rke2-server");
+    wait_for("node1 Ready again", || node_ready(&lab, "node1") == "True");
 
     // RKE2-issued controller-manager/scheduler certificates: no fix offered.
     let kcm =
