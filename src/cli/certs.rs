@@ -589,7 +589,13 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo {
         let stuck = if state.control_plane.ready == Some(true) {
             Vec::new()
         } else {
-            stuck_hints(&self.env, &nodes).await
+            let mut hints = stuck_hints(&self.env, &nodes).await;
+            for h in flow::probes_hints(&state.control_plane.ready_message, &self.expired) {
+                if !hints.contains(&h) {
+                    hints.push(h);
+                }
+            }
+            hints
         };
         Ok(RotateClusterFacts {
             state,

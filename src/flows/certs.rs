@@ -347,14 +347,48 @@ pub fn stuck_hint(node: &str, journal: &str) -> Option<String> {
             "{node}: rancher-system-agent waits on \"secret received was too old\": restart it (`sudo systemctl restart rancher-system-agent` on {node})"
         ));
     }
-    if journal.contains("waiting for probes")
-        && (journal.contains("kube-controller-manager") || journal.contains("kube-scheduler"))
+    // Rancher's planner says `waiting for probes: kube-controller-manager,
+    // kube-scheduler`; rancher-system-agent logs why each probe fails.
+    let probe_fails = ["kube-controller-manager", "kube-scheduler"]
+        .iter()
+        .any(|c| {
+            journal.lines().any(|l| {
+                l.contains(&format!("error while running probe {c}"))
+                    && l.contains("certificate has expired")
+            })
+        });
+    if probe_fails
+        || (journal.contains("waiting for probes")
+            && (journal.contains("kube-controller-manager") || journal.contains("kube-scheduler")))
     {
-        return Some(format!(
-            "{node}: waiting for the kube-controller-manager/kube-scheduler probes: their self-signed certificates have expired; run `harvcred certs fix-kcm --node {node}`"
-        ));
+        return Some(kcm_hint(node));
     }
     None
+}
+
+fn kcm_hint(node: &str) -> String {
+    format!(
+        "{node}: waiting for the kube-controller-manager/kube-scheduler probes: their self-signed certificates have expired; run `harvcred certs fix-kcm --node {node}`"
+    )
+}
+
+/// The probes Rancher's planner waits on (its Ready message), with the
+/// nodes whose controller-manager/scheduler certificate has expired
+/// (`expired`: `node: file`): the fix for each of them.
+pub fn probes_hints(ready_message: &str, expired: &[String]) -> Vec<String> {
+    let waits = ready_message.contains("waiting for probes")
+        && KCM_COMPONENTS.iter().any(|c| ready_message.contains(c));
+    if !waits {
+        return Vec::new();
+    }
+    let mut nodes: Vec<&str> = expired
+        .iter()
+        .filter_map(|e| e.split_once(": "))
+        .filter(|(_, f)| KCM_COMPONENTS.iter().any(|c| *f == component_cert(c)))
+        .map(|(n, _)| n)
+        .collect();
+    nodes.dedup();
+    nodes.into_iter().map(kcm_hint).collect()
 }
 
 // --------------------------------------------------------------- rotate node
@@ -767,6 +801,30 @@ mod tests {
             .unwrap()
             .contains("fix-kcm --node node1")
         );
+        // rancher-system-agent's words for a probe that fails on an expired certificate.
+        let agent = "level=error msg=\"[K8s] error while running probe kube-scheduler: Get \\\"https://127.0.0.1:10259/healthz\\\": tls: failed to verify certificate: x509: certificate has expired or is not yet valid\"";
+        assert!(
+            stuck_hint("node1", agent)
+                .unwrap()
+                .contains("fix-kcm --node node1")
+        );
+        assert_eq!(
+            stuck_hint(
+                "node1",
+                "[K8s] error while running probe kube-scheduler: connection refused"
+            ),
+            None,
+            "a probe failing for another reason is not the certificate fix's"
+        );
         assert_eq!(stuck_hint("node1", "all fine"), None);
+        // The planner's message and the expired files name the nodes to fix.
+        let expired = [
+            format!("node1: {}", component_cert("kube-scheduler")),
+            format!("node1: {}", component_cert("kube-controller-manager")),
+            "node2: /var/lib/rancher/rke2/agent/client-kubelet.crt".to_string(),
+        ];
+        let msg = "configuring control plane node(s) custom-4a1b: waiting for probes: kube-controller-manager, kube-scheduler";
+        assert_eq!(probes_hints(msg, &expired), [kcm_hint("node1")]);
+        assert!(probes_hints("waiting for probes: etcd", &expired).is_empty());
     }
 }
