@@ -1162,6 +1162,7 @@ fn run_change(
                     None
                 },
                 expiring_in_hours,
+                unparsed: Vec::new(),
             };
             walk::run(
                 &rt,

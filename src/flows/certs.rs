@@ -101,6 +101,36 @@ pub struct AutoRotateChange;
 pub struct AutoRotateDraft {
     pub enable: Option<bool>,
     pub expiring_in_hours: Option<i64>,
+    /// Fields typed in a form that do not parse: (field, why).
+    pub unparsed: Vec<(&'static str, String)>,
+}
+
+impl AutoRotateDraft {
+    /// The draft a form's two lines make: `enable` on/off (empty keeps
+    /// it), `expiringInHours` a whole number (empty keeps it).
+    pub fn from_text(enable: &str, hours: &str) -> AutoRotateDraft {
+        let mut d = AutoRotateDraft::default();
+        match enable.trim().to_ascii_lowercase().as_str() {
+            "" => {}
+            "on" | "yes" | "true" | "enable" => d.enable = Some(true),
+            "off" | "no" | "false" | "disable" => d.enable = Some(false),
+            other => d.unparsed.push((
+                "enable",
+                format!("{other:?}: on or off (empty keeps the setting's value)"),
+            )),
+        }
+        let h = hours.trim();
+        if !h.is_empty() {
+            match h.parse::<i64>() {
+                Ok(v) => d.expiring_in_hours = Some(v),
+                Err(_) => d.unparsed.push((
+                    "expiringInHours",
+                    format!("{h:?}: a whole number of hours (1 to {MAX_EXPIRING_IN_HOURS})"),
+                )),
+            }
+        }
+        d
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -179,7 +209,11 @@ impl Change for AutoRotateChange {
 
     fn validate(&self, draft: &AutoRotateDraft, facts: &AutoRotateFacts) -> Vec<Problem> {
         let (enable, hours) = draft.resolve(&facts.current);
-        let mut v = Vec::new();
+        let mut v: Vec<Problem> = draft
+            .unparsed
+            .iter()
+            .map(|(field, why)| problem(field, Severity::Error, why.clone()))
+            .collect();
         // Harvester's webhook checks these, in its words.
         if hours <= 0 {
             v.push(problem(
@@ -708,6 +742,7 @@ mod tests {
                 &AutoRotateDraft {
                     enable: Some(true),
                     expiring_in_hours: Some(h),
+                    ..Default::default()
                 },
                 &f,
             )
@@ -715,9 +750,13 @@ mod tests {
         assert!(bad(0)[0].message.contains("negative or zero"));
         assert!(bad(8760)[0].message.contains("large than 8759"));
         assert!(bad(8759).is_empty());
+        // A form's text that does not parse is a problem at its field.
+        let typed = AutoRotateChange.validate(&AutoRotateDraft::from_text("maybe", "ten"), &f);
+        let fields: Vec<&str> = typed.iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["enable", "expiringInHours"], "{typed:?}");
         let d = AutoRotateDraft {
             enable: Some(true),
-            expiring_in_hours: None,
+            ..Default::default()
         };
         let p = AutoRotateChange.plan(&d, &f, &["s".into()]).unwrap();
         let text = p[0].preview.join("\n");
@@ -726,19 +765,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("a rotation can start now"), "{text}");
-        let d = AutoRotateDraft {
-            enable: Some(true),
-            expiring_in_hours: Some(2000),
-        };
+        let d = AutoRotateDraft::from_text("on", "2000");
+        assert!(d.unparsed.is_empty());
         let p = AutoRotateChange.plan(&d, &f, &["s".into()]).unwrap();
         assert!(p[0].preview.join("\n").contains("fires at once"));
         let expired = auto((false, 240), -5);
         let p = AutoRotateChange.plan(&d, &expired, &["s".into()]).unwrap();
         assert!(p[0].preview.join("\n").contains("harvester#9351"));
-        let same = AutoRotateDraft {
-            enable: Some(false),
-            expiring_in_hours: Some(240),
-        };
+        let same = AutoRotateDraft::from_text("off", " 240 ");
         assert!(
             AutoRotateChange
                 .plan(&same, &f, &["s".into()])
