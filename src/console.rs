@@ -179,6 +179,7 @@ async fn read_terminal(tx: mpsc::Sender<Msg>) {
         let msg = match ev {
             Ok(Event::Key(k)) => Msg::Key(k),
             Ok(Event::Resize(width, height)) => Msg::Resize { width, height },
+            Ok(Event::Paste(text)) => Msg::Paste(crate::app::msg::Pasted(text.into())),
             Ok(_) => continue,
             Err(e) => {
                 tracing::error!("terminal input: {e}");

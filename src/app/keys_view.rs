@@ -1,15 +1,96 @@
 //! The `:keys` view's state: the key x node matrix built from the sweeps
-//! read so far (the same `key_matrix` as `harvcred keys list`), scrolled.
+//! read so far (the same `key_matrix` as `harvcred keys list`), scrolled,
+//! with a cursor on a key; and its two engine forms: `a` adds pasted public
+//! keys, `d` removes the key under the cursor (`flows::keys`).
 
 use crossterm::event::KeyCode;
 
-use super::{App, NodeSweep};
+use super::engine_form::{Field, FieldInput, FormSpec};
+use super::walk::TargetChoice;
+use super::{App, Effect, Flash, NodeSweep};
 use crate::creds::keys::{KeyMatrix, NodeKeys, key_matrix};
+use crate::flows::keys::{AddDraft, AddKeys, RemoveDraft, RemoveKeys};
 
-/// The view's own state: the first line on screen.
+/// The view's own state: the first line on screen and the key under the cursor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeysView {
     pub offset: usize,
+    /// Index of the key (matrix row) under the cursor.
+    pub cursor: usize,
+}
+
+/// `a` in `:keys`: public keys pasted, one a line (or `github:USER`).
+pub struct AddKeysForm;
+
+impl FormSpec for AddKeysForm {
+    type Change = AddKeys;
+    const NAME: &'static str = "keys add";
+
+    fn title(&self) -> String {
+        " public keys to add for rancher: one a line, or github:USER (paste) ".into()
+    }
+    fn fields(&self) -> Vec<Field> {
+        vec![Field::text("keys")]
+    }
+    fn change(&self) -> AddKeys {
+        AddKeys
+    }
+    /// Every node: one CloudInit for all of them (also nodes that join
+    /// later), as `keys add --all`.
+    fn draft(&self, fields: &[Field], choice: TargetChoice) -> AddDraft {
+        AddDraft {
+            text: fields
+                .first()
+                .map(|f| f.value().to_string())
+                .unwrap_or_default(),
+            for_all: choice == TargetChoice::All,
+        }
+    }
+}
+
+/// `d` in `:keys`: the key under the cursor, from the chosen nodes.
+pub struct RemoveKeyForm {
+    pub fingerprint: String,
+}
+
+impl FormSpec for RemoveKeyForm {
+    type Change = RemoveKeys;
+    const NAME: &'static str = "keys remove";
+
+    fn title(&self) -> String {
+        format!(
+            " remove {} · prove with: a private key file that stays (optional) ",
+            self.fingerprint
+        )
+    }
+    fn fields(&self) -> Vec<Field> {
+        vec![Field::line("prove with")]
+    }
+    fn change(&self) -> RemoveKeys {
+        RemoveKeys
+    }
+    fn draft(&self, fields: &[Field], _: TargetChoice) -> RemoveDraft {
+        let path = match fields.first().map(|f| &f.input) {
+            Some(FieldInput::Line { input, .. }) => input.text().trim().to_string(),
+            _ => String::new(),
+        };
+        RemoveDraft {
+            fingerprints: vec![self.fingerprint.clone()],
+            prove_with: (!path.is_empty()).then(|| expand_home(&path)),
+        }
+    }
+    /// The key is proven when the nodes are read: another file, another read.
+    fn reload(&self, loaded: &RemoveDraft, now: &RemoveDraft) -> bool {
+        loaded.prove_with != now.prove_with
+    }
+}
+
+/// `~/x` as the operator means it.
+fn expand_home(path: &str) -> std::path::PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => std::path::PathBuf::from(path),
+    }
 }
 
 impl App {
@@ -36,25 +117,91 @@ impl App {
         key_matrix(&nodes)
     }
 
-    /// Scrolling keys of the view; false when the key is not one of them.
+    /// Keys of the view that move or scroll; false when the key is not one
+    /// of them. `j`/`k` move the cursor from key to key (the view follows),
+    /// the others scroll the page.
     pub(super) fn key_keys_view(&mut self, code: KeyCode, ctrl: bool) -> bool {
         let page = crate::ui::full_body_rows(self.size.0, self.size.1).max(1) as isize;
-        let delta = match code {
+        let m = self.key_matrix();
+        let keys = m.keys.len();
+        let lines = crate::ui::panes::keys::line_count(&m);
+        let last = lines.saturating_sub(page as usize);
+        let v = &mut self.keys_view;
+        let step = match code {
             KeyCode::Char('j') | KeyCode::Down => 1,
             KeyCode::Char('k') | KeyCode::Up => -1,
+            _ => 0,
+        };
+        if step != 0 {
+            v.cursor =
+                (v.cursor as isize + step).clamp(0, keys.saturating_sub(1) as isize) as usize;
+            // The key's line (under the header) stays on screen.
+            let line = v.cursor + 1;
+            if line < v.offset + 1 {
+                v.offset = line.saturating_sub(1);
+            } else if line >= v.offset + page as usize {
+                v.offset = line + 1 - page as usize;
+            }
+            v.offset = v.offset.min(last);
+            return true;
+        }
+        let delta = match code {
             KeyCode::PageDown => page,
             KeyCode::Char('f') if ctrl => page,
             KeyCode::PageUp => -page,
             KeyCode::Char('b') if ctrl => -page,
-            KeyCode::Char('g') | KeyCode::Home => isize::MIN / 2,
-            KeyCode::Char('G') | KeyCode::End => isize::MAX / 2,
+            KeyCode::Char('g') | KeyCode::Home => {
+                v.cursor = 0;
+                isize::MIN / 2
+            }
+            KeyCode::Char('G') | KeyCode::End => {
+                v.cursor = keys.saturating_sub(1);
+                isize::MAX / 2
+            }
             _ => return false,
         };
-        let lines = crate::ui::panes::keys::line_count(&self.key_matrix());
-        let last = lines.saturating_sub(page as usize);
-        self.keys_view.offset =
-            (self.keys_view.offset as isize + delta).clamp(0, last as isize) as usize;
+        v.offset = (v.offset as isize + delta).clamp(0, last as isize) as usize;
         true
+    }
+
+    /// The key under the cursor (the matrix may have shrunk since).
+    pub fn key_under_cursor(&self) -> Option<String> {
+        let m = self.key_matrix();
+        let i = self.keys_view.cursor.min(m.keys.len().checked_sub(1)?);
+        Some(m.keys[i].fingerprint.clone())
+    }
+
+    fn refused_read_only(&mut self, what: &str) -> bool {
+        if self.read_only {
+            self.flash = Some(Flash {
+                error: true,
+                text: format!("{what} changes the cluster: refused in read-only mode"),
+            });
+        }
+        self.read_only
+    }
+
+    /// `a` in `:keys`: the add form over the marked nodes (else the selected one).
+    pub(super) fn open_keys_add(&mut self) -> Vec<Effect> {
+        if self.refused_read_only("adding keys") {
+            return Vec::new();
+        }
+        self.open_form(AddKeysForm)
+    }
+
+    /// `d` in `:keys`: the remove form for the key under the cursor.
+    pub(super) fn open_keys_remove(&mut self) -> Vec<Effect> {
+        if self.refused_read_only("removing a key") {
+            return Vec::new();
+        }
+        let Some(fingerprint) = self.key_under_cursor() else {
+            self.flash = Some(Flash {
+                error: true,
+                text: "no key to remove: no node read yet (r reads every node)".into(),
+            });
+            return Vec::new();
+        };
+        self.open_form(RemoveKeyForm { fingerprint })
     }
 }
 
@@ -162,21 +309,42 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_view_scrolls_within_its_lines() {
+    fn the_cursor_moves_key_by_key_and_the_view_scrolls_within_its_lines() {
         let mut app = with_drift();
         app.update(Msg::Resize {
             width: 100,
             height: 10,
         });
-        let key = |c| Msg::Key(KeyEvent::new(c, KeyModifiers::NONE));
-        app.update(key(KeyCode::Char('j')));
-        assert_eq!(app.keys_view.offset, 1);
-        app.update(key(KeyCode::Char('G')));
         let lines = crate::ui::panes::keys::line_count(&app.key_matrix());
         let page = crate::ui::full_body_rows(100, 10);
+        assert!(
+            lines > page,
+            "{lines} lines, {page} a page: the test needs scrolling"
+        );
+        let key = |c| Msg::Key(KeyEvent::new(c, KeyModifiers::NONE));
+        let shown = |app: &App| {
+            let (o, c) = (app.keys_view.offset, app.keys_view.cursor + 1);
+            assert!(o <= c && c < o + page, "key line {c} off the page at {o}");
+        };
+        app.update(key(KeyCode::Char('j')));
+        assert_eq!(app.key_under_cursor().as_deref(), Some(K2_FP));
+        shown(&app);
+        for _ in 0..5 {
+            app.update(key(KeyCode::Char('j')));
+        }
+        assert_eq!(
+            app.key_under_cursor().as_deref(),
+            Some(K3_FP),
+            "the last key"
+        );
+        shown(&app);
+        app.update(key(KeyCode::Char('G')));
         assert_eq!(app.keys_view.offset, lines - page);
+        app.update(key(KeyCode::Char('k')));
+        assert_eq!(app.key_under_cursor().as_deref(), Some(K2_FP));
+        shown(&app);
         app.update(key(KeyCode::Char('g')));
-        assert_eq!(app.keys_view.offset, 0);
+        assert_eq!((app.keys_view.offset, app.keys_view.cursor), (0, 0));
         // Still the view: scrolling keys did not leave it.
         assert_eq!(*app.view(), View::Keys);
     }

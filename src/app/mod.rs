@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod command;
 pub mod detail;
+pub mod engine_form;
 pub mod flow;
 pub mod keys;
 pub mod keys_view;
@@ -33,7 +34,8 @@ pub enum View {
     Keys,
     Logs,
     Proxy,
-    Password,
+    /// An engine walk's form (`engine_form`), by its flow's name.
+    Walk(&'static str),
     Settings,
 }
 
@@ -46,7 +48,7 @@ impl View {
             View::Keys => "SSH keys",
             View::Logs => "logs",
             View::Proxy => "proxy",
-            View::Password => "password",
+            View::Walk(name) => name,
             View::Settings => "settings",
         }
     }
@@ -125,8 +127,8 @@ pub struct App {
     pub keys_view: keys_view::KeysView,
     /// The open walkthrough (flow.rs), if any.
     pub walk: Option<flow::OpenWalk>,
-    /// The open `:password` walk (password_walk.rs), if any.
-    pub password: Option<password_walk::PasswordForm>,
+    /// The open engine walk's form (engine_form.rs), if any.
+    pub form: Option<Box<dyn engine_form::OpenForm>>,
     /// The log pane (logpane.rs).
     pub logs: logpane::Logs,
 }
@@ -167,7 +169,7 @@ impl App {
             certs: certs::CertsView::default(),
             keys_view: keys_view::KeysView::default(),
             walk: None,
-            password: None,
+            form: None,
             logs: Default::default(),
         };
         for n in setup.inventory {
@@ -385,10 +387,11 @@ impl App {
             }
             Msg::Quit => self.quit(),
             Msg::Proxy(ev) => self.proxy_event(ev),
-            Msg::Password { walk, event } => match event.take() {
-                Some(ev) => self.password_event(&walk, ev),
+            Msg::Walk { walk, event } => match event.take() {
+                Some(ev) => self.form_answer(&walk, ev),
                 None => Vec::new(),
             },
+            Msg::Paste(text) => self.form_paste(&text.0),
             Msg::LogLines {
                 pane,
                 node,
@@ -654,10 +657,10 @@ impl App {
         }
         if self.mode == Mode::Normal
             && !self.help
-            && *self.view() == View::Password
-            && self.password.is_some()
+            && matches!(self.view(), View::Walk(_))
+            && self.form.is_some()
         {
-            return self.password_key(k);
+            return self.form_key(k);
         }
         match self.mode {
             Mode::Filter => self.key_filter(k),
@@ -767,6 +770,8 @@ impl App {
                 self.input = self.certs.filter.clone();
             }
             (code, View::Certs) if self.key_certs(code, ctrl) => {}
+            (KeyCode::Char('a'), View::Keys) => return self.open_keys_add(),
+            (KeyCode::Char('d'), View::Keys) => return self.open_keys_remove(),
             (code, View::Keys) if self.key_keys_view(code, ctrl) => {}
             _ => self.dirty = false,
         }
@@ -887,7 +892,10 @@ impl App {
             "q" => return self.quit(),
             "help" => self.help = true,
             "proxy" => return self.open_proxy_form(),
-            "password" => return self.open_password_form(),
+            "password" => {
+                self.views.truncate(1);
+                return self.open_form(password_walk::PasswordForm);
+            }
             "logs" => {
                 let args: Vec<&str> = args.split_whitespace().collect();
                 return logpane::command(self, &args);

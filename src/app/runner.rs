@@ -60,17 +60,43 @@ pub struct WalkSetup {
     pub ssh: crate::node::SshSettings,
 }
 
-/// A change the console runs on the walk thread: how its I/O connects and
-/// the message its answers come back as. A new flow implements this beside
-/// its form; the thread and the driving are shared.
-pub trait ConsoleChange: Change + Sized + 'static {
+/// A change the console runs on the walk thread: how its I/O connects.
+/// A new flow implements this beside its form (`engine_form::FormSpec`);
+/// the thread, the driving and the messages are shared.
+pub trait ConsoleChange: Change<Draft: Send, Facts: Send> + Send + Sized + 'static {
     type Io: ChangeIo<Self> + 'static;
+    /// Connects for a walk over `targets`; `draft` is the form as it was
+    /// when the walk (re)loaded (e.g. a key file to prove first).
     fn connect(
         setup: WalkSetup,
         targets: Vec<String>,
         walk: String,
+        draft: Self::Draft,
     ) -> impl std::future::Future<Output = Result<Self::Io, String>>;
-    fn answer(walk: String, ev: Event<Self>) -> Msg;
+}
+
+/// An action of an open engine walk, its change's type erased so that one
+/// `Effect::Walk` carries every flow's actions.
+pub trait WalkAction: Send {
+    /// Runs it on the walk thread (answers come back as `Msg::Walk`).
+    fn run(self: Box<Self>, runner: &mut Runner, walk: String, targets: Vec<String>);
+    /// The typed request, for tests: a `WalkRequest<C>`.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+}
+
+/// One engine action of change `C`; a `Load` carries the form's draft.
+pub struct WalkRequest<C: ConsoleChange> {
+    pub action: Action<C::Work>,
+    pub draft: Option<C::Draft>,
+}
+
+impl<C: ConsoleChange> WalkAction for WalkRequest<C> {
+    fn run(self: Box<Self>, runner: &mut Runner, walk: String, targets: Vec<String>) {
+        runner.engine_walk::<C>(walk, targets, self.action, self.draft);
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
 }
 
 impl ConsoleChange for crate::flows::password::PasswordChange {
@@ -79,14 +105,42 @@ impl ConsoleChange for crate::flows::password::PasswordChange {
         setup: WalkSetup,
         targets: Vec<String>,
         walk: String,
+        _: Self::Draft,
     ) -> impl std::future::Future<Output = Result<Self::Io, String>> {
         password_io(setup, targets, walk)
     }
-    fn answer(walk: String, ev: Event<Self>) -> Msg {
-        Msg::Password {
-            walk,
-            event: super::msg::Once::new(ev),
-        }
+}
+
+/// `:keys` `a`: the I/O of `harvcred keys add`, with a pool of the walk
+/// thread's own.
+impl ConsoleChange for crate::flows::keys::AddKeys {
+    type Io = crate::cli::keys::KeysIo;
+    async fn connect(
+        setup: WalkSetup,
+        targets: Vec<String>,
+        _: String,
+        _: Self::Draft,
+    ) -> Result<Self::Io, String> {
+        crate::cli::keys::KeysIo::connect(&setup.kube, setup.ssh, setup.state_dir, targets).await
+    }
+}
+
+/// `:keys` `d`: the I/O of `harvcred keys remove`; the key file of the
+/// draft's `prove_with` is proven on the targets when they are read.
+impl ConsoleChange for crate::flows::keys::RemoveKeys {
+    type Io = crate::cli::keys::KeysIo;
+    async fn connect(
+        setup: WalkSetup,
+        targets: Vec<String>,
+        _: String,
+        draft: Self::Draft,
+    ) -> Result<Self::Io, String> {
+        let mut io =
+            crate::cli::keys::KeysIo::connect(&setup.kube, setup.ssh, setup.state_dir, targets)
+                .await?;
+        io.fingerprints = draft.fingerprints.join(",");
+        io.prove_with = draft.prove_with;
+        Ok(io)
     }
 }
 
@@ -160,12 +214,13 @@ impl Runner {
     }
 
     /// An action of an engine walk, on the walk thread; the answer (and a
-    /// verification's progress) comes back as the change's message.
+    /// verification's progress) comes back as `Msg::Walk`.
     fn engine_walk<C: ConsoleChange>(
         &mut self,
         walk: String,
         targets: Vec<String>,
         action: Action<C::Work>,
+        draft: Option<C::Draft>,
     ) {
         let tx = self.tx.clone();
         let Some(ssh) = self.walk_ssh.clone() else {
@@ -183,12 +238,16 @@ impl Runner {
         let job: WalkJob = Box::new(move |thread: &WalkThread| {
             let slot = thread.open.clone();
             Box::pin(async move {
-                let send = |ev: Event<C>| {
-                    let _ = tx.try_send(C::answer(walk.clone(), ev));
+                let answer = |ev: Event<C>| Msg::Walk {
+                    walk: walk.clone(),
+                    event: super::msg::Once::new(Box::new(ev)),
                 };
-                if matches!(action, Action::Load) {
+                let send = |ev: Event<C>| {
+                    let _ = tx.try_send(answer(ev));
+                };
+                if let (Action::Load, Some(draft)) = (&action, draft) {
                     // A new walk (or new targets): connect, read its nodes.
-                    match C::connect(setup, targets, walk.clone()).await {
+                    match C::connect(setup, targets, walk.clone(), draft).await {
                         Ok(io) => {
                             let io: std::rc::Rc<dyn std::any::Any> = std::rc::Rc::new(io);
                             *slot.borrow_mut() = Some((walk.clone(), io));
@@ -210,7 +269,7 @@ impl Runner {
                     return;
                 };
                 if let Some(ev) = perform(&*io, action, send).await {
-                    let _ = tx.send(C::answer(walk.clone(), ev)).await;
+                    let _ = tx.send(answer(ev)).await;
                 }
             })
         });
@@ -381,13 +440,13 @@ impl Runner {
             Effect::Track(targets) => self.track(targets),
             Effect::Sweep(targets) => self.sweep(targets),
             Effect::Proxy(action) => self.proxy(action),
-            Effect::Password {
+            Effect::Walk {
                 walk,
                 targets,
                 action,
             } => {
                 if let Some(a) = action.take() {
-                    self.engine_walk::<crate::flows::password::PasswordChange>(walk, targets, a)
+                    a.run(self, walk, targets)
                 }
             }
             Effect::OpenLogs { pane, sources } => self.open_logs(pane, sources),

@@ -180,7 +180,9 @@ pub fn draw_field(f: &mut Frame, area: Rect, field: &FieldView<'_>, t: &Theme) {
 /// Several lines of text being edited (ratatui-textarea underneath).
 /// `Debug` never shows the text; the lines are wiped when it is dropped.
 pub struct MultiLineInput {
-    area: ratatui_textarea::TextArea<'static>,
+    /// In a cell so that drawing (which sets the textarea's styles) needs
+    /// only `&self`: the console draws from a shared `&App`.
+    area: std::cell::RefCell<ratatui_textarea::TextArea<'static>>,
 }
 
 impl Default for MultiLineInput {
@@ -191,14 +193,18 @@ impl Default for MultiLineInput {
 
 impl std::fmt::Debug for MultiLineInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MultiLineInput({} lines)", self.area.lines().len())
+        write!(
+            f,
+            "MultiLineInput({} lines)",
+            self.area.borrow().lines().len()
+        )
     }
 }
 
 impl Drop for MultiLineInput {
     fn drop(&mut self) {
         use zeroize::Zeroize;
-        for mut line in std::mem::take(&mut self.area).into_lines() {
+        for mut line in std::mem::take(self.area.get_mut()).into_lines() {
             line.zeroize();
         }
     }
@@ -223,21 +229,41 @@ impl MultiLineInput {
         // Typing goes on where the text ends, as in the one-line input.
         area.move_cursor(ratatui_textarea::CursorMove::Bottom);
         area.move_cursor(ratatui_textarea::CursorMove::End);
-        MultiLineInput { area }
+        MultiLineInput {
+            area: std::cell::RefCell::new(area),
+        }
     }
 
     /// The text, lines joined with `\n`.
     pub fn text(&self) -> String {
-        self.area.lines().join("\n")
+        self.area.borrow().lines().join("\n")
     }
 
-    pub fn lines(&self) -> &[String] {
-        self.area.lines()
+    /// The lines (a copy).
+    pub fn lines(&self) -> Vec<String> {
+        self.area.borrow().lines().to_vec()
+    }
+
+    /// How many lines the text has.
+    pub fn line_count(&self) -> usize {
+        self.area.borrow().lines().len()
+    }
+
+    /// Nothing typed (one empty line).
+    pub fn is_empty(&self) -> bool {
+        self.area.borrow().lines().iter().all(|l| l.is_empty())
+    }
+
+    /// The cursor is on the last line, and that line is empty.
+    pub fn at_empty_last_line(&self) -> bool {
+        let a = self.area.borrow();
+        let (row, _) = self.cursor();
+        row + 1 == a.lines().len() && a.lines().last().is_some_and(|l| l.is_empty())
     }
 
     /// (row, column) of the cursor, in lines and chars.
     pub fn cursor(&self) -> (usize, usize) {
-        let ratatui_textarea::DataCursor(row, col) = self.area.cursor();
+        let ratatui_textarea::DataCursor(row, col) = self.area.borrow().cursor();
         (row, col)
     }
 
@@ -248,21 +274,21 @@ impl MultiLineInput {
             KeyCode::Tab | KeyCode::BackTab | KeyCode::Esc => false,
             KeyCode::Char(c) if c.is_control() => false,
             _ => {
-                let before = (self.cursor(), self.area.lines().len());
-                let changed = self.area.input(*k);
-                changed || before != (self.cursor(), self.area.lines().len())
+                let before = (self.cursor(), self.line_count());
+                let changed = self.area.get_mut().input(*k);
+                changed || before != (self.cursor(), self.line_count())
             }
         }
     }
 
     /// A bracketed paste: inserted at the cursor, control characters dropped.
     pub fn paste(&mut self, text: &str) {
-        self.area.insert_str(clean(text));
+        self.area.get_mut().insert_str(clean(text));
     }
 
     /// Draws the field: its label on the first line, the text in a bordered
     /// box under it (styled by focus), the notes under the box.
-    pub fn draw(&mut self, f: &mut Frame, area: Rect, view: &MultiLineView<'_>, t: &Theme) {
+    pub fn draw(&self, f: &mut Frame, area: Rect, view: &MultiLineView<'_>, t: &Theme) {
         if area.height == 0 {
             return;
         }
@@ -285,16 +311,16 @@ impl MultiLineInput {
             ..area
         };
         let border = if view.focused { t.accent } else { t.dim };
-        self.area
-            .set_block(ratatui::widgets::Block::bordered().border_style(border));
-        self.area
-            .set_style(if view.focused { t.input } else { t.base });
-        self.area.set_cursor_style(if view.focused {
+        let mut a = self.area.borrow_mut();
+        a.set_block(ratatui::widgets::Block::bordered().border_style(border));
+        a.set_style(if view.focused { t.input } else { t.base });
+        a.set_cursor_style(if view.focused {
             Style::default().add_modifier(ratatui::style::Modifier::REVERSED)
         } else {
             Style::default()
         });
-        f.render_widget(&self.area, box_area);
+        f.render_widget(&*a, box_area);
+        drop(a);
         let below = box_area.y + box_area.height;
         let lines: Vec<Line> = view
             .notes
@@ -381,8 +407,7 @@ mod tests {
     fn multi_line_field_draws_label_box_text_and_notes() {
         use ratatui::Terminal;
         use ratatui::backend::TestBackend;
-        let mut m =
-            MultiLineInput::new("ssh-ed25519 AAAAC3Nza one@host\nssh-rsa AAAAB3Nza two@host");
+        let m = MultiLineInput::new("ssh-ed25519 AAAAC3Nza one@host\nssh-rsa AAAAB3Nza two@host");
         let theme = Theme::default_theme();
         let mut term = Terminal::new(TestBackend::new(40, 7)).unwrap();
         term.draw(|f| {

@@ -18,7 +18,7 @@ const LEGEND: &str =
 
 /// Lines the view has (header, keys, legend, sources), for scrolling.
 pub fn line_count(m: &KeyMatrix) -> usize {
-    lines(m, &Theme::default_theme()).len()
+    lines(m, None, &Theme::default_theme()).len()
 }
 
 fn cell(k: &KeyRow, node: &str) -> String {
@@ -43,7 +43,8 @@ fn pad(s: &str, w: usize) -> String {
     format!("{s:<w$} ")
 }
 
-fn lines(m: &KeyMatrix, t: &Theme) -> Vec<Line<'static>> {
+/// `cursor`: the key row shown as selected (`a` adds, `d` removes it).
+fn lines(m: &KeyMatrix, cursor: Option<usize>, t: &Theme) -> Vec<Line<'static>> {
     let fp_w = m
         .keys
         .iter()
@@ -93,7 +94,7 @@ fn lines(m: &KeyMatrix, t: &Theme) -> Vec<Line<'static>> {
     header += &pad("DRIFT", drift_w);
     header += "COMMENT";
     let mut out = vec![Line::from(Span::styled(header, t.table_header))];
-    for ((k, comment), drift) in m.keys.iter().zip(&comments).zip(&drifts) {
+    for (i, ((k, comment), drift)) in m.keys.iter().zip(&comments).zip(&drifts).enumerate() {
         let mut spans = vec![Span::raw(
             pad(&k.fingerprint, fp_w) + &pad(&k.key_type, ty_w),
         )];
@@ -111,7 +112,11 @@ fn lines(m: &KeyMatrix, t: &Theme) -> Vec<Line<'static>> {
         let style = if k.drift.is_empty() { t.dim } else { t.warn };
         spans.push(Span::styled(pad(drift, drift_w), style));
         spans.push(Span::raw(comment.clone()));
-        out.push(Line::from(spans));
+        let mut line = Line::from(spans);
+        if cursor == Some(i) {
+            line = line.patch_style(t.selected);
+        }
+        out.push(line);
     }
     out.push(Line::from(Span::styled(LEGEND, t.dim)));
     for k in &m.keys {
@@ -136,9 +141,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     if m.has_drift() {
         title.push(Span::styled("drift ", t.warn));
     }
-    let block = Block::bordered()
+    let mut block = Block::bordered()
         .border_style(t.border_focus)
         .title(Line::from(title));
+    if !app.read_only {
+        block = block.title_bottom(Span::styled(
+            "j/k a key · a add keys · d remove this key",
+            t.dim,
+        ));
+    }
     if m.nodes.is_empty() {
         f.render_widget(
             Paragraph::new(Span::styled(
@@ -150,7 +161,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         );
         return;
     }
-    let all = lines(&m, t);
+    let cursor = app.keys_view.cursor.min(m.keys.len().saturating_sub(1));
+    let all = lines(&m, Some(cursor), t);
     let fit = area.height.saturating_sub(2) as usize;
     let start = app.keys_view.offset.min(all.len().saturating_sub(fit));
     f.render_widget(

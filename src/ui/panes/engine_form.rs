@@ -1,6 +1,7 @@
-//! `:password`: the new password typed twice (masked), its problems at the
-//! field, and under it the engine walk (targets, preview per node, live
-//! states, summary) as `walk.rs` draws every walk.
+//! An engine walk's form (`app::engine_form`): its fields (masked lines,
+//! plain lines, pasted multi-line text) with their problems at the field,
+//! and under them the walk (targets, preview per node, live states,
+//! summary) as `walk.rs` draws every walk.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,28 +9,28 @@ use ratatui::text::Span;
 use ratatui::widgets::Block;
 
 use super::walk;
-use crate::app::App;
-use crate::app::password_walk::FIELDS;
+use crate::app::engine_form::{EngineForm, FieldInput, FormSpec};
 use crate::flows::{Severity, Step};
 use crate::ui::Theme;
-use crate::ui::forms::{FieldNote, FieldView, draw_field};
+use crate::ui::forms::{FieldNote, FieldView, MultiLineView, draw_field};
 
-pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
-    let Some(form) = app.password.as_ref() else {
-        return;
-    };
+/// Lines a multi-line field's box shows at most (it scrolls beyond).
+const TEXT_ROWS: u16 = 6;
+
+pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Theme) {
     let label = form.choice.label();
-    if form.walk.step != Step::Edit {
+    if form.walk.step != Step::Edit || form.fields.is_empty() {
         walk::draw(f, area, &form.walk, &label, t);
         return;
     }
-    let notes: Vec<Vec<FieldNote>> = FIELDS
+    let notes: Vec<Vec<FieldNote>> = form
+        .fields
         .iter()
-        .map(|name| {
+        .map(|field| {
             form.walk
                 .problems
                 .iter()
-                .filter(|p| p.field == *name)
+                .filter(|p| p.field == field.name)
                 .map(|p| FieldNote {
                     error: p.severity == Severity::Error,
                     text: &p.message,
@@ -37,28 +38,60 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
                 .collect()
         })
         .collect();
-    let wanted: u16 = notes.iter().map(|n| 1 + n.len() as u16 * 2).sum::<u16>() + 2;
+    // Problems of no field of the form stay with the walk.
+    let elsewhere = form
+        .walk
+        .problems
+        .iter()
+        .any(|p| !form.fields.iter().any(|field| field.name == p.field));
+    let wanted_of = |i: usize| -> u16 {
+        let notes = notes[i].len() as u16 * 2;
+        match &form.fields[i].input {
+            FieldInput::Line { .. } => 1 + notes,
+            FieldInput::Text(input) => {
+                1 + (input.line_count() as u16).clamp(1, TEXT_ROWS) + 2 + notes
+            }
+        }
+    };
+    let wanted: u16 = (0..form.fields.len()).map(wanted_of).sum::<u16>() + 2;
     let height = wanted.min(area.height.saturating_sub(4).max(3));
     let top = Rect { height, ..area };
     let block = Block::bordered()
         .border_style(t.border_focus)
-        .title(Span::styled(" new password for rancher (masked) ", t.title));
+        .title(Span::styled(form.spec.title(), t.title));
     let inner = block.inner(top);
     f.render_widget(block, top);
     let bottom = inner.y + inner.height;
     let mut y = inner.y;
-    for (i, name) in FIELDS.iter().enumerate() {
-        let want = 1 + notes[i].len() as u16 * 2;
-        let h = want.min(bottom.saturating_sub(y));
-        let shown = "•".repeat(form.inputs[i].text().chars().count());
-        let view = FieldView {
-            label: name,
-            shown: &shown,
-            cursor: Some(form.inputs[i].cursor()),
-            focused: form.focus == i,
-            notes: &notes[i],
-        };
-        draw_field(f, Rect::new(inner.x, y, inner.width, h), &view, t);
+    for (i, field) in form.fields.iter().enumerate() {
+        let h = wanted_of(i).min(bottom.saturating_sub(y));
+        let rect = Rect::new(inner.x, y, inner.width, h);
+        let focused = form.focus == i;
+        match &field.input {
+            FieldInput::Line { input, masked } => {
+                let shown = if *masked {
+                    "•".repeat(input.text().chars().count())
+                } else {
+                    input.text().to_string()
+                };
+                let view = FieldView {
+                    label: field.name,
+                    shown: &shown,
+                    cursor: Some(input.cursor()),
+                    focused,
+                    notes: &notes[i],
+                };
+                draw_field(f, rect, &view, t);
+            }
+            FieldInput::Text(input) => {
+                let view = MultiLineView {
+                    label: field.name,
+                    focused,
+                    notes: &notes[i],
+                };
+                input.draw(f, rect, &view, t);
+            }
+        }
         y += h;
     }
     let rest = Rect {
@@ -66,12 +99,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         height: area.height.saturating_sub(height),
         ..area
     };
-    walk::draw_with(f, rest, &form.walk, &label, false, t);
+    walk::draw_with(f, rest, &form.walk, &label, elsewhere, t);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::App;
     use crate::app::password_walk::tests::{NEW, at_form, done_with_node3_failed};
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
@@ -79,7 +113,8 @@ mod tests {
     fn screen(app: &App) -> Vec<String> {
         let theme = Theme::default_theme();
         let mut term = Terminal::new(TestBackend::new(72, 12)).unwrap();
-        term.draw(|f| draw(f, f.area(), app, &theme)).unwrap();
+        let form = app.form.as_ref().expect("a form is open");
+        term.draw(|f| form.draw(f, f.area(), &theme)).unwrap();
         let buf = term.backend().buffer();
         crate::ui::buffer_lines(buf)
     }
