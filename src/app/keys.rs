@@ -70,6 +70,26 @@ const CERTS: &[KeyHelp] = &[
     k("g G / home end", "first / last certificate"),
     k("pgdn pgup", "a page down / up"),
     k("/", "filter by node, file, subject or level"),
+    KeyHelp {
+        key: "a",
+        what: "auto-rotation: on/off, expiringInHours (:autorotate)",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "R",
+        what: "rotate now, every node through Rancher (:rotate)",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "N",
+        what: "rotate the marked nodes by hand, one at a time (:rotate-node)",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "F",
+        what: "fix expired controller-manager/scheduler certs (:fix-kcm)",
+        mutating: true,
+    },
     k("esc / q", "clear the filter, then back"),
 ];
 
