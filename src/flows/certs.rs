@@ -124,7 +124,7 @@ impl AutoRotateDraft {
             match h.parse::<i64>() {
                 Ok(v) => d.expiring_in_hours = Some(v),
                 Err(_) => d.unparsed.push((
-                    "expiringInHours",
+                    "hours",
                     format!("{h:?}: a whole number of hours (1 to {MAX_EXPIRING_IN_HOURS})"),
                 )),
             }
@@ -217,13 +217,13 @@ impl Change for AutoRotateChange {
         // Harvester's webhook checks these, in its words.
         if hours <= 0 {
             v.push(problem(
-                "expiringInHours",
+                "hours",
                 Severity::Error,
                 "expiringInHours can't be negative or zero",
             ));
         } else if hours > MAX_EXPIRING_IN_HOURS {
             v.push(problem(
-                "expiringInHours",
+                "hours",
                 Severity::Error,
                 format!("expiringInHours can't be large than {MAX_EXPIRING_IN_HOURS} (one year less an hour)"),
             ));
@@ -753,7 +753,7 @@ mod tests {
         // A form's text that does not parse is a problem at its field.
         let typed = AutoRotateChange.validate(&AutoRotateDraft::from_text("maybe", "ten"), &f);
         let fields: Vec<&str> = typed.iter().map(|p| p.field).collect();
-        assert_eq!(fields, ["enable", "expiringInHours"], "{typed:?}");
+        assert_eq!(fields, ["enable", "hours"], "{typed:?}");
         let d = AutoRotateDraft {
             enable: Some(true),
             ..Default::default()
