@@ -84,8 +84,25 @@ impl App {
         match key {
             'a' => self.open_form(AutoRotateForm),
             'R' => self.open_form(RotateNowForm),
-            'N' => self.open_form(RotateNodeForm),
-            _ => self.open_form(FixKcmForm),
+            'N' => self.open_form(RotateNodeForm::default()),
+            _ => self.open_form(FixKcmForm::default()),
+        }
+    }
+
+    /// `N` (rotate by hand) or `F` (the controller-manager/scheduler fix) in
+    /// a node's details: for that node alone; closing comes back to it.
+    pub(super) fn open_node_certs_form(&mut self, key: char, node: String) -> Vec<Effect> {
+        if self.read_only {
+            self.flash = Some(Flash {
+                error: true,
+                text: "certificate changes change the cluster: refused in read-only mode".into(),
+            });
+            return Vec::new();
+        }
+        let node = Some(node);
+        match key {
+            'N' => self.open_form(RotateNodeForm { node }),
+            _ => self.open_form(FixKcmForm { node }),
         }
     }
 }

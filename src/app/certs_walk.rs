@@ -2,7 +2,8 @@
 //! the generic engine form: auto-rotation (`:autorotate`, `a` in `:certs`),
 //! rotate now through Rancher (`:rotate`, `R`), rotate nodes by hand
 //! (`:rotate-node`, `N`), and the controller-manager/scheduler fix
-//! (`:fix-kcm`, `F`). Their walks run on the console's walk thread with
+//! (`:fix-kcm`, `F`); `N` and `F` in a node's details are for that node.
+//! Their walks run on the console's walk thread with
 //! the command line's I/O (`cli::certs`), connected there.
 
 use std::time::Duration;
@@ -45,7 +46,7 @@ impl FormSpec for AutoRotateForm {
     fn draft(&self, fields: &[Field], _: TargetChoice) -> AutoRotateDraft {
         AutoRotateDraft::from_text(&line(fields, 0), &line(fields, 1))
     }
-    fn cluster_target(&self) -> Option<(&'static str, String)> {
+    fn fixed_target(&self) -> Option<(&'static str, String)> {
         Some(("setting", AUTO_ROTATE.to_string()))
     }
 }
@@ -67,13 +68,17 @@ impl FormSpec for RotateNowForm {
         RotateClusterChange
     }
     fn draft(&self, _: &[Field], _: TargetChoice) {}
-    fn cluster_target(&self) -> Option<(&'static str, String)> {
+    fn fixed_target(&self) -> Option<(&'static str, String)> {
         Some(("cluster", CLUSTER_TARGET.to_string()))
     }
 }
 
-/// `:rotate-node`: `rke2 certificate rotate` on the chosen nodes, one at a time.
-pub struct RotateNodeForm;
+/// `:rotate-node`: `rke2 certificate rotate` on the chosen nodes, one at a
+/// time; from a node's details, on that node.
+#[derive(Default)]
+pub struct RotateNodeForm {
+    pub node: Option<String>,
+}
 
 impl FormSpec for RotateNodeForm {
     type Change = RotateNodeChange;
@@ -88,6 +93,9 @@ impl FormSpec for RotateNodeForm {
     fn change(&self) -> RotateNodeChange {
         RotateNodeChange
     }
+    fn fixed_target(&self) -> Option<(&'static str, String)> {
+        self.node.clone().map(|n| ("node", n))
+    }
     fn draft(&self, fields: &[Field], _: TargetChoice) -> RotateNodeDraft {
         RotateNodeDraft {
             services: line(fields, 0)
@@ -99,8 +107,12 @@ impl FormSpec for RotateNodeForm {
     }
 }
 
-/// `:fix-kcm`: new controller-manager/scheduler certificates on the chosen servers.
-pub struct FixKcmForm;
+/// `:fix-kcm`: new controller-manager/scheduler certificates on the chosen
+/// servers; from a node's details, on that node.
+#[derive(Default)]
+pub struct FixKcmForm {
+    pub node: Option<String>,
+}
 
 impl FormSpec for FixKcmForm {
     type Change = FixKcmChange;
@@ -114,6 +126,9 @@ impl FormSpec for FixKcmForm {
     }
     fn change(&self) -> FixKcmChange {
         FixKcmChange
+    }
+    fn fixed_target(&self) -> Option<(&'static str, String)> {
+        self.node.clone().map(|n| ("node", n))
     }
     fn draft(&self, _: &[Field], _: TargetChoice) {}
 }
@@ -528,7 +543,7 @@ mod tests {
         answer::<RotateNodeForm>(&mut app, Event::Loaded(facts));
         typed(&mut app, "kubelet, api-server");
         assert_eq!(
-            RotateNodeForm
+            RotateNodeForm::default()
                 .draft(&form::<RotateNodeForm>(&app).fields, TargetChoice::Marked)
                 .services,
             ["kubelet", "api-server"]
@@ -543,6 +558,30 @@ mod tests {
                 .plan(&RotateNodeDraft::default(), &nodes(), &["node2".into()])
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn from_a_nodes_details_the_forms_are_for_that_node_alone() {
+        let mut app = app(false);
+        // node1 marked; node2's details.
+        press(&mut app, KeyCode::Char(' '));
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(app.view(), &View::NodeDetail("node2".into()));
+        let fx = press(&mut app, KeyCode::Char('N'));
+        let load = requests::<RotateNodeChange>(&fx);
+        assert!(matches!(&load[..], [(t, Action::Load)] if t == &["node2"]));
+        answer::<RotateNodeForm>(&mut app, Event::Loaded(nodes()));
+        assert!(
+            requests::<RotateNodeChange>(&press(&mut app, KeyCode::Char('t'))).is_empty(),
+            "t does not change the node"
+        );
+        let s = screen(&app, 12).join("\n");
+        assert!(s.contains("targets  node: node2"), "{s}");
+        press(&mut app, KeyCode::Esc);
+        assert_eq!(app.view(), &View::NodeDetail("node2".into()));
+        let fx = press(&mut app, KeyCode::Char('F'));
+        let load = requests::<FixKcmChange>(&fx);
+        assert!(matches!(&load[..], [(t, Action::Load)] if t == &["node2"]));
     }
 
     #[test]

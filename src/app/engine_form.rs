@@ -138,10 +138,10 @@ pub trait FormSpec: 'static {
     fn reload(&self, _loaded: &Draft<Self>, _now: &Draft<Self>) -> bool {
         false
     }
-    /// A change of the cluster rather than of nodes (a setting, the
-    /// provisioning Cluster): what to call it and its one target; `t` does
-    /// not change it.
-    fn cluster_target(&self) -> Option<(&'static str, String)> {
+    /// A change of one object the form does not choose (a setting, the
+    /// provisioning Cluster, the node of a detail view): what to call it
+    /// and its one target; `t` does not change it.
+    fn fixed_target(&self) -> Option<(&'static str, String)> {
         None
     }
 }
@@ -239,7 +239,7 @@ impl<S: FormSpec> EngineForm<S> {
     /// What the targets are called on the form: the chosen nodes, or the
     /// cluster's object.
     pub fn targets_label(&self) -> String {
-        match self.spec.cluster_target() {
+        match self.spec.fixed_target() {
             Some((label, _)) => label.to_string(),
             None => self.choice.label(),
         }
@@ -327,7 +327,7 @@ impl<S: FormSpec> EngineForm<S> {
             KeyCode::Char('t')
                 if (k.modifiers.is_empty() || k.modifiers == KeyModifiers::SHIFT)
                     && self.fields.iter().all(Field::is_empty)
-                    && self.spec.cluster_target().is_none() =>
+                    && self.spec.fixed_target().is_none() =>
             {
                 self.choice = self.choice.next();
                 let targets = pick(self.choice);
@@ -392,14 +392,17 @@ impl<S: FormSpec> OpenForm for EngineForm<S> {
             .iter()
             .find(|(_, s)| matches!(s, TargetState::Applying | TargetState::Verifying { .. }))
             .map(|(n, _)| n.clone())?;
-        if self.spec.cluster_target().is_none() {
+        if self.spec.fixed_target().is_none() {
             return Some(target);
         }
         // A change of the cluster goes through the nodes: the one its
-        // progress names (`node2: …`, `  node2 | …`), if it names one.
-        let text = self.walk.progress.get(&target)?;
-        let word = text.trim_start().split([':', ' ']).next()?;
-        (!word.is_empty()).then(|| word.to_string())
+        // progress names (`node2: …`, `  node2 | …`), if it names one (the
+        // caller keeps only names of nodes).
+        let named = self.walk.progress.get(&target).and_then(|text| {
+            let word = text.trim_start().split([':', ' ']).next()?;
+            (!word.is_empty()).then(|| word.to_string())
+        });
+        Some(named.unwrap_or(target))
     }
     fn log_pane(&self) -> Option<&(u64, String)> {
         self.log_pane.as_ref()
@@ -488,7 +491,7 @@ impl App {
             return Vec::new();
         }
         let fx = self.close_form();
-        let targets = match spec.cluster_target() {
+        let targets = match spec.fixed_target() {
             Some((_, target)) => vec![target],
             None => self.form_targets(TargetChoice::Marked),
         };

@@ -62,6 +62,16 @@ const DETAIL: &[KeyHelp] = &[
     k("1 .. 5", "certificates, keys, password, token, proxy"),
     k("pgdn pgup", "scroll the tab (also ctrl-d ctrl-u)"),
     k("l", "this node's log (rke2-server, rke2-agent on a worker)"),
+    KeyHelp {
+        key: "N",
+        what: "rotate this node's RKE2 certificates by hand",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "F",
+        what: "fix its expired controller-manager/scheduler certs",
+        mutating: true,
+    },
     k("esc / q", "back to the node table"),
 ];
 

@@ -756,6 +756,9 @@ impl App {
             (KeyCode::Char('l'), View::NodeDetail(name)) => {
                 return logpane::open(self, vec![name], None);
             }
+            (KeyCode::Char(c @ ('N' | 'F')), View::NodeDetail(name)) => {
+                return self.open_node_certs_form(c, name);
+            }
             (code, View::NodeDetail(_)) if self.detail.key(code, ctrl, page as u16) => {}
             (KeyCode::Char(c), View::Nodes) if sort::SortColumn::from_key(c).is_some() => {
                 let column = sort::SortColumn::from_key(c).expect("checked by the guard");
