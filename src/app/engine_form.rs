@@ -199,6 +199,8 @@ pub trait OpenForm: std::fmt::Debug {
     fn targets(&self) -> &[String];
     /// The node being applied or verified now.
     fn busy_node(&self) -> Option<String>;
+    /// The nodes an apply was started on (changed, or maybe in part).
+    fn applied_nodes(&self) -> Vec<String>;
     fn log_pane(&self) -> Option<&(u64, String)>;
     fn set_log_pane(&mut self, pane: Option<(u64, String)>);
     /// A key; `pick` gives the nodes a target choice means now.
@@ -404,6 +406,10 @@ impl<S: FormSpec> OpenForm for EngineForm<S> {
         });
         Some(named.unwrap_or(target))
     }
+    fn applied_nodes(&self) -> Vec<String> {
+        self.walk
+            .targets_in(|s| matches!(s, TargetState::Verified { .. } | TargetState::Failed(_)))
+    }
     fn log_pane(&self) -> Option<&(u64, String)> {
         self.log_pane.as_ref()
     }
@@ -574,23 +580,22 @@ impl App {
     }
 
     /// After the walk moved: the log pane follows the node being changed,
-    /// and a walk that just ended has its nodes read again, so the views
-    /// show the result.
+    /// and when the walk ends the nodes it applied to are read again, so
+    /// the views show the result.
     fn form_moved(&mut self, was: Step) -> Vec<Effect> {
         let mut fx = self.form_log_follows();
         let Some(form) = self.form.as_ref() else {
             return fx;
         };
         if was != Step::Done && form.step() == Step::Done {
-            // A change of the cluster (no node among its targets): every node.
-            let cluster = !self
-                .rows
-                .iter()
-                .any(|r| form.targets().contains(&r.info.name));
+            let applied = form.applied_nodes();
+            // A change of the cluster (applied, but to no node): every node.
+            let cluster =
+                !applied.is_empty() && !self.rows.iter().any(|r| applied.contains(&r.info.name));
             let targets: Vec<super::Target> = self
                 .rows
                 .iter()
-                .filter(|r| cluster || form.targets().contains(&r.info.name))
+                .filter(|r| cluster || applied.contains(&r.info.name))
                 .map(Self::target)
                 .collect();
             fx.extend(self.start_sweep(targets));
@@ -635,8 +640,8 @@ pub(crate) mod tests {
     use super::*;
     use crate::app::Msg;
 
-    /// The walk actions of change `C` among `fx`, with the nodes each is for.
-    pub fn walk_actions<C: ConsoleChange>(fx: &[Effect]) -> Vec<(Vec<String>, Action<C::Work>)> {
+    /// The walk requests of change `C` among `fx`, with the nodes each is for.
+    pub fn walk_requests<C: ConsoleChange>(fx: &[Effect]) -> Vec<(Vec<String>, WalkRequest<C>)> {
         fx.iter()
             .filter_map(|e| match e {
                 Effect::Walk {
@@ -647,11 +652,55 @@ pub(crate) mod tests {
                         .into_any()
                         .downcast::<WalkRequest<C>>()
                         .ok()?;
-                    Some((targets.clone(), request.action))
+                    Some((targets.clone(), *request))
                 }
                 _ => None,
             })
             .collect()
+    }
+
+    /// The walk actions of change `C` among `fx`, with the nodes each is for.
+    pub fn walk_actions<C: ConsoleChange>(fx: &[Effect]) -> Vec<(Vec<String>, Action<C::Work>)> {
+        walk_requests::<C>(fx)
+            .into_iter()
+            .map(|(t, r)| (t, r.action))
+            .collect()
+    }
+
+    /// Answers every node request among `fx` with success, and the ones
+    /// those answers bring, until none is left. Every effect seen on the
+    /// way is returned.
+    pub fn all_nodes_succeed<C: ConsoleChange>(app: &mut App, fx: Vec<Effect>) -> Vec<Effect> {
+        let walk = app.form.as_ref().expect("a form").walk_id().to_string();
+        let mut seen = Vec::new();
+        let mut todo = fx;
+        while !todo.is_empty() {
+            let mut next = Vec::new();
+            for (_, a) in walk_actions::<C>(&todo) {
+                let ev = match a {
+                    Action::DryRun { ticket, target, .. } => Event::DryRunDone {
+                        ticket,
+                        target,
+                        result: Ok(()),
+                    },
+                    Action::Apply { ticket, target, .. } => Event::Applied {
+                        ticket,
+                        target,
+                        result: Ok(true),
+                    },
+                    Action::Verify { ticket, target, .. } => Event::Verified {
+                        ticket,
+                        target,
+                        result: Ok(()),
+                    },
+                    _ => continue,
+                };
+                next.extend(walk_answer::<C>(app, &walk, ev));
+            }
+            seen.append(&mut todo);
+            todo = next;
+        }
+        seen
     }
 
     /// The runner's answer `ev` for walk `walk`.

@@ -114,9 +114,10 @@ const KEYS: &[KeyHelp] = &[
         what: "add public keys (paste) on the marked nodes, a role, all",
         mutating: true,
     },
+    k("space", "mark / unmark the key (esc clears marks)"),
     KeyHelp {
         key: "d",
-        what: "remove the key under the cursor from chosen nodes",
+        what: "remove the marked keys, else the one under the cursor",
         mutating: true,
     },
     k("esc / q", "back"),

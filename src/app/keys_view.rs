@@ -11,12 +11,15 @@ use super::{App, Effect, Flash, NodeSweep};
 use crate::creds::keys::{KeyMatrix, NodeKeys, key_matrix};
 use crate::flows::keys::{AddDraft, AddKeys, RemoveDraft, RemoveKeys};
 
-/// The view's own state: the first line on screen and the key under the cursor.
+/// The view's own state: the first line on screen, the key under the
+/// cursor, the keys marked with `space` (what `d` removes).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeysView {
     pub offset: usize,
     /// Index of the key (matrix row) under the cursor.
     pub cursor: usize,
+    /// Fingerprints of the marked keys.
+    pub marked: std::collections::BTreeSet<String>,
 }
 
 /// `a` in `:keys`: public keys pasted, one a line (or `github:USER`).
@@ -27,7 +30,7 @@ impl FormSpec for AddKeysForm {
     const NAME: &'static str = "keys add";
 
     fn title(&self) -> String {
-        " public keys to add for rancher: one a line, or github:USER (paste) ".into()
+        " public keys for rancher, one a line · enter on an empty last line: preview ".into()
     }
     fn fields(&self) -> Vec<Field> {
         vec![Field::text("keys")]
@@ -48,9 +51,10 @@ impl FormSpec for AddKeysForm {
     }
 }
 
-/// `d` in `:keys`: the key under the cursor, from the chosen nodes.
+/// `d` in `:keys`: the marked keys (else the one under the cursor), from
+/// the chosen nodes.
 pub struct RemoveKeyForm {
-    pub fingerprint: String,
+    pub fingerprints: Vec<String>,
 }
 
 impl FormSpec for RemoveKeyForm {
@@ -58,13 +62,14 @@ impl FormSpec for RemoveKeyForm {
     const NAME: &'static str = "keys remove";
 
     fn title(&self) -> String {
-        format!(
-            " remove {} · prove with: a private key file that stays (optional) ",
-            self.fingerprint
-        )
+        let what = match &self.fingerprints[..] {
+            [one] => one.clone(),
+            many => format!("{} keys", many.len()),
+        };
+        format!(" remove {what} · key file: prove a key that stays ")
     }
     fn fields(&self) -> Vec<Field> {
-        vec![Field::line("prove with")]
+        vec![Field::line("key file")]
     }
     fn change(&self) -> RemoveKeys {
         RemoveKeys
@@ -75,7 +80,7 @@ impl FormSpec for RemoveKeyForm {
             _ => String::new(),
         };
         RemoveDraft {
-            fingerprints: vec![self.fingerprint.clone()],
+            fingerprints: self.fingerprints.clone(),
             prove_with: (!path.is_empty()).then(|| expand_home(&path)),
         }
     }
@@ -127,7 +132,16 @@ impl App {
         let lines = crate::ui::panes::keys::line_count(&m);
         let last = lines.saturating_sub(page as usize);
         let v = &mut self.keys_view;
+        if code == KeyCode::Char(' ') {
+            // Marks the key, then on to the next one, as the node table does.
+            if let Some(k) = m.keys.get(v.cursor.min(keys.saturating_sub(1)))
+                && !v.marked.remove(&k.fingerprint)
+            {
+                v.marked.insert(k.fingerprint.clone());
+            }
+        }
         let step = match code {
+            KeyCode::Char(' ') => 1,
             KeyCode::Char('j') | KeyCode::Down => 1,
             KeyCode::Char('k') | KeyCode::Up => -1,
             _ => 0,
@@ -189,19 +203,32 @@ impl App {
         self.open_form(AddKeysForm)
     }
 
-    /// `d` in `:keys`: the remove form for the key under the cursor.
+    /// `d` in `:keys`: the remove form for the marked keys still shown,
+    /// else the key under the cursor.
     pub(super) fn open_keys_remove(&mut self) -> Vec<Effect> {
         if self.refused_read_only("removing a key") {
             return Vec::new();
         }
-        let Some(fingerprint) = self.key_under_cursor() else {
-            self.flash = Some(Flash {
-                error: true,
-                text: "no key to remove: no node read yet (r reads every node)".into(),
-            });
-            return Vec::new();
+        let shown = self.key_matrix();
+        let marked: Vec<String> = shown
+            .keys
+            .iter()
+            .map(|k| k.fingerprint.clone())
+            .filter(|fp| self.keys_view.marked.contains(fp))
+            .collect();
+        let fingerprints = match (marked.is_empty(), self.key_under_cursor()) {
+            (false, _) => marked,
+            (true, Some(fp)) => vec![fp],
+            (true, None) => {
+                self.flash = Some(Flash {
+                    error: true,
+                    text: "no key to remove: no node read yet (r reads every node)".into(),
+                });
+                return Vec::new();
+            }
         };
-        self.open_form(RemoveKeyForm { fingerprint })
+        self.keys_view.marked.clear();
+        self.open_form(RemoveKeyForm { fingerprints })
     }
 }
 
@@ -213,11 +240,19 @@ pub(crate) mod tests {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     use super::*;
-    use crate::app::msg::Shared;
+    use crate::app::engine_form::EngineForm;
+    use crate::app::engine_form::tests::{
+        all_nodes_succeed, walk_actions, walk_answer, walk_requests,
+    };
+    use crate::app::msg::{Pasted, Shared};
     use crate::app::{Msg, NodeInfo, Role, Setup, View};
     use crate::creds::keys::{AuthorizedKey, parse_key_line};
     use crate::creds::report::{KeySource, NodeReport};
+    use crate::flows::Step;
+    use crate::flows::engine::{Action, Event};
+    use crate::flows::keys::{KeyFacts, NodeFacts};
     use crate::status::NodeOutcome;
+    use zeroize::Zeroizing;
 
     pub const K1: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILuSpYfplnBhkanPLUqkQdBjM9i8PuIe8wDz2TOTPPWJ admin@ops";
     pub const K1_FP: &str = "SHA256:Bhg7otMAyyBL243LVSmm1ZapdwksrACXvHopgQ8pTfQ";
@@ -347,5 +382,256 @@ pub(crate) mod tests {
         assert_eq!((app.keys_view.offset, app.keys_view.cursor), (0, 0));
         // Still the view: scrolling keys did not leave it.
         assert_eq!(*app.view(), View::Keys);
+    }
+
+    fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
+        app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    /// What a walk reads: every node has K1 at runtime (harvcred logged in
+    /// with it) and K2 on node1; the cluster has CloudInit.
+    pub fn key_facts() -> KeyFacts {
+        let node = |runtime: &str| NodeFacts {
+            runtime: Some(Zeroizing::new(runtime.as_bytes().to_vec())),
+            oem: Default::default(),
+            login: Some(K1_FP.into()),
+        };
+        KeyFacts {
+            nodes: [
+                ("node1".to_string(), node(&format!("{K1}\n{K2}\n"))),
+                ("node2".to_string(), node(&format!("{K1}\n"))),
+                ("node3".to_string(), node(&format!("{K1}\n"))),
+            ]
+            .into(),
+            cloudinit_served: true,
+            ..Default::default()
+        }
+    }
+
+    pub fn add_form(app: &App) -> &EngineForm<AddKeysForm> {
+        app.form_of::<AddKeysForm>().expect("the add form is open")
+    }
+
+    fn remove_form(app: &App) -> &EngineForm<RemoveKeyForm> {
+        app.form_of::<RemoveKeyForm>()
+            .expect("the remove form is open")
+    }
+
+    /// `:keys`, `a`, the nodes read, `text` pasted: the add form at its field.
+    pub fn add_form_with(text: &str) -> App {
+        let mut app = with_drift();
+        let fx = press(&mut app, KeyCode::Char('a'));
+        assert_eq!(*app.view(), View::Walk("keys add"));
+        let loads = walk_actions::<AddKeys>(&fx);
+        assert!(matches!(loads[..], [(_, Action::Load)]), "{loads:?}");
+        let walk = add_form(&app).walk.correlation_id.clone();
+        walk_answer::<AddKeys>(&mut app, &walk, Event::Loaded(key_facts()));
+        app.update(Msg::Paste(Pasted(text.to_string().into())));
+        app
+    }
+
+    #[test]
+    fn a_adds_pasted_keys_previews_per_node_and_the_nodes_are_read_again_when_done() {
+        let mut app = add_form_with(&format!("{K1}\n{K3}\n"));
+        let f = add_form(&app);
+        // Nothing marked: the selected node of the table.
+        assert_eq!(f.walk.targets, ["node1"]);
+        assert_eq!(f.walk.step, Step::Edit);
+        let notes: Vec<String> = f
+            .walk
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect();
+        assert!(
+            notes.len() == 1 && notes[0].contains(K1_FP) && notes[0].contains("already present"),
+            "{notes:?}"
+        );
+        // The paste ended with a line break: enter on the empty last line previews.
+        press(&mut app, KeyCode::Enter);
+        let f = add_form(&app);
+        assert_eq!(f.walk.step, Step::Preview);
+        let preview = f.walk.plan[0].preview.join("\n");
+        assert!(
+            preview.contains("CloudInit harvcred-keys-node1 (node1)") && preview.contains(K3_FP),
+            "{preview}"
+        );
+        let fx = press(&mut app, KeyCode::Enter);
+        let mut fx = all_nodes_succeed::<AddKeys>(&mut app, fx);
+        assert_eq!(add_form(&app).walk.step, Step::Confirm);
+        fx.extend(press(&mut app, KeyCode::Char('y')));
+        let fx = all_nodes_succeed::<AddKeys>(&mut app, fx);
+        assert_eq!(add_form(&app).walk.step, Step::Done);
+        // The matrix is read again on the nodes changed.
+        let swept: Vec<&Effect> = fx
+            .iter()
+            .filter(|e| matches!(e, Effect::Sweep(_)))
+            .collect();
+        assert!(
+            matches!(&swept[..], [Effect::Sweep(t)] if t.len() == 1 && t[0].name == "node1"),
+            "{swept:?}"
+        );
+        // Closing goes back to the matrix.
+        press(&mut app, KeyCode::Enter);
+        assert!(app.form.is_none());
+        assert_eq!(*app.view(), View::Keys);
+    }
+
+    #[test]
+    fn in_the_pasted_text_enter_adds_a_line_and_t_chooses_nodes_only_while_it_is_empty() {
+        let mut app = add_form_with("");
+        let fx = press(&mut app, KeyCode::Char('t'));
+        assert_eq!(add_form(&app).choice, TargetChoice::Role(Role::Server));
+        let loads = walk_actions::<AddKeys>(&fx);
+        assert_eq!(loads[0].0, ["node1", "node2", "node3"]);
+        for _ in 0..3 {
+            let walk = add_form(&app).walk.correlation_id.clone();
+            walk_answer::<AddKeys>(&mut app, &walk, Event::Loaded(key_facts()));
+            press(&mut app, KeyCode::Char('t'));
+        }
+        // Every node: one CloudInit for all of them, as `keys add --all`.
+        assert_eq!(add_form(&app).choice, TargetChoice::All);
+        let walk = add_form(&app).walk.correlation_id.clone();
+        walk_answer::<AddKeys>(&mut app, &walk, Event::Loaded(key_facts()));
+        assert!(add_form(&app).walk.draft.for_all);
+        for c in "xt".chars() {
+            press(&mut app, KeyCode::Char(c));
+        }
+        assert_eq!(add_form(&app).choice, TargetChoice::All, "t was typed");
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(
+            add_form(&app).walk.step,
+            Step::Edit,
+            "enter after text: a new line"
+        );
+        assert_eq!(*add_form(&app).fields[0].value(), "xt\n");
+        // On the empty last line enter goes on, and the bad line is refused at its field.
+        press(&mut app, KeyCode::Enter);
+        let f = add_form(&app);
+        assert_eq!(f.walk.step, Step::Edit);
+        assert!(
+            f.walk
+                .problems
+                .iter()
+                .any(|p| p.field == "keys" && p.severity == crate::flows::Severity::Error),
+            "{:?}",
+            f.walk.problems
+        );
+    }
+
+    #[test]
+    fn d_removes_the_key_under_the_cursor_and_a_key_to_prove_reads_the_nodes_again() {
+        let mut app = with_drift();
+        press(&mut app, KeyCode::Char('j'));
+        let fx = press(&mut app, KeyCode::Char('d'));
+        assert_eq!(*app.view(), View::Walk("keys remove"));
+        assert_eq!(remove_form(&app).walk.draft.fingerprints, [K2_FP]);
+        assert_eq!(
+            walk_requests::<RemoveKeys>(&fx)[0]
+                .1
+                .draft
+                .as_ref()
+                .unwrap()
+                .prove_with,
+            None
+        );
+        let walk = remove_form(&app).walk.correlation_id.clone();
+        walk_answer::<RemoveKeys>(&mut app, &walk, Event::Loaded(key_facts()));
+        press(&mut app, KeyCode::Enter);
+        let f = remove_form(&app);
+        assert_eq!(f.walk.step, Step::Preview);
+        let preview = f.walk.plan[0].preview.join("\n");
+        assert!(
+            preview.contains(&format!("authorized_keys: remove {K2_FP}")),
+            "{preview}"
+        );
+        // Back to the form; a key file to prove: enter reads the nodes
+        // again with it (proven there), then previews.
+        press(&mut app, KeyCode::Esc);
+        for c in "/keys/id_new".chars() {
+            press(&mut app, KeyCode::Char(c));
+        }
+        let fx = press(&mut app, KeyCode::Enter);
+        let loads = walk_requests::<RemoveKeys>(&fx);
+        assert!(
+            loads.len() == 1 && matches!(loads[0].1.action, Action::Load),
+            "one Load"
+        );
+        assert_eq!(
+            loads[0].1.draft.as_ref().unwrap().prove_with.as_deref(),
+            Some(std::path::Path::new("/keys/id_new"))
+        );
+        assert_eq!(remove_form(&app).walk.step, Step::Loading);
+        let walk = remove_form(&app).walk.correlation_id.clone();
+        walk_answer::<RemoveKeys>(&mut app, &walk, Event::Loaded(key_facts()));
+        assert_eq!(remove_form(&app).walk.step, Step::Preview);
+    }
+
+    #[test]
+    fn removing_the_login_key_unproven_is_refused_and_read_only_opens_no_form() {
+        let mut app = with_drift();
+        press(&mut app, KeyCode::Char('d'));
+        assert_eq!(remove_form(&app).walk.draft.fingerprints, [K1_FP]);
+        let walk = remove_form(&app).walk.correlation_id.clone();
+        walk_answer::<RemoveKeys>(&mut app, &walk, Event::Loaded(key_facts()));
+        press(&mut app, KeyCode::Enter);
+        let f = remove_form(&app);
+        assert_eq!(f.walk.step, Step::Edit);
+        assert!(
+            f.walk
+                .notice
+                .as_deref()
+                .unwrap_or("")
+                .contains("logged in with"),
+            "{:?}",
+            f.walk.notice
+        );
+
+        let mut app = with_drift();
+        app.read_only = true;
+        for c in ['a', 'd'] {
+            let fx = press(&mut app, KeyCode::Char(c));
+            assert!(fx.is_empty() && app.form.is_none());
+            assert!(app.flash.as_ref().unwrap().text.contains("read-only"));
+        }
+    }
+
+    #[test]
+    fn space_marks_keys_and_d_removes_the_marked_ones() {
+        let mut app = with_drift();
+        press(&mut app, KeyCode::Char(' '));
+        assert_eq!(
+            app.key_under_cursor().as_deref(),
+            Some(K2_FP),
+            "on to the next key"
+        );
+        press(&mut app, KeyCode::Char('j'));
+        press(&mut app, KeyCode::Char(' '));
+        let s = crate::ui::panes::keys::tests::screen(&app).join("\n");
+        assert!(
+            s.contains(&format!("{K1_FP} ✓")) && s.contains(&format!("{K3_FP} ✓")),
+            "{s}"
+        );
+        assert!(!s.contains(&format!("{K2_FP} ✓")), "{s}");
+        // esc clears the marks first, and stays in the view.
+        press(&mut app, KeyCode::Esc);
+        assert!(app.keys_view.marked.is_empty());
+        assert_eq!(*app.view(), View::Keys);
+        press(&mut app, KeyCode::Char('g'));
+        press(&mut app, KeyCode::Char(' '));
+        press(&mut app, KeyCode::Char(' '));
+        press(&mut app, KeyCode::Char(' '));
+        press(&mut app, KeyCode::Char('d'));
+        let f = remove_form(&app);
+        assert_eq!(f.walk.draft.fingerprints, [K1_FP, K2_FP, K3_FP]);
+        assert!(
+            f.spec.title().contains("remove 3 keys"),
+            "{}",
+            f.spec.title()
+        );
+        assert!(
+            app.keys_view.marked.is_empty(),
+            "the marks went into the form"
+        );
     }
 }

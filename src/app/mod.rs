@@ -705,6 +705,9 @@ impl App {
                 self.completion = None;
             }
             (KeyCode::Char('?'), _) => self.help = true,
+            (KeyCode::Esc, View::Keys) if !self.keys_view.marked.is_empty() => {
+                self.keys_view.marked.clear();
+            }
             (KeyCode::Esc, View::Certs) if !self.certs.filter.is_empty() => {
                 self.certs.filter.clear();
                 self.certs.offset = 0;

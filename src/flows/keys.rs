@@ -549,7 +549,7 @@ impl Change for RemoveKeys {
             }
             if login_removed && proven.is_none() {
                 return Err(format!(
-                    "refused on {t}: {} harvcred is logged in with; prove another key that stays on {t} first (--prove-with KEYFILE: a fresh login without the shared connection){}",
+                    "refused on {t}: {} harvcred is logged in with; prove another key that stays on {t} first (--prove-with KEYFILE, in the console its key file: a fresh login without the shared connection){}",
                     match &n.login {
                         Some(_) => "this is the key",
                         None => "sshd did not say which key",

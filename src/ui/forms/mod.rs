@@ -98,6 +98,35 @@ impl LineInput {
     }
 }
 
+/// Rows `text` takes when wrapped at word boundaries to `width` columns
+/// (as `Paragraph`'s wrap does, closely enough to leave room for it).
+pub fn wrapped_rows(text: &str, width: u16) -> u16 {
+    let width = width.max(1) as usize;
+    let mut rows = 1u16;
+    let mut used = 0usize;
+    for word in text.split(' ') {
+        let w = word.chars().count();
+        let need = if used == 0 { w } else { used + 1 + w };
+        if need <= width {
+            used = need;
+        } else {
+            rows += 1;
+            // A word longer than the line takes rows of its own.
+            rows += (w.saturating_sub(1) / width) as u16;
+            used = w % width;
+        }
+    }
+    rows
+}
+
+/// Rows the notes under a field take at `width`.
+pub fn note_rows(notes: &[FieldNote<'_>], width: u16) -> u16 {
+    notes
+        .iter()
+        .map(|n| wrapped_rows(&format!("✗ {}", escape(n.text)), width))
+        .sum()
+}
+
 /// A problem to show under a field.
 pub struct FieldNote<'a> {
     pub error: bool,
@@ -211,9 +240,10 @@ impl Drop for MultiLineInput {
 }
 
 /// What may be typed or pasted: no control characters (they would reach the
-/// terminal when the field is drawn).
+/// terminal when the field is drawn). Terminals paste line breaks as `\r`.
 fn clean(text: &str) -> String {
     text.replace("\r\n", "\n")
+        .replace('\r', "\n")
         .chars()
         .filter(|c| *c == '\n' || !c.is_control())
         .collect()
@@ -300,7 +330,7 @@ impl MultiLineInput {
             ])),
             Rect { height: 1, ..area },
         );
-        let notes = view.notes.len() as u16;
+        let notes = note_rows(view.notes, area.width);
         let box_h = area
             .height
             .saturating_sub(1 + notes)
@@ -385,7 +415,7 @@ mod tests {
     fn multi_line_editing_keeps_lines_drops_control_characters_and_hides_in_debug() {
         let mut m = MultiLineInput::new("ssh-ed25519 AAAA one\r\n");
         assert_eq!(m.lines(), ["ssh-ed25519 AAAA one", ""]);
-        m.paste("ssh-rsa BBBB two\x1b[2J\nthird");
+        m.paste("ssh-rsa BBBB two\x1b[2J\rthird");
         assert_eq!(m.text(), "ssh-ed25519 AAAA one\nssh-rsa BBBB two[2J\nthird");
         assert!(m.key(&key(KeyCode::Enter)));
         for c in "x".chars() {

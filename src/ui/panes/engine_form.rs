@@ -12,7 +12,7 @@ use super::walk;
 use crate::app::engine_form::{EngineForm, FieldInput, FormSpec};
 use crate::flows::{Severity, Step};
 use crate::ui::Theme;
-use crate::ui::forms::{FieldNote, FieldView, MultiLineView, draw_field};
+use crate::ui::forms::{FieldNote, FieldView, MultiLineView, draw_field, note_rows};
 use crate::ui::sanitize::escape;
 
 /// Lines a multi-line field's box shows at most (it scrolls beyond).
@@ -46,11 +46,15 @@ pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Th
         .problems
         .iter()
         .any(|p| !form.fields.iter().any(|field| field.name == p.field));
+    // The fields' box has a border on each side.
+    let inner_width = area.width.saturating_sub(2);
+    let notes_of = &notes;
     let wanted_of = |i: usize| -> u16 {
         let notes = notes[i].len() as u16 * 2;
         match &form.fields[i].input {
             FieldInput::Line { .. } => 1 + notes,
             FieldInput::Text(input) => {
+                let notes = note_rows(&notes_of[i], inner_width);
                 1 + (input.line_count() as u16).clamp(1, TEXT_ROWS) + 2 + notes
             }
         }
@@ -199,5 +203,67 @@ mod tests {
             s[11],
             "└r retry the failed nodes · enter/esc close────────────────────────────┘"
         );
+    }
+
+    #[test]
+    fn pasted_keys_are_shown_in_their_box_with_problems_under_it_then_the_walk() {
+        use crate::app::keys_view::tests::{K1, K1_FP, K3, add_form_with};
+        let app = add_form_with(&format!("{K1}\n{K3}\n"));
+        let theme = Theme::default_theme();
+        let mut term = Terminal::new(TestBackend::new(100, 16)).unwrap();
+        let form = app.form.as_ref().unwrap();
+        term.draw(|f| form.draw(f, f.area(), &theme)).unwrap();
+        let s = crate::ui::buffer_lines(term.backend().buffer());
+        let (k1, k3) = (format!("││{K1}"), format!("││{K3}"));
+        assert_eq!(
+            s[..10],
+            [
+                "┌ public keys for rancher, one a line · enter on an empty last line: preview ──────────────────────┐",
+                "│> keys                                                                                            │",
+                "│┌────────────────────────────────────────────────────────────────────────────────────────────────┐│",
+                &format!("{k1:<98}││"),
+                &format!("{k3:<98}││"),
+                "││                                                                                                ││",
+                "│└────────────────────────────────────────────────────────────────────────────────────────────────┘│",
+                &format!("│! line 1: {K1_FP} is already present; nodes that have  │"),
+                "│it are left as they are                                                                           │",
+                "└──────────────────────────────────────────────────────────────────────────────────────────────────┘",
+            ]
+        );
+        // The problem is at its field, not again in the walk under it.
+        assert!(s[10].starts_with("┌ keys.add · edit "), "{}", s[10]);
+        assert!(s[11].contains("marked nodes: node1"), "{}", s[11]);
+        assert!(!s[12..].join("\n").contains("already present"));
+    }
+
+    #[test]
+    fn a_plain_line_field_shows_what_is_typed_and_a_refusal_stays_with_the_walk() {
+        use crate::app::keys_view::tests::{K1_FP, with_drift};
+        use crate::app::{Msg, engine_form::tests::walk_answer};
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let mut app = with_drift();
+        let key = |c| Msg::Key(KeyEvent::new(c, KeyModifiers::NONE));
+        // The login key, unproven: refused at the preview.
+        app.update(key(KeyCode::Char('d')));
+        let walk = app.form.as_ref().unwrap().walk_id().to_string();
+        walk_answer::<crate::flows::keys::RemoveKeys>(
+            &mut app,
+            &walk,
+            crate::flows::engine::Event::Loaded(crate::app::keys_view::tests::key_facts()),
+        );
+        app.update(key(KeyCode::Enter));
+        for c in "~/id_x".chars() {
+            app.update(key(KeyCode::Char(c)));
+        }
+        let s = screen(&app);
+        assert_eq!(
+            s[1],
+            "│> key file  ~/id_x                                                    │",
+            "{}",
+            s.join("\n")
+        );
+        assert!(s[0].contains(&format!(" remove {K1_FP}")), "{}", s[0]);
+        let walk = s[3..].join("\n");
+        assert!(walk.contains("refused on node1"), "{walk}");
     }
 }
