@@ -2,8 +2,11 @@
 //! auto-rotation makes the lab's Harvester controller rotate, rotate now
 //! renews every leaf on every node and follows the generation, a node
 //! rotated by hand is the only one renewed, rotate now refuses (nothing
-//! written) while a rotation is stuck, and the controller-manager/scheduler
-//! fix is offered only for their self-signed certificates.
+//! written) while a rotation is stuck or the planner waits for the probes
+//! of expired controller-manager/scheduler certificates (naming the fix),
+//! rotating a node by hand is refused while another server is NotReady,
+//! and the controller-manager/scheduler fix is offered only for their
+//! self-signed certificates.
 //! Needs root (the lab); run with `scripts/dev test`.
 
 mod common;
@@ -79,6 +82,40 @@ fn cas(lab: &Lab, node: &str) -> String {
     lab.ssh_ok(
         node,
         "for f in /var/lib/rancher/rke2/agent/server-ca.crt /var/lib/rancher/rke2/agent/client-ca.crt; do sudo openssl x509 -noout -fingerprint -sha256 -in $f; done",
+    )
+}
+
+/// The RKEControlPlane's `Ready` message (what Rancher's planner waits on).
+fn ready_message(lab: &Lab) -> String {
+    lab.kubectl_ok(&[
+        "-n",
+        "fleet-local",
+        "get",
+        "rkecontrolplanes.rke.cattle.io",
+        "local",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].message}",
+    ])
+}
+
+/// The `Ready` condition's status of a Node.
+fn node_ready(lab: &Lab, node: &str) -> String {
+    lab.kubectl_ok(&[
+        "get",
+        "node",
+        node,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ])
+    .trim()
+    .to_string()
+}
+
+/// When rke2-server last started on `node` (systemd's monotonic stamp).
+fn unit_started(lab: &Lab, node: &str) -> String {
+    lab.ssh_ok(
+        node,
+        "systemctl show -p ActiveEnterTimestampMonotonic --value rke2-server",
     )
 }
 
@@ -278,6 +315,35 @@ fn auto_rotate_rotate_now_refusal_and_manual_rotation_on_the_certs_expiring_lab(
         }
     }
 
+    // rke2-server stopped on node1: its kubelet posts no status, so the
+    // Node goes NotReady as on a real cluster. Rotating node2 by hand must
+    // then be refused, with node2 left running and nothing written.
+    lab.ssh_ok("node1", "sudo systemctl stop rke2-server");
+    wait_for("node1 NotReady in the API", || {
+        node_ready(&lab, "node1") == "Unknown"
+    });
+    let started = unit_started(&lab, "node2");
+    let node2_before = leaves(&lab, "node2");
+    let mark = lab.api_log_mark();
+    let o = harvcred(&lab, st, &["certs", "rotate", "--node", "node2", "--yes"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("refused") && t.contains("control-plane node node1 is not Ready"),
+        "{t}"
+    );
+    assert_eq!(unit_started(&lab, "node2"), started, "node2 was stopped");
+    assert_eq!(leaves(&lab, "node2"), node2_before, "node2 was rotated");
+    let writes: Vec<_> = lab
+        .api_requests()
+        .into_iter()
+        .skip(mark)
+        .filter(|r| r["verb"] != "get" && r["verb"] != "list" && r["verb"] != "watch")
+        .collect();
+    assert!(writes.is_empty(), "written while refusing: {writes:?}");
+    lab.ssh_ok("node1", "sudo systemctl start rke2-server");
+    wait_for("node1 Ready again", || node_ready(&lab, "node1") == "True");
+
     // RKE2-issued controller-manager/scheduler certificates: no fix offered.
     let kcm =
         "/var/lib/rancher/rke2/server/tls/kube-controller-manager/kube-controller-manager.crt";
@@ -302,6 +368,43 @@ fn fix_kcm_replaces_the_expired_self_signed_certificates() {
     let lab = Lab::up(&["--nodes", "1", "--scenario", "kcm-cert-expired"]);
     let state = tempfile::tempdir().unwrap();
     let tls = "/var/lib/rancher/rke2/server/tls";
+    // A plan (here the RKE2 restart of a proxy change) leaves Rancher's
+    // planner waiting for the probes the expired certificates fail
+    // (harvester#3863): rotate now refuses and names the fix.
+    let ip = &lab.node_ips()[0];
+    lab.kubectl_ok(&[
+        "patch",
+        "settings.harvesterhci.io",
+        "http-proxy",
+        "--type",
+        "merge",
+        "-p",
+        &format!(
+            r#"{{"value":"{{\"httpProxy\":\"http://10.9.9.9:3128\",\"noProxy\":\"{ip}\"}}"}}"#
+        ),
+    ]);
+    wait_for("the planner to wait for the probes", || {
+        ready_message(&lab).contains("waiting for probes: kube-controller-manager, kube-scheduler")
+    });
+    let mark = lab.api_log_mark();
+    let o = harvcred(
+        &lab,
+        state.path(),
+        &["certs", "rotate", "--cluster", "--yes"],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("refused, nothing written"), "{t}");
+    assert!(t.contains("waiting for probes"), "{t}");
+    assert!(
+        t.contains("run `harvcred certs fix-kcm --node node1`"),
+        "the stuck state is named with its fix: {t}"
+    );
+    assert!(
+        lab.api_writes_since(mark, "clusters.provisioning.cattle.io", "local")
+            .is_empty(),
+        "rotate now wrote while refusing"
+    );
     let o = harvcred(
         &lab,
         state.path(),
@@ -330,6 +433,10 @@ fn fix_kcm_replaces_the_expired_self_signed_certificates() {
             "{backup}"
         );
     }
+    // The probes pass: the planner finishes and the control plane is Ready.
+    wait_for("the control plane Ready again", || {
+        control_plane(&lab).ends_with("|True")
+    });
     // Fixed: not offered again.
     let o = harvcred(
         &lab,

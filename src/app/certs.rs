@@ -3,7 +3,8 @@
 
 use crossterm::event::KeyCode;
 
-use super::{App, NodeSweep};
+use super::certs_walk::{AutoRotateForm, FixKcmForm, RotateNodeForm, RotateNowForm};
+use super::{App, Effect, Flash, NodeSweep};
 use crate::creds::certs::{CertAssessment, sort_with_nodes};
 
 /// The view's own state: the first row on screen and its own filter.
@@ -62,5 +63,46 @@ impl App {
         let last = self.cert_rows().0.len().saturating_sub(self.certs_page());
         self.certs.offset = (self.certs.offset as isize + delta).clamp(0, last as isize) as usize;
         true
+    }
+
+    /// A certificate change's form, by its key in `:certs` (`a` auto-rotation,
+    /// `R` rotate now, `N` rotate nodes by hand, `F` the controller-manager/
+    /// scheduler fix), also the target of `:autorotate`, `:rotate`,
+    /// `:rotate-node` and `:fix-kcm`. Closing it comes back to `:certs`.
+    pub(super) fn open_certs_form(&mut self, key: char) -> Vec<Effect> {
+        if self.read_only {
+            self.flash = Some(Flash {
+                error: true,
+                text: "certificate changes change the cluster: refused in read-only mode".into(),
+            });
+            return Vec::new();
+        }
+        if self.form.as_ref().is_none_or(|f| f.finished()) {
+            self.views.truncate(1);
+            self.views.push(super::View::Certs);
+        }
+        match key {
+            'a' => self.open_form(AutoRotateForm),
+            'R' => self.open_form(RotateNowForm),
+            'N' => self.open_form(RotateNodeForm::default()),
+            _ => self.open_form(FixKcmForm::default()),
+        }
+    }
+
+    /// `N` (rotate by hand) or `F` (the controller-manager/scheduler fix) in
+    /// a node's details: for that node alone; closing comes back to it.
+    pub(super) fn open_node_certs_form(&mut self, key: char, node: String) -> Vec<Effect> {
+        if self.read_only {
+            self.flash = Some(Flash {
+                error: true,
+                text: "certificate changes change the cluster: refused in read-only mode".into(),
+            });
+            return Vec::new();
+        }
+        let node = Some(node);
+        match key {
+            'N' => self.open_form(RotateNodeForm { node }),
+            _ => self.open_form(FixKcmForm { node }),
+        }
     }
 }

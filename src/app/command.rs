@@ -48,6 +48,30 @@ pub const COMMANDS: &[Command] = &[
         mutating: true,
     },
     Command {
+        name: "autorotate",
+        aliases: &["auto-rotate"],
+        what: "RKE2 certificate auto-rotation on/off, expiringInHours (guided)",
+        mutating: true,
+    },
+    Command {
+        name: "rotate",
+        aliases: &[],
+        what: "rotate every node's RKE2 certificates now, through Rancher (guided)",
+        mutating: true,
+    },
+    Command {
+        name: "rotate-node",
+        aliases: &[],
+        what: "rotate RKE2 certificates on nodes by hand, one at a time (guided)",
+        mutating: true,
+    },
+    Command {
+        name: "fix-kcm",
+        aliases: &["fixkcm"],
+        what: "replace expired self-signed controller-manager/scheduler certificates (guided)",
+        mutating: true,
+    },
+    Command {
         name: "settings",
         aliases: &[],
         what: "Harvester settings",

@@ -138,6 +138,12 @@ pub trait FormSpec: 'static {
     fn reload(&self, _loaded: &Draft<Self>, _now: &Draft<Self>) -> bool {
         false
     }
+    /// A change of one object the form does not choose (a setting, the
+    /// provisioning Cluster, the node of a detail view): what to call it
+    /// and its one target; `t` does not change it.
+    fn fixed_target(&self) -> Option<(&'static str, String)> {
+        None
+    }
 }
 
 /// An open form of flow `S`.
@@ -153,6 +159,9 @@ pub struct EngineForm<S: FormSpec> {
     loaded_with: Draft<S>,
     /// `enter` was pressed while the nodes were read again: preview once read.
     next_when_loaded: bool,
+    /// Everything the verifications said, in order (the walk keeps only
+    /// each target's last word): a rotation followed node by node.
+    pub followed: Vec<String>,
 }
 
 impl<S: FormSpec> std::fmt::Debug for EngineForm<S> {
@@ -219,6 +228,7 @@ impl<S: FormSpec> EngineForm<S> {
             log_pane: None,
             loaded_with: draft,
             next_when_loaded: false,
+            followed: Vec::new(),
         };
         let fx = form.effects(actions);
         (form, fx)
@@ -226,6 +236,15 @@ impl<S: FormSpec> EngineForm<S> {
 
     fn draft(&self) -> Draft<S> {
         self.spec.draft(&self.fields, self.choice)
+    }
+
+    /// What the targets are called on the form: the chosen nodes, or the
+    /// cluster's object.
+    pub fn targets_label(&self) -> String {
+        match self.spec.fixed_target() {
+            Some((label, _)) => label.to_string(),
+            None => self.choice.label(),
+        }
     }
 
     /// The walk's actions as effects for the runner; a `Load` carries the
@@ -257,6 +276,12 @@ impl<S: FormSpec> EngineForm<S> {
     }
 
     fn handle(&mut self, ev: Event<S::Change>) -> Vec<Effect> {
+        if let Event::Progress { text, .. } = &ev {
+            if self.followed.len() >= FOLLOWED_KEPT {
+                self.followed.remove(0);
+            }
+            self.followed.push(text.clone());
+        }
         let actions = self.walk.handle(ev);
         let mut fx = self.effects(actions);
         if self.next_when_loaded && self.walk.step != Step::Loading {
@@ -303,7 +328,8 @@ impl<S: FormSpec> EngineForm<S> {
             // nodes only while every field is empty.
             KeyCode::Char('t')
                 if (k.modifiers.is_empty() || k.modifiers == KeyModifiers::SHIFT)
-                    && self.fields.iter().all(Field::is_empty) =>
+                    && self.fields.iter().all(Field::is_empty)
+                    && self.spec.fixed_target().is_none() =>
             {
                 self.choice = self.choice.next();
                 let targets = pick(self.choice);
@@ -330,6 +356,9 @@ impl<S: FormSpec> EngineForm<S> {
         None
     }
 }
+
+/// Lines of [`EngineForm::followed`] kept (the newest).
+const FOLLOWED_KEPT: usize = 500;
 
 fn new_walk<C: ConsoleChange>(
     change: C,
@@ -359,11 +388,23 @@ impl<S: FormSpec> OpenForm for EngineForm<S> {
         &self.walk.targets
     }
     fn busy_node(&self) -> Option<String> {
-        self.walk
+        let target = self
+            .walk
             .states
             .iter()
             .find(|(_, s)| matches!(s, TargetState::Applying | TargetState::Verifying { .. }))
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n.clone())?;
+        if self.spec.fixed_target().is_none() {
+            return Some(target);
+        }
+        // A change of the cluster goes through the nodes: the one its
+        // progress names (`node2: …`, `  node2 | …`), if it names one (the
+        // caller keeps only names of nodes).
+        let named = self.walk.progress.get(&target).and_then(|text| {
+            let word = text.trim_start().split([':', ' ']).next()?;
+            (!word.is_empty()).then(|| word.to_string())
+        });
+        Some(named.unwrap_or(target))
     }
     fn applied_nodes(&self) -> Vec<String> {
         self.walk
@@ -456,7 +497,10 @@ impl App {
             return Vec::new();
         }
         let fx = self.close_form();
-        let targets = self.form_targets(TargetChoice::Marked);
+        let targets = match spec.fixed_target() {
+            Some((_, target)) => vec![target],
+            None => self.form_targets(TargetChoice::Marked),
+        };
         let (form, mut open) = EngineForm::new(spec, TargetChoice::Marked, targets);
         self.form = Some(Box::new(form));
         self.views.push(View::Walk(S::NAME));
@@ -545,10 +589,13 @@ impl App {
         };
         if was != Step::Done && form.step() == Step::Done {
             let applied = form.applied_nodes();
+            // A change of the cluster (applied, but to no node): every node.
+            let cluster =
+                !applied.is_empty() && !self.rows.iter().any(|r| applied.contains(&r.info.name));
             let targets: Vec<super::Target> = self
                 .rows
                 .iter()
-                .filter(|r| applied.contains(&r.info.name))
+                .filter(|r| cluster || applied.contains(&r.info.name))
                 .map(Self::target)
                 .collect();
             fx.extend(self.start_sweep(targets));
@@ -563,7 +610,7 @@ impl App {
         let Some(form) = self.form.as_ref() else {
             return Vec::new();
         };
-        let Some(node) = form.busy_node() else {
+        let Some(node) = form.busy_node().filter(|n| self.row(n).is_some()) else {
             return Vec::new();
         };
         let ours = form.log_pane().map(|(id, _)| *id);

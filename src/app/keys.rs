@@ -62,6 +62,16 @@ const DETAIL: &[KeyHelp] = &[
     k("1 .. 5", "certificates, keys, password, token, proxy"),
     k("pgdn pgup", "scroll the tab (also ctrl-d ctrl-u)"),
     k("l", "this node's log (rke2-server, rke2-agent on a worker)"),
+    KeyHelp {
+        key: "N",
+        what: "rotate this node's RKE2 certificates by hand",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "F",
+        what: "fix its expired controller-manager/scheduler certs",
+        mutating: true,
+    },
     k("esc / q", "back to the node table"),
 ];
 
@@ -70,6 +80,26 @@ const CERTS: &[KeyHelp] = &[
     k("g G / home end", "first / last certificate"),
     k("pgdn pgup", "a page down / up"),
     k("/", "filter by node, file, subject or level"),
+    KeyHelp {
+        key: "a",
+        what: "auto-rotation: on/off, expiringInHours (:autorotate)",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "R",
+        what: "rotate now, every node through Rancher (:rotate)",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "N",
+        what: "rotate the marked nodes by hand, one at a time (:rotate-node)",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "F",
+        what: "fix expired controller-manager/scheduler certs (:fix-kcm)",
+        mutating: true,
+    },
     k("esc / q", "clear the filter, then back"),
 ];
 

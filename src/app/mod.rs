@@ -2,6 +2,7 @@
 //! console's state changes; it does no I/O, so it is tested by feeding Msgs.
 
 pub mod certs;
+pub mod certs_walk;
 pub mod command;
 pub mod detail;
 pub mod engine_form;
@@ -775,6 +776,9 @@ impl App {
             (KeyCode::Char('l'), View::NodeDetail(name)) => {
                 return logpane::open(self, vec![name], None);
             }
+            (KeyCode::Char(c @ ('N' | 'F')), View::NodeDetail(name)) => {
+                return self.open_node_certs_form(c, name);
+            }
             (code, View::NodeDetail(_)) if self.detail.key(code, ctrl, page as u16) => {}
             (KeyCode::Char(c), View::Nodes) if sort::SortColumn::from_key(c).is_some() => {
                 let column = sort::SortColumn::from_key(c).expect("checked by the guard");
@@ -788,6 +792,9 @@ impl App {
             (KeyCode::Char('/'), View::Certs) => {
                 self.mode = Mode::Filter;
                 self.input = self.certs.filter.clone();
+            }
+            (KeyCode::Char(c @ ('a' | 'R' | 'N' | 'F')), View::Certs) => {
+                return self.open_certs_form(c);
             }
             (code, View::Certs) if self.key_certs(code, ctrl) => {}
             (KeyCode::Char('a'), View::Keys) => return self.open_keys_add(),
@@ -916,6 +923,10 @@ impl App {
                 self.views.truncate(1);
                 return self.open_form(password_walk::PasswordForm);
             }
+            "autorotate" => return self.open_certs_form('a'),
+            "rotate" => return self.open_certs_form('R'),
+            "rotate-node" => return self.open_certs_form('N'),
+            "fix-kcm" => return self.open_certs_form('F'),
             "logs" => {
                 let args: Vec<&str> = args.split_whitespace().collect();
                 return logpane::command(self, &args);

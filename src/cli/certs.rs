@@ -260,9 +260,11 @@ pub struct ChangeArgs {
     pub timeout: u64,
 }
 
-/// What every change's I/O needs.
-struct Env {
+/// What every certificate change's I/O needs. It owns its API client and
+/// its pool, so the console's walk thread holds it as the command line does.
+pub struct CertsEnv {
     client: kube::Client,
+    kube: crate::cluster::KubeSettings,
     pool: Arc<Pool>,
     state_dir: std::path::PathBuf,
     cluster: String,
@@ -271,9 +273,67 @@ struct Env {
     /// The walk's correlation id, learnt from its first audit line, for the
     /// lines the I/O adds itself (a rotation followed per node).
     correlation_id: Mutex<String>,
+    /// Where the I/O's own lines go besides a verification's progress: the
+    /// command line prints them, the console logs them.
+    out: fn(&str),
 }
 
-impl Env {
+/// The command line's `out`: stdout, sanitised.
+fn print_line(line: &str) {
+    println!("{}", sanitize_str(line));
+}
+
+/// The console's `out`: its log file (the form shows the progress).
+fn log_line(line: &str) {
+    tracing::info!("{}", sanitize_str(line));
+}
+
+/// Connects a certificate change's I/O: the API, a pool of its own.
+pub async fn connect_env(
+    kube: &crate::cluster::KubeSettings,
+    mut ssh: crate::node::SshSettings,
+    state_dir: std::path::PathBuf,
+    timeout: Duration,
+    thresholds: crate::creds::level::Thresholds,
+    correlation_id: String,
+    console: bool,
+) -> Result<Arc<CertsEnv>, String> {
+    let (client, context, server) = crate::cluster::connect(kube).await.map_err(|p| p.detail)?;
+    // Stopping rke2 or rotating takes longer than a read.
+    ssh.op_timeout = Duration::from_secs(120);
+    Ok(Arc::new(CertsEnv {
+        client,
+        kube: kube.clone(),
+        pool: Pool::new(ssh),
+        state_dir,
+        cluster: format!("{context} ({server})"),
+        timeout,
+        thresholds,
+        correlation_id: Mutex::new(correlation_id),
+        out: if console { log_line } else { print_line },
+    }))
+}
+
+impl CertsEnv {
+    fn say(&self, line: &str) {
+        (self.out)(line)
+    }
+
+    /// `say`, and the verification's progress.
+    fn tell(&self, progress: &dyn Fn(String), line: String) {
+        self.say(&line);
+        progress(line);
+    }
+
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// Every node's certificates, read now.
+    async fn sweep(&self) -> Sweep {
+        crate::status::sweep_all(&self.kube, &self.pool, Vec::new(), self.thresholds).await
+    }
+
     fn audit(&self, line: &AuditLine) {
         let mut id = self.correlation_id.lock().expect("not poisoned");
         let mut line = line.clone();
@@ -328,17 +388,13 @@ fn write_failure(e: WriteFailure) -> String {
     }
 }
 
-fn say(line: &str) {
-    println!("{}", sanitize_str(line));
-}
-
 // auto-rotate
 
-struct AutoRotateIo<'a>(&'a Env);
+pub struct AutoRotateIo(pub Arc<CertsEnv>);
 
-impl ChangeIo<AutoRotateChange> for AutoRotateIo<'_> {
+impl ChangeIo<AutoRotateChange> for AutoRotateIo {
     async fn load(&self) -> Result<AutoRotateFacts, String> {
-        let env = self.0;
+        let env = &*self.0;
         env.probe_audit()?;
         let current = rotation::read_auto_rotate(&env.client).await?;
         let ips: Vec<String> = env
@@ -397,16 +453,78 @@ impl ChangeIo<AutoRotateChange> for AutoRotateIo<'_> {
 
 // rotate now
 
-struct RotateClusterIo<'a> {
-    env: &'a Env,
+pub struct RotateClusterIo {
+    env: Arc<CertsEnv>,
     expired: Vec<String>,
+    /// Every leaf before the rotation: when given, the end of the follow
+    /// says per node how many were renewed and their NotAfter before and
+    /// after (the console; the command line prints its own table).
+    leaves_before: Option<Leaves>,
     /// Each node's generation file and unit start before anything was
     /// written: a node Rancher rotates at once after the bump is not missed.
     start: Mutex<BTreeMap<String, (String, String)>>,
 }
 
+impl RotateClusterIo {
+    pub fn new(env: Arc<CertsEnv>, expired: Vec<String>, leaves_before: Option<Leaves>) -> Self {
+        RotateClusterIo {
+            env,
+            expired,
+            leaves_before,
+            start: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Every node swept first: the leaves already expired (a warning), and
+    /// the leaves to compare with at the end.
+    pub async fn swept(env: Arc<CertsEnv>) -> Self {
+        let before = leaves(&env.sweep().await);
+        let expired = expired_of(&before, OffsetDateTime::now_utc());
+        Self::new(env, expired, Some(before))
+    }
+
+    /// Per node: how many leaves were renewed, and the earliest NotAfter
+    /// before and after.
+    async fn renewed_lines(&self, before: &Leaves) -> Vec<String> {
+        let after = leaves(&self.env.sweep().await);
+        // Per node: renewed, all, earliest NotAfter before, after.
+        type Tally = (usize, usize, Option<OffsetDateTime>, Option<OffsetDateTime>);
+        let mut per: BTreeMap<&str, Tally> = BTreeMap::new();
+        for (k, (serial, na)) in before {
+            let e = per.entry(k.0.as_str()).or_default();
+            e.1 += 1;
+            e.2 = Some(e.2.map_or(*na, |t| t.min(*na)));
+            if let Some((s, t)) = after.get(k) {
+                if s != serial {
+                    e.0 += 1;
+                }
+                e.3 = Some(e.3.map_or(*t, |x| x.min(*t)));
+            }
+        }
+        let day =
+            |t: Option<OffsetDateTime>| t.map_or("-".into(), crate::creds::certs::format_expiry);
+        per.into_iter()
+            .map(|(node, (renewed, all, old, new))| {
+                format!(
+                    "{node}: {renewed} of {all} leaf certificates renewed; earliest NotAfter {} -> {}",
+                    day(old),
+                    day(new)
+                )
+            })
+            .collect()
+    }
+}
+
+/// `node: file` of the leaves expired at `now`.
+fn expired_of(l: &Leaves, now: OffsetDateTime) -> Vec<String> {
+    l.iter()
+        .filter(|(_, (_, t))| *t <= now)
+        .map(|((n, f, _), _)| format!("{n}: {f}"))
+        .collect()
+}
+
 /// What one node shows of a rotation: its generation file and its unit's last start.
-async fn node_progress(env: &Env, n: &NodeInfo) -> Result<(String, String), String> {
+async fn node_progress(env: &CertsEnv, n: &NodeInfo) -> Result<(String, String), String> {
     let unit = if n.role == Role::Worker {
         "rke2-agent"
     } else {
@@ -426,7 +544,7 @@ async fn node_progress(env: &Env, n: &NodeInfo) -> Result<(String, String), Stri
     ))
 }
 
-async fn journal_tail(env: &Env, node: &str, unit: &str, lines: &str) -> String {
+async fn journal_tail(env: &CertsEnv, node: &str, unit: &str, lines: &str) -> String {
     env.sh(
         node,
         "journalctl -u \"$1\" -n \"$2\" --no-pager -o cat",
@@ -437,7 +555,7 @@ async fn journal_tail(env: &Env, node: &str, unit: &str, lines: &str) -> String 
 }
 
 /// The stuck states the nodes' recent journals show, with what to do.
-async fn stuck_hints(env: &Env, nodes: &[NodeInfo]) -> Vec<String> {
+async fn stuck_hints(env: &CertsEnv, nodes: &[NodeInfo]) -> Vec<String> {
     let mut hints = Vec::new();
     for n in nodes {
         let unit = if n.role == Role::Worker {
@@ -456,14 +574,14 @@ async fn stuck_hints(env: &Env, nodes: &[NodeInfo]) -> Vec<String> {
 /// for a stuck state (it is followed on all the same).
 const QUIET: Duration = Duration::from_secs(30);
 
-impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
+impl ChangeIo<RotateClusterChange> for RotateClusterIo {
     async fn load(&self) -> Result<RotateClusterFacts, String> {
         self.env.probe_audit()?;
         let state = rotation::read_state(&self.env.client).await?;
         let nodes = self.env.nodes().await?;
         let mut start = BTreeMap::new();
         for n in &nodes {
-            if let Ok(p) = node_progress(self.env, n).await {
+            if let Ok(p) = node_progress(&self.env, n).await {
                 start.insert(n.name.clone(), p);
             }
         }
@@ -471,7 +589,13 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
         let stuck = if state.control_plane.ready == Some(true) {
             Vec::new()
         } else {
-            stuck_hints(self.env, &nodes).await
+            let mut hints = stuck_hints(&self.env, &nodes).await;
+            for h in flow::probes_hints(&state.control_plane.ready_message, &self.expired) {
+                if !hints.contains(&h) {
+                    hints.push(h);
+                }
+            }
+            hints
         };
         Ok(RotateClusterFacts {
             state,
@@ -490,7 +614,7 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
         rotation::bump_generation(&self.env.client, from, false)
             .await
             .map(|g| {
-                say(&format!(
+                self.env.say(&format!(
                     "fleet-local/local: rotation generation {g} asked for"
                 ));
                 true
@@ -498,7 +622,29 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
             .map_err(write_failure)
     }
     async fn verify(&self, _: &str, from: &ClusterGeneration) -> Result<(), String> {
-        let env = self.env;
+        self.follow(from, &|_| {}).await
+    }
+    async fn verify_with_progress(
+        &self,
+        _: &str,
+        from: &ClusterGeneration,
+        progress: &dyn Fn(String),
+    ) -> Result<(), String> {
+        self.follow(from, progress).await
+    }
+    fn audit(&self, line: &AuditLine) {
+        self.env.audit(line)
+    }
+}
+
+impl RotateClusterIo {
+    /// Follows the rotation per node and on the RKEControlPlane to its end.
+    async fn follow(
+        &self,
+        from: &ClusterGeneration,
+        progress: &dyn Fn(String),
+    ) -> Result<(), String> {
+        let env = &*self.env;
         let want = from.generation + 1;
         let nodes = env.nodes().await?;
         let deadline = tokio::time::Instant::now() + env.timeout;
@@ -526,9 +672,9 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
                         what.push(format!("{unit} restarted ({})", p.1));
                     }
                     let detail = what.join(", ");
-                    say(&format!("{}: {detail}", n.name));
+                    env.tell(progress, format!("{}: {detail}", n.name));
                     for l in journal_tail(env, &n.name, unit, "5").await.lines() {
-                        say(&format!("  {} | {l}", n.name));
+                        env.tell(progress, format!("  {} | {l}", n.name));
                     }
                     env.audit(&AuditLine {
                         action: "certs.rotate",
@@ -547,31 +693,39 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
             if let Ok(s) = rotation::read_state(&env.client).await {
                 let cp = (s.control_plane.ready, s.control_plane.status_generation);
                 if last_cp != Some(cp) {
-                    say(&format!(
-                        "RKEControlPlane: Ready {}, status generation {}{}",
-                        match cp.0 {
-                            Some(true) => "True",
-                            Some(false) => "False",
-                            None => "unknown",
-                        },
-                        cp.1,
-                        if s.control_plane.ready_message.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", s.control_plane.ready_message)
-                        }
-                    ));
+                    env.tell(
+                        progress,
+                        format!(
+                            "RKEControlPlane: Ready {}, status generation {}{}",
+                            match cp.0 {
+                                Some(true) => "True",
+                                Some(false) => "False",
+                                None => "unknown",
+                            },
+                            cp.1,
+                            if s.control_plane.ready_message.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({})", s.control_plane.ready_message)
+                            }
+                        ),
+                    );
                     last_cp = Some(cp);
                     last_progress = tokio::time::Instant::now();
                 }
                 if s.done(want) {
+                    if let Some(before) = &self.leaves_before {
+                        for l in self.renewed_lines(before).await {
+                            env.tell(progress, l);
+                        }
+                    }
                     return Ok(());
                 }
             }
             if !hinted && last_progress.elapsed() >= QUIET {
                 hinted = true;
                 for h in stuck_hints(env, &nodes).await {
-                    say(&format!("stuck: {h}"));
+                    env.tell(progress, format!("stuck: {h}"));
                 }
             }
             if tokio::time::Instant::now() >= deadline {
@@ -589,20 +743,17 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo<'_> {
             tokio::time::sleep(Duration::from_millis(700)).await;
         }
     }
-    fn audit(&self, line: &AuditLine) {
-        self.env.audit(line)
-    }
 }
 
 // rotate a node by hand
 
-struct RotateNodeIo<'a>(&'a Env);
+pub struct RotateNodeIo(pub Arc<CertsEnv>);
 
 /// Sets `$rke2`: sudo's PATH may not hold it; Harvester installs RKE2 under
 /// /opt/rke2 (its /usr is read-only), the install script under /usr/local.
 const FIND_RKE2: &str = "rke2=$(command -v rke2); for c in /opt/rke2/bin/rke2 /usr/local/bin/rke2; do [ -x \"$rke2\" ] || rke2=$c; done;";
 
-async fn node_ready(env: &Env, name: &str) -> Option<bool> {
+async fn node_ready(env: &CertsEnv, name: &str) -> Option<bool> {
     env.nodes()
         .await
         .ok()?
@@ -611,7 +762,7 @@ async fn node_ready(env: &Env, name: &str) -> Option<bool> {
         .ready
 }
 
-impl ChangeIo<RotateNodeChange> for RotateNodeIo<'_> {
+impl ChangeIo<RotateNodeChange> for RotateNodeIo {
     async fn load(&self) -> Result<Vec<NodeInfo>, String> {
         self.0.probe_audit()?;
         self.0.nodes().await
@@ -629,7 +780,7 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo<'_> {
             .map(drop)
     }
     async fn apply(&self, node: &str, w: &RotateNodeWork) -> Result<bool, String> {
-        let env = self.0;
+        let env = &*self.0;
         if w.server {
             // Checked again now: the node before may not be Ready yet.
             let nodes = env.nodes().await?;
@@ -642,26 +793,49 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo<'_> {
             }
         }
         let unit = w.unit();
-        say(&format!("{node}: systemctl stop {unit}"));
+        env.say(&format!("{node}: systemctl stop {unit}"));
         env.sh(node, "systemctl stop \"$1\"", &[unit]).await?;
         let args = w.rotate_args();
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        say(&format!("{node}: rke2 {}", args.join(" ")));
+        env.say(&format!("{node}: rke2 {}", args.join(" ")));
         let rotated = env
             .sh(node, &format!("{FIND_RKE2} \"$rke2\" \"$@\" 2>&1"), &argv)
             .await;
         // Started again whatever the rotation said: a stopped server is worse.
-        say(&format!("{node}: systemctl start {unit}"));
+        env.say(&format!("{node}: systemctl start {unit}"));
         env.sh(node, "systemctl start --no-block \"$1\"", &[unit])
             .await?;
         let out = rotated?;
         for l in out.lines() {
-            say(&format!("  {node} | {l}"));
+            env.say(&format!("  {node} | {l}"));
         }
         Ok(true)
     }
     async fn verify(&self, node: &str, w: &RotateNodeWork) -> Result<(), String> {
-        let env = self.0;
+        self.follow(node, w, &|_| {}).await
+    }
+    async fn verify_with_progress(
+        &self,
+        node: &str,
+        w: &RotateNodeWork,
+        progress: &dyn Fn(String),
+    ) -> Result<(), String> {
+        self.follow(node, w, progress).await
+    }
+    fn audit(&self, line: &AuditLine) {
+        self.0.audit(line)
+    }
+}
+
+impl RotateNodeIo {
+    /// Follows the node's log until its unit is active and the Node Ready.
+    async fn follow(
+        &self,
+        node: &str,
+        w: &RotateNodeWork,
+        progress: &dyn Fn(String),
+    ) -> Result<(), String> {
+        let env = &*self.0;
         let unit = w.unit();
         let deadline = tokio::time::Instant::now() + env.timeout;
         let mut shown = 0usize;
@@ -675,12 +849,15 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo<'_> {
             // The log while it starts, once per line.
             if lines.len() > shown {
                 for l in &lines[shown..] {
-                    say(&format!("  {node} | {l}"));
+                    env.tell(progress, format!("  {node} | {l}"));
                 }
                 shown = lines.len();
             }
             if active.trim() == "active" && node_ready(env, node).await == Some(true) {
-                say(&format!("{node}: {unit} active and the Node Ready"));
+                env.tell(
+                    progress,
+                    format!("{node}: {unit} active and the Node Ready"),
+                );
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
@@ -693,22 +870,29 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo<'_> {
             tokio::time::sleep(Duration::from_millis(700)).await;
         }
     }
-    fn audit(&self, line: &AuditLine) {
-        self.0.audit(line)
-    }
 }
 
 // controller-manager / scheduler fix
 
-struct FixKcmIo<'a> {
-    env: &'a Env,
+impl FixKcmIo {
+    pub fn new(env: Arc<CertsEnv>, targets: Vec<String>) -> Self {
+        FixKcmIo {
+            env,
+            targets,
+            before: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+pub struct FixKcmIo {
+    env: Arc<CertsEnv>,
     targets: Vec<String>,
     /// The sha256 of each certificate before the fix: the new one must differ.
     before: Mutex<BTreeMap<(String, &'static str), String>>,
 }
 
 async fn read_component(
-    env: &Env,
+    env: &CertsEnv,
     node: &str,
     c: &str,
 ) -> Result<crate::creds::certs::CertInfo, String> {
@@ -725,9 +909,9 @@ async fn read_component(
         .ok_or_else(|| format!("{path} holds no certificate"))
 }
 
-impl ChangeIo<FixKcmChange> for FixKcmIo<'_> {
+impl ChangeIo<FixKcmChange> for FixKcmIo {
     async fn load(&self) -> Result<FixKcmFacts, String> {
-        let env = self.env;
+        let env = &*self.env;
         env.probe_audit()?;
         let nodes = env.nodes().await?;
         let mut certs = BTreeMap::new();
@@ -785,7 +969,7 @@ impl ChangeIo<FixKcmChange> for FixKcmIo<'_> {
                     ],
                 )
                 .await?;
-            say(&format!(
+            self.env.say(&format!(
                 "{node}: {c}: old certificate and key kept in {}; static pod restarted",
                 out.trim()
             ));
@@ -793,6 +977,29 @@ impl ChangeIo<FixKcmChange> for FixKcmIo<'_> {
         Ok(true)
     }
     async fn verify(&self, node: &str, comps: &Vec<&'static str>) -> Result<(), String> {
+        self.follow(node, comps, &|_| {}).await
+    }
+    async fn verify_with_progress(
+        &self,
+        node: &str,
+        comps: &Vec<&'static str>,
+        progress: &dyn Fn(String),
+    ) -> Result<(), String> {
+        self.follow(node, comps, progress).await
+    }
+    fn audit(&self, line: &AuditLine) {
+        self.env.audit(line)
+    }
+}
+
+impl FixKcmIo {
+    /// Waits for each component's new certificate and shows its dates.
+    async fn follow(
+        &self,
+        node: &str,
+        comps: &[&'static str],
+        progress: &dyn Fn(String),
+    ) -> Result<(), String> {
         let deadline = tokio::time::Instant::now() + self.env.timeout;
         for c in comps {
             let old = self
@@ -803,15 +1010,18 @@ impl ChangeIo<FixKcmChange> for FixKcmIo<'_> {
                 .cloned()
                 .unwrap_or_default();
             loop {
-                if let Ok(cert) = read_component(self.env, node, c).await
+                if let Ok(cert) = read_component(&self.env, node, c).await
                     && cert.sha256 != old
                 {
-                    say(&format!(
-                        "{node}: new {c} certificate: issuer {}, valid {} to {}",
-                        cert.issuer_cn.as_deref().unwrap_or(&cert.issuer),
-                        crate::creds::certs::format_expiry(cert.not_before),
-                        crate::creds::certs::format_expiry(cert.not_after)
-                    ));
+                    self.env.tell(
+                        progress,
+                        format!(
+                            "{node}: new {c} certificate: issuer {}, valid {} to {}",
+                            cert.issuer_cn.as_deref().unwrap_or(&cert.issuer),
+                            crate::creds::certs::format_expiry(cert.not_before),
+                            crate::creds::certs::format_expiry(cert.not_after)
+                        ),
+                    );
                     break;
                 }
 
@@ -826,9 +1036,6 @@ impl ChangeIo<FixKcmChange> for FixKcmIo<'_> {
             }
         }
         Ok(())
-    }
-    fn audit(&self, line: &AuditLine) {
-        self.env.audit(line)
     }
 }
 
@@ -909,14 +1116,7 @@ fn run_change(
         | CertsCommand::FixKcm { change, .. } => change.clone(),
     };
     let rt = super::runtime()?;
-    let (client, context, server) = match rt.block_on(crate::cluster::connect(&connect.kube())) {
-        Ok(c) => c,
-        Err(p) => {
-            eprintln!("harvcred certs: {}", sanitize_str(&p.detail));
-            return Ok(walk::UNREACHABLE);
-        }
-    };
-    let mut ssh = crate::node::SshSettings::new(
+    let ssh = crate::node::SshSettings::new(
         connect
             .ssh_user
             .clone()
@@ -925,16 +1125,20 @@ fn run_change(
         connect.resolve().ssh_config,
         paths.runtime_dir.clone(),
     );
-    // Stopping rke2 or rotating takes longer than a read.
-    ssh.op_timeout = Duration::from_secs(120);
-    let env = Env {
-        client,
-        pool: Pool::new(ssh),
-        state_dir: paths.state_dir.clone(),
-        cluster: format!("{context} ({server})"),
-        timeout: Duration::from_secs(change.timeout),
-        thresholds: config.certificates,
-        correlation_id: Mutex::new(String::new()),
+    let env = match rt.block_on(connect_env(
+        &connect.kube(),
+        ssh,
+        paths.state_dir.clone(),
+        Duration::from_secs(change.timeout),
+        config.certificates,
+        String::new(),
+        false,
+    )) {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("harvcred certs: {}", sanitize_str(&e));
+            return Ok(walk::UNREACHABLE);
+        }
     };
     let flags = WalkFlags {
         dry_run: change.dry_run,
@@ -958,11 +1162,12 @@ fn run_change(
                     None
                 },
                 expiring_in_hours,
+                unparsed: Vec::new(),
             };
             walk::run(
                 &rt,
                 AutoRotateChange,
-                &AutoRotateIo(&env),
+                &AutoRotateIo(env.clone()),
                 vec![rotation::AUTO_ROTATE.to_string()],
                 draft,
                 flags,
@@ -989,25 +1194,14 @@ fn run_change(
                 Some(sweep_now())
             };
             let code = if nodes.is_empty() {
-                let now = OffsetDateTime::now_utc();
                 let expired = before
                     .as_ref()
-                    .map(|s| {
-                        leaves(s)
-                            .into_iter()
-                            .filter(|(_, (_, t))| *t <= now)
-                            .map(|((n, f, _), _)| format!("{n}: {f}"))
-                            .collect()
-                    })
+                    .map(|s| expired_of(&leaves(s), OffsetDateTime::now_utc()))
                     .unwrap_or_default();
                 walk::run(
                     &rt,
                     RotateClusterChange,
-                    &RotateClusterIo {
-                        env: &env,
-                        expired,
-                        start: Mutex::new(BTreeMap::new()),
-                    },
+                    &RotateClusterIo::new(env.clone(), expired, None),
                     vec![flow::CLUSTER_TARGET.to_string()],
                     (),
                     flags,
@@ -1016,7 +1210,7 @@ fn run_change(
                 walk::run(
                     &rt,
                     RotateNodeChange,
-                    &RotateNodeIo(&env),
+                    &RotateNodeIo(env.clone()),
                     nodes,
                     RotateNodeDraft { services },
                     flags,
@@ -1032,11 +1226,7 @@ fn run_change(
         CertsCommand::FixKcm { nodes, .. } => walk::run(
             &rt,
             FixKcmChange,
-            &FixKcmIo {
-                env: &env,
-                targets: nodes.clone(),
-                before: Mutex::new(BTreeMap::new()),
-            },
+            &FixKcmIo::new(env.clone(), nodes.clone()),
             nodes,
             (),
             flags,

@@ -101,6 +101,36 @@ pub struct AutoRotateChange;
 pub struct AutoRotateDraft {
     pub enable: Option<bool>,
     pub expiring_in_hours: Option<i64>,
+    /// Fields typed in a form that do not parse: (field, why).
+    pub unparsed: Vec<(&'static str, String)>,
+}
+
+impl AutoRotateDraft {
+    /// The draft a form's two lines make: `enable` on/off (empty keeps
+    /// it), `expiringInHours` a whole number (empty keeps it).
+    pub fn from_text(enable: &str, hours: &str) -> AutoRotateDraft {
+        let mut d = AutoRotateDraft::default();
+        match enable.trim().to_ascii_lowercase().as_str() {
+            "" => {}
+            "on" | "yes" | "true" | "enable" => d.enable = Some(true),
+            "off" | "no" | "false" | "disable" => d.enable = Some(false),
+            other => d.unparsed.push((
+                "enable",
+                format!("{other:?}: on or off (empty keeps the setting's value)"),
+            )),
+        }
+        let h = hours.trim();
+        if !h.is_empty() {
+            match h.parse::<i64>() {
+                Ok(v) => d.expiring_in_hours = Some(v),
+                Err(_) => d.unparsed.push((
+                    "hours",
+                    format!("{h:?}: a whole number of hours (1 to {MAX_EXPIRING_IN_HOURS})"),
+                )),
+            }
+        }
+        d
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -179,17 +209,21 @@ impl Change for AutoRotateChange {
 
     fn validate(&self, draft: &AutoRotateDraft, facts: &AutoRotateFacts) -> Vec<Problem> {
         let (enable, hours) = draft.resolve(&facts.current);
-        let mut v = Vec::new();
+        let mut v: Vec<Problem> = draft
+            .unparsed
+            .iter()
+            .map(|(field, why)| problem(field, Severity::Error, why.clone()))
+            .collect();
         // Harvester's webhook checks these, in its words.
         if hours <= 0 {
             v.push(problem(
-                "expiringInHours",
+                "hours",
                 Severity::Error,
                 "expiringInHours can't be negative or zero",
             ));
         } else if hours > MAX_EXPIRING_IN_HOURS {
             v.push(problem(
-                "expiringInHours",
+                "hours",
                 Severity::Error,
                 format!("expiringInHours can't be large than {MAX_EXPIRING_IN_HOURS} (one year less an hour)"),
             ));
@@ -347,14 +381,48 @@ pub fn stuck_hint(node: &str, journal: &str) -> Option<String> {
             "{node}: rancher-system-agent waits on \"secret received was too old\": restart it (`sudo systemctl restart rancher-system-agent` on {node})"
         ));
     }
-    if journal.contains("waiting for probes")
-        && (journal.contains("kube-controller-manager") || journal.contains("kube-scheduler"))
+    // Rancher's planner says `waiting for probes: kube-controller-manager,
+    // kube-scheduler`; rancher-system-agent logs why each probe fails.
+    let probe_fails = ["kube-controller-manager", "kube-scheduler"]
+        .iter()
+        .any(|c| {
+            journal.lines().any(|l| {
+                l.contains(&format!("error while running probe {c}"))
+                    && l.contains("certificate has expired")
+            })
+        });
+    if probe_fails
+        || (journal.contains("waiting for probes")
+            && (journal.contains("kube-controller-manager") || journal.contains("kube-scheduler")))
     {
-        return Some(format!(
-            "{node}: waiting for the kube-controller-manager/kube-scheduler probes: their self-signed certificates have expired; run `harvcred certs fix-kcm --node {node}`"
-        ));
+        return Some(kcm_hint(node));
     }
     None
+}
+
+fn kcm_hint(node: &str) -> String {
+    format!(
+        "{node}: waiting for the kube-controller-manager/kube-scheduler probes: their self-signed certificates have expired; run `harvcred certs fix-kcm --node {node}`"
+    )
+}
+
+/// The probes Rancher's planner waits on (its Ready message), with the
+/// nodes whose controller-manager/scheduler certificate has expired
+/// (`expired`: `node: file`): the fix for each of them.
+pub fn probes_hints(ready_message: &str, expired: &[String]) -> Vec<String> {
+    let waits = ready_message.contains("waiting for probes")
+        && KCM_COMPONENTS.iter().any(|c| ready_message.contains(c));
+    if !waits {
+        return Vec::new();
+    }
+    let mut nodes: Vec<&str> = expired
+        .iter()
+        .filter_map(|e| e.split_once(": "))
+        .filter(|(_, f)| KCM_COMPONENTS.iter().any(|c| *f == component_cert(c)))
+        .map(|(n, _)| n)
+        .collect();
+    nodes.dedup();
+    nodes.into_iter().map(kcm_hint).collect()
 }
 
 // --------------------------------------------------------------- rotate node
@@ -674,6 +742,7 @@ mod tests {
                 &AutoRotateDraft {
                     enable: Some(true),
                     expiring_in_hours: Some(h),
+                    ..Default::default()
                 },
                 &f,
             )
@@ -681,9 +750,13 @@ mod tests {
         assert!(bad(0)[0].message.contains("negative or zero"));
         assert!(bad(8760)[0].message.contains("large than 8759"));
         assert!(bad(8759).is_empty());
+        // A form's text that does not parse is a problem at its field.
+        let typed = AutoRotateChange.validate(&AutoRotateDraft::from_text("maybe", "ten"), &f);
+        let fields: Vec<&str> = typed.iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["enable", "hours"], "{typed:?}");
         let d = AutoRotateDraft {
             enable: Some(true),
-            expiring_in_hours: None,
+            ..Default::default()
         };
         let p = AutoRotateChange.plan(&d, &f, &["s".into()]).unwrap();
         let text = p[0].preview.join("\n");
@@ -692,19 +765,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("a rotation can start now"), "{text}");
-        let d = AutoRotateDraft {
-            enable: Some(true),
-            expiring_in_hours: Some(2000),
-        };
+        let d = AutoRotateDraft::from_text("on", "2000");
+        assert!(d.unparsed.is_empty());
         let p = AutoRotateChange.plan(&d, &f, &["s".into()]).unwrap();
         assert!(p[0].preview.join("\n").contains("fires at once"));
         let expired = auto((false, 240), -5);
         let p = AutoRotateChange.plan(&d, &expired, &["s".into()]).unwrap();
         assert!(p[0].preview.join("\n").contains("harvester#9351"));
-        let same = AutoRotateDraft {
-            enable: Some(false),
-            expiring_in_hours: Some(240),
-        };
+        let same = AutoRotateDraft::from_text("off", " 240 ");
         assert!(
             AutoRotateChange
                 .plan(&same, &f, &["s".into()])
@@ -767,6 +835,30 @@ mod tests {
             .unwrap()
             .contains("fix-kcm --node node1")
         );
+        // rancher-system-agent's words for a probe that fails on an expired certificate.
+        let agent = "level=error msg=\"[K8s] error while running probe kube-scheduler: Get \\\"https://127.0.0.1:10259/healthz\\\": tls: failed to verify certificate: x509: certificate has expired or is not yet valid\"";
+        assert!(
+            stuck_hint("node1", agent)
+                .unwrap()
+                .contains("fix-kcm --node node1")
+        );
+        assert_eq!(
+            stuck_hint(
+                "node1",
+                "[K8s] error while running probe kube-scheduler: connection refused"
+            ),
+            None,
+            "a probe failing for another reason is not the certificate fix's"
+        );
         assert_eq!(stuck_hint("node1", "all fine"), None);
+        // The planner's message and the expired files name the nodes to fix.
+        let expired = [
+            format!("node1: {}", component_cert("kube-scheduler")),
+            format!("node1: {}", component_cert("kube-controller-manager")),
+            "node2: /var/lib/rancher/rke2/agent/client-kubelet.crt".to_string(),
+        ];
+        let msg = "configuring control plane node(s) custom-4a1b: waiting for probes: kube-controller-manager, kube-scheduler";
+        assert_eq!(probes_hints(msg, &expired), [kcm_hint("node1")]);
+        assert!(probes_hints("waiting for probes: etcd", &expired).is_empty());
     }
 }

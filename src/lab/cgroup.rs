@@ -74,6 +74,28 @@ fn remove_tree(dir: &Path) -> Vec<String> {
     left
 }
 
+/// Whether `unit` (a service's name without `.service`) runs in the node: the cgroup its systemd made for it
+/// under the container's `payload/` holds a process. None when no hierarchy
+/// shows the node's cgroup (a host without one of our own for it).
+pub fn unit_running(id: &str, node: &str, unit: &str) -> Option<bool> {
+    let mut seen = false;
+    for root in hierarchies() {
+        let payload = root.join(folder(id, node)).join("payload");
+        if !payload.is_dir() {
+            continue;
+        }
+        seen = true;
+        let procs = payload
+            .join("system.slice")
+            .join(format!("{unit}.service"))
+            .join("cgroup.procs");
+        if std::fs::read_to_string(procs).is_ok_and(|p| !p.trim().is_empty()) {
+            return Some(true);
+        }
+    }
+    seen.then_some(false)
+}
+
 /// Removes the node's cgroup after its container ended.
 pub fn remove(id: &str, node: &str) -> Vec<String> {
     hierarchies()

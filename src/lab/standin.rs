@@ -721,7 +721,7 @@ fn trickle<W: Write>(
 ) -> u64 {
     let host = node.hostname();
     let ip = node.ip();
-    let kcm_expired = service == Service::SystemAgent && component_cert_expired(node);
+    let mut kcm_expired = service == Service::SystemAgent && component_cert_expired(node);
     let start = Instant::now();
     let mut sent: u64 = 0;
     let tick = StdDuration::from_millis(10);
@@ -732,6 +732,8 @@ fn trickle<W: Write>(
             if holds_stale_plan(node) {
                 log.error("[K8s] secret received was too old");
             }
+            // The probes fail for as long as the certificates are expired.
+            kcm_expired = component_cert_expired(node);
         }
         let due = (start.elapsed().as_secs_f64() * rate) as u64;
         let due = limit.map_or(due, |l| due.min(l));

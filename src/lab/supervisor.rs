@@ -111,6 +111,9 @@ async fn supervise(dir: &Path) -> Result<()> {
     eprintln!("supervisor: lab ready after {secs:.2} s");
 
     let Running { api, mut events } = running;
+    let mut kubelets = Kubelets::new(&ctx.plan());
+    let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = sigterm.recv() => break,
@@ -118,18 +121,91 @@ async fn supervise(dir: &Path) -> Result<()> {
             Some(event) = events.recv() => match event {
                 NodeEvent::Down(node, why) => {
                     eprintln!("supervisor: {node} went down ({why})");
+                    kubelets.down(&node);
                     api.set_node_ready(&node, false, "Kubelet stopped posting node status.");
                 }
                 NodeEvent::Up(node) => {
                     eprintln!("supervisor: {node} is up again");
+                    kubelets.up(&node);
                     api.set_node_ready(&node, true, "kubelet is posting ready status");
                 }
-            }
+            },
+            _ = beat.tick() => kubelets.check(&api),
         }
     }
     ctx.stopping.store(true, Ordering::SeqCst);
     stop(&ctx, Some(api)).await;
     Ok(())
+}
+
+/// How often the nodes' kubelets are looked at.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// How long a node's kubelet may post nothing before its Node's `Ready`
+/// goes Unknown. Kubernetes' node-monitor-grace-period is 40 s (50 s from
+/// 1.32); the lab's is shorter so that tests do not wait for it. A restart
+/// of rke2 (a rotation, a proxy change) is far shorter than either.
+pub const NODE_MONITOR_GRACE: Duration = Duration::from_secs(12);
+
+/// The kubelets as the node lifecycle controller sees them. In RKE2 the
+/// kubelet runs under rke2-server (rke2-agent on workers): stopping that
+/// unit stops the node's status updates, and after the grace period the
+/// Node is no longer Ready, until the unit runs again.
+struct Kubelets {
+    id: String,
+    /// Node -> (its RKE2 unit, last time it was seen running, marked Unknown).
+    nodes: BTreeMap<String, (&'static str, Instant, bool)>,
+    /// Nodes rebooting: their Ready is the reboot's to say.
+    rebooting: std::collections::BTreeSet<String>,
+}
+
+impl Kubelets {
+    fn new(plan: &LabPlan) -> Kubelets {
+        let now = Instant::now();
+        Kubelets {
+            id: plan.id.clone(),
+            nodes: plan
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), (n.role.rke2_unit(), now, false)))
+                .collect(),
+            rebooting: Default::default(),
+        }
+    }
+
+    fn down(&mut self, node: &str) {
+        self.rebooting.insert(node.to_string());
+    }
+
+    fn up(&mut self, node: &str) {
+        self.rebooting.remove(node);
+        if let Some(k) = self.nodes.get_mut(node) {
+            *k = (k.0, Instant::now(), false);
+        }
+    }
+
+    fn check(&mut self, api: &api::ApiHandle) {
+        for (node, (unit, last, unknown)) in self.nodes.iter_mut() {
+            if self.rebooting.contains(node) {
+                continue;
+            }
+            match cgroup::unit_running(&self.id, node, unit) {
+                Some(true) => {
+                    *last = Instant::now();
+                    if *unknown {
+                        eprintln!("supervisor: {node}'s kubelet posts its status again");
+                        api.set_node_ready(node, true, "kubelet is posting ready status");
+                        *unknown = false;
+                    }
+                }
+                Some(false) if !*unknown && last.elapsed() >= NODE_MONITOR_GRACE => {
+                    eprintln!("supervisor: {node}'s kubelet stopped posting ({unit} not running)");
+                    api.set_node_status_unknown(node);
+                    *unknown = true;
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 struct Running {

@@ -295,6 +295,15 @@ impl Controllers {
                 );
                 return;
             }
+            if n.role == Role::Server
+                && !self
+                    .wait_for_probes(&ops.ssh_config, &n.name, || {
+                        self.proxy_seq.load(Ordering::SeqCst) == seq
+                    })
+                    .await
+            {
+                return; // the newer change's plan takes over
+            }
         }
         self.set_control_plane_ready(true, "");
     }
@@ -370,7 +379,13 @@ impl Controllers {
                 };
                 loop {
                     match node_root_sh(&ops.ssh_config, &n.name, &script).await {
-                        Ok(out) if out.status.success() => break,
+                        Ok(out) if out.status.success() => {
+                            if n.role == Role::Server {
+                                self.wait_for_probes(&ops.ssh_config, &n.name, || true)
+                                    .await;
+                            }
+                            break;
+                        }
                         Ok(out) if out.status.code() == Some(PLAN_NOT_APPLIED) => {
                             self.set_control_plane_ready(
                                 false,
@@ -394,6 +409,43 @@ impl Controllers {
             }
         }
         None
+    }
+
+    /// After a plan restarted a control-plane node, Rancher's planner waits
+    /// for its probes (rancher-system-agent's health checks of the
+    /// components). The controller-manager's and scheduler's probes check
+    /// their serving certificates: an expired self-signed one fails them,
+    /// and the planner says so on the RKEControlPlane until it is fixed
+    /// (harvester#3863). False when `current` says the plan was replaced.
+    async fn wait_for_probes(
+        &self,
+        ssh_config: &Path,
+        node: &str,
+        current: impl Fn() -> bool,
+    ) -> bool {
+        loop {
+            let failing = match node_root_sh(ssh_config, node, PROBES).await {
+                Ok(out) => String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+                Err(e) => {
+                    tracing::warn!(node, "probing the control plane failed: {e:#}");
+                    Vec::new()
+                }
+            };
+            if failing.is_empty() || !current() {
+                return current();
+            }
+            self.set_control_plane_ready(
+                false,
+                &format!(
+                    "configuring control plane node(s) {node}: waiting for probes: {}",
+                    failing.join(", ")
+                ),
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
     }
 
     /// Start Harvester's auto-rotate-rke2-certs controller.
@@ -707,6 +759,13 @@ impl Controllers {
         });
     }
 }
+
+/// The controller-manager and scheduler probes: each prints its component
+/// when its serving certificate is missing or expired.
+const PROBES: &str = r#"for c in kube-controller-manager kube-scheduler; do
+  openssl x509 -checkend 0 -noout -in /var/lib/rancher/rke2/server/tls/$c/$c.crt >/dev/null 2>&1 || echo $c
+done
+"#;
 
 /// Exit code of a plan that rancher-system-agent did not apply.
 const PLAN_NOT_APPLIED: i32 = 42;

@@ -169,6 +169,27 @@ impl ApiHandle {
     /// Flip a node's `Ready` condition, as the kubelet's status would; watchers
     /// see a MODIFIED event. Unknown nodes are ignored.
     pub fn set_node_ready(&self, node: &str, ready: bool, message: &str) {
+        let (status, reason) = if ready {
+            ("True", "KubeletReady")
+        } else {
+            ("False", "KubeletNotReady")
+        };
+        self.set_node_condition(node, status, reason, message);
+    }
+
+    /// What Kubernetes' node lifecycle controller writes when a node's
+    /// kubelet has posted no status for the grace period: `Ready` Unknown
+    /// (kubectl shows NotReady).
+    pub fn set_node_status_unknown(&self, node: &str) {
+        self.set_node_condition(
+            node,
+            "Unknown",
+            "NodeStatusUnknown",
+            "Kubelet stopped posting node status.",
+        );
+    }
+
+    fn set_node_condition(&self, node: &str, status: &str, reason: &str, message: &str) {
         let now = store::now_rfc3339();
         self.store.modify(resources::Kind::Node, "", node, |n| {
             let conds = n["status"]["conditions"]
@@ -177,7 +198,6 @@ impl ApiHandle {
                 .unwrap_or_default();
             let mut out: Vec<serde_json::Value> =
                 conds.into_iter().filter(|c| c["type"] != "Ready").collect();
-            let status = if ready { "True" } else { "False" };
             let before = n["status"]["conditions"]
                 .as_array()
                 .and_then(|a| a.iter().find(|c| c["type"] == "Ready"))
@@ -193,7 +213,7 @@ impl ApiHandle {
                 json!({
                     "type": "Ready",
                     "status": status,
-                    "reason": if ready { "KubeletReady" } else { "KubeletNotReady" },
+                    "reason": reason,
                     "message": message,
                     "lastHeartbeatTime": now,
                     "lastTransitionTime": transition,

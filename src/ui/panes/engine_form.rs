@@ -5,21 +5,23 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::Span;
-use ratatui::widgets::Block;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
 
 use super::walk;
 use crate::app::engine_form::{EngineForm, FieldInput, FormSpec};
 use crate::flows::{Severity, Step};
 use crate::ui::Theme;
 use crate::ui::forms::{FieldNote, FieldView, MultiLineView, draw_field, note_rows};
+use crate::ui::sanitize::escape;
 
 /// Lines a multi-line field's box shows at most (it scrolls beyond).
 const TEXT_ROWS: u16 = 6;
 
 pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Theme) {
-    let label = form.choice.label();
+    let label = form.targets_label();
     if form.walk.step != Step::Edit || form.fields.is_empty() {
+        let area = draw_followed(f, area, form, t);
         walk::draw(f, area, &form.walk, &label, t);
         return;
     }
@@ -104,6 +106,34 @@ pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Th
         ..area
     };
     walk::draw_with(f, rest, &form.walk, &label, elsewhere, t);
+}
+
+/// What the verifications said so far, newest last, in a box under the
+/// walk (half the area at most); returns the area left for the walk.
+fn draw_followed<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Theme) -> Rect {
+    let shown = matches!(form.walk.step, Step::Apply | Step::Verify | Step::Done);
+    if !shown || form.followed.is_empty() || area.height < 10 {
+        return area;
+    }
+    let height = (form.followed.len() as u16 + 2).min(area.height / 2);
+    let rows = height.saturating_sub(2) as usize;
+    let lines: Vec<Line> = form.followed[form.followed.len().saturating_sub(rows)..]
+        .iter()
+        .map(|l| Line::from(Span::styled(escape(l).into_owned(), t.dim)))
+        .collect();
+    let rect = Rect {
+        y: area.y + area.height - height,
+        height,
+        ..area
+    };
+    let block = Block::bordered()
+        .border_style(t.border)
+        .title(Span::styled(" followed ", t.title));
+    f.render_widget(Paragraph::new(lines).block(block), rect);
+    Rect {
+        height: area.height - height,
+        ..area
+    }
 }
 
 #[cfg(test)]
