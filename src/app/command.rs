@@ -116,7 +116,6 @@ pub fn view_of(name: &str) -> Option<View> {
         "certs" => View::Certs,
         "keys" => View::Keys,
         "logs" => View::Logs,
-        "proxy" => View::Proxy,
         "settings" => View::Settings,
         _ => return None,
     })

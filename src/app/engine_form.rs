@@ -29,10 +29,21 @@ use crate::ui::forms::{LineInput, MultiLineInput};
 
 type Draft<S> = <<S as FormSpec>::Change as Change>::Draft;
 
+/// How a one-line field shows what is typed.
+#[derive(Clone, Copy)]
+pub enum Shown {
+    Typed,
+    /// `•` instead of each character (a password).
+    Dots,
+    /// Through a mask that hides only the secret part (a URL's password);
+    /// `ctrl-r` shows the focused field in clear until focus moves.
+    Masked(fn(&str) -> String),
+}
+
 /// What a field holds and how it is edited.
 pub enum FieldInput {
-    /// One line, zeroised; `masked` shows `•` instead of the text.
-    Line { input: LineInput, masked: bool },
+    /// One line, zeroised, shown as `shown` says.
+    Line { input: LineInput, shown: Shown },
     /// Several lines (pasted public keys, PEM bundles), shown as typed.
     Text(Box<MultiLineInput>),
 }
@@ -60,7 +71,7 @@ impl Field {
             name,
             input: FieldInput::Line {
                 input: LineInput::default(),
-                masked: true,
+                shown: Shown::Dots,
             },
         }
     }
@@ -71,8 +82,27 @@ impl Field {
             name,
             input: FieldInput::Line {
                 input: LineInput::default(),
-                masked: false,
+                shown: Shown::Typed,
             },
+        }
+    }
+
+    /// A one-line field shown through `mask` (a URL with credentials).
+    pub fn masked_by(name: &'static str, mask: fn(&str) -> String) -> Field {
+        Field {
+            name,
+            input: FieldInput::Line {
+                input: LineInput::default(),
+                shown: Shown::Masked(mask),
+            },
+        }
+    }
+
+    /// The field holding `text` (filled from what the walk read).
+    pub fn set(&mut self, text: &str) {
+        match &mut self.input {
+            FieldInput::Line { input, .. } => *input = LineInput::new(text),
+            FieldInput::Text(input) => **input = MultiLineInput::new(text),
         }
     }
 
@@ -144,6 +174,41 @@ pub trait FormSpec: 'static {
     fn fixed_target(&self) -> Option<(&'static str, String)> {
         None
     }
+    /// What the walk's box is titled by instead of the change's audit
+    /// action (the object a fixed-target change changes).
+    fn walk_name(&self) -> Option<&'static str> {
+        None
+    }
+    /// Once the walk has read its targets: fills `fields` from what it read
+    /// (the value being changed), true if it did; the form then edits it.
+    fn fill(&self, _fields: &mut [Field], _walk: &Walk<Self::Change>) -> bool {
+        false
+    }
+    /// At Done: a walk that may follow this one (a rollback), on a key.
+    fn follow_up(&self, _walk: &Walk<Self::Change>) -> Option<FollowUp<Self>>
+    where
+        Self: Sized,
+    {
+        None
+    }
+    /// A change of the whole cluster that names no node while it applies
+    /// (RKE2 restarts everywhere): a management node's log goes beside it.
+    fn logs_a_management_node(&self) -> bool {
+        false
+    }
+    /// Lines shown under the fields (what the form leaves alone, and why).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// A walk offered once one is done: `key` opens the form of `spec` over
+/// the same targets (its fields as `spec` gives them).
+pub struct FollowUp<S> {
+    pub key: char,
+    /// The footer's word for it (`u roll back …`).
+    pub hint: &'static str,
+    pub spec: S,
 }
 
 /// An open form of flow `S`.
@@ -153,6 +218,8 @@ pub struct EngineForm<S: FormSpec> {
     pub choice: TargetChoice,
     pub fields: Vec<Field>,
     pub focus: usize,
+    /// The focused masked field is shown in clear (ctrl-r).
+    pub reveal: bool,
     /// The log pane the walk opened beside itself, and whose node it shows.
     pub log_pane: Option<(u64, String)>,
     /// The draft the walk's nodes were read with.
@@ -202,6 +269,8 @@ pub trait OpenForm: std::fmt::Debug {
     /// The nodes an apply was started on (changed, or maybe in part).
     fn applied_nodes(&self) -> Vec<String>;
     fn log_pane(&self) -> Option<&(u64, String)>;
+    /// [`FormSpec::logs_a_management_node`].
+    fn logs_a_management_node(&self) -> bool;
     fn set_log_pane(&mut self, pane: Option<(u64, String)>);
     /// A key; `pick` gives the nodes a target choice means now.
     fn key(&mut self, k: &KeyEvent, pick: &dyn Fn(TargetChoice) -> Vec<String>) -> FormKey;
@@ -225,6 +294,7 @@ impl<S: FormSpec> EngineForm<S> {
             choice,
             fields,
             focus: 0,
+            reveal: false,
             log_pane: None,
             loaded_with: draft,
             next_when_loaded: false,
@@ -282,8 +352,18 @@ impl<S: FormSpec> EngineForm<S> {
             }
             self.followed.push(text.clone());
         }
+        let was_loading = self.walk.step == Step::Loading;
         let actions = self.walk.handle(ev);
         let mut fx = self.effects(actions);
+        if was_loading
+            && self.walk.step == Step::Edit
+            && self.spec.fill(&mut self.fields, &self.walk)
+        {
+            // What is shown is what is sent.
+            let draft = self.draft();
+            let actions = self.walk.handle(Event::Edited(draft));
+            fx.extend(self.effects(actions));
+        }
         if self.next_when_loaded && self.walk.step != Step::Loading {
             self.next_when_loaded = false;
             if self.walk.step == Step::Edit {
@@ -291,6 +371,32 @@ impl<S: FormSpec> EngineForm<S> {
             }
         }
         fx
+    }
+
+    /// The walk `spec` offered once this one was done, over the same
+    /// targets, beside the same log pane.
+    fn follow(&mut self, spec: S) -> Vec<Effect> {
+        self.fields = spec.fields();
+        self.spec = spec;
+        self.focus = 0;
+        self.reveal = false;
+        self.followed.clear();
+        self.next_when_loaded = false;
+        let targets = self.walk.targets.clone();
+        self.restart(targets)
+    }
+
+    /// What a one-line field shows now.
+    pub fn shown(&self, i: usize) -> String {
+        let Some(FieldInput::Line { input, shown }) = self.fields.get(i).map(|f| &f.input) else {
+            return String::new();
+        };
+        match shown {
+            Shown::Typed => input.text().to_string(),
+            Shown::Dots => "•".repeat(input.text().chars().count()),
+            Shown::Masked(_) if self.reveal && self.focus == i => input.text().to_string(),
+            Shown::Masked(mask) => mask(input.text()),
+        }
     }
 
     fn on_text_field(&self) -> Option<&MultiLineInput> {
@@ -316,12 +422,14 @@ impl<S: FormSpec> EngineForm<S> {
                 if n > 1 && (k.code == KeyCode::Tab || arrows_move_focus) =>
             {
                 self.focus = (self.focus + 1) % n;
+                self.reveal = false;
                 return Some(FormKey::Effects(Vec::new()));
             }
             KeyCode::BackTab | KeyCode::Up
                 if n > 1 && (k.code == KeyCode::BackTab || arrows_move_focus) =>
             {
                 self.focus = (self.focus + n - 1) % n;
+                self.reveal = false;
                 return Some(FormKey::Effects(Vec::new()));
             }
             // `t` would be typed into a field otherwise: it chooses the
@@ -334,6 +442,19 @@ impl<S: FormSpec> EngineForm<S> {
                 self.choice = self.choice.next();
                 let targets = pick(self.choice);
                 return Some(FormKey::Effects(self.restart(targets)));
+            }
+            KeyCode::Char('r') if k.modifiers == KeyModifiers::CONTROL => {
+                let revealable = self.fields.get(self.focus).is_some_and(|f| {
+                    matches!(
+                        f.input,
+                        FieldInput::Line {
+                            shown: Shown::Masked(_),
+                            ..
+                        }
+                    )
+                });
+                self.reveal = revealable && !self.reveal;
+                return Some(FormKey::Effects(Vec::new()));
             }
             KeyCode::Enter if enter_goes_on => {
                 let draft = self.draft();
@@ -416,12 +537,22 @@ impl<S: FormSpec> OpenForm for EngineForm<S> {
     fn set_log_pane(&mut self, pane: Option<(u64, String)>) {
         self.log_pane = pane;
     }
+    fn logs_a_management_node(&self) -> bool {
+        self.spec.logs_a_management_node()
+    }
 
     fn key(&mut self, k: &KeyEvent, pick: &dyn Fn(TargetChoice) -> Vec<String>) -> FormKey {
         if self.walk.step == Step::Edit
             && let Some(done) = self.edit_key(k, pick)
         {
             return done;
+        }
+        if self.walk.step == Step::Done
+            && let Some(next) = self.spec.follow_up(&self.walk)
+            && k.code == KeyCode::Char(next.key)
+            && k.modifiers.is_empty()
+        {
+            return FormKey::Effects(self.follow(next.spec));
         }
         if self.walk.finished() && matches!(k.code, KeyCode::Enter | KeyCode::Esc) {
             return FormKey::Close;
@@ -610,8 +741,18 @@ impl App {
         let Some(form) = self.form.as_ref() else {
             return Vec::new();
         };
-        let Some(node) = form.busy_node().filter(|n| self.row(n).is_some()) else {
-            return Vec::new();
+        let node = match form.busy_node() {
+            Some(n) if self.row(&n).is_some() => n,
+            Some(_) if form.logs_a_management_node() => {
+                // Servers first, reachable first.
+                let mut rows: Vec<&super::NodeRow> = self.rows.iter().collect();
+                rows.sort_by_key(|r| (r.info.role != super::Role::Server, !r.ssh.is_up()));
+                match rows.first() {
+                    Some(r) => r.info.name.clone(),
+                    None => return Vec::new(),
+                }
+            }
+            _ => return Vec::new(),
         };
         let ours = form.log_pane().map(|(id, _)| *id);
         if form.log_pane().is_some_and(|(_, n)| *n == node) {

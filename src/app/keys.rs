@@ -125,25 +125,6 @@ const KEYS: &[KeyHelp] = &[
 
 const PLACEHOLDER: &[KeyHelp] = &[k("esc / q", "back")];
 
-/// The `:proxy` form.
-const PROXY: &[KeyHelp] = &[
-    k("tab / shift-tab", "next / previous field"),
-    k("ctrl-r", "show the credentials of the focused URL"),
-    k("enter", "preview, then the server's dry run"),
-    KeyHelp {
-        key: "y",
-        what: "apply after a passed dry run",
-        mutating: true,
-    },
-    k("esc / n", "back a step (from the form: cancel)"),
-    k("ctrl-x", "cancel (after apply: stop following)"),
-    KeyHelp {
-        key: "u",
-        what: "when done: roll back to the value before",
-        mutating: true,
-    },
-];
-
 /// An engine walk's form (`engine_form`), as `app::walk` reads its keys.
 const FORM: &[KeyHelp] = &[
     k(
@@ -151,6 +132,7 @@ const FORM: &[KeyHelp] = &[
         "targets: marked nodes (else the selected), a role, all (fields empty)",
     ),
     k("tab / shift-tab", "next / previous field"),
+    k("ctrl-r", "show the credentials of the focused URL (proxy)"),
     k(
         "enter",
         "preview per node, then the dry run (in pasted text: on an empty last line)",
@@ -170,6 +152,11 @@ const FORM: &[KeyHelp] = &[
         what: "when done: retry the failed and skipped nodes only",
         mutating: true,
     },
+    KeyHelp {
+        key: "u",
+        what: "when done (proxy): roll back to the value before",
+        mutating: true,
+    },
     k("enter / esc", "when done: close"),
 ];
 
@@ -182,7 +169,6 @@ pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'s
         View::Certs => CERTS,
         View::Keys => KEYS,
         View::Logs => LOGS,
-        View::Proxy => PROXY,
         View::Walk(_) => FORM,
         _ => PLACEHOLDER,
     };

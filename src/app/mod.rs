@@ -6,13 +6,13 @@ pub mod certs_walk;
 pub mod command;
 pub mod detail;
 pub mod engine_form;
-pub mod flow;
 pub mod keys;
 pub mod keys_view;
 pub mod logpane;
 pub mod model;
 pub mod msg;
 pub mod password_walk;
+pub mod proxy_walk;
 pub mod runner;
 pub mod sort;
 pub mod table;
@@ -34,7 +34,6 @@ pub enum View {
     Certs,
     Keys,
     Logs,
-    Proxy,
     /// An engine walk's form (`engine_form`), by its flow's name.
     Walk(&'static str),
     Settings,
@@ -48,7 +47,6 @@ impl View {
             View::Certs => "certificates",
             View::Keys => "SSH keys",
             View::Logs => "logs",
-            View::Proxy => "proxy",
             View::Walk(name) => name,
             View::Settings => "settings",
         }
@@ -126,8 +124,6 @@ pub struct App {
     pub certs: certs::CertsView,
     /// `:keys`: the first line on screen (keys_view.rs).
     pub keys_view: keys_view::KeysView,
-    /// The open walkthrough (flow.rs), if any.
-    pub walk: Option<flow::OpenWalk>,
     /// The open engine walk's form (engine_form.rs), if any.
     pub form: Option<Box<dyn engine_form::OpenForm>>,
     /// The log pane (logpane.rs).
@@ -169,7 +165,6 @@ impl App {
             thresholds: Default::default(),
             certs: certs::CertsView::default(),
             keys_view: keys_view::KeysView::default(),
-            walk: None,
             form: None,
             logs: Default::default(),
         };
@@ -399,14 +394,7 @@ impl App {
             }
             Msg::Quit => self.quit(),
             Msg::Walk { walk, event } => match event.take() {
-                // The `:proxy` form is its own (three URL fields, reveal,
-                // rollback); every other walk is an engine form.
-                Some(ev) => match ev
-                    .downcast::<crate::flows::engine::Event<crate::flows::proxy::ProxyChange>>()
-                {
-                    Ok(ev) => self.proxy_event(&walk, *ev),
-                    Err(ev) => self.form_answer(&walk, ev),
-                },
+                Some(ev) => self.form_answer(&walk, ev),
                 None => Vec::new(),
             },
             Msg::Paste(text) => self.form_paste(&text.0),
@@ -668,13 +656,6 @@ impl App {
         }
         if self.mode == Mode::Normal
             && !self.help
-            && *self.view() == View::Proxy
-            && self.walk.is_some()
-        {
-            return self.proxy_key(k);
-        }
-        if self.mode == Mode::Normal
-            && !self.help
             && matches!(self.view(), View::Walk(_))
             && self.form.is_some()
         {
@@ -918,7 +899,10 @@ impl App {
         match cmd.name {
             "q" => return self.quit(),
             "help" => self.help = true,
-            "proxy" => return self.open_proxy_form(),
+            "proxy" => {
+                self.views.truncate(1);
+                return self.open_form(proxy_walk::ProxyForm::new(self));
+            }
             "password" => {
                 self.views.truncate(1);
                 return self.open_form(password_walk::PasswordForm);

@@ -160,12 +160,6 @@ pub enum Effect {
     Track(Vec<Target>),
     /// Read the settings, then gather and judge these nodes' credential files.
     Sweep(Vec<Target>),
-    /// An action of the `:proxy` walk (read, dry run, apply, verify, audit),
-    /// run on the walk thread; its answer comes back as `Msg::Walk`.
-    Proxy {
-        walk: String,
-        action: Once<crate::flows::engine::Action<crate::flows::proxy::ProxyWork>>,
-    },
     /// An action of the open engine walk (any change), run on the walk
     /// thread; its answer comes back as `Msg::Walk`.
     /// `targets` are the nodes a `Load` reads.

@@ -434,18 +434,6 @@ impl Runner {
             }
             Effect::Track(targets) => self.track(targets),
             Effect::Sweep(targets) => self.sweep(targets),
-            Effect::Proxy { walk, action } => {
-                if let Some(a) = action.take() {
-                    // The proxy's I/O needs no draft to connect.
-                    let draft = matches!(a, Action::Load).then(Default::default);
-                    self.engine_walk::<crate::flows::proxy::ProxyChange>(
-                        walk,
-                        vec![crate::flows::proxy::CLUSTER.into()],
-                        a,
-                        draft,
-                    )
-                }
-            }
             Effect::Walk {
                 walk,
                 targets,
@@ -789,9 +777,14 @@ mod tests {
             None,
             d.path().join("sockets"),
         ));
-        r.run(Effect::Proxy {
+        let load: Box<dyn WalkAction> = Box::new(WalkRequest::<crate::flows::proxy::ProxyChange> {
+            action: Action::Load,
+            draft: Some(Default::default()),
+        });
+        r.run(Effect::Walk {
             walk: "w1".into(),
-            action: super::super::msg::Once::new(Action::Load),
+            targets: vec![crate::flows::proxy::CLUSTER.into()],
+            action: super::super::msg::Once::new(load),
         });
         match next(&mut rx).await {
             Msg::Walk { walk, event } => {

@@ -138,21 +138,6 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
             };
             panes::settings::draw(f, body, app, theme);
         }
-        View::Proxy if app.walk.is_some() => {
-            let body = Rect {
-                height: a.status.y - a.main.y,
-                ..a.main
-            };
-            match &app.logs.pane {
-                // The node being changed, beside the form that changes it.
-                Some(p) => {
-                    let (form, log) = panes::logs::split(body, panes::logs::LogPlace::Beside);
-                    panes::proxy::draw(f, form, app, theme);
-                    panes::logs::draw_pane(f, log, p, theme);
-                }
-                None => panes::proxy::draw(f, body, app, theme),
-            }
-        }
         View::Walk(_) if app.form.is_some() => {
             let body = Rect {
                 height: a.status.y - a.main.y,

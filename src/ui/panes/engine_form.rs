@@ -8,7 +8,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::walk;
+use super::walk::{self, Labels};
 use crate::app::engine_form::{EngineForm, FieldInput, FormSpec};
 use crate::flows::{Severity, Step};
 use crate::ui::Theme;
@@ -20,9 +20,18 @@ const TEXT_ROWS: u16 = 6;
 
 pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Theme) {
     let label = form.targets_label();
+    let follow_up = form
+        .spec
+        .follow_up(&form.walk)
+        .map(|next| format!("{} {}", next.key, next.hint));
+    let labels = Labels {
+        targets: &label,
+        name: form.spec.walk_name(),
+        hint: follow_up.as_deref(),
+    };
     if form.walk.step != Step::Edit || form.fields.is_empty() {
         let area = draw_followed(f, area, form, t);
-        walk::draw(f, area, &form.walk, &label, t);
+        walk::draw_with(f, area, &form.walk, &labels, true, t);
         return;
     }
     let notes: Vec<Vec<FieldNote>> = form
@@ -59,7 +68,13 @@ pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Th
             }
         }
     };
-    let wanted: u16 = (0..form.fields.len()).map(wanted_of).sum::<u16>() + 2;
+    let notes_below = form.spec.notes();
+    let wanted: u16 = (0..form.fields.len()).map(wanted_of).sum::<u16>()
+        + 2
+        + notes_below
+            .iter()
+            .map(|l| crate::ui::forms::wrapped_rows(l, inner_width))
+            .sum::<u16>();
     let height = wanted.min(area.height.saturating_sub(4).max(3));
     let top = Rect { height, ..area };
     let block = Block::bordered()
@@ -74,12 +89,8 @@ pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Th
         let rect = Rect::new(inner.x, y, inner.width, h);
         let focused = form.focus == i;
         match &field.input {
-            FieldInput::Line { input, masked } => {
-                let shown = if *masked {
-                    "•".repeat(input.text().chars().count())
-                } else {
-                    input.text().to_string()
-                };
+            FieldInput::Line { input, .. } => {
+                let shown = form.shown(i);
                 let view = FieldView {
                     label: field.name,
                     shown: &shown,
@@ -100,12 +111,23 @@ pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Th
         }
         y += h;
     }
+    if y < bottom && !notes_below.is_empty() {
+        let lines: Vec<Line> = notes_below
+            .iter()
+            .map(|l| Line::from(Span::styled(escape(l).into_owned(), t.dim)))
+            .collect();
+        let rect = Rect::new(inner.x, y, inner.width, bottom - y);
+        f.render_widget(
+            Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+            rect,
+        );
+    }
     let rest = Rect {
         y: area.y + height,
         height: area.height.saturating_sub(height),
         ..area
     };
-    walk::draw_with(f, rest, &form.walk, &label, elsewhere, t);
+    walk::draw_with(f, rest, &form.walk, &labels, elsewhere, t);
 }
 
 /// What the verifications said so far, newest last, in a box under the

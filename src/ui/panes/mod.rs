@@ -9,7 +9,6 @@ pub mod keys;
 pub mod logs;
 pub mod nodes;
 pub mod placeholder;
-pub mod proxy;
 pub mod settings;
 pub mod status;
 pub mod walk;

@@ -137,7 +137,22 @@ pub fn lines_with<C: Change>(
 
 /// Draws the walk in a bordered box titled with its action and step.
 pub fn draw<C: Change>(f: &mut Frame, area: Rect, walk: &Walk<C>, targets_label: &str, t: &Theme) {
-    draw_with(f, area, walk, targets_label, true, t)
+    let labels = Labels {
+        targets: targets_label,
+        ..Labels::default()
+    };
+    draw_with(f, area, walk, &labels, true, t)
+}
+
+/// What a form says about its walk's box.
+#[derive(Default)]
+pub struct Labels<'a> {
+    /// What the targets are called (`marked nodes`).
+    pub targets: &'a str,
+    /// The title instead of the change's audit action.
+    pub name: Option<&'a str>,
+    /// A key of the form's own, before the walk's keys in the footer.
+    pub hint: Option<&'a str>,
 }
 
 /// `draw`, leaving the problems to the fields that show them.
@@ -145,22 +160,40 @@ pub fn draw_with<C: Change>(
     f: &mut Frame,
     area: Rect,
     walk: &Walk<C>,
-    targets_label: &str,
+    labels: &Labels,
     problems: bool,
     t: &Theme,
 ) {
-    let title = format!(" {} · {} ", walk.change.action(), step_word(walk));
+    let name = labels.name.unwrap_or(walk.change.action());
+    let title = format!(" {name} · {} ", step_word(walk));
+    let hints = match labels.hint {
+        Some(h) => format!("{h} · {}", hints(shown_step(walk))),
+        None => hints(shown_step(walk)).to_string(),
+    };
     let block = Block::bordered()
         .border_style(t.border_focus)
         .title(Span::styled(title, t.title))
-        .title_bottom(Span::styled(hints(walk.step), t.dim))
+        .title_bottom(Span::styled(hints, t.dim))
         .style(t.base);
     f.render_widget(
-        Paragraph::new(lines_with(walk, targets_label, problems, t))
+        Paragraph::new(lines_with(walk, labels.targets, problems, t))
             .wrap(Wrap { trim: false })
             .block(block),
         area,
     );
+}
+
+/// The step whose keys apply: an apply whose targets are all applied and
+/// some still followed is a verification (ctrl-x stops following).
+fn shown_step<C: Change>(walk: &Walk<C>) -> Step {
+    let states = || walk.states.values();
+    if walk.step == Step::Apply
+        && !states().any(|s| matches!(s, TargetState::Applying | TargetState::Pending))
+        && states().any(|s| matches!(s, TargetState::Verifying { .. }))
+    {
+        return Step::Verify;
+    }
+    walk.step
 }
 
 fn step_word<C: Change>(walk: &Walk<C>) -> &'static str {
