@@ -156,6 +156,7 @@ impl FormSpec for ProxyForm {
 }
 
 #[cfg(test)]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::app::engine_form::EngineForm;
@@ -498,5 +499,53 @@ mod tests {
             panic!("{:?}", w.result)
         };
         assert!(m.contains("applied, but stopped following"), "{m}");
+    }
+
+    fn screen(app: &App, width: u16, height: u16) -> Vec<String> {
+        let theme = crate::ui::Theme::default_theme();
+        let backend = ratatui::backend::TestBackend::new(width, height);
+        let mut term = ratatui::Terminal::new(backend).unwrap();
+        let form = app.form.as_ref().expect("a form is open");
+        term.draw(|f| form.draw(f, f.area(), &theme)).unwrap();
+        crate::ui::buffer_lines(term.backend().buffer())
+    }
+
+    /// What the operator sees at the form: the password masked (revealed
+    /// with ctrl-r on its field only), Harvester's message at noProxy, the
+    /// one target, and no `t` to choose nodes.
+    #[test]
+    fn the_form_masks_credentials_and_shows_harvesters_message_at_the_field() {
+        let mut a = app(false);
+        command(&mut a, "proxy");
+        loaded(&mut a);
+        a.update(key(KeyCode::BackTab));
+        a.update(ctrl('u'));
+        typed(&mut a, "10.0.0.11");
+        let s = screen(&a, 80, 16);
+        assert_eq!(
+            s[1..6],
+            [
+                "│  httpProxy http://u:***@proxy:3128                                           │",
+                "│  httpsProxy                                                                  │",
+                "│> noProxy   10.0.0.11                                                         │",
+                "│            ✗ noProxy should contain the node's IP addresses or CIDR. The     │",
+                "│            node(s) 10.0.0.12 are not covered.                                │",
+            ],
+            "{}",
+            s.join("\n")
+        );
+        assert!(s[7].starts_with("┌ http-proxy · edit "), "{}", s[7]);
+        assert!(s[8].contains("cluster-wide setting: cluster"), "{}", s[8]);
+        assert!(!s[15].contains("t targets"), "{}", s[15]);
+        // ctrl-r on noProxy has nothing to reveal; on httpProxy it does.
+        a.update(ctrl('r'));
+        assert!(!screen(&a, 80, 16).join("\n").contains("Pa55w0rd"));
+        a.update(key(KeyCode::Tab));
+        a.update(ctrl('r'));
+        let s = screen(&a, 80, 16);
+        assert!(s[1].contains("http://u:Pa55w0rd@proxy:3128"), "{}", s[1]);
+        // Moving on masks it again.
+        a.update(key(KeyCode::Tab));
+        assert!(!screen(&a, 80, 16).join("\n").contains("Pa55w0rd"));
     }
 }

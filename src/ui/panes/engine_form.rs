@@ -28,6 +28,7 @@ pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Th
         targets: &label,
         name: form.spec.walk_name(),
         hint: follow_up.as_deref(),
+        fixed: form.spec.fixed_target().is_some(),
     };
     if form.walk.step != Step::Edit || form.fields.is_empty() {
         let area = draw_followed(f, area, form, t);

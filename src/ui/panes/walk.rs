@@ -153,6 +153,8 @@ pub struct Labels<'a> {
     pub name: Option<&'a str>,
     /// A key of the form's own, before the walk's keys in the footer.
     pub hint: Option<&'a str>,
+    /// The targets are the form's own (`t` does not choose them).
+    pub fixed: bool,
 }
 
 /// `draw`, leaving the problems to the fields that show them.
@@ -166,9 +168,13 @@ pub fn draw_with<C: Change>(
 ) {
     let name = labels.name.unwrap_or(walk.change.action());
     let title = format!(" {name} · {} ", step_word(walk));
+    let mut keys = hints(shown_step(walk));
+    if labels.fixed {
+        keys = keys.trim_start_matches("t targets · ");
+    }
     let hints = match labels.hint {
-        Some(h) => format!("{h} · {}", hints(shown_step(walk))),
-        None => hints(shown_step(walk)).to_string(),
+        Some(h) => format!("{h} · {keys}"),
+        None => keys.to_string(),
     };
     let block = Block::bordered()
         .border_style(t.border_focus)
