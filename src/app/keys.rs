@@ -168,6 +168,10 @@ const FORM: &[KeyHelp] = &[
         mutating: true,
     },
     k("enter / esc", "when done: close"),
+    k(
+        "pgup / pgdn",
+        "scroll what the verification said (followed)",
+    ),
 ];
 
 /// The focused pane's keys, then the global ones; mutating keys left out in
