@@ -283,9 +283,13 @@ fn print_line(line: &str) {
     println!("{}", sanitize_str(line));
 }
 
-/// The console's `out`: its log file (the form shows the progress).
+/// The console's `out`: its log file (the form shows the progress). The
+/// nodes' journal lines (`  node | …`) stay out of it: what a node logs is
+/// not harvcred's to keep.
 fn log_line(line: &str) {
-    tracing::info!("{}", sanitize_str(line));
+    if !line.starts_with("  ") {
+        tracing::info!("{}", sanitize_str(line));
+    }
 }
 
 /// Connects a certificate change's I/O: the API, a pool of its own.
