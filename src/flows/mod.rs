@@ -14,6 +14,7 @@ pub mod keys;
 pub mod password;
 pub mod proxy;
 pub mod run;
+pub mod token;
 
 use serde::Serialize;
 
