@@ -594,6 +594,15 @@ fn judge_copies(files: &NodeFiles, expected: &Token) -> Result<(), String> {
         Ok(Some(t)) if t.agrees_with(expected) => {}
         _ => return Err(format!("{RANCHERD_CONFIG} does not hold the token written")),
     }
+    let install = Zeroizing::new(files.text(flow::INSTALL_CONFIG).unwrap_or_default());
+    if let Ok(Some(t)) = token::token_from_yaml(&install)
+        && !t.agrees_with(expected)
+    {
+        return Err(format!(
+            "{} does not hold the token written",
+            flow::INSTALL_CONFIG
+        ));
+    }
     for (path, _) in files.files.iter().filter(|(p, _)| p.starts_with("/oem/")) {
         let Some(text) = files.text(path).map(Zeroizing::new) else {
             continue;
@@ -637,7 +646,10 @@ impl ChangeIo<TokenFix> for TokenIo {
         for (path, _) in files.files.iter() {
             let oem =
                 path.starts_with("/oem/") && (path.ends_with(".yaml") || path.ends_with(".yml"));
-            if (oem || path == RANCHERD_CONFIG || path == RANCHERD_RKE2_DROPIN)
+            if (oem
+                || path == RANCHERD_CONFIG
+                || path == RANCHERD_RKE2_DROPIN
+                || path == flow::INSTALL_CONFIG)
                 && let Some(c) = files.content(path)
             {
                 wanted.insert(path.clone(), file_now(c));
@@ -748,10 +760,9 @@ fn fix(
         }
     };
     let api: Api<Node> = Api::all(client.clone());
-    let list = match rt.block_on(tokio::time::timeout(
-        Duration::from_secs(15),
-        api.list(&Default::default()),
-    )) {
+    let list = match rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(15), api.list(&Default::default())).await
+    }) {
         Ok(Ok(l)) => l,
         Ok(Err(e)) => {
             eprintln!(

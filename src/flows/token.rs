@@ -26,6 +26,9 @@ use crate::creds::token::{
 };
 use crate::node::write::{Backup, FileChange, Version};
 
+/// The installer's config: its `token:` is one more copy on the node.
+pub const INSTALL_CONFIG: &str = "/oem/harvester.config";
+
 /// The audit log's action.
 pub const ACTION: &str = "token.fix";
 
@@ -308,15 +311,23 @@ impl TokenFix {
     ) -> Result<Vec<(String, FileChange)>, String> {
         let mut out = Vec::new();
         for (path, f) in &n.files {
-            let (edited, what) = if path == RANCHERD_CONFIG || path == RANCHERD_RKE2_DROPIN {
+            let (edited, what) = if path == RANCHERD_CONFIG
+                || path == RANCHERD_RKE2_DROPIN
+                || path == INSTALL_CONFIG
+            {
                 match token::token_from_yaml(&f.text) {
                     Ok(Some(t)) if t.expose_secret() == token.expose_secret() => continue,
                     Ok(None) => continue,
                     _ => {}
                 }
+                let backup = if path.starts_with("/oem/") {
+                    " (backup to /oem/install/)"
+                } else {
+                    ""
+                };
                 (
                     set_token_in_yaml(&f.text, token).map_err(|e| format!("{node} {path}: {e}"))?,
-                    format!("{path}: token: -> {}", token.short_hash()),
+                    format!("{path}: token: -> {}{backup}", token.short_hash()),
                 )
             } else {
                 let mut text = Zeroizing::new(f.text.to_string());
