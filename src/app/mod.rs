@@ -14,6 +14,7 @@ pub mod password_walk;
 pub mod runner;
 pub mod sort;
 pub mod table;
+pub mod token_view;
 pub mod walk;
 
 use std::cmp::Ordering;
@@ -31,6 +32,7 @@ pub enum View {
     NodeDetail(String),
     Certs,
     Keys,
+    Token,
     Logs,
     Proxy,
     Password,
@@ -44,6 +46,7 @@ impl View {
             View::NodeDetail(n) => n,
             View::Certs => "certificates",
             View::Keys => "SSH keys",
+            View::Token => "cluster token",
             View::Logs => "logs",
             View::Proxy => "proxy",
             View::Password => "password",
@@ -123,6 +126,8 @@ pub struct App {
     pub certs: certs::CertsView,
     /// `:keys`: the first line on screen (keys_view.rs).
     pub keys_view: keys_view::KeysView,
+    /// `:token`: scroll and the nodes' joining state (token_view.rs).
+    pub token_view: token_view::TokenViewState,
     /// The open walkthrough (flow.rs), if any.
     pub walk: Option<flow::OpenWalk>,
     /// The open `:password` walk (password_walk.rs), if any.
@@ -166,6 +171,7 @@ impl App {
             thresholds: Default::default(),
             certs: certs::CertsView::default(),
             keys_view: keys_view::KeysView::default(),
+            token_view: Default::default(),
             walk: None,
             password: None,
             logs: Default::default(),
@@ -397,6 +403,10 @@ impl App {
             } => {
                 logpane::lines(self, pane, node, lines, dropped);
                 return Vec::new();
+            }
+            Msg::JoinState { node, state } => {
+                self.token_join(node, state);
+                Vec::new()
             }
             Msg::LogStatus { pane, node, status } => {
                 logpane::status(self, pane, node, status);
@@ -768,6 +778,7 @@ impl App {
             }
             (code, View::Certs) if self.key_certs(code, ctrl) => {}
             (code, View::Keys) if self.key_keys_view(code, ctrl) => {}
+            (code, View::Token) if self.key_token_view(code, ctrl) => {}
             _ => self.dirty = false,
         }
         Vec::new()
@@ -888,6 +899,13 @@ impl App {
             "help" => self.help = true,
             "proxy" => return self.open_proxy_form(),
             "password" => return self.open_password_form(),
+            "token" => {
+                self.views.truncate(1);
+                self.views.push(View::Token);
+                let mut fx = logpane::close(self);
+                fx.extend(self.open_token_view());
+                return fx;
+            }
             "logs" => {
                 let args: Vec<&str> = args.split_whitespace().collect();
                 return logpane::command(self, &args);

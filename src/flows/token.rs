@@ -93,7 +93,7 @@ pub struct TokenView {
 }
 
 /// What was read of one node beside its sweep.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JoinState {
     pub bootstrap_data: Option<bool>,
     pub rancherd_loop: Option<JoinLoop>,
