@@ -1,4 +1,5 @@
-//! `harvcred token` against real lab nodes: `show` marks the node whose
+//! `harvcred token` against real lab nodes: `show` (and the console's
+//! `:token`, in tmux) marks the node whose
 //! rancherd loops on the 502 `cacerts` failure (token-mismatch: node3, which
 //! has not joined); `fix` refuses on a server and changes nothing there,
 //! makes node3 join (rancherd bootstraps, RKE2 starts, the Node turns Ready)
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::tmux::Tmux;
 use common::{BIN, Lab};
 
 /// harvcred's own folders (config, state: audit log, harvcred.log) for a test.
@@ -226,6 +228,43 @@ fn show_marks_the_looping_node_and_fix_makes_it_join_for_good_but_refuses_a_serv
         .unwrap()["ca"]
         .clone();
     assert_eq!(ca, "matches");
+    // The console's :token shows the same: node3 not joined, with its 502 line.
+    {
+        let (state, config) = (home.0.path().join("state"), home.0.path().join("config"));
+        let env = [
+            ("XDG_STATE_HOME", state.as_path()),
+            ("XDG_CONFIG_HOME", config.as_path()),
+        ];
+        let cmd = format!("{BIN} --lab {}; sleep 30", lab.dir.display());
+        let t = Tmux::start("tokencon", &cmd, &env);
+        t.wait("three nodes", Duration::from_secs(30), |s| {
+            s.contains("node1") && s.contains("node3")
+        });
+        t.keys(&[":"]);
+        t.text("token");
+        t.keys(&["Enter"]);
+        let s = t.wait("node3 marked in :token", Duration::from_secs(60), |s| {
+            s.contains("cluster token (3 nodes)") && s.contains("rancherd 502 cacerts loop")
+        });
+        let lines: Vec<&str> = s.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.contains("rancherd 502 cacerts loop"))
+            .unwrap();
+        assert!(
+            lines[at - 1].contains("node3 (server) critical")
+                && lines[at - 1].contains("not joined"),
+            "{s}"
+        );
+        assert!(lines[at].contains("token fix --node node3"), "{s}");
+        assert!(
+            lines[at + 1].contains("502 Bad Gateway getting cacerts"),
+            "{s}"
+        );
+        assert_eq!(s.matches("rancherd 502 cacerts loop").count(), 1, "{s}");
+        assert!(s.contains("DIFFERS"), "{s}");
+        t.keys(&["C-c"]);
+    }
     let table = home.run(&lab, &["token", "show"]);
     assert_eq!(table.status.code(), Some(2));
     let t = String::from_utf8_lossy(&table.stdout);

@@ -222,7 +222,12 @@ mod tests {
         assert!(s.contains("cluster token (3 nodes) critical"), "{s}");
         assert!(s.contains("node3 (server) critical  not joined"), "{s}");
         assert!(
-            s.contains("rancherd 502 cacerts loop (4x): msg=\"502 Bad Gateway getting cacerts\""),
+            s.contains("rancherd 502 cacerts loop (4x), fix: harvcred token fix --node node3"),
+            "{s}"
+        );
+        // logrus' msg= dropped, the escape sequence shown as text.
+        assert!(
+            s.contains("    502 Bad Gateway getting cacerts\" \\e[2J"),
             "{s}"
         );
         assert!(!s.contains('\x1b'), "{s}");

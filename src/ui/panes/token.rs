@@ -29,22 +29,36 @@ fn level_style(level: &str, t: &Theme) -> Style {
     }
 }
 
+/// The end of rancherd's line, where its words are: the message without
+/// logrus' time and level, its last 72 characters (escaped).
+fn loop_tail(line: &str) -> String {
+    let msg = line.split_once("msg=\"").map_or(line, |(_, m)| m);
+    let msg = escape(msg).into_owned();
+    let n = msg.chars().count();
+    if n > 72 {
+        format!("…{}", msg.chars().skip(n - 71).collect::<String>())
+    } else {
+        msg
+    }
+}
+
+/// One copy: the columns that decide first, the (long) source last.
 fn copy_line(c: &CopyView, src_w: usize, t: &Theme) -> Line<'static> {
     let (agree, style) = match c.agrees_with_servers {
         Some(true) => ("agrees", t.ok),
         Some(false) => ("DIFFERS", t.critical),
         None => ("?", t.unknown),
     };
-    let src: String = escape(&c.source).into_owned();
+    let _ = src_w;
     Line::from(vec![
-        Span::raw(format!("  {src:<src_w$} ")),
-        Span::styled(format!("{:<11} ", c.short_hash), t.accent),
-        Span::raw(format!("{:<16} ", c.format)),
+        Span::styled(format!("  {:<11} ", c.short_hash), t.accent),
+        Span::styled(format!("{agree:<8} "), style),
         Span::styled(
             format!("{:<11} ", c.ca),
             if c.ca == "differs" { t.critical } else { t.dim },
         ),
-        Span::styled(agree.to_string(), style),
+        Span::raw(format!("{:<16} ", c.format)),
+        Span::raw(escape(&c.source).into_owned()),
     ])
 }
 
@@ -68,8 +82,8 @@ fn lines(v: &TokenView, t: &Theme) -> Vec<Line<'static>> {
         .clamp(6, 60);
     out.push(Line::from(Span::styled(
         format!(
-            "  {:<src_w$} {:<11} {:<16} {:<11} SERVERS",
-            "SOURCE", "HASH", "FORMAT", "CA"
+            "  {:<11} {:<8} {:<11} {:<16} SOURCE",
+            "HASH", "SERVERS", "CA", "FORMAT"
         ),
         t.table_header,
     )));
@@ -91,13 +105,15 @@ fn lines(v: &TokenView, t: &Theme) -> Vec<Line<'static>> {
             continue;
         }
         if let Some(l) = &n.rancherd_loop {
-            out.push(Line::from(vec![
-                Span::styled(
-                    format!("  rancherd 502 cacerts loop ({}x): ", l.repeats),
-                    t.critical,
+            out.push(Line::from(Span::styled(
+                format!(
+                    "  rancherd 502 cacerts loop ({}x), fix: harvcred token fix --node {}",
+                    l.repeats,
+                    escape(&n.node)
                 ),
-                Span::raw(escape(&l.line).into_owned()),
-            ]));
+                t.critical,
+            )));
+            out.push(Line::from(Span::raw(format!("    {}", loop_tail(&l.line)))));
         }
         for c in &n.copies {
             out.push(copy_line(c, src_w, t));
