@@ -555,6 +555,10 @@ impl TokenIo {
                     "rancherd still fails the same way after the restart: {short}: the token is not one the cluster accepts; check the server it was read from (--from)"
                 ));
             }
+            if let Some(l) = j.lines().find(|l| l.contains("level=fatal")) {
+                let short: String = l.chars().take(240).collect();
+                return Err(format!("rancherd stopped after the restart: {short}"));
+            }
             if j.contains("Successfully Bootstrapped") {
                 progress("rancherd bootstrapped; waiting for the Node to turn Ready".into());
                 break;
