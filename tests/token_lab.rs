@@ -365,6 +365,13 @@ fn show_marks_the_looping_node_and_fix_makes_it_join_for_good_but_refuses_a_serv
     }
     assert!(!outputs.contains(&cluster_token));
     assert!(!home.audit().is_empty());
+    for n in ["node1", "node3"] {
+        let journal = lab.ssh_ok(n, "sudo journalctl --no-pager -o cat");
+        assert!(
+            !journal.contains(&cluster_token),
+            "{n}'s journal holds the token"
+        );
+    }
     assert!(
         !home.saved().contains(&cluster_token),
         "harvcred's files hold the token"

@@ -379,7 +379,11 @@ fn rke2_start<W: Write>(
     let resume = node.p(RESUME_MARKER);
     let resuming = resume.exists();
     if server {
-        log.info("Managed etcd cluster bootstrap already complete and initialized");
+        if node.p(BOOTSTRAP_TOKEN_HASH).exists() {
+            log.info("Managed etcd cluster bootstrap already complete and initialized");
+        } else {
+            log.info("Joining etcd cluster already initialized, forcing reconciliation");
+        }
         // The bootstrap data is decrypted with the token of the config; the
         // token file only stands in when the config names none.
         let token = match node.config_token() {
