@@ -572,6 +572,7 @@ impl TokenIo {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         loop {
+            // A node that never registered gets its Node object now.
             if self.node_ready(node).await == Some(true) {
                 break;
             }
@@ -780,12 +781,28 @@ fn fix(
             return Ok(3);
         }
     };
-    let nodes: BTreeMap<String, NodeInfo> = list
+    let mut nodes: BTreeMap<String, NodeInfo> = list
         .items
         .iter()
         .map(crate::cluster::node_info)
         .map(|i| (i.name.clone(), i))
         .collect();
+    // A node that never registered has no Node object: the inventory names it.
+    if let Some(p) = connect.inventory.as_ref().or(config.inventory.as_ref()) {
+        match crate::cluster::load_inventory(p) {
+            Ok(inv) => {
+                for i in inv {
+                    nodes
+                        .entry(i.name.clone())
+                        .or_insert(NodeInfo { ready: None, ..i });
+                }
+            }
+            Err(e) => {
+                eprintln!("harvcred token fix: {}", error_line(&e));
+                return Ok(3);
+            }
+        }
+    }
     for n in std::iter::once(&node).chain(from.iter()) {
         if !nodes.contains_key(n) {
             eprintln!(
