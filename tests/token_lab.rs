@@ -397,6 +397,15 @@ fn rotation_is_refused_and_a_rotation_by_hand_is_explained() {
     );
     assert!(said.contains("rancher/rke2#6250"), "{said}");
 
+    // A healthy cluster: every copy agrees, nothing marked.
+    let (code, v) = show_json(&home, &lab);
+    assert_eq!(code, 0, "{v:#}");
+    for n in ["node1", "node2", "node3"] {
+        assert!(node(&v, n)["rancherd_loop"].is_null());
+        assert!(agreement(&v, n).iter().all(|(_, a)| *a == true), "{v:#}");
+    }
+    assert_eq!(v["cluster"].as_array().unwrap().len(), 2, "{v:#}");
+
     // By hand on node1, as in rancher/rke2#6250, then a restart.
     lab.ssh_ok(
         "node1",
