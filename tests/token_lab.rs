@@ -240,9 +240,7 @@ fn show_marks_the_looping_node_and_fix_makes_it_join_for_good_but_refuses_a_serv
         t.wait("three nodes", Duration::from_secs(30), |s| {
             s.contains("node1") && s.contains("node3")
         });
-        t.keys(&[":"]);
-        t.text("token");
-        t.keys(&["Enter"]);
+        t.command("token");
         let s = t.wait("node3 marked in :token", Duration::from_secs(60), |s| {
             s.contains("cluster token (3 nodes)") && s.contains("rancherd 502 cacerts loop")
         });

@@ -75,10 +75,21 @@ const CERTS: &[KeyHelp] = &[
 
 /// `:keys`, the key x node matrix.
 const KEYS: &[KeyHelp] = &[
-    k("j k / arrows", "scroll a line"),
+    k("j k / arrows", "the next / previous key"),
     k("g G / home end", "top / bottom"),
     k("pgdn pgup", "a page down / up"),
     k("R P *", "runtime, persisted, harvcred logged in with it"),
+    KeyHelp {
+        key: "a",
+        what: "add public keys (paste) on the marked nodes, a role, all",
+        mutating: true,
+    },
+    k("space", "mark / unmark the key (esc clears marks)"),
+    KeyHelp {
+        key: "d",
+        what: "remove the marked keys, else the one under the cursor",
+        mutating: true,
+    },
     k("esc / q", "back"),
 ];
 
@@ -115,31 +126,17 @@ const PROXY: &[KeyHelp] = &[
     },
 ];
 
-/// A multi-node change (`flows::engine`), as `app::walk` reads its keys.
-pub const WALK: &[KeyHelp] = &[
-    k("t", "targets: marked nodes, a role, every node"),
-    k("enter", "preview per node, then the dry run"),
-    KeyHelp {
-        key: "y",
-        what: "apply after a passed dry run",
-        mutating: true,
-    },
-    k("esc / n", "back a step (from the form: cancel)"),
-    k("ctrl-x", "cancel; during apply: start no further node"),
-    KeyHelp {
-        key: "r",
-        what: "when done: retry the failed and skipped nodes only",
-        mutating: true,
-    },
-];
-
-const PASSWORD: &[KeyHelp] = &[
+/// An engine walk's form (`engine_form`), as `app::walk` reads its keys.
+const FORM: &[KeyHelp] = &[
     k(
         "t",
         "targets: marked nodes (else the selected), a role, all (fields empty)",
     ),
-    k("tab / ↑↓", "the other password field"),
-    k("enter", "preview per node, then the dry run"),
+    k("tab / shift-tab", "next / previous field"),
+    k(
+        "enter",
+        "preview per node, then the dry run (in pasted text: on an empty last line)",
+    ),
     KeyHelp {
         key: "y",
         what: "apply after a passed dry run",
@@ -166,7 +163,7 @@ pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'s
         View::Token => TOKEN,
         View::Logs => LOGS,
         View::Proxy => PROXY,
-        View::Password => PASSWORD,
+        View::Walk(_) => FORM,
         _ => PLACEHOLDER,
     };
     let keep = |h: &&KeyHelp| !(read_only && h.mutating);

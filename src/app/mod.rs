@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod command;
 pub mod detail;
+pub mod engine_form;
 pub mod flow;
 pub mod keys;
 pub mod keys_view;
@@ -35,7 +36,8 @@ pub enum View {
     Token,
     Logs,
     Proxy,
-    Password,
+    /// An engine walk's form (`engine_form`), by its flow's name.
+    Walk(&'static str),
     Settings,
 }
 
@@ -49,7 +51,7 @@ impl View {
             View::Token => "cluster token",
             View::Logs => "logs",
             View::Proxy => "proxy",
-            View::Password => "password",
+            View::Walk(name) => name,
             View::Settings => "settings",
         }
     }
@@ -130,8 +132,8 @@ pub struct App {
     pub token_view: token_view::TokenViewState,
     /// The open walkthrough (flow.rs), if any.
     pub walk: Option<flow::OpenWalk>,
-    /// The open `:password` walk (password_walk.rs), if any.
-    pub password: Option<password_walk::PasswordForm>,
+    /// The open engine walk's form (engine_form.rs), if any.
+    pub form: Option<Box<dyn engine_form::OpenForm>>,
     /// The log pane (logpane.rs).
     pub logs: logpane::Logs,
 }
@@ -173,7 +175,7 @@ impl App {
             keys_view: keys_view::KeysView::default(),
             token_view: Default::default(),
             walk: None,
-            password: None,
+            form: None,
             logs: Default::default(),
         };
         for n in setup.inventory {
@@ -278,7 +280,18 @@ impl App {
         })
     }
 
+    /// One message in. `dirty` says whether a frame is due: a message that
+    /// changes nothing clears its own mark, never one an earlier message of
+    /// the same frame set (a key typed just before a late log line must
+    /// still be drawn).
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let pending = self.dirty;
+        let fx = self.handle(msg);
+        self.dirty |= pending;
+        fx
+    }
+
+    fn handle(&mut self, msg: Msg) -> Vec<Effect> {
         self.dirty = true;
         let fx = match msg {
             Msg::Key(k) => self.key(k),
@@ -390,11 +403,18 @@ impl App {
                 Vec::new()
             }
             Msg::Quit => self.quit(),
-            Msg::Proxy(ev) => self.proxy_event(ev),
-            Msg::Password { walk, event } => match event.take() {
-                Some(ev) => self.password_event(&walk, ev),
+            Msg::Walk { walk, event } => match event.take() {
+                // The `:proxy` form is its own (three URL fields, reveal,
+                // rollback); every other walk is an engine form.
+                Some(ev) => match ev
+                    .downcast::<crate::flows::engine::Event<crate::flows::proxy::ProxyChange>>()
+                {
+                    Ok(ev) => self.proxy_event(&walk, *ev),
+                    Err(ev) => self.form_answer(&walk, ev),
+                },
                 None => Vec::new(),
             },
+            Msg::Paste(text) => self.form_paste(&text.0),
             Msg::LogLines {
                 pane,
                 node,
@@ -664,10 +684,10 @@ impl App {
         }
         if self.mode == Mode::Normal
             && !self.help
-            && *self.view() == View::Password
-            && self.password.is_some()
+            && matches!(self.view(), View::Walk(_))
+            && self.form.is_some()
         {
-            return self.password_key(k);
+            return self.form_key(k);
         }
         match self.mode {
             Mode::Filter => self.key_filter(k),
@@ -711,6 +731,9 @@ impl App {
                 self.completion = None;
             }
             (KeyCode::Char('?'), _) => self.help = true,
+            (KeyCode::Esc, View::Keys) if !self.keys_view.marked.is_empty() => {
+                self.keys_view.marked.clear();
+            }
             (KeyCode::Esc, View::Certs) if !self.certs.filter.is_empty() => {
                 self.certs.filter.clear();
                 self.certs.offset = 0;
@@ -777,6 +800,8 @@ impl App {
                 self.input = self.certs.filter.clone();
             }
             (code, View::Certs) if self.key_certs(code, ctrl) => {}
+            (KeyCode::Char('a'), View::Keys) => return self.open_keys_add(),
+            (KeyCode::Char('d'), View::Keys) => return self.open_keys_remove(),
             (code, View::Keys) if self.key_keys_view(code, ctrl) => {}
             (code, View::Token) if self.key_token_view(code, ctrl) => {}
             _ => self.dirty = false,
@@ -898,7 +923,10 @@ impl App {
             "q" => return self.quit(),
             "help" => self.help = true,
             "proxy" => return self.open_proxy_form(),
-            "password" => return self.open_password_form(),
+            "password" => {
+                self.views.truncate(1);
+                return self.open_form(password_walk::PasswordForm);
+            }
             "token" => {
                 self.views.truncate(1);
                 self.views.push(View::Token);

@@ -65,6 +65,17 @@ impl<T> std::fmt::Debug for Once<T> {
     }
 }
 
+/// Pasted text: it may be a secret (a password pasted into its field), so
+/// `Debug` shows only its length and the text is wiped when dropped.
+#[derive(Clone, PartialEq)]
+pub struct Pasted(pub zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for Pasted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pasted({} chars)", self.0.chars().count())
+    }
+}
+
 /// Everything that changes the console's state arrives as one of these, on
 /// one channel: keys from the terminal and results of background work.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,15 +119,16 @@ pub enum Msg {
     RefreshDue,
     /// SIGTERM/SIGHUP: leave like `:q`.
     Quit,
-    /// A result for the `:proxy` walkthrough.
-    Proxy(crate::flows::proxy::Event),
-    /// An answer for the open `:password` walk (engine event).
-    /// `walk` is the walk's correlation id: an answer for an earlier walk
-    /// (the targets changed since) is dropped.
-    Password {
+    /// An answer for the open engine walk: an `engine::Event<C>` of its
+    /// change, boxed (the form downcasts it). `walk` is the walk's
+    /// correlation id: an answer for an earlier walk (the targets changed
+    /// since) is dropped.
+    Walk {
         walk: String,
-        event: Once<crate::flows::engine::Event<crate::flows::password::PasswordChange>>,
+        event: Once<Box<dyn std::any::Any + Send>>,
     },
+    /// Text pasted into the terminal (bracketed paste).
+    Paste(Pasted),
     /// A batch from log pane `pane`'s stream of its `node`th node.
     LogLines {
         pane: u64,
@@ -153,15 +165,19 @@ pub enum Effect {
     Track(Vec<Target>),
     /// Read the settings, then gather and judge these nodes' credential files.
     Sweep(Vec<Target>),
-    /// A request of the `:proxy` walkthrough (read, dry run, apply, verify, audit).
-    Proxy(crate::flows::proxy::Action),
-    /// An action of the `:password` walk, run on the walk thread; its
-    /// answer comes back as `Msg::Password`.
+    /// An action of the `:proxy` walk (read, dry run, apply, verify, audit),
+    /// run on the walk thread; its answer comes back as `Msg::Walk`.
+    Proxy {
+        walk: String,
+        action: Once<crate::flows::engine::Action<crate::flows::proxy::ProxyWork>>,
+    },
+    /// An action of the open engine walk (any change), run on the walk
+    /// thread; its answer comes back as `Msg::Walk`.
     /// `targets` are the nodes a `Load` reads.
-    Password {
+    Walk {
         walk: String,
         targets: Vec<String>,
-        action: Once<crate::flows::engine::Action<crate::flows::password::NodeWork>>,
+        action: Once<Box<dyn super::runner::WalkAction>>,
     },
     /// Read each node's joining state (`:token`); answers come back as `Msg::JoinState`.
     ReadJoinStates(Vec<Target>),

@@ -1,231 +1,42 @@
-//! The console side of `:password` (flows::password on the engine): the new
-//! password typed twice in zeroised, masked line editors, the nodes it is
-//! for (`t`: marked / a role / all), and the engine walk's keys. The walk's
-//! actions go to the runner as `Effect::Password`; their answers come back
-//! as `Msg::Password`, so `update` never waits on a node.
+//! `:password` on the console's engine form (`engine_form`): the new
+//! password typed twice in zeroised, masked fields; `flows::password` does
+//! the rest.
 
-use crossterm::event::{KeyCode, KeyEvent};
-
-use super::walk::{TargetChoice, key_event};
-use super::{App, Effect, View};
+use super::engine_form::{Field, FieldInput, FormSpec};
+use super::walk::TargetChoice;
 use crate::creds::password::Sensitive;
-use crate::flows::Step;
-use crate::flows::engine::{Action, ApplyOptions, Event, TargetState, Walk};
-use crate::flows::password::{Draft, NodeWork, PasswordChange};
-use crate::ui::forms::LineInput;
+use crate::flows::password::{Draft, PasswordChange};
 
-/// The open `:password` walk.
-pub struct PasswordForm {
-    pub walk: Walk<PasswordChange>,
-    pub choice: TargetChoice,
-    /// The new password, then the same again.
-    pub inputs: [LineInput; 2],
-    pub focus: usize,
-    /// The log pane the walk opened beside itself, and whose node it shows.
-    pub log_pane: Option<(u64, String)>,
-}
-
-impl std::fmt::Debug for PasswordForm {
-    // The inputs mask themselves; the walk's draft and work hold secrets.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordForm")
-            .field("step", &self.walk.step)
-            .field("targets", &self.walk.targets)
-            .field("choice", &self.choice)
-            .field("inputs", &self.inputs)
-            .finish()
-    }
-}
+/// The `:password` form.
+pub struct PasswordForm;
 
 pub const FIELDS: [&str; 2] = ["password", "again"];
 
-fn effects(walk: &Walk<PasswordChange>, actions: Vec<Action<NodeWork>>) -> Vec<Effect> {
-    actions
-        .into_iter()
-        .map(|a| Effect::Password {
-            walk: walk.correlation_id.clone(),
-            targets: walk.targets.clone(),
-            action: super::msg::Once::new(a),
-        })
-        .collect()
-}
+impl FormSpec for PasswordForm {
+    type Change = PasswordChange;
+    const NAME: &'static str = "password";
 
-impl PasswordForm {
-    fn draft(&self) -> Draft {
+    fn title(&self) -> String {
+        " new password for rancher (masked) ".into()
+    }
+
+    fn fields(&self) -> Vec<Field> {
+        FIELDS.into_iter().map(Field::secret).collect()
+    }
+
+    fn change(&self) -> PasswordChange {
+        PasswordChange::default()
+    }
+
+    fn draft(&self, fields: &[Field], _: TargetChoice) -> Draft {
+        let secret = |i: usize| match fields.get(i).map(|f| &f.input) {
+            Some(FieldInput::Line { input, .. }) => Sensitive::new(input.text()),
+            _ => Sensitive::new(""),
+        };
         Draft {
-            password: Sensitive::new(self.inputs[0].text()),
-            again: Sensitive::new(self.inputs[1].text()),
+            password: secret(0),
+            again: secret(1),
         }
-    }
-}
-
-fn new_walk(targets: Vec<String>, draft: Draft) -> (Walk<PasswordChange>, Vec<Action<NodeWork>>) {
-    Walk::new(
-        PasswordChange::default(),
-        targets,
-        draft,
-        ApplyOptions::default(),
-        crate::audit::correlation_id(),
-    )
-}
-
-impl App {
-    /// The nodes `choice` means today; marked falls back to the selected node.
-    fn password_targets(&self, choice: TargetChoice) -> Vec<String> {
-        let names = choice.pick(&self.rows, &self.table.marked);
-        if names.is_empty() && choice == TargetChoice::Marked {
-            return self
-                .selected_row()
-                .map(|r| vec![r.info.name.clone()])
-                .unwrap_or_default();
-        }
-        names
-    }
-
-    /// `:password`: a new walk (an unfinished one is kept, not restarted).
-    pub fn open_password_form(&mut self) -> Vec<Effect> {
-        self.views.truncate(1);
-        self.views.push(View::Password);
-        if self.password.as_ref().is_some_and(|f| !f.walk.finished()) {
-            return Vec::new();
-        }
-        let targets = self.password_targets(TargetChoice::Marked);
-        let (walk, actions) = new_walk(targets, Draft::default());
-        let fx = effects(&walk, actions);
-        self.password = Some(PasswordForm {
-            walk,
-            choice: TargetChoice::Marked,
-            inputs: Default::default(),
-            focus: 0,
-            log_pane: None,
-        });
-        fx
-    }
-
-    /// A key while the `:password` walk is shown.
-    pub fn password_key(&mut self, k: KeyEvent) -> Vec<Effect> {
-        let Some(step) = self.password.as_ref().map(|f| f.walk.step) else {
-            return Vec::new();
-        };
-        if step == Step::Edit {
-            match k.code {
-                KeyCode::Tab | KeyCode::Down | KeyCode::BackTab | KeyCode::Up => {
-                    let f = self.password.as_mut().unwrap();
-                    f.focus = 1 - f.focus;
-                    return Vec::new();
-                }
-                KeyCode::Char('t')
-                    if k.modifiers.is_empty()
-                        || k.modifiers == crossterm::event::KeyModifiers::SHIFT =>
-                {
-                    // `t` would be typed into the password otherwise: it
-                    // chooses targets only while both fields are empty.
-                    let f = self.password.as_ref().unwrap();
-                    if f.inputs.iter().all(|i| i.text().is_empty()) {
-                        let choice = f.choice.next();
-                        let targets = self.password_targets(choice);
-                        // Other nodes: their files are read afresh (a new
-                        // walk; answers for the old one are dropped).
-                        let f = self.password.as_mut().unwrap();
-                        f.choice = choice;
-                        let (walk, actions) = new_walk(targets, f.draft());
-                        f.walk = walk;
-                        return effects(&f.walk, actions);
-                    }
-                }
-                _ => {}
-            }
-            let f = self.password.as_mut().unwrap();
-            let focus = f.focus;
-            if f.inputs[focus].key(&k) {
-                let draft = f.draft();
-                let actions = f.walk.handle(Event::Edited(draft));
-                return effects(&f.walk, actions);
-            }
-        }
-        let f = self.password.as_mut().unwrap();
-        if f.walk.finished() && matches!(k.code, KeyCode::Enter | KeyCode::Esc) {
-            return self.close_password_form();
-        }
-        let Some(ev) = key_event(&f.walk, &k) else {
-            self.dirty = false;
-            return Vec::new();
-        };
-        let actions = f.walk.handle(ev);
-        let mut fx = effects(&f.walk, actions);
-        if f.walk.step == Step::Cancelled {
-            // Cancelled before apply: nothing was sent; the form closes.
-            self.flash = Some(super::Flash {
-                error: false,
-                text: "password: cancelled, nothing was changed".into(),
-            });
-            fx.extend(self.close_password_form());
-            return fx;
-        }
-        fx.extend(self.password_log_follows());
-        fx
-    }
-
-    fn close_password_form(&mut self) -> Vec<Effect> {
-        let opened = self
-            .password
-            .take()
-            .and_then(|f| f.log_pane)
-            .map(|(id, _)| id);
-        self.views.truncate(1);
-        // The log the walk opened goes with it (its journalctl ends).
-        if opened.is_some() && self.logs.pane.as_ref().map(|p| p.id) == opened {
-            return super::logpane::close(self);
-        }
-        Vec::new()
-    }
-
-    /// The log pane beside the form shows the node being changed: opened
-    /// when the first node applies, moved when the next one does (a pane
-    /// the operator opened is left alone).
-    fn password_log_follows(&mut self) -> Vec<Effect> {
-        let Some(f) = self.password.as_ref() else {
-            return Vec::new();
-        };
-        let Some(node) = f
-            .walk
-            .states
-            .iter()
-            .find(|(_, s)| matches!(s, TargetState::Applying | TargetState::Verifying { .. }))
-            .map(|(n, _)| n.clone())
-        else {
-            return Vec::new();
-        };
-        let ours = f.log_pane.as_ref().map(|(id, _)| *id);
-        if f.log_pane.as_ref().is_some_and(|(_, n)| *n == node) {
-            return Vec::new();
-        }
-        match (&self.logs.pane, ours) {
-            (None, _) => {}
-            (Some(p), Some(id)) if p.id == id => {}
-            _ => return Vec::new(),
-        }
-        let (id, fx) = super::logpane::open_beside(self, vec![node.clone()]);
-        if let Some(f) = self.password.as_mut() {
-            f.log_pane = Some((id, node));
-        }
-        fx
-    }
-
-    /// An answer for the walk from the runner (a stale one is ignored by the
-    /// engine's tickets; one for a closed walk is dropped).
-    pub fn password_event(&mut self, walk: &str, ev: Event<PasswordChange>) -> Vec<Effect> {
-        let Some(f) = self
-            .password
-            .as_mut()
-            .filter(|f| f.walk.correlation_id == walk)
-        else {
-            return Vec::new();
-        };
-        let actions = f.walk.handle(ev);
-        let mut fx = effects(&f.walk, actions);
-        fx.extend(self.password_log_follows());
-        fx
     }
 }
 
@@ -236,9 +47,12 @@ pub(crate) mod tests {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     use super::*;
-    use crate::app::{Msg, NodeInfo, Role, Setup};
-    use crate::flows::engine::TargetState;
-    use crate::flows::password::{Facts, NodeFacts};
+    use crate::app::engine_form::EngineForm;
+    use crate::app::engine_form::tests::{walk_actions, walk_answer};
+    use crate::app::{App, Effect, Msg, NodeInfo, Role, Setup, View};
+    use crate::flows::Step;
+    use crate::flows::engine::{Action, Event, TargetState};
+    use crate::flows::password::{Facts, NodeFacts, NodeWork};
 
     pub const NEW: &str = "Harvcred-Sentinel-7q2x";
 
@@ -275,11 +89,9 @@ pub(crate) mod tests {
     }
 
     fn actions(fx: &[Effect]) -> Vec<Action<NodeWork>> {
-        fx.iter()
-            .filter_map(|e| match e {
-                Effect::Password { action, .. } => action.take(),
-                _ => None,
-            })
+        walk_actions::<PasswordChange>(fx)
+            .into_iter()
+            .map(|(_, a)| a)
             .collect()
     }
 
@@ -294,21 +106,14 @@ pub(crate) mod tests {
     /// An answer for the walk open now.
     fn answer(app: &mut App, ev: Event<PasswordChange>) -> Vec<Effect> {
         let walk = form(app).walk.correlation_id.clone();
-        app.update(Msg::Password {
-            walk,
-            event: crate::app::msg::Once::new(ev),
-        })
+        walk_answer(app, &walk, ev)
     }
 
     /// The nodes the walk's `Load` reads.
     fn load_targets(fx: &[Effect]) -> Vec<String> {
-        fx.iter()
-            .find_map(|e| match e {
-                Effect::Password {
-                    targets, action, ..
-                } => matches!(action.take(), Some(Action::Load)).then(|| targets.clone()),
-                _ => None,
-            })
+        walk_actions::<PasswordChange>(fx)
+            .into_iter()
+            .find_map(|(targets, a)| matches!(a, Action::Load).then_some(targets))
             .expect("a Load")
     }
 
@@ -331,8 +136,9 @@ pub(crate) mod tests {
         }
     }
 
-    fn form(app: &App) -> &PasswordForm {
-        app.password.as_ref().expect("the :password walk is open")
+    fn form(app: &App) -> &EngineForm<PasswordForm> {
+        app.form_of::<PasswordForm>()
+            .expect("the :password walk is open")
     }
 
     /// `:password` with node1 and node3 marked, read, the password typed
@@ -346,7 +152,7 @@ pub(crate) mod tests {
         typed(&mut app, ":password");
         let fx = press(&mut app, KeyCode::Enter);
         assert!(matches!(actions(&fx)[..], [Action::Load]), "{fx:?}");
-        assert_eq!(app.view(), &View::Password);
+        assert_eq!(app.view(), &View::Walk("password"));
         answer(&mut app, Event::Loaded(facts()));
         typed(&mut app, password);
         press(&mut app, KeyCode::Tab);
@@ -428,10 +234,7 @@ pub(crate) mod tests {
         assert_eq!(form(&app).walk.targets, ["node1", "node2"]);
         // Other nodes are read afresh; an answer for the walk before is dropped.
         assert_eq!(load_targets(&fx), ["node1", "node2"]);
-        app.update(Msg::Password {
-            walk: old,
-            event: crate::app::msg::Once::new(Event::Loaded(facts())),
-        });
+        walk_answer::<PasswordChange>(&mut app, &old, Event::Loaded(facts()));
         assert_eq!(form(&app).walk.step, Step::Loading);
         answer(&mut app, Event::Loaded(facts()));
         assert_eq!(form(&app).walk.step, Step::Edit);
@@ -444,13 +247,13 @@ pub(crate) mod tests {
         // Once something is typed, `t` is a letter of the password.
         typed(&mut app, "at");
         assert_eq!(form(&app).choice, TargetChoice::All);
-        assert_eq!(form(&app).inputs[0].text(), "at");
+        assert_eq!(*form(&app).fields[0].value(), "at");
     }
 
     #[test]
     fn the_help_lists_the_walks_keys_and_read_only_leaves_out_apply_and_retry() {
         let keys = |read_only| -> Vec<&str> {
-            crate::app::keys::for_view(&View::Password, read_only)
+            crate::app::keys::for_view(&View::Walk("password"), read_only)
                 .0
                 .iter()
                 .map(|h| h.key)
@@ -609,7 +412,7 @@ pub(crate) mod tests {
         );
         // Closing the finished walk ends the log it opened.
         let fx = press(&mut app, KeyCode::Enter);
-        assert!(app.password.is_none());
+        assert!(app.form.is_none());
         assert!(
             fx.iter().any(|e| matches!(e, Effect::CloseLogs { .. })),
             "{fx:?}"
@@ -626,7 +429,7 @@ pub(crate) mod tests {
             KeyCode::Char('x'),
             KeyModifiers::CONTROL,
         )));
-        assert!(app.password.is_none(), "ctrl-x cancels");
+        assert!(app.form.is_none(), "ctrl-x cancels");
         assert!(actions(&fx).iter().all(|a| matches!(a, Action::Audit(_))));
         assert!(
             app.flash
@@ -639,7 +442,7 @@ pub(crate) mod tests {
         let mut app = self::app(true);
         typed(&mut app, ":password");
         let fx = press(&mut app, KeyCode::Enter);
-        assert!(fx.is_empty() && app.password.is_none());
+        assert!(fx.is_empty() && app.form.is_none());
         assert!(app.flash.as_ref().unwrap().text.contains("read-only"));
     }
 }

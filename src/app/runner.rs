@@ -42,14 +42,16 @@ pub struct Runner {
 type WalkJob =
     Box<dyn FnOnce(&WalkThread) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send>;
 
-/// The open walk's correlation id and its I/O (one walk at a time).
+/// An open walk's correlation id and its I/O.
 type WalkIo = (String, std::rc::Rc<dyn std::any::Any>);
 
-/// What the walk thread keeps between actions: the open walk's I/O
-/// (connected at its `Load`).
+/// What the walk thread keeps between actions: the open walk of each kind
+/// of change and its I/O (connected at its `Load`). One per kind, as the
+/// console keeps one form per kind: a `:proxy` walk opened beside an
+/// unfinished `:password` one does not take its I/O away.
 #[derive(Default)]
 struct WalkThread {
-    open: std::rc::Rc<std::cell::RefCell<Option<WalkIo>>>,
+    open: std::rc::Rc<std::cell::RefCell<HashMap<std::any::TypeId, WalkIo>>>,
 }
 
 /// What a walk's I/O is built from.
@@ -60,17 +62,43 @@ pub struct WalkSetup {
     pub ssh: crate::node::SshSettings,
 }
 
-/// A change the console runs on the walk thread: how its I/O connects and
-/// the message its answers come back as. A new flow implements this beside
-/// its form; the thread and the driving are shared.
-pub trait ConsoleChange: Change + Sized + 'static {
+/// A change the console runs on the walk thread: how its I/O connects.
+/// A new flow implements this beside its form (`engine_form::FormSpec`);
+/// the thread, the driving and the messages are shared.
+pub trait ConsoleChange: Change<Draft: Send, Facts: Send> + Send + Sized + 'static {
     type Io: ChangeIo<Self> + 'static;
+    /// Connects for a walk over `targets`; `draft` is the form as it was
+    /// when the walk (re)loaded (e.g. a key file to prove first).
     fn connect(
         setup: WalkSetup,
         targets: Vec<String>,
         walk: String,
+        draft: Self::Draft,
     ) -> impl std::future::Future<Output = Result<Self::Io, String>>;
-    fn answer(walk: String, ev: Event<Self>) -> Msg;
+}
+
+/// An action of an open engine walk, its change's type erased so that one
+/// `Effect::Walk` carries every flow's actions.
+pub trait WalkAction: Send {
+    /// Runs it on the walk thread (answers come back as `Msg::Walk`).
+    fn run(self: Box<Self>, runner: &mut Runner, walk: String, targets: Vec<String>);
+    /// The typed request, for tests: a `WalkRequest<C>`.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any>;
+}
+
+/// One engine action of change `C`; a `Load` carries the form's draft.
+pub struct WalkRequest<C: ConsoleChange> {
+    pub action: Action<C::Work>,
+    pub draft: Option<C::Draft>,
+}
+
+impl<C: ConsoleChange> WalkAction for WalkRequest<C> {
+    fn run(self: Box<Self>, runner: &mut Runner, walk: String, targets: Vec<String>) {
+        runner.engine_walk::<C>(walk, targets, self.action, self.draft);
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
 }
 
 impl ConsoleChange for crate::flows::password::PasswordChange {
@@ -79,14 +107,62 @@ impl ConsoleChange for crate::flows::password::PasswordChange {
         setup: WalkSetup,
         targets: Vec<String>,
         walk: String,
+        _: Self::Draft,
     ) -> impl std::future::Future<Output = Result<Self::Io, String>> {
         password_io(setup, targets, walk)
     }
-    fn answer(walk: String, ev: Event<Self>) -> Msg {
-        Msg::Password {
-            walk,
-            event: super::msg::Once::new(ev),
-        }
+}
+
+/// `:keys` `a`: the I/O of `harvcred keys add`, with a pool of the walk
+/// thread's own.
+impl ConsoleChange for crate::flows::keys::AddKeys {
+    type Io = crate::cli::keys::KeysIo;
+    async fn connect(
+        setup: WalkSetup,
+        targets: Vec<String>,
+        _: String,
+        _: Self::Draft,
+    ) -> Result<Self::Io, String> {
+        crate::cli::keys::KeysIo::connect(&setup.kube, setup.ssh, setup.state_dir, targets).await
+    }
+}
+
+/// `:keys` `d`: the I/O of `harvcred keys remove`; the key file of the
+/// draft's `prove_with` is proven on the targets when they are read.
+impl ConsoleChange for crate::flows::keys::RemoveKeys {
+    type Io = crate::cli::keys::KeysIo;
+    async fn connect(
+        setup: WalkSetup,
+        targets: Vec<String>,
+        _: String,
+        draft: Self::Draft,
+    ) -> Result<Self::Io, String> {
+        let mut io =
+            crate::cli::keys::KeysIo::connect(&setup.kube, setup.ssh, setup.state_dir, targets)
+                .await?;
+        io.fingerprints = draft.fingerprints.join(",");
+        io.prove_with = draft.prove_with;
+        Ok(io)
+    }
+}
+
+impl ConsoleChange for crate::flows::proxy::ProxyChange {
+    type Io = crate::flows::proxy_io::Io;
+    async fn connect(
+        setup: WalkSetup,
+        _targets: Vec<String>,
+        _walk: String,
+        _: Self::Draft,
+    ) -> Result<Self::Io, String> {
+        let (client, context, server) =
+            cluster::connect(&setup.kube).await.map_err(|p| p.detail)?;
+        Ok(crate::flows::proxy_io::Io::new(
+            client,
+            setup.state_dir,
+            context.clone(),
+            format!("{context} ({server})"),
+            Duration::from_secs(180),
+        ))
     }
 }
 
@@ -160,12 +236,13 @@ impl Runner {
     }
 
     /// An action of an engine walk, on the walk thread; the answer (and a
-    /// verification's progress) comes back as the change's message.
+    /// verification's progress) comes back as `Msg::Walk`.
     fn engine_walk<C: ConsoleChange>(
         &mut self,
         walk: String,
         targets: Vec<String>,
         action: Action<C::Work>,
+        draft: Option<C::Draft>,
     ) {
         let tx = self.tx.clone();
         let Some(ssh) = self.walk_ssh.clone() else {
@@ -183,15 +260,20 @@ impl Runner {
         let job: WalkJob = Box::new(move |thread: &WalkThread| {
             let slot = thread.open.clone();
             Box::pin(async move {
-                let send = |ev: Event<C>| {
-                    let _ = tx.try_send(C::answer(walk.clone(), ev));
+                let answer = |ev: Event<C>| Msg::Walk {
+                    walk: walk.clone(),
+                    event: super::msg::Once::new(Box::new(ev)),
                 };
-                if matches!(action, Action::Load) {
+                let send = |ev: Event<C>| {
+                    let _ = tx.try_send(answer(ev));
+                };
+                if let (Action::Load, Some(draft)) = (&action, draft) {
                     // A new walk (or new targets): connect, read its nodes.
-                    match C::connect(setup, targets, walk.clone()).await {
+                    match C::connect(setup, targets, walk.clone(), draft).await {
                         Ok(io) => {
                             let io: std::rc::Rc<dyn std::any::Any> = std::rc::Rc::new(io);
-                            *slot.borrow_mut() = Some((walk.clone(), io));
+                            slot.borrow_mut()
+                                .insert(std::any::TypeId::of::<C>(), (walk.clone(), io));
                         }
                         Err(e) => {
                             send(Event::LoadFailed(e));
@@ -201,7 +283,7 @@ impl Runner {
                 }
                 let io = slot
                     .borrow()
-                    .as_ref()
+                    .get(&std::any::TypeId::of::<C>())
                     .filter(|(id, _)| *id == walk)
                     .and_then(|(_, io)| io.clone().downcast::<C::Io>().ok());
                 let Some(io) = io else {
@@ -210,7 +292,7 @@ impl Runner {
                     return;
                 };
                 if let Some(ev) = perform(&*io, action, send).await {
-                    let _ = tx.send(C::answer(walk.clone(), ev)).await;
+                    let _ = tx.send(answer(ev)).await;
                 }
             })
         });
@@ -277,34 +359,6 @@ impl Runner {
                 if let Some(old) = map.insert(name, h) {
                     old.abort();
                 }
-            }
-        });
-    }
-
-    /// A request of the proxy walkthrough, on its own task; the answer comes back as a Msg.
-    fn proxy(&self, action: crate::flows::proxy::Action) {
-        let (tx, kube, state_dir) = (self.tx.clone(), self.kube.clone(), self.state_dir.clone());
-        let state_dir_for_errors = state_dir.clone();
-        tokio::spawn(async move {
-            let ev = match cluster::connect(&kube).await {
-                Ok((client, context, server)) => {
-                    let io = crate::flows::run::Io {
-                        client,
-                        state_dir,
-                        cluster: format!("{context} ({server})"),
-                        context,
-                        verify_timeout: Duration::from_secs(180),
-                    };
-                    let progress_tx = tx.clone();
-                    crate::flows::run::perform_with(&io, action, move |ev| {
-                        let _ = progress_tx.try_send(Msg::Proxy(ev));
-                    })
-                    .await
-                }
-                Err(p) => crate::flows::run::without_api(&state_dir_for_errors, action, p.detail),
-            };
-            if let Some(ev) = ev {
-                let _ = tx.send(Msg::Proxy(ev)).await;
             }
         });
     }
@@ -380,14 +434,25 @@ impl Runner {
             }
             Effect::Track(targets) => self.track(targets),
             Effect::Sweep(targets) => self.sweep(targets),
-            Effect::Proxy(action) => self.proxy(action),
-            Effect::Password {
+            Effect::Proxy { walk, action } => {
+                if let Some(a) = action.take() {
+                    // The proxy's I/O needs no draft to connect.
+                    let draft = matches!(a, Action::Load).then(Default::default);
+                    self.engine_walk::<crate::flows::proxy::ProxyChange>(
+                        walk,
+                        vec![crate::flows::proxy::CLUSTER.into()],
+                        a,
+                        draft,
+                    )
+                }
+            }
+            Effect::Walk {
                 walk,
                 targets,
                 action,
             } => {
                 if let Some(a) = action.take() {
-                    self.engine_walk::<crate::flows::password::PasswordChange>(walk, targets, a)
+                    a.run(self, walk, targets)
                 }
             }
             Effect::ReadJoinStates(targets) => {
@@ -733,9 +798,25 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        r.run(Effect::Proxy(crate::flows::proxy::Action::Load));
+        // Engine walks run on their thread, set up as the console does.
+        let mut r = r.with_walk_ssh(SshSettings::new(
+            "rancher".into(),
+            None,
+            d.path().join("sockets"),
+        ));
+        r.run(Effect::Proxy {
+            walk: "w1".into(),
+            action: super::super::msg::Once::new(Action::Load),
+        });
         match next(&mut rx).await {
-            Msg::Proxy(crate::flows::proxy::Event::LoadFailed(why)) => assert!(!why.is_empty()),
+            Msg::Walk { walk, event } => {
+                assert_eq!(walk, "w1");
+                let ev = event.take().unwrap();
+                let ev = ev
+                    .downcast::<Event<crate::flows::proxy::ProxyChange>>()
+                    .unwrap();
+                assert!(matches!(*ev, Event::LoadFailed(why) if !why.is_empty()));
+            }
             other => panic!("{other:?}"),
         }
         r.shutdown().await;

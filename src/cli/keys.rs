@@ -92,17 +92,32 @@ pub enum KeysCommand {
     },
 }
 
-/// The connections a keys command uses.
+/// The connections a keys command uses: its runtime and what the walks use.
 struct Session {
     rt: tokio::runtime::Runtime,
-    pool: Arc<Pool>,
-    client: Option<kube::Client>,
-    cluster: String,
-    state_dir: PathBuf,
+    conn: Conn,
+}
+
+impl std::ops::Deref for Session {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+/// What reading and changing keys needs, owned (no runtime of its own), so
+/// a walk can run on the console's walk thread as well as on the command line.
+#[derive(Clone)]
+pub struct Conn {
+    pub pool: Arc<Pool>,
+    pub client: Option<kube::Client>,
+    /// Kubeconfig context and server, for the audit log.
+    pub cluster: String,
+    pub state_dir: PathBuf,
     /// Every node of the cluster (name, address).
-    nodes: Vec<Target>,
+    pub nodes: Vec<Target>,
     /// The user harvcred logs in as (a proof logs in as the same one).
-    ssh_user: String,
+    pub ssh_user: String,
 }
 
 fn connect(connect: &ConnectArgs) -> anyhow::Result<Session> {
@@ -150,18 +165,20 @@ fn connect(connect: &ConnectArgs) -> anyhow::Result<Session> {
     let pool = rt.block_on(async { Pool::new(ssh) });
     Ok(Session {
         rt,
-        pool,
-        client,
-        cluster,
-        state_dir: paths.state_dir,
-        ssh_user,
-        nodes: infos
-            .into_iter()
-            .map(|i| Target {
-                name: i.name,
-                address: i.address,
-            })
-            .collect(),
+        conn: Conn {
+            pool,
+            client,
+            cluster,
+            state_dir: paths.state_dir,
+            ssh_user,
+            nodes: infos
+                .into_iter()
+                .map(|i| Target {
+                    name: i.name,
+                    address: i.address,
+                })
+                .collect(),
+        },
     })
 }
 
@@ -191,7 +208,7 @@ async fn read_node(pool: &Pool, t: &Target) -> Result<NodeFacts, String> {
 }
 
 /// Every node, and the CloudInits; node errors by name.
-async fn read_all(s: &Session, only: &[String]) -> (KeyFacts, BTreeMap<String, String>) {
+async fn read_all(s: &Conn, only: &[String]) -> (KeyFacts, BTreeMap<String, String>) {
     let mut facts = KeyFacts::default();
     let mut errors = BTreeMap::new();
     let nodes: Vec<&Target> = s
@@ -461,23 +478,89 @@ async fn prove(pool: &Pool, user: &str, t: &Target, key_file: &Path) -> Result<(
 
 // ------------------------------------------------------------------- walk --
 
-struct KeysIo<'a> {
-    s: &'a Session,
-    proven: BTreeMap<String, String>,
-    verify_timeout: Duration,
+/// The I/O of a key change: the nodes over SSH, CloudInit over the API,
+/// the audit log.
+pub struct KeysIo {
+    pub s: Conn,
+    /// Per node: the key fingerprint proven by a fresh login before the walk.
+    pub proven: BTreeMap<String, String>,
+    /// A key file to prove on every target when the nodes are read (the
+    /// console's `prove with` field; the command line proves beforehand).
+    pub prove_with: Option<PathBuf>,
+    pub verify_timeout: Duration,
     /// The keys of the change, for every audit line (public fingerprints only).
-    fingerprints: String,
+    pub fingerprints: String,
     /// The chosen nodes: one that cannot be read stops the walk (unreachable).
-    targets: Vec<String>,
+    pub targets: Vec<String>,
 }
 
-impl KeysIo<'_> {
+impl KeysIo {
+    /// For the console's walk thread: connects to the API (the node list
+    /// comes from it) and makes a pool of its own.
+    pub async fn connect(
+        kube: &crate::cluster::KubeSettings,
+        ssh: crate::node::SshSettings,
+        state_dir: PathBuf,
+        targets: Vec<String>,
+    ) -> Result<KeysIo, String> {
+        let (client, context, server) =
+            crate::cluster::connect(kube).await.map_err(|p| p.detail)?;
+        let listed = super::password::list_nodes(&client).await?;
+        if let Some(n) = targets.iter().find(|n| !listed.contains_key(*n)) {
+            return Err(format!("no node named {n} in the cluster"));
+        }
+        let mut nodes: Vec<Target> = listed.into_values().map(|n| n.target).collect();
+        nodes.sort_by(|a, b| crate::model::natural_cmp(&a.name, &b.name));
+        Ok(KeysIo {
+            s: Conn {
+                ssh_user: ssh.user.clone(),
+                pool: Pool::new(ssh),
+                client: Some(client),
+                cluster: format!("{context} ({server})"),
+                state_dir,
+                nodes,
+            },
+            proven: BTreeMap::new(),
+            prove_with: None,
+            verify_timeout: Duration::from_secs(90),
+            fingerprints: String::new(),
+            targets,
+        })
+    }
+
     fn target(&self, name: &str) -> Result<&Target, String> {
         self.s
             .nodes
             .iter()
             .find(|t| t.name == name)
             .ok_or_else(|| format!("no node named {name}"))
+    }
+
+    /// Proves `file` on every target by a fresh login (as `--prove-with`);
+    /// what failed is kept for the plan's refusal to name.
+    async fn prove_targets(&self, file: &Path, facts: &mut KeyFacts) {
+        let key = match public_key_of(file) {
+            Ok(k) => k,
+            Err(e) => {
+                for n in &self.targets {
+                    facts.proof_failures.insert(n.clone(), error_line(&e));
+                }
+                return;
+            }
+        };
+        for n in &self.targets {
+            let Ok(t) = self.target(n) else { continue };
+            match prove(&self.s.pool, &self.s.ssh_user, t, file).await {
+                Ok(()) => {
+                    facts.proven.insert(n.clone(), key.fingerprint.clone());
+                }
+                Err(e) => {
+                    facts
+                        .proof_failures
+                        .insert(n.clone(), format!("{} not proven: {e}", key.fingerprint));
+                }
+            }
+        }
     }
 
     /// Creates or replaces a CloudInit as planned; Ok(false) when it
@@ -531,12 +614,12 @@ impl KeysIo<'_> {
     }
 }
 
-impl<C: Change<Facts = KeyFacts, Work = KeyWork>> ChangeIo<C> for KeysIo<'_> {
+impl<C: Change<Facts = KeyFacts, Work = KeyWork>> ChangeIo<C> for KeysIo {
     async fn load(&self) -> Result<KeyFacts, String> {
         audit::probe(&self.s.state_dir).map_err(|e| {
             format!("the audit log cannot be written ({e}): no change is made without it")
         })?;
-        let (mut facts, errors) = read_all(self.s, &[]).await;
+        let (mut facts, errors) = read_all(&self.s, &[]).await;
         if let Some(e) = errors.get("cluster") {
             return Err(e.clone());
         }
@@ -549,6 +632,9 @@ impl<C: Change<Facts = KeyFacts, Work = KeyWork>> ChangeIo<C> for KeysIo<'_> {
             }
         }
         facts.proven = self.proven.clone();
+        if let Some(file) = &self.prove_with {
+            self.prove_targets(file, &mut facts).await;
+        }
         Ok(facts)
     }
 
@@ -628,7 +714,7 @@ impl<C: Change<Facts = KeyFacts, Work = KeyWork>> ChangeIo<C> for KeysIo<'_> {
         // Node and step in their own fields; the fingerprints in `old`/`new`
         // (from the change) and, for lines without them, in `detail`.
         let mut e = audit::Entry::from_walk(&self.s.cluster, line);
-        if e.old.is_none() && e.new.is_none() {
+        if e.old.is_none() && e.new.is_none() && !self.fingerprints.is_empty() {
             e.detail = format!("keys={}: {}", self.fingerprints, line.detail);
         }
         if let Err(err) = audit::append(&self.s.state_dir, &e) {
@@ -651,8 +737,9 @@ where
     C: Change<Facts = KeyFacts, Work = KeyWork>,
 {
     let io = KeysIo {
-        s,
+        s: s.conn.clone(),
         proven,
+        prove_with: None,
         verify_timeout: Duration::from_secs(90),
         fingerprints,
         targets: targets.clone(),
@@ -765,7 +852,10 @@ pub fn run(args: KeysArgs, connect_args: &ConnectArgs, read_only: bool) -> anyho
                 }
             }
             let fps = fingerprints.join(",");
-            let draft = RemoveDraft { fingerprints };
+            let draft = RemoveDraft {
+                fingerprints,
+                prove_with: None,
+            };
             walk(
                 &s,
                 RemoveKeys,

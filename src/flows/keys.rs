@@ -94,6 +94,8 @@ pub struct KeyFacts {
     pub cloudinits: Vec<CloudInitFact>,
     /// Per node: the key fingerprint just proven by a fresh login.
     pub proven: BTreeMap<String, String>,
+    /// Per node: why the key to prove was not proven (named by a refusal).
+    pub proof_failures: BTreeMap<String, String>,
 }
 
 impl KeyFacts {
@@ -411,6 +413,9 @@ fn fps(keys: &[AuthorizedKey]) -> String {
 #[derive(Clone, PartialEq, Debug, Default)]
 pub struct RemoveDraft {
     pub fingerprints: Vec<String>,
+    /// A key file to prove by a fresh login when the nodes are read (the
+    /// console's field; the command line proves before the walk).
+    pub prove_with: Option<std::path::PathBuf>,
 }
 
 pub struct RemoveKeys;
@@ -544,10 +549,14 @@ impl Change for RemoveKeys {
             }
             if login_removed && proven.is_none() {
                 return Err(format!(
-                    "refused on {t}: {} harvcred is logged in with; prove another key that stays on {t} first (--prove-with KEYFILE: a fresh login without the shared connection)",
+                    "refused on {t}: {} harvcred is logged in with; prove another key that stays on {t} first (--prove-with KEYFILE, in the console its key file: a fresh login without the shared connection){}",
                     match &n.login {
                         Some(_) => "this is the key",
                         None => "sshd did not say which key",
+                    },
+                    match facts.proof_failures.get(t) {
+                        Some(why) => format!("; the proof failed: {why}"),
+                        None => String::new(),
                     }
                 ));
             }
@@ -745,10 +754,21 @@ mod tests {
         let mut f = facts(&a, &b, &fp(&a));
         let draft = RemoveDraft {
             fingerprints: vec![fp(&a)],
+            ..Default::default()
         };
         let t = ["node1".to_string()];
         let e = RemoveKeys.plan(&draft, &f, &t).unwrap_err();
         assert!(e.contains("logged in with"), "{e}");
+        // A proof that failed is named in the refusal.
+        f.proof_failures.insert(
+            "node1".into(),
+            "the fresh login with this key failed".into(),
+        );
+        let e = RemoveKeys.plan(&draft, &f, &t).unwrap_err();
+        assert!(
+            e.contains("the proof failed: the fresh login with this key failed"),
+            "{e}"
+        );
         // Proving the key that is removed does not count.
         f.proven.insert("node1".into(), fp(&a));
         assert!(RemoveKeys.plan(&draft, &f, &t).is_err());
@@ -778,6 +798,7 @@ mod tests {
         // Removing every key: refused whatever was proven.
         let all = RemoveDraft {
             fingerprints: vec![fp(&a), fp(&b)],
+            ..Default::default()
         };
         let e = RemoveKeys.plan(&all, &f, &t).unwrap_err();
         assert!(e.contains("last key"), "{e}");
@@ -807,6 +828,7 @@ mod tests {
             .plan(
                 &RemoveDraft {
                     fingerprints: vec![fp(&a)],
+                    ..Default::default()
                 },
                 &f,
                 &["node1".to_string()],

@@ -160,19 +160,20 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
                 None => panes::proxy::draw(f, body, app, theme),
             }
         }
-        View::Password if app.password.is_some() => {
+        View::Walk(_) if app.form.is_some() => {
             let body = Rect {
                 height: a.status.y - a.main.y,
                 ..a.main
             };
+            let form = app.form.as_ref().expect("checked by the guard");
             match &app.logs.pane {
                 // The node being changed, beside the form that changes it.
                 Some(p) => {
-                    let (form, log) = panes::logs::split(body, panes::logs::LogPlace::Beside);
-                    panes::password::draw(f, form, app, theme);
+                    let (area, log) = panes::logs::split(body, panes::logs::LogPlace::Beside);
+                    form.draw(f, area, theme);
                     panes::logs::draw_pane(f, log, p, theme);
                 }
-                None => panes::password::draw(f, body, app, theme),
+                None => form.draw(f, body, theme),
             }
         }
         View::Logs if app.logs.pane.is_some() => {

@@ -10,14 +10,17 @@ pub struct TerminalGuard {
 
 impl TerminalGuard {
     pub fn enter() -> TerminalGuard {
-        TerminalGuard {
-            terminal: ratatui::init(),
-        }
+        let terminal = ratatui::init();
+        // Pasted text arrives as one event (keys into a form's field),
+        // not as keys that would each mean something.
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+        TerminalGuard { terminal }
     }
 }
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
         ratatui::restore();
     }
 }

@@ -98,6 +98,35 @@ impl LineInput {
     }
 }
 
+/// Rows `text` takes when wrapped at word boundaries to `width` columns
+/// (as `Paragraph`'s wrap does, closely enough to leave room for it).
+pub fn wrapped_rows(text: &str, width: u16) -> u16 {
+    let width = width.max(1) as usize;
+    let mut rows = 1u16;
+    let mut used = 0usize;
+    for word in text.split(' ') {
+        let w = word.chars().count();
+        let need = if used == 0 { w } else { used + 1 + w };
+        if need <= width {
+            used = need;
+        } else {
+            rows += 1;
+            // A word longer than the line takes rows of its own.
+            rows += (w.saturating_sub(1) / width) as u16;
+            used = w % width;
+        }
+    }
+    rows
+}
+
+/// Rows the notes under a field take at `width`.
+pub fn note_rows(notes: &[FieldNote<'_>], width: u16) -> u16 {
+    notes
+        .iter()
+        .map(|n| wrapped_rows(&format!("✗ {}", escape(n.text)), width))
+        .sum()
+}
+
 /// A problem to show under a field.
 pub struct FieldNote<'a> {
     pub error: bool,
@@ -180,7 +209,9 @@ pub fn draw_field(f: &mut Frame, area: Rect, field: &FieldView<'_>, t: &Theme) {
 /// Several lines of text being edited (ratatui-textarea underneath).
 /// `Debug` never shows the text; the lines are wiped when it is dropped.
 pub struct MultiLineInput {
-    area: ratatui_textarea::TextArea<'static>,
+    /// In a cell so that drawing (which sets the textarea's styles) needs
+    /// only `&self`: the console draws from a shared `&App`.
+    area: std::cell::RefCell<ratatui_textarea::TextArea<'static>>,
 }
 
 impl Default for MultiLineInput {
@@ -191,23 +222,28 @@ impl Default for MultiLineInput {
 
 impl std::fmt::Debug for MultiLineInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MultiLineInput({} lines)", self.area.lines().len())
+        write!(
+            f,
+            "MultiLineInput({} lines)",
+            self.area.borrow().lines().len()
+        )
     }
 }
 
 impl Drop for MultiLineInput {
     fn drop(&mut self) {
         use zeroize::Zeroize;
-        for mut line in std::mem::take(&mut self.area).into_lines() {
+        for mut line in std::mem::take(self.area.get_mut()).into_lines() {
             line.zeroize();
         }
     }
 }
 
 /// What may be typed or pasted: no control characters (they would reach the
-/// terminal when the field is drawn).
+/// terminal when the field is drawn). Terminals paste line breaks as `\r`.
 fn clean(text: &str) -> String {
     text.replace("\r\n", "\n")
+        .replace('\r', "\n")
         .chars()
         .filter(|c| *c == '\n' || !c.is_control())
         .collect()
@@ -223,21 +259,41 @@ impl MultiLineInput {
         // Typing goes on where the text ends, as in the one-line input.
         area.move_cursor(ratatui_textarea::CursorMove::Bottom);
         area.move_cursor(ratatui_textarea::CursorMove::End);
-        MultiLineInput { area }
+        MultiLineInput {
+            area: std::cell::RefCell::new(area),
+        }
     }
 
     /// The text, lines joined with `\n`.
     pub fn text(&self) -> String {
-        self.area.lines().join("\n")
+        self.area.borrow().lines().join("\n")
     }
 
-    pub fn lines(&self) -> &[String] {
-        self.area.lines()
+    /// The lines (a copy).
+    pub fn lines(&self) -> Vec<String> {
+        self.area.borrow().lines().to_vec()
+    }
+
+    /// How many lines the text has.
+    pub fn line_count(&self) -> usize {
+        self.area.borrow().lines().len()
+    }
+
+    /// Nothing typed (one empty line).
+    pub fn is_empty(&self) -> bool {
+        self.area.borrow().lines().iter().all(|l| l.is_empty())
+    }
+
+    /// The cursor is on the last line, and that line is empty.
+    pub fn at_empty_last_line(&self) -> bool {
+        let a = self.area.borrow();
+        let (row, _) = self.cursor();
+        row + 1 == a.lines().len() && a.lines().last().is_some_and(|l| l.is_empty())
     }
 
     /// (row, column) of the cursor, in lines and chars.
     pub fn cursor(&self) -> (usize, usize) {
-        let ratatui_textarea::DataCursor(row, col) = self.area.cursor();
+        let ratatui_textarea::DataCursor(row, col) = self.area.borrow().cursor();
         (row, col)
     }
 
@@ -248,21 +304,21 @@ impl MultiLineInput {
             KeyCode::Tab | KeyCode::BackTab | KeyCode::Esc => false,
             KeyCode::Char(c) if c.is_control() => false,
             _ => {
-                let before = (self.cursor(), self.area.lines().len());
-                let changed = self.area.input(*k);
-                changed || before != (self.cursor(), self.area.lines().len())
+                let before = (self.cursor(), self.line_count());
+                let changed = self.area.get_mut().input(*k);
+                changed || before != (self.cursor(), self.line_count())
             }
         }
     }
 
     /// A bracketed paste: inserted at the cursor, control characters dropped.
     pub fn paste(&mut self, text: &str) {
-        self.area.insert_str(clean(text));
+        self.area.get_mut().insert_str(clean(text));
     }
 
     /// Draws the field: its label on the first line, the text in a bordered
     /// box under it (styled by focus), the notes under the box.
-    pub fn draw(&mut self, f: &mut Frame, area: Rect, view: &MultiLineView<'_>, t: &Theme) {
+    pub fn draw(&self, f: &mut Frame, area: Rect, view: &MultiLineView<'_>, t: &Theme) {
         if area.height == 0 {
             return;
         }
@@ -274,7 +330,7 @@ impl MultiLineInput {
             ])),
             Rect { height: 1, ..area },
         );
-        let notes = view.notes.len() as u16;
+        let notes = note_rows(view.notes, area.width);
         let box_h = area
             .height
             .saturating_sub(1 + notes)
@@ -285,16 +341,16 @@ impl MultiLineInput {
             ..area
         };
         let border = if view.focused { t.accent } else { t.dim };
-        self.area
-            .set_block(ratatui::widgets::Block::bordered().border_style(border));
-        self.area
-            .set_style(if view.focused { t.input } else { t.base });
-        self.area.set_cursor_style(if view.focused {
+        let mut a = self.area.borrow_mut();
+        a.set_block(ratatui::widgets::Block::bordered().border_style(border));
+        a.set_style(if view.focused { t.input } else { t.base });
+        a.set_cursor_style(if view.focused {
             Style::default().add_modifier(ratatui::style::Modifier::REVERSED)
         } else {
             Style::default()
         });
-        f.render_widget(&self.area, box_area);
+        f.render_widget(&*a, box_area);
+        drop(a);
         let below = box_area.y + box_area.height;
         let lines: Vec<Line> = view
             .notes
@@ -359,7 +415,7 @@ mod tests {
     fn multi_line_editing_keeps_lines_drops_control_characters_and_hides_in_debug() {
         let mut m = MultiLineInput::new("ssh-ed25519 AAAA one\r\n");
         assert_eq!(m.lines(), ["ssh-ed25519 AAAA one", ""]);
-        m.paste("ssh-rsa BBBB two\x1b[2J\nthird");
+        m.paste("ssh-rsa BBBB two\x1b[2J\rthird");
         assert_eq!(m.text(), "ssh-ed25519 AAAA one\nssh-rsa BBBB two[2J\nthird");
         assert!(m.key(&key(KeyCode::Enter)));
         for c in "x".chars() {
@@ -381,8 +437,7 @@ mod tests {
     fn multi_line_field_draws_label_box_text_and_notes() {
         use ratatui::Terminal;
         use ratatui::backend::TestBackend;
-        let mut m =
-            MultiLineInput::new("ssh-ed25519 AAAAC3Nza one@host\nssh-rsa AAAAB3Nza two@host");
+        let m = MultiLineInput::new("ssh-ed25519 AAAAC3Nza one@host\nssh-rsa AAAAB3Nza two@host");
         let theme = Theme::default_theme();
         let mut term = Terminal::new(TestBackend::new(40, 7)).unwrap();
         term.draw(|f| {

@@ -3,6 +3,8 @@
 //! harvcred logged in with; drift is named in the last column. Comments and
 //! sources are remote text: escaped before the terminal.
 
+use std::collections::BTreeSet;
+
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -18,7 +20,7 @@ const LEGEND: &str =
 
 /// Lines the view has (header, keys, legend, sources), for scrolling.
 pub fn line_count(m: &KeyMatrix) -> usize {
-    lines(m, &Theme::default_theme()).len()
+    lines(m, None, &Default::default(), &Theme::default_theme()).len()
 }
 
 fn cell(k: &KeyRow, node: &str) -> String {
@@ -43,11 +45,18 @@ fn pad(s: &str, w: usize) -> String {
     format!("{s:<w$} ")
 }
 
-fn lines(m: &KeyMatrix, t: &Theme) -> Vec<Line<'static>> {
+/// `cursor`: the key row shown as selected; `marked`: fingerprints marked
+/// with `space` (a `✓` after them), what `d` removes.
+fn lines(
+    m: &KeyMatrix,
+    cursor: Option<usize>,
+    marked: &BTreeSet<String>,
+    t: &Theme,
+) -> Vec<Line<'static>> {
     let fp_w = m
         .keys
         .iter()
-        .map(|k| k.fingerprint.chars().count())
+        .map(|k| k.fingerprint.chars().count() + if marked.is_empty() { 0 } else { 2 })
         .max()
         .unwrap_or(3)
         .max(3);
@@ -93,10 +102,13 @@ fn lines(m: &KeyMatrix, t: &Theme) -> Vec<Line<'static>> {
     header += &pad("DRIFT", drift_w);
     header += "COMMENT";
     let mut out = vec![Line::from(Span::styled(header, t.table_header))];
-    for ((k, comment), drift) in m.keys.iter().zip(&comments).zip(&drifts) {
-        let mut spans = vec![Span::raw(
-            pad(&k.fingerprint, fp_w) + &pad(&k.key_type, ty_w),
-        )];
+    for (i, ((k, comment), drift)) in m.keys.iter().zip(&comments).zip(&drifts).enumerate() {
+        let fp = if marked.contains(&k.fingerprint) {
+            format!("{} ✓", k.fingerprint)
+        } else {
+            k.fingerprint.clone()
+        };
+        let mut spans = vec![Span::raw(pad(&fp, fp_w) + &pad(&k.key_type, ty_w))];
         for (n, w) in m.nodes.iter().zip(&node_w) {
             let c = cell(k, n);
             let style = if c.contains('*') {
@@ -111,7 +123,11 @@ fn lines(m: &KeyMatrix, t: &Theme) -> Vec<Line<'static>> {
         let style = if k.drift.is_empty() { t.dim } else { t.warn };
         spans.push(Span::styled(pad(drift, drift_w), style));
         spans.push(Span::raw(comment.clone()));
-        out.push(Line::from(spans));
+        let mut line = Line::from(spans);
+        if cursor == Some(i) {
+            line = line.patch_style(t.selected);
+        }
+        out.push(line);
     }
     out.push(Line::from(Span::styled(LEGEND, t.dim)));
     for k in &m.keys {
@@ -136,9 +152,15 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     if m.has_drift() {
         title.push(Span::styled("drift ", t.warn));
     }
-    let block = Block::bordered()
+    let mut block = Block::bordered()
         .border_style(t.border_focus)
         .title(Line::from(title));
+    if !app.read_only {
+        block = block.title_bottom(Span::styled(
+            "j/k a key · space mark · a add keys · d remove the marked keys, else this one",
+            t.dim,
+        ));
+    }
     if m.nodes.is_empty() {
         f.render_widget(
             Paragraph::new(Span::styled(
@@ -150,7 +172,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         );
         return;
     }
-    let all = lines(&m, t);
+    let cursor = app.keys_view.cursor.min(m.keys.len().saturating_sub(1));
+    let all = lines(&m, Some(cursor), &app.keys_view.marked, t);
     let fit = area.height.saturating_sub(2) as usize;
     let start = app.keys_view.offset.min(all.len().saturating_sub(fit));
     f.render_widget(
@@ -160,13 +183,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::app::keys_view::tests::{K1_FP, K2_FP, K3_FP, with_drift};
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
-    fn screen(app: &App) -> Vec<String> {
+    pub fn screen(app: &App) -> Vec<String> {
         let theme = Theme::default_theme();
         let mut term = Terminal::new(TestBackend::new(140, 14)).unwrap();
         term.draw(|f| crate::ui::draw(f, app, &theme)).unwrap();

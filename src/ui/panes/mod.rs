@@ -2,12 +2,12 @@
 
 pub mod certs;
 pub mod detail;
+pub mod engine_form;
 pub mod header;
 pub mod help;
 pub mod keys;
 pub mod logs;
 pub mod nodes;
-pub mod password;
 pub mod placeholder;
 pub mod proxy;
 pub mod settings;

@@ -1,0 +1,239 @@
+//! An engine walk's form (`app::engine_form`): its fields (masked lines,
+//! plain lines, pasted multi-line text) with their problems at the field,
+//! and under them the walk (targets, preview per node, live states,
+//! summary) as `walk.rs` draws every walk.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Span;
+use ratatui::widgets::Block;
+
+use super::walk;
+use crate::app::engine_form::{EngineForm, FieldInput, FormSpec};
+use crate::flows::{Severity, Step};
+use crate::ui::Theme;
+use crate::ui::forms::{FieldNote, FieldView, MultiLineView, draw_field, note_rows};
+
+/// Lines a multi-line field's box shows at most (it scrolls beyond).
+const TEXT_ROWS: u16 = 6;
+
+pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Theme) {
+    let label = form.choice.label();
+    if form.walk.step != Step::Edit || form.fields.is_empty() {
+        walk::draw(f, area, &form.walk, &label, t);
+        return;
+    }
+    let notes: Vec<Vec<FieldNote>> = form
+        .fields
+        .iter()
+        .map(|field| {
+            form.walk
+                .problems
+                .iter()
+                .filter(|p| p.field == field.name)
+                .map(|p| FieldNote {
+                    error: p.severity == Severity::Error,
+                    text: &p.message,
+                })
+                .collect()
+        })
+        .collect();
+    // Problems of no field of the form stay with the walk.
+    let elsewhere = form
+        .walk
+        .problems
+        .iter()
+        .any(|p| !form.fields.iter().any(|field| field.name == p.field));
+    // The fields' box has a border on each side.
+    let inner_width = area.width.saturating_sub(2);
+    let notes_of = &notes;
+    let wanted_of = |i: usize| -> u16 {
+        let notes = notes[i].len() as u16 * 2;
+        match &form.fields[i].input {
+            FieldInput::Line { .. } => 1 + notes,
+            FieldInput::Text(input) => {
+                let notes = note_rows(&notes_of[i], inner_width);
+                1 + (input.line_count() as u16).clamp(1, TEXT_ROWS) + 2 + notes
+            }
+        }
+    };
+    let wanted: u16 = (0..form.fields.len()).map(wanted_of).sum::<u16>() + 2;
+    let height = wanted.min(area.height.saturating_sub(4).max(3));
+    let top = Rect { height, ..area };
+    let block = Block::bordered()
+        .border_style(t.border_focus)
+        .title(Span::styled(form.spec.title(), t.title));
+    let inner = block.inner(top);
+    f.render_widget(block, top);
+    let bottom = inner.y + inner.height;
+    let mut y = inner.y;
+    for (i, field) in form.fields.iter().enumerate() {
+        let h = wanted_of(i).min(bottom.saturating_sub(y));
+        let rect = Rect::new(inner.x, y, inner.width, h);
+        let focused = form.focus == i;
+        match &field.input {
+            FieldInput::Line { input, masked } => {
+                let shown = if *masked {
+                    "•".repeat(input.text().chars().count())
+                } else {
+                    input.text().to_string()
+                };
+                let view = FieldView {
+                    label: field.name,
+                    shown: &shown,
+                    cursor: Some(input.cursor()),
+                    focused,
+                    notes: &notes[i],
+                };
+                draw_field(f, rect, &view, t);
+            }
+            FieldInput::Text(input) => {
+                let view = MultiLineView {
+                    label: field.name,
+                    focused,
+                    notes: &notes[i],
+                };
+                input.draw(f, rect, &view, t);
+            }
+        }
+        y += h;
+    }
+    let rest = Rect {
+        y: area.y + height,
+        height: area.height.saturating_sub(height),
+        ..area
+    };
+    walk::draw_with(f, rest, &form.walk, &label, elsewhere, t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::App;
+    use crate::app::password_walk::tests::{NEW, at_form, done_with_node3_failed};
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn screen(app: &App) -> Vec<String> {
+        let theme = Theme::default_theme();
+        let mut term = Terminal::new(TestBackend::new(72, 12)).unwrap();
+        let form = app.form.as_ref().expect("a form is open");
+        term.draw(|f| form.draw(f, f.area(), &theme)).unwrap();
+        let buf = term.backend().buffer();
+        crate::ui::buffer_lines(buf)
+    }
+
+    #[test]
+    fn the_form_is_masked_with_problems_at_their_field() {
+        let s = screen(&at_form("rancher"));
+        assert_eq!(
+            s[..8],
+            [
+                "┌ new password for rancher (masked) ───────────────────────────────────┐",
+                "│  password  •••••••                                                   │",
+                "│            ✗ not `rancher`: it is Harvester's well-known default     │",
+                "│            password                                                  │",
+                "│            ✗ at least 12 characters (this one has 7;                 │",
+                "│            password_min_length in config.toml)                       │",
+                "│> again     •••••••                                                   │",
+                "└──────────────────────────────────────────────────────────────────────┘",
+            ]
+        );
+        assert_eq!(
+            s[8],
+            "┌ password.set · edit ─────────────────────────────────────────────────┐"
+        );
+        assert_eq!(
+            s[9],
+            "│targets  marked nodes: node1 node3                                    │"
+        );
+        assert!(
+            !s[10].contains('✗'),
+            "problems once, at their field: {}",
+            s[10]
+        );
+    }
+
+    #[test]
+    fn a_finished_walk_shows_each_node_and_what_to_retry() {
+        let s = screen(&done_with_node3_failed());
+        assert!(!s.join("\n").contains(NEW));
+        assert_eq!(
+            s[..6],
+            [
+                "┌ password.set · done ─────────────────────────────────────────────────┐",
+                "│targets  marked nodes: node1 node3                                    │",
+                "│node1  verified                                                       │",
+                "│node3  failed      apply: ssh: link down                              │",
+                "│1 changed, 0 already so, failed: node3; retry to finish them (the     │",
+                "│others are not changed again)                                         │",
+            ]
+        );
+        assert_eq!(
+            s[11],
+            "└r retry the failed nodes · enter/esc close────────────────────────────┘"
+        );
+    }
+
+    #[test]
+    fn pasted_keys_are_shown_in_their_box_with_problems_under_it_then_the_walk() {
+        use crate::app::keys_view::tests::{K1, K1_FP, K3, add_form_with};
+        let app = add_form_with(&format!("{K1}\n{K3}\n"));
+        let theme = Theme::default_theme();
+        let mut term = Terminal::new(TestBackend::new(100, 16)).unwrap();
+        let form = app.form.as_ref().unwrap();
+        term.draw(|f| form.draw(f, f.area(), &theme)).unwrap();
+        let s = crate::ui::buffer_lines(term.backend().buffer());
+        let (k1, k3) = (format!("││{K1}"), format!("││{K3}"));
+        assert_eq!(
+            s[..10],
+            [
+                "┌ public keys for rancher, one a line · enter on an empty last line: preview ──────────────────────┐",
+                "│> keys                                                                                            │",
+                "│┌────────────────────────────────────────────────────────────────────────────────────────────────┐│",
+                &format!("{k1:<98}││"),
+                &format!("{k3:<98}││"),
+                "││                                                                                                ││",
+                "│└────────────────────────────────────────────────────────────────────────────────────────────────┘│",
+                &format!("│! line 1: {K1_FP} is already present; nodes that have  │"),
+                "│it are left as they are                                                                           │",
+                "└──────────────────────────────────────────────────────────────────────────────────────────────────┘",
+            ]
+        );
+        // The problem is at its field, not again in the walk under it.
+        assert!(s[10].starts_with("┌ keys.add · edit "), "{}", s[10]);
+        assert!(s[11].contains("marked nodes: node1"), "{}", s[11]);
+        assert!(!s[12..].join("\n").contains("already present"));
+    }
+
+    #[test]
+    fn a_plain_line_field_shows_what_is_typed_and_a_refusal_stays_with_the_walk() {
+        use crate::app::keys_view::tests::{K1_FP, with_drift};
+        use crate::app::{Msg, engine_form::tests::walk_answer};
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let mut app = with_drift();
+        let key = |c| Msg::Key(KeyEvent::new(c, KeyModifiers::NONE));
+        // The login key, unproven: refused at the preview.
+        app.update(key(KeyCode::Char('d')));
+        let walk = app.form.as_ref().unwrap().walk_id().to_string();
+        walk_answer::<crate::flows::keys::RemoveKeys>(
+            &mut app,
+            &walk,
+            crate::flows::engine::Event::Loaded(crate::app::keys_view::tests::key_facts()),
+        );
+        app.update(key(KeyCode::Enter));
+        for c in "~/id_x".chars() {
+            app.update(key(KeyCode::Char(c)));
+        }
+        let s = screen(&app);
+        assert_eq!(
+            s[1],
+            "│> key file  ~/id_x                                                    │",
+            "{}",
+            s.join("\n")
+        );
+        assert!(s[0].contains(&format!(" remove {K1_FP}")), "{}", s[0]);
+        let walk = s[3..].join("\n");
+        assert!(walk.contains("refused on node1"), "{walk}");
+    }
+}
