@@ -93,6 +93,18 @@ const KEYS: &[KeyHelp] = &[
     k("esc / q", "back"),
 ];
 
+/// `:token`: the copies of the cluster token (a view, like `token show`).
+const TOKEN: &[KeyHelp] = &[
+    k("j k / arrows", "scroll a line"),
+    k("g G / home end", "top / bottom"),
+    k("pgdn pgup", "a page down / up"),
+    k(
+        "r",
+        "read every node again (:token again also re-reads rancherd's log)",
+    ),
+    k("esc / q", "back"),
+];
+
 const PLACEHOLDER: &[KeyHelp] = &[k("esc / q", "back")];
 
 /// The `:proxy` form.
@@ -151,6 +163,7 @@ pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'s
         View::NodeDetail(_) => DETAIL,
         View::Certs => CERTS,
         View::Keys => KEYS,
+        View::Token => TOKEN,
         View::Logs => LOGS,
         View::Proxy => PROXY,
         View::Walk(_) => FORM,
