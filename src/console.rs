@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use crossterm::event::{Event, EventStream};
-use futures::StreamExt;
+use crossterm::event::Event;
 use tokio::sync::mpsc;
 
 use crate::app::runner::Runner;
@@ -34,6 +33,9 @@ pub struct Options {
 /// 50 ms: fast enough to feel immediate, bounded so a burst of messages
 /// costs at most 20 frames a second.
 const FRAME: Duration = Duration::from_millis(50);
+/// How long the input thread waits for a key before it looks whether the
+/// console is closing.
+const INPUT_WAIT: Duration = Duration::from_millis(100);
 
 /// Logging goes to a file in the state folder, never to the terminal.
 pub fn init_logging(paths: &Paths) -> Option<PathBuf> {
@@ -143,7 +145,8 @@ async fn event_loop(
         runner.run(e);
     }
 
-    let input = tokio::spawn(read_terminal(tx.clone()));
+    let stop_input = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    read_terminal(tx.clone(), stop_input.clone())?;
     let signals = tokio::spawn(signals(tx.clone()));
     let mut frame = tokio::time::interval(FRAME);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -166,30 +169,51 @@ async fn event_loop(
             }
         }
     };
-    input.abort();
+    stop_input.store(true, std::sync::atomic::Ordering::Relaxed);
     signals.abort();
     drop(guard);
     runner.shutdown().await;
     result
 }
 
-async fn read_terminal(tx: mpsc::Sender<Msg>) {
-    let mut events = EventStream::new();
-    while let Some(ev) = events.next().await {
-        let msg = match ev {
-            Ok(Event::Key(k)) => Msg::Key(k),
-            Ok(Event::Resize(width, height)) => Msg::Resize { width, height },
-            Ok(Event::Paste(text)) => Msg::Paste(crate::app::msg::Pasted(text.into())),
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::error!("terminal input: {e}");
-                Msg::Quit
+/// Keys and resizes, read by a thread of its own that blocks on the
+/// terminal. crossterm's `EventStream` hands every wait to a helper thread
+/// and was seen to leave a typed key unread until the next key arrived (a
+/// form that did not open until the operator pressed another key); a
+/// thread that reads the terminal itself has no hand-off to lose. It looks
+/// at `stop` between short waits, so it is gone before the terminal is
+/// given back to the shell.
+fn read_terminal(
+    tx: mpsc::Sender<Msg>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<()> {
+    use std::sync::atomic::Ordering;
+    std::thread::Builder::new()
+        .name("terminal-input".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let ev = match crossterm::event::poll(INPUT_WAIT) {
+                    Ok(false) => continue,
+                    Ok(true) => crossterm::event::read(),
+                    Err(e) => Err(e),
+                };
+                let msg = match ev {
+                    Ok(Event::Key(k)) => Msg::Key(k),
+                    Ok(Event::Resize(width, height)) => Msg::Resize { width, height },
+                    Ok(Event::Paste(text)) => Msg::Paste(crate::app::msg::Pasted(text.into())),
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::error!("terminal input: {e}");
+                        Msg::Quit
+                    }
+                };
+                let quit = matches!(msg, Msg::Quit);
+                if tx.blocking_send(msg).is_err() || quit {
+                    return;
+                }
             }
-        };
-        if tx.send(msg).await.is_err() {
-            return;
-        }
-    }
+        })?;
+    Ok(())
 }
 
 async fn signals(tx: mpsc::Sender<Msg>) {

@@ -59,9 +59,7 @@ fn console_keys_shows_hand_added_drift_and_the_login_key() {
     t.wait("both nodes", Duration::from_secs(30), |s| {
         s.contains("node1") && s.contains("node2")
     });
-    t.keys(&[":"]);
-    t.text("keys");
-    t.keys(&["Enter"]);
+    t.command("keys");
     let s = t.wait("both nodes' keys", Duration::from_secs(60), |s| {
         s.contains("on 2 nodes") && s.contains(&drift_fp) && s.contains(&login_fp)
     });

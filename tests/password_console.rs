@@ -34,9 +34,11 @@ fn console_password_walk_changes_only_the_selected_node() {
         s.contains("node1") && s.contains("node2")
     });
     // node2 selected, nothing marked: the walk is for node2 alone.
-    t.keys(&["j", ":"]);
-    t.text("password");
-    t.keys(&["Enter"]);
+    t.keys(&["j"]);
+    t.wait("node2 selected", Duration::from_secs(10), |s| {
+        s.contains("▌node2")
+    });
+    t.command("password");
     let s = t.wait("the form", Duration::from_secs(30), |s| {
         s.contains("password.set · edit")
     });
@@ -44,7 +46,7 @@ fn console_password_walk_changes_only_the_selected_node() {
     t.text(NEW);
     t.keys(&["Tab"]);
     t.text(NEW);
-    let s = t.wait("both fields typed", Duration::from_secs(5), |s| {
+    let s = t.wait("both fields typed", Duration::from_secs(15), |s| {
         s.matches(&"•".repeat(NEW.chars().count())).count() == 2
     });
     assert!(!s.contains(NEW), "masked\n{s}");

@@ -48,15 +48,13 @@ fn proxy_form_refuses_an_uncovered_node_then_applies_the_fixed_value() {
     let t = Tmux::start(TAG, &cmd, &env);
     t.wait("the API", Duration::from_secs(15), |s| s.contains("API ok"));
 
-    t.keys(&[":"]);
-    t.text("proxy");
-    t.keys(&["Enter"]);
+    t.command("proxy");
     t.wait("the form", Duration::from_secs(10), |s| {
         s.contains("http-proxy · edit")
     });
     t.text("http://admin:FormS3cret@proxy.corp:3128");
     // Shown masked while typed.
-    let s = t.wait("the masked URL", Duration::from_secs(5), |s| {
+    let s = t.wait("the masked URL", Duration::from_secs(15), |s| {
         s.contains("http://admin:***@proxy.corp:3128")
     });
     assert!(!s.contains("FormS3cret"), "{s}");
@@ -68,7 +66,7 @@ fn proxy_form_refuses_an_uncovered_node_then_applies_the_fixed_value() {
         "noProxy should contain the node's IP addresses or CIDR. The node(s) {} are not covered.",
         ips[2]
     );
-    t.wait("Harvester's message", Duration::from_secs(5), |s| {
+    t.wait("Harvester's message", Duration::from_secs(15), |s| {
         flat(s).contains(&msg)
     });
     let mark = lab.api_log_mark();
@@ -103,11 +101,11 @@ fn proxy_form_refuses_an_uncovered_node_then_applies_the_fixed_value() {
 
     // Fixed: the message goes; preview, dry run, confirm.
     t.text(&format!(",{}", ips[2]));
-    t.wait("the message gone", Duration::from_secs(5), |s| {
+    t.wait("the message gone", Duration::from_secs(15), |s| {
         !flat(s).contains("are not covered")
     });
     t.keys(&["Enter"]);
-    let s = t.wait("the preview", Duration::from_secs(5), |s| {
+    let s = t.wait("the preview", Duration::from_secs(15), |s| {
         s.contains("http-proxy · preview")
     });
     assert!(s.contains("RKE2 restarts on every node"), "{s}");

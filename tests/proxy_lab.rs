@@ -272,6 +272,18 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
+    // A rollback's dry run sends only dry-run patches; the value stays.
+    let set_value = value(&lab);
+    let mark = lab.api_log_mark();
+    let out = run_watching_args(harvcred(&lab, st, &["proxy", "rollback", "--dry-run"]), "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(value(&lab), set_value);
+    let patches = proxy_patches(&lab, mark);
+    assert!(
+        !patches.is_empty() && patches.iter().all(|(dry, _, _)| *dry),
+        "dry runs only: {patches:?}"
+    );
+
     // Rollback restores the value the change replaced.
     let rv1 = rv(&lab);
     let mark = lab.api_log_mark();

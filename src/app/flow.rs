@@ -1,19 +1,23 @@
-//! The console side of the proxy walkthrough (`:proxy`): the form's fields
-//! and focus around `flows::proxy`, keys to flow events, flow actions to
-//! effects. Kept out of `mod.rs` so the shared files only dispatch here.
+//! The console side of the proxy walkthrough (`:proxy`): the proxy change
+//! on the walkthrough engine (`flows::proxy`), with the form's fields and
+//! focus, keys to engine events (`app::walk`), and the walk's actions to
+//! the runner as `Effect::Proxy`; their answers come back as `Msg::Walk`.
+//! Kept out of `mod.rs` so the shared files only dispatch here.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::msg::Once;
+use super::walk::key_event;
 use super::{App, Effect, Flash, View};
 use crate::creds::proxy::{HttpProxySetting, ProxyUrl};
 use crate::flows::Step;
-use crate::flows::proxy::{Action, Event, Field, ProxyFlow};
+use crate::flows::engine::{Action, ApplyOptions, Event, Problem, TargetState, Walk};
+use crate::flows::proxy::{CLUSTER, Field, ProxyChange, ProxyDraft, ProxyWork};
 use crate::ui::forms::LineInput;
 
-/// The form's state: the flow, what is typed in each field, focus, reveal.
-#[derive(Debug)]
+/// The form's state: the engine walk, what is typed in each field, focus, reveal.
 pub struct ProxyForm {
-    pub flow: ProxyFlow,
+    pub walk: Walk<ProxyChange>,
     /// httpProxy, httpsProxy, noProxy (in `Field::ALL` order).
     pub inputs: [LineInput; 3],
     pub focus: usize,
@@ -21,6 +25,18 @@ pub struct ProxyForm {
     pub reveal: bool,
     /// The log pane the walk opened beside itself when it applied, if any.
     pub log_pane: Option<u64>,
+}
+
+impl std::fmt::Debug for ProxyForm {
+    // The inputs mask themselves; the walk's values are masked by their types.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyForm")
+            .field("step", &self.walk.step)
+            .field("draft", &self.walk.draft)
+            .field("inputs", &self.inputs)
+            .field("focus", &self.focus)
+            .finish()
+    }
 }
 
 impl ProxyForm {
@@ -32,12 +48,11 @@ impl ProxyForm {
         }
     }
 
-    fn fill_from_draft(&mut self) {
-        let d = &self.flow.draft;
+    fn fill(&mut self, s: &HttpProxySetting) {
         self.inputs = [
-            LineInput::new(d.http_proxy.expose_secret()),
-            LineInput::new(d.https_proxy.expose_secret()),
-            LineInput::new(&d.no_proxy),
+            LineInput::new(s.http_proxy.expose_secret()),
+            LineInput::new(s.https_proxy.expose_secret()),
+            LineInput::new(&s.no_proxy),
         ];
     }
 
@@ -48,6 +63,41 @@ impl ProxyForm {
             text.to_string()
         } else {
             crate::creds::proxy::mask_url(text)
+        }
+    }
+
+    /// Problems of one field, worst first.
+    pub fn problems_at(&self, field: Field) -> impl Iterator<Item = &Problem> {
+        let mut v: Vec<&Problem> = self
+            .walk
+            .problems
+            .iter()
+            .filter(|p| p.field == field.label())
+            .collect();
+        v.sort_by_key(|p| std::cmp::Reverse(p.severity));
+        v.into_iter()
+    }
+
+    /// The value before this walk's change (as last read).
+    pub fn before(&self) -> HttpProxySetting {
+        self.walk
+            .facts
+            .as_ref()
+            .map(|f| f.current.setting.clone())
+            .unwrap_or_default()
+    }
+
+    /// The value the walk would write.
+    pub fn after(&self) -> HttpProxySetting {
+        self.walk.draft.resolve(&self.before())
+    }
+
+    /// The step to show: the engine's apply step is shown as verify while
+    /// the cluster is followed until it reports the change configured.
+    pub fn shown_step(&self) -> Step {
+        match self.walk.states.get(CLUSTER) {
+            Some(TargetState::Verifying { .. }) if self.walk.step == Step::Apply => Step::Verify,
+            _ => self.walk.step,
         }
     }
 }
@@ -68,8 +118,33 @@ fn proxy_form_mut(walk: &mut Option<OpenWalk>) -> Option<&mut ProxyForm> {
     walk.as_mut().map(|OpenWalk::Proxy(f)| f)
 }
 
-fn effects(actions: Vec<Action>) -> Vec<Effect> {
-    actions.into_iter().map(Effect::Proxy).collect()
+fn effects(walk: &Walk<ProxyChange>, actions: Vec<Action<ProxyWork>>) -> Vec<Effect> {
+    actions
+        .into_iter()
+        .map(|a| Effect::Proxy {
+            walk: walk.correlation_id.clone(),
+            action: Once::new(a),
+        })
+        .collect()
+}
+
+/// A new walk of `change` over the cluster, from `draft`.
+fn new_form(change: ProxyChange, draft: ProxyDraft) -> (ProxyForm, Vec<Action<ProxyWork>>) {
+    let (walk, actions) = Walk::new(
+        change,
+        vec![CLUSTER.to_string()],
+        draft,
+        ApplyOptions::default(),
+        crate::audit::correlation_id(),
+    );
+    let form = ProxyForm {
+        walk,
+        inputs: Default::default(),
+        focus: 0,
+        reveal: false,
+        log_pane: None,
+    };
+    (form, actions)
 }
 
 impl App {
@@ -77,18 +152,13 @@ impl App {
     pub fn open_proxy_form(&mut self) -> Vec<Effect> {
         self.views.truncate(1);
         self.views.push(View::Proxy);
-        if proxy_form(&self.walk).is_some_and(|f| !f.flow.finished()) {
+        if proxy_form(&self.walk).is_some_and(|f| !f.walk.finished()) {
             return Vec::new();
         }
-        let (flow, actions) = ProxyFlow::change(crate::audit::correlation_id());
-        self.walk = Some(OpenWalk::Proxy(ProxyForm {
-            flow,
-            inputs: Default::default(),
-            focus: 0,
-            reveal: false,
-            log_pane: None,
-        }));
-        effects(actions)
+        let (form, actions) = new_form(ProxyChange::change(), ProxyDraft::default());
+        let fx = effects(&form.walk, actions);
+        self.walk = Some(OpenWalk::Proxy(form));
+        fx
     }
 
     /// Applying restarts RKE2 on every node: follow the first management
@@ -109,33 +179,34 @@ impl App {
         fx
     }
 
-    /// A result for the walkthrough from the runner.
-    pub fn proxy_event(&mut self, ev: Event) -> Vec<Effect> {
-        let Some(form) = proxy_form_mut(&mut self.walk) else {
+    /// An answer for the walk from the runner (a stale one is ignored by the
+    /// engine's tickets; one for an earlier walk is dropped).
+    pub fn proxy_event(&mut self, walk: &str, ev: Event<ProxyChange>) -> Vec<Effect> {
+        let Some(form) = proxy_form_mut(&mut self.walk).filter(|f| f.walk.correlation_id == walk)
+        else {
             return Vec::new();
         };
-        let was_loading = form.flow.step == Step::Loading;
-        let actions = form.flow.handle(ev);
-        if was_loading && form.flow.step == Step::Edit {
-            form.fill_from_draft();
+        let was_loading = form.walk.step == Step::Loading;
+        let mut actions = form.walk.handle(ev);
+        if was_loading && form.walk.step == Step::Edit {
+            // The form shows the value the walk is for: the cluster's, or
+            // the kept one of a rollback; what is shown is what is sent.
+            let shown = form.after();
+            form.fill(&shown);
+            actions.extend(form.walk.handle(Event::Edited(ProxyDraft::whole(&shown))));
         }
-        if form.flow.step == Step::Done {
-            self.flash = Some(match &form.flow.result {
-                Some(Ok(m)) => Flash {
-                    error: false,
-                    text: format!("http-proxy: {m}"),
-                },
-                Some(Err(m)) => Flash {
-                    error: true,
-                    text: format!("http-proxy: {m}"),
-                },
-                None => Flash {
-                    error: false,
-                    text: "http-proxy: done".into(),
-                },
+        if form.walk.step == Step::Done {
+            let (error, text) = match &form.walk.result {
+                Some(Ok(m)) => (false, m.clone()),
+                Some(Err(m)) => (true, m.clone()),
+                None => (false, "done".into()),
+            };
+            self.flash = Some(Flash {
+                error,
+                text: format!("http-proxy: {text}"),
             });
         }
-        effects(actions)
+        effects(&form.walk, actions)
     }
 
     /// Keys while the form is on screen.
@@ -144,24 +215,22 @@ impl App {
             return Vec::new();
         };
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        let step = form.walk.step;
         let mut close = false;
-        let actions = match (form.flow.step, k.code) {
+        let actions = match (step, k.code) {
             // Roll back what this walk applied: the same walk, old value as new.
-            (Step::Done, KeyCode::Char('u')) if form.flow.current.is_some() => {
-                let (flow, actions) =
-                    ProxyFlow::rollback(form.flow.before(), crate::audit::correlation_id());
-                form.flow = flow;
-                form.focus = 0;
-                form.reveal = false;
+            (Step::Done, KeyCode::Char('u')) if !form.walk.plan.is_empty() => {
+                let (new, actions) =
+                    new_form(ProxyChange::rollback(), ProxyDraft::whole(&form.before()));
+                let log_pane = form.log_pane;
+                *form = new;
+                form.log_pane = log_pane;
                 actions
             }
             (Step::Done | Step::Cancelled, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) => {
                 close = true;
                 Vec::new()
             }
-            // ctrl-x cancels at any step; nothing is written before apply.
-            (_, KeyCode::Char('x')) if ctrl => form.flow.handle(Event::Cancel),
-            (Step::Edit, KeyCode::Esc) => form.flow.handle(Event::Cancel),
             (Step::Edit, KeyCode::Tab | KeyCode::Down) => {
                 form.focus = (form.focus + 1) % 3;
                 form.reveal = false;
@@ -176,33 +245,45 @@ impl App {
                 form.reveal = !form.reveal;
                 Vec::new()
             }
-            (Step::Edit, KeyCode::Enter) => form.flow.handle(Event::Next),
-            (Step::Edit, _) => {
+            // enter, esc, ctrl-x: the engine's keys (shared by every walk).
+            (Step::Edit, KeyCode::Enter | KeyCode::Esc) => match key_event(&form.walk, &k) {
+                Some(ev) => form.walk.handle(ev),
+                None => Vec::new(),
+            },
+            (Step::Edit, _) if !(ctrl && k.code == KeyCode::Char('x')) => {
                 if form.inputs[form.focus].key(&k) {
                     let s = form.setting();
-                    form.flow.handle(Event::Edited(s))
+                    form.walk.handle(Event::Edited(ProxyDraft::whole(&s)))
                 } else {
                     Vec::new()
                 }
             }
-            (Step::Preview, KeyCode::Enter) => form.flow.handle(Event::Next),
-            (Step::Confirm, KeyCode::Char('y')) => form.flow.handle(Event::Next),
-            (Step::Confirm, KeyCode::Char('n')) => form.flow.handle(Event::Back),
-            (_, KeyCode::Esc) => form.flow.handle(Event::Back),
-            _ => Vec::new(),
+            _ => match key_event(&form.walk, &k) {
+                Some(ev) => form.walk.handle(ev),
+                None => Vec::new(),
+            },
         };
-        if form.flow.step == Step::Cancelled {
+        if form.walk.step == Step::Cancelled {
             close = true;
             self.flash = Some(Flash {
                 error: false,
                 text: "http-proxy: cancelled, nothing was changed".into(),
             });
         }
+        if form.walk.step == Step::Done && step != Step::Done {
+            // Stopped following the verification (ctrl-x): say how it ended.
+            if let Some(Err(m)) = &form.walk.result {
+                self.flash = Some(Flash {
+                    error: true,
+                    text: format!("http-proxy: {m}"),
+                });
+            }
+        }
         let applying = actions.iter().any(|a| matches!(a, Action::Apply { .. }));
         let opened_log = form.log_pane;
-        let mut fx = Vec::new();
+        let mut fx = effects(&form.walk, actions);
         if close {
-            if form.flow.finished() {
+            if form.walk.finished() {
                 self.walk = None;
             }
             if self.views.len() > 1 {
@@ -213,7 +294,6 @@ impl App {
                 fx.extend(super::logpane::close(self));
             }
         }
-        fx.extend(effects(actions));
         if applying {
             fx.extend(self.log_beside_the_form());
         }
@@ -227,6 +307,7 @@ mod tests {
     use crate::app::{Msg, Setup};
     use crate::cluster::settings::{Configured, ProxyRead};
     use crate::creds::proxy::ClusterFacts;
+    use crate::flows::proxy::ProxyFacts;
 
     fn app(read_only: bool) -> App {
         App::new(Setup {
@@ -254,21 +335,42 @@ mod tests {
         fx.extend(app.update(key(KeyCode::Enter)));
         fx
     }
-    fn loaded(app: &mut App) {
-        app.update(Msg::Proxy(Event::Loaded {
+    /// The walk's actions among the effects (taken: the runner never sees them).
+    fn actions(fx: &[Effect]) -> Vec<Action<ProxyWork>> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::Proxy { action, .. } => action.take(),
+                _ => None,
+            })
+            .collect()
+    }
+    /// An answer for the walk open now.
+    fn answer(app: &mut App, ev: Event<ProxyChange>) -> Vec<Effect> {
+        let walk = proxy_form(&app.walk).unwrap().walk.correlation_id.clone();
+        app.update(Msg::Walk {
+            walk,
+            event: Once::new(Box::new(ev)),
+        })
+    }
+    fn facts(setting: HttpProxySetting, rv: &str) -> ProxyFacts {
+        ProxyFacts {
             current: ProxyRead {
-                setting: HttpProxySetting::parse(
-                    r#"{"httpProxy":"http://u:Pa55w0rd@proxy:3128","noProxy":"10.0.0.0/24"}"#,
-                )
-                .unwrap(),
-                resource_version: "4".into(),
+                setting,
+                resource_version: rv.into(),
                 configured: Configured::default(),
             },
-            facts: ClusterFacts {
+            cluster: ClusterFacts {
                 node_ips: vec!["10.0.0.11".into(), "10.0.0.12".into()],
                 ..Default::default()
             },
-        }));
+        }
+    }
+    fn loaded(app: &mut App) {
+        let setting = HttpProxySetting::parse(
+            r#"{"httpProxy":"http://u:Pa55w0rd@proxy:3128","noProxy":"10.0.0.0/24"}"#,
+        )
+        .unwrap();
+        answer(app, Event::Loaded(facts(setting, "4")));
     }
 
     /// Opens the form, sets noProxy to 10.0.0.0/16, previews and passes the
@@ -280,14 +382,18 @@ mod tests {
         a.update(ctrl('u'));
         typed(a, "10.0.0.0/16");
         a.update(key(KeyCode::Enter));
-        let fx = a.update(key(KeyCode::Enter));
-        let [Effect::Proxy(Action::DryRun { ticket, .. })] = fx[..] else {
+        let fx = actions(&a.update(key(KeyCode::Enter)));
+        let [Action::DryRun { ticket, .. }] = fx[..] else {
             panic!("{fx:?}")
         };
-        a.update(Msg::Proxy(Event::DryRunDone {
-            ticket,
-            result: Ok(proxy_form(&a.walk).unwrap().flow.current.clone().unwrap()),
-        }));
+        answer(
+            a,
+            Event::DryRunDone {
+                ticket,
+                target: CLUSTER.into(),
+                result: Ok(()),
+            },
+        );
     }
 
     #[test]
@@ -302,8 +408,8 @@ mod tests {
     #[test]
     fn form_prefills_masks_validates_as_typed_and_cancels_without_sending() {
         let mut a = app(false);
-        let fx = command(&mut a, "proxy");
-        assert_eq!(fx, vec![Effect::Proxy(Action::Load)]);
+        let fx = actions(&command(&mut a, "proxy"));
+        assert!(matches!(fx[..], [Action::Load]), "{fx:?}");
         assert_eq!(a.view(), &View::Proxy);
         loaded(&mut a);
         let form = proxy_form(&a.walk).unwrap();
@@ -322,28 +428,20 @@ mod tests {
         typed(&mut a, "10.0.0.11");
         let form = proxy_form(&a.walk).unwrap();
         assert!(
-            form.flow
-                .problems_at(Field::NoProxy)
+            form.problems_at(Field::NoProxy)
                 .any(|p| p.message.contains("The node(s) 10.0.0.12 are not covered.")),
             "{:?}",
-            form.flow.problems
+            form.walk.problems
         );
         // Enter is refused before sending (only an audit line) and keeps the text.
-        let fx = a.update(key(KeyCode::Enter));
-        assert!(
-            fx.iter()
-                .all(|e| matches!(e, Effect::Proxy(Action::Audit { .. }))),
-            "{fx:?}"
-        );
+        let fx = actions(&a.update(key(KeyCode::Enter)));
+        assert!(fx.iter().all(|e| matches!(e, Action::Audit(_))), "{fx:?}");
         assert_eq!(proxy_form(&a.walk).unwrap().inputs[2].text(), "10.0.0.11");
         typed(&mut a, ",10.0.0.12");
         a.update(key(KeyCode::Enter));
-        assert_eq!(proxy_form(&a.walk).unwrap().flow.step, Step::Preview);
-        let fx = a.update(key(KeyCode::Enter));
-        assert!(
-            matches!(fx[..], [Effect::Proxy(Action::DryRun { .. })]),
-            "{fx:?}"
-        );
+        assert_eq!(proxy_form(&a.walk).unwrap().walk.step, Step::Preview);
+        let fx = actions(&a.update(key(KeyCode::Enter)));
+        assert!(matches!(fx[..], [Action::DryRun { .. }]), "{fx:?}");
         // ctrl-x: cancelled, the form closes, nothing else is requested.
         let fx = a.update(ctrl('x'));
         assert!(fx.is_empty(), "{fx:?}");
@@ -364,82 +462,87 @@ mod tests {
 
     #[test]
     fn conflict_shows_what_changed_and_asks_again_then_u_rolls_back() {
-        use crate::cluster::settings::{PatchFailure, Verified};
-        use crate::flows::proxy::Notice;
         let mut a = app(false);
         to_confirm(&mut a);
-        let fx = a.update(key(KeyCode::Char('y')));
-        let [Effect::Proxy(Action::Apply { ticket, .. })] = fx[..] else {
+        let fx = actions(&a.update(key(KeyCode::Char('y'))));
+        let [Action::Apply { ticket, .. }] = fx[..] else {
             panic!("{fx:?}")
         };
-        let meanwhile = ProxyRead {
-            setting: HttpProxySetting::parse(r#"{"noProxy":"192.168.0.0/16"}"#).unwrap(),
-            resource_version: "9".into(),
-            configured: Configured::default(),
-        };
-        a.update(Msg::Proxy(Event::Applied {
-            ticket,
-            result: Err(PatchFailure::Conflict(Box::new(meanwhile.clone()))),
-        }));
-        let f = &proxy_form(&a.walk).unwrap().flow;
-        assert_eq!(f.step, Step::Preview);
-        let Some(Notice::Conflict(lines)) = &f.notice else {
-            panic!("{:?}", f.notice)
-        };
+        let meanwhile = facts(
+            HttpProxySetting::parse(r#"{"noProxy":"192.168.0.0/16"}"#).unwrap(),
+            "9",
+        );
+        answer(
+            &mut a,
+            Event::Conflict {
+                ticket,
+                target: CLUSTER.into(),
+                now: meanwhile.clone(),
+            },
+        );
+        let w = &proxy_form(&a.walk).unwrap().walk;
+        assert_eq!(w.step, Step::Preview);
+        assert!(w.conflicted(), "{:?}", w.notice);
         assert!(
-            lines.iter().any(|l| l.contains("192.168.0.0/16")),
-            "{lines:?}"
+            w.conflict.iter().any(|l| l.contains("192.168.0.0/16")),
+            "{:?}",
+            w.conflict
         );
         assert_eq!(proxy_form(&a.walk).unwrap().inputs[2].text(), "10.0.0.0/16");
         // Asked again: the next dry run carries the version just read.
-        let fx = a.update(key(KeyCode::Enter));
+        let fx = actions(&a.update(key(KeyCode::Enter)));
         let [
-            Effect::Proxy(Action::DryRun {
-                ticket,
-                ref resource_version,
-                ..
-            }),
+            Action::DryRun {
+                ticket, ref work, ..
+            },
         ] = fx[..]
         else {
             panic!("{fx:?}")
         };
-        assert_eq!(resource_version, "9");
-        a.update(Msg::Proxy(Event::DryRunDone {
-            ticket,
-            result: Ok(meanwhile.clone()),
-        }));
-        let fx = a.update(key(KeyCode::Char('y')));
-        let [Effect::Proxy(Action::Apply { ticket, .. })] = fx[..] else {
+        assert_eq!(work.resource_version, "9");
+        answer(
+            &mut a,
+            Event::DryRunDone {
+                ticket,
+                target: CLUSTER.into(),
+                result: Ok(()),
+            },
+        );
+        let fx = actions(&a.update(key(KeyCode::Char('y'))));
+        let [Action::Apply { ticket, .. }] = fx[..] else {
             panic!("{fx:?}")
         };
-        let written = ProxyRead {
-            setting: proxy_form(&a.walk).unwrap().flow.draft.clone(),
-            resource_version: "10".into(),
-            configured: Configured::default(),
-        };
-        let fx = a.update(Msg::Proxy(Event::Applied {
-            ticket,
-            result: Ok(written),
-        }));
-        let Some(Effect::Proxy(Action::Verify { ticket, .. })) = fx.last() else {
+        let fx = actions(&answer(
+            &mut a,
+            Event::Applied {
+                ticket,
+                target: CLUSTER.into(),
+                result: Ok(true),
+            },
+        ));
+        let Some(Action::Verify { ticket, .. }) = fx.last() else {
             panic!("{fx:?}")
         };
-        a.update(Msg::Proxy(Event::Verified {
-            ticket: *ticket,
-            result: Verified::Configured,
-        }));
-        assert_eq!(proxy_form(&a.walk).unwrap().flow.step, Step::Done);
+        answer(
+            &mut a,
+            Event::Verified {
+                ticket: *ticket,
+                target: CLUSTER.into(),
+                result: Ok(()),
+            },
+        );
+        assert_eq!(proxy_form(&a.walk).unwrap().walk.step, Step::Done);
         // u: the same walk back to the value this change replaced.
-        let fx = a.update(key(KeyCode::Char('u')));
-        assert_eq!(fx, vec![Effect::Proxy(Action::Load)]);
-        let f = &proxy_form(&a.walk).unwrap().flow;
-        assert_eq!(f.draft, meanwhile.setting);
+        let fx = actions(&a.update(key(KeyCode::Char('u'))));
+        assert!(matches!(fx[..], [Action::Load]), "{fx:?}");
+        let w = &proxy_form(&a.walk).unwrap().walk;
+        assert_eq!(w.change, ProxyChange::rollback());
+        assert_eq!(w.draft, ProxyDraft::whole(&meanwhile.current.setting));
     }
 
     #[test]
     fn applying_follows_a_management_nodes_rke2_server_log_beside_the_form() {
         use crate::app::{NodeInfo, Role};
-        use crate::cluster::settings::Verified;
         let mut a = app(false);
         let node = |name: &str, role| NodeInfo {
             name: name.into(),
@@ -453,10 +556,12 @@ mod tests {
         ]));
         to_confirm(&mut a);
         let fx = a.update(key(KeyCode::Char('y')));
-        let Some(Effect::Proxy(Action::Apply { ticket, .. })) = fx.first() else {
+        let Some(Effect::Proxy { action, .. }) = fx.first() else {
             panic!("{fx:?}")
         };
-        let ticket = *ticket;
+        let Some(Action::Apply { ticket, .. }) = action.take() else {
+            panic!("{fx:?}")
+        };
         let Some(Effect::OpenLogs { pane, sources }) = fx.last() else {
             panic!("{fx:?}")
         };
@@ -466,26 +571,59 @@ mod tests {
         let pane = *pane;
         // The form keeps the screen and the keys; the log sits beside it.
         assert_eq!(a.view(), &View::Proxy);
-        let written = ProxyRead {
-            setting: proxy_form(&a.walk).unwrap().flow.draft.clone(),
-            resource_version: "5".into(),
-            configured: Configured::default(),
-        };
-        let fx = a.update(Msg::Proxy(Event::Applied {
-            ticket,
-            result: Ok(written),
-        }));
-        let Some(Effect::Proxy(Action::Verify { ticket, .. })) = fx.last() else {
+        let fx = actions(&answer(
+            &mut a,
+            Event::Applied {
+                ticket,
+                target: CLUSTER.into(),
+                result: Ok(true),
+            },
+        ));
+        let Some(Action::Verify { ticket, .. }) = fx.last() else {
             panic!("{fx:?}")
         };
-        a.update(Msg::Proxy(Event::Verified {
-            ticket: *ticket,
-            result: Verified::Configured,
-        }));
+        assert_eq!(proxy_form(&a.walk).unwrap().shown_step(), Step::Verify);
+        answer(
+            &mut a,
+            Event::Verified {
+                ticket: *ticket,
+                target: CLUSTER.into(),
+                result: Ok(()),
+            },
+        );
         // Closing the finished walk ends the log it opened.
         let fx = a.update(key(KeyCode::Esc));
         assert!(fx.contains(&Effect::CloseLogs { pane }), "{fx:?}");
         assert!(a.logs.pane.is_none());
         assert_eq!(a.view(), &View::Nodes);
+    }
+
+    /// ctrl-x while the cluster is followed stops following; the flash says
+    /// the change was applied and not yet reported configured.
+    #[test]
+    fn ctrl_x_while_verifying_stops_following() {
+        let mut a = app(false);
+        to_confirm(&mut a);
+        let fx = actions(&a.update(key(KeyCode::Char('y'))));
+        let [Action::Apply { ticket, .. }] = fx[..] else {
+            panic!("{fx:?}")
+        };
+        answer(
+            &mut a,
+            Event::Applied {
+                ticket,
+                target: CLUSTER.into(),
+                result: Ok(true),
+            },
+        );
+        a.update(ctrl('x'));
+        assert_eq!(proxy_form(&a.walk).unwrap().walk.step, Step::Done);
+        let flash = a.flash.as_ref().unwrap();
+        assert!(flash.error);
+        assert!(
+            flash.text.contains("applied, but stopped following"),
+            "{}",
+            flash.text
+        );
     }
 }

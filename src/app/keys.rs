@@ -123,6 +123,18 @@ const KEYS: &[KeyHelp] = &[
     k("esc / q", "back"),
 ];
 
+/// `:token`: the copies of the cluster token (a view, like `token show`).
+const TOKEN: &[KeyHelp] = &[
+    k("j k / arrows", "scroll a line"),
+    k("g G / home end", "top / bottom"),
+    k("pgdn pgup", "a page down / up"),
+    k(
+        "r",
+        "read every node again (:token again also re-reads rancherd's log)",
+    ),
+    k("esc / q", "back"),
+];
+
 const PLACEHOLDER: &[KeyHelp] = &[k("esc / q", "back")];
 
 /// The `:proxy` form.
@@ -161,7 +173,10 @@ const FORM: &[KeyHelp] = &[
         mutating: true,
     },
     k("esc / n", "back a step (from the form: cancel)"),
-    k("ctrl-x", "cancel; during apply: start no further node"),
+    k(
+        "ctrl-x",
+        "cancel; applying: start no further node; verifying: stop following",
+    ),
     KeyHelp {
         key: "r",
         what: "when done: retry the failed and skipped nodes only",
@@ -182,6 +197,7 @@ pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'s
         View::NodeDetail(_) => DETAIL,
         View::Certs => CERTS,
         View::Keys => KEYS,
+        View::Token => TOKEN,
         View::Logs => LOGS,
         View::Proxy => PROXY,
         View::Walk(_) => FORM,

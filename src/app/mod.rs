@@ -16,6 +16,7 @@ pub mod password_walk;
 pub mod runner;
 pub mod sort;
 pub mod table;
+pub mod token_view;
 pub mod walk;
 
 use std::cmp::Ordering;
@@ -33,6 +34,7 @@ pub enum View {
     NodeDetail(String),
     Certs,
     Keys,
+    Token,
     Logs,
     Proxy,
     /// An engine walk's form (`engine_form`), by its flow's name.
@@ -47,6 +49,7 @@ impl View {
             View::NodeDetail(n) => n,
             View::Certs => "certificates",
             View::Keys => "SSH keys",
+            View::Token => "cluster token",
             View::Logs => "logs",
             View::Proxy => "proxy",
             View::Walk(name) => name,
@@ -126,6 +129,8 @@ pub struct App {
     pub certs: certs::CertsView,
     /// `:keys`: the first line on screen (keys_view.rs).
     pub keys_view: keys_view::KeysView,
+    /// `:token`: scroll and the nodes' joining state (token_view.rs).
+    pub token_view: token_view::TokenViewState,
     /// The open walkthrough (flow.rs), if any.
     pub walk: Option<flow::OpenWalk>,
     /// The open engine walk's form (engine_form.rs), if any.
@@ -169,6 +174,7 @@ impl App {
             thresholds: Default::default(),
             certs: certs::CertsView::default(),
             keys_view: keys_view::KeysView::default(),
+            token_view: Default::default(),
             walk: None,
             form: None,
             logs: Default::default(),
@@ -275,7 +281,18 @@ impl App {
         })
     }
 
+    /// One message in. `dirty` says whether a frame is due: a message that
+    /// changes nothing clears its own mark, never one an earlier message of
+    /// the same frame set (a key typed just before a late log line must
+    /// still be drawn).
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let pending = self.dirty;
+        let fx = self.handle(msg);
+        self.dirty |= pending;
+        fx
+    }
+
+    fn handle(&mut self, msg: Msg) -> Vec<Effect> {
         self.dirty = true;
         let fx = match msg {
             Msg::Key(k) => self.key(k),
@@ -387,9 +404,15 @@ impl App {
                 Vec::new()
             }
             Msg::Quit => self.quit(),
-            Msg::Proxy(ev) => self.proxy_event(ev),
             Msg::Walk { walk, event } => match event.take() {
-                Some(ev) => self.form_answer(&walk, ev),
+                // The `:proxy` form is its own (three URL fields, reveal,
+                // rollback); every other walk is an engine form.
+                Some(ev) => match ev
+                    .downcast::<crate::flows::engine::Event<crate::flows::proxy::ProxyChange>>()
+                {
+                    Ok(ev) => self.proxy_event(&walk, *ev),
+                    Err(ev) => self.form_answer(&walk, ev),
+                },
                 None => Vec::new(),
             },
             Msg::Paste(text) => self.form_paste(&text.0),
@@ -401,6 +424,10 @@ impl App {
             } => {
                 logpane::lines(self, pane, node, lines, dropped);
                 return Vec::new();
+            }
+            Msg::JoinState { node, state } => {
+                self.token_join(node, state);
+                Vec::new()
             }
             Msg::LogStatus { pane, node, status } => {
                 logpane::status(self, pane, node, status);
@@ -783,6 +810,7 @@ impl App {
             (KeyCode::Char('a'), View::Keys) => return self.open_keys_add(),
             (KeyCode::Char('d'), View::Keys) => return self.open_keys_remove(),
             (code, View::Keys) if self.key_keys_view(code, ctrl) => {}
+            (code, View::Token) if self.key_token_view(code, ctrl) => {}
             _ => self.dirty = false,
         }
         Vec::new()
@@ -910,6 +938,13 @@ impl App {
             "rotate" => return self.open_certs_form('R'),
             "rotate-node" => return self.open_certs_form('N'),
             "fix-kcm" => return self.open_certs_form('F'),
+            "token" => {
+                self.views.truncate(1);
+                self.views.push(View::Token);
+                let mut fx = logpane::close(self);
+                fx.extend(self.open_token_view());
+                return fx;
+            }
             "logs" => {
                 let args: Vec<&str> = args.split_whitespace().collect();
                 return logpane::command(self, &args);

@@ -119,8 +119,6 @@ pub enum Msg {
     RefreshDue,
     /// SIGTERM/SIGHUP: leave like `:q`.
     Quit,
-    /// A result for the `:proxy` walkthrough.
-    Proxy(crate::flows::proxy::Event),
     /// An answer for the open engine walk: an `engine::Event<C>` of its
     /// change, boxed (the form downcasts it). `walk` is the walk's
     /// correlation id: an answer for an earlier walk (the targets changed
@@ -138,6 +136,11 @@ pub enum Msg {
         lines: Vec<crate::logs::LogLine>,
         /// Lines lost before this batch (the pane fell behind).
         dropped: u64,
+    },
+    /// A node's joining state (bootstrap data, rancherd's 502 loop) for `:token`.
+    JoinState {
+        node: String,
+        state: crate::flows::token::JoinState,
     },
     LogStatus {
         pane: u64,
@@ -162,8 +165,12 @@ pub enum Effect {
     Track(Vec<Target>),
     /// Read the settings, then gather and judge these nodes' credential files.
     Sweep(Vec<Target>),
-    /// A request of the `:proxy` walkthrough (read, dry run, apply, verify, audit).
-    Proxy(crate::flows::proxy::Action),
+    /// An action of the `:proxy` walk (read, dry run, apply, verify, audit),
+    /// run on the walk thread; its answer comes back as `Msg::Walk`.
+    Proxy {
+        walk: String,
+        action: Once<crate::flows::engine::Action<crate::flows::proxy::ProxyWork>>,
+    },
     /// An action of the open engine walk (any change), run on the walk
     /// thread; its answer comes back as `Msg::Walk`.
     /// `targets` are the nodes a `Load` reads.
@@ -172,6 +179,8 @@ pub enum Effect {
         targets: Vec<String>,
         action: Once<Box<dyn super::runner::WalkAction>>,
     },
+    /// Read each node's joining state (`:token`); answers come back as `Msg::JoinState`.
+    ReadJoinStates(Vec<Target>),
     /// Start a log pane's streams (one per node); their batches come back as `Msg::LogLines`.
     OpenLogs {
         pane: u64,

@@ -42,14 +42,16 @@ pub struct Runner {
 type WalkJob =
     Box<dyn FnOnce(&WalkThread) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> + Send>;
 
-/// The open walk's correlation id and its I/O (one walk at a time).
+/// An open walk's correlation id and its I/O.
 type WalkIo = (String, std::rc::Rc<dyn std::any::Any>);
 
-/// What the walk thread keeps between actions: the open walk's I/O
-/// (connected at its `Load`).
+/// What the walk thread keeps between actions: the open walk of each kind
+/// of change and its I/O (connected at its `Load`). One per kind, as the
+/// console keeps one form per kind: a `:proxy` walk opened beside an
+/// unfinished `:password` one does not take its I/O away.
 #[derive(Default)]
 struct WalkThread {
-    open: std::rc::Rc<std::cell::RefCell<Option<WalkIo>>>,
+    open: std::rc::Rc<std::cell::RefCell<HashMap<std::any::TypeId, WalkIo>>>,
 }
 
 /// What a walk's I/O is built from.
@@ -141,6 +143,26 @@ impl ConsoleChange for crate::flows::keys::RemoveKeys {
         io.fingerprints = draft.fingerprints.join(",");
         io.prove_with = draft.prove_with;
         Ok(io)
+    }
+}
+
+impl ConsoleChange for crate::flows::proxy::ProxyChange {
+    type Io = crate::flows::proxy_io::Io;
+    async fn connect(
+        setup: WalkSetup,
+        _targets: Vec<String>,
+        _walk: String,
+        _: Self::Draft,
+    ) -> Result<Self::Io, String> {
+        let (client, context, server) =
+            cluster::connect(&setup.kube).await.map_err(|p| p.detail)?;
+        Ok(crate::flows::proxy_io::Io::new(
+            client,
+            setup.state_dir,
+            context.clone(),
+            format!("{context} ({server})"),
+            Duration::from_secs(180),
+        ))
     }
 }
 
@@ -250,7 +272,8 @@ impl Runner {
                     match C::connect(setup, targets, walk.clone(), draft).await {
                         Ok(io) => {
                             let io: std::rc::Rc<dyn std::any::Any> = std::rc::Rc::new(io);
-                            *slot.borrow_mut() = Some((walk.clone(), io));
+                            slot.borrow_mut()
+                                .insert(std::any::TypeId::of::<C>(), (walk.clone(), io));
                         }
                         Err(e) => {
                             send(Event::LoadFailed(e));
@@ -260,7 +283,7 @@ impl Runner {
                 }
                 let io = slot
                     .borrow()
-                    .as_ref()
+                    .get(&std::any::TypeId::of::<C>())
                     .filter(|(id, _)| *id == walk)
                     .and_then(|(_, io)| io.clone().downcast::<C::Io>().ok());
                 let Some(io) = io else {
@@ -340,34 +363,6 @@ impl Runner {
         });
     }
 
-    /// A request of the proxy walkthrough, on its own task; the answer comes back as a Msg.
-    fn proxy(&self, action: crate::flows::proxy::Action) {
-        let (tx, kube, state_dir) = (self.tx.clone(), self.kube.clone(), self.state_dir.clone());
-        let state_dir_for_errors = state_dir.clone();
-        tokio::spawn(async move {
-            let ev = match cluster::connect(&kube).await {
-                Ok((client, context, server)) => {
-                    let io = crate::flows::run::Io {
-                        client,
-                        state_dir,
-                        cluster: format!("{context} ({server})"),
-                        context,
-                        verify_timeout: Duration::from_secs(180),
-                    };
-                    let progress_tx = tx.clone();
-                    crate::flows::run::perform_with(&io, action, move |ev| {
-                        let _ = progress_tx.try_send(Msg::Proxy(ev));
-                    })
-                    .await
-                }
-                Err(p) => crate::flows::run::without_api(&state_dir_for_errors, action, p.detail),
-            };
-            if let Some(ev) = ev {
-                let _ = tx.send(Msg::Proxy(ev)).await;
-            }
-        });
-    }
-
     pub fn run(&mut self, e: Effect) {
         match e {
             Effect::WatchNodes => {
@@ -439,7 +434,18 @@ impl Runner {
             }
             Effect::Track(targets) => self.track(targets),
             Effect::Sweep(targets) => self.sweep(targets),
-            Effect::Proxy(action) => self.proxy(action),
+            Effect::Proxy { walk, action } => {
+                if let Some(a) = action.take() {
+                    // The proxy's I/O needs no draft to connect.
+                    let draft = matches!(a, Action::Load).then(Default::default);
+                    self.engine_walk::<crate::flows::proxy::ProxyChange>(
+                        walk,
+                        vec![crate::flows::proxy::CLUSTER.into()],
+                        a,
+                        draft,
+                    )
+                }
+            }
             Effect::Walk {
                 walk,
                 targets,
@@ -447,6 +453,21 @@ impl Runner {
             } => {
                 if let Some(a) = action.take() {
                     a.run(self, walk, targets)
+                }
+            }
+            Effect::ReadJoinStates(targets) => {
+                for t in targets {
+                    let (tx, pool) = (self.tx.clone(), self.pool.clone());
+                    tokio::spawn(async move {
+                        if let Ok(state) = crate::cli::token::read_join_state(&pool, &t).await {
+                            let _ = tx
+                                .send(Msg::JoinState {
+                                    node: t.name,
+                                    state,
+                                })
+                                .await;
+                        }
+                    });
                 }
             }
             Effect::OpenLogs { pane, sources } => self.open_logs(pane, sources),
@@ -777,9 +798,25 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        r.run(Effect::Proxy(crate::flows::proxy::Action::Load));
+        // Engine walks run on their thread, set up as the console does.
+        let mut r = r.with_walk_ssh(SshSettings::new(
+            "rancher".into(),
+            None,
+            d.path().join("sockets"),
+        ));
+        r.run(Effect::Proxy {
+            walk: "w1".into(),
+            action: super::super::msg::Once::new(Action::Load),
+        });
         match next(&mut rx).await {
-            Msg::Proxy(crate::flows::proxy::Event::LoadFailed(why)) => assert!(!why.is_empty()),
+            Msg::Walk { walk, event } => {
+                assert_eq!(walk, "w1");
+                let ev = event.take().unwrap();
+                let ev = ev
+                    .downcast::<Event<crate::flows::proxy::ProxyChange>>()
+                    .unwrap();
+                assert!(matches!(*ev, Event::LoadFailed(why) if !why.is_empty()));
+            }
             other => panic!("{other:?}"),
         }
         r.shutdown().await;

@@ -360,6 +360,25 @@ fn nothing_dirty_for_keys_that_do_nothing() {
     assert!(app.dirty);
 }
 
+#[test]
+fn a_message_that_changes_nothing_keeps_an_earlier_key_due_for_drawing() {
+    let mut app = listed();
+    app.dirty = false;
+    app.update(key(':'));
+    // A probe for a node the table no longer has, before the next frame.
+    app.update(Msg::Ssh {
+        node: "gone".into(),
+        state: SshState::Up { latency_ms: 3 },
+    });
+    assert!(app.dirty, "the command line must still be drawn");
+    app.dirty = false;
+    app.update(Msg::Ssh {
+        node: "gone".into(),
+        state: SshState::Up { latency_ms: 3 },
+    });
+    assert!(!app.dirty);
+}
+
 mod sweep {
     use super::*;
     use crate::creds::Level;

@@ -1,7 +1,8 @@
 //! `harvcred proxy`: show, check, set and roll back the cluster's
-//! `http-proxy` setting. `set` and `rollback` walk the same flow machine as
-//! the console's form (validate, preview, dry run, confirm, apply, verify)
-//! and write the audit log.
+//! `http-proxy` setting. `set` and `rollback` are the proxy change on the
+//! walkthrough engine (`flows::proxy`), driven by the command line's walk
+//! driver (`cli::walk`) like every other change: validate, preview, dry run,
+//! confirm, apply, verify, the audit log and the exit codes.
 //!
 //! Proxy URLs with credentials are never taken from the command line (every
 //! user can read /proc/*/cmdline): `--http-proxy -` reads the URL from stdin.
@@ -15,11 +16,13 @@ use zeroize::Zeroizing;
 
 use super::ConnectArgs;
 use super::status::{error_line, json_text};
-use crate::audit::{self, MaskedProxy, Outcome};
+use super::walk::WalkFlags;
+use crate::audit::MaskedProxy;
 use crate::creds::proxy::{ClusterFacts, HttpProxySetting, ProxyUrl};
-use crate::flows::proxy::{self as flow, Action, Event, Field, Notice, ProxyFlow};
-use crate::flows::run::{Io, perform_with};
-use crate::flows::{Severity, Step, keep};
+use crate::flows::engine::Problem;
+use crate::flows::keep;
+use crate::flows::proxy::{self as flow, CLUSTER, Field, ProxyChange, ProxyDraft};
+use crate::flows::proxy_io::Io;
 use crate::logs::sanitize_str;
 
 #[derive(Debug, Clone, Args)]
@@ -80,6 +83,9 @@ pub enum ProxyCommand {
     },
     /// Restore the value the last change from this machine replaced, the same safe way.
     Rollback {
+        /// Show what the rollback would send and dry-run it on the server only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
@@ -153,19 +159,18 @@ fn url_value(flag: &str, given: &Option<String>) -> anyhow::Result<Option<ProxyU
     }
 }
 
+/// The given options as a draft: fields not given keep the cluster's value.
+fn draft_of(v: &ValueArgs) -> anyhow::Result<ProxyDraft> {
+    Ok(ProxyDraft {
+        http_proxy: url_value("--http-proxy", &v.http_proxy)?,
+        https_proxy: url_value("--https-proxy", &v.https_proxy)?,
+        no_proxy: v.no_proxy.as_ref().map(|n| n.trim().to_string()),
+    })
+}
+
 /// The current value with the given options applied.
 fn apply_values(base: &HttpProxySetting, v: &ValueArgs) -> anyhow::Result<HttpProxySetting> {
-    let mut s = base.clone();
-    if let Some(u) = url_value("--http-proxy", &v.http_proxy)? {
-        s.http_proxy = u;
-    }
-    if let Some(u) = url_value("--https-proxy", &v.https_proxy)? {
-        s.https_proxy = u;
-    }
-    if let Some(n) = &v.no_proxy {
-        s.no_proxy = n.trim().to_string();
-    }
-    Ok(s)
+    Ok(draft_of(v)?.resolve(base))
 }
 
 fn any_value(v: &ValueArgs) -> bool {
@@ -187,17 +192,17 @@ fn connect(connect: &ConnectArgs, verify_timeout: u64) -> anyhow::Result<Session
         .map_err(|p| anyhow::anyhow!("{}", p.detail))?;
     Ok(Session {
         rt,
-        io: Io {
+        io: Io::new(
             client,
-            state_dir: paths.state_dir,
-            cluster: format!("{context} ({server})"),
-            context,
-            verify_timeout: Duration::from_secs(verify_timeout),
-        },
+            paths.state_dir,
+            context.clone(),
+            format!("{context} ({server})"),
+            Duration::from_secs(verify_timeout),
+        ),
     })
 }
 
-fn level_code(problems: &[flow::Problem]) -> i32 {
+fn level_code(problems: &[Problem]) -> i32 {
     if flow::blocks(problems) {
         2
     } else if problems.is_empty() {
@@ -207,17 +212,9 @@ fn level_code(problems: &[flow::Problem]) -> i32 {
     }
 }
 
-fn print_problems(problems: &[flow::Problem]) {
+fn print_problems(problems: &[Problem]) {
     for p in problems {
-        let sev = match p.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        println!(
-            "  {sev:<8} {:<11} {}",
-            p.field.label(),
-            sanitize_str(&p.message)
-        );
+        println!("{}", super::walk::problem_line(p));
     }
 }
 
@@ -240,200 +237,15 @@ fn print_value(s: &HttpProxySetting) {
     }
 }
 
-/// Old and new side by side (masked), and what the change does.
-fn print_preview(f: &ProxyFlow) {
-    let (o, n) = (MaskedProxy::from(&f.old()), MaskedProxy::from(&f.draft));
-    let dash = |s: &str| {
-        if s.is_empty() {
-            "-".to_string()
-        } else {
-            sanitize_str(s).into_owned()
-        }
+/// Walks a change or its rollback on the engine to its end; the exit code.
+fn walk(s: &Session, change: ProxyChange, draft: ProxyDraft, dry_run: bool, yes: bool) -> i32 {
+    let flags = WalkFlags {
+        dry_run,
+        yes,
+        parallel: 1,
+        keep_going: false,
     };
-    let w = [&o.http_proxy, &o.https_proxy, &o.no_proxy]
-        .iter()
-        .map(|s| s.len().max(1))
-        .max()
-        .unwrap_or(1)
-        .max(3);
-    println!("Preview of the http-proxy change:");
-    println!("  {:<11} {:<w$}    new", "", "old");
-    for (f, a, b) in [
-        (Field::HttpProxy, &o.http_proxy, &n.http_proxy),
-        (Field::HttpsProxy, &o.https_proxy, &n.https_proxy),
-        (Field::NoProxy, &o.no_proxy, &n.no_proxy),
-    ] {
-        let mark = if a == b { "   " } else { " ->" };
-        println!("  {:<11} {:<w$}{mark} {}", f.label(), dash(a), dash(b));
-    }
-    println!("What it does:");
-    for c in flow::consequences(f.facts.node_ips.len()) {
-        println!("  - {c}");
-    }
-}
-
-use super::walk::ask_yes;
-
-fn refused_without_terminal(io: &Io, action: &str) {
-    let mut e = audit::Entry::new(
-        &io.cluster,
-        action,
-        &audit::correlation_id(),
-        Outcome::Refused,
-    );
-    e.detail = "no confirmation: stdin is not a terminal and --yes was not given".into();
-    if let Err(err) = audit::append(&io.state_dir, &e) {
-        tracing::error!("writing the audit log: {err}");
-    }
-}
-
-/// Walks a change or rollback to its end; the exit code.
-fn walk(
-    s: &Session,
-    mut f: ProxyFlow,
-    mut actions: Vec<Action>,
-    values: Option<&ValueArgs>,
-    yes: bool,
-) -> anyhow::Result<i32> {
-    let run = |f: &mut ProxyFlow, actions: Vec<Action>| {
-        let mut queue: std::collections::VecDeque<Action> = actions.into();
-        while let Some(a) = queue.pop_front() {
-            let shown = |ev: Event| {
-                if let Event::Progress { text, .. } = ev {
-                    println!("  {}", sanitize_str(&text));
-                }
-            };
-            if let Some(ev) = s.rt.block_on(perform_with(&s.io, a, shown)) {
-                queue.extend(f.handle(ev));
-            }
-        }
-    };
-    run(&mut f, std::mem::take(&mut actions));
-    if f.step == Step::Done {
-        if let Some(Err(e)) = &f.result {
-            eprintln!("harvcred proxy: {}", sanitize_str(e));
-        }
-        return Ok(3);
-    }
-    if let Some(v) = values {
-        let new = match apply_values(&f.old(), v) {
-            Ok(n) => n,
-            Err(e) => {
-                eprintln!("harvcred proxy: {}", error_line(&e));
-                return Ok(2);
-            }
-        };
-        let a = f.handle(Event::Edited(new));
-        run(&mut f, a);
-    }
-    loop {
-        match f.step {
-            Step::Edit => {
-                if let Some(n) = f.notice.take() {
-                    print_notice(&n);
-                    if matches!(n, Notice::Denied(_)) {
-                        return Ok(2);
-                    }
-                }
-                let a = f.handle(Event::Next);
-                run(&mut f, a);
-                if f.step == Step::Edit {
-                    if let Some(Notice::Info(m)) = &f.notice {
-                        println!("{}", sanitize_str(m));
-                        return Ok(0);
-                    }
-                    eprintln!("Refused before sending anything:");
-                    print_problems(&f.problems);
-                    return Ok(2);
-                }
-                if !f.problems.is_empty() {
-                    println!("Warnings (not blocking):");
-                    print_problems(&f.problems);
-                }
-            }
-            Step::Preview => {
-                if let Some(n) = f.notice.take() {
-                    print_notice(&n);
-                    if matches!(n, Notice::Conflict(_)) && yes {
-                        eprintln!(
-                            "not retrying on its own with --yes: look at the change and run the command again"
-                        );
-                        return Ok(2);
-                    }
-                    if matches!(n, Notice::Info(_)) {
-                        return Ok(3);
-                    }
-                }
-                print_preview(&f);
-                println!("Dry run on the server...");
-                let a = f.handle(Event::Next);
-                run(&mut f, a);
-            }
-            Step::Confirm => {
-                println!("Dry run passed.");
-                if !yes && !ask_yes("Apply this change to the cluster?") {
-                    let a = f.handle(Event::Cancel);
-                    run(&mut f, a);
-                    let mut e = audit::Entry::new(
-                        &s.io.cluster,
-                        f.mode.action(),
-                        &f.correlation_id,
-                        Outcome::Refused,
-                    )
-                    .with_proxy(&(&f.old()).into(), &(&f.draft).into());
-                    e.detail = "not confirmed by the operator".into();
-                    let _ = audit::append(&s.io.state_dir, &e);
-                    println!("Nothing was changed.");
-                    return Ok(2);
-                }
-                println!(
-                    "Applying (patch at resourceVersion {})...",
-                    sanitize_str(
-                        f.current
-                            .as_ref()
-                            .map_or("", |c| c.resource_version.as_str())
-                    )
-                );
-                let a = f.handle(Event::Next);
-                run(&mut f, a);
-            }
-            Step::Done => {
-                return Ok(match &f.result {
-                    Some(Ok(m)) => {
-                        println!("{}", sanitize_str(m));
-                        0
-                    }
-                    Some(Err(m)) => {
-                        eprintln!("harvcred proxy: {}", sanitize_str(m));
-                        1
-                    }
-                    None => 3,
-                });
-            }
-            Step::Cancelled => return Ok(2),
-            // Loading, DryRun, Apply, Verify only last while `run` runs.
-            other => anyhow::bail!("the flow stopped at {}", other.label()),
-        }
-    }
-}
-
-fn print_notice(n: &Notice) {
-    match n {
-        // The API's words are remote text: escaped before they reach the terminal.
-        Notice::Denied(m) => eprintln!("The cluster refused the change: {}", sanitize_str(m)),
-        Notice::Conflict(lines) => {
-            eprintln!(
-                "The setting was changed by someone else since it was read (409). What changed meanwhile:"
-            );
-            for l in lines {
-                eprintln!("  {}", sanitize_str(l));
-            }
-            if lines.is_empty() {
-                eprintln!("  (only its metadata or status)");
-            }
-        }
-        Notice::Info(m) => eprintln!("{}", sanitize_str(m)),
-    }
+    super::walk::run(&s.rt, change, &s.io, vec![CLUSTER.into()], draft, flags)
 }
 
 #[derive(Serialize)]
@@ -449,7 +261,7 @@ struct ShowJson {
     configured: Option<bool>,
     configured_message: String,
     node_ips: Vec<String>,
-    problems: Vec<flow::Problem>,
+    problems: Vec<Problem>,
     exit_code: i32,
 }
 
@@ -577,22 +389,22 @@ pub fn run(args: ProxyArgs, connect_args: &ConnectArgs, read_only: bool) -> anyh
                 );
                 return Ok(2);
             }
+            // Read before connecting: a URL with credentials comes on stdin.
+            let draft = match draft_of(&value) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("harvcred proxy set: {}", error_line(&e));
+                    return Ok(2);
+                }
+            };
             let s = match connect(connect_args, verify_timeout) {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            if !dry_run && !yes && !std::io::stdin().is_terminal() {
-                refused_without_terminal(&s.io, "proxy.set");
-                eprintln!(
-                    "harvcred proxy set: stdin is not a terminal, so there is no one to confirm: add --yes (after a --dry-run) to apply without asking"
-                );
-                return Ok(2);
-            }
-            let (mut f, a) = ProxyFlow::change(audit::correlation_id());
-            f.dry_run_only = dry_run;
-            walk(&s, f, a, Some(&value), yes)
+            Ok(walk(&s, ProxyChange::change(), draft, dry_run, yes))
         }
         ProxyCommand::Rollback {
+            dry_run,
             yes,
             verify_timeout,
         } => {
@@ -611,15 +423,13 @@ pub fn run(args: ProxyArgs, connect_args: &ConnectArgs, read_only: bool) -> anyh
                 }
                 Err(e) => return fail(e),
             };
-            if !yes && !std::io::stdin().is_terminal() {
-                refused_without_terminal(&s.io, "proxy.rollback");
-                eprintln!(
-                    "harvcred proxy rollback: stdin is not a terminal, so there is no one to confirm: add --yes"
-                );
-                return Ok(2);
-            }
-            let (f, a) = ProxyFlow::rollback(kept, audit::correlation_id());
-            walk(&s, f, a, None, yes)
+            Ok(walk(
+                &s,
+                ProxyChange::rollback(),
+                ProxyDraft::whole(&kept),
+                dry_run,
+                yes,
+            ))
         }
     }
 }
@@ -746,6 +556,7 @@ mod tests {
             verify_timeout: 1,
         };
         let rollback = ProxyCommand::Rollback {
+            dry_run: false,
             yes: true,
             verify_timeout: 1,
         };

@@ -23,6 +23,9 @@ use crate::audit::Outcome;
 /// exits 1 (applied, not verified) rather than 3, and a retry finishes it.
 pub const PARTLY_APPLIED: &str = "partly applied: ";
 
+/// What the notice of a walk sent back by a conflict says (see [`Walk::conflicted`]).
+const CHANGED_MEANWHILE: &str = "was changed meanwhile";
+
 /// What is particular to one kind of change. Pure: no I/O.
 pub trait Change {
     /// What the operator edits. Its `Debug` must mask secrets.
@@ -61,6 +64,16 @@ pub trait Change {
     /// now, masked, one line each (`noProxy: a -> b`), for the operator.
     fn changed(&self, _before: &Self::Facts, _now: &Self::Facts) -> Vec<String> {
         Vec::new()
+    }
+    /// All the targets together, in the walk's messages (`every node`; a
+    /// change of one cluster-wide resource says `the cluster`).
+    fn whole(&self) -> &'static str {
+        "every node"
+    }
+    /// How the walk ended, in the change's words, given every target's
+    /// state (None: the engine's count of changed and failed targets).
+    fn summary(&self, _states: &BTreeMap<String, TargetState>) -> Option<String> {
+        None
     }
 }
 
@@ -299,6 +312,14 @@ impl<C: Change> Walk<C> {
         matches!(self.step, Step::Edit | Step::Preview | Step::Confirm) || self.finished()
     }
 
+    /// Whether the walk went back because a target changed since it was
+    /// read (a 409, another hash): what changed is in `conflict`.
+    pub fn conflicted(&self) -> bool {
+        self.notice
+            .as_deref()
+            .is_some_and(|n| n.contains(CHANGED_MEANWHILE))
+    }
+
     /// Targets in a state, in order.
     pub fn targets_in(&self, pred: impl Fn(&TargetState) -> bool) -> Vec<String> {
         self.states
@@ -387,11 +408,11 @@ impl<C: Change> Walk<C> {
         out.extend(self.plan_preview());
         if self.step == Step::Edit && self.notice.is_none() {
             self.notice = Some(format!(
-                "{target} was changed meanwhile: check the form and go on"
+                "{target} {CHANGED_MEANWHILE}: check the form and go on"
             ));
         } else if self.step == Step::Preview {
             self.notice = Some(format!(
-                "{target} was changed meanwhile: read again, check the preview and go on"
+                "{target} {CHANGED_MEANWHILE}: read again, check the preview and go on"
             ));
         }
         out
@@ -453,9 +474,12 @@ impl<C: Change> Walk<C> {
         let already = count(|s| *s == TargetState::Verified { changed: false });
         let failed = self.targets_in(|s| matches!(s, TargetState::Failed(_)));
         let skipped = self.targets_in(|s| matches!(s, TargetState::Skipped(_)));
+        let own = self.change.summary(&self.states);
         let mut summary = format!("{changed} changed, {already} already so");
         if failed.is_empty() && skipped.is_empty() {
-            self.result = Some(Ok(summary));
+            self.result = Some(Ok(own.unwrap_or(summary)));
+        } else if let Some(own) = own {
+            self.result = Some(Err(own));
         } else {
             if !failed.is_empty() {
                 summary.push_str(&format!(", failed: {}", failed.join(" ")));
@@ -500,8 +524,23 @@ impl<C: Change> Walk<C> {
                     self.states
                         .insert(t, TargetState::Skipped("cancelled by the operator".into()));
                 }
-                self.notice =
-                    Some("no further node is started; the ones under way finish their step".into());
+                // A verification only watches (a rollout can take minutes):
+                // stop following it; an apply under way must finish to know
+                // what it wrote.
+                for t in self.targets_in(|s| matches!(s, TargetState::Verifying { .. })) {
+                    self.progress.remove(&t);
+                    self.states.insert(
+                        t,
+                        TargetState::Failed(
+                            "verify: stopped following before it was verified (cancelled by the operator)"
+                                .into(),
+                        ),
+                    );
+                }
+                self.notice = Some(
+                    "no further node is started; an apply under way finishes, verifications are no longer followed"
+                        .into(),
+                );
                 self.schedule()
             }
             (_, Event::Cancel) => {
@@ -572,9 +611,10 @@ impl<C: Change> Walk<C> {
                 }
                 if self.options.dry_run_only {
                     self.step = S::Done;
-                    self.result = Some(Ok(
-                        "dry run passed on every node: nothing was changed".into()
-                    ));
+                    self.result = Some(Ok(format!(
+                        "dry run passed on {}: nothing was changed",
+                        self.change.whole()
+                    )));
                     return vec![self.audit(None, "dry-run", Outcome::DryRun, "")];
                 }
                 self.step = S::Confirm;
@@ -738,7 +778,10 @@ impl<C: Change> Walk<C> {
         }
         match self.change.plan(&self.draft, facts, &self.targets) {
             Ok(plan) if plan.is_empty() => {
-                self.notice = Some("nothing to change: every node already has it".into());
+                self.notice = Some(format!(
+                    "nothing to change: {} already has it",
+                    self.change.whole()
+                ));
                 vec![]
             }
             Ok(plan) => {
@@ -1357,6 +1400,55 @@ mod tests {
             ]
         );
         assert_eq!(w.step, Step::Done);
+    }
+
+    #[test]
+    fn cancel_while_verifying_stops_following_and_the_late_answer_is_ignored() {
+        let (mut w, _) = Walk::new(
+            AppendLine,
+            nodes(2),
+            "x".into(),
+            ApplyOptions::default(),
+            "c".into(),
+        );
+        w.handle(Event::Loaded(BTreeSet::new()));
+        w.handle(Event::Next);
+        let dry = w.handle(Event::Next);
+        let Some(Action::DryRun { ticket, .. }) = dry.first().cloned() else {
+            panic!("{dry:?}")
+        };
+        for t in ["node1", "node2"] {
+            w.handle(Event::DryRunDone {
+                ticket,
+                target: t.into(),
+                result: Ok(()),
+            });
+        }
+        let started = w.handle(Event::Next);
+        let Some(Action::Apply { ticket, .. }) = started.first().cloned() else {
+            panic!("{started:?}")
+        };
+        w.handle(Event::Applied {
+            ticket,
+            target: "node1".into(),
+            result: Ok(true),
+        });
+        assert!(w.handle(Event::Cancel).is_empty());
+        assert_eq!(w.step, Step::Done);
+        assert_eq!(
+            states(&w),
+            vec![("node1".into(), "failed"), ("node2".into(), "skipped")]
+        );
+        assert!(matches!(
+            w.states.get("node1"),
+            Some(TargetState::Failed(e)) if e.starts_with("verify: stopped following")
+        ));
+        w.handle(Event::Verified {
+            ticket,
+            target: "node1".into(),
+            result: Ok(()),
+        });
+        assert_eq!(states(&w)[0], ("node1".into(), "failed"));
     }
 
     /// A toy setting of the cluster as a whole: one target, one value, read

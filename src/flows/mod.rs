@@ -1,7 +1,8 @@
-//! Guided walkthroughs as explicit step machines. A flow is driven by
+//! Guided walkthroughs on one engine (`engine`). A walk is driven by
 //! events (what the operator did, what a request returned) and answers with
 //! actions (what to request); it does no I/O itself, so the console, the
-//! CLI and the tests drive the same machine.
+//! CLI and the tests drive the same walk. Each change (`proxy`, `password`,
+//! `keys`, `certs`) says only what is particular to it (`engine::Change`).
 //!
 //! Every change takes the same route:
 //! edit -> validate -> preview -> dry run -> confirm -> apply -> verify -> done,
@@ -13,7 +14,8 @@ pub mod keep;
 pub mod keys;
 pub mod password;
 pub mod proxy;
-pub mod run;
+pub mod proxy_io;
+pub mod token;
 
 use serde::Serialize;
 

@@ -1,15 +1,25 @@
 //! The guided change of the `http-proxy` setting (and its rollback, which is
-//! the same walk with the kept old value as the new one).
+//! the same walk with the kept old value as the new one), as a change on the
+//! walkthrough engine: one target, the cluster ([`CLUSTER`]). What is
+//! particular to it: Harvester's checks, the masked old/new preview, and a
+//! work item that carries the resourceVersion read (the patch's
+//! precondition) and the value it replaces (kept for a rollback).
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Severity, Step};
-use crate::audit::{MaskedProxy, Outcome};
-use crate::cluster::settings::{PatchFailure, ProxyRead, Verified};
+use super::Severity;
+use super::engine::{Change, Planned, Problem, TargetState};
+use crate::audit::MaskedProxy;
+use crate::cluster::settings::ProxyRead;
 use crate::creds::proxy::{
-    self, ClusterFacts, HttpProxySetting, NoProxyEntry, coverage_warnings, parse_no_proxy,
-    validate_proxy_url, webhook_check,
+    self, ClusterFacts, HttpProxySetting, NoProxyEntry, ProxyUrl, coverage_warnings,
+    parse_no_proxy, validate_proxy_url, webhook_check,
 };
+
+/// The one target of a proxy change: the setting is cluster-wide.
+pub const CLUSTER: &str = "cluster";
 
 /// A form field of the proxy change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,22 +41,14 @@ impl Field {
     }
 }
 
-/// One validation problem, shown at its field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    pub field: Field,
-    pub severity: Severity,
-    pub message: String,
-}
-
 /// Every check of a proposed value: Harvester's webhook rule with its exact
 /// message, URL syntax, noProxy entries, and advice that does not block.
 /// Messages never carry credentials.
 pub fn validate(s: &HttpProxySetting, facts: &ClusterFacts) -> Vec<Problem> {
     let mut out = Vec::new();
-    let mut add = |field, severity, message: String| {
+    let mut add = |field: Field, severity, message: String| {
         out.push(Problem {
-            field,
+            field: field.label(),
             severity,
             message,
         })
@@ -176,426 +178,219 @@ impl Mode {
     }
 }
 
-/// What happened: operator input and request results.
+/// What the operator wants: a field left `None` keeps the cluster's value
+/// (`proxy set --no-proxy X` changes noProxy only). `Debug` masks the URLs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyDraft {
+    pub http_proxy: Option<ProxyUrl>,
+    pub https_proxy: Option<ProxyUrl>,
+    pub no_proxy: Option<String>,
+}
+
+impl ProxyDraft {
+    /// Every field given (the console's form, a rollback's kept value).
+    pub fn whole(s: &HttpProxySetting) -> ProxyDraft {
+        ProxyDraft {
+            http_proxy: Some(s.http_proxy.clone()),
+            https_proxy: Some(s.https_proxy.clone()),
+            no_proxy: Some(s.no_proxy.clone()),
+        }
+    }
+
+    /// The value it means, given the cluster's.
+    pub fn resolve(&self, current: &HttpProxySetting) -> HttpProxySetting {
+        HttpProxySetting {
+            http_proxy: self
+                .http_proxy
+                .clone()
+                .unwrap_or_else(|| current.http_proxy.clone()),
+            https_proxy: self
+                .https_proxy
+                .clone()
+                .unwrap_or_else(|| current.https_proxy.clone()),
+            no_proxy: self
+                .no_proxy
+                .clone()
+                .unwrap_or_else(|| current.no_proxy.clone()),
+        }
+    }
+}
+
+/// What is read before editing: the setting (with its resourceVersion) and
+/// what the checks need to know about the cluster.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// The setting and the facts the checks need were read.
-    Loaded {
-        current: ProxyRead,
-        facts: ClusterFacts,
-    },
-    LoadFailed(String),
-    /// The operator changed the form.
-    Edited(HttpProxySetting),
-    /// Enter / continue / yes.
-    Next,
-    Back,
-    Cancel,
-    DryRunDone {
-        ticket: u64,
-        result: Result<ProxyRead, PatchFailure>,
-    },
-    Applied {
-        ticket: u64,
-        result: Result<ProxyRead, PatchFailure>,
-    },
-    Verified {
-        ticket: u64,
-        result: Verified,
-    },
-    /// While verifying: the `configured` condition changed (what it says now).
-    Progress {
-        ticket: u64,
-        text: String,
-    },
+pub struct ProxyFacts {
+    pub current: ProxyRead,
+    pub cluster: ClusterFacts,
 }
 
-/// What the flow asks its driver to do.
+/// The patch: the new value, conditioned on the version read, and the
+/// value it replaces (kept for `rollback` once applied). `Debug` masks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Read the setting and the node IPs (answer: Loaded / LoadFailed).
-    Load,
-    /// Server-side dry run (answer: DryRunDone with the ticket).
-    DryRun {
-        ticket: u64,
-        new: HttpProxySetting,
-        resource_version: String,
-    },
-    /// The patch with the resourceVersion as precondition (answer: Applied).
-    Apply {
-        ticket: u64,
-        new: HttpProxySetting,
-        resource_version: String,
-    },
-    /// Follow `status.conditions` (answer: Verified).
-    Verify {
-        ticket: u64,
-        resource_version: String,
-    },
-    /// Keep the replaced value for a rollback.
-    KeepPrevious(HttpProxySetting),
-    /// Append an audit line (the driver adds time, user, cluster).
-    Audit {
-        action: &'static str,
-        correlation_id: String,
-        old: MaskedProxy,
-        new: MaskedProxy,
-        result: Outcome,
-        detail: String,
-    },
+pub struct ProxyWork {
+    pub new: HttpProxySetting,
+    pub old: HttpProxySetting,
+    pub resource_version: String,
 }
 
-/// A message for the operator beside the form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    /// The cluster said no: its words, verbatim.
-    Denied(String),
-    /// Someone changed the setting meanwhile: what changed, masked.
-    Conflict(Vec<String>),
-    /// Something to do or know (nothing to change, a failed request, ...).
-    Info(String),
-}
-
-/// The state of one proxy walkthrough. `Debug` is safe: every URL is masked.
-#[derive(Debug)]
-pub struct ProxyFlow {
-    pub step: Step,
+/// The `http-proxy` change (or its rollback) on the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyChange {
     pub mode: Mode,
-    /// Stop after a successful dry run (`proxy set --dry-run`).
-    pub dry_run_only: bool,
-    pub correlation_id: String,
-    /// The setting as last read (with its resourceVersion).
-    pub current: Option<ProxyRead>,
-    pub facts: ClusterFacts,
-    /// What the operator typed (kept through denials and conflicts).
-    pub draft: HttpProxySetting,
-    pub problems: Vec<Problem>,
-    pub notice: Option<Notice>,
-    /// How the walk ended (Done): Ok(summary) or Err(what to check).
-    pub result: Option<Result<String, String>>,
-    /// While verifying: the last word of the `configured` condition.
-    pub progress: Option<String>,
-    ticket: u64,
-    /// The value an applied change replaced (`current` is the new one then).
-    replaced: Option<HttpProxySetting>,
-    /// Whether `draft` came from the operator (kept on Loaded) or is to be
-    /// prefilled from the setting.
-    draft_given: bool,
 }
 
-impl ProxyFlow {
-    /// A change; the draft is prefilled from the setting once it is read.
-    pub fn change(correlation_id: String) -> (ProxyFlow, Vec<Action>) {
-        Self::start(Mode::Change, None, correlation_id)
+impl ProxyChange {
+    pub fn change() -> ProxyChange {
+        ProxyChange { mode: Mode::Change }
     }
-
-    /// A change to a value given up front (the CLI's flags).
-    pub fn change_to(new: HttpProxySetting, correlation_id: String) -> (ProxyFlow, Vec<Action>) {
-        Self::start(Mode::Change, Some(new), correlation_id)
-    }
-
-    /// A rollback to the kept value: the same walk, old value as new.
-    pub fn rollback(
-        previous: HttpProxySetting,
-        correlation_id: String,
-    ) -> (ProxyFlow, Vec<Action>) {
-        Self::start(Mode::Rollback, Some(previous), correlation_id)
-    }
-
-    fn start(
-        mode: Mode,
-        draft: Option<HttpProxySetting>,
-        correlation_id: String,
-    ) -> (ProxyFlow, Vec<Action>) {
-        let f = ProxyFlow {
-            step: Step::Loading,
-            mode,
-            dry_run_only: false,
-            correlation_id,
-            current: None,
-            facts: ClusterFacts::default(),
-            draft_given: draft.is_some(),
-            draft: draft.unwrap_or_default(),
-            problems: Vec::new(),
-            notice: None,
-            result: None,
-            ticket: 0,
-            progress: None,
-            replaced: None,
-        };
-        (f, vec![Action::Load])
-    }
-
-    /// Problems of one field, worst first.
-    pub fn problems_at(&self, field: Field) -> impl Iterator<Item = &Problem> {
-        let mut v: Vec<&Problem> = self.problems.iter().filter(|p| p.field == field).collect();
-        v.sort_by_key(|p| std::cmp::Reverse(p.severity));
-        v.into_iter()
-    }
-
-    /// The value being replaced.
-    pub fn old(&self) -> HttpProxySetting {
-        self.current
-            .as_ref()
-            .map(|c| c.setting.clone())
-            .unwrap_or_default()
-    }
-
-    /// The value before this walk's change (the replaced one once applied).
-    pub fn before(&self) -> HttpProxySetting {
-        self.replaced.clone().unwrap_or_else(|| self.old())
-    }
-
-    /// Whether the walk is over.
-    pub fn finished(&self) -> bool {
-        matches!(self.step, Step::Done | Step::Cancelled)
-    }
-
-    fn audit(&self, result: Outcome, detail: impl Into<String>) -> Action {
-        let old = self.before();
-        Action::Audit {
-            action: self.mode.action(),
-            correlation_id: self.correlation_id.clone(),
-            old: (&old).into(),
-            new: (&self.draft).into(),
-            result,
-            detail: detail.into(),
+    pub fn rollback() -> ProxyChange {
+        ProxyChange {
+            mode: Mode::Rollback,
         }
     }
+}
 
-    fn revalidate(&mut self) {
-        self.problems = validate(&self.draft, &self.facts);
-    }
-
-    fn rv(&self) -> String {
-        self.current
-            .as_ref()
-            .map(|c| c.resource_version.clone())
-            .unwrap_or_default()
-    }
-
-    fn next_ticket(&mut self) -> u64 {
-        self.ticket += 1;
-        self.ticket
-    }
-
-    /// A 409: take the new current value, say what changed, ask again.
-    fn conflict(&mut self, now: ProxyRead) -> Vec<Action> {
-        let changed = diff(&self.old(), &now.setting);
-        let a = self.audit(
-            Outcome::Denied,
-            "409 Conflict: the setting was changed by someone else meanwhile",
-        );
-        self.current = Some(now);
-        self.revalidate();
-        self.notice = Some(Notice::Conflict(changed));
-        self.step = if blocks(&self.problems) {
-            Step::Edit
+/// `field: old -> new` for every field, masked; unchanged ones say so.
+fn preview_lines(old: &HttpProxySetting, new: &HttpProxySetting) -> Vec<String> {
+    let (o, n) = (MaskedProxy::from(old), MaskedProxy::from(new));
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
         } else {
-            Step::Preview
-        };
-        vec![a]
+            s.to_string()
+        }
+    };
+    [
+        (Field::HttpProxy, &o.http_proxy, &n.http_proxy),
+        (Field::HttpsProxy, &o.https_proxy, &n.https_proxy),
+        (Field::NoProxy, &o.no_proxy, &n.no_proxy),
+    ]
+    .iter()
+    .map(|(f, a, b)| {
+        if a == b {
+            format!("{:<11} {} (unchanged)", f.label(), dash(a))
+        } else {
+            format!("{:<11} {} -> {}", f.label(), dash(a), dash(b))
+        }
+    })
+    .collect()
+}
+
+impl Change for ProxyChange {
+    type Draft = ProxyDraft;
+    type Facts = ProxyFacts;
+    type Work = ProxyWork;
+
+    fn action(&self) -> &'static str {
+        self.mode.action()
     }
 
-    /// Feeds one event; returns what to do next.
-    pub fn handle(&mut self, ev: Event) -> Vec<Action> {
-        use Step as S;
-        match (self.step, ev) {
-            (S::Done | S::Cancelled, _) => vec![],
-            (_, Event::Cancel) if matches!(self.step, S::Apply) => {
-                self.notice = Some(Notice::Info(
-                    "the change has been sent: wait for the cluster's answer".into(),
-                ));
-                vec![]
-            }
-            (S::Verify, Event::Cancel) => {
-                self.step = S::Done;
-                self.result = Some(Err(
-                    "applied; stopped following status.conditions before the cluster reported it configured".into(),
-                ));
-                vec![]
-            }
-            (_, Event::Cancel) => {
-                self.step = S::Cancelled;
-                vec![]
-            }
-            (S::Loading, Event::Loaded { current, facts }) => {
-                if !self.draft_given {
-                    self.draft = current.setting.clone();
-                }
-                self.current = Some(current);
-                self.facts = facts;
-                self.revalidate();
-                self.step = S::Edit;
-                vec![]
-            }
-            (S::Loading, Event::LoadFailed(e)) => {
-                self.step = S::Done;
-                self.result = Some(Err(e));
-                vec![]
-            }
-            (S::Edit, Event::Edited(s)) => {
-                self.draft = s;
-                self.revalidate();
-                // A denial or conflict note stays until the next attempt.
-                vec![]
-            }
-            (S::Edit, Event::Next) => {
-                self.revalidate();
-                if blocks(&self.problems) {
-                    let detail = self
-                        .problems
-                        .iter()
-                        .filter(|p| p.severity == Severity::Error)
-                        .map(|p| format!("{}: {}", p.field.label(), p.message))
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    return vec![self.audit(Outcome::Refused, detail)];
-                }
-                if self.draft == self.old() {
-                    self.notice = Some(Notice::Info(
-                        "nothing to change: the value is the one the cluster has".into(),
-                    ));
-                    return vec![];
-                }
-                self.notice = None;
-                self.step = S::Preview;
-                vec![]
-            }
-            (S::Preview, Event::Next) => {
-                let ticket = self.next_ticket();
-                self.step = S::DryRun;
-                vec![Action::DryRun {
-                    ticket,
-                    new: self.draft.clone(),
-                    resource_version: self.rv(),
-                }]
-            }
-            (S::Preview, Event::Back) => {
-                self.step = S::Edit;
-                vec![]
-            }
-            (S::DryRun, Event::Back) => {
-                // The answer of the abandoned dry run is ignored (ticket).
-                self.next_ticket();
-                self.step = S::Preview;
-                vec![]
-            }
-            (S::DryRun, Event::DryRunDone { ticket, result }) if ticket == self.ticket => {
-                match result {
-                    Ok(_) if self.dry_run_only => {
-                        self.step = S::Done;
-                        self.result = Some(Ok("dry run passed: nothing was changed".into()));
-                        vec![self.audit(Outcome::DryRun, "server-side dry run passed")]
-                    }
-                    Ok(_) => {
-                        self.step = S::Confirm;
-                        vec![]
-                    }
-                    Err(PatchFailure::Conflict(now)) => self.conflict(*now),
-                    Err(PatchFailure::Denied(m)) => {
-                        self.step = S::Edit;
-                        self.notice = Some(Notice::Denied(m.clone()));
-                        vec![self.audit(Outcome::Denied, format!("dry run: {m}"))]
-                    }
-                    Err(PatchFailure::Other(m)) => {
-                        self.step = S::Preview;
-                        self.notice = Some(Notice::Info(format!("the dry run failed: {m}")));
-                        vec![self.audit(Outcome::Failed, format!("dry run: {m}"))]
-                    }
-                }
-            }
-            (S::Confirm, Event::Next) => {
-                let ticket = self.next_ticket();
-                self.step = S::Apply;
-                vec![Action::Apply {
-                    ticket,
-                    new: self.draft.clone(),
-                    resource_version: self.rv(),
-                }]
-            }
-            (S::Confirm, Event::Back) => {
-                self.step = S::Preview;
-                vec![]
-            }
-            (S::Apply, Event::Applied { ticket, result }) if ticket == self.ticket => {
-                match result {
-                    Ok(written) => {
-                        let old = self.old();
-                        let audit = self.audit(Outcome::Applied, "");
-                        let ticket = self.next_ticket();
-                        let rv = written.resource_version.clone();
-                        self.replaced = Some(old.clone());
-                        self.current = Some(written);
-                        self.step = S::Verify;
-                        vec![
-                            audit,
-                            Action::KeepPrevious(old),
-                            Action::Verify {
-                                ticket,
-                                resource_version: rv,
-                            },
-                        ]
-                    }
-                    Err(PatchFailure::Conflict(now)) => self.conflict(*now),
-                    Err(PatchFailure::Denied(m)) => {
-                        self.step = S::Edit;
-                        self.notice = Some(Notice::Denied(m.clone()));
-                        vec![self.audit(Outcome::Denied, m)]
-                    }
-                    Err(PatchFailure::Other(m)) => {
-                        // It may or may not have been written; a retry carries
-                        // the old resourceVersion, so it cannot overwrite blindly.
-                        self.step = S::Preview;
-                        self.notice = Some(Notice::Info(format!("applying failed: {m}")));
-                        vec![self.audit(Outcome::Failed, m)]
-                    }
-                }
-            }
-            (S::Verify, Event::Progress { ticket, text }) if ticket == self.ticket => {
-                self.progress = Some(text);
-                vec![]
-            }
-            (S::Verify, Event::Verified { ticket, result }) if ticket == self.ticket => {
-                self.step = S::Done;
-                // The audit's "old" is now the new value; record the replaced one.
-                match result {
-                    Verified::Configured => {
-                        self.result = Some(Ok("applied; the cluster reports it configured".into()));
-                        vec![self.audit(Outcome::Verified, "configured")]
-                    }
-                    Verified::NotConfigured(m) | Verified::Timeout(m) => {
-                        self.result = Some(Err(format!("applied, but {m}")));
-                        vec![self.audit(Outcome::Failed, m)]
-                    }
-                }
-            }
-            // Late answers of abandoned requests, keys that mean nothing here.
-            _ => vec![],
+    fn validate(&self, draft: &ProxyDraft, facts: &ProxyFacts) -> Vec<Problem> {
+        validate(&draft.resolve(&facts.current.setting), &facts.cluster)
+    }
+
+    fn plan(
+        &self,
+        draft: &ProxyDraft,
+        facts: &ProxyFacts,
+        targets: &[String],
+    ) -> Result<Vec<Planned<ProxyWork>>, String> {
+        let old = &facts.current.setting;
+        let new = draft.resolve(old);
+        if new == *old {
+            return Ok(Vec::new());
         }
+        let mut preview = vec![format!(
+            "settings.harvesterhci.io http-proxy, patched at resourceVersion {}:",
+            facts.current.resource_version
+        )];
+        preview.extend(preview_lines(old, &new));
+        Ok(targets
+            .iter()
+            .map(|t| Planned {
+                target: t.clone(),
+                preview: preview.clone(),
+                work: ProxyWork {
+                    new: new.clone(),
+                    old: old.clone(),
+                    resource_version: facts.current.resource_version.clone(),
+                },
+            })
+            .collect())
+    }
+
+    fn consequences(&self, facts: &ProxyFacts) -> Vec<String> {
+        consequences(facts.cluster.node_ips.len())
+    }
+
+    fn audit_values(
+        &self,
+        draft: &ProxyDraft,
+        facts: &ProxyFacts,
+    ) -> Option<(serde_json::Value, serde_json::Value)> {
+        let old = &facts.current.setting;
+        let new = draft.resolve(old);
+        Some((
+            serde_json::to_value(MaskedProxy::from(old)).ok()?,
+            serde_json::to_value(MaskedProxy::from(&new)).ok()?,
+        ))
+    }
+
+    fn changed(&self, before: &ProxyFacts, now: &ProxyFacts) -> Vec<String> {
+        diff(&before.current.setting, &now.current.setting)
+    }
+
+    fn whole(&self) -> &'static str {
+        "the cluster"
+    }
+
+    fn summary(&self, states: &BTreeMap<String, TargetState>) -> Option<String> {
+        Some(match states.get(CLUSTER)? {
+            TargetState::Verified { changed: true } => {
+                "applied; the cluster reports it configured".into()
+            }
+            TargetState::Verified { changed: false } => {
+                "the cluster already had the value and reports it configured".into()
+            }
+            TargetState::Failed(e) => match e.strip_prefix("verify: ") {
+                Some(m) => format!("applied, but {m}"),
+                None => format!(
+                    "{}; a retry reads the setting first and does not write it twice",
+                    e.replacen("apply: ", "applying failed: ", 1)
+                ),
+            },
+            TargetState::Skipped(why) => format!("not applied: {why}"),
+            _ => return None,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Outcome;
     use crate::cluster::settings::Configured;
     use crate::creds::proxy::ProxyUrl;
+    use crate::flows::Step;
+    use crate::flows::engine::{Action, ApplyOptions, AuditLine, Event, Walk};
 
     const IPS: [&str; 3] = ["10.0.0.11", "10.0.0.12", "10.0.0.13"];
 
-    fn facts() -> ClusterFacts {
+    fn cluster() -> ClusterFacts {
         ClusterFacts {
             node_ips: IPS.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         }
     }
 
-    fn read(s: HttpProxySetting, rv: &str) -> ProxyRead {
-        ProxyRead {
-            setting: s,
-            resource_version: rv.into(),
-            configured: Configured::default(),
+    fn facts(s: HttpProxySetting, rv: &str) -> ProxyFacts {
+        ProxyFacts {
+            current: ProxyRead {
+                setting: s,
+                resource_version: rv.into(),
+                configured: Configured::default(),
+            },
+            cluster: cluster(),
         }
     }
 
@@ -607,137 +402,147 @@ mod tests {
         }
     }
 
-    fn loaded() -> ProxyFlow {
-        let (mut f, a) = ProxyFlow::change("c1".into());
-        assert_eq!(a, vec![Action::Load]);
-        f.handle(Event::Loaded {
-            current: read(HttpProxySetting::default(), "5"),
-            facts: facts(),
-        });
-        assert_eq!(f.step, Step::Edit);
-        f
+    fn walk(change: ProxyChange, draft: ProxyDraft) -> Walk<ProxyChange> {
+        let (w, a) = Walk::new(
+            change,
+            vec![CLUSTER.into()],
+            draft,
+            ApplyOptions::default(),
+            "c1".into(),
+        );
+        assert!(matches!(a[..], [Action::Load]));
+        w
     }
 
-    fn results(actions: &[Action]) -> Vec<Outcome> {
+    /// A change walk that read an empty setting at resourceVersion 5.
+    fn loaded() -> Walk<ProxyChange> {
+        let mut w = walk(ProxyChange::change(), ProxyDraft::default());
+        w.handle(Event::Loaded(facts(HttpProxySetting::default(), "5")));
+        assert_eq!(w.step, Step::Edit);
+        w
+    }
+
+    fn audits(actions: &[Action<ProxyWork>]) -> Vec<&AuditLine> {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::Audit { result, .. } => Some(*result),
+                Action::Audit(l) => Some(l),
                 _ => None,
             })
             .collect()
     }
 
-    fn sends(actions: &[Action]) -> bool {
+    fn results(actions: &[Action<ProxyWork>]) -> Vec<Outcome> {
+        audits(actions).iter().map(|l| l.result).collect()
+    }
+
+    fn sends(actions: &[Action<ProxyWork>]) -> bool {
         actions
             .iter()
             .any(|a| matches!(a, Action::DryRun { .. } | Action::Apply { .. }))
     }
 
+    /// Edits to `new`, previews and passes the dry run: at the confirmation.
+    fn to_confirm(w: &mut Walk<ProxyChange>, new: &HttpProxySetting) -> u64 {
+        w.handle(Event::Edited(ProxyDraft::whole(new)));
+        assert!(w.handle(Event::Next).is_empty());
+        assert_eq!(w.step, Step::Preview);
+        let a = w.handle(Event::Next);
+        let Action::DryRun { ticket, work, .. } = &a[0] else {
+            panic!("{a:?}")
+        };
+        assert_eq!(work.new, *new);
+        let ticket = *ticket;
+        w.handle(Event::DryRunDone {
+            ticket,
+            target: CLUSTER.into(),
+            result: Ok(()),
+        });
+        assert_eq!(w.step, Step::Confirm);
+        ticket
+    }
+
     #[test]
     fn happy_path_dry_runs_confirms_applies_keeps_old_and_verifies() {
-        let mut f = loaded();
+        let mut w = loaded();
         let new = proxy("10.0.0.0/24");
-        assert!(f.handle(Event::Edited(new.clone())).is_empty());
-        assert!(f.handle(Event::Next).is_empty());
-        assert_eq!(f.step, Step::Preview);
-        let a = f.handle(Event::Next);
-        let Action::DryRun {
-            ticket,
-            new: sent,
-            resource_version,
-        } = &a[0]
-        else {
+        to_confirm(&mut w, &new);
+        assert!(
+            w.plan[0]
+                .preview
+                .iter()
+                .any(|l| l.contains("http://admin:***@proxy.corp:3128")),
+            "{:?}",
+            w.plan[0].preview
+        );
+        let a = w.handle(Event::Next);
+        let Action::Apply { ticket, work, .. } = &a[0] else {
             panic!("{a:?}")
         };
-        assert_eq!((sent, resource_version.as_str()), (&new, "5"));
-        f.handle(Event::DryRunDone {
-            ticket: *ticket,
-            result: Ok(read(new.clone(), "5")),
-        });
-        assert_eq!(f.step, Step::Confirm);
-        let a = f.handle(Event::Next);
-        let Action::Apply {
+        // Conditioned on the version read; the replaced value goes with it.
+        assert_eq!(work.resource_version, "5");
+        assert_eq!(work.old, HttpProxySetting::default());
+        let ticket = *ticket;
+        let a = w.handle(Event::Applied {
             ticket,
-            resource_version,
-            ..
-        } = &a[0]
-        else {
-            panic!("{a:?}")
-        };
-        assert_eq!(resource_version, "5");
-        let a = f.handle(Event::Applied {
-            ticket: *ticket,
-            result: Ok(read(new.clone(), "6")),
+            target: CLUSTER.into(),
+            result: Ok(true),
         });
         assert_eq!(results(&a), vec![Outcome::Applied]);
-        assert!(a.contains(&Action::KeepPrevious(HttpProxySetting::default())));
-        let Some(Action::Verify {
+        assert!(matches!(a.last(), Some(Action::Verify { .. })), "{a:?}");
+        let a = w.handle(Event::Verified {
             ticket,
-            resource_version,
-        }) = a.last()
-        else {
-            panic!("{a:?}")
-        };
-        assert_eq!(resource_version, "6");
-        assert_eq!(f.step, Step::Verify);
-        let a = f.handle(Event::Verified {
-            ticket: *ticket,
-            result: Verified::Configured,
+            target: CLUSTER.into(),
+            result: Ok(()),
         });
         assert_eq!(results(&a), vec![Outcome::Verified]);
-        assert!(
-            matches!(&a[0], Action::Audit { old, .. } if old.http_proxy.is_empty()),
-            "the verified line records the replaced value: {a:?}"
+        let line = audits(&a)[0];
+        assert_eq!(line.old.as_ref().unwrap()["httpProxy"], "", "{line:?}");
+        assert_eq!(
+            line.new.as_ref().unwrap()["httpProxy"],
+            "http://admin:***@proxy.corp:3128"
         );
-        assert_eq!(f.step, Step::Done);
-        assert!(f.result.as_ref().unwrap().is_ok());
-        // Nothing in the flow's Debug output gives the password away.
-        assert!(!format!("{f:?}").contains("S3cretPw"));
+        assert_eq!(w.step, Step::Done);
+        assert_eq!(
+            w.result,
+            Some(Ok("applied; the cluster reports it configured".into()))
+        );
+        // Nothing in the walk's Debug output gives the password away.
+        assert!(!format!("{:?}", w.draft).contains("S3cretPw"));
+        assert!(!format!("{:?}", w.plan).contains("S3cretPw"));
     }
 
     #[test]
     fn uncovered_node_ip_blocks_before_sending_and_keeps_the_input() {
-        let mut f = loaded();
-        let typed = proxy("10.0.0.11,10.0.0.12,example.com");
-        f.handle(Event::Edited(typed.clone()));
+        let mut w = loaded();
+        let typed = ProxyDraft::whole(&proxy("10.0.0.11,10.0.0.12,example.com"));
+        w.handle(Event::Edited(typed.clone()));
         let msg = "noProxy should contain the node's IP addresses or CIDR. The node(s) 10.0.0.13 are not covered.";
         assert!(
-            f.problems_at(Field::NoProxy)
-                .any(|p| p.severity == Severity::Error && p.message == msg),
+            w.problems
+                .iter()
+                .any(|p| p.field == "noProxy" && p.severity == Severity::Error && p.message == msg),
             "{:?}",
-            f.problems
+            w.problems
         );
-        let a = f.handle(Event::Next);
+        let a = w.handle(Event::Next);
         assert!(!sends(&a));
         assert_eq!(results(&a), vec![Outcome::Refused]);
-        let Action::Audit { detail, .. } = &a[0] else {
-            unreachable!()
-        };
-        assert!(detail.contains(msg));
-        assert_eq!(f.step, Step::Edit);
-        assert_eq!(f.draft, typed);
+        assert!(audits(&a)[0].detail.contains(msg));
+        assert_eq!(w.step, Step::Edit);
+        assert_eq!(w.draft, typed);
         // Fixing it lets the walk go on.
-        f.handle(Event::Edited(proxy("10.0.0.0/24")));
-        assert!(!blocks(&f.problems));
-        f.handle(Event::Next);
-        assert_eq!(f.step, Step::Preview);
+        w.handle(Event::Edited(ProxyDraft::whole(&proxy("10.0.0.0/24"))));
+        assert!(!blocks(&w.problems));
+        w.handle(Event::Next);
+        assert_eq!(w.step, Step::Preview);
     }
 
     #[test]
     fn conflict_rereads_shows_what_changed_and_asks_again() {
-        let mut f = loaded();
-        f.handle(Event::Edited(proxy("10.0.0.0/24")));
-        f.handle(Event::Next);
-        let a = f.handle(Event::Next);
-        let Action::DryRun { ticket, .. } = a[0] else {
-            panic!()
-        };
-        f.handle(Event::DryRunDone {
-            ticket,
-            result: Ok(read(proxy("10.0.0.0/24"), "5")),
-        });
-        let a = f.handle(Event::Next);
+        let mut w = loaded();
+        to_confirm(&mut w, &proxy("10.0.0.0/24"));
+        let a = w.handle(Event::Next);
         let Action::Apply { ticket, .. } = a[0] else {
             panic!()
         };
@@ -745,54 +550,47 @@ mod tests {
             no_proxy: "192.168.0.0/16".into(),
             ..Default::default()
         };
-        let a = f.handle(Event::Applied {
+        let a = w.handle(Event::Conflict {
             ticket,
-            result: Err(PatchFailure::Conflict(Box::new(read(meanwhile, "9")))),
+            target: CLUSTER.into(),
+            now: facts(meanwhile, "9"),
         });
         assert_eq!(results(&a), vec![Outcome::Denied]);
-        assert_eq!(f.step, Step::Preview);
-        assert_eq!(
-            f.notice,
-            Some(Notice::Conflict(vec![
-                "noProxy: (empty) -> 192.168.0.0/16".into()
-            ]))
-        );
-        assert_eq!(f.draft, proxy("10.0.0.0/24"));
+        assert_eq!(w.step, Step::Preview);
+        assert_eq!(w.conflict, vec!["noProxy: (empty) -> 192.168.0.0/16"]);
+        assert_eq!(w.draft, ProxyDraft::whole(&proxy("10.0.0.0/24")));
         // Asked again: a new dry run carrying the version just read.
-        let a = f.handle(Event::Next);
-        let Action::DryRun {
-            resource_version, ..
-        } = &a[0]
-        else {
+        let a = w.handle(Event::Next);
+        let Action::DryRun { work, .. } = &a[0] else {
             panic!("{a:?}")
         };
-        assert_eq!(resource_version, "9");
+        assert_eq!(work.resource_version, "9");
     }
 
     #[test]
     fn webhook_denial_keeps_the_form_and_its_words() {
-        let mut f = loaded();
-        let typed = proxy("10.0.0.0/24");
-        f.handle(Event::Edited(typed.clone()));
-        f.handle(Event::Next);
-        let a = f.handle(Event::Next);
+        let mut w = loaded();
+        let typed = ProxyDraft::whole(&proxy("10.0.0.0/24"));
+        w.handle(Event::Edited(typed.clone()));
+        w.handle(Event::Next);
+        let a = w.handle(Event::Next);
         let Action::DryRun { ticket, .. } = a[0] else {
             panic!()
         };
         let words = "admission webhook \"validator.harvester-system.harvester-webhook\" denied the request: noProxy should contain the node's IP addresses or CIDR. The node(s) 10.0.0.14 are not covered.";
-        let a = f.handle(Event::DryRunDone {
+        let a = w.handle(Event::Denied {
             ticket,
-            result: Err(PatchFailure::Denied(words.into())),
+            target: CLUSTER.into(),
+            words: words.into(),
         });
         assert_eq!(results(&a), vec![Outcome::Denied]);
-        assert_eq!(f.step, Step::Edit);
-        assert_eq!(f.notice, Some(Notice::Denied(words.into())));
-        assert_eq!(f.draft, typed);
+        assert_eq!(w.step, Step::Edit);
+        assert_eq!(w.notice.as_deref(), Some(words));
+        assert_eq!(w.draft, typed);
     }
 
     #[test]
     fn cancel_at_every_step_before_apply_sends_nothing() {
-        // Walk to each step, then cancel: no patch is ever requested.
         for stop in [
             Step::Loading,
             Step::Edit,
@@ -800,110 +598,171 @@ mod tests {
             Step::DryRun,
             Step::Confirm,
         ] {
-            let (mut f, _) = ProxyFlow::change("c".into());
+            let mut w = walk(ProxyChange::change(), ProxyDraft::default());
             let mut all = Vec::new();
-            let mut walk = |f: &mut ProxyFlow, ev| all.extend(f.handle(ev));
-            if f.step != stop {
-                walk(
-                    &mut f,
-                    Event::Loaded {
-                        current: read(HttpProxySetting::default(), "1"),
-                        facts: facts(),
-                    },
-                );
-                walk(&mut f, Event::Edited(proxy("10.0.0.0/24")));
+            let mut ticket = 0;
+            if w.step != stop {
+                all.extend(w.handle(Event::Loaded(facts(HttpProxySetting::default(), "1"))));
+                all.extend(w.handle(Event::Edited(ProxyDraft::whole(&proxy("10.0.0.0/24")))));
             }
-            if f.step != stop {
-                walk(&mut f, Event::Next);
+            for _ in 0..2 {
+                if w.step != stop {
+                    let a = w.handle(Event::Next);
+                    if let Some(Action::DryRun { ticket: t, .. }) = a.first() {
+                        ticket = *t;
+                    }
+                    all.extend(a);
+                }
             }
-            if f.step != stop {
-                walk(&mut f, Event::Next);
+            if w.step != stop {
+                all.extend(w.handle(Event::DryRunDone {
+                    ticket,
+                    target: CLUSTER.into(),
+                    result: Ok(()),
+                }));
             }
-            if f.step != stop {
-                walk(
-                    &mut f,
-                    Event::DryRunDone {
-                        ticket: 1,
-                        result: Ok(read(proxy("10.0.0.0/24"), "1")),
-                    },
-                );
-            }
-            assert_eq!(f.step, stop);
-            let a = f.handle(Event::Cancel);
+            assert_eq!(w.step, stop);
+            let a = w.handle(Event::Cancel);
             assert!(a.is_empty(), "{stop:?}: {a:?}");
-            assert_eq!(f.step, Step::Cancelled, "{stop:?}");
+            assert_eq!(w.step, Step::Cancelled, "{stop:?}");
             assert!(
                 !all.iter().any(|a| matches!(a, Action::Apply { .. })),
                 "{stop:?}"
             );
             // Late answers change nothing either.
             assert!(
-                f.handle(Event::Applied {
-                    ticket: 1,
-                    result: Ok(read(proxy("10.0.0.0/24"), "2"))
+                w.handle(Event::Applied {
+                    ticket,
+                    target: CLUSTER.into(),
+                    result: Ok(true),
                 })
                 .is_empty()
             );
-            assert_eq!(f.step, Step::Cancelled);
+            assert_eq!(w.step, Step::Cancelled);
         }
     }
 
     #[test]
     fn back_walks_back_and_drops_a_late_dry_run_answer() {
-        let mut f = loaded();
-        f.handle(Event::Edited(proxy("10.0.0.0/24")));
-        f.handle(Event::Next);
-        let a = f.handle(Event::Next);
+        let mut w = loaded();
+        w.handle(Event::Edited(ProxyDraft::whole(&proxy("10.0.0.0/24"))));
+        w.handle(Event::Next);
+        let a = w.handle(Event::Next);
         let Action::DryRun { ticket, .. } = a[0] else {
             panic!()
         };
-        f.handle(Event::Back);
-        assert_eq!(f.step, Step::Preview);
-        f.handle(Event::DryRunDone {
+        w.handle(Event::Back);
+        assert_eq!(w.step, Step::Preview);
+        w.handle(Event::DryRunDone {
             ticket,
-            result: Ok(read(proxy("10.0.0.0/24"), "5")),
+            target: CLUSTER.into(),
+            result: Ok(()),
         });
-        assert_eq!(f.step, Step::Preview, "a stale answer must not confirm");
-        f.handle(Event::Back);
-        assert_eq!(f.step, Step::Edit);
+        assert_eq!(w.step, Step::Preview, "a stale answer must not confirm");
+        w.handle(Event::Back);
+        assert_eq!(w.step, Step::Edit);
     }
 
     #[test]
     fn rollback_is_the_same_walk_to_the_kept_value_and_no_change_is_said() {
         let kept = HttpProxySetting::default();
-        let (mut f, _) = ProxyFlow::rollback(kept.clone(), "r".into());
-        f.handle(Event::Loaded {
-            current: read(proxy("10.0.0.0/24"), "7"),
-            facts: facts(),
-        });
-        assert_eq!(f.draft, kept, "the kept value, not the current one");
-        f.handle(Event::Next);
-        assert_eq!(f.step, Step::Preview);
-        let a = f.handle(Event::Next);
-        assert!(matches!(&a[0], Action::DryRun { new, .. } if *new == kept));
+        let mut w = walk(ProxyChange::rollback(), ProxyDraft::whole(&kept));
+        w.handle(Event::Loaded(facts(proxy("10.0.0.0/24"), "7")));
+        assert_eq!(w.change.action(), "proxy.rollback");
+        w.handle(Event::Next);
+        assert_eq!(w.step, Step::Preview);
+        let a = w.handle(Event::Next);
+        assert!(matches!(&a[0], Action::DryRun { work, .. } if work.new == kept));
         // A change to the value the cluster already has is not sent.
         let mut g = loaded();
         g.handle(Event::Next);
         assert_eq!(g.step, Step::Edit);
-        assert!(matches!(g.notice, Some(Notice::Info(ref m)) if m.contains("nothing to change")));
+        assert_eq!(
+            g.notice.as_deref(),
+            Some("nothing to change: the cluster already has it")
+        );
+    }
+
+    #[test]
+    fn fields_not_given_keep_the_clusters_value() {
+        let d = ProxyDraft {
+            no_proxy: Some("10.0.0.0/16".into()),
+            ..Default::default()
+        };
+        assert_eq!(d.resolve(&proxy("10.0.0.0/24")), proxy("10.0.0.0/16"));
     }
 
     #[test]
     fn clearing_every_field_is_valid() {
-        let (mut f, _) = ProxyFlow::change("c".into());
-        f.handle(Event::Loaded {
-            current: read(proxy("10.0.0.0/24"), "3"),
-            facts: facts(),
+        let mut w = walk(ProxyChange::change(), ProxyDraft::default());
+        w.handle(Event::Loaded(facts(proxy("10.0.0.0/24"), "3")));
+        w.handle(Event::Edited(ProxyDraft::whole(
+            &HttpProxySetting::default(),
+        )));
+        assert!(w.problems.is_empty(), "{:?}", w.problems);
+        w.handle(Event::Next);
+        assert_eq!(w.step, Step::Preview);
+    }
+
+    /// Verifying waits for Harvester's controller (RKE2 restarts on every
+    /// node): ctrl-x stops following, and the walk says it was applied.
+    #[test]
+    fn cancel_while_verifying_stops_following_and_says_it_was_applied() {
+        let mut w = loaded();
+        to_confirm(&mut w, &proxy("10.0.0.0/24"));
+        let a = w.handle(Event::Next);
+        let Action::Apply { ticket, .. } = a[0] else {
+            panic!()
+        };
+        w.handle(Event::Applied {
+            ticket,
+            target: CLUSTER.into(),
+            result: Ok(true),
         });
-        f.handle(Event::Edited(HttpProxySetting::default()));
-        assert!(f.problems.is_empty(), "{:?}", f.problems);
-        f.handle(Event::Next);
-        assert_eq!(f.step, Step::Preview);
+        assert!(w.handle(Event::Cancel).is_empty());
+        assert_eq!(w.step, Step::Done);
+        let Some(Err(m)) = &w.result else {
+            panic!("{:?}", w.result)
+        };
+        assert!(m.starts_with("applied, but stopped following"), "{m}");
+        // The verification's late answer changes nothing.
+        w.handle(Event::Verified {
+            ticket,
+            target: CLUSTER.into(),
+            result: Ok(()),
+        });
+        assert!(matches!(w.result, Some(Err(_))));
+    }
+
+    #[test]
+    fn a_failed_apply_says_so_and_a_retry_sends_the_same_patch() {
+        let mut w = loaded();
+        to_confirm(&mut w, &proxy("10.0.0.0/24"));
+        let a = w.handle(Event::Next);
+        let Action::Apply { ticket, .. } = a[0] else {
+            panic!()
+        };
+        let a = w.handle(Event::Applied {
+            ticket,
+            target: CLUSTER.into(),
+            result: Err("connection reset".into()),
+        });
+        assert_eq!(results(&a), vec![Outcome::Failed]);
+        assert_eq!(w.step, Step::Done);
+        let Some(Err(m)) = &w.result else {
+            panic!("{:?}", w.result)
+        };
+        assert!(m.starts_with("applying failed: connection reset"), "{m}");
+        let a = w.handle(Event::Retry(None));
+        assert!(
+            matches!(&a[..], [Action::Apply { work, .. }] if work.resource_version == "5"),
+            "{a:?}"
+        );
     }
 
     #[test]
     fn validation_table() {
-        let f = facts();
+        let f = cluster();
         let url = |s: &str| HttpProxySetting {
             http_proxy: ProxyUrl::new(s),
             https_proxy: ProxyUrl::default(),
@@ -974,7 +833,7 @@ mod tests {
                 Some((field, part)) => assert!(
                     errors
                         .iter()
-                        .any(|e| e.field == field && e.message.contains(part)),
+                        .any(|e| e.field == field.label() && e.message.contains(part)),
                     "{s:?}: {p:?}"
                 ),
             }
@@ -989,7 +848,7 @@ mod tests {
         );
         let with_vip = ClusterFacts {
             vip: Some("192.168.5.10".into()),
-            ..facts()
+            ..cluster()
         };
         let p = validate(&np("10.0.0.0/24"), &with_vip);
         assert!(!blocks(&p));

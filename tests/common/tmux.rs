@@ -74,6 +74,25 @@ impl Tmux {
         std::thread::sleep(Duration::from_millis(60));
     }
 
+    /// Runs `:name` as an operator does: `:`, and typing only once the
+    /// prompt is drawn, enter only once the line reads `:name` (a key sent
+    /// to a screen that is not ready yet tests nothing).
+    pub fn command(&self, name: &str) {
+        let prompt = |s: &str, typed: &str| {
+            s.lines()
+                .any(|l| l.trim_start().starts_with(&format!(":{typed}")))
+        };
+        self.keys(&[":"]);
+        self.wait("the command prompt", Duration::from_secs(10), |s| {
+            prompt(s, "")
+        });
+        self.text(name);
+        self.wait(&format!("`:{name}` typed"), Duration::from_secs(10), |s| {
+            prompt(s, name)
+        });
+        self.keys(&["Enter"]);
+    }
+
     /// Wait until `ok` holds for the screen; fail with the screen if it never does.
     pub fn wait(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();

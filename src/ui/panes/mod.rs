@@ -12,6 +12,7 @@ pub mod placeholder;
 pub mod proxy;
 pub mod settings;
 pub mod status;
+pub mod token;
 pub mod walk;
 
 use ratatui::style::Style;

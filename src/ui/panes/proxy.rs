@@ -1,5 +1,5 @@
-//! `:proxy`: the guided change of the http-proxy setting. Draws from
-//! `App::walk` only; takes whatever area the layout gives it (the
+//! `:proxy`: the guided change of the http-proxy setting (an engine walk).
+//! Draws from `App::walk` only; takes whatever area the layout gives it (the
 //! log pane, when there is one, goes beside it).
 
 use ratatui::Frame;
@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::app::App;
 use crate::audit::MaskedProxy;
-use crate::flows::proxy::{Field, Notice, consequences};
+use crate::flows::proxy::{Field, consequences};
 use crate::flows::{Severity, Step};
 use crate::ui::Theme;
 use crate::ui::forms::{FieldNote, FieldView, draw_field};
@@ -28,7 +28,9 @@ fn hints(step: Step) -> &'static str {
         Step::Verify => {
             "applied; following status.conditions until configured…   ctrl-x stop following"
         }
-        Step::Done => "enter/esc close · u roll back to the value before this change",
+        Step::Done => {
+            "enter/esc close · u roll back to the value before this change · r retry a failed apply"
+        }
         Step::Cancelled => "enter/esc close",
     }
 }
@@ -76,11 +78,12 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let Some(form) = crate::app::flow::proxy_form(&app.walk) else {
         return;
     };
-    let flow = &form.flow;
+    let walk = &form.walk;
+    let step = form.shown_step();
     let block = Block::bordered()
         .border_style(t.border_focus)
         .title(Span::styled(
-            format!(" http-proxy · {} ", flow.step.label()),
+            format!(" http-proxy · {} ", step.label()),
             t.title,
         ));
     let inner = block.inner(area);
@@ -88,10 +91,10 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
     let bottom = inner.y + inner.height;
     let mut y = inner.y;
     let mut lines_after: Vec<Line> = Vec::new();
-    match flow.step {
+    match step {
         Step::Edit => {
             for (i, field) in Field::ALL.iter().enumerate() {
-                let notes: Vec<FieldNote> = flow
+                let notes: Vec<FieldNote> = form
                     .problems_at(*field)
                     .map(|p| FieldNote {
                         error: p.severity == Severity::Error,
@@ -119,8 +122,8 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         Step::Loading => {}
         _ => {
             let (o, n) = (
-                MaskedProxy::from(&flow.before()),
-                MaskedProxy::from(&flow.draft),
+                MaskedProxy::from(&form.before()),
+                MaskedProxy::from(&form.after()),
             );
             let dash = |s: &str| {
                 if s.is_empty() {
@@ -149,50 +152,52 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
             }
             lines_after.push(Line::from(""));
             lines_after.push(Line::from(Span::styled("What the change does:", t.dim)));
-            for c in consequences(flow.facts.node_ips.len()) {
+            let nodes = walk.facts.as_ref().map_or(0, |f| f.cluster.node_ips.len());
+            for c in consequences(nodes) {
                 lines_after.push(Line::from(Span::styled(format!("  • {c}"), t.base)));
             }
             lines_after.push(Line::from(""));
         }
     }
-    match &flow.notice {
-        Some(Notice::Denied(m)) => lines_after.push(Line::from(Span::styled(
-            format!("The cluster refused it: {}", escape(m)),
-            t.critical,
-        ))),
-        Some(Notice::Conflict(changed)) => {
-            lines_after.push(Line::from(Span::styled(
-                "Changed by someone else since it was read (409). What changed meanwhile:",
-                t.warn,
-            )));
-            for c in changed {
-                lines_after.push(Line::from(Span::styled(format!("  {}", escape(c)), t.warn)));
-            }
-            lines_after.push(Line::from(Span::styled(
-                "Look again and confirm with the new current value.",
-                t.warn,
-            )));
+    if walk.conflicted() {
+        lines_after.push(Line::from(Span::styled(
+            "Changed by someone else since it was read (409). What changed meanwhile:",
+            t.warn,
+        )));
+        for c in &walk.conflict {
+            lines_after.push(Line::from(Span::styled(format!("  {}", escape(c)), t.warn)));
         }
-        Some(Notice::Info(m)) => {
-            lines_after.push(Line::from(Span::styled(escape(m).into_owned(), t.warn)))
-        }
-        None => {}
+        lines_after.push(Line::from(Span::styled(
+            "Look again and confirm with the new current value.",
+            t.warn,
+        )));
+    } else if let Some(m) = &walk.notice {
+        // At the form after a dry run or apply: the cluster's refusal, verbatim.
+        let denied = step == Step::Edit && m.contains("denied the request");
+        lines_after.push(if denied {
+            Line::from(Span::styled(
+                format!("The cluster refused it: {}", escape(m)),
+                t.critical,
+            ))
+        } else {
+            Line::from(Span::styled(escape(m).into_owned(), t.warn))
+        });
     }
-    if flow.step == Step::Verify
-        && let Some(p) = &flow.progress
+    if step == Step::Verify
+        && let Some(p) = walk.progress.get(crate::flows::proxy::CLUSTER)
     {
         lines_after.push(Line::from(Span::styled(
             format!("status.conditions: {}", escape(p)),
             t.accent,
         )));
     }
-    if let Some(r) = &flow.result {
+    if let Some(r) = &walk.result {
         lines_after.push(match r {
             Ok(m) => Line::from(Span::styled(escape(m).into_owned(), t.ok)),
             Err(m) => Line::from(Span::styled(escape(m).into_owned(), t.critical)),
         });
     }
-    if flow.step == Step::Cancelled {
+    if step == Step::Cancelled {
         lines_after.push(Line::from(Span::styled(
             "cancelled: nothing was changed",
             t.dim,
@@ -203,7 +208,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App, t: &Theme) {
         let r = Rect::new(inner.x, y, inner.width, hint_row.saturating_sub(y));
         f.render_widget(Paragraph::new(lines_after).wrap(Wrap { trim: false }), r);
         f.render_widget(
-            Paragraph::new(Line::from(Span::styled(hints(flow.step), t.key))),
+            Paragraph::new(Line::from(Span::styled(hints(step), t.key))),
             Rect::new(inner.x, hint_row, inner.width, 1),
         );
     }

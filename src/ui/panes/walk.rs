@@ -23,7 +23,8 @@ fn hints(step: Step) -> &'static str {
         Step::Preview => "enter dry run · esc back to the form · ctrl-x cancel",
         Step::DryRun => "dry run on every node…   esc back · ctrl-x cancel",
         Step::Confirm => "dry run passed.  y apply now · n/esc back · ctrl-x cancel",
-        Step::Apply | Step::Verify => "applying node by node…   ctrl-x start no further node",
+        Step::Apply => "applying node by node…   ctrl-x start no further node",
+        Step::Verify => "verifying…   ctrl-x stop following (what is applied stays)",
         Step::Done => "r retry the failed nodes · enter/esc close",
         Step::Cancelled => "enter/esc close",
     }
