@@ -397,18 +397,26 @@ mod tests {
         );
         let (ticket, _) = ticket_of(&requests::<RotateClusterChange>(&fx)[0].1);
         let mut opened_logs = Vec::new();
-        for text in [
-            "node1: /var/lib/rancher/rke2/certificate_rotation/generation now 2, rke2-server restarted (Mon 2026-11-30 22:10:01 UTC)",
-            "  node1 | level=info msg=\"rke2 is up and running\"",
-            "RKEControlPlane: Ready True, status generation 2",
-            "node1: 18 of 18 leaf certificates renewed; earliest NotAfter 2026-12-10 -> 2027-11-30",
-        ] {
+        let per_cert: Vec<String> = (0..10)
+            .map(|i| {
+                format!("node1 server/tls/client-{i}.crt: Dec 10, 2026 -> Nov 30, 2027 renewed")
+            })
+            .collect();
+        let lines = [
+            "node1: /var/lib/rancher/rke2/certificate_rotation/generation now 2, rke2-server restarted (Mon 2026-11-30 22:10:01 UTC)".to_string(),
+            "  node1 | level=info msg=\"rke2 is up and running\"".into(),
+            "RKEControlPlane: Ready True, status generation 2".into(),
+        ]
+        .into_iter()
+        .chain(per_cert)
+        .chain(["node1: 18 of 18 leaf certificates renewed; earliest NotAfter 2026-12-10 -> 2027-11-30".to_string()]);
+        for text in lines {
             let fx = answer::<RotateNowForm>(
                 &mut app,
                 Event::Progress {
                     ticket,
                     target: target.clone(),
-                    text: text.into(),
+                    text,
                 },
             );
             opened_logs.extend(fx.into_iter().filter_map(|e| match e {
@@ -446,10 +454,25 @@ mod tests {
             s[3],
             "│done: 1 changed, 0 already so                                               │"
         );
-        assert!(s[10].starts_with("┌ followed "), "{s:#?}");
+        assert!(
+            s[8].starts_with("┌ followed 9-14 of 14 (pgup/pgdn) "),
+            "{s:#?}"
+        );
+        assert_eq!(
+            s[13],
+            "│node1 server/tls/client-9.crt: Dec 10, 2026 -> Nov 30, 2027 renewed         │"
+        );
         assert_eq!(
             s[14],
             "│node1: 18 of 18 leaf certificates renewed; earliest NotAfter 2026-12-10 -> 2│"
+        );
+        // pgup: the start of the rotation.
+        press(&mut app, KeyCode::PageUp);
+        let s = screen(&app, 16);
+        assert!(s[8].starts_with("┌ followed 1-6 of 14 "), "{s:#?}");
+        assert!(
+            s[9].contains("certificate_rotation/generation now 2"),
+            "{s:#?}"
         );
         // Closing goes back to :certs.
         press(&mut app, KeyCode::Enter);

@@ -30,6 +30,12 @@ pub const COMMANDS: &[Command] = &[
         mutating: false,
     },
     Command {
+        name: "token",
+        aliases: &[],
+        what: "cluster token copies",
+        mutating: false,
+    },
+    Command {
         name: "logs",
         aliases: &["log"],
         what: "node logs",

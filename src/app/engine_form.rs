@@ -229,6 +229,8 @@ pub struct EngineForm<S: FormSpec> {
     /// Everything the verifications said, in order (the walk keeps only
     /// each target's last word): a rotation followed node by node.
     pub followed: Vec<String>,
+    /// How many lines `followed` is scrolled back from its newest (pgup/pgdn).
+    pub followed_back: usize,
 }
 
 impl<S: FormSpec> std::fmt::Debug for EngineForm<S> {
@@ -299,6 +301,7 @@ impl<S: FormSpec> EngineForm<S> {
             loaded_with: draft,
             next_when_loaded: false,
             followed: Vec::new(),
+            followed_back: 0,
         };
         let fx = form.effects(actions);
         (form, fx)
@@ -381,6 +384,7 @@ impl<S: FormSpec> EngineForm<S> {
         self.focus = 0;
         self.reveal = false;
         self.followed.clear();
+        self.followed_back = 0;
         self.next_when_loaded = false;
         let targets = self.walk.targets.clone();
         self.restart(targets)
@@ -553,6 +557,16 @@ impl<S: FormSpec> OpenForm for EngineForm<S> {
             && k.modifiers.is_empty()
         {
             return FormKey::Effects(self.follow(next.spec));
+        }
+        // pgup/pgdn scroll what the verifications said, 10 lines a press.
+        if !self.followed.is_empty() && matches!(k.code, KeyCode::PageUp | KeyCode::PageDown) {
+            let most = self.followed.len().saturating_sub(1);
+            self.followed_back = if k.code == KeyCode::PageUp {
+                (self.followed_back + 10).min(most)
+            } else {
+                self.followed_back.saturating_sub(10)
+            };
+            return FormKey::Effects(Vec::new());
         }
         if self.walk.finished() && matches!(k.code, KeyCode::Enter | KeyCode::Esc) {
             return FormKey::Close;

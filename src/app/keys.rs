@@ -123,6 +123,18 @@ const KEYS: &[KeyHelp] = &[
     k("esc / q", "back"),
 ];
 
+/// `:token`: the copies of the cluster token (a view, like `token show`).
+const TOKEN: &[KeyHelp] = &[
+    k("j k / arrows", "scroll a line"),
+    k("g G / home end", "top / bottom"),
+    k("pgdn pgup", "a page down / up"),
+    k(
+        "r",
+        "read every node again (:token again also re-reads rancherd's log)",
+    ),
+    k("esc / q", "back"),
+];
+
 const PLACEHOLDER: &[KeyHelp] = &[k("esc / q", "back")];
 
 /// An engine walk's form (`engine_form`), as `app::walk` reads its keys.
@@ -158,6 +170,10 @@ const FORM: &[KeyHelp] = &[
         mutating: true,
     },
     k("enter / esc", "when done: close"),
+    k(
+        "pgup / pgdn",
+        "scroll what the verification said (followed)",
+    ),
 ];
 
 /// The focused pane's keys, then the global ones; mutating keys left out in
@@ -168,6 +184,7 @@ pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'s
         View::NodeDetail(_) => DETAIL,
         View::Certs => CERTS,
         View::Keys => KEYS,
+        View::Token => TOKEN,
         View::Logs => LOGS,
         View::Walk(_) => FORM,
         _ => PLACEHOLDER,

@@ -16,6 +16,7 @@ pub mod proxy_walk;
 pub mod runner;
 pub mod sort;
 pub mod table;
+pub mod token_view;
 pub mod walk;
 
 use std::cmp::Ordering;
@@ -33,6 +34,7 @@ pub enum View {
     NodeDetail(String),
     Certs,
     Keys,
+    Token,
     Logs,
     /// An engine walk's form (`engine_form`), by its flow's name.
     Walk(&'static str),
@@ -46,6 +48,7 @@ impl View {
             View::NodeDetail(n) => n,
             View::Certs => "certificates",
             View::Keys => "SSH keys",
+            View::Token => "cluster token",
             View::Logs => "logs",
             View::Walk(name) => name,
             View::Settings => "settings",
@@ -124,6 +127,8 @@ pub struct App {
     pub certs: certs::CertsView,
     /// `:keys`: the first line on screen (keys_view.rs).
     pub keys_view: keys_view::KeysView,
+    /// `:token`: scroll and the nodes' joining state (token_view.rs).
+    pub token_view: token_view::TokenViewState,
     /// The open engine walk's form (engine_form.rs), if any.
     pub form: Option<Box<dyn engine_form::OpenForm>>,
     /// The log pane (logpane.rs).
@@ -165,6 +170,7 @@ impl App {
             thresholds: Default::default(),
             certs: certs::CertsView::default(),
             keys_view: keys_view::KeysView::default(),
+            token_view: Default::default(),
             form: None,
             logs: Default::default(),
         };
@@ -406,6 +412,10 @@ impl App {
             } => {
                 logpane::lines(self, pane, node, lines, dropped);
                 return Vec::new();
+            }
+            Msg::JoinState { node, state } => {
+                self.token_join(node, state);
+                Vec::new()
             }
             Msg::LogStatus { pane, node, status } => {
                 logpane::status(self, pane, node, status);
@@ -781,6 +791,7 @@ impl App {
             (KeyCode::Char('a'), View::Keys) => return self.open_keys_add(),
             (KeyCode::Char('d'), View::Keys) => return self.open_keys_remove(),
             (code, View::Keys) if self.key_keys_view(code, ctrl) => {}
+            (code, View::Token) if self.key_token_view(code, ctrl) => {}
             _ => self.dirty = false,
         }
         Vec::new()
@@ -911,6 +922,13 @@ impl App {
             "rotate" => return self.open_certs_form('R'),
             "rotate-node" => return self.open_certs_form('N'),
             "fix-kcm" => return self.open_certs_form('F'),
+            "token" => {
+                self.views.truncate(1);
+                self.views.push(View::Token);
+                let mut fx = logpane::close(self);
+                fx.extend(self.open_token_view());
+                return fx;
+            }
             "logs" => {
                 let args: Vec<&str> = args.split_whitespace().collect();
                 return logpane::command(self, &args);

@@ -137,6 +137,11 @@ pub enum Msg {
         /// Lines lost before this batch (the pane fell behind).
         dropped: u64,
     },
+    /// A node's joining state (bootstrap data, rancherd's 502 loop) for `:token`.
+    JoinState {
+        node: String,
+        state: crate::flows::token::JoinState,
+    },
     LogStatus {
         pane: u64,
         node: crate::logs::NodeId,
@@ -168,6 +173,8 @@ pub enum Effect {
         targets: Vec<String>,
         action: Once<Box<dyn super::runner::WalkAction>>,
     },
+    /// Read each node's joining state (`:token`); answers come back as `Msg::JoinState`.
+    ReadJoinStates(Vec<Target>),
     /// Start a log pane's streams (one per node); their batches come back as `Msg::LogLines`.
     OpenLogs {
         pane: u64,

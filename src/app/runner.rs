@@ -443,6 +443,21 @@ impl Runner {
                     a.run(self, walk, targets)
                 }
             }
+            Effect::ReadJoinStates(targets) => {
+                for t in targets {
+                    let (tx, pool) = (self.tx.clone(), self.pool.clone());
+                    tokio::spawn(async move {
+                        if let Ok(state) = crate::cli::token::read_join_state(&pool, &t).await {
+                            let _ = tx
+                                .send(Msg::JoinState {
+                                    node: t.name,
+                                    state,
+                                })
+                                .await;
+                        }
+                    });
+                }
+            }
             Effect::OpenLogs { pane, sources } => self.open_logs(pane, sources),
             Effect::CloseLogs { pane } => {
                 // Dropping the streams closes the remote journalctl's stdin.

@@ -283,9 +283,13 @@ fn print_line(line: &str) {
     println!("{}", sanitize_str(line));
 }
 
-/// The console's `out`: its log file (the form shows the progress).
+/// The console's `out`: its log file (the form shows the progress). The
+/// nodes' journal lines (`  node | …`) stay out of it: what a node logs is
+/// not harvcred's to keep.
 fn log_line(line: &str) {
-    tracing::info!("{}", sanitize_str(line));
+    if !line.starts_with("  ") {
+        tracing::info!("{}", sanitize_str(line));
+    }
 }
 
 /// Connects a certificate change's I/O: the API, a pool of its own.
@@ -483,10 +487,11 @@ impl RotateClusterIo {
         Self::new(env, expired, Some(before))
     }
 
-    /// Per node: how many leaves were renewed, and the earliest NotAfter
-    /// before and after.
+    /// Each leaf's NotAfter before -> after, then per node how many leaves
+    /// were renewed and the earliest NotAfter before and after.
     async fn renewed_lines(&self, before: &Leaves) -> Vec<String> {
         let after = leaves(&self.env.sweep().await);
+        let mut lines = old_new_lines(before, &after, true);
         // Per node: renewed, all, earliest NotAfter before, after.
         type Tally = (usize, usize, Option<OffsetDateTime>, Option<OffsetDateTime>);
         let mut per: BTreeMap<&str, Tally> = BTreeMap::new();
@@ -503,15 +508,14 @@ impl RotateClusterIo {
         }
         let day =
             |t: Option<OffsetDateTime>| t.map_or("-".into(), crate::creds::certs::format_expiry);
-        per.into_iter()
-            .map(|(node, (renewed, all, old, new))| {
-                format!(
-                    "{node}: {renewed} of {all} leaf certificates renewed; earliest NotAfter {} -> {}",
-                    day(old),
-                    day(new)
-                )
-            })
-            .collect()
+        lines.extend(per.into_iter().map(|(node, (renewed, all, old, new))| {
+            format!(
+                "{node}: {renewed} of {all} leaf certificates renewed; earliest NotAfter {} -> {}",
+                day(old),
+                day(new)
+            )
+        }));
+        lines
     }
 }
 
@@ -1059,29 +1063,42 @@ fn leaves(s: &Sweep) -> Leaves {
     m
 }
 
+/// Each leaf's NotAfter before -> after and whether it was renewed; in
+/// columns, or `compact` for a narrow pane (no padding, the path after
+/// `/var/lib/rancher/rke2/`).
+fn old_new_lines(before: &Leaves, after: &Leaves, compact: bool) -> Vec<String> {
+    before
+        .iter()
+        .map(|(k, (serial, na))| {
+            let (node, file, _) = k;
+            let now = after.get(k);
+            let mark = match now {
+                Some((s, _)) if s != serial => "renewed",
+                Some(_) => "unchanged",
+                None => "gone",
+            };
+            let (old, new) = (
+                crate::creds::certs::format_expiry(*na),
+                now.map(|(_, t)| crate::creds::certs::format_expiry(*t))
+                    .unwrap_or_else(|| "-".into()),
+            );
+            if compact {
+                let file = file.trim_start_matches("/var/lib/rancher/rke2/");
+                format!("{node} {file}: {old} -> {new} {mark}")
+            } else {
+                format!("{node:<8} {file:<70} {old} -> {new} {mark}")
+            }
+        })
+        .collect()
+}
+
 fn print_old_new(before: &Leaves, after: &Leaves) {
     println!("Certificates, before -> after:");
-    let mut renewed = 0;
-    for (k, (serial, na)) in before {
-        let (node, file, _) = k;
-        let now = after.get(k);
-        let mark = match now {
-            Some((s, _)) if s != serial => {
-                renewed += 1;
-                "renewed"
-            }
-            Some(_) => "unchanged",
-            None => "gone",
-        };
-        println!(
-            "  {:<8} {:<70} {} -> {} {mark}",
-            sanitize_str(node),
-            sanitize_str(file),
-            crate::creds::certs::format_expiry(*na),
-            now.map(|(_, t)| crate::creds::certs::format_expiry(*t))
-                .unwrap_or_else(|| "-".into())
-        );
+    let lines = old_new_lines(before, after, false);
+    for l in &lines {
+        println!("  {}", sanitize_str(l));
     }
+    let renewed = lines.iter().filter(|l| l.ends_with(" renewed")).count();
     println!("{renewed} of {} leaf certificates renewed", before.len());
 }
 

@@ -8,6 +8,7 @@ pub mod logs;
 pub mod password;
 pub mod proxy;
 pub mod status;
+pub mod token;
 pub mod walk;
 
 use std::path::PathBuf;
@@ -126,6 +127,8 @@ pub enum Commands {
     Keys(keys::KeysArgs),
     /// Check or change the rancher password on nodes, now and after reboots (exit 0/1/2/3).
     Password(password::PasswordArgs),
+    /// The cluster token: every copy (show), why it is never rotated (rotate), a joining node's fix (fix).
+    Token(token::TokenArgs),
     /// Print the shell completion script for bash, zsh or fish.
     Completions(completions::CompletionsArgs),
     /// Print the man page (or write one page per command with --dir).
@@ -157,6 +160,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Commands::Proxy(args)) => proxy::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Keys(args)) => keys::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Password(args)) => password::run(args, &cli.connect, cli.console.read_only),
+        Some(Commands::Token(args)) => token::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Completions(args)) => completions::completions(args),
         Some(Commands::Man(args)) => completions::man(args),
         None => crate::console::run(console_options(&cli.connect, &cli.console)),

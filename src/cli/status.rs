@@ -43,7 +43,7 @@ pub struct NodeJson {
     pub areas: BTreeMap<Area, AreaJson>,
     /// rancher's SSH keys: `runtime` (authorized_keys) or the /oem file they are persisted in.
     pub keys: Vec<KeyJson>,
-    /// Where the cluster token is stored; a short SHA-256 prefix, never the value.
+    /// Where the cluster token is stored; a short keyed hash, never the value.
     pub tokens: Vec<TokenJson>,
 }
 

@@ -498,14 +498,13 @@ fn assess_tokens(
 ) -> (Vec<TokenCopy>, Vec<Finding>) {
     let mut copies: Vec<(String, Token)> = Vec::new();
     let mut findings = Vec::new();
-    if let Some(text) = files.text("/var/lib/rancher/rke2/server/token") {
-        match Token::parse(&Zeroizing::new(text)) {
-            Ok(t) => copies.push(("/var/lib/rancher/rke2/server/token".into(), t)),
-            Err(e) => findings.push(unreadable_token(
-                node,
-                "/var/lib/rancher/rke2/server/token",
-                &e,
-            )),
+    // agent-token is a link to token unless an agent token was set.
+    for path in [SERVER_TOKEN, AGENT_TOKEN] {
+        if let Some(text) = files.text(path) {
+            match Token::parse(&Zeroizing::new(text)) {
+                Ok(t) => copies.push((path.into(), t)),
+                Err(e) => findings.push(unreadable_token(node, path, &e)),
+            }
         }
     }
     for path in [
@@ -602,6 +601,8 @@ fn assess_proxy(
 
 /// The server's own copy: what rke2-server runs with.
 pub const SERVER_TOKEN: &str = "/var/lib/rancher/rke2/server/token";
+/// The token agents join with (RKE2: a link to `token` unless set apart).
+pub const AGENT_TOKEN: &str = "/var/lib/rancher/rke2/server/agent-token";
 
 /// Compares token copies across nodes (see [`compare_tokens_with_cluster`]).
 pub fn compare_tokens_across(reports: &mut [NodeReport]) {

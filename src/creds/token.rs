@@ -74,6 +74,10 @@ pub enum TokenError {
     /// `token:` is not a string.
     #[error("`token:` is not a string")]
     NotString,
+    /// The file is not laid out so that the token can be replaced safely
+    /// (what and where, never the value).
+    #[error("{0}")]
+    Layout(String),
 }
 
 impl Token {
@@ -138,10 +142,16 @@ impl Token {
         Sha256::digest(self.password().as_bytes()).into()
     }
 
-    /// `sha256:3f9a1c2b`: a short hash of the secret part, safe to show and
-    /// enough to tell copies apart.
+    /// `h:3f9a1c2b`: a short keyed hash of the secret part, safe to show and
+    /// enough to tell copies apart. The key is made fresh for each harvcred
+    /// process, so a hash from an output (a ticket, a monitoring log) cannot
+    /// be used to test guesses of the token offline; hashes compare within
+    /// one run only.
     pub fn short_hash(&self) -> String {
-        format!("sha256:{}", &hex::encode(self.digest())[..8])
+        let mut h = Sha256::new();
+        h.update(hash_key());
+        h.update(self.password().as_bytes());
+        format!("h:{}", &hex::encode(h.finalize())[..8])
     }
 
     /// Same secret part (what RKE2 uses), whatever the formats.
@@ -186,6 +196,12 @@ impl fmt::Display for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.short_hash())
     }
+}
+
+/// The key of [`Token::short_hash`]: random, once per process, never shown.
+fn hash_key() -> &'static [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(rand::random)
 }
 
 /// `sha256(file bytes)` as hex, as RKE2 computes the hash in a secure token.
@@ -264,6 +280,312 @@ pub fn token_from_yaml(text: &str) -> Result<Option<Token>, TokenError> {
         Some(TokenScalar(s)) if s.is_empty() => Ok(None),
         Some(TokenScalar(s)) => Token::parse(&s).map(Some),
     }
+}
+
+/// The file rancherd reads its token from, and the rke2 drop-in rancherd
+/// writes from it; both are also rendered from `/oem/90_custom.yaml` at boot.
+pub const RANCHERD_CONFIG: &str = "/etc/rancher/rancherd/config.yaml";
+pub const RANCHERD_RKE2_DROPIN: &str = "/etc/rancher/rke2/config.yaml.d/40-rancherd.yaml";
+
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .filter(|&i| i < text.len())
+        .collect()
+}
+
+fn line_at(text: &str, start: usize) -> &str {
+    let end = text[start..].find('\n').map_or(text.len(), |e| start + e);
+    &text[start..end]
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+/// Replaces the value of the `token:` key at `indent` spaces in `text`
+/// between byte `from` and `to`, keeping every other byte. The value must
+/// be a one-line scalar.
+fn replace_token_line(
+    text: &str,
+    from: usize,
+    to: usize,
+    indent: usize,
+    new: &Token,
+) -> Result<Zeroizing<String>, TokenError> {
+    let found: Vec<usize> = line_starts(text)
+        .into_iter()
+        .filter(|&s| s >= from && s < to)
+        .filter(|&s| {
+            let l = line_at(text, s);
+            indent_of(l) == indent && l[indent..].starts_with("token:")
+        })
+        .collect();
+    let start = match found.as_slice() {
+        [one] => *one,
+        [] => return Err(TokenError::Layout("no `token:` line to replace".into())),
+        _ => {
+            return Err(TokenError::Layout(
+                "more than one `token:` line: edit the file by hand".into(),
+            ));
+        }
+    };
+    let line = line_at(text, start);
+    let value_at = start + indent + "token:".len();
+    let rest = &line[indent + "token:".len()..];
+    let value = rest.trim();
+    if value.is_empty() || value.starts_with(['|', '>', '&', '*', '!']) {
+        return Err(TokenError::Layout(
+            "`token:` is not a one-line value: edit the file by hand".into(),
+        ));
+    }
+    // A trailing comment after a quoted value stays.
+    let comment = match rest.find(" #") {
+        Some(i) if value.starts_with(['"', '\'']) => &rest[i..],
+        Some(_) => {
+            return Err(TokenError::Layout(
+                "`token:` has a comment after a plain value: edit the file by hand".into(),
+            ));
+        }
+        None => "",
+    };
+    let rendered =
+        Zeroizing::new(serde_json::Value::String(new.expose_secret().to_string()).to_string());
+    let mut out = Zeroizing::new(String::with_capacity(text.len() + rendered.len()));
+    out.push_str(&text[..value_at]);
+    out.push(' ');
+    out.push_str(&rendered);
+    out.push_str(comment);
+    out.push_str(&text[start + line.len()..]);
+    Ok(out)
+}
+
+fn yaml_value(text: &str) -> Result<serde_json::Value, TokenError> {
+    serde_saphyr::from_str::<serde_json::Value>(text)
+        .map_err(|e| TokenError::Yaml(yaml_position(&e)))
+}
+
+/// Sets the top-level `token:` of a YAML config (rancherd's
+/// `config.yaml`, the `40-rancherd.yaml` drop-in) to `new`, every other byte
+/// kept; the result is parsed again and must differ from the input only in
+/// the token.
+pub fn set_token_in_yaml(text: &str, new: &Token) -> Result<Zeroizing<String>, TokenError> {
+    let out = replace_token_line(text, 0, text.len(), 0, new)?;
+    let got = token_from_yaml(&out)?
+        .ok_or_else(|| TokenError::Layout("the edited file has no token".into()))?;
+    if got.expose_secret() != new.expose_secret() {
+        return Err(TokenError::Layout(
+            "the edited file does not read back with the new token".into(),
+        ));
+    }
+    let (mut a, mut b) = (yaml_value(text)?, yaml_value(&out)?);
+    for v in [&mut a, &mut b] {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("token");
+        }
+    }
+    if a != b {
+        return Err(TokenError::Layout(
+            "the edit would change more than the token".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Sets `token:` inside the content of the yip `files` entry for `file_path`
+/// in an `/oem` config (the installer writes it as a `content: |` block
+/// scalar), every other byte of the file kept. The result is parsed again:
+/// the entry's content must read back with the new token, and the whole
+/// document must equal the old one but for that content.
+pub fn set_file_token_in_oem(
+    text: &str,
+    file_path: &str,
+    new: &Token,
+) -> Result<Zeroizing<String>, TokenError> {
+    crate::creds::oem::check_tabs(text).map_err(|e| TokenError::Layout(e.to_string()))?;
+    let starts = line_starts(text);
+    let is_path_line = |l: &str| {
+        let t = l
+            .trim_start_matches(' ')
+            .trim_start_matches("- ")
+            .trim_start();
+        t.strip_prefix("path:").is_some_and(|v| {
+            let v = v.trim();
+            v == file_path || v.trim_matches(['"', '\'']) == file_path
+        })
+    };
+    let entries: Vec<usize> = starts
+        .iter()
+        .copied()
+        .filter(|&s| is_path_line(line_at(text, s)))
+        .collect();
+    let [entry] = entries.as_slice() else {
+        return Err(TokenError::Layout(format!(
+            "{} `path: {file_path}` entries (one expected): edit the file by hand",
+            entries.len()
+        )));
+    };
+    let pl = line_at(text, *entry);
+    let key_indent = pl.find("path:").expect("matched path:");
+    // The entry's other keys sit at the same column, until a line less indented.
+    let mut content_line = None;
+    for &s in starts.iter().filter(|&&s| s > *entry) {
+        let l = line_at(text, s);
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        let ind = indent_of(l);
+        if ind < key_indent || (ind == key_indent && l[ind..].starts_with("- ")) {
+            break;
+        }
+        if ind == key_indent && l[ind..].starts_with("content:") {
+            content_line = Some(s);
+            break;
+        }
+    }
+    let Some(cs) = content_line else {
+        return Err(TokenError::Layout(format!(
+            "the entry for {file_path} has no `content:`"
+        )));
+    };
+    let cl = line_at(text, cs);
+    let head = cl[key_indent + "content:".len()..].trim();
+    if !matches!(head, "|" | "|-" | "|+") {
+        return Err(TokenError::Layout(format!(
+            "the content of {file_path} is not a `|` block (encoded or quoted): edit the file by hand"
+        )));
+    }
+    // The block: the following lines more indented than the key (or blank).
+    let block_from = cs + cl.len() + 1;
+    let mut block_to = text.len();
+    let mut block_indent = None;
+    for &s in starts.iter().filter(|&&s| s >= block_from) {
+        let l = line_at(text, s);
+        if l.trim().is_empty() {
+            continue;
+        }
+        let ind = indent_of(l);
+        if ind <= key_indent {
+            block_to = s;
+            break;
+        }
+        block_indent.get_or_insert(ind);
+    }
+    let Some(block_indent) = block_indent else {
+        return Err(TokenError::Layout(format!(
+            "the content of {file_path} is empty"
+        )));
+    };
+    let out = replace_token_line(text, block_from, block_to, block_indent, new)?;
+    // Read back: the document equals the old one but for this content.
+    let old_doc = yaml_value(text)?;
+    let new_doc = yaml_value(&out)?;
+    let mut expected = old_doc.clone();
+    let mut seen = 0;
+    let mut bad = None;
+    let new_contents = file_contents(&new_doc, file_path);
+    if let Some(stages) = expected.get_mut("stages").and_then(|s| s.as_object_mut()) {
+        for entries in stages.values_mut() {
+            for st in entries.as_array_mut().into_iter().flatten() {
+                for f in st
+                    .get_mut("files")
+                    .and_then(|f| f.as_array_mut())
+                    .into_iter()
+                    .flatten()
+                {
+                    if f.get("path").and_then(|p| p.as_str()) == Some(file_path) {
+                        seen += 1;
+                        match new_contents.first() {
+                            Some(c) => f["content"] = serde_json::Value::String(c.to_string()),
+                            None => bad = Some("the entry lost its content"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(b) = bad {
+        return Err(TokenError::Layout(b.into()));
+    }
+    if seen != 1 || new_contents.len() != 1 {
+        return Err(TokenError::Layout(format!(
+            "the entry for {file_path} is not under stages.<stage>[i].files: edit the file by hand"
+        )));
+    }
+    if expected != new_doc {
+        return Err(TokenError::Layout(
+            "the edit would change more than the token".into(),
+        ));
+    }
+    let got = token_from_yaml(new_contents[0])?
+        .ok_or_else(|| TokenError::Layout("the edited content has no token".into()))?;
+    if got.expose_secret() != new.expose_secret() {
+        return Err(TokenError::Layout(
+            "the edited content does not read back with the new token".into(),
+        ));
+    }
+    Ok(out)
+}
+
+fn file_contents<'a>(doc: &'a serde_json::Value, file_path: &str) -> Vec<&'a str> {
+    doc.get("stages")
+        .and_then(|s| s.as_object())
+        .into_iter()
+        .flat_map(|m| m.values())
+        .flat_map(|e| e.as_array().into_iter().flatten())
+        .flat_map(|st| {
+            st.get("files")
+                .and_then(|f| f.as_array())
+                .into_iter()
+                .flatten()
+        })
+        .filter(|f| f.get("path").and_then(|p| p.as_str()) == Some(file_path))
+        .filter_map(|f| f.get("content").and_then(|c| c.as_str()))
+        .collect()
+}
+
+/// A joining node's rancherd retrying because of its token, as its journal
+/// shows it (Harvester's "Modifying cluster token on agent nodes").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JoinLoop {
+    /// The last such line, shortened (the HTML body of the 502 cut off);
+    /// still remote text: sanitise before showing.
+    pub line: String,
+    /// How many such lines since rancherd last bootstrapped.
+    pub repeats: usize,
+}
+
+/// Whether a line is rancherd failing to get the cluster's CA certificates,
+/// which a wrong token gives: `502 Bad Gateway getting cacerts`, the newer
+/// `failed to get cacerts (HTTP 502 ...): likely token mismatch`, the older
+/// `insecure cacerts download from ...`.
+pub fn is_cacerts_failure(line: &str) -> bool {
+    (line.contains("getting cacerts") && line.contains("502"))
+        || line.contains("failed to get cacerts")
+        || line.contains("insecure cacerts download")
+}
+
+/// The token loop in rancherd's journal (`journalctl -b -u rancherd`), or
+/// None when its last word is a bootstrap (or it never failed so).
+pub fn rancherd_join_loop(journal: &str) -> Option<JoinLoop> {
+    let mut found: Option<JoinLoop> = None;
+    for l in journal.lines() {
+        if l.contains("Successfully Bootstrapped") {
+            found = None;
+        } else if is_cacerts_failure(l) {
+            let short = match l.find(": <html>") {
+                Some(i) => &l[..i],
+                None => l,
+            };
+            let short: String = short.chars().take(240).collect();
+            let repeats = found.as_ref().map_or(0, |f| f.repeats) + 1;
+            found = Some(JoinLoop {
+                line: short,
+                repeats,
+            });
+        }
+    }
+    found
 }
 
 /// How the copies of the token on one node compare.
@@ -430,11 +752,11 @@ mod tests {
         assert_eq!(a.short_hash(), b.short_hash());
         assert!(!a.agrees_with(&c));
         assert_ne!(a.short_hash(), c.short_hash());
-        let expected = format!(
-            "sha256:{}",
-            &hex::encode(Sha256::digest(PW.as_bytes()))[..8]
-        );
-        assert_eq!(a.short_hash(), expected);
+        // Keyed: not the plain SHA-256 of the password, which would let a
+        // shown hash test guesses.
+        let plain = &hex::encode(Sha256::digest(PW.as_bytes()))[..8];
+        assert!(!a.short_hash().contains(plain));
+        assert!(a.short_hash().starts_with("h:") && a.short_hash().len() == 10);
     }
 
     #[test]
@@ -448,7 +770,7 @@ mod tests {
             assert!(!shown.contains(PW), "{shown}");
             assert!(!shown.contains("K10"), "{shown}");
         }
-        assert!(format!("{t:?}").starts_with("Token(secure (server), sha256:"));
+        assert!(format!("{t:?}").starts_with("Token(secure (server), h:"));
         // Errors do not echo the value either.
         let err = Token::parse(&format!("K10zz::server:{PW}")).unwrap_err();
         assert!(!err.to_string().contains(PW));
@@ -591,5 +913,76 @@ mod tests {
             m.contains("/etc/rancher/rancherd/config.yaml differ(s) from this server's own /var/lib/rancher/rke2/server/token"),
             "{m}"
         );
+    }
+
+    const OEM: &str = "# installer's file\nname: Harvester Configuration\nstages:\n  initramfs:\n  - commands:\n    - modprobe kvm\n    files:\n    - path: /etc/rancher/rancherd/config.yaml\n      permissions: 384\n      owner: 0\n      group: 0\n      content: |\n        server: https://10.0.0.10:443\n        role: server\n        token: \"wrong-Token-1\"\n        kubernetesVersion: v1.33.5+rke2r1\n        labels:\n         - harvesterhci.io/managed=true\n      encoding: \"\"\n      ownerstring: \"\"\n    - path: /etc/rancher/rke2/config.yaml.d/40-rancherd.yaml\n      permissions: 384\n      content: |\n        token: \"wrong-Token-1\"\n        server: https://10.0.0.10:9345\n      encoding: \"\"\n    hostname: node3\n    users:\n      rancher:\n        passwd: $6$x$y # keep me\n";
+
+    #[test]
+    fn the_token_inside_oem_file_content_is_replaced_and_nothing_else() {
+        let new = Token::parse(&secure(PW, "server", b"ca")).unwrap();
+        let out = set_file_token_in_oem(OEM, RANCHERD_CONFIG, &new).unwrap();
+        let diff: Vec<(&str, &str)> = OEM
+            .lines()
+            .zip(out.lines())
+            .filter(|(a, b)| a != b)
+            .collect();
+        assert_eq!(diff.len(), 1, "{diff:?}");
+        assert_eq!(diff[0].0, "        token: \"wrong-Token-1\"");
+        assert!(diff[0].1.starts_with("        token: \"K10"));
+        assert_eq!(OEM.lines().count(), out.lines().count());
+        // The other file's token is untouched until it is asked for.
+        assert!(out.contains(
+            "content: |\n        token: \"wrong-Token-1\"\n        server: https://10.0.0.10:9345"
+        ));
+        let both = set_file_token_in_oem(&out, RANCHERD_RKE2_DROPIN, &new).unwrap();
+        let parsed = crate::creds::oem::parse_oem(&both).unwrap();
+        let (_, tok) = parsed.rancherd_token.unwrap();
+        assert!(tok.unwrap().agrees_with(&new));
+        assert!(!both.contains("wrong-Token-1"));
+        assert!(both.contains("passwd: $6$x$y # keep me"));
+        // No entry, an encoded one: refused, the value never in the error.
+        let err = set_file_token_in_oem(OEM, "/etc/nothing", &new).unwrap_err();
+        assert!(err.to_string().contains("0 `path: /etc/nothing` entries"));
+        let b64 = "stages:\n  initramfs:\n  - files:\n    - path: /etc/rancher/rancherd/config.yaml\n      encoding: b64\n      content: dG9rZW46IHgK\n";
+        let err = set_file_token_in_oem(b64, RANCHERD_CONFIG, &new).unwrap_err();
+        assert!(err.to_string().contains("not a `|` block"), "{err}");
+        assert!(!err.to_string().contains(PW));
+    }
+
+    #[test]
+    fn the_token_of_a_config_file_is_replaced_and_nothing_else() {
+        let text = "server: https://10.0.0.10:443\nrole: server\ntoken: \"wrong\" # set by the installer\nkubernetesVersion: v1.33.5+rke2r1\n";
+        let new = Token::parse(PW).unwrap();
+        let out = set_token_in_yaml(text, &new).unwrap();
+        assert_eq!(
+            out.as_str(),
+            format!(
+                "server: https://10.0.0.10:443\nrole: server\ntoken: \"{PW}\" # set by the installer\nkubernetesVersion: v1.33.5+rke2r1\n"
+            )
+        );
+        assert!(set_token_in_yaml("role: agent\n", &new).is_err());
+        assert!(set_token_in_yaml("token: |\n  x\n", &new).is_err());
+    }
+
+    #[test]
+    fn the_502_cacerts_loop_is_found_until_rancherd_bootstraps() {
+        let fail = "time=\"2026-11-30T20:00:00Z\" level=info msg=\"failed to bootstrap system, will retry: generating plan: response 502: 502 Bad Gateway getting cacerts: <html>\\r\\n<head>\"";
+        let boot = "level=info msg=\"Bootstrapping Rancher (v2.12.2/v1.33.5+rke2r1)\"";
+        let j = format!("{boot}\n{fail}\n{boot}\n{fail}\n");
+        let l = rancherd_join_loop(&j).unwrap();
+        assert_eq!(l.repeats, 2);
+        assert!(
+            l.line.ends_with("502 Bad Gateway getting cacerts"),
+            "{}",
+            l.line
+        );
+        let healed = format!(
+            "{j}level=info msg=\"Successfully Bootstrapped Rancher (v2.12.2/v1.33.5+rke2r1)\"\n"
+        );
+        assert_eq!(rancherd_join_loop(&healed), None);
+        assert!(is_cacerts_failure(
+            "failed to get cacerts (HTTP 502 Bad Gateway): likely token mismatch or incorrect server URL"
+        ));
+        assert_eq!(rancherd_join_loop(boot), None);
     }
 }

@@ -37,7 +37,8 @@ pub enum Scenario {
     CertsExpiring,
     /// kube-controller-manager and kube-scheduler serving certs expired on every server.
     KcmCertExpired,
-    /// One node's rancherd token differs; its rancherd journal shows the 502 cacerts retries.
+    /// The last node has not joined: its rancherd token differs and its
+    /// rancherd journal shows the 502 cacerts retries.
     TokenMismatch,
     /// http-proxy is set and one node's /etc/environment disagrees with it.
     ProxyDrift,
@@ -97,7 +98,7 @@ impl Scenario {
                 "older RKE2 (as old-rke2) whose self-signed kube-controller-manager and kube-scheduler serving certificates expired on every server"
             }
             Scenario::TokenMismatch => {
-                "the last node's rancherd token differs; its rancherd log shows 502 cacerts retries"
+                "the last node was reinstalled with a wrong token and has not joined: its rancherd log shows 502 cacerts retries, its Node is not Ready"
             }
             Scenario::ProxyDrift => {
                 "http-proxy is set and node1's /etc/environment names another proxy"

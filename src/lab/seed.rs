@@ -242,6 +242,14 @@ fn token_mismatch_node(plan: &LabPlan, node: &NodePlan) -> bool {
         && plan.nodes.last().map(|n| n.name == node.name) == Some(true)
 }
 
+/// A node that has not joined yet: the token-mismatch node, (re)installed
+/// with a wrong token, so rancherd never bootstrapped it. It has no RKE2
+/// token or bootstrap data, no Rancher drop-in, and only rancherd runs at
+/// boot; its Node object (left from before the reinstall) is not Ready.
+pub fn not_joined(plan: &LabPlan, node: &NodePlan) -> bool {
+    token_mismatch_node(plan, node)
+}
+
 fn is_node1(plan: &LabPlan, node: &NodePlan) -> bool {
     plan.nth_or_last(1).name == node.name
 }
@@ -666,13 +674,16 @@ pub fn seed_node(
         0,
     )?;
     // Rancher manages every node that has joined, with the cluster's token.
-    t.file(
-        "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml",
-        &rke2_50_rancher(plan, node, &material.server_token()),
-        0o600,
-        0,
-        0,
-    )?;
+    let joined = !not_joined(plan, node);
+    if joined {
+        t.file(
+            "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml",
+            &rke2_50_rancher(plan, node, &material.server_token()),
+            0o600,
+            0,
+            0,
+        )?;
+    }
     let rke2_90_name = match node.role {
         Role::Server => "/etc/rancher/rke2/config.yaml.d/90-harvester-server.yaml",
         Role::Worker => "/etc/rancher/rke2/config.yaml.d/90-harvester-agent.yaml",
@@ -710,6 +721,8 @@ pub fn seed_node(
             t.host("/var/lib/rancher/rke2/server/tls/temporary-certs"),
             fs::Permissions::from_mode(0o700),
         )?;
+    }
+    if node.role == Role::Server && joined {
         // Servers have joined with the true token, whatever their config says now.
         let server_token = material.server_token();
         t.file(
@@ -749,7 +762,12 @@ pub fn seed_node(
     )?;
     t.file(RESUME_MARKER, "", 0o600, 0, 0)?;
     t.parents("/etc/systemd/system/multi-user.target.wants/x")?;
-    enable_units(upper, node.role)?;
+    if joined {
+        enable_units(upper, node.role)?;
+    } else {
+        // rancherd starts RKE2 once it has bootstrapped.
+        enable_unit_names(upper, &["rancherd"])?;
+    }
     chown_tree(&t.host("/var/lib/rancher"), 0, 0)?;
 
     // /oem.
@@ -969,9 +987,14 @@ pub fn units_for(role: Role) -> [&'static str; 3] {
 
 /// Enable the role's units in a node's upper layer (`multi-user.target.wants` links).
 pub fn enable_units(upper: &Path, role: Role) -> Result<()> {
+    enable_unit_names(upper, &units_for(role))
+}
+
+/// Enable these units in a node's upper layer.
+pub fn enable_unit_names(upper: &Path, units: &[&str]) -> Result<()> {
     let wants = upper.join("etc/systemd/system/multi-user.target.wants");
     fs::create_dir_all(&wants)?;
-    for u in units_for(role) {
+    for u in units {
         let link = wants.join(format!("{u}.service"));
         let _ = fs::remove_file(&link);
         std::os::unix::fs::symlink(format!("{UNIT_DIR}/{u}.service"), &link)

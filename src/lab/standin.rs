@@ -379,7 +379,11 @@ fn rke2_start<W: Write>(
     let resume = node.p(RESUME_MARKER);
     let resuming = resume.exists();
     if server {
-        log.info("Managed etcd cluster bootstrap already complete and initialized");
+        if node.p(BOOTSTRAP_TOKEN_HASH).exists() {
+            log.info("Managed etcd cluster bootstrap already complete and initialized");
+        } else {
+            log.info("Joining etcd cluster already initialized, forcing reconciliation");
+        }
         // The bootstrap data is decrypted with the token of the config; the
         // token file only stands in when the config names none.
         let token = match node.config_token() {
@@ -402,7 +406,38 @@ fn rke2_start<W: Write>(
                 return Ok(false);
             }
             Ok(_) => log.info("Reconciling bootstrap data between datastore and disk"),
-            Err(_) => pki::write_file(&record, &format!("{hash}\n"), 0o600)?,
+            Err(_) => {
+                // Joining: the cluster hands its bootstrap data only to a
+                // server whose token it knows.
+                let cluster = fs::read_to_string(node.p(NODE_SHARE).join("cluster-token.sha256"))
+                    .map(|h| h.trim().to_string())
+                    .ok();
+                if cluster.as_ref().is_some_and(|c| *c != hash) {
+                    let server =
+                        server_url(node).unwrap_or_else(|| "https://127.0.0.1:9345".into());
+                    log.fatal(&format!(
+                        "starting kubernetes: preparing server: failed to get CA certs: {server}/cacerts: 401 Unauthorized"
+                    ));
+                    return Ok(false);
+                }
+                pki::write_file(&record, &format!("{hash}\n"), 0o600)?;
+                let own = node.p(TOKEN_FILE);
+                let ca = node.tls().join("server-ca.crt");
+                if !own.exists()
+                    && let Ok(pem) = fs::read_to_string(&ca)
+                {
+                    let t = zeroize::Zeroizing::new(format!(
+                        "{}\n",
+                        pki::server_token(&pem, pki::token_secret(&token))
+                    ));
+                    pki::write_file(&own, &t, 0o600)?;
+                    for link in ["agent-token", "node-token"] {
+                        let l = own.with_file_name(link);
+                        let _ = fs::remove_file(&l);
+                        std::os::unix::fs::symlink("token", &l)?;
+                    }
+                }
+            }
         }
     }
     if resuming {
@@ -858,10 +893,22 @@ fn rancherd<W: Write>(node: &Node, log: &mut Log<W>, stop: &AtomicBool) -> Resul
         Ok(true) => {
             log.info(&bootstrap);
             log.info("Writing plan file to /var/lib/rancher/rancherd/plan/plan.json");
+            let install = rke2_to_install(node);
+            if let Some(unit) = install {
+                // A node joining now: rancherd's plan writes RKE2's config
+                // from its own and starts RKE2, which joins the cluster.
+                install_rke2(node, unit, log)?;
+            }
             log.info(&format!(
                 "Successfully Bootstrapped Rancher ({rancher}/{version})"
             ));
             log.flush();
+            if let Some(unit) = install {
+                // After the line: the unit's start does not hold rancherd up.
+                let _ = std::process::Command::new("systemctl")
+                    .args(["enable", "--now", "--no-block", &format!("{unit}.service")])
+                    .status();
+            }
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(StdDuration::from_millis(500));
             }
@@ -892,6 +939,54 @@ fn rancherd<W: Write>(node: &Node, log: &mut Log<W>, stop: &AtomicBool) -> Resul
             Ok(1)
         }
     }
+}
+
+/// The RKE2 unit rancherd's plan must install and start: none on a node
+/// that has one enabled already (it has joined), else by the node's role.
+fn rke2_to_install(node: &Node) -> Option<&'static str> {
+    let wants = node.p("/etc/systemd/system/multi-user.target.wants");
+    let enabled = ["rke2-server", "rke2-agent"]
+        .iter()
+        .any(|u| fs::symlink_metadata(wants.join(format!("{u}.service"))).is_ok());
+    if enabled || !wants.is_dir() {
+        return None;
+    }
+    Some(if node.is_server() {
+        "rke2-server"
+    } else {
+        "rke2-agent"
+    })
+}
+
+/// rancherd's plan for RKE2: `40-rancherd.yaml` with the token and join
+/// address of rancherd's config.
+fn install_rke2<W: Write>(node: &Node, unit: &str, log: &mut Log<W>) -> Result<()> {
+    let text = fs::read_to_string(node.p(RANCHERD_CONFIG))?;
+    let v: serde_json::Value = serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow!("failed to parse {RANCHERD_CONFIG}: {e}"))?;
+    let token = zeroize::Zeroizing::new(
+        v.get("token")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_string(),
+    );
+    let mut dropin = zeroize::Zeroizing::new(format!(
+        "token: {}\n",
+        serde_json::Value::String(token.to_string())
+    ));
+    if let Some(server) = v.get("server").and_then(|s| s.as_str()) {
+        let host = server
+            .trim_start_matches("https://")
+            .rsplit_once(':')
+            .map_or(server.trim_start_matches("https://"), |(h, _)| h);
+        dropin.push_str(&format!("server: https://{host}:9345\n"));
+    }
+    pki::write_file(&node.p(RKE2_TOKEN_DROPINS[0]), &dropin, 0o600)?;
+    log.info(&format!(
+        "Installing {unit} and writing {}",
+        RKE2_TOKEN_DROPINS[0]
+    ));
+    Ok(())
 }
 
 fn rancherd_token_ok(node: &Node) -> Result<bool> {

@@ -84,7 +84,7 @@ pub static HINTS: &[Hint] = &[
         action: "Compare the token hashes in the token view. On the joining node fix token: in \
                  /etc/rancher/rancherd/config.yaml and in the rancherd file inside \
                  /oem/90_custom.yaml (it is re-rendered from there at boot), then restart \
-                 rancherd.",
+                 rancherd: `harvcred token fix --node NODE` does this.",
         goto: Goto::Token,
     },
     Hint {

@@ -31,6 +31,7 @@ pub const FIXED_FILES: &[&str] = &[
     "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml",
     "/etc/rancher/rke2/config.yaml.d/90-harvester-server.yaml",
     "/var/lib/rancher/rke2/server/token",
+    "/var/lib/rancher/rke2/server/agent-token",
     "/var/lib/rancher/rke2/server/tls/server-ca.crt",
     "/var/lib/rancher/rke2/agent/server-ca.crt",
     "/oem/harvester.config",

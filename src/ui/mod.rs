@@ -131,6 +131,13 @@ pub fn draw(f: &mut Frame, app: &App, theme: &Theme) {
             };
             panes::keys::draw(f, body, app, theme);
         }
+        View::Token => {
+            let body = Rect {
+                height: a.status.y - a.main.y,
+                ..a.main
+            };
+            panes::token::draw(f, body, app, theme);
+        }
         View::Settings => {
             let body = Rect {
                 height: a.status.y - a.main.y,

@@ -131,7 +131,59 @@ impl Controllers {
             tasks: std::sync::Mutex::new(Vec::new()),
         });
         me.start_cloudinit_resync();
+        me.start_kubelet_status();
         me
+    }
+
+    /// The kubelet's status posts for a node that is not Ready yet (one that
+    /// has not joined): once RKE2 runs on it, its Node turns Ready, as the
+    /// kubelet's first post after the join makes it.
+    fn start_kubelet_status(self: &Arc<Self>) {
+        let Some(ops) = self.node_ops.clone() else {
+            return;
+        };
+        let me = self.clone();
+        self.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                let waiting: Vec<String> = me
+                    .store
+                    .list(Kind::Node, None)
+                    .0
+                    .iter()
+                    .filter(|n| {
+                        !n["status"]["conditions"].as_array().is_some_and(|cs| {
+                            cs.iter()
+                                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                        })
+                    })
+                    .filter_map(|n| n["metadata"]["name"].as_str().map(String::from))
+                    .collect();
+                for name in waiting {
+                    let running = crate::lab::exec::node_root_sh(
+                        &ops.ssh_config,
+                        &name,
+                        "systemctl is-active --quiet rke2-server || systemctl is-active --quiet rke2-agent",
+                    )
+                    .await
+                    .is_ok_and(|o| o.status.success());
+                    if running {
+                        me.store.modify(Kind::Node, "", &name, |n| {
+                            let now = now_rfc3339();
+                            n["status"]["conditions"] = json!([{
+                                "type": "Ready",
+                                "status": "True",
+                                "reason": "KubeletReady",
+                                "message": "kubelet is posting ready status",
+                                "lastHeartbeatTime": now,
+                                "lastTransitionTime": now,
+                            }]);
+                        });
+                    }
+                }
+            }
+        });
     }
 
     fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {

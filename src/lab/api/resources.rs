@@ -316,11 +316,16 @@ pub fn seed(
         )?;
     }
     for n in &plan.nodes {
-        store.create(
-            Kind::Node,
-            node_object(&n.name, &n.ip.to_string(), n.role, plan.rke2_version()),
-            false,
-        )?;
+        let mut node = node_object(&n.name, &n.ip.to_string(), n.role, plan.rke2_version());
+        if crate::lab::seed::not_joined(plan, n) {
+            // Left from before the node was reinstalled: its kubelet has not
+            // posted since, until the node joins again.
+            node["status"]["conditions"][0]["status"] = json!("Unknown");
+            node["status"]["conditions"][0]["reason"] = json!("NodeStatusUnknown");
+            node["status"]["conditions"][0]["message"] =
+                json!("Kubelet stopped posting node status.");
+        }
+        store.create(Kind::Node, node, false)?;
     }
     let mut proxy = "{}".to_string();
     for (name, default) in SETTING_DEFAULTS {

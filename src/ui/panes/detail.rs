@@ -142,7 +142,7 @@ fn area_facts(r: &crate::creds::report::NodeReport, tab: Area, t: &Theme) -> Vec
         }
         Area::Token if !r.tokens.is_empty() => {
             lines.push(heading(
-                "token copies (SHA-256 prefix, never the value)".into(),
+                "token copies (short keyed hash, never the value)".into(),
             ));
             for c in &r.tokens {
                 lines.push(Line::from(vec![

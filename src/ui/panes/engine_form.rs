@@ -140,10 +140,23 @@ fn draw_followed<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t
     }
     let height = (form.followed.len() as u16 + 2).min(area.height / 2);
     let rows = height.saturating_sub(2) as usize;
-    let lines: Vec<Line> = form.followed[form.followed.len().saturating_sub(rows)..]
+    // The newest lines, or as far back as pgup went.
+    let len = form.followed.len();
+    let end = (len - form.followed_back.min(len - 1)).max(rows.min(len));
+    let lines: Vec<Line> = form.followed[end.saturating_sub(rows)..end]
         .iter()
         .map(|l| Line::from(Span::styled(escape(l).into_owned(), t.dim)))
         .collect();
+    let title = if form.followed.len() > rows {
+        format!(
+            " followed {}-{} of {} (pgup/pgdn) ",
+            end.saturating_sub(rows) + 1,
+            end,
+            form.followed.len()
+        )
+    } else {
+        " followed ".to_string()
+    };
     let rect = Rect {
         y: area.y + area.height - height,
         height,
@@ -151,7 +164,7 @@ fn draw_followed<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t
     };
     let block = Block::bordered()
         .border_style(t.border)
-        .title(Span::styled(" followed ", t.title));
+        .title(Span::styled(title, t.title));
     f.render_widget(Paragraph::new(lines).block(block), rect);
     Rect {
         height: area.height - height,

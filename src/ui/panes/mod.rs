@@ -11,6 +11,7 @@ pub mod nodes;
 pub mod placeholder;
 pub mod settings;
 pub mod status;
+pub mod token;
 pub mod walk;
 
 use ratatui::style::Style;

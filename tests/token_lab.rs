@@ -1,0 +1,446 @@
+//! `harvcred token` against real lab nodes: `show` (and the console's
+//! `:token`, in tmux) marks the node whose
+//! rancherd loops on the 502 `cacerts` failure (token-mismatch: node3, which
+//! has not joined); `fix` refuses on a server and changes nothing there,
+//! makes node3 join (rancherd bootstraps, RKE2 starts, the Node turns Ready)
+//! and the join survives a reboot; `rotate` refuses; a token rotated by hand
+//! gets the hint on rke2-server's fatal line and `show` names the copies
+//! that disagree. The token never shows in a process argument, harvcred's
+//! output, audit log, log or files. Needs root (the lab).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::tmux::Tmux;
+use common::{BIN, Lab};
+
+/// harvcred's own folders (config, state: audit log, harvcred.log) for a test.
+struct Home(tempfile::TempDir);
+
+impl Home {
+    fn new() -> Home {
+        Home(
+            tempfile::Builder::new()
+                .prefix("hctok")
+                .tempdir_in("/tmp")
+                .unwrap(),
+        )
+    }
+    fn run(&self, lab: &Lab, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .env("HOME", self.0.path())
+            .env("XDG_STATE_HOME", self.0.path().join("state"))
+            .env("XDG_CONFIG_HOME", self.0.path().join("config"))
+            .env("XDG_RUNTIME_DIR", self.0.path().join("run"))
+            .arg("--lab")
+            .arg(&lab.dir)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+    fn audit(&self) -> String {
+        std::fs::read_to_string(self.0.path().join("state/harvcred/audit.jsonl"))
+            .unwrap_or_default()
+    }
+    /// Every file harvcred left in its folders, concatenated.
+    fn saved(&self) -> String {
+        walk(self.0.path())
+            .iter()
+            .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned())
+            .collect()
+    }
+}
+
+fn walk(p: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.is_file() {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "waited {secs} s for {what}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn show_json(home: &Home, lab: &Lab) -> (i32, serde_json::Value) {
+    let out = home.run(lab, &["token", "show", "--json"]);
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("token show --json: {e}: {}", text(&out)));
+    (out.status.code().unwrap(), v)
+}
+
+fn node<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == name)
+        .unwrap_or_else(|| panic!("{name} in {v:#}"))
+}
+
+/// The `(source, agrees_with_servers)` of a node's copies.
+fn agreement(v: &serde_json::Value, name: &str) -> Vec<(String, serde_json::Value)> {
+    node(v, name)["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["source"].as_str().unwrap().to_string(),
+                c["agrees_with_servers"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// The `token:` of a YAML text.
+fn yaml_token(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix("token:"))
+        .unwrap()
+        .trim()
+        .trim_matches('"')
+        .to_string()
+}
+
+/// Every process's arguments on the host (which sees the nodes' processes
+/// too), sampled while harvcred runs.
+struct ArgSampler {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<BTreeSet<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ArgSampler {
+    fn start() -> ArgSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let (s, h) = (stop.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                    if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+                        let c = String::from_utf8_lossy(&c).replace('\0', " ");
+                        if !c.is_empty() {
+                            h.lock().unwrap().insert(c);
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        ArgSampler {
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+    fn finish(mut self) -> BTreeSet<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap();
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+/// A server's files the token lives in, byte for byte.
+fn server_files(lab: &Lab, name: &str) -> Vec<(String, Vec<u8>)> {
+    let mut v = Vec::new();
+    for p in [
+        "/etc/rancher/rancherd/config.yaml",
+        "/etc/rancher/rke2/config.yaml.d/40-rancherd.yaml",
+        "/etc/rancher/rke2/config.yaml.d/50-rancher.yaml",
+        "/var/lib/rancher/rke2/server/token",
+    ] {
+        let out = lab.ssh(name, &format!("sudo cat {p}"));
+        v.push((p.to_string(), out.stdout));
+    }
+    let oem = lab.dir.join("nodes").join(name).join("oem");
+    for p in walk(&oem) {
+        v.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn show_marks_the_looping_node_and_fix_makes_it_join_for_good_but_refuses_a_server() {
+    let lab = Lab::up(&["--nodes", "3", "--scenario", "token-mismatch"]);
+    let home = Home::new();
+    let started = Instant::now();
+    let cluster_token =
+        yaml_token(&lab.ssh_ok("node1", "sudo cat /etc/rancher/rancherd/config.yaml"));
+    assert!(cluster_token.len() > 10);
+
+    // show: node3 marked with rancherd's 502 line; its copies differ from
+    // the servers' own server/token, node1's agree.
+    let mut v = serde_json::Value::Null;
+    let mut code = 0;
+    wait_for("node3's rancherd loop in token show", 60, || {
+        (code, v) = show_json(&home, &lab);
+        !node(&v, "node3")["rancherd_loop"].is_null()
+    });
+    assert_eq!(code, 2, "{v:#}");
+    assert_eq!(v["exit_code"], 2);
+    let line = node(&v, "node3")["rancherd_loop"]["line"].as_str().unwrap();
+    assert!(line.contains("502 Bad Gateway getting cacerts"), "{line}");
+    assert!(!line.contains("<html>"), "{line}");
+    assert_eq!(node(&v, "node3")["bootstrap_data"], false);
+    assert_eq!(node(&v, "node3")["level"], "critical");
+    assert!(node(&v, "node1")["rancherd_loop"].is_null());
+    assert_eq!(node(&v, "node1")["bootstrap_data"], true);
+    let n3 = agreement(&v, "node3");
+    assert!(
+        n3.iter()
+            .any(|(s, _)| s == "/etc/rancher/rancherd/config.yaml")
+    );
+    assert!(n3.iter().all(|(_, a)| *a == false), "{n3:?}");
+    assert!(agreement(&v, "node1").iter().all(|(_, a)| *a == true));
+    let ca = node(&v, "node1")["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["source"] == "/var/lib/rancher/rke2/server/token")
+        .unwrap()["ca"]
+        .clone();
+    assert_eq!(ca, "matches");
+    // The console's :token shows the same: node3 not joined, with its 502 line.
+    {
+        let (state, config) = (home.0.path().join("state"), home.0.path().join("config"));
+        let env = [
+            ("XDG_STATE_HOME", state.as_path()),
+            ("XDG_CONFIG_HOME", config.as_path()),
+        ];
+        let cmd = format!("{BIN} --lab {}; sleep 30", lab.dir.display());
+        let t = Tmux::start("tokencon", &cmd, &env);
+        t.wait("three nodes", Duration::from_secs(30), |s| {
+            s.contains("node1") && s.contains("node3")
+        });
+        t.command("token");
+        let s = t.wait("node3 marked in :token", Duration::from_secs(60), |s| {
+            s.contains("cluster token (3 nodes)") && s.contains("rancherd 502 cacerts loop")
+        });
+        let lines: Vec<&str> = s.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.contains("rancherd 502 cacerts loop"))
+            .unwrap();
+        assert!(
+            lines[at - 1].contains("node3 (server) critical")
+                && lines[at - 1].contains("not joined"),
+            "{s}"
+        );
+        assert!(lines[at].contains("token fix --node node3"), "{s}");
+        assert!(
+            lines[at + 1].contains("502 Bad Gateway getting cacerts"),
+            "{s}"
+        );
+        assert_eq!(s.matches("rancherd 502 cacerts loop").count(), 1, "{s}");
+        assert!(s.contains("DIFFERS"), "{s}");
+        t.keys(&["C-c"]);
+    }
+    let table = home.run(&lab, &["token", "show"]);
+    assert_eq!(table.status.code(), Some(2));
+    let t = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        t.contains("rancherd 502 cacerts loop") && t.contains("token fix --node node3"),
+        "{t}"
+    );
+
+    let sampler = ArgSampler::start();
+    let mut outputs = String::new();
+
+    // fix on a server: refused with why, nothing changed there.
+    let before = server_files(&lab, "node2");
+    let out = home.run(&lab, &["token", "fix", "--node", "node2", "--yes"]);
+    outputs.push_str(&text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("node2 has RKE2 bootstrap data")
+            && text(&out).contains("makes rke2-server fatal"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        home.audit().contains("\"result\":\"refused\""),
+        "{}",
+        home.audit()
+    );
+    assert_eq!(server_files(&lab, "node2"), before);
+    assert!(
+        lab.ssh_ok("node2", "sudo ls /oem/install")
+            .trim()
+            .is_empty()
+    );
+
+    // fix node3: it joins.
+    let out = home.run(&lab, &["token", "fix", "--node", "node3", "--yes"]);
+    outputs.push_str(&text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("node3: verified"), "{}", text(&out));
+    let journal = lab.ssh_ok("node3", "sudo journalctl -b -u rancherd --no-pager -o cat");
+    assert!(journal.contains("Successfully Bootstrapped"), "{journal}");
+    assert!(
+        lab.ssh("node3", "systemctl is-active rke2-server")
+            .status
+            .success()
+    );
+    let ready = lab.kubectl_ok(&[
+        "get",
+        "node",
+        "node3",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ]);
+    assert_eq!(ready.trim(), "True");
+    assert!(
+        lab.ssh_ok("node3", "sudo ls /oem/install")
+            .contains("90_custom.yaml."),
+        "the /oem file was backed up"
+    );
+    let sampled = sampler.finish();
+
+    // A reboot keeps it joined: yip renders rancherd's config from the fixed /oem.
+    let out = Command::new(BIN)
+        .args(["lab", "reboot", "--dir"])
+        .arg(&lab.dir)
+        .arg("node3")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    wait_for("rancherd to bootstrap after the reboot", 60, || {
+        lab.ssh("node3", "sudo journalctl -b -u rancherd --no-pager -o cat")
+            .stdout
+            .windows(b"Successfully Bootstrapped".len())
+            .any(|w| w == b"Successfully Bootstrapped")
+    });
+    wait_for("rke2-server after the reboot", 60, || {
+        lab.ssh("node3", "systemctl is-active rke2-server")
+            .status
+            .success()
+    });
+    let journal = lab.ssh_ok("node3", "sudo journalctl -b -u rancherd --no-pager -o cat");
+    assert!(!journal.contains("502"), "{journal}");
+    assert_eq!(
+        yaml_token(&lab.ssh_ok("node3", "sudo cat /etc/rancher/rancherd/config.yaml")),
+        cluster_token
+    );
+    let (code, v) = show_json(&home, &lab);
+    assert_eq!(node(&v, "node3")["level"], "ok", "{v:#}");
+    assert!(agreement(&v, "node3").iter().all(|(_, a)| *a == true));
+    assert_eq!(code, 0, "{v:#}");
+
+    // The token never left the nodes except in memory.
+    for c in &sampled {
+        assert!(
+            !c.contains(&cluster_token),
+            "a process argument holds the token: {c}"
+        );
+    }
+    assert!(!outputs.contains(&cluster_token));
+    assert!(!home.audit().is_empty());
+    for n in ["node1", "node3"] {
+        let journal = lab.ssh_ok(n, "sudo journalctl --no-pager -o cat");
+        assert!(
+            !journal.contains(&cluster_token),
+            "{n}'s journal holds the token"
+        );
+    }
+    assert!(
+        !home.saved().contains(&cluster_token),
+        "harvcred's files hold the token"
+    );
+    eprintln!("token_lab (mismatch) took {:?}", started.elapsed());
+}
+
+#[test]
+fn rotation_is_refused_and_a_rotation_by_hand_is_explained() {
+    let lab = Lab::up(&["--nodes", "3"]);
+    let home = Home::new();
+
+    let out = home.run(&lab, &["token", "rotate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = text(&out);
+    assert!(
+        said.contains("Harvester does not support changing the cluster token"),
+        "{said}"
+    );
+    assert!(
+        said.contains("bootstrap data already found and encrypted with different token"),
+        "{said}"
+    );
+    assert!(said.contains("rancher/rke2#6250"), "{said}");
+
+    // A healthy cluster: every copy agrees, nothing marked.
+    let (code, v) = show_json(&home, &lab);
+    assert_eq!(code, 0, "{v:#}");
+    for n in ["node1", "node2", "node3"] {
+        assert!(node(&v, n)["rancherd_loop"].is_null());
+        assert!(agreement(&v, n).iter().all(|(_, a)| *a == true), "{v:#}");
+    }
+    assert_eq!(v["cluster"].as_array().unwrap().len(), 2, "{v:#}");
+
+    // By hand on node1, as in rancher/rke2#6250, then a restart.
+    lab.ssh_ok(
+        "node1",
+        "sudo rke2 token rotate --new-token RotatedByHandForTokenLab7",
+    );
+    let _ = lab.ssh("node1", "sudo systemctl restart rke2-server");
+    wait_for("rke2-server's fatal line", 60, || {
+        lab.ssh_ok("node1", "sudo journalctl -u rke2-server --no-pager")
+            .contains("encrypted with different token")
+    });
+    let out = home.run(&lab, &["logs", "node1", "-n", "200"]);
+    let logs = text(&out);
+    assert!(
+        logs.contains("↳ hint: The cluster token was changed"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("Do not rotate the token on Harvester"),
+        "{logs}"
+    );
+
+    let (code, v) = show_json(&home, &lab);
+    assert_eq!(code, 2, "{v:#}");
+    let n1 = agreement(&v, "node1");
+    let own = n1
+        .iter()
+        .find(|(s, _)| s == "/var/lib/rancher/rke2/server/token")
+        .unwrap();
+    assert_eq!(own.1, false, "node1's rotated server/token differs: {n1:?}");
+    let rancherd = n1
+        .iter()
+        .find(|(s, _)| s == "/etc/rancher/rancherd/config.yaml")
+        .unwrap();
+    assert_eq!(rancherd.1, true, "{n1:?}");
+    assert_eq!(node(&v, "node1")["level"], "critical");
+    assert!(agreement(&v, "node2").iter().all(|(_, a)| *a == true));
+    let table = String::from_utf8_lossy(&home.run(&lab, &["token", "show"]).stdout).into_owned();
+    assert!(table.contains("DIFFERS"), "{table}");
+    assert!(!table.contains("RotatedByHandForTokenLab7"));
+}
