@@ -390,17 +390,18 @@ impl<S: FormSpec> EngineForm<S> {
         self.restart(targets)
     }
 
-    /// What a one-line field shows now.
-    pub fn shown(&self, i: usize) -> String {
+    /// What a one-line field shows now (wiped when dropped: it may be
+    /// revealed, or typed in a field shown as typed).
+    pub fn shown(&self, i: usize) -> Zeroizing<String> {
         let Some(FieldInput::Line { input, shown }) = self.fields.get(i).map(|f| &f.input) else {
-            return String::new();
+            return Zeroizing::default();
         };
-        match shown {
+        Zeroizing::new(match shown {
             Shown::Typed => input.text().to_string(),
             Shown::Dots => "•".repeat(input.text().chars().count()),
             Shown::Masked(_) if self.reveal && self.focus == i => input.text().to_string(),
             Shown::Masked(mask) => mask(input.text()),
-        }
+        })
     }
 
     fn on_text_field(&self) -> Option<&MultiLineInput> {

@@ -272,11 +272,11 @@ mod tests {
         );
         assert_eq!(a.view(), &View::Walk("http-proxy"));
         loaded(&mut a);
-        assert_eq!(form(&a).shown(0), "http://u:***@proxy:3128");
-        assert_eq!(form(&a).shown(2), "10.0.0.0/24");
+        assert_eq!(*form(&a).shown(0), "http://u:***@proxy:3128");
+        assert_eq!(*form(&a).shown(2), "10.0.0.0/24");
         // ctrl-r reveals the focused field on purpose.
         a.update(ctrl('r'));
-        assert_eq!(form(&a).shown(0), "http://u:Pa55w0rd@proxy:3128");
+        assert_eq!(*form(&a).shown(0), "http://u:Pa55w0rd@proxy:3128");
         a.update(ctrl('r'));
         // To noProxy (shift-tab wraps), clear it, type an uncovered list.
         a.update(key(KeyCode::BackTab));
