@@ -377,6 +377,73 @@ fn show_marks_the_looping_node_and_fix_makes_it_join_for_good_but_refuses_a_serv
     eprintln!("token_lab (mismatch) took {:?}", started.elapsed());
 }
 
+/// `:token`, `F`: the console fixes the node that cannot join (the same
+/// walk as `token fix`), with its rancherd log beside the form; back in
+/// `:token` the node is no longer marked, and the API has it Ready.
+#[test]
+fn console_f_in_token_fixes_the_node_that_cannot_join() {
+    let lab = Lab::up(&["--nodes", "3", "--scenario", "token-mismatch"]);
+    let home = Home::new();
+    let cluster_token =
+        yaml_token(&lab.ssh_ok("node1", "sudo cat /etc/rancher/rancherd/config.yaml"));
+    let (state, config) = (home.0.path().join("state"), home.0.path().join("config"));
+    let env = [
+        ("XDG_STATE_HOME", state.as_path()),
+        ("XDG_CONFIG_HOME", config.as_path()),
+    ];
+    let cmd = format!("{BIN} --lab {}; sleep 30", lab.dir.display());
+    let t = Tmux::start("tokenfix", &cmd, &env);
+    t.wait("three nodes", Duration::from_secs(30), |s| {
+        s.contains("node1") && s.contains("node3")
+    });
+    t.command("token");
+    t.wait("node3 marked in :token", Duration::from_secs(60), |s| {
+        s.contains("rancherd 502 cacerts loop")
+    });
+    // node1 is selected in the table: F still means the looping node3.
+    t.keys(&["F"]);
+    let s = t.wait("the fix's form", Duration::from_secs(30), |s| {
+        s.contains("token.fix · edit")
+    });
+    assert!(s.contains("node3"), "{s}");
+    t.keys(&["Enter"]);
+    t.wait("the preview", Duration::from_secs(30), |s| {
+        s.contains("token.fix · preview")
+    });
+    t.keys(&["Enter"]);
+    t.wait("the dry run to pass", Duration::from_secs(30), |s| {
+        s.contains("token.fix · confirm")
+    });
+    t.keys(&["y"]);
+    let s = t.wait("the summary", Duration::from_secs(180), |s| {
+        s.contains("token.fix · done")
+    });
+    assert!(s.contains("verified"), "{s}");
+    assert!(!s.contains(&cluster_token), "{s}");
+    t.keys(&["Enter"]);
+    t.wait("node3 no longer marked", Duration::from_secs(60), |s| {
+        s.contains("cluster token (3 nodes)") && !s.contains("rancherd 502 cacerts loop")
+    });
+    t.keys(&["C-c"]);
+    drop(t);
+    let ready = lab.kubectl_ok(&[
+        "get",
+        "node",
+        "node3",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ]);
+    assert_eq!(ready.trim(), "True");
+    assert_eq!(
+        yaml_token(&lab.ssh_ok("node3", "sudo cat /etc/rancher/rancherd/config.yaml")),
+        cluster_token
+    );
+    let audit = home.audit();
+    assert!(audit.contains("\"token.fix\""), "{audit}");
+    assert!(!audit.contains(&cluster_token));
+    assert!(!home.saved().contains(&cluster_token));
+}
+
 #[test]
 fn rotation_is_refused_and_a_rotation_by_hand_is_explained() {
     let lab = Lab::up(&["--nodes", "3"]);

@@ -718,11 +718,17 @@ impl App {
         if self.views.is_empty() {
             self.views.push(View::Nodes);
         }
+        let mut fx = Vec::new();
+        // `:token` shows each node's joining state, read when it opens: a
+        // token fix changed it.
+        if self.view() == &View::Token {
+            fx.extend(self.open_token_view());
+        }
         // The log the walk opened goes with it (its journalctl ends).
         if opened.is_some() && self.logs.pane.as_ref().map(|p| p.id) == opened {
-            return super::logpane::close(self);
+            fx.extend(super::logpane::close(self));
         }
-        Vec::new()
+        fx
     }
 
     /// After the walk moved: the log pane follows the node being changed,

@@ -132,6 +132,11 @@ const TOKEN: &[KeyHelp] = &[
         "r",
         "read every node again (:token again also re-reads rancherd's log)",
     ),
+    KeyHelp {
+        key: "F",
+        what: "fix the token of the node that cannot join (else the selected node)",
+        mutating: true,
+    },
     k("esc / q", "back"),
 ];
 

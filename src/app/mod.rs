@@ -17,6 +17,7 @@ pub mod runner;
 pub mod sort;
 pub mod table;
 pub mod token_view;
+pub mod token_walk;
 pub mod walk;
 
 use std::cmp::Ordering;
@@ -791,6 +792,7 @@ impl App {
             (KeyCode::Char('a'), View::Keys) => return self.open_keys_add(),
             (KeyCode::Char('d'), View::Keys) => return self.open_keys_remove(),
             (code, View::Keys) if self.key_keys_view(code, ctrl) => {}
+            (KeyCode::Char('F'), View::Token) => return self.open_token_fix_form(),
             (code, View::Token) if self.key_token_view(code, ctrl) => {}
             _ => self.dirty = false,
         }

@@ -142,8 +142,12 @@ mod tests {
     }
 
     fn app() -> (App, Vec<Effect>) {
+        app_with(true)
+    }
+
+    fn app_with(read_only: bool) -> (App, Vec<Effect>) {
         let mut app = App::new(Setup {
-            read_only: true,
+            read_only,
             inventory: Vec::new(),
             kube: Ok(()),
             notice: None,
@@ -238,5 +242,63 @@ mod tests {
             .find(|l| l.contains("rancherd/config.yaml") && l.contains("h:aaaa1111"))
             .unwrap();
         assert!(n1.contains("agrees"), "{n1}");
+    }
+
+    fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+        app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    fn node3_loops(app: &mut App) {
+        app.update(Msg::JoinState {
+            node: "node3".into(),
+            state: JoinState {
+                bootstrap_data: Some(false),
+                rancherd_loop: Some(JoinLoop {
+                    line: "msg=\"502 Bad Gateway getting cacerts\"".into(),
+                    repeats: 4,
+                }),
+            },
+        });
+    }
+
+    /// `F` opens the fix for the node that cannot join, whichever row the
+    /// table has selected; cancelled, the view is back and reads the
+    /// joining states again (a fix changes them).
+    #[test]
+    fn f_fixes_the_node_that_cannot_join_and_coming_back_reads_again() {
+        use crate::flows::engine::Action;
+        use crate::flows::token::TokenFix;
+        let (mut app, _) = app_with(false);
+        node3_loops(&mut app);
+        assert_eq!(app.selected_row().unwrap().info.name, "node1");
+        let fx = key(&mut app, KeyCode::Char('F'));
+        assert_eq!(*app.view(), View::Walk("token fix"));
+        let loads = crate::app::engine_form::tests::walk_actions::<TokenFix>(&fx);
+        assert!(
+            matches!(&loads[..], [(t, Action::Load)] if t == &["node3"]),
+            "{:?}",
+            loads.iter().map(|(t, _)| t).collect::<Vec<_>>()
+        );
+        let fx = key(&mut app, KeyCode::Esc);
+        assert_eq!(*app.view(), View::Token);
+        assert!(
+            fx.iter()
+                .any(|e| matches!(e, Effect::ReadJoinStates(t) if t.len() == 3)),
+            "{fx:?}"
+        );
+    }
+
+    #[test]
+    fn f_is_refused_read_only() {
+        let (mut app, _) = app_with(true);
+        node3_loops(&mut app);
+        let fx = key(&mut app, KeyCode::Char('F'));
+        assert!(fx.is_empty());
+        assert_eq!(*app.view(), View::Token);
+        assert!(
+            app.flash.as_ref().is_some_and(|f| f.error),
+            "{:?}",
+            app.flash
+        );
     }
 }

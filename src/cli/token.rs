@@ -353,7 +353,83 @@ pub struct TokenIo {
     cursors: Mutex<BTreeMap<String, String>>,
 }
 
+/// Why the fix's I/O could not be set up, with the command's exit code.
+pub struct TokenIoError {
+    pub code: i32,
+    pub message: String,
+}
+
 impl TokenIo {
+    /// Connects for a fix of `node` (token read from `from`, else from a
+    /// healthy server): the cluster's nodes from the API, plus the
+    /// inventory's for a node that never registered.
+    pub async fn connect(
+        kube: &crate::cluster::KubeSettings,
+        ssh: crate::node::SshSettings,
+        state_dir: std::path::PathBuf,
+        inventory: Vec<NodeInfo>,
+        node: String,
+        from: Option<String>,
+        timeout: Duration,
+    ) -> Result<TokenIo, TokenIoError> {
+        let fail = |code, message: String| TokenIoError { code, message };
+        let (client, context, server) = crate::cluster::connect(kube)
+            .await
+            .map_err(|p| fail(3, sanitize_str(&p.detail).into_owned()))?;
+        let api: Api<Node> = Api::all(client.clone());
+        let list = match tokio::time::timeout(
+            Duration::from_secs(15),
+            api.list(&Default::default()),
+        )
+        .await
+        {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
+                return Err(fail(
+                    3,
+                    format!(
+                        "listing the nodes: {}",
+                        sanitize_str(&crate::cluster::chain_text(&e))
+                    ),
+                ));
+            }
+            Err(_) => {
+                return Err(fail(3, "listing the nodes: no answer within 15 s".into()));
+            }
+        };
+        let mut nodes: BTreeMap<String, NodeInfo> = list
+            .items
+            .iter()
+            .map(crate::cluster::node_info)
+            .map(|i| (i.name.clone(), i))
+            .collect();
+        for i in inventory {
+            nodes
+                .entry(i.name.clone())
+                .or_insert(NodeInfo { ready: None, ..i });
+        }
+        for n in std::iter::once(&node).chain(from.iter()) {
+            if !nodes.contains_key(n) {
+                return Err(fail(
+                    2,
+                    format!("no node named {:?} in the cluster", sanitize_str(n)),
+                ));
+            }
+        }
+        Ok(TokenIo {
+            pool: Pool::new(ssh),
+            client,
+            nodes,
+            from,
+            target_name: node,
+            state_dir,
+            cluster: format!("{context} ({server})"),
+            correlation_id: audit::correlation_id(),
+            timeout,
+            cursors: Mutex::new(BTreeMap::new()),
+        })
+    }
+
     fn target(&self, node: &str) -> Result<Target, String> {
         self.nodes
             .get(node)
@@ -757,72 +833,31 @@ fn fix(
     }
     crate::console::init_logging(&paths);
     let rt = super::runtime()?;
-    let (client, context, server) = match rt.block_on(crate::cluster::connect(&connect.kube())) {
-        Ok(c) => c,
-        Err(p) => {
-            eprintln!("harvcred token fix: {}", sanitize_str(&p.detail));
-            return Ok(3);
-        }
-    };
-    let api: Api<Node> = Api::all(client.clone());
-    let list = match rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(15), api.list(&Default::default())).await
-    }) {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => {
-            eprintln!(
-                "harvcred token fix: listing the nodes: {}",
-                sanitize_str(&crate::cluster::chain_text(&e))
-            );
-            return Ok(3);
-        }
-        Err(_) => {
-            eprintln!("harvcred token fix: listing the nodes: no answer within 15 s");
-            return Ok(3);
-        }
-    };
-    let mut nodes: BTreeMap<String, NodeInfo> = list
-        .items
-        .iter()
-        .map(crate::cluster::node_info)
-        .map(|i| (i.name.clone(), i))
-        .collect();
     // A node that never registered has no Node object: the inventory names it.
-    if let Some(p) = connect.inventory.as_ref().or(config.inventory.as_ref()) {
-        match crate::cluster::load_inventory(p) {
-            Ok(inv) => {
-                for i in inv {
-                    nodes
-                        .entry(i.name.clone())
-                        .or_insert(NodeInfo { ready: None, ..i });
-                }
-            }
+    let inventory = match connect.inventory.as_ref().or(config.inventory.as_ref()) {
+        Some(p) => match crate::cluster::load_inventory(p) {
+            Ok(inv) => inv,
             Err(e) => {
                 eprintln!("harvcred token fix: {}", error_line(&e));
                 return Ok(3);
             }
-        }
-    }
-    for n in std::iter::once(&node).chain(from.iter()) {
-        if !nodes.contains_key(n) {
-            eprintln!(
-                "harvcred token fix: no node named {:?} in the cluster",
-                sanitize_str(n)
-            );
-            return Ok(2);
-        }
-    }
-    let io = TokenIo {
-        pool: Pool::new(ssh_settings(connect, &config, &paths)),
-        client,
-        nodes,
+        },
+        None => Vec::new(),
+    };
+    let io = match rt.block_on(TokenIo::connect(
+        &connect.kube(),
+        ssh_settings(connect, &config, &paths),
+        paths.state_dir.clone(),
+        inventory,
+        node.clone(),
         from,
-        target_name: node.clone(),
-        state_dir: paths.state_dir.clone(),
-        cluster: format!("{context} ({server})"),
-        correlation_id: audit::correlation_id(),
-        timeout: Duration::from_secs(timeout),
-        cursors: Mutex::new(BTreeMap::new()),
+        Duration::from_secs(timeout),
+    )) {
+        Ok(io) => io,
+        Err(TokenIoError { code, message }) => {
+            eprintln!("harvcred token fix: {message}");
+            return Ok(code);
+        }
     };
     if super::walk::refused_without_confirmation::<TokenFix, _>(
         &io,
