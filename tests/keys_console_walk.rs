@@ -1,7 +1,8 @@
 //! `:keys` add and remove in a real terminal (tmux) against a lab: with
-//! node2 selected, `a`, a public key pasted (bracketed paste), preview, dry
-//! run, `y`; node2's runtime authorized_keys and its CloudInit-written /oem
-//! file hold the key (as `harvcred keys list` shows), node1 does not, and
+//! node2 selected, `a`, a public key pasted (bracketed paste) and another
+//! named by its .pub file, preview, dry run, `y`; node2's runtime
+//! authorized_keys and its CloudInit-written /oem file hold both keys (as
+//! `harvcred keys list` shows), node1 does not, and
 //! the matrix shows it once read again; then `d` on that key removes it
 //! from node2, runtime and persisted. Needs root (the lab).
 
@@ -62,19 +63,6 @@ fn on_node(list: &serde_json::Value, fp: &str, node: &str) -> (bool, usize) {
     )
 }
 
-/// Types a `:` command once the prompt is on screen.
-fn command(t: &Tmux, name: &str) {
-    t.keys(&[":"]);
-    t.wait("the : prompt", Duration::from_secs(5), |s| {
-        s.lines().any(|l| l.starts_with(':'))
-    });
-    t.text(name);
-    t.wait("the command typed", Duration::from_secs(5), |s| {
-        s.lines().any(|l| l.starts_with(&format!(":{name}")))
-    });
-    t.keys(&["Enter"]);
-}
-
 #[test]
 fn console_keys_adds_a_pasted_key_on_node2_and_removes_it_with_d() {
     let lab = Lab::up(&["--nodes", "2"]);
@@ -90,6 +78,19 @@ fn console_keys_adds_a_pasted_key_on_node2_and_removes_it_with_d() {
     );
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let fp = fingerprint(&key.with_extension("pub"));
+    // A second key comes from its .pub file, named in the form.
+    let key2 = tmp.path().join("from-file");
+    assert!(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "from-file", "-f"])
+            .arg(&key2)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let pub2 = key2.with_extension("pub");
+    let public2 = std::fs::read_to_string(&pub2).unwrap();
+    let fp2 = fingerprint(&pub2);
 
     let (state, config) = (tmp.path().join("state"), tmp.path().join("config"));
     let env = [
@@ -103,7 +104,7 @@ fn console_keys_adds_a_pasted_key_on_node2_and_removes_it_with_d() {
     });
     // node2 selected, nothing marked: the walk is for node2 alone.
     t.keys(&["j"]);
-    command(&t, "keys");
+    t.command("keys");
     t.wait("both nodes' keys", Duration::from_secs(60), |s| {
         s.contains("on 2 nodes")
     });
@@ -115,9 +116,15 @@ fn console_keys_adds_a_pasted_key_on_node2_and_removes_it_with_d() {
     assert!(s.contains("marked nodes: node2"), "{s}");
     t.tmux(&["set-buffer", "-b", "k", &public]);
     t.tmux(&["paste-buffer", "-p", "-b", "k"]);
-    t.wait("the pasted key", Duration::from_secs(5), |s| {
+    t.wait("the pasted key", Duration::from_secs(15), |s| {
         s.contains("console-walk")
     });
+    t.keys(&["Tab"]);
+    t.text(&pub2.display().to_string());
+    t.wait("the key file typed", Duration::from_secs(15), |s| {
+        s.contains("from-file.pub")
+    });
+    // The file is read with the nodes, then the preview.
     t.keys(&["Enter"]);
     let s = t.wait("the preview", Duration::from_secs(10), |s| {
         s.contains("keys.add · preview")
@@ -139,9 +146,12 @@ fn console_keys_adds_a_pasted_key_on_node2_and_removes_it_with_d() {
     assert!(runtime.contains(public.trim()), "{runtime}");
     let persisted = lab.ssh_ok("node2", "sudo -n cat /oem/95_harvcred_keys_node2.yaml");
     assert!(persisted.contains(public.trim()), "{persisted}");
+    assert!(runtime.contains(public2.trim()), "{runtime}");
+    assert!(persisted.contains(public2.trim()), "{persisted}");
     let list = keys_list(&lab, &env);
     assert_eq!(on_node(&list, &fp, "node2"), (true, 1), "{list:#}");
     assert_eq!(on_node(&list, &fp, "node1"), (false, 0), "{list:#}");
+    assert_eq!(on_node(&list, &fp2, "node2"), (true, 1), "{list:#}");
 
     // Closed: back to the matrix, read again, the key under the cursor.
     t.keys(&["Enter"]);
@@ -187,6 +197,11 @@ fn console_keys_adds_a_pasted_key_on_node2_and_removes_it_with_d() {
     assert!(!runtime.contains(public.trim()), "{runtime}");
     let list = keys_list(&lab, &env);
     assert_eq!(on_node(&list, &fp, "node2"), (false, 0), "{list:#}");
+    assert_eq!(
+        on_node(&list, &fp2, "node2"),
+        (true, 1),
+        "only the chosen key went"
+    );
     let audit = std::fs::read_to_string(state.join("harvcred/audit.jsonl")).unwrap();
     for action in ["keys.add", "keys.remove"] {
         assert!(

@@ -30,10 +30,10 @@ impl FormSpec for AddKeysForm {
     const NAME: &'static str = "keys add";
 
     fn title(&self) -> String {
-        " public keys for rancher, one a line · enter on an empty last line: preview ".into()
+        " public keys, one a line, or a .pub file · enter on an empty last line: preview ".into()
     }
     fn fields(&self) -> Vec<Field> {
-        vec![Field::text("keys")]
+        vec![Field::text("keys"), Field::line("key file")]
     }
     fn change(&self) -> AddKeys {
         AddKeys
@@ -41,13 +41,22 @@ impl FormSpec for AddKeysForm {
     /// Every node: one CloudInit for all of them (also nodes that join
     /// later), as `keys add --all`.
     fn draft(&self, fields: &[Field], choice: TargetChoice) -> AddDraft {
+        let path = fields
+            .get(1)
+            .map(|f| f.value().trim().to_string())
+            .unwrap_or_default();
         AddDraft {
             text: fields
                 .first()
                 .map(|f| f.value().to_string())
                 .unwrap_or_default(),
             for_all: choice == TargetChoice::All,
+            key_file: (!path.is_empty()).then(|| expand_home(&path)),
         }
+    }
+    /// The file is read with the nodes: another file, another read.
+    fn reload(&self, loaded: &AddDraft, now: &AddDraft) -> bool {
+        loaded.key_file != now.key_file
     }
 }
 

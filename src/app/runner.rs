@@ -121,9 +121,13 @@ impl ConsoleChange for crate::flows::keys::AddKeys {
         setup: WalkSetup,
         targets: Vec<String>,
         _: String,
-        _: Self::Draft,
+        draft: Self::Draft,
     ) -> Result<Self::Io, String> {
-        crate::cli::keys::KeysIo::connect(&setup.kube, setup.ssh, setup.state_dir, targets).await
+        let mut io =
+            crate::cli::keys::KeysIo::connect(&setup.kube, setup.ssh, setup.state_dir, targets)
+                .await?;
+        io.key_file = draft.key_file;
+        Ok(io)
     }
 }
 

@@ -487,6 +487,9 @@ pub struct KeysIo {
     /// A key file to prove on every target when the nodes are read (the
     /// console's `prove with` field; the command line proves beforehand).
     pub prove_with: Option<PathBuf>,
+    /// A public key file to add from, read with the nodes (the console's
+    /// `key file` field; the command line reads `--key-file` itself).
+    pub key_file: Option<PathBuf>,
     pub verify_timeout: Duration,
     /// The keys of the change, for every audit line (public fingerprints only).
     pub fingerprints: String,
@@ -522,6 +525,7 @@ impl KeysIo {
             },
             proven: BTreeMap::new(),
             prove_with: None,
+            key_file: None,
             verify_timeout: Duration::from_secs(90),
             fingerprints: String::new(),
             targets,
@@ -635,6 +639,10 @@ impl<C: Change<Facts = KeyFacts, Work = KeyWork>> ChangeIo<C> for KeysIo {
         if let Some(file) = &self.prove_with {
             self.prove_targets(file, &mut facts).await;
         }
+        if let Some(file) = &self.key_file {
+            let read = read_key_file(file).await;
+            facts.key_file = Some((file.clone(), read));
+        }
         Ok(facts)
     }
 
@@ -740,6 +748,7 @@ where
         s: s.conn.clone(),
         proven,
         prove_with: None,
+        key_file: None,
         verify_timeout: Duration::from_secs(90),
         fingerprints,
         targets: targets.clone(),
@@ -751,6 +760,31 @@ where
         keep_going: args.keep_going,
     };
     super::walk::run(&s.rt, change, &io, targets, draft, flags)
+}
+
+/// A public key file, for the console's add form; bounded, since a wrong
+/// path could name anything.
+async fn read_key_file(file: &Path) -> Result<String, String> {
+    const LIMIT: u64 = 256 * 1024;
+    let meta = tokio::fs::metadata(file).await.map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a file".into());
+    }
+    if meta.len() > LIMIT {
+        return Err(format!(
+            "{} bytes: more than a file of public keys holds",
+            meta.len()
+        ));
+    }
+    let text = Zeroizing::new(
+        tokio::fs::read_to_string(file)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    if text.contains("PRIVATE KEY") {
+        return Err("this is a private key: give the .pub file".into());
+    }
+    Ok(text.to_string())
 }
 
 fn read_keys(file: &Path) -> anyhow::Result<Zeroizing<String>> {
@@ -813,6 +847,7 @@ pub fn run(args: KeysArgs, connect_args: &ConnectArgs, read_only: bool) -> anyho
             let draft = AddDraft {
                 text: text.to_string(),
                 for_all: all,
+                key_file: None,
             };
             let fps = keys::parse_new_keys(&draft.text, &BTreeSet::new())
                 .keys
@@ -877,6 +912,30 @@ pub fn run(args: KeysArgs, connect_args: &ConnectArgs, read_only: bool) -> anyho
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[tokio::test]
+    async fn the_console_key_file_is_a_public_key_file_or_says_why_not() {
+        let d = tempfile::tempdir().unwrap();
+        let public = d.path().join("k.pub");
+        std::fs::write(&public, "ssh-ed25519 AAAA x@y\n").unwrap();
+        assert_eq!(
+            read_key_file(&public).await.unwrap(),
+            "ssh-ed25519 AAAA x@y\n"
+        );
+        let private = d.path().join("k");
+        std::fs::write(&private, "-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
+        assert!(read_key_file(&private).await.unwrap_err().contains(".pub"));
+        assert!(
+            read_key_file(d.path())
+                .await
+                .unwrap_err()
+                .contains("not a file")
+        );
+        let big = d.path().join("big.pub");
+        std::fs::write(&big, vec![b'a'; 300 * 1024]).unwrap();
+        assert!(read_key_file(&big).await.unwrap_err().contains("bytes"));
+        assert!(read_key_file(&d.path().join("none")).await.is_err());
+    }
 
     #[test]
     fn read_only_refuses_add_and_remove_without_touching_a_cluster() {

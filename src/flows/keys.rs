@@ -10,6 +10,7 @@
 //! in with unless another key that stays was just proven by a fresh login.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use zeroize::Zeroizing;
 
@@ -96,6 +97,9 @@ pub struct KeyFacts {
     pub proven: BTreeMap<String, String>,
     /// Per node: why the key to prove was not proven (named by a refusal).
     pub proof_failures: BTreeMap<String, String>,
+    /// The public key file to add from (`.pub`), read on the admin host
+    /// with the nodes: its path, and its text or why it could not be read.
+    pub key_file: Option<(PathBuf, Result<String, String>)>,
 }
 
 impl KeyFacts {
@@ -196,12 +200,28 @@ pub struct AddDraft {
     pub text: String,
     /// One CloudInit for every node (also nodes that join later) instead of one per node.
     pub for_all: bool,
+    /// A public key file whose lines are added too (read with the nodes).
+    pub key_file: Option<PathBuf>,
 }
 
 pub struct AddKeys;
 
 impl AddKeys {
+    /// The draft's key file as read with the nodes, if it is that file.
+    fn file_read<'a>(draft: &AddDraft, facts: &'a KeyFacts) -> Option<&'a Result<String, String>> {
+        let wanted = draft.key_file.as_ref()?;
+        facts
+            .key_file
+            .as_ref()
+            .filter(|(path, _)| path == wanted)
+            .map(|(_, read)| read)
+    }
+
     fn parsed(draft: &AddDraft, facts: &KeyFacts) -> keys::NewKeys {
+        let text = match Self::file_read(draft, facts) {
+            Some(Ok(file)) => format!("{}\n{file}", draft.text),
+            _ => draft.text.clone(),
+        };
         let present: BTreeSet<String> = facts
             .node_keys()
             .iter()
@@ -213,7 +233,7 @@ impl AddKeys {
                     .collect::<Vec<_>>()
             })
             .collect();
-        keys::parse_new_keys(&draft.text, &present)
+        keys::parse_new_keys(&text, &present)
     }
 }
 
@@ -247,10 +267,19 @@ impl Change for AddKeys {
             severity,
             message,
         };
+        let file = match Self::file_read(draft, facts) {
+            Some(Err(why)) => Some(Problem {
+                field: "key file",
+                severity: Severity::Error,
+                message: format!("cannot be read: {why}"),
+            }),
+            _ => None,
+        };
         p.errors
             .into_iter()
             .map(|m| mk(Severity::Error, m))
             .chain(p.warnings.into_iter().map(|m| mk(Severity::Warning, m)))
+            .chain(file)
             .collect()
     }
 
@@ -748,6 +777,41 @@ mod tests {
     }
 
     #[test]
+    fn a_key_file_read_with_the_nodes_is_added_and_an_unreadable_one_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            keygen(d.path(), "a"),
+            keygen(d.path(), "b"),
+            keygen(d.path(), "c"),
+        );
+        let path = PathBuf::from("/keys/c.pub");
+        let draft = AddDraft {
+            key_file: Some(path.clone()),
+            ..Default::default()
+        };
+        let mut f = facts(&a, &b, &fp(&a));
+        f.key_file = Some((path.clone(), Ok(format!("{c}\n"))));
+        assert!(AddKeys.validate(&draft, &f).is_empty());
+        let p = AddKeys.plan(&draft, &f, &["node1".to_string()]).unwrap();
+        assert_eq!(p[0].work.fingerprints, vec![fp(&c)]);
+        // A file read for another path is not this draft's.
+        f.key_file = Some((PathBuf::from("/other.pub"), Ok(format!("{c}\n"))));
+        let other = AddKeys.plan(&draft, &f, &["node1".to_string()]);
+        assert!(
+            other.is_ok_and(|p| p.iter().all(|t| t.work.fingerprints.is_empty())),
+            "another file's keys are not added"
+        );
+        f.key_file = Some((path, Err("No such file or directory".into())));
+        let problems = AddKeys.validate(&draft, &f);
+        assert!(
+            problems.iter().any(|p| p.field == "key file"
+                && p.severity == Severity::Error
+                && p.message.contains("No such file")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn removing_the_login_key_is_refused_until_another_key_is_proven() {
         let d = tempfile::tempdir().unwrap();
         let (a, b) = (keygen(d.path(), "a"), keygen(d.path(), "b"));
@@ -857,6 +921,7 @@ mod tests {
         let draft = AddDraft {
             text: format!("{c}\n{c}\n{a}\n"),
             for_all: true,
+            key_file: None,
         };
         let problems = AddKeys.validate(&draft, &f);
         assert!(problems.iter().all(|p| p.severity == Severity::Warning));

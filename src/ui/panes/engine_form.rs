@@ -252,9 +252,9 @@ mod tests {
         let s = crate::ui::buffer_lines(term.backend().buffer());
         let (k1, k3) = (format!("││{K1}"), format!("││{K3}"));
         assert_eq!(
-            s[..10],
+            s[..11],
             [
-                "┌ public keys for rancher, one a line · enter on an empty last line: preview ──────────────────────┐",
+                "┌ public keys, one a line, or a .pub file · enter on an empty last line: preview ──────────────────┐",
                 "│> keys                                                                                            │",
                 "│┌────────────────────────────────────────────────────────────────────────────────────────────────┐│",
                 &format!("{k1:<98}││"),
@@ -263,13 +263,14 @@ mod tests {
                 "│└────────────────────────────────────────────────────────────────────────────────────────────────┘│",
                 &format!("│! line 1: {K1_FP} is already present; nodes that have  │"),
                 "│it are left as they are                                                                           │",
+                "│  key file                                                                                        │",
                 "└──────────────────────────────────────────────────────────────────────────────────────────────────┘",
             ]
         );
         // The problem is at its field, not again in the walk under it.
-        assert!(s[10].starts_with("┌ keys.add · edit "), "{}", s[10]);
-        assert!(s[11].contains("marked nodes: node1"), "{}", s[11]);
-        assert!(!s[12..].join("\n").contains("already present"));
+        assert!(s[11].starts_with("┌ keys.add · edit "), "{}", s[11]);
+        assert!(s[12].contains("marked nodes: node1"), "{}", s[12]);
+        assert!(!s[13..].join("\n").contains("already present"));
     }
 
     #[test]
