@@ -5,42 +5,18 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::tmux::Tmux;
-use common::{BIN, Lab};
+use common::{BIN, Lab, fingerprint, keygen};
 
 const TAG: &str = "keysconsole";
-
-fn fingerprint(pub_file: &std::path::Path) -> String {
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(pub_file)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string()
-}
 
 #[test]
 fn console_keys_shows_hand_added_drift_and_the_login_key() {
     let lab = Lab::up(&["--nodes", "2"]);
     let tmp = tempfile::tempdir().unwrap();
-    let key = tmp.path().join("drift");
-    assert!(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "by-hand", "-f"])
-            .arg(&key)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let key = keygen(tmp.path(), "by-hand");
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let drift_fp = fingerprint(&key.with_extension("pub"));
     let login_fp = fingerprint(&lab.dir.join("id_ed25519.pub"));

@@ -13,24 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::tmux::Tmux;
-use common::{BIN, Lab};
+use common::{BIN, Lab, fingerprint, keygen};
 
 const TAG: &str = "keyswalk";
-
-fn fingerprint(pub_file: &Path) -> String {
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(pub_file)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string()
-}
 
 /// `harvcred keys list --json` with the console's own config and state.
 fn keys_list(lab: &Lab, env: &[(&str, &Path)]) -> serde_json::Value {
@@ -67,27 +52,11 @@ fn on_node(list: &serde_json::Value, fp: &str, node: &str) -> (bool, usize) {
 fn console_keys_adds_a_pasted_key_on_node2_and_removes_it_with_d() {
     let lab = Lab::up(&["--nodes", "2"]);
     let tmp = tempfile::tempdir().unwrap();
-    let key = tmp.path().join("walk");
-    assert!(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "console-walk", "-f"])
-            .arg(&key)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let key = keygen(tmp.path(), "console-walk");
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let fp = fingerprint(&key.with_extension("pub"));
     // A second key comes from its .pub file, named in the form.
-    let key2 = tmp.path().join("from-file");
-    assert!(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "from-file", "-f"])
-            .arg(&key2)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let key2 = keygen(tmp.path(), "from-file");
     let pub2 = key2.with_extension("pub");
     let public2 = std::fs::read_to_string(&pub2).unwrap();
     let fp2 = fingerprint(&pub2);

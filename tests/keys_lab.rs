@@ -7,11 +7,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Lab};
+use common::{BIN, Lab, fingerprint, keygen};
 
 /// harvcred with its own config and state (the audit log) in `home`.
 fn hc(lab: &Lab, home: &Path, args: &[&str]) -> (i32, String, String) {
@@ -35,31 +35,6 @@ fn hc_env(lab: &Lab, home: &Path, env: &[(&str, &Path)], args: &[&str]) -> (i32,
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
-}
-
-fn keygen(dir: &Path, name: &str) -> PathBuf {
-    let p = dir.join(name);
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&p)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    p
-}
-
-fn fingerprint(key: &Path) -> String {
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(key)
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string()
 }
 
 /// Whether `node` lets rancher in with `key` alone, over a new connection

@@ -311,3 +311,32 @@ pub fn leftovers(id: &str, dir: &Path) -> Vec<String> {
     }
     found
 }
+
+/// A new ed25519 key pair `dir/name` (and `.pub`) without passphrase,
+/// commented `name`.
+pub fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    p
+}
+
+/// `SHA256:...` of a key file, as `ssh-keygen -lf` prints it.
+pub fn fingerprint(key: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ssh-keygen -lf {}", key.display());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
