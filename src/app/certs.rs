@@ -48,21 +48,9 @@ impl App {
 
     /// Scrolling keys of the view; false when the key is not one of them.
     pub(super) fn key_certs(&mut self, code: KeyCode, ctrl: bool) -> bool {
-        let page = self.certs_page() as isize;
-        let delta = match code {
-            KeyCode::Char('j') | KeyCode::Down => 1,
-            KeyCode::Char('k') | KeyCode::Up => -1,
-            KeyCode::PageDown => page,
-            KeyCode::Char('f') if ctrl => page,
-            KeyCode::PageUp => -page,
-            KeyCode::Char('b') if ctrl => -page,
-            KeyCode::Char('g') | KeyCode::Home => isize::MIN / 2,
-            KeyCode::Char('G') | KeyCode::End => isize::MAX / 2,
-            _ => return false,
-        };
-        let last = self.cert_rows().0.len().saturating_sub(self.certs_page());
-        self.certs.offset = (self.certs.offset as isize + delta).clamp(0, last as isize) as usize;
-        true
+        let page = self.certs_page();
+        let lines = self.cert_rows().0.len();
+        super::scroll(&mut self.certs.offset, code, ctrl, page, lines)
     }
 
     /// A certificate change's form, by its key in `:certs` (`a` auto-rotation,

@@ -136,6 +136,27 @@ pub struct App {
     pub logs: logpane::Logs,
 }
 
+/// The scrolling keys of a list view (`j`/`k`, PgDn/PgUp and ctrl-f/b,
+/// `g`/`G`): moves `offset` over `lines` shown `page` at a time; false when
+/// the key is not one of them.
+fn scroll(offset: &mut usize, code: KeyCode, ctrl: bool, page: usize, lines: usize) -> bool {
+    let step = page as isize;
+    let delta = match code {
+        KeyCode::Char('j') | KeyCode::Down => 1,
+        KeyCode::Char('k') | KeyCode::Up => -1,
+        KeyCode::PageDown => step,
+        KeyCode::Char('f') if ctrl => step,
+        KeyCode::PageUp => -step,
+        KeyCode::Char('b') if ctrl => -step,
+        KeyCode::Char('g') | KeyCode::Home => isize::MIN / 2,
+        KeyCode::Char('G') | KeyCode::End => isize::MAX / 2,
+        _ => return false,
+    };
+    let last = lines.saturating_sub(page);
+    *offset = (*offset as isize + delta).clamp(0, last as isize) as usize;
+    true
+}
+
 impl App {
     pub fn new(setup: Setup) -> App {
         let mut app = App {

@@ -77,23 +77,9 @@ impl App {
 
     /// Scrolling keys of the view; false when the key is not one of them.
     pub(super) fn key_token_view(&mut self, code: KeyCode, ctrl: bool) -> bool {
-        let page = crate::ui::full_body_rows(self.size.0, self.size.1).max(1) as isize;
-        let delta = match code {
-            KeyCode::Char('j') | KeyCode::Down => 1,
-            KeyCode::Char('k') | KeyCode::Up => -1,
-            KeyCode::PageDown => page,
-            KeyCode::Char('f') if ctrl => page,
-            KeyCode::PageUp => -page,
-            KeyCode::Char('b') if ctrl => -page,
-            KeyCode::Char('g') | KeyCode::Home => isize::MIN / 2,
-            KeyCode::Char('G') | KeyCode::End => isize::MAX / 2,
-            _ => return false,
-        };
+        let page = crate::ui::full_body_rows(self.size.0, self.size.1).max(1);
         let lines = crate::ui::panes::token::line_count(&self.token_view());
-        let last = lines.saturating_sub(page as usize);
-        self.token_view.offset =
-            (self.token_view.offset as isize + delta).clamp(0, last as isize) as usize;
-        true
+        super::scroll(&mut self.token_view.offset, code, ctrl, page, lines)
     }
 }
 
