@@ -160,6 +160,16 @@ impl Controllers {
                 if name == "auto-rotate-rke2-certs" {
                     self.auto_rotate_kick.notify_one();
                 }
+                if SYNCED_SETTINGS.contains(&name) {
+                    let before = old.map(effective).unwrap_or_default();
+                    let after = new.map(effective).unwrap_or_default();
+                    // The condition written back moves the version but not
+                    // the value: only a new value is synced again.
+                    if before != after || old.is_none() {
+                        let (me, name) = (self.clone(), name.to_string());
+                        self.spawn(async move { me.sync_setting(&name, &after) });
+                    }
+                }
                 if name == "http-proxy" {
                     let before = old.map(effective).unwrap_or_default();
                     let after = new.map(effective).unwrap_or_else(|| "{}".into());
@@ -206,6 +216,26 @@ impl Controllers {
             }
             _ => {}
         }
+    }
+
+    /// Harvester's syncers of the other credential settings
+    /// (`pkg/controller/master/setting/*.go`): each copies the value where it
+    /// belongs and reports `configured`. The containerd-registry syncer then
+    /// removes `Configs[*].Auth` from the setting's value (the credentials
+    /// live on in the Rancher cluster's secrets).
+    fn sync_setting(&self, name: &str, value: &str) {
+        if name == "containerd-registry"
+            && let Some(stripped) = without_registry_auth(value)
+        {
+            self.store.modify(Kind::Setting, "", name, |s| {
+                s["value"] = json!(stripped);
+                set_setting_condition(s, true, "", "");
+            });
+            return;
+        }
+        self.store.modify(Kind::Setting, "", name, |s| {
+            set_setting_condition(s, true, "", "")
+        });
     }
 
     /// Harvester's http-proxy syncer writes the agent env vars into the
@@ -774,6 +804,38 @@ fn worker_rotation_script() -> String {
     format!("set -e\n{}systemctl restart rke2-agent\n", plan_gate())
 }
 
+/// Settings whose syncer the lab runs besides http-proxy.
+const SYNCED_SETTINGS: [&str; 4] = [
+    "additional-ca",
+    "ssl-certificates",
+    "ssl-parameters",
+    "containerd-registry",
+];
+
+/// The containerd-registry value without `Configs[*].Auth`, when it had any.
+fn without_registry_auth(value: &str) -> Option<String> {
+    let mut v: Value = serde_json::from_str(value).ok()?;
+    let configs = v
+        .as_object_mut()?
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case("Configs"))?
+        .1;
+    let mut removed = false;
+    for cfg in configs.as_object_mut()?.values_mut() {
+        if let Some(cfg) = cfg.as_object_mut() {
+            let keys: Vec<String> = cfg
+                .keys()
+                .filter(|k| k.eq_ignore_ascii_case("Auth"))
+                .cloned()
+                .collect();
+            for k in keys {
+                removed |= cfg.remove(&k).is_some_and(|a| !a.is_null());
+            }
+        }
+    }
+    removed.then(|| v.to_string())
+}
+
 fn set_setting_condition(s: &mut Value, ok: bool, reason: &str, message: &str) {
     let mut cond = setting_condition(ok, reason, message);
     let conds = s["status"]["conditions"]
@@ -845,6 +907,17 @@ fn remove_file(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_auth_is_removed_and_the_rest_kept() {
+        let v = r#"{"Mirrors":{"docker.io":{"Endpoints":["https://m"]}},"Configs":{"m":{"Auth":{"Username":"u","Password":"p"},"TLS":{"InsecureSkipVerify":true}}}}"#;
+        let out: Value = serde_json::from_str(&without_registry_auth(v).unwrap()).unwrap();
+        assert_eq!(out["Configs"]["m"].get("Auth"), None);
+        assert_eq!(out["Configs"]["m"]["TLS"]["InsecureSkipVerify"], true);
+        assert_eq!(out["Mirrors"]["docker.io"]["Endpoints"][0], "https://m");
+        // Nothing to remove: the value stays as it is.
+        assert_eq!(without_registry_auth(r#"{"Mirrors":{}}"#), None);
+    }
 
     #[test]
     fn proxy_env_vars_replace_only_the_proxy_entries_and_append_harvesters_list() {
