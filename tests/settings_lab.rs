@@ -38,26 +38,6 @@ fn stored(lab: &Lab, name: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap()
 }
 
-/// Harvester's conditions carry whole seconds: a change reported in the
-/// same second as the previous one leaves an identical condition (no new
-/// resourceVersion to follow). Wait, on the clock, past the last report.
-fn past_last_report(lab: &Lab, name: &str) {
-    let s = stored(lab, name);
-    let at = s["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == "configured"))
-        .and_then(|c| c["lastUpdateTime"].as_str())
-        .and_then(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        });
-    let Some(at) = at else { return };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while time::OffsetDateTime::now_utc() < at + time::Duration::seconds(1) {
-        assert!(Instant::now() < deadline, "the clock does not move");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn configured(lab: &Lab, name: &str) -> bool {
     stored(lab, name)["status"]["conditions"]
         .as_array()
@@ -67,9 +47,9 @@ fn configured(lab: &Lab, name: &str) -> bool {
         })
 }
 
-/// Resets `name` with an empty value (Harvester's default applies again).
+/// Resets `name` with an empty value (Harvester's default applies again;
+/// its controller reports the default as not configured).
 fn reset(lab: &Lab, home: &Path, name: &str) {
-    past_last_report(lab, name);
     let (code, out, err) = hc(
         lab,
         home,
@@ -96,7 +76,7 @@ fn refused(lab: &Lab, home: &Path, args: &[&str], input: &str, name: &str, messa
         "expected {message:?}:\n{out}\n{err}"
     );
     assert_eq!(
-        lab.api_writes_since(mark, "settings", name),
+        lab.api_writes_since(mark, "settings.harvesterhci.io", name),
         Vec::<serde_json::Value>::new()
     );
     assert_eq!(stored(lab, name)["value"], before);
@@ -130,6 +110,18 @@ fn pki(host: &str) -> Pki {
         key: key.serialize_pem(),
         other_key: KeyPair::generate().unwrap().serialize_pem(),
     }
+}
+
+/// A CA certificate that expired yesterday.
+fn expired_ca() -> (String, KeyPair) {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name.push(DnType::CommonName, "old-lab-ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let now = time::OffsetDateTime::now_utc();
+    ca.not_before = now - time::Duration::days(400);
+    ca.not_after = now - time::Duration::days(1);
+    let key = KeyPair::generate().unwrap();
+    (ca.self_signed(&key).unwrap().pem(), key)
 }
 
 fn api_host(lab: &Lab) -> String {
@@ -189,6 +181,25 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     );
     reset(&lab, home, "additional-ca");
 
+    // An expired CA is only a warning for `set`, but `show` exits as
+    // `status` does for an expired certificate (2) and names it.
+    let (expired_ca, _) = expired_ca();
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "set", "additional-ca", "--value", "-", "--yes"],
+        &expired_ca,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("Warnings") && err.contains("expired"), "{err}");
+    let (code, out, _) = hc(&lab, home, &["settings", "show", "additional-ca"], "");
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("CN=old-lab-ca") && out.contains("expired"),
+        "{out}"
+    );
+    reset(&lab, home, "additional-ca");
+
     // ssl-parameters: Harvester's message, from harvcred before sending and
     // from the lab's webhook for a client that does not check.
     let (code, out, err) = hc(
@@ -225,6 +236,29 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // --dry-run: the server's dry run only; the value stays.
+    let mark = lab.api_log_mark();
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "ssl-parameters",
+            "--value",
+            "-",
+            "--dry-run",
+        ],
+        r#"{"protocols":"TLSv1.3"}"#,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let writes = lab.api_writes_since(mark, "settings.harvesterhci.io", "ssl-parameters");
+    assert_eq!(writes.len(), 1, "{writes:?}\n{out}\n{err}");
+    assert_eq!(writes[0]["dryRun"], true, "{writes:?}");
+    assert_eq!(
+        stored(&lab, "ssl-parameters")["value"],
+        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#
+    );
     reset(&lab, home, "ssl-parameters");
 
     // ssl-certificates: from files; a key that is not the certificate's is
@@ -260,6 +294,47 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         "ssl-certificates",
         "privateKey does not match publicCertificate",
     );
+    let elsewhere = pki("10.255.255.254");
+    let (cert2, key2) = (
+        f("cert2.pem", &elsewhere.leaf),
+        f("key2.pem", &elsewhere.key),
+    );
+    refused(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "ssl-certificates",
+            "--cert-file",
+            &cert2,
+            "--key-file",
+            &key2,
+            "--yes",
+        ],
+        "",
+        "ssl-certificates",
+        &format!("publicCertificate does not cover {host}"),
+    );
+    refused(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "ssl-certificates",
+            "--cert-file",
+            &cert,
+            "--key-file",
+            &key,
+            "--ca-file",
+            &cert2,
+            "--yes",
+        ],
+        "",
+        "ssl-certificates",
+        "publicCertificate does not verify up to ca",
+    );
     let (code, out, err) = hc(
         &lab,
         home,
@@ -289,7 +364,6 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         out.contains("the chain's NotAfter") && out.contains("privateKey: set"),
         "{out}"
     );
-    let _ = key;
     reset(&lab, home, "ssl-certificates");
 
     // containerd-registry: the password is masked; Harvester removes the
@@ -355,7 +429,7 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(
-        lab.api_writes_since(mark, "settings", "ssl-parameters")
+        lab.api_writes_since(mark, "settings.harvesterhci.io", "ssl-parameters")
             .is_empty()
     );
 

@@ -87,6 +87,36 @@ fn parse(obj: &DynamicObject) -> Result<ProxyRead, String> {
     })
 }
 
+/// The annotation Harvester's setting controller writes, with the
+/// condition, once a syncer has run for a value: hex SHA-224 of `value`
+/// (`pkg/controller/master/setting/handler.go`). Its arrival is the proof
+/// that the controller saw this value, whatever the condition's timestamps.
+pub const HASH_ANNOTATION: &str = "harvesterhci.io/hash";
+
+/// [`HASH_ANNOTATION`] for `value`.
+pub fn value_hash(value: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha224::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The verdict once the controller has recorded our value's hash: True
+/// (a value), or False without a message (an empty value: Harvester reports
+/// the default as not configured). False with a message is its syncer's
+/// error: followed until the timeout, which names it.
+fn synced_verdict(r: &SettingRead, want_hash: &str, empty: bool) -> Option<Verified> {
+    if r.hash != want_hash {
+        return None;
+    }
+    match (r.configured.status, empty) {
+        (Some(true), _) => Some(Verified::Configured),
+        (Some(false), true) if r.configured.message.is_empty() => Some(Verified::Configured),
+        _ => None,
+    }
+}
+
 /// Any setting as read: its value as stored (`value`, which may be empty,
 /// and `default`), the version it was read at and its `configured`
 /// condition. `Debug` shows sizes only: values can hold keys and passwords.
@@ -97,6 +127,8 @@ pub struct SettingRead {
     pub default: Zeroizing<String>,
     pub resource_version: String,
     pub configured: Configured,
+    /// [`HASH_ANNOTATION`]: the value the controller last synced.
+    pub hash: String,
 }
 
 impl std::fmt::Debug for SettingRead {
@@ -128,6 +160,13 @@ impl SettingRead {
             default: get("default"),
             resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
             configured: configured_of(obj),
+            hash: obj
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(HASH_ANNOTATION))
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 }
@@ -247,10 +286,12 @@ fn newer_than(rv: &str, applied_rv: &str) -> bool {
 pub async fn follow_setting_configured(
     client: &Client,
     name: &str,
+    written: &str,
     applied_rv: &str,
     timeout: Duration,
     mut progress: impl FnMut(&Configured),
 ) -> Verified {
+    let want_hash = value_hash(written);
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = Configured::default();
     loop {
@@ -258,6 +299,9 @@ pub async fn follow_setting_configured(
             if r.configured != last {
                 progress(&r.configured);
                 last = r.configured.clone();
+            }
+            if let Some(v) = synced_verdict(&r, &want_hash, written.is_empty()) {
+                return v;
             }
             if let Some(v) =
                 configured_verdict(&r.configured, newer_than(&r.resource_version, applied_rv))
@@ -456,8 +500,13 @@ fn timeout_text(name: &str, timeout: Duration, last: &Configured) -> String {
     } else {
         "the controller had not reported yet".to_string()
     };
+    let also = if name == HTTP_PROXY {
+        " and the rke2-server log of the nodes"
+    } else {
+        ""
+    };
     format!(
-        "the {name} setting was not reported configured within {} s; {retrying}. It may still succeed: check `kubectl get settings.harvesterhci.io {name} -o yaml` and the rke2-server log of the nodes",
+        "the {name} setting was not reported configured within {} s; {retrying}. It may still succeed: check `kubectl get settings.harvesterhci.io {name} -o yaml`{also}",
         timeout.as_secs()
     )
 }
@@ -493,6 +542,45 @@ pub async fn proxy_facts(client: &Client) -> Result<crate::creds::proxy::Cluster
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hash_is_harvesters_sha224_of_the_value() {
+        // sha224("") as Go's crypto/sha256.New224 gives it.
+        assert_eq!(
+            value_hash(""),
+            "d14a028c2a3a2bc9476102bb288234c415a2b01f828ea62ac5b3e42f"
+        );
+        let read = |hash: &str, status, message: &str| SettingRead {
+            name: "ssl-parameters".into(),
+            value: Zeroizing::new(String::new()),
+            default: Zeroizing::new(String::new()),
+            resource_version: "1".into(),
+            configured: Configured {
+                status,
+                reason: String::new(),
+                message: message.into(),
+            },
+            hash: hash.into(),
+        };
+        let h = value_hash("{}");
+        assert_eq!(
+            synced_verdict(&read(&h, Some(true), ""), &h, false),
+            Some(Verified::Configured)
+        );
+        assert_eq!(
+            synced_verdict(&read("old", Some(true), ""), &h, false),
+            None
+        );
+        let e = value_hash("");
+        assert_eq!(
+            synced_verdict(&read(&e, Some(false), ""), &e, true),
+            Some(Verified::Configured)
+        );
+        assert_eq!(
+            synced_verdict(&read(&e, Some(false), "boom"), &e, true),
+            None
+        );
+    }
 
     #[test]
     fn patch_body_carries_the_version_and_debug_masks_the_value() {

@@ -409,6 +409,7 @@ impl ChangeIo<SettingChange> for Io {
         let verdict = settings::follow_setting_configured(
             &self.client,
             self.name,
+            &work.new.0,
             &rv,
             self.verify_timeout,
             |c| {

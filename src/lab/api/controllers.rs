@@ -160,15 +160,13 @@ impl Controllers {
                 if name == "auto-rotate-rke2-certs" {
                     self.auto_rotate_kick.notify_one();
                 }
-                if SYNCED_SETTINGS.contains(&name) {
-                    let before = old.map(effective).unwrap_or_default();
-                    let after = new.map(effective).unwrap_or_default();
-                    // The condition written back moves the version but not
-                    // the value: only a new value is synced again.
-                    if before != after || old.is_none() {
-                        let (me, name) = (self.clone(), name.to_string());
-                        self.spawn(async move { me.sync_setting(&name, &after) });
-                    }
+                if SYNCED_SETTINGS.contains(&name)
+                    && let Some(new) = new
+                    && needs_sync(new)
+                {
+                    let value = new["value"].as_str().unwrap_or("").to_string();
+                    let (me, name) = (self.clone(), name.to_string());
+                    self.spawn(async move { me.sync_setting(&name, &value) });
                 }
                 if name == "http-proxy" {
                     let before = old.map(effective).unwrap_or_default();
@@ -223,18 +221,21 @@ impl Controllers {
     /// belongs and reports `configured`. The containerd-registry syncer then
     /// removes `Configs[*].Auth` from the setting's value (the credentials
     /// live on in the Rancher cluster's secrets).
+    /// Like Harvester's handler, it records the hash of the value it synced
+    /// with the condition (True for a value, False for an empty one).
     fn sync_setting(&self, name: &str, value: &str) {
-        if name == "containerd-registry"
-            && let Some(stripped) = without_registry_auth(value)
-        {
-            self.store.modify(Kind::Setting, "", name, |s| {
-                s["value"] = json!(stripped);
-                set_setting_condition(s, true, "", "");
-            });
-            return;
-        }
+        let value = match name {
+            "containerd-registry" => {
+                without_registry_auth(value).unwrap_or_else(|| value.to_string())
+            }
+            _ => value.to_string(),
+        };
         self.store.modify(Kind::Setting, "", name, |s| {
-            set_setting_condition(s, true, "", "")
+            if s["value"].as_str().unwrap_or("") != value {
+                s["value"] = json!(value);
+            }
+            s["metadata"]["annotations"][HASH_ANNOTATION] = json!(setting_hash(&value));
+            set_setting_condition(s, !value.is_empty(), "", "");
         });
     }
 
@@ -811,6 +812,27 @@ const SYNCED_SETTINGS: [&str; 4] = [
     "ssl-parameters",
     "containerd-registry",
 ];
+
+/// Harvester's handler records the SHA-224 of the value it synced here.
+const HASH_ANNOTATION: &str = "harvesterhci.io/hash";
+
+fn setting_hash(value: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha224::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Harvester's handler skips a value whose hash it recorded, and an empty
+/// value that was never synced.
+fn needs_sync(setting: &Value) -> bool {
+    let value = setting["value"].as_str().unwrap_or("");
+    let recorded = setting["metadata"]["annotations"][HASH_ANNOTATION]
+        .as_str()
+        .unwrap_or("");
+    !(value.is_empty() && recorded.is_empty()) && recorded != setting_hash(value)
+}
 
 /// The containerd-registry value without `Configs[*].Auth`, when it had any.
 fn without_registry_auth(value: &str) -> Option<String> {
