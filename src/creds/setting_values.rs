@@ -82,9 +82,35 @@ impl Described {
     }
 }
 
-fn json_map(value: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+/// A parsed JSON object whose strings are wiped when it is dropped: the
+/// values hold private keys and registry passwords.
+struct WipedMap(serde_json::Map<String, serde_json::Value>);
+
+impl Drop for WipedMap {
+    fn drop(&mut self) {
+        fn wipe(v: &mut serde_json::Value) {
+            use zeroize::Zeroize;
+            match v {
+                serde_json::Value::String(s) => s.zeroize(),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(wipe),
+                serde_json::Value::Object(m) => m.values_mut().for_each(wipe),
+                _ => {}
+            }
+        }
+        self.0.values_mut().for_each(wipe);
+    }
+}
+
+impl std::ops::Deref for WipedMap {
+    type Target = serde_json::Map<String, serde_json::Value>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+fn json_map(value: &str) -> Result<WipedMap, String> {
     match serde_json::from_str::<serde_json::Value>(value) {
-        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(serde_json::Value::Object(m)) => Ok(WipedMap(m)),
         Ok(_) => Err("json: cannot unmarshal into a Go value of type object".into()),
         // serde's words, without the text around the error (it may be secret).
         Err(e) => Err(format!(
@@ -157,12 +183,28 @@ impl SslCertificates {
 
     /// The value as Harvester stores it (JSON text), zeroised when dropped.
     pub fn to_json(&self) -> Zeroizing<String> {
-        let v = serde_json::json!({
-            "ca": self.ca.as_str(),
-            "publicCertificate": self.public_certificate.as_str(),
-            "privateKey": self.private_key.as_str(),
-        });
-        Zeroizing::new(v.to_string())
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            ca: &'a str,
+            #[serde(rename = "publicCertificate")]
+            public_certificate: &'a str,
+            #[serde(rename = "privateKey")]
+            private_key: &'a str,
+        }
+        // Written straight into a buffer sized up front (escaping adds a
+        // little), so no copy of the key is left behind by a reallocation.
+        let room =
+            2 * (self.ca.len() + self.public_certificate.len() + self.private_key.len()) + 64;
+        let mut out = Zeroizing::new(Vec::with_capacity(room));
+        let borrowed = Borrowed {
+            ca: &self.ca,
+            public_certificate: &self.public_certificate,
+            private_key: &self.private_key,
+        };
+        if serde_json::to_writer(&mut *out, &borrowed).is_err() {
+            return Zeroizing::new(String::new());
+        }
+        Zeroizing::new(String::from_utf8_lossy(&out).into_owned())
     }
 
     fn is_empty(&self) -> bool {
@@ -462,7 +504,7 @@ fn describe_ssl_certificates(d: &mut Described, value: &str, now: OffsetDateTime
 
 fn describe_ssl_parameters(d: &mut Described, value: &str) {
     let m = if value.trim().is_empty() {
-        serde_json::Map::new()
+        WipedMap(serde_json::Map::new())
     } else {
         match json_map(value) {
             Ok(m) => m,
@@ -829,6 +871,19 @@ mod tests {
         assert!(text.iter().any(|m| m.contains("expired")), "{text:?}");
         assert_eq!(d.level(), Level::Expired);
         assert_eq!(d.detail["certificates"].as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn ssl_certificates_round_trip_and_debug_hides_the_key() {
+        let s = SslCertificates {
+            ca: Zeroizing::new("CA".into()),
+            public_certificate: Zeroizing::new("CERT\n".into()),
+            private_key: Zeroizing::new("KEY\"1".into()),
+        };
+        let back = SslCertificates::parse(&s.to_json()).unwrap();
+        assert_eq!(back.private_key.as_str(), "KEY\"1");
+        assert_eq!(back.public_certificate.as_str(), "CERT\n");
+        assert!(!format!("{back:?}").contains("KEY"));
     }
 
     #[test]
