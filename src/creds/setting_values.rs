@@ -485,6 +485,15 @@ fn describe_ssl_certificates(d: &mut Described, value: &str, now: OffsetDateTime
                 .extend(expiry_finding(SSL_CERTIFICATES, c, now, t));
         }
     }
+    if let Some(bits) = leaf_rsa_bits(&s.public_certificate)
+        && bits < 2048
+    {
+        d.findings.push(Finding::new(
+            Level::Warn,
+            SSL_CERTIFICATES,
+            format!("the certificate's RSA key has {bits} bits: use 2048 or more"),
+        ));
+    }
     let has_key = !s.private_key.trim().is_empty();
     d.lines.push(format!(
         "privateKey: {}",
@@ -500,6 +509,17 @@ fn describe_ssl_certificates(d: &mut Described, value: &str, now: OffsetDateTime
         "ca": ca.iter().map(BundleCert::of).collect::<Vec<_>>(),
         "privateKey": has_key,
     });
+}
+
+/// The size of the leaf's RSA key (None for other key types).
+fn leaf_rsa_bits(chain: &str) -> Option<usize> {
+    let blocks = pem_labels(chain).ok()?;
+    let (_, der) = blocks.iter().find(|(l, _)| l == "CERTIFICATE")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    match cert.public_key().parsed().ok()? {
+        x509_parser::public_key::PublicKey::RSA(rsa) => Some(rsa.key_size()),
+        _ => None,
+    }
 }
 
 fn describe_ssl_parameters(d: &mut Described, value: &str) {
@@ -532,7 +552,7 @@ fn describe_ssl_parameters(d: &mut Described, value: &str) {
         d.findings.push(Finding::new(
             Level::Critical,
             SSL_PARAMETERS,
-            "neither TLSv1.2 nor TLSv1.3 is allowed: kubectl, browsers and harvcred cannot connect to the ingress; recover with `harvcred settings set ssl-parameters --value -` and an empty stdin (Harvester's documented fix: delete the value)",
+            "neither TLSv1.2 nor TLSv1.3 is allowed: browsers and kubectl through a Rancher kubeconfig (which goes through the ingress) cannot connect; recover with `harvcred settings set ssl-parameters --value -` and an empty stdin (Harvester's documented fix: delete the value)",
         ));
     } else if listed
         .iter()
@@ -884,6 +904,24 @@ mod tests {
         assert_eq!(back.private_key.as_str(), "KEY\"1");
         assert_eq!(back.public_certificate.as_str(), "CERT\n");
         assert!(!format!("{back:?}").contains("KEY"));
+    }
+
+    /// A self-signed RSA-1024 certificate (made with `openssl req -x509
+    /// -newkey rsa:1024`, valid 100 years; its key thrown away).
+    const RSA_1024_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIICBDCCAW2gAwIBAgIUS8M01Tde9c3C3R+iVMdp9oO3h/4wDQYJKoZIhvcNAQEL\nBQAwEzERMA8GA1UEAwwId2Vhay5sYWIwIBcNMjYxMTMwMjI1NTM1WhgPMjEyNjEx\nMDYyMjU1MzVaMBMxETAPBgNVBAMMCHdlYWsubGFiMIGfMA0GCSqGSIb3DQEBAQUA\nA4GNADCBiQKBgQDfbt6XohKnfuSAJ5hA+jmJqgrED56Czwe4W2rDYKMNPQVMiB8J\nJ61NVAV8yhTcUExm2bsSQgYl4AlAW0hrgs0xqhJcxAqU/E5bpw56/+bRLekKNkG5\nes+szJsK8Jhu23m/A+l89cZMNgGxT3H5RcqpSZjOpYjBdMp+0QeFFo7I2wIDAQAB\no1MwUTAdBgNVHQ4EFgQUYGCD6kt/IE1cIYPbfHeRJab6fuQwHwYDVR0jBBgwFoAU\nYGCD6kt/IE1cIYPbfHeRJab6fuQwDwYDVR0TAQH/BAUwAwEB/zANBgkqhkiG9w0B\nAQsFAAOBgQBqBKNIzmUdTqteNEyRnN0EZ0DfI20RTmVU1FTVXZEMm0pH1woO3A+i\nwpCuWhG76KTZRgsc2kWOIqGgimtdoDN/jcblYzmaXiiiR39HEbnZviC3c72T57Xv\nzjea258DvAOY1N5wPt0B2x+8wx7bfXqV/7f7MWTqMoJy9/LA6N1BXQ==\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn a_weak_rsa_key_is_named() {
+        let v =
+            serde_json::json!({"publicCertificate": RSA_1024_CERT, "privateKey": "k"}).to_string();
+        let d = describe(SSL_CERTIFICATES, &v, NOW, &Thresholds::default());
+        assert!(
+            d.findings
+                .iter()
+                .any(|f| f.message.contains("RSA key has 1024 bits")),
+            "{:?}",
+            d.findings
+        );
     }
 
     #[test]

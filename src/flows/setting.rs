@@ -101,8 +101,6 @@ pub fn validate(name: &'static str, value: &str, ctx: &Context) -> Vec<Problem> 
     for f in d.findings {
         let severity = match f.level {
             Level::Ok | Level::RenewsAtRestart => continue,
-            // Nothing that leaves kubectl unable to connect is sent.
-            Level::Critical if name == values::SSL_PARAMETERS => Severity::Error,
             Level::Expired if name == values::SSL_CERTIFICATES => Severity::Error,
             _ => Severity::Warning,
         };
@@ -449,8 +447,14 @@ mod tests {
         let p = validate(values::SSL_PARAMETERS, r#"{"protocols":"TLSv1.4"}"#, &ctx);
         assert_eq!(p[0].message, "unsupported SSL protocol: TLSv1.4");
         assert!(blocks(&p));
+        // Harvester accepts it; the preview warns that clients of the
+        // ingress (a Rancher-style kubeconfig among them) cannot connect.
         let p = validate(values::SSL_PARAMETERS, r#"{"protocols":"TLSv1.1"}"#, &ctx);
-        assert!(blocks(&p), "{p:?}");
+        assert!(!blocks(&p), "{p:?}");
+        assert!(
+            p[0].message.contains("neither TLSv1.2 nor TLSv1.3"),
+            "{p:?}"
+        );
         let p = validate(values::SSL_PARAMETERS, r#"{"protocols":"TLSv1.3"}"#, &ctx);
         assert!(p.is_empty(), "{p:?}");
     }
