@@ -259,6 +259,30 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         stored(&lab, "ssl-parameters")["value"],
         r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#
     );
+    // A second change, then the rollback restores the first value.
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "set", "ssl-parameters", "--value", "-", "--yes"],
+        r#"{"protocols":"TLSv1.3"}"#,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        stored(&lab, "ssl-parameters")["value"],
+        r#"{"protocols":"TLSv1.3"}"#
+    );
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "rollback", "ssl-parameters", "--yes"],
+        "",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        stored(&lab, "ssl-parameters")["value"],
+        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#
+    );
+    assert!(configured(&lab, "ssl-parameters"));
     reset(&lab, home, "ssl-parameters");
 
     // ssl-certificates: from files; a key that is not the certificate's is
@@ -364,6 +388,15 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         out.contains("the chain's NotAfter") && out.contains("privateKey: set"),
         "{out}"
     );
+    // Its old key is never kept in a file: no rollback, an empty value resets.
+    let (code, _, err) = hc(
+        &lab,
+        home,
+        &["settings", "rollback", "ssl-certificates", "--yes"],
+        "",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has no rollback"), "{err}");
     reset(&lab, home, "ssl-certificates");
 
     // containerd-registry: the password is masked; Harvester removes the

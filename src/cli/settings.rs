@@ -87,6 +87,20 @@ pub enum SettingsCommand {
         #[arg(long, default_value_t = 180, value_name = "SECS")]
         verify_timeout: u64,
     },
+    /// Restore the value the last change from this machine replaced, the same safe way
+    /// (not ssl-certificates: its old key is never kept; set an empty value to reset it).
+    Rollback {
+        name: String,
+        /// Show what the rollback would send and dry-run it on the server only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Seconds to wait for the cluster to report the change configured.
+        #[arg(long, default_value_t = 180, value_name = "SECS")]
+        verify_timeout: u64,
+    },
 }
 
 fn setting_name(name: &str) -> anyhow::Result<&'static str> {
@@ -186,6 +200,7 @@ struct Session {
     rt: tokio::runtime::Runtime,
     client: kube::Client,
     state_dir: std::path::PathBuf,
+    context: String,
     cluster: String,
     host: Option<String>,
 }
@@ -202,6 +217,7 @@ fn connect(connect: &ConnectArgs) -> anyhow::Result<Session> {
         client,
         state_dir: paths.state_dir,
         cluster: format!("{context} ({server})"),
+        context,
         host: host_of(&server),
     })
 }
@@ -302,15 +318,15 @@ fn check(name: &'static str, src: &ValueSource, host: Option<String>, json: bool
     code
 }
 
-/// `--read-only` (flag or config) refuses `set`; the refusal when there is one.
-fn read_only_refusal(flag: bool, config: bool) -> Option<String> {
+/// `--read-only` (flag or config) refuses `set` and `rollback`; the refusal when there is one.
+fn read_only_refusal(command: &str, flag: bool, config: bool) -> Option<String> {
     let why = match (flag, config) {
         (true, _) => "--read-only",
         (false, true) => "read_only = true in config.toml",
         (false, false) => return None,
     };
     Some(format!(
-        "harvcred settings set: refused, {why} forbids changing the cluster (`harvcred settings check` validates a value without changing anything)"
+        "harvcred settings {command}: refused, {why} forbids changing the cluster (`harvcred settings check` validates a value without changing anything)"
     ))
 }
 
@@ -347,25 +363,9 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
             yes,
             verify_timeout,
         } => {
-            let config = match crate::config::Config::load(
-                &crate::config::Paths::from_env().config_file(),
-            ) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("harvcred settings set: {}", error_line(&e));
-                    return Ok(3);
-                }
-            };
-            if let Some(refusal) = read_only_refusal(read_only, config.read_only) {
-                eprintln!("{refusal}");
-                return Ok(2);
-            }
-            let name = match setting_name(&name) {
+            let name = match writable(&name, "set", read_only) {
                 Ok(n) => n,
-                Err(e) => {
-                    eprintln!("harvcred settings set: {}", error_line(&e));
-                    return Ok(2);
-                }
+                Err(code) => return Ok(code),
             };
             // Read before connecting: the value comes on stdin or from files.
             let value = match value_of(name, &source) {
@@ -382,32 +382,118 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
                     return Ok(3);
                 }
             };
-            let io = Io::new(
-                s.client.clone(),
-                name,
-                s.state_dir.clone(),
-                s.cluster.clone(),
-                Context {
-                    host: s.host.clone(),
-                },
-                Duration::from_secs(verify_timeout),
-            );
-            let flags = WalkFlags {
-                dry_run,
-                yes,
-                parallel: 1,
-                keep_going: false,
+            let flags = walk_flags(dry_run, yes);
+            Ok(walk(&s, name, false, value, flags, verify_timeout))
+        }
+        SettingsCommand::Rollback {
+            name,
+            dry_run,
+            yes,
+            verify_timeout,
+        } => {
+            let name = match writable(&name, "rollback", read_only) {
+                Ok(n) => n,
+                Err(code) => return Ok(code),
             };
-            Ok(super::walk::run(
-                &s.rt,
-                SettingChange { name },
-                &io,
-                vec![CLUSTER.into()],
-                value,
+            if !flow::can_roll_back(name) {
+                eprintln!(
+                    "harvcred settings rollback: {name} has no rollback: its old value holds a private key, which harvcred never keeps in a file; `harvcred settings set {name} --value -` with an empty stdin resets it to Harvester's own certificate"
+                );
+                return Ok(2);
+            }
+            let s = match connect(connect_args) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("harvcred settings rollback: {}", error_line(&e));
+                    return Ok(3);
+                }
+            };
+            let kept = match crate::flows::keep::load_setting(&s.state_dir, name, &s.context) {
+                Ok(Some(k)) => k,
+                Ok(None) => {
+                    eprintln!(
+                        "harvcred settings rollback: no change of {name} was made from this machine for context {}: nothing to roll back to",
+                        sanitize_str(&s.context)
+                    );
+                    return Ok(2);
+                }
+                Err(e) => {
+                    eprintln!("harvcred settings rollback: {}", error_line(&e));
+                    return Ok(3);
+                }
+            };
+            let flags = walk_flags(dry_run, yes);
+            Ok(walk(
+                &s,
+                name,
+                true,
+                SettingValue(kept),
                 flags,
+                verify_timeout,
             ))
         }
     }
+}
+
+fn walk_flags(dry_run: bool, yes: bool) -> WalkFlags {
+    WalkFlags {
+        dry_run,
+        yes,
+        parallel: 1,
+        keep_going: false,
+    }
+}
+
+/// The setting's name for a command that changes it, or the exit code of
+/// the refusal (`--read-only`, an unreadable config, an unknown name).
+fn writable(name: &str, command: &str, read_only: bool) -> Result<&'static str, i32> {
+    let config = match crate::config::Config::load(&crate::config::Paths::from_env().config_file())
+    {
+        Ok(c) => c,
+        // A config that cannot be read cannot say writing is allowed.
+        Err(e) => {
+            eprintln!("harvcred settings {command}: {}", error_line(&e));
+            return Err(3);
+        }
+    };
+    if let Some(refusal) = read_only_refusal(command, read_only, config.read_only) {
+        eprintln!("{refusal}");
+        return Err(2);
+    }
+    setting_name(name).map_err(|e| {
+        eprintln!("harvcred settings {command}: {}", error_line(&e));
+        2
+    })
+}
+
+/// Walks a change (or its rollback) of setting `name` on the engine; the exit code.
+fn walk(
+    s: &Session,
+    name: &'static str,
+    rollback: bool,
+    value: SettingValue,
+    flags: WalkFlags,
+    verify_timeout: u64,
+) -> i32 {
+    let io = Io::new(
+        s.client.clone(),
+        name,
+        s.context.clone(),
+        s.state_dir.clone(),
+        s.cluster.clone(),
+        Context {
+            host: s.host.clone(),
+        },
+        Duration::from_secs(verify_timeout),
+    );
+    super::walk::run(
+        &s.rt,
+        SettingChange { name, rollback },
+        &io,
+        vec![CLUSTER.into()],
+        value,
+        flags,
+    )
 }
 
 #[cfg(test)]

@@ -703,6 +703,35 @@ fn describe_registry(d: &mut Described, value: &str) {
     d.detail = serde_json::json!({"mirrors": mirrors, "configs": configs});
 }
 
+/// A `containerd-registry` value without `Configs[*].Auth` (what Harvester
+/// leaves in the setting after syncing), for keeping it without passwords.
+/// Values that are not a JSON object are returned as they are.
+pub fn registry_without_auth(value: &str) -> Zeroizing<String> {
+    let Ok(mut m) = json_map(value) else {
+        return Zeroizing::new(value.to_string());
+    };
+    let mut removed = false;
+    for (k, cfgs) in m.0.iter_mut() {
+        if !k.eq_ignore_ascii_case("Configs") {
+            continue;
+        }
+        if let Some(cfgs) = cfgs.as_object_mut() {
+            for cfg in cfgs.values_mut() {
+                if let Some(cfg) = cfg.as_object_mut() {
+                    let before = cfg.len();
+                    cfg.retain(|k, _| !k.eq_ignore_ascii_case("Auth"));
+                    removed |= cfg.len() != before;
+                }
+            }
+        }
+    }
+    if removed {
+        Zeroizing::new(serde_json::Value::Object(m.0.clone()).to_string())
+    } else {
+        Zeroizing::new(value.to_string())
+    }
+}
+
 /// What an `ssl-certificates` value must satisfy beyond the webhook, checked
 /// before sending: the key belongs to the certificate, the chain verifies up
 /// to the CA given, and the names cover `host` (the address the cluster is
@@ -932,6 +961,13 @@ mod tests {
         assert!(!all.contains("Pa55word"), "{all}");
         assert!(all.contains("auth user bob password ***"), "{all}");
         assert_eq!(d.level(), Level::Warn);
+        let kept = registry_without_auth(v);
+        assert!(
+            !kept.contains("Pa55word") && !kept.contains("bob"),
+            "{}",
+            *kept
+        );
+        assert!(kept.contains("InsecureSkipVerify"), "{}", *kept);
     }
 
     #[test]

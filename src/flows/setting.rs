@@ -55,17 +55,28 @@ pub struct SettingFacts {
     pub context: Context,
 }
 
-/// The patch: the value conditioned on the version read.
+/// The patch: the value conditioned on the version read, and the value it
+/// replaces (kept for `settings rollback`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingWork {
     pub new: SettingValue,
+    pub old: SettingValue,
     pub resource_version: String,
 }
 
-/// A change of one setting.
+/// A change of one setting, or its rollback (the same walk with the kept
+/// old value as the new one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SettingChange {
     pub name: &'static str,
+    pub rollback: bool,
+}
+
+/// Whether `settings rollback` can restore this setting: not
+/// `ssl-certificates`, whose old value holds a private key that harvcred
+/// never writes to a file (an empty value resets to Harvester's own).
+pub fn can_roll_back(name: &str) -> bool {
+    name != values::SSL_CERTIFICATES
 }
 
 /// Every check of a proposed value: Harvester's webhook rule (its exact
@@ -141,13 +152,17 @@ pub fn consequences(name: &str) -> Vec<String> {
     }
 }
 
-fn action_of(name: &str) -> &'static str {
-    match name {
-        values::ADDITIONAL_CA => "settings.set.additional-ca",
-        values::SSL_CERTIFICATES => "settings.set.ssl-certificates",
-        values::SSL_PARAMETERS => "settings.set.ssl-parameters",
-        values::CONTAINERD_REGISTRY => "settings.set.containerd-registry",
-        _ => "settings.set",
+fn action_of(name: &str, rollback: bool) -> &'static str {
+    match (name, rollback) {
+        (values::ADDITIONAL_CA, false) => "settings.set.additional-ca",
+        (values::SSL_CERTIFICATES, false) => "settings.set.ssl-certificates",
+        (values::SSL_PARAMETERS, false) => "settings.set.ssl-parameters",
+        (values::CONTAINERD_REGISTRY, false) => "settings.set.containerd-registry",
+        (values::ADDITIONAL_CA, true) => "settings.rollback.additional-ca",
+        (values::SSL_PARAMETERS, true) => "settings.rollback.ssl-parameters",
+        (values::CONTAINERD_REGISTRY, true) => "settings.rollback.containerd-registry",
+        (_, false) => "settings.set",
+        (_, true) => "settings.rollback",
     }
 }
 
@@ -167,7 +182,7 @@ impl Change for SettingChange {
     type Work = SettingWork;
 
     fn action(&self) -> &'static str {
-        action_of(self.name)
+        action_of(self.name, self.rollback)
     }
 
     fn validate(&self, draft: &SettingValue, facts: &SettingFacts) -> Vec<Problem> {
@@ -218,6 +233,7 @@ impl Change for SettingChange {
                 preview: preview.clone(),
                 work: SettingWork {
                     new: draft.clone(),
+                    old: SettingValue(facts.current.value.clone()),
                     resource_version: facts.current.resource_version.clone(),
                 },
             })
@@ -277,6 +293,8 @@ impl Change for SettingChange {
 pub struct Io {
     pub client: Client,
     pub name: &'static str,
+    /// Kubeconfig context (the rollback file is per context).
+    pub kube_context: String,
     pub state_dir: PathBuf,
     /// `context (server)`, for the audit log.
     pub cluster: String,
@@ -286,9 +304,11 @@ pub struct Io {
 }
 
 impl Io {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: Client,
         name: &'static str,
+        kube_context: String,
         state_dir: PathBuf,
         cluster: String,
         context: Context,
@@ -297,11 +317,36 @@ impl Io {
         Io {
             client,
             name,
+            kube_context,
             state_dir,
             cluster,
             context,
             verify_timeout,
             written: Mutex::new(None),
+        }
+    }
+
+    /// Notes the version written and keeps the replaced value for a rollback
+    /// (registry passwords removed; never for ssl-certificates).
+    fn wrote(&self, resource_version: String, old: &SettingValue) {
+        if let Ok(mut w) = self.written.lock() {
+            *w = Some(resource_version);
+        }
+        if !can_roll_back(self.name) {
+            return;
+        }
+        let keep = if self.name == values::CONTAINERD_REGISTRY {
+            values::registry_without_auth(&old.0)
+        } else {
+            old.0.clone()
+        };
+        if let Err(e) =
+            super::keep::save_setting(&self.state_dir, self.name, &self.kube_context, &keep)
+        {
+            tracing::error!(
+                setting = self.name,
+                "keeping the previous value for rollback: {e}"
+            );
         }
     }
 
@@ -367,9 +412,7 @@ impl ChangeIo<SettingChange> for Io {
             .await
             .map_err(Refusal::Failed)?;
         if *now.value == *work.new.0 {
-            if let Ok(mut w) = self.written.lock() {
-                *w = Some(now.resource_version);
-            }
+            self.wrote(now.resource_version, &work.old);
             return Ok(false);
         }
         tracing::info!(setting = self.name, new = ?work.new, rv = %work.resource_version, "setting apply");
@@ -382,9 +425,7 @@ impl ChangeIo<SettingChange> for Io {
         )
         .await
         .map_err(|f| self.refusal(f))?;
-        if let Ok(mut w) = self.written.lock() {
-            *w = Some(written.resource_version);
-        }
+        self.wrote(written.resource_version, &work.old);
         Ok(true)
     }
 
