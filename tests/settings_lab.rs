@@ -444,6 +444,34 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     );
     reset(&lab, home, "containerd-registry");
 
+    // All four, back at Harvester's defaults.
+    let (code, out, _) = hc(&lab, home, &["settings", "show", "--json"], "");
+    assert_eq!(code, 0, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = doc["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "additional-ca",
+            "ssl-certificates",
+            "ssl-parameters",
+            "containerd-registry"
+        ]
+    );
+    assert!(
+        doc["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["customized"] == false),
+        "{doc}"
+    );
+
     // --read-only refuses before anything is read.
     let mark = lab.api_log_mark();
     let (code, _, err) = hc(

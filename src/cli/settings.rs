@@ -62,6 +62,7 @@ pub enum SettingsCommand {
     },
     /// Validate a value as Harvester's webhook and harvcred do: exit 0 valid, 1 warnings, 2 invalid.
     Check {
+        /// additional-ca, ssl-certificates, ssl-parameters or containerd-registry.
         name: String,
         #[command(flatten)]
         source: ValueSource,
@@ -74,6 +75,7 @@ pub enum SettingsCommand {
     },
     /// Change the setting: preview, dry run, confirmation, patch with the read resourceVersion, verification.
     Set {
+        /// additional-ca, ssl-certificates, ssl-parameters or containerd-registry.
         name: String,
         #[command(flatten)]
         source: ValueSource,
@@ -90,6 +92,7 @@ pub enum SettingsCommand {
     /// Restore the value the last change from this machine replaced, the same safe way
     /// (not ssl-certificates: its old key is never kept; set an empty value to reset it).
     Rollback {
+        /// additional-ca, ssl-parameters or containerd-registry.
         name: String,
         /// Show what the rollback would send and dry-run it on the server only; change nothing.
         #[arg(long)]
