@@ -179,6 +179,15 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         out.contains("CN=harvester.lab") && out.contains("is not a CA"),
         "{out}"
     );
+    // Harvester has no rule for it; harvcred refuses text that is no certificate.
+    refused(
+        &lab,
+        home,
+        &["settings", "set", "additional-ca", "--value", "-", "--yes"],
+        "not a certificate\n",
+        "additional-ca",
+        "no PEM certificate in the value",
+    );
     reset(&lab, home, "additional-ca");
 
     // An expired CA is only a warning for `set`, but `show` exits as

@@ -435,16 +435,21 @@ fn describe_bundle(d: &mut Described, value: &str, now: OffsetDateTime, t: &Thre
     for c in &certs {
         d.lines.push(format!("  {}", cert_line(c)));
     }
-    for e in &errors {
-        d.findings
-            .push(Finding::new(Level::Unknown, ADDITIONAL_CA, e.clone()));
-    }
-    if certs.is_empty() && errors.is_empty() {
+    if certs.is_empty() {
         d.findings.push(Finding::new(
             Level::Unknown,
             ADDITIONAL_CA,
             "no PEM certificate in the value",
         ));
+    } else {
+        for e in &errors {
+            let e = e.strip_prefix("additional-ca: ").unwrap_or(e);
+            d.findings.push(Finding::new(
+                Level::Unknown,
+                ADDITIONAL_CA,
+                format!("a block of the bundle is unreadable: {e}"),
+            ));
+        }
     }
     d.findings.extend(bundle_findings(&certs, now, t));
     d.detail = serde_json::json!({

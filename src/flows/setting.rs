@@ -113,6 +113,9 @@ pub fn validate(name: &'static str, value: &str, ctx: &Context) -> Vec<Problem> 
         let severity = match f.level {
             Level::Ok | Level::RenewsAtRestart => continue,
             Level::Expired if name == values::SSL_CERTIFICATES => Severity::Error,
+            // Harvester has no rule for additional-ca and would copy text
+            // that is no certificate into every CA secret: harvcred refuses.
+            Level::Unknown if name == values::ADDITIONAL_CA => Severity::Error,
             _ => Severity::Warning,
         };
         if out.iter().any(|p| p.message == f.message) {
@@ -498,6 +501,18 @@ mod tests {
         );
         let p = validate(values::SSL_PARAMETERS, r#"{"protocols":"TLSv1.3"}"#, &ctx);
         assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn an_additional_ca_that_is_no_certificate_is_refused() {
+        let p = validate(
+            values::ADDITIONAL_CA,
+            "not a certificate",
+            &Context::default(),
+        );
+        assert!(blocks(&p), "{p:?}");
+        assert!(p[0].message.contains("no PEM certificate"), "{p:?}");
+        assert!(validate(values::ADDITIONAL_CA, "", &Context::default()).is_empty());
     }
 
     #[test]
