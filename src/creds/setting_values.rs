@@ -761,14 +761,11 @@ pub fn ssl_certificate_errors(s: &SslCertificates, host: Option<&str>) -> Vec<St
     let Some(leaf) = parsed.first() else {
         return out;
     };
-    match key_public_der(&s.private_key) {
-        Ok(public) => {
-            if public.as_slice() != leaf.tbs_certificate.subject_pki.raw {
-                out.push(
-                    "privateKey does not match publicCertificate (the key's public half is not the certificate's)".into(),
-                );
-            }
-        }
+    match key_matches(&s.private_key, leaf) {
+        Ok(true) => {}
+        Ok(false) => out.push(
+            "privateKey does not match publicCertificate (the key's public half is not the certificate's)".into(),
+        ),
         Err(e) => out.push(e),
     }
     // Each certificate signed by the next; the last by a CA of `ca`.
@@ -846,27 +843,75 @@ pub fn covers_host(c: &CertInfo, host: &str) -> bool {
     })
 }
 
-/// The SubjectPublicKeyInfo (DER) of a PEM private key.
-fn key_public_der(pem: &str) -> Result<Vec<u8>, String> {
+/// Whether the PEM private key is the one of `leaf`: PKCS#8 keys through
+/// rcgen (their public half derived), PKCS#1 RSA keys by modulus and
+/// exponent, SEC1 EC keys by the public point they carry.
+fn key_matches(
+    pem: &str,
+    leaf: &x509_parser::certificate::X509Certificate<'_>,
+) -> Result<bool, String> {
+    use x509_parser::der_parser::ber::BerObjectContent;
+    use x509_parser::der_parser::parse_der;
+    use x509_parser::public_key::PublicKey;
     let blocks = Zeroizing::new(pem_labels(pem)?);
     let Some((label, der)) = blocks.iter().find(|(l, _)| l.ends_with("PRIVATE KEY")) else {
         return Err("failed to locate private key".into());
     };
-    let key = match label.as_str() {
-        "PRIVATE KEY" => rcgen::KeyPair::try_from(der.as_slice()).map_err(|_| {
-            "privateKey: the PKCS#8 key could not be read (supported: ECDSA P-256/P-384, Ed25519, RSA)".to_string()
-        })?,
-        "EC PRIVATE KEY" => crate::lab::pki::key_from_pem(pem).map_err(|_| {
-            "privateKey: the EC key could not be read (supported: P-256; or convert it with `openssl pkcs8 -topk8 -nocrypt`)".to_string()
-        })?,
-        _ => {
-            return Err(
-                "privateKey: cannot check that a PKCS#1 RSA key matches the certificate; convert it with `openssl pkcs8 -topk8 -nocrypt`".into(),
-            );
-        }
+    let unreadable = || format!("privateKey: the {label} block could not be read");
+    let fields = || -> Result<Vec<_>, String> {
+        let (_, obj) = parse_der(der).map_err(|_| unreadable())?;
+        obj.as_sequence()
+            .map(|v| v.to_vec())
+            .map_err(|_| unreadable())
     };
-    use rcgen::PublicKeyData;
-    Ok(key.subject_public_key_info())
+    let trim = |b: &[u8]| -> Vec<u8> {
+        let start = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+        b[start..].to_vec()
+    };
+    match label.as_str() {
+        "PRIVATE KEY" => {
+            use rcgen::PublicKeyData;
+            let key = rcgen::KeyPair::try_from(der.as_slice()).map_err(|_| {
+                "privateKey: the PKCS#8 key could not be read (supported: ECDSA P-256/P-384, Ed25519, RSA)".to_string()
+            })?;
+            Ok(key.subject_public_key_info() == leaf.tbs_certificate.subject_pki.raw)
+        }
+        "RSA PRIVATE KEY" => {
+            // RSAPrivateKey ::= SEQUENCE { version, modulus, publicExponent, ... }
+            let f = fields()?;
+            let int = |i: usize| match f.get(i).map(|o| &o.content) {
+                Some(BerObjectContent::Integer(b)) => Ok(trim(b)),
+                _ => Err(unreadable()),
+            };
+            let (n, e) = (int(1)?, int(2)?);
+            Ok(match leaf.public_key().parsed() {
+                Ok(PublicKey::RSA(rsa)) => trim(rsa.modulus) == n && trim(rsa.exponent) == e,
+                _ => false,
+            })
+        }
+        "EC PRIVATE KEY" => {
+            // ECPrivateKey ::= SEQUENCE { version, privateKey, [0] params, [1] publicKey }
+            let f = fields()?;
+            let public = f
+                .iter()
+                .find(|o| o.header.tag().0 == 1 && !o.header.is_universal())
+                .ok_or_else(|| {
+                    "privateKey: the EC key carries no public key to compare; convert it with `openssl pkcs8 -topk8 -nocrypt`".to_string()
+                })?;
+            let inner = match &public.content {
+                BerObjectContent::Unknown(any) => any.data,
+                _ => return Err(unreadable()),
+            };
+            let (_, bits) = parse_der(inner).map_err(|_| unreadable())?;
+            match bits.content {
+                BerObjectContent::BitString(_, b) => {
+                    Ok(b.data == leaf.public_key().subject_public_key.data.as_ref())
+                }
+                _ => Err(unreadable()),
+            }
+        }
+        other => Err(format!("unexpected block type '{other}'")),
+    }
 }
 
 #[cfg(test)]
@@ -956,6 +1001,30 @@ mod tests {
             "{:?}",
             d.findings
         );
+    }
+
+    // Throwaway test keys made with openssl (`genrsa -traditional`,
+    // `ecparam -genkey`), each with a self-signed certificate: the key
+    // formats rcgen cannot read.
+    const PKCS1_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIEogIBAAKCAQEAzpGvsI8SKQrAPDBiLpIDWjmVreZkEgJMT1nRBRKapXPzWNDD\nzAQBR7g/1h/pdGIc161SkL0/0kf40lUV10oOcLlO0cjlCvYixEipA7Qw/1cVczGe\nynRlAi900HWJvZqD7/u4xvTkjgOyJbai8VE+mTquQXNAcW+RX8oFTxDth7stTrFx\n7/k7Jz7SuApYQI+YKKPzWoHIz6rOS4bdZmuJohWKVJasC37FZOQ1Bdy3t2TLvco3\n2NG0YEY+ZZTH8SjZIxHBEbDYM4sviBAtUIMQyXBtQSl/RLyoQojLQ9ZhuntOpnao\noWzmnG1CwzAzvZPZiW99fjx4yh5yAmZjre4nuwIDAQABAoIBAApjIgoHT7r3mu4L\n4swDtJ5zWdb6SFrteafd1Nhj9JnQSFLVgJsAMo5IMhGS3jrnehrQUOANXCm3S8hL\n1gLS6wH5F4EOEJJqCRqEqtcQVwxn9SCrRJhanP+sojufRXNe0zacmlCK3PlVLz6d\nPflThAnRfRS2dm2d1hoSfwzYRZF3HVbFPYLnbyJCjqZGvVKapCKIBo/UA4dhbVin\nApRjpcy766H5lR4CZwcOUvhh7SYrrueeTxLs/RXrgLvZyWr6sNr3LP4c0zUSvhQM\nadQqjeuNwNaWCuXdG5VP/TMB33rtYk8RJ/7hCfBXI7h90RpiEYj8h8BjHtawD5IV\nN+atKEkCgYEA/R8p7I55Sy2hRCsQITO+D7km1ykMcJQSpubUxiH4de0OTnAKutH/\nSMp349ELEN/c8jWRPPhtdKjgWmantVg384400GNOV372DWsWfJ7D2GFiPfywGprb\nm/PWzjSmtHuHUPkZ9m49WTfLL7bt4pfcwRWPnAo01oIWWiIYUQn79vkCgYEA0OsC\nCr/FTeCMW3zn6c7K32MCIf3pI+whIL7RTQfq9sennj7zj/+zh9TZ7I270hpjhxai\npqa/NpiNL4OG8G+HOUV4TomACSlDrBeTvhaWPI3VhjSs28u1gvjt12JMzu+6cwTp\nfUHTeY4IBuFqKQxMy2NcsliAaVEW3x5Zpgyx/VMCgYBJcOxSFXh95oxe4fu5FnEz\n0K3DScaxN1U+FcVwg1S6qoA3I+0JDXr7XLtyXynNyJYrtH0iapYffgwyToykYidB\nxGXwfI+zdUPg2sxYdhwuwPqnL5TM81d6pUIS7FXeEeVOCiiNRqkIJNcQTgwxbYyA\nfUgApzlzb6Uam7/ga3wuyQKBgAmvOzMAXMcVZ6w+CAogmertDgZBXPNbWNXJwq4N\ndejmrHB7fpLoSYw8Y7XBhDljG8YBWJzdEfQX8kOHl1PB98TB4afSW+sQzKBHn4Oq\nTGCWOpW0D2dI9CsUGwJm/iSBnGUEj0ZNLN5vpROck20/srei7YMe8yTuq17Aa2t1\nHzMdAoGAP1JAgPcdkvcuRMwJRt17nIEdhLSDHmUd3vyx898tF0DLWNE/YTufCSSh\ntYKaxYSeziWt/eXxJ4X0P5sJ6ZVp1plwODyUteIvtnHlCZpg0DqKdEqJDofGva2Z\nJwnXtA4roauzsnVrGGF+tS68Bc5cB8Up2R7DEUHfrjo1osOh0IM=\n-----END RSA PRIVATE KEY-----\n";
+    const PKCS1_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIDCzCCAfOgAwIBAgIUeRgbNjUofdc2PY3BgFcS/3P8iEMwDQYJKoZIhvcNAQEL\nBQAwFDESMBAGA1UEAwwJcGtjczEubGFiMCAXDTI2MTEzMDIzMDE0OVoYDzIxMjYx\nMTA2MjMwMTQ5WjAUMRIwEAYDVQQDDAlwa2NzMS5sYWIwggEiMA0GCSqGSIb3DQEB\nAQUAA4IBDwAwggEKAoIBAQDOka+wjxIpCsA8MGIukgNaOZWt5mQSAkxPWdEFEpql\nc/NY0MPMBAFHuD/WH+l0YhzXrVKQvT/SR/jSVRXXSg5wuU7RyOUK9iLESKkDtDD/\nVxVzMZ7KdGUCL3TQdYm9moPv+7jG9OSOA7IltqLxUT6ZOq5Bc0Bxb5FfygVPEO2H\nuy1OsXHv+TsnPtK4ClhAj5goo/NagcjPqs5Lht1ma4miFYpUlqwLfsVk5DUF3Le3\nZMu9yjfY0bRgRj5llMfxKNkjEcERsNgziy+IEC1QgxDJcG1BKX9EvKhCiMtD1mG6\ne06mdqihbOacbULDMDO9k9mJb31+PHjKHnICZmOt7ie7AgMBAAGjUzBRMB0GA1Ud\nDgQWBBSpBN/k7vVeKD6vxP+xkhtmUS6YLTAfBgNVHSMEGDAWgBSpBN/k7vVeKD6v\nxP+xkhtmUS6YLTAPBgNVHRMBAf8EBTADAQH/MA0GCSqGSIb3DQEBCwUAA4IBAQDC\nrvaDBJm6dGyhx0BXBAx9f4WlbYN3F1gQsz2EeowNMFI3++M7rYEB+vFFUAeF2bFn\n+LbuErWgTpNzntMr7+Aw5evxGong7IKbIHBE63AmXBhncRIsC1zUe0pAOKOuAYXZ\nQGO4kSWNxxnEq6pX4i6lWHAmGSrKgjVZA5MJMP2TZlLJkzlnxtE0LpToWWdNHUK+\np90l5g7DXv7UmdzulB0qHo3rKDRqXeqYcpCBSrjlJ/oHCauJBrzE+7GDLfCCNArI\nn2IIsTQ2sp1dmLXdEvVONinzv5gS0MMSsGp7pvSYnuiZuYh8UrKKqUFs7KgI6Mh0\nXpmEEU3Ez3rrziCRwJRF\n-----END CERTIFICATE-----\n";
+    const SEC1_KEY: &str = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIO40VzmRsTaqn/1Q30DYitk0rYy4DfW5MJ2QsKs8qyJgoAoGCCqGSM49\nAwEHoUQDQgAEDhOfhaw+m54hr1Llz84zw2CnNKxiaBETd9zzTpXOdN8M16CWP3CV\nbMlXHDlnbrCyqe4EFbq/ESz5eMlKnkLVhA==\n-----END EC PRIVATE KEY-----\n";
+    const SEC1_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBfDCCASOgAwIBAgIUIHG3uiQZuidAbydeERIz2WVqWfwwCgYIKoZIzj0EAwIw\nEzERMA8GA1UEAwwIc2VjMS5sYWIwIBcNMjYxMTMwMjMwMTQ5WhgPMjEyNjExMDYy\nMzAxNDlaMBMxETAPBgNVBAMMCHNlYzEubGFiMFkwEwYHKoZIzj0CAQYIKoZIzj0D\nAQcDQgAEDhOfhaw+m54hr1Llz84zw2CnNKxiaBETd9zzTpXOdN8M16CWP3CVbMlX\nHDlnbrCyqe4EFbq/ESz5eMlKnkLVhKNTMFEwHQYDVR0OBBYEFKwMrgOIWEWp0XIQ\nY8f6x3M/EWJ0MB8GA1UdIwQYMBaAFKwMrgOIWEWp0XIQY8f6x3M/EWJ0MA8GA1Ud\nEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDRwAwRAIgAL2JFGV5D9Cu9ZZkZernWhHW\nYVg9Yr47hudOPGjhvhsCIESd2w1sDAw+mxqhwmrrqH8QCf7WmWREWCYh1Fh8CygX\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn pkcs1_and_sec1_keys_are_matched_to_their_certificates() {
+        let errors = |cert: &str, key: &str| {
+            let s = SslCertificates {
+                ca: Zeroizing::new(String::new()),
+                public_certificate: Zeroizing::new(cert.into()),
+                private_key: Zeroizing::new(key.into()),
+            };
+            ssl_certificate_errors(&s, None)
+        };
+        assert_eq!(errors(PKCS1_CERT, PKCS1_KEY), Vec::<String>::new());
+        assert_eq!(errors(SEC1_CERT, SEC1_KEY), Vec::<String>::new());
+        assert!(errors(PKCS1_CERT, SEC1_KEY)[0].contains("does not match"));
+        assert!(errors(SEC1_CERT, PKCS1_KEY)[0].contains("does not match"));
     }
 
     #[test]
