@@ -7,6 +7,7 @@ pub mod lab;
 pub mod logs;
 pub mod password;
 pub mod proxy;
+pub mod settings;
 pub mod status;
 pub mod token;
 pub mod walk;
@@ -123,6 +124,8 @@ pub enum Commands {
     Logs(logs::LogsArgs),
     /// Show, check, change (preview, dry run, confirm, verify) or roll back the http-proxy setting.
     Proxy(proxy::ProxyArgs),
+    /// Show, check or change additional-ca, ssl-certificates, ssl-parameters, containerd-registry.
+    Settings(settings::SettingsArgs),
     /// rancher's SSH keys: the key x node matrix, add and remove without locking anyone out.
     Keys(keys::KeysArgs),
     /// Check or change the rancher password on nodes, now and after reboots (exit 0/1/2/3).
@@ -158,6 +161,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Commands::Certs(args)) => certs::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Logs(args)) => logs::run(args, &cli.connect),
         Some(Commands::Proxy(args)) => proxy::run(args, &cli.connect, cli.console.read_only),
+        Some(Commands::Settings(args)) => settings::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Keys(args)) => keys::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Password(args)) => password::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Token(args)) => token::run(args, &cli.connect, cli.console.read_only),

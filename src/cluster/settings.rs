@@ -59,11 +59,9 @@ impl std::fmt::Display for PatchFailure {
     }
 }
 
-fn parse(obj: &DynamicObject) -> Result<ProxyRead, String> {
-    let value = crate::status::effective_value(&obj.data);
-    let value = Zeroizing::new(value);
-    let setting = HttpProxySetting::parse(&value).map_err(|e| e.to_string())?;
-    let configured = obj.data["status"]["conditions"]
+/// The `configured` condition of a Setting object.
+fn configured_of(obj: &DynamicObject) -> Configured {
+    obj.data["status"]["conditions"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["type"] == "configured"))
         .map(|c| Configured {
@@ -75,12 +73,247 @@ fn parse(obj: &DynamicObject) -> Result<ProxyRead, String> {
             reason: c["reason"].as_str().unwrap_or("").to_string(),
             message: c["message"].as_str().unwrap_or("").to_string(),
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn parse(obj: &DynamicObject) -> Result<ProxyRead, String> {
+    let value = crate::status::effective_value(&obj.data);
+    let value = Zeroizing::new(value);
+    let setting = HttpProxySetting::parse(&value).map_err(|e| e.to_string())?;
     Ok(ProxyRead {
         setting,
         resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
-        configured,
+        configured: configured_of(obj),
     })
+}
+
+/// The annotation Harvester's setting controller writes, with the
+/// condition, once a syncer has run for a value: hex SHA-224 of `value`
+/// (`pkg/controller/master/setting/handler.go`). Its arrival is the proof
+/// that the controller saw this value, whatever the condition's timestamps.
+pub const HASH_ANNOTATION: &str = "harvesterhci.io/hash";
+
+/// [`HASH_ANNOTATION`] for `value`.
+pub fn value_hash(value: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha224::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The verdict once the controller has recorded our value's hash: True
+/// (a value), or False without a message (an empty value: Harvester reports
+/// the default as not configured). False with a message is its syncer's
+/// error: followed until the timeout, which names it.
+fn synced_verdict(r: &SettingRead, want_hash: &str, empty: bool) -> Option<Verified> {
+    if r.hash != want_hash {
+        return None;
+    }
+    match (r.configured.status, empty) {
+        (Some(true), _) => Some(Verified::Configured),
+        (Some(false), true) if r.configured.message.is_empty() => Some(Verified::Configured),
+        _ => None,
+    }
+}
+
+/// Any setting as read: its value as stored (`value`, which may be empty,
+/// and `default`), the version it was read at and its `configured`
+/// condition. `Debug` shows sizes only: values can hold keys and passwords.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SettingRead {
+    pub name: String,
+    pub value: Zeroizing<String>,
+    pub default: Zeroizing<String>,
+    pub resource_version: String,
+    pub configured: Configured,
+    /// [`HASH_ANNOTATION`]: the value the controller last synced.
+    pub hash: String,
+}
+
+impl std::fmt::Debug for SettingRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingRead")
+            .field("name", &self.name)
+            .field("value_bytes", &self.value.len())
+            .field("resource_version", &self.resource_version)
+            .field("configured", &self.configured)
+            .finish()
+    }
+}
+
+impl SettingRead {
+    /// What Harvester uses: `value` if set, else `default`.
+    pub fn effective(&self) -> &str {
+        if self.value.is_empty() {
+            &self.default
+        } else {
+            &self.value
+        }
+    }
+
+    fn of(obj: &DynamicObject) -> SettingRead {
+        let get = |k: &str| Zeroizing::new(obj.data[k].as_str().unwrap_or("").to_string());
+        SettingRead {
+            name: obj.metadata.name.clone().unwrap_or_default(),
+            value: get("value"),
+            default: get("default"),
+            resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
+            configured: configured_of(obj),
+            hash: obj
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(HASH_ANNOTATION))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Reads any setting; a missing one is an error.
+pub async fn read_setting(client: &Client, name: &str) -> Result<SettingRead, String> {
+    let api = settings_api(client.clone());
+    match tokio::time::timeout(TIMEOUT, api.get(name)).await {
+        Ok(Ok(obj)) => Ok(SettingRead::of(&obj)),
+        Ok(Err(kube::Error::Api(r))) if r.code == 404 => Err(format!(
+            "the cluster has no {name} Setting (settings.harvesterhci.io): not a Harvester cluster, or an older Harvester without it"
+        )),
+        Ok(Err(e)) => Err(format!("reading setting {name}: {}", super::chain_text(&e))),
+        Err(_) => Err(format!("reading setting {name}: no answer within 15 s")),
+    }
+}
+
+/// How a patch of a setting's value ended when it did not go through.
+enum RawFailure {
+    Conflict,
+    Denied(String),
+    Other(String),
+}
+
+/// Patches `value` of setting `name` at `resource_version` (a precondition:
+/// the API answers 409 if it moved on); `dry_run` stores nothing.
+async fn patch_value(
+    client: &Client,
+    name: &str,
+    body: &(impl serde::Serialize + std::fmt::Debug),
+    dry_run: bool,
+) -> Result<DynamicObject, RawFailure> {
+    let api = settings_api(client.clone());
+    let params = PatchParams {
+        dry_run,
+        ..Default::default()
+    };
+    match tokio::time::timeout(TIMEOUT, api.patch(name, &params, &Patch::Merge(body))).await {
+        Ok(Ok(obj)) => Ok(obj),
+        Ok(Err(kube::Error::Api(st))) if st.code == 409 => Err(RawFailure::Conflict),
+        Ok(Err(kube::Error::Api(st))) if st.code == 400 || st.code == 422 => {
+            Err(RawFailure::Denied(st.message.clone()))
+        }
+        Ok(Err(e)) => Err(RawFailure::Other(format!(
+            "patching setting {name}: {}",
+            super::chain_text(&e)
+        ))),
+        Err(_) => Err(RawFailure::Other(format!(
+            "patching setting {name}: no answer within 15 s; read it again before retrying"
+        ))),
+    }
+}
+
+/// Why a patch of any setting did not go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingPatchFailure {
+    /// 409: changed by someone else since it was read; its value now.
+    Conflict(Box<SettingRead>),
+    /// The webhook's (or the API's) words.
+    Denied(String),
+    Other(String),
+}
+
+/// A patch body whose `Debug` (kube may log it) shows the size only.
+#[derive(serde::Serialize)]
+struct OpaquePatchBody<'a> {
+    metadata: PatchMeta<'a>,
+    value: &'a str,
+}
+
+impl std::fmt::Debug for OpaquePatchBody<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatchBody")
+            .field("resourceVersion", &self.metadata.resource_version)
+            .field("value_bytes", &self.value.len())
+            .finish()
+    }
+}
+
+/// Writes `value` (as Harvester stores it; empty restores the default) into
+/// setting `name` if it is still at `resource_version`.
+pub async fn patch_setting(
+    client: &Client,
+    name: &str,
+    value: &str,
+    resource_version: &str,
+    dry_run: bool,
+) -> Result<SettingRead, SettingPatchFailure> {
+    let body = OpaquePatchBody {
+        metadata: PatchMeta { resource_version },
+        value,
+    };
+    match patch_value(client, name, &body, dry_run).await {
+        Ok(obj) => Ok(SettingRead::of(&obj)),
+        Err(RawFailure::Conflict) => match read_setting(client, name).await {
+            Ok(now) => Err(SettingPatchFailure::Conflict(Box::new(now))),
+            Err(e) => Err(SettingPatchFailure::Other(format!(
+                "409 Conflict, and reading the setting again failed: {e}"
+            ))),
+        },
+        Err(RawFailure::Denied(m)) => Err(SettingPatchFailure::Denied(m)),
+        Err(RawFailure::Other(m)) => Err(SettingPatchFailure::Other(m)),
+    }
+}
+
+/// Whether `rv` is newer than `applied_rv` (numbers where they are numbers).
+fn newer_than(rv: &str, applied_rv: &str) -> bool {
+    match (rv.parse::<u64>(), applied_rv.parse::<u64>()) {
+        (Ok(a), Ok(b)) => a > b,
+        _ => rv != applied_rv,
+    }
+}
+
+/// Follows the `configured` condition of setting `name` after a change
+/// written at `applied_rv`: it counts once the controller has written the
+/// object again (a newer resourceVersion), else the old `True` would pass.
+pub async fn follow_setting_configured(
+    client: &Client,
+    name: &str,
+    written: &str,
+    applied_rv: &str,
+    timeout: Duration,
+    mut progress: impl FnMut(&Configured),
+) -> Verified {
+    let want_hash = value_hash(written);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = Configured::default();
+    loop {
+        if let Ok(r) = read_setting(client, name).await {
+            if r.configured != last {
+                progress(&r.configured);
+                last = r.configured.clone();
+            }
+            if let Some(v) = synced_verdict(&r, &want_hash, written.is_empty()) {
+                return v;
+            }
+            if let Some(v) =
+                configured_verdict(&r.configured, newer_than(&r.resource_version, applied_rv))
+            {
+                return v;
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Verified::Timeout(timeout_text(name, timeout, &last));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// Reads the setting. A missing setting is an error: Harvester always has one.
@@ -147,7 +380,6 @@ pub async fn patch_http_proxy(
     resource_version: &str,
     dry_run: bool,
 ) -> Result<ProxyRead, PatchFailure> {
-    let api = settings_api(client.clone());
     let value = new.to_json();
     // The value (with credentials) only travels in the request body; it is
     // borrowed from the zeroised JSON text, not copied into a serde Value.
@@ -155,33 +387,16 @@ pub async fn patch_http_proxy(
         metadata: PatchMeta { resource_version },
         value: value.as_str(),
     };
-    let params = PatchParams {
-        dry_run,
-        ..Default::default()
-    };
-    let res = tokio::time::timeout(
-        TIMEOUT,
-        api.patch(HTTP_PROXY, &params, &Patch::Merge(&body)),
-    )
-    .await;
-    match res {
-        Ok(Ok(obj)) => parse(&obj).map_err(PatchFailure::Other),
-        Ok(Err(kube::Error::Api(st))) if st.code == 409 => match read_http_proxy(client).await {
+    match patch_value(client, HTTP_PROXY, &body, dry_run).await {
+        Ok(obj) => parse(&obj).map_err(PatchFailure::Other),
+        Err(RawFailure::Conflict) => match read_http_proxy(client).await {
             Ok(current) => Err(PatchFailure::Conflict(Box::new(current))),
             Err(e) => Err(PatchFailure::Other(format!(
                 "409 Conflict, and reading the setting again failed: {e}"
             ))),
         },
-        Ok(Err(kube::Error::Api(st))) if st.code == 400 || st.code == 422 => {
-            Err(PatchFailure::Denied(st.message.clone()))
-        }
-        Ok(Err(e)) => Err(PatchFailure::Other(format!(
-            "patching setting {HTTP_PROXY}: {}",
-            super::chain_text(&e)
-        ))),
-        Err(_) => Err(PatchFailure::Other(format!(
-            "patching setting {HTTP_PROXY}: no answer within 15 s; read it again before retrying"
-        ))),
+        Err(RawFailure::Denied(m)) => Err(PatchFailure::Denied(m)),
+        Err(RawFailure::Other(m)) => Err(PatchFailure::Other(m)),
     }
 }
 
@@ -247,10 +462,7 @@ pub async fn follow_configured(
 ) -> Verified {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = Configured::default();
-    let newer = |rv: &str| match (rv.parse::<u64>(), applied_rv.parse::<u64>()) {
-        (Ok(a), Ok(b)) => a > b,
-        _ => rv != applied_rv,
-    };
+    let newer = |rv: &str| newer_than(rv, applied_rv);
     loop {
         if let Ok(r) = read_http_proxy(client).await {
             if r.configured != last {
@@ -267,13 +479,13 @@ pub async fn follow_configured(
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return Verified::Timeout(timeout_text(timeout, &last));
+            return Verified::Timeout(timeout_text(HTTP_PROXY, timeout, &last));
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
-fn timeout_text(timeout: Duration, last: &Configured) -> String {
+fn timeout_text(name: &str, timeout: Duration, last: &Configured) -> String {
     let retrying = if last.status == Some(false) {
         format!(
             "Harvester's controller was still retrying ({}{}{})",
@@ -288,8 +500,13 @@ fn timeout_text(timeout: Duration, last: &Configured) -> String {
     } else {
         "the controller had not reported yet".to_string()
     };
+    let also = if name == HTTP_PROXY {
+        " and the rke2-server log of the nodes"
+    } else {
+        ""
+    };
     format!(
-        "the http-proxy setting was not reported configured within {} s; {retrying}. It may still succeed: check `kubectl get settings.harvesterhci.io http-proxy -o yaml` and the rke2-server log of the nodes",
+        "the {name} setting was not reported configured within {} s; {retrying}. It may still succeed: check `kubectl get settings.harvesterhci.io {name} -o yaml`{also}",
         timeout.as_secs()
     )
 }
@@ -325,6 +542,45 @@ pub async fn proxy_facts(client: &Client) -> Result<crate::creds::proxy::Cluster
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hash_is_harvesters_sha224_of_the_value() {
+        // sha224("") as Go's crypto/sha256.New224 gives it.
+        assert_eq!(
+            value_hash(""),
+            "d14a028c2a3a2bc9476102bb288234c415a2b01f828ea62ac5b3e42f"
+        );
+        let read = |hash: &str, status, message: &str| SettingRead {
+            name: "ssl-parameters".into(),
+            value: Zeroizing::new(String::new()),
+            default: Zeroizing::new(String::new()),
+            resource_version: "1".into(),
+            configured: Configured {
+                status,
+                reason: String::new(),
+                message: message.into(),
+            },
+            hash: hash.into(),
+        };
+        let h = value_hash("{}");
+        assert_eq!(
+            synced_verdict(&read(&h, Some(true), ""), &h, false),
+            Some(Verified::Configured)
+        );
+        assert_eq!(
+            synced_verdict(&read("old", Some(true), ""), &h, false),
+            None
+        );
+        let e = value_hash("");
+        assert_eq!(
+            synced_verdict(&read(&e, Some(false), ""), &e, true),
+            Some(Verified::Configured)
+        );
+        assert_eq!(
+            synced_verdict(&read(&e, Some(false), "boom"), &e, true),
+            None
+        );
+    }
 
     #[test]
     fn patch_body_carries_the_version_and_debug_masks_the_value() {
@@ -368,7 +624,7 @@ mod tests {
         );
         // The old True, before the controller looked at the change, is not it.
         assert_eq!(configured_verdict(&c(Some(true), "", ""), false), None);
-        let t = timeout_text(Duration::from_secs(180), &failing);
+        let t = timeout_text(HTTP_PROXY, Duration::from_secs(180), &failing);
         assert!(t.contains("within 180 s"), "{t}");
         assert!(
             t.contains("still retrying (SyncerError: redeploying harvester: timeout)"),

@@ -20,6 +20,7 @@ pub mod oem;
 pub mod password;
 pub mod proxy;
 pub mod report;
+pub mod setting_values;
 pub mod settings;
 pub mod token;
 

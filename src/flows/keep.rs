@@ -11,10 +11,41 @@ use crate::creds::proxy::HttpProxySetting;
 
 /// One file per kubeconfig context, like the node cache.
 pub fn proxy_path(state_dir: &Path, context: &str) -> PathBuf {
+    setting_path(state_dir, "http-proxy", context)
+}
+
+/// Where the value a change of setting `name` replaced is kept.
+pub fn setting_path(state_dir: &Path, name: &str, context: &str) -> PathBuf {
     let safe = crate::config::file_name_safe(context);
     state_dir
         .join("rollback")
-        .join(format!("http-proxy.{safe}.json"))
+        .join(format!("{name}.{safe}.json"))
+}
+
+/// Keeps the raw value of setting `name` a change replaced (0600, as
+/// [`save_proxy`]). Callers keep no private key here (`ssl-certificates`
+/// has no rollback) and no registry password (removed before).
+pub fn save_setting(
+    state_dir: &Path,
+    name: &str,
+    context: &str,
+    previous: &str,
+) -> std::io::Result<()> {
+    crate::config::write_private(&setting_path(state_dir, name, context), previous.as_bytes())
+}
+
+/// The kept value of setting `name`, or None when no change was made from this machine.
+pub fn load_setting(
+    state_dir: &Path,
+    name: &str,
+    context: &str,
+) -> anyhow::Result<Option<Zeroizing<String>>> {
+    let p = setting_path(state_dir, name, context);
+    match std::fs::read(&p) {
+        Ok(bytes) => Ok(Some(Zeroizing::new(String::from_utf8(bytes)?))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("reading {}: {e}", p.display())),
+    }
 }
 
 /// Keeps `previous`: a new 0600 file in a 0700 folder, never through a

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod password;
 pub mod proxy;
 pub mod proxy_io;
+pub mod setting;
 pub mod token;
 
 use serde::Serialize;

@@ -212,6 +212,14 @@ impl Controllers {
                 if name == "auto-rotate-rke2-certs" {
                     self.auto_rotate_kick.notify_one();
                 }
+                if SYNCED_SETTINGS.contains(&name)
+                    && let Some(new) = new
+                    && needs_sync(new)
+                {
+                    let value = new["value"].as_str().unwrap_or("").to_string();
+                    let (me, name) = (self.clone(), name.to_string());
+                    self.spawn(async move { me.sync_setting(&name, &value) });
+                }
                 if name == "http-proxy" {
                     let before = old.map(effective).unwrap_or_default();
                     let after = new.map(effective).unwrap_or_else(|| "{}".into());
@@ -258,6 +266,29 @@ impl Controllers {
             }
             _ => {}
         }
+    }
+
+    /// Harvester's syncers of the other credential settings
+    /// (`pkg/controller/master/setting/*.go`): each copies the value where it
+    /// belongs and reports `configured`. The containerd-registry syncer then
+    /// removes `Configs[*].Auth` from the setting's value (the credentials
+    /// live on in the Rancher cluster's secrets).
+    /// Like Harvester's handler, it records the hash of the value it synced
+    /// with the condition (True for a value, False for an empty one).
+    fn sync_setting(&self, name: &str, value: &str) {
+        let value = match name {
+            "containerd-registry" => {
+                without_registry_auth(value).unwrap_or_else(|| value.to_string())
+            }
+            _ => value.to_string(),
+        };
+        self.store.modify(Kind::Setting, "", name, |s| {
+            if s["value"].as_str().unwrap_or("") != value {
+                s["value"] = json!(value);
+            }
+            s["metadata"]["annotations"][HASH_ANNOTATION] = json!(setting_hash(&value));
+            set_setting_condition(s, !value.is_empty(), "", "");
+        });
     }
 
     /// Harvester's http-proxy syncer writes the agent env vars into the
@@ -885,6 +916,59 @@ fn worker_rotation_script() -> String {
     format!("set -e\n{}systemctl restart rke2-agent\n", plan_gate())
 }
 
+/// Settings whose syncer the lab runs besides http-proxy.
+const SYNCED_SETTINGS: [&str; 4] = [
+    "additional-ca",
+    "ssl-certificates",
+    "ssl-parameters",
+    "containerd-registry",
+];
+
+/// Harvester's handler records the SHA-224 of the value it synced here.
+const HASH_ANNOTATION: &str = "harvesterhci.io/hash";
+
+fn setting_hash(value: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha224::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Harvester's handler skips a value whose hash it recorded, and an empty
+/// value that was never synced.
+fn needs_sync(setting: &Value) -> bool {
+    let value = setting["value"].as_str().unwrap_or("");
+    let recorded = setting["metadata"]["annotations"][HASH_ANNOTATION]
+        .as_str()
+        .unwrap_or("");
+    !(value.is_empty() && recorded.is_empty()) && recorded != setting_hash(value)
+}
+
+/// The containerd-registry value without `Configs[*].Auth`, when it had any.
+fn without_registry_auth(value: &str) -> Option<String> {
+    let mut v: Value = serde_json::from_str(value).ok()?;
+    let configs = v
+        .as_object_mut()?
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case("Configs"))?
+        .1;
+    let mut removed = false;
+    for cfg in configs.as_object_mut()?.values_mut() {
+        if let Some(cfg) = cfg.as_object_mut() {
+            let keys: Vec<String> = cfg
+                .keys()
+                .filter(|k| k.eq_ignore_ascii_case("Auth"))
+                .cloned()
+                .collect();
+            for k in keys {
+                removed |= cfg.remove(&k).is_some_and(|a| !a.is_null());
+            }
+        }
+    }
+    removed.then(|| v.to_string())
+}
+
 fn set_setting_condition(s: &mut Value, ok: bool, reason: &str, message: &str) {
     let mut cond = setting_condition(ok, reason, message);
     let conds = s["status"]["conditions"]
@@ -956,6 +1040,17 @@ fn remove_file(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_auth_is_removed_and_the_rest_kept() {
+        let v = r#"{"Mirrors":{"docker.io":{"Endpoints":["https://m"]}},"Configs":{"m":{"Auth":{"Username":"u","Password":"p"},"TLS":{"InsecureSkipVerify":true}}}}"#;
+        let out: Value = serde_json::from_str(&without_registry_auth(v).unwrap()).unwrap();
+        assert_eq!(out["Configs"]["m"].get("Auth"), None);
+        assert_eq!(out["Configs"]["m"]["TLS"]["InsecureSkipVerify"], true);
+        assert_eq!(out["Mirrors"]["docker.io"]["Endpoints"][0], "https://m");
+        // Nothing to remove: the value stays as it is.
+        assert_eq!(without_registry_auth(r#"{"Mirrors":{}}"#), None);
+    }
 
     #[test]
     fn proxy_env_vars_replace_only_the_proxy_entries_and_append_harvesters_list() {

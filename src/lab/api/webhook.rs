@@ -69,7 +69,14 @@ pub fn validate_setting(obj: &Value, node_ips: &[IpAddr]) -> Result<(), ApiError
         "auto-rotate-rke2-certs" => check_each(value, default, validate_auto_rotate),
         "ssl-parameters" => check_each(value, default, validate_ssl_parameters),
         "ssl-certificates" => check_each(value, default, validate_ssl_certificates),
-        "containerd-registry" => check_each(value, default, |v| json_object(v).map(|_| ())),
+        // An empty value (the default) is no registry configuration at all.
+        "containerd-registry" => check_each(value, default, |v| {
+            if v.is_empty() {
+                Ok(())
+            } else {
+                json_object(v).map(|_| ())
+            }
+        }),
         "kubeconfig-default-token-ttl-minutes" => check_each(value, default, validate_ttl),
         _ => Ok(()),
     }

@@ -1,0 +1,522 @@
+//! `harvcred settings` against a lab: for each of additional-ca,
+//! ssl-parameters, ssl-certificates and containerd-registry a valid value is
+//! applied (configured followed) and read back, a value Harvester's webhook
+//! (or harvcred's own checks) refuse is refused with its exact message and
+//! nothing reaches the API as a write, and the setting is reset (an empty
+//! value restores Harvester's default). Private keys and registry passwords
+//! never reach the audit log or the output. Needs root (the lab).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Lab, output_with_stdin};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+
+/// harvcred with its own config and state in `home`, `input` on stdin.
+fn hc(lab: &Lab, home: &Path, args: &[&str], input: &str) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--lab")
+        .arg(&lab.dir)
+        .args(args)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_RUNTIME_DIR", home)
+        .stdin(Stdio::piped());
+    let out = output_with_stdin(&mut cmd, input.as_bytes());
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn stored(lab: &Lab, name: &str) -> serde_json::Value {
+    let out = lab.kubectl_ok(&["get", "settings.harvesterhci.io", name, "-o", "json"]);
+    serde_json::from_str(&out).unwrap()
+}
+
+fn configured(lab: &Lab, name: &str) -> bool {
+    stored(lab, name)["status"]["conditions"]
+        .as_array()
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "configured" && c["status"] == "True")
+        })
+}
+
+/// Resets `name` with an empty value (Harvester's default applies again;
+/// its controller reports the default as not configured).
+fn reset(lab: &Lab, home: &Path, name: &str) {
+    let (code, out, err) = hc(
+        lab,
+        home,
+        &["settings", "set", name, "--value", "-", "--yes"],
+        "",
+    );
+    assert_eq!(code, 0, "reset {name}: {out}\n{err}");
+    // An empty value is omitted, as Go's omitempty does.
+    assert_eq!(
+        stored(lab, name)["value"].as_str().unwrap_or(""),
+        "",
+        "{name}"
+    );
+}
+
+/// A value refused before sending: exit 2, the message, no write reached the API.
+fn refused(lab: &Lab, home: &Path, args: &[&str], input: &str, name: &str, message: &str) {
+    let mark = lab.api_log_mark();
+    let before = stored(lab, name)["value"].clone();
+    let (code, out, err) = hc(lab, home, args, input);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        out.contains(message) || err.contains(message),
+        "expected {message:?}:\n{out}\n{err}"
+    );
+    assert_eq!(
+        lab.api_writes_since(mark, "settings.harvesterhci.io", name),
+        Vec::<serde_json::Value>::new()
+    );
+    assert_eq!(stored(lab, name)["value"], before);
+}
+
+struct Pki {
+    ca: String,
+    leaf: String,
+    key: String,
+    other_key: String,
+}
+
+fn pki(host: &str) -> Pki {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "settings-lab-ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec!["harvester.lab".to_string()]).unwrap();
+    leaf.subject_alt_names
+        .push(SanType::IpAddress(host.parse().unwrap()));
+    leaf.distinguished_name
+        .push(DnType::CommonName, "harvester.lab");
+    let key = KeyPair::generate().unwrap();
+    let leaf_cert = leaf.signed_by(&key, &issuer).unwrap();
+    Pki {
+        ca: ca_cert.pem(),
+        leaf: leaf_cert.pem(),
+        key: key.serialize_pem(),
+        other_key: KeyPair::generate().unwrap().serialize_pem(),
+    }
+}
+
+/// A CA certificate that expired yesterday.
+fn expired_ca() -> (String, KeyPair) {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name.push(DnType::CommonName, "old-lab-ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let now = time::OffsetDateTime::now_utc();
+    ca.not_before = now - time::Duration::days(400);
+    ca.not_after = now - time::Duration::days(1);
+    let key = KeyPair::generate().unwrap();
+    (ca.self_signed(&key).unwrap().pem(), key)
+}
+
+fn api_host(lab: &Lab) -> String {
+    let kc = std::fs::read_to_string(lab.kubeconfig()).unwrap();
+    let server = kc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server:"))
+        .unwrap()
+        .trim()
+        .trim_matches('"');
+    let authority = server.split_once("://").unwrap().1;
+    authority.rsplit_once(':').unwrap().0.to_string()
+}
+
+#[test]
+fn the_other_credential_settings_are_set_refused_and_reset() {
+    let started = Instant::now();
+    let lab = Lab::up(&["--nodes", "1"]);
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let host = api_host(&lab);
+    let p = pki(&host);
+
+    // additional-ca: a CA applied, listed with its fingerprint; a bundle
+    // with a server certificate is warned about (no webhook rule).
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "set", "additional-ca", "--value", "-", "--yes"],
+        &p.ca,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(stored(&lab, "additional-ca")["value"], p.ca.as_str());
+    assert!(configured(&lab, "additional-ca"));
+    let (code, out, _) = hc(
+        &lab,
+        home,
+        &["settings", "show", "additional-ca", "--json"],
+        "",
+    );
+    assert_eq!(code, 0, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let certs = &doc["settings"][0]["value"]["certificates"];
+    assert_eq!(certs[0]["subject"], "CN=settings-lab-ca", "{doc}");
+    assert_eq!(certs[0]["is_ca"], true);
+    assert_eq!(certs[0]["sha256"].as_str().unwrap().len(), 64);
+    let (code, out, _) = hc(
+        &lab,
+        home,
+        &["settings", "check", "additional-ca", "--value", "-"],
+        &format!("{}{}", p.ca, p.leaf),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("CN=harvester.lab") && out.contains("is not a CA"),
+        "{out}"
+    );
+    // Harvester has no rule for it; harvcred refuses text that is no certificate.
+    refused(
+        &lab,
+        home,
+        &["settings", "set", "additional-ca", "--value", "-", "--yes"],
+        "not a certificate\n",
+        "additional-ca",
+        "no PEM certificate in the value",
+    );
+    reset(&lab, home, "additional-ca");
+
+    // An expired CA is only a warning for `set`, but `show` exits as
+    // `status` does for an expired certificate (2) and names it.
+    let (expired_ca, _) = expired_ca();
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "set", "additional-ca", "--value", "-", "--yes"],
+        &expired_ca,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("Warnings") && err.contains("expired"), "{err}");
+    let (code, out, _) = hc(&lab, home, &["settings", "show", "additional-ca"], "");
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("CN=old-lab-ca") && out.contains("expired"),
+        "{out}"
+    );
+    reset(&lab, home, "additional-ca");
+
+    // ssl-parameters: Harvester's message, from harvcred before sending and
+    // from the lab's webhook for a client that does not check.
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "set", "ssl-parameters", "--value", "-", "--yes"],
+        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        stored(&lab, "ssl-parameters")["value"],
+        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#
+    );
+    assert!(configured(&lab, "ssl-parameters"));
+    refused(
+        &lab,
+        home,
+        &["settings", "set", "ssl-parameters", "--value", "-", "--yes"],
+        r#"{"protocols":"TLSv1.2 TLSv1.4"}"#,
+        "ssl-parameters",
+        "unsupported SSL protocol: TLSv1.4",
+    );
+    let out = lab.kubectl(&[
+        "patch",
+        "settings.harvesterhci.io",
+        "ssl-parameters",
+        "--type=merge",
+        "-p",
+        r#"{"value":"{\"protocols\":\"TLSv1.4\"}"}"#,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unsupported SSL protocol: TLSv1.4"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // --dry-run: the server's dry run only; the value stays.
+    let mark = lab.api_log_mark();
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "ssl-parameters",
+            "--value",
+            "-",
+            "--dry-run",
+        ],
+        r#"{"protocols":"TLSv1.3"}"#,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let writes = lab.api_writes_since(mark, "settings.harvesterhci.io", "ssl-parameters");
+    assert_eq!(writes.len(), 1, "{writes:?}\n{out}\n{err}");
+    assert_eq!(writes[0]["dryRun"], true, "{writes:?}");
+    assert_eq!(
+        stored(&lab, "ssl-parameters")["value"],
+        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#
+    );
+    // A second change, then the rollback restores the first value.
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "set", "ssl-parameters", "--value", "-", "--yes"],
+        r#"{"protocols":"TLSv1.3"}"#,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        stored(&lab, "ssl-parameters")["value"],
+        r#"{"protocols":"TLSv1.3"}"#
+    );
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "rollback", "ssl-parameters", "--yes"],
+        "",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        stored(&lab, "ssl-parameters")["value"],
+        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#
+    );
+    assert!(configured(&lab, "ssl-parameters"));
+    reset(&lab, home, "ssl-parameters");
+
+    // ssl-certificates: from files; a key that is not the certificate's is
+    // refused before sending; the key never reaches the output or the audit.
+    let files = tempfile::tempdir().unwrap();
+    let f = |n: &str, t: &str| {
+        let p = files.path().join(n);
+        std::fs::write(&p, t).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (cert, key, ca, other) = (
+        f("cert.pem", &p.leaf),
+        f("key.pem", &p.key),
+        f("ca.pem", &p.ca),
+        f("other.pem", &p.other_key),
+    );
+    refused(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "ssl-certificates",
+            "--cert-file",
+            &cert,
+            "--key-file",
+            &other,
+            "--ca-file",
+            &ca,
+            "--yes",
+        ],
+        "",
+        "ssl-certificates",
+        "privateKey does not match publicCertificate",
+    );
+    let elsewhere = pki("10.255.255.254");
+    let (cert2, key2) = (
+        f("cert2.pem", &elsewhere.leaf),
+        f("key2.pem", &elsewhere.key),
+    );
+    refused(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "ssl-certificates",
+            "--cert-file",
+            &cert2,
+            "--key-file",
+            &key2,
+            "--yes",
+        ],
+        "",
+        "ssl-certificates",
+        &format!("publicCertificate does not cover {host}"),
+    );
+    refused(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "ssl-certificates",
+            "--cert-file",
+            &cert,
+            "--key-file",
+            &key,
+            "--ca-file",
+            &cert2,
+            "--yes",
+        ],
+        "",
+        "ssl-certificates",
+        "publicCertificate does not verify up to ca",
+    );
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "ssl-certificates",
+            "--cert-file",
+            &cert,
+            "--key-file",
+            "-",
+            "--ca-file",
+            &ca,
+            "--yes",
+        ],
+        &p.key,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value =
+        serde_json::from_str(stored(&lab, "ssl-certificates")["value"].as_str().unwrap()).unwrap();
+    assert_eq!(v["publicCertificate"], p.leaf.as_str());
+    assert_eq!(v["privateKey"], p.key.as_str());
+    assert!(configured(&lab, "ssl-certificates"));
+    let (code, out, _) = hc(&lab, home, &["settings", "show", "ssl-certificates"], "");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("the chain's NotAfter") && out.contains("privateKey: set"),
+        "{out}"
+    );
+    // Its old key is never kept in a file: no rollback, an empty value resets.
+    let (code, _, err) = hc(
+        &lab,
+        home,
+        &["settings", "rollback", "ssl-certificates", "--yes"],
+        "",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has no rollback"), "{err}");
+    reset(&lab, home, "ssl-certificates");
+
+    // containerd-registry: the password is masked; Harvester removes the
+    // auth from the value after syncing.
+    let registry = r#"{"Mirrors":{"docker.io":{"Endpoints":["https://mirror.lab"]}},"Configs":{"mirror.lab":{"Auth":{"Username":"puller","Password":"Reg1stryPa55"}}}}"#;
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "containerd-registry",
+            "--value",
+            "-",
+            "--yes",
+        ],
+        registry,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains("Reg1stryPa55") && !err.contains("Reg1stryPa55"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = stored(&lab, "containerd-registry")["value"].clone();
+        if !v.as_str().unwrap().contains("Auth") {
+            assert!(v.as_str().unwrap().contains("https://mirror.lab"), "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "Auth was not removed: {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    refused(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "containerd-registry",
+            "--value",
+            "-",
+            "--yes",
+        ],
+        "[1",
+        "containerd-registry",
+        "containerd-registry",
+    );
+    reset(&lab, home, "containerd-registry");
+
+    // All four, back at Harvester's defaults.
+    let (code, out, _) = hc(&lab, home, &["settings", "show", "--json"], "");
+    assert_eq!(code, 0, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = doc["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "additional-ca",
+            "ssl-certificates",
+            "ssl-parameters",
+            "containerd-registry"
+        ]
+    );
+    assert!(
+        doc["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["customized"] == false),
+        "{doc}"
+    );
+
+    // --read-only refuses before anything is read.
+    let mark = lab.api_log_mark();
+    let (code, _, err) = hc(
+        &lab,
+        home,
+        &[
+            "--read-only",
+            "settings",
+            "set",
+            "ssl-parameters",
+            "--value",
+            "-",
+            "--yes",
+        ],
+        "{}",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        lab.api_writes_since(mark, "settings.harvesterhci.io", "ssl-parameters")
+            .is_empty()
+    );
+
+    // No private key or registry password in anything harvcred wrote.
+    let leak = Command::new("grep")
+        .args(["-rlF", "-e", "Reg1stryPa55", "-e"])
+        .arg(p.key.lines().nth(1).unwrap())
+        .arg(home)
+        .output()
+        .unwrap();
+    assert!(
+        leak.stdout.is_empty(),
+        "secrets in {}",
+        String::from_utf8_lossy(&leak.stdout)
+    );
+    let audit =
+        std::fs::read_to_string(home.join("state/harvcred/audit.jsonl")).unwrap_or_default();
+    assert!(audit.contains("settings.set.ssl-certificates"), "{audit}");
+    eprintln!("settings_lab took {:?}", started.elapsed());
+}
