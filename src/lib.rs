@@ -13,4 +13,6 @@ pub mod logs;
 pub mod model;
 pub mod node;
 pub mod status;
+#[cfg(test)]
+mod testing;
 pub mod ui;

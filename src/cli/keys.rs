@@ -276,10 +276,11 @@ async fn read_all(s: &Conn, only: &[String]) -> (KeyFacts, BTreeMap<String, Stri
 
 // ------------------------------------------------------------------- list --
 
-fn render_matrix(m: &KeyMatrix) -> String {
+pub(crate) fn render_matrix(m: &KeyMatrix) -> String {
     let mut rows = vec![{
         let mut h = vec!["KEY".to_string(), "TYPE".into(), "COMMENT".into()];
-        h.extend(m.nodes.iter().cloned());
+        // Node names can come from an inventory file: remote text too.
+        h.extend(m.nodes.iter().map(|n| sanitize_str(n).into_owned()));
         h.push("DRIFT".into());
         h
     }];
@@ -313,7 +314,7 @@ fn render_matrix(m: &KeyMatrix) -> String {
         r.push(if marks.is_empty() {
             "-".into()
         } else {
-            marks.join(", ")
+            sanitize_str(&marks.join(", ")).into_owned()
         });
         rows.push(r);
     }
@@ -323,8 +324,9 @@ fn render_matrix(m: &KeyMatrix) -> String {
         for n in &m.nodes {
             for src in &k.nodes[n].sources {
                 out.push_str(&format!(
-                    "{} on {n}: {}\n",
+                    "{} on {}: {}\n",
                     k.fingerprint,
+                    sanitize_str(n),
                     sanitize_str(src)
                 ));
             }
@@ -353,7 +355,7 @@ fn list(s: &Session, only: &[String], json: bool) -> anyhow::Result<i32> {
     } else {
         print!("{}", render_matrix(&m));
         for (n, e) in &errors {
-            eprintln!("{n}: not read: {}", sanitize_str(e));
+            eprintln!("{}: not read: {}", sanitize_str(n), sanitize_str(e));
         }
     }
     Ok(if !errors.is_empty() {

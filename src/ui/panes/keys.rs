@@ -42,7 +42,7 @@ fn cell(k: &KeyRow, node: &str) -> String {
 }
 
 fn pad(s: &str, w: usize) -> String {
-    format!("{s:<w$} ")
+    crate::ui::sanitize::pad_to(s, w) + " "
 }
 
 /// `cursor`: the key row shown as selected; `marked`: fingerprints marked
@@ -94,7 +94,12 @@ fn lines(
         .max()
         .unwrap_or(5)
         .max(5);
-    let node_w: Vec<usize> = m.nodes.iter().map(|n| n.chars().count().max(3)).collect();
+    // Names are shown escaped: their columns are as wide as the escape.
+    let node_w: Vec<usize> = m
+        .nodes
+        .iter()
+        .map(|n| escape(n).chars().count().max(3))
+        .collect();
     let mut header = pad("KEY", fp_w) + &pad("TYPE", ty_w);
     for (n, w) in m.nodes.iter().zip(&node_w) {
         header += &pad(&escape(n), *w);

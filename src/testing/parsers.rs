@@ -1,0 +1,1 @@
+//! Property tests of the parsers that read remote data.
