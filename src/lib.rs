@@ -8,6 +8,7 @@ pub mod config;
 pub mod console;
 pub mod creds;
 pub mod flows;
+pub mod hardening;
 pub mod lab;
 pub mod logs;
 pub mod model;

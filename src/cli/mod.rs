@@ -149,6 +149,14 @@ pub fn console_options(connect: &ConnectArgs, console: &ConsoleArgs) -> crate::c
 
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    // Every command but the two that only print text may come to hold a
+    // secret (a password, the token, keys, proxy credentials): no core dumps.
+    if !matches!(
+        cli.command,
+        Some(Commands::Completions(_) | Commands::Man(_))
+    ) {
+        crate::hardening::disable_core_dumps()?;
+    }
     match cli.command {
         Some(Commands::Lab(args)) => lab::run(args, &cli.connect, &cli.console),
         Some(Commands::Status(args)) => status::run(args, &cli.connect),

@@ -1,0 +1,103 @@
+//! Process hardening while secrets are held: no core dumps.
+//!
+//! A core file of harvcred would hold whatever it had in memory (a typed
+//! password, the cluster token read from a node, a proxy's credentials), on
+//! disk, readable by whoever collects crashes. So every command that may
+//! read a secret first sets RLIMIT_CORE to 0 (soft and hard, inherited by
+//! the `ssh` it starts) and marks the process not dumpable (no core, and no
+//! ptrace or `/proc/PID/mem` by other processes of the same user).
+
+use std::io;
+
+/// Disables core dumps for this process and its children.
+pub fn disable_core_dumps() -> io::Result<()> {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls with a valid, initialised argument.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: PR_SET_DUMPABLE takes one integer argument.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Whether this process may dump core: (RLIMIT_CORE soft, hard, dumpable).
+    fn core_state() -> (u64, u64, i32) {
+        let mut r = libc::rlimit {
+            rlim_cur: 1,
+            rlim_max: 1,
+        };
+        // SAFETY: valid out-pointer.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut r) }, 0);
+        // SAFETY: PR_GET_DUMPABLE takes no argument.
+        let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+        (r.rlim_cur as u64, r.rlim_max as u64, dumpable)
+    }
+
+    const CHILD: &str = "HARVCRED_CORE_DUMP_CHILD";
+
+    /// Runs the test `name` alone in a fresh copy of the test binary (the
+    /// change is for the whole process and cannot be undone).
+    fn in_child(name: &str) {
+        let home = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env("HOME", home.path())
+            .env("KUBECONFIG", "/nonexistent")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `harvcred status` reads token and hash bytes from nodes: once it has
+    /// started, the process can no longer dump core (and this is what
+    /// /proc/self/limits shows too).
+    #[test]
+    fn a_command_that_reads_secrets_cannot_dump_core() {
+        if std::env::var_os(CHILD).is_none() {
+            return in_child("hardening::tests::a_command_that_reads_secrets_cannot_dump_core");
+        }
+        use clap::Parser as _;
+        assert_ne!(core_state().2, 0, "a test process starts dumpable");
+        let cli = crate::cli::Cli::parse_from(["harvcred", "status"]);
+        let _ = crate::cli::run(cli);
+        assert_eq!(core_state(), (0, 0, 0));
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let core = limits
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))
+            .unwrap();
+        assert_eq!(
+            core.split_whitespace().collect::<Vec<_>>()[4..6],
+            ["0", "0"]
+        );
+    }
+
+    /// Shell completions hold nothing secret: the process is left as it is.
+    #[test]
+    fn completions_leave_core_dumps_alone() {
+        if std::env::var_os(CHILD).is_none() {
+            return in_child("hardening::tests::completions_leave_core_dumps_alone");
+        }
+        use clap::Parser as _;
+        let before = core_state();
+        let cli = crate::cli::Cli::parse_from(["harvcred", "completions", "bash"]);
+        let _ = crate::cli::run(cli);
+        assert_eq!(core_state(), before);
+    }
+}
