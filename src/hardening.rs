@@ -29,7 +29,7 @@ pub fn disable_core_dumps() -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     /// Whether this process may dump core: (RLIMIT_CORE soft, hard, dumpable).
-    fn core_state() -> (u64, u64, i32) {
+    fn core_state() -> (libc::rlim_t, libc::rlim_t, i32) {
         let mut r = libc::rlimit {
             rlim_cur: 1,
             rlim_max: 1,
@@ -38,7 +38,7 @@ mod tests {
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut r) }, 0);
         // SAFETY: PR_GET_DUMPABLE takes no argument.
         let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
-        (r.rlim_cur as u64, r.rlim_max as u64, dumpable)
+        (r.rlim_cur, r.rlim_max, dumpable)
     }
 
     const CHILD: &str = "HARVCRED_CORE_DUMP_CHILD";
