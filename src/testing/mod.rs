@@ -4,4 +4,5 @@
 pub mod hostile;
 
 mod display;
+mod freed;
 mod parsers;
