@@ -802,7 +802,7 @@ pub fn run(args: KeysArgs, connect_args: &ConnectArgs, read_only: bool) -> anyho
                 change.nodes.clone()
             };
             if let Err(e) = check_nodes(&s, &nodes) {
-                eprintln!("harvcred keys: {e}");
+                eprintln!("harvcred keys: {}", sanitize_str(&e.to_string()));
                 return Ok(2);
             }
             let text = match read_keys(&key_file) {
@@ -830,7 +830,7 @@ pub fn run(args: KeysArgs, connect_args: &ConnectArgs, read_only: bool) -> anyho
             prove_with,
         } => {
             if let Err(e) = check_nodes(&s, &change.nodes) {
-                eprintln!("harvcred keys: {e}");
+                eprintln!("harvcred keys: {}", sanitize_str(&e.to_string()));
                 return Ok(2);
             }
             let mut proven = BTreeMap::new();
@@ -846,10 +846,20 @@ pub fn run(args: KeysArgs, connect_args: &ConnectArgs, read_only: bool) -> anyho
                     let t = s.nodes.iter().find(|t| &t.name == n).expect("checked");
                     match s.rt.block_on(prove(&s.pool, &s.ssh_user, t, file)) {
                         Ok(()) => {
-                            println!("{n}: {} proven by a fresh login", key.fingerprint);
+                            println!(
+                                "{}: {} proven by a fresh login",
+                                sanitize_str(n),
+                                key.fingerprint
+                            );
                             proven.insert(n.clone(), key.fingerprint.clone());
                         }
-                        Err(e) => eprintln!("{n}: {} not proven: {e}", key.fingerprint),
+                        // ssh's words, from the node.
+                        Err(e) => eprintln!(
+                            "{}: {} not proven: {}",
+                            sanitize_str(n),
+                            key.fingerprint,
+                            sanitize_str(&e.to_string())
+                        ),
                     }
                 }
             }

@@ -133,12 +133,14 @@ async fn stream_to_stdout(args: LogsArgs, pool: Arc<Pool>) -> Result<i32> {
                     StreamEvent::Status { node, status } => {
                         let name = crate::logs::sanitize_str(&args.nodes[node as usize]);
                         match status {
+                            // ssh's errors can carry the node's words.
                             StreamStatus::Retrying { error, after } => eprintln!(
-                                "harvcred: {name}: {error}; trying again in {:.1}s",
+                                "harvcred: {name}: {}; trying again in {:.1}s",
+                                crate::logs::sanitize_str(&error),
                                 after.as_secs_f32()
                             ),
                             StreamStatus::Failed(e) => {
-                                eprintln!("harvcred: {name}: {e}");
+                                eprintln!("harvcred: {name}: {}", crate::logs::sanitize_str(&e));
                                 code = EXIT_FAILED;
                                 open -= 1;
                             }
