@@ -505,3 +505,145 @@ fn the_cli_prints_hostile_remote_text_only_escaped() {
         outputs / entries.len()
     );
 }
+
+/// The `:password` walk on nodes named with `text`, every node's dry run,
+/// apply and verify answered with `text` as the node's error: the form, the
+/// per-node preview, progress and summary screens.
+#[test]
+fn the_walk_screens_show_hostile_node_words_only_escaped() {
+    use crate::app::engine_form::tests::{walk_actions, walk_answer};
+    use crate::flows::engine::{Action, Event};
+    use crate::flows::password::{Facts, NodeFacts, PasswordChange};
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let press = |app: &mut App, code: KeyCode| {
+        app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    };
+    let theme = crate::ui::theme::Theme::default_theme();
+    let shot = |app: &App| {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 40)).unwrap();
+        term.draw(|f| crate::ui::draw(f, app, &theme)).unwrap();
+        crate::ui::buffer_lines(term.backend().buffer())
+    };
+    let mut probes = 0;
+    let mut screens = 0;
+    let entries = corpus_text();
+    for (name, text) in &entries {
+        // The long lines make this slow without adding a place.
+        if text.len() > 10_000 {
+            continue;
+        }
+        let (a, b) = names(text);
+        let mut app = App::new(Setup {
+            read_only: false,
+            inventory: Vec::new(),
+            kube: Ok(()),
+            notice: None,
+            theme: "dark".into(),
+        });
+        app.update(Msg::NodesListed(
+            [&a, &b]
+                .map(|n| NodeInfo {
+                    name: n.clone(),
+                    role: Role::Server,
+                    address: Some(text.clone()),
+                    ready: Some(true),
+                })
+                .into(),
+        ));
+        // Both nodes marked: the walk's targets.
+        press(&mut app, KeyCode::Char(' '));
+        press(&mut app, KeyCode::Char('j'));
+        press(&mut app, KeyCode::Char(' '));
+        for c in ":password".chars() {
+            press(&mut app, KeyCode::Char(c));
+        }
+        press(&mut app, KeyCode::Enter);
+        let walk = app.form.as_ref().expect("the form").walk_id().to_string();
+        let facts = Facts {
+            nodes: [&a, &b]
+                .map(|n| {
+                    (
+                        n.clone(),
+                        NodeFacts {
+                            hostname_label: Some(text.clone()),
+                            ..Default::default()
+                        },
+                    )
+                })
+                .into(),
+            cloudinit_served: true,
+        };
+        walk_answer::<PasswordChange>(&mut app, &walk, Event::Loaded(facts));
+        let walk = app.form.as_ref().unwrap().walk_id().to_string();
+        for c in "Correct-Horse-9-Battery".chars() {
+            press(&mut app, KeyCode::Char(c));
+        }
+        press(&mut app, KeyCode::Tab);
+        for c in "Correct-Horse-9-Battery".chars() {
+            press(&mut app, KeyCode::Char(c));
+        }
+        let mut all = vec![shot(&app)];
+        let mut fx = press(&mut app, KeyCode::Enter); // preview
+        all.push(shot(&app));
+        fx.extend(press(&mut app, KeyCode::Enter)); // dry runs
+        // Taking an action out of its effect empties it: once only.
+        let mut pending = walk_actions::<PasswordChange>(&fx);
+        // a's verify fails with the node's words (the walk then stops before
+        // b; b's apply would fail too); on to the summary and closed.
+        let mut rounds = 0;
+        while rounds < 8 && !pending.is_empty() {
+            rounds += 1;
+            let mut next = Vec::new();
+            for (_, act) in std::mem::take(&mut pending) {
+                let err = |t: &str, on: &str| (t == on).then(|| format!("node said {text}"));
+                let ev = match act {
+                    Action::DryRun { ticket, target, .. } => Event::DryRunDone {
+                        ticket,
+                        target,
+                        result: Ok(()),
+                    },
+                    Action::Apply { ticket, target, .. } => Event::Applied {
+                        ticket,
+                        result: err(&target, &b).map_or(Ok(true), Err),
+                        target,
+                    },
+                    Action::Verify { ticket, target, .. } => Event::Verified {
+                        ticket,
+                        result: err(&target, &a).map_or(Ok(()), Err),
+                        target,
+                    },
+                    _ => continue,
+                };
+                next.extend(walk_answer::<PasswordChange>(&mut app, &walk, ev));
+                all.push(shot(&app));
+            }
+            // Past a refused dry run: go on with the nodes that passed.
+            next.extend(press(&mut app, KeyCode::Char('y')));
+            next.extend(press(&mut app, KeyCode::Enter));
+            all.push(shot(&app));
+            pending = walk_actions::<PasswordChange>(&next);
+        }
+        for lines in &all {
+            for l in lines {
+                assert_inert("password walk", name, l);
+            }
+            if let Some(l) = leak(lines, text, &mut probes) {
+                panic!("password walk: corpus entry {name:?} reached the screen raw: {l:?}");
+            }
+        }
+        screens += all.len();
+        let said = all
+            .iter()
+            .filter(|s| s.iter().any(|l| l.contains("verify: node said")))
+            .count();
+        assert!(
+            said > 0,
+            "{name}: the node's verify error was never on screen"
+        );
+    }
+    assert!(
+        probes > 100,
+        "the probes found too little on screen: {probes}"
+    );
+    eprintln!("hostile corpus: password walk, {screens} screens, {probes} probes checked");
+}
