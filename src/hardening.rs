@@ -1,4 +1,6 @@
 //! Process hardening while secrets are held: no core dumps.
+//! (`harvcred lab` is left alone: the nodes it starts inherit the limit, and
+//! a real Harvester node has none; the console it opens sets it.)
 //!
 //! A core file of harvcred would hold whatever it had in memory (a typed
 //! password, the cluster token read from a node, a proxy's credentials), on
@@ -88,16 +90,40 @@ mod tests {
         );
     }
 
-    /// Shell completions hold nothing secret: the process is left as it is.
+    /// The console, before it reads anything.
     #[test]
-    fn completions_leave_core_dumps_alone() {
+    fn the_console_cannot_dump_core() {
         if std::env::var_os(CHILD).is_none() {
-            return in_child("hardening::tests::completions_leave_core_dumps_alone");
+            return in_child("hardening::tests::the_console_cannot_dump_core");
+        }
+        use clap::Parser as _;
+        let cli =
+            crate::cli::Cli::parse_from(["harvcred", "--inventory", "/nonexistent/nodes.toml"]);
+        // As `harvcred lab` opens it, past cli::run's own call.
+        let opts = crate::cli::console_options(&cli.connect, &cli.console);
+        assert!(
+            crate::console::run(opts).is_err(),
+            "no inventory: it stops at once"
+        );
+        assert_eq!(core_state(), (0, 0, 0));
+    }
+
+    /// Shell completions hold nothing secret, and the lab's nodes must keep
+    /// the limits a real node has (they inherit the supervisor's): both
+    /// leave the process as it is.
+    #[test]
+    fn completions_and_the_lab_leave_core_dumps_alone() {
+        if std::env::var_os(CHILD).is_none() {
+            return in_child("hardening::tests::completions_and_the_lab_leave_core_dumps_alone");
         }
         use clap::Parser as _;
         let before = core_state();
-        let cli = crate::cli::Cli::parse_from(["harvcred", "completions", "bash"]);
-        let _ = crate::cli::run(cli);
-        assert_eq!(core_state(), before);
+        for args in [
+            &["harvcred", "completions", "bash"][..],
+            &["harvcred", "lab", "scenarios"],
+        ] {
+            let _ = crate::cli::run(crate::cli::Cli::parse_from(args));
+            assert_eq!(core_state(), before, "{args:?}");
+        }
     }
 }

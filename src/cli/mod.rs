@@ -151,9 +151,11 @@ pub fn console_options(connect: &ConnectArgs, console: &ConsoleArgs) -> crate::c
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     // Every command but the two that only print text may come to hold a
     // secret (a password, the token, keys, proxy credentials): no core dumps.
+    // Not `lab`: its nodes inherit the limit, and a real node has none; the
+    // console it opens disables them itself.
     if !matches!(
         cli.command,
-        Some(Commands::Completions(_) | Commands::Man(_))
+        Some(Commands::Completions(_) | Commands::Man(_) | Commands::Lab(_))
     ) {
         crate::hardening::disable_core_dumps()?;
     }
