@@ -248,7 +248,6 @@ fn screens(app: &mut App, text: &str) -> Vec<(String, Vec<String>)> {
         ("certs".into(), View::Certs, None),
         ("keys".into(), View::Keys, None),
         ("settings".into(), View::Settings, None),
-        ("proxy".into(), View::Proxy, None),
         ("logs".into(), View::Logs, None),
         (
             "detail of the unreachable node".into(),
@@ -277,6 +276,26 @@ fn screens(app: &mut App, text: &str) -> Vec<(String, Vec<String>)> {
             term.draw(|f| crate::ui::draw(f, app, &theme)).unwrap();
             out.push((
                 format!("{name} at {size}"),
+                crate::ui::buffer_lines(term.backend().buffer()),
+            ));
+        }
+        // Views opened as the operator does (`:token` lists every node's
+        // token copies by source and short hash).
+        for cmd in ["token"] {
+            use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+            app.views = vec![View::Nodes];
+            for c in format!(":{cmd}").chars() {
+                app.update(Msg::Key(KeyEvent::new(
+                    KeyCode::Char(c),
+                    KeyModifiers::NONE,
+                )));
+            }
+            app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+            let mut term =
+                ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+            term.draw(|f| crate::ui::draw(f, app, &theme)).unwrap();
+            out.push((
+                format!(":{cmd} at {size}"),
                 crate::ui::buffer_lines(term.backend().buffer()),
             ));
         }
