@@ -138,10 +138,12 @@ fn settings(text: &str) -> ClusterSettings {
         network: Default::default(),
         node_ips: vec![text.to_string()],
         kubelet_versions: [("x".to_string(), text.to_string())].into(),
+        // The short hash and the format are harvcred's own words; where the
+        // copy was found is the cluster's.
         cluster_token: Some(TokenCopy {
             source: format!("secret {text}"),
-            short_hash: text.to_string(),
-            format: text.to_string(),
+            short_hash: "1a2b3c4d".to_string(),
+            format: "full".to_string(),
         }),
     }
 }
