@@ -286,8 +286,9 @@ pub(crate) fn render_matrix(m: &KeyMatrix) -> String {
     }];
     for k in &m.keys {
         let mut r = vec![
-            k.fingerprint.clone(),
-            k.key_type.clone(),
+            // github:USER and unknown key types are the file's words.
+            sanitize_str(&k.fingerprint).into_owned(),
+            sanitize_str(&k.key_type).into_owned(),
             sanitize_str(&k.comment).into_owned(),
         ];
         for n in &m.nodes {
@@ -325,7 +326,7 @@ pub(crate) fn render_matrix(m: &KeyMatrix) -> String {
             for src in &k.nodes[n].sources {
                 out.push_str(&format!(
                     "{} on {}: {}\n",
-                    k.fingerprint,
+                    sanitize_str(&k.fingerprint),
                     sanitize_str(n),
                     sanitize_str(src)
                 ));

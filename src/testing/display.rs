@@ -73,9 +73,25 @@ fn one_line(text: &str) -> String {
 fn node_files(text: &str) -> NodeFiles {
     let line = one_line(text);
     let mut files = std::collections::BTreeMap::new();
+    // A GitHub entry and a key of a type nobody knows: the user name and the
+    // type name are the file's words too (no blanks: they end at one).
+    let word: String = line
+        .chars()
+        .map(|c| if c.is_whitespace() { '_' } else { c })
+        .collect();
+    let odd_type = format!("t{word}");
+    let mut blob = (odd_type.len() as u32).to_be_bytes().to_vec();
+    blob.extend_from_slice(odd_type.as_bytes());
+    blob.extend_from_slice(b"\x00\x00\x00\x01k");
+    let odd_key = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&blob)
+    };
     files.insert(
         "/home/rancher/.ssh/authorized_keys".to_string(),
-        content(format!("{KEY} runtime {line}\n")),
+        content(format!(
+            "{KEY} runtime {line}\ngithub:gh{word}\n{odd_type} {odd_key} odd\n"
+        )),
     );
     // A JSON string is a YAML double-quoted scalar: the exact text survives.
     let item = serde_json::to_string(&format!("{KEY} persisted {line}")).unwrap();
@@ -392,6 +408,8 @@ fn the_console_shows_hostile_remote_text_only_escaped() {
             on("certs at 160x48", &format!("leaf {e}"));
             on("detail Certificates at 160x48", &format!("ca {e}"));
             on("keys at 160x48", &format!("runtime {e}"));
+            on("keys at 160x48", &format!("github:gh{e}"));
+            on("keys at 160x48", &format!("t{e}"));
             on("detail Keys at 160x48", &format!("runtime {e}"));
             on("settings at 160x48", &format!("api {e}"));
             on("settings at 160x48", &format!("auto-rotate {e}"));

@@ -56,14 +56,14 @@ fn lines(
     let fp_w = m
         .keys
         .iter()
-        .map(|k| k.fingerprint.chars().count() + if marked.is_empty() { 0 } else { 2 })
+        .map(|k| escape(&k.fingerprint).chars().count() + if marked.is_empty() { 0 } else { 2 })
         .max()
         .unwrap_or(3)
         .max(3);
     let ty_w = m
         .keys
         .iter()
-        .map(|k| k.key_type.chars().count())
+        .map(|k| escape(&k.key_type).chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -108,12 +108,14 @@ fn lines(
     header += "COMMENT";
     let mut out = vec![Line::from(Span::styled(header, t.table_header))];
     for (i, ((k, comment), drift)) in m.keys.iter().zip(&comments).zip(&drifts).enumerate() {
+        // A `github:USER` entry's fingerprint and an unknown key type are
+        // the file's words: escaped like the comment.
         let fp = if marked.contains(&k.fingerprint) {
-            format!("{} ✓", k.fingerprint)
+            format!("{} ✓", escape(&k.fingerprint))
         } else {
-            k.fingerprint.clone()
+            escape(&k.fingerprint).into_owned()
         };
-        let mut spans = vec![Span::raw(pad(&fp, fp_w) + &pad(&k.key_type, ty_w))];
+        let mut spans = vec![Span::raw(pad(&fp, fp_w) + &pad(&escape(&k.key_type), ty_w))];
         for (n, w) in m.nodes.iter().zip(&node_w) {
             let c = cell(k, n);
             let style = if c.contains('*') {
@@ -139,7 +141,12 @@ fn lines(
         for n in &m.nodes {
             for src in &k.nodes[n].sources {
                 out.push(Line::from(Span::styled(
-                    format!("{} on {}: {}", k.fingerprint, escape(n), escape(src)),
+                    format!(
+                        "{} on {}: {}",
+                        escape(&k.fingerprint),
+                        escape(n),
+                        escape(src)
+                    ),
                     t.dim,
                 )));
             }
