@@ -54,6 +54,9 @@ pub fn init_logging(paths: &Paths) -> Option<PathBuf> {
 }
 
 pub fn run(opts: Options) -> Result<i32> {
+    // Passwords are typed here and secrets read: no core dumps (also when
+    // opened by `harvcred lab`, after its nodes have started).
+    crate::hardening::disable_core_dumps()?;
     let paths = Paths::from_env();
     init_logging(&paths);
     // Start-up reads (config, theme, inventory) happen before the first frame;

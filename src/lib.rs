@@ -8,9 +8,12 @@ pub mod config;
 pub mod console;
 pub mod creds;
 pub mod flows;
+pub mod hardening;
 pub mod lab;
 pub mod logs;
 pub mod model;
 pub mod node;
 pub mod status;
+#[cfg(test)]
+mod testing;
 pub mod ui;

@@ -276,17 +276,19 @@ async fn read_all(s: &Conn, only: &[String]) -> (KeyFacts, BTreeMap<String, Stri
 
 // ------------------------------------------------------------------- list --
 
-fn render_matrix(m: &KeyMatrix) -> String {
+pub(crate) fn render_matrix(m: &KeyMatrix) -> String {
     let mut rows = vec![{
         let mut h = vec!["KEY".to_string(), "TYPE".into(), "COMMENT".into()];
-        h.extend(m.nodes.iter().cloned());
+        // Node names can come from an inventory file: remote text too.
+        h.extend(m.nodes.iter().map(|n| sanitize_str(n).into_owned()));
         h.push("DRIFT".into());
         h
     }];
     for k in &m.keys {
         let mut r = vec![
-            k.fingerprint.clone(),
-            k.key_type.clone(),
+            // github:USER and unknown key types are the file's words.
+            sanitize_str(&k.fingerprint).into_owned(),
+            sanitize_str(&k.key_type).into_owned(),
             sanitize_str(&k.comment).into_owned(),
         ];
         for n in &m.nodes {
@@ -313,7 +315,7 @@ fn render_matrix(m: &KeyMatrix) -> String {
         r.push(if marks.is_empty() {
             "-".into()
         } else {
-            marks.join(", ")
+            sanitize_str(&marks.join(", ")).into_owned()
         });
         rows.push(r);
     }
@@ -323,8 +325,9 @@ fn render_matrix(m: &KeyMatrix) -> String {
         for n in &m.nodes {
             for src in &k.nodes[n].sources {
                 out.push_str(&format!(
-                    "{} on {n}: {}\n",
-                    k.fingerprint,
+                    "{} on {}: {}\n",
+                    sanitize_str(&k.fingerprint),
+                    sanitize_str(n),
                     sanitize_str(src)
                 ));
             }
@@ -353,7 +356,7 @@ fn list(s: &Session, only: &[String], json: bool) -> anyhow::Result<i32> {
     } else {
         print!("{}", render_matrix(&m));
         for (n, e) in &errors {
-            eprintln!("{n}: not read: {}", sanitize_str(e));
+            eprintln!("{}: not read: {}", sanitize_str(n), sanitize_str(e));
         }
     }
     Ok(if !errors.is_empty() {
@@ -834,7 +837,7 @@ pub fn run(args: KeysArgs, connect_args: &ConnectArgs, read_only: bool) -> anyho
                 change.nodes.clone()
             };
             if let Err(e) = check_nodes(&s, &nodes) {
-                eprintln!("harvcred keys: {e}");
+                eprintln!("harvcred keys: {}", sanitize_str(&e.to_string()));
                 return Ok(2);
             }
             let text = match read_keys(&key_file) {
@@ -863,7 +866,7 @@ pub fn run(args: KeysArgs, connect_args: &ConnectArgs, read_only: bool) -> anyho
             prove_with,
         } => {
             if let Err(e) = check_nodes(&s, &change.nodes) {
-                eprintln!("harvcred keys: {e}");
+                eprintln!("harvcred keys: {}", sanitize_str(&e.to_string()));
                 return Ok(2);
             }
             let mut proven = BTreeMap::new();
@@ -879,10 +882,20 @@ pub fn run(args: KeysArgs, connect_args: &ConnectArgs, read_only: bool) -> anyho
                     let t = s.nodes.iter().find(|t| &t.name == n).expect("checked");
                     match s.rt.block_on(prove(&s.pool, &s.ssh_user, t, file)) {
                         Ok(()) => {
-                            println!("{n}: {} proven by a fresh login", key.fingerprint);
+                            println!(
+                                "{}: {} proven by a fresh login",
+                                sanitize_str(n),
+                                key.fingerprint
+                            );
                             proven.insert(n.clone(), key.fingerprint.clone());
                         }
-                        Err(e) => eprintln!("{n}: {} not proven: {e}", key.fingerprint),
+                        // ssh's words, from the node.
+                        Err(e) => eprintln!(
+                            "{}: {} not proven: {}",
+                            sanitize_str(n),
+                            key.fingerprint,
+                            sanitize_str(&e.to_string())
+                        ),
                     }
                 }
             }

@@ -133,12 +133,14 @@ async fn stream_to_stdout(args: LogsArgs, pool: Arc<Pool>) -> Result<i32> {
                     StreamEvent::Status { node, status } => {
                         let name = crate::logs::sanitize_str(&args.nodes[node as usize]);
                         match status {
+                            // ssh's errors can carry the node's words.
                             StreamStatus::Retrying { error, after } => eprintln!(
-                                "harvcred: {name}: {error}; trying again in {:.1}s",
+                                "harvcred: {name}: {}; trying again in {:.1}s",
+                                crate::logs::sanitize_str(&error),
                                 after.as_secs_f32()
                             ),
                             StreamStatus::Failed(e) => {
-                                eprintln!("harvcred: {name}: {e}");
+                                eprintln!("harvcred: {name}: {}", crate::logs::sanitize_str(&e));
                                 code = EXIT_FAILED;
                                 open -= 1;
                             }
@@ -220,6 +222,26 @@ fn stdout_closed() -> bool {
 mod tests {
     use super::*;
     use crate::logs::Timestamp;
+
+    /// Every hostile corpus line (issue 19), at full length and cut, comes
+    /// out of `harvcred logs` escaped.
+    #[test]
+    fn hostile_lines_are_printed_escaped() {
+        let mut o = out(&["n1: "], None);
+        let mut n = 0;
+        for (_, raw) in crate::testing::hostile::corpus() {
+            let lines = [
+                LogLine::new(0, Some(Timestamp::from_unix(0, 0)), &raw, 4096),
+                LogLine::new(0, None, &raw, 64),
+            ];
+            o.lines(0, &lines, 0).unwrap();
+            n += 1;
+        }
+        let printed = String::from_utf8(std::mem::take(&mut o.w)).unwrap();
+        assert_eq!(printed.lines().count(), 2 * n);
+        crate::testing::hostile::assert_inert("harvcred logs", "any", &printed);
+        assert!(printed.contains("\\e]52;c;cm0gLXJmIH4K\\a"), "{printed}");
+    }
 
     fn out(prefixes: &[&str], grep: Option<&str>) -> Output<Vec<u8>> {
         Output {

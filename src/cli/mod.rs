@@ -155,6 +155,16 @@ pub fn console_options(connect: &ConnectArgs, console: &ConsoleArgs) -> crate::c
 
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    // Every command but the two that only print text may come to hold a
+    // secret (a password, the token, keys, proxy credentials): no core dumps.
+    // Not `lab`: its nodes inherit the limit, and a real node has none; the
+    // console it opens disables them itself.
+    if !matches!(
+        cli.command,
+        Some(Commands::Completions(_) | Commands::Man(_) | Commands::Lab(_))
+    ) {
+        crate::hardening::disable_core_dumps()?;
+    }
     match cli.command {
         Some(Commands::Lab(args)) => lab::run(args, &cli.connect, &cli.console),
         Some(Commands::Status(args)) => status::run(args, &cli.connect),

@@ -577,7 +577,7 @@ fn check(connect: &ConnectArgs, nodes: &[String]) -> i32 {
                 let Some(a) = r.areas.get(&Area::Password) else {
                     continue;
                 };
-                println!("{}: {}", n.info.name, a.level.as_str());
+                println!("{}: {}", sanitize_str(&n.info.name), a.level.as_str());
                 for f in &a.findings {
                     println!(
                         "  {:<8} {}: {}",

@@ -268,14 +268,15 @@ pub fn json_text<T: Serialize>(v: &T) -> serde_json::Result<String> {
     Ok(escape_json_unicode(&serde_json::to_string_pretty(v)?))
 }
 
-/// `\uXXXX` (UTF-16, surrogate pairs above U+FFFF) for every non-ASCII
-/// character the sanitiser would escape; only inside JSON strings can there
+/// `\uXXXX` (UTF-16, surrogate pairs above U+FFFF) for DEL and every
+/// non-ASCII character the sanitiser would escape; only inside JSON strings can there
 /// be non-ASCII characters, so the structure is untouched.
 pub fn escape_json_unicode(json: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
-        if !c.is_ascii() && crate::logs::sanitize::needs_escape(c) {
+        // serde_json leaves DEL raw as well; other ASCII controls it escapes.
+        if (!c.is_ascii() || c == '\x7f') && crate::logs::sanitize::needs_escape(c) {
             let mut units = [0u16; 2];
             for u in c.encode_utf16(&mut units) {
                 let _ = write!(out, "\\u{u:04x}");
@@ -311,7 +312,8 @@ pub fn table(rows: &[Vec<String>]) -> String {
             if i + 1 == r.len() {
                 line.push_str(cell);
             } else {
-                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+                line.push_str(&crate::ui::sanitize::pad_to(cell, widths[i]));
+                line.push_str("  ");
             }
         }
         out.push_str(line.trim_end());

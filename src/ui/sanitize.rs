@@ -9,9 +9,30 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     crate::logs::sanitize_str(s)
 }
 
+/// `s` left-aligned in `width` columns (a column is a char, as with `{:<w$}`).
+/// `format!`'s width stops at 65535 and panics past it; a remote name can be
+/// longer, so columns sized from remote text are padded here.
+pub fn pad_to(s: &str, width: usize) -> String {
+    let mut out = String::with_capacity(s.len() + width);
+    out.push_str(s);
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(s.chars().count()),
+    ));
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, pad_to};
+
+    #[test]
+    fn pads_past_what_format_can() {
+        assert_eq!(pad_to("ab", 4), "ab  ");
+        assert_eq!(pad_to("abcdef", 4), "abcdef");
+        assert_eq!(pad_to("é", 2), "é ");
+        assert_eq!(pad_to("", 100_000).len(), 100_000);
+    }
 
     #[test]
     fn escapes_what_could_drive_the_terminal() {

@@ -50,6 +50,19 @@ impl LineInput {
         self.cursor
     }
 
+    /// Room for `extra` more bytes. `String` would reallocate by itself and
+    /// free the old buffer with the text typed so far still in it (a
+    /// password, a prefix of it); here the old buffer is wiped as it drops.
+    fn reserve(&mut self, extra: usize) {
+        let need = self.text.len() + extra;
+        if need > self.text.capacity() {
+            let mut bigger =
+                Zeroizing::new(String::with_capacity(need.max(32).next_power_of_two()));
+            bigger.push_str(&self.text);
+            self.text = bigger;
+        }
+    }
+
     fn byte_at(&self, chars: usize) -> usize {
         self.text
             .char_indices()
@@ -74,6 +87,7 @@ impl LineInput {
                 self.text.truncate(at);
             }
             KeyCode::Char(c) if !ctrl && !c.is_control() => {
+                self.reserve(c.len_utf8());
                 let at = self.byte_at(self.cursor);
                 self.text.insert(at, c);
                 self.cursor += 1;

@@ -42,7 +42,7 @@ fn cell(k: &KeyRow, node: &str) -> String {
 }
 
 fn pad(s: &str, w: usize) -> String {
-    format!("{s:<w$} ")
+    crate::ui::sanitize::pad_to(s, w) + " "
 }
 
 /// `cursor`: the key row shown as selected; `marked`: fingerprints marked
@@ -56,14 +56,14 @@ fn lines(
     let fp_w = m
         .keys
         .iter()
-        .map(|k| k.fingerprint.chars().count() + if marked.is_empty() { 0 } else { 2 })
+        .map(|k| escape(&k.fingerprint).chars().count() + if marked.is_empty() { 0 } else { 2 })
         .max()
         .unwrap_or(3)
         .max(3);
     let ty_w = m
         .keys
         .iter()
-        .map(|k| k.key_type.chars().count())
+        .map(|k| escape(&k.key_type).chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -94,7 +94,12 @@ fn lines(
         .max()
         .unwrap_or(5)
         .max(5);
-    let node_w: Vec<usize> = m.nodes.iter().map(|n| n.chars().count().max(3)).collect();
+    // Names are shown escaped: their columns are as wide as the escape.
+    let node_w: Vec<usize> = m
+        .nodes
+        .iter()
+        .map(|n| escape(n).chars().count().max(3))
+        .collect();
     let mut header = pad("KEY", fp_w) + &pad("TYPE", ty_w);
     for (n, w) in m.nodes.iter().zip(&node_w) {
         header += &pad(&escape(n), *w);
@@ -103,12 +108,14 @@ fn lines(
     header += "COMMENT";
     let mut out = vec![Line::from(Span::styled(header, t.table_header))];
     for (i, ((k, comment), drift)) in m.keys.iter().zip(&comments).zip(&drifts).enumerate() {
+        // A `github:USER` entry's fingerprint and an unknown key type are
+        // the file's words: escaped like the comment.
         let fp = if marked.contains(&k.fingerprint) {
-            format!("{} ✓", k.fingerprint)
+            format!("{} ✓", escape(&k.fingerprint))
         } else {
-            k.fingerprint.clone()
+            escape(&k.fingerprint).into_owned()
         };
-        let mut spans = vec![Span::raw(pad(&fp, fp_w) + &pad(&k.key_type, ty_w))];
+        let mut spans = vec![Span::raw(pad(&fp, fp_w) + &pad(&escape(&k.key_type), ty_w))];
         for (n, w) in m.nodes.iter().zip(&node_w) {
             let c = cell(k, n);
             let style = if c.contains('*') {
@@ -134,7 +141,12 @@ fn lines(
         for n in &m.nodes {
             for src in &k.nodes[n].sources {
                 out.push(Line::from(Span::styled(
-                    format!("{} on {}: {}", k.fingerprint, escape(n), escape(src)),
+                    format!(
+                        "{} on {}: {}",
+                        escape(&k.fingerprint),
+                        escape(n),
+                        escape(src)
+                    ),
                     t.dim,
                 )));
             }

@@ -102,12 +102,12 @@ pub fn lines_with<C: Change>(
             let w = walk
                 .states
                 .keys()
-                .map(|k| k.chars().count())
+                .map(|k| escape(k).chars().count())
                 .max()
                 .unwrap_or(4);
             for (node, s) in &walk.states {
                 let mut spans = vec![
-                    Span::styled(format!("{:<w$}  ", escape(node)), t.base),
+                    Span::styled(crate::ui::sanitize::pad_to(&escape(node), w) + "  ", t.base),
                     Span::styled(format!("{:<11}", s.label()), state_style(s, t)),
                 ];
                 let why = match s {

@@ -1,0 +1,129 @@
+//! Process hardening while secrets are held: no core dumps.
+//! (`harvcred lab` is left alone: the nodes it starts inherit the limit, and
+//! a real Harvester node has none; the console it opens sets it.)
+//!
+//! A core file of harvcred would hold whatever it had in memory (a typed
+//! password, the cluster token read from a node, a proxy's credentials), on
+//! disk, readable by whoever collects crashes. So every command that may
+//! read a secret first sets RLIMIT_CORE to 0 (soft and hard, inherited by
+//! the `ssh` it starts) and marks the process not dumpable (no core, and no
+//! ptrace or `/proc/PID/mem` by other processes of the same user).
+
+use std::io;
+
+/// Disables core dumps for this process and its children.
+pub fn disable_core_dumps() -> io::Result<()> {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls with a valid, initialised argument.
+    if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: PR_SET_DUMPABLE takes one integer argument.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Whether this process may dump core: (RLIMIT_CORE soft, hard, dumpable).
+    fn core_state() -> (libc::rlim_t, libc::rlim_t, i32) {
+        let mut r = libc::rlimit {
+            rlim_cur: 1,
+            rlim_max: 1,
+        };
+        // SAFETY: valid out-pointer.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut r) }, 0);
+        // SAFETY: PR_GET_DUMPABLE takes no argument.
+        let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+        (r.rlim_cur, r.rlim_max, dumpable)
+    }
+
+    const CHILD: &str = "HARVCRED_CORE_DUMP_CHILD";
+
+    /// Runs the test `name` alone in a fresh copy of the test binary (the
+    /// change is for the whole process and cannot be undone).
+    fn in_child(name: &str) {
+        let home = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env("HOME", home.path())
+            .env("KUBECONFIG", "/nonexistent")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `harvcred status` reads token and hash bytes from nodes: once it has
+    /// started, the process can no longer dump core (and this is what
+    /// /proc/self/limits shows too).
+    #[test]
+    fn a_command_that_reads_secrets_cannot_dump_core() {
+        if std::env::var_os(CHILD).is_none() {
+            return in_child("hardening::tests::a_command_that_reads_secrets_cannot_dump_core");
+        }
+        use clap::Parser as _;
+        assert_ne!(core_state().2, 0, "a test process starts dumpable");
+        let cli = crate::cli::Cli::parse_from(["harvcred", "status"]);
+        let _ = crate::cli::run(cli);
+        assert_eq!(core_state(), (0, 0, 0));
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let core = limits
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))
+            .unwrap();
+        assert_eq!(
+            core.split_whitespace().collect::<Vec<_>>()[4..6],
+            ["0", "0"]
+        );
+    }
+
+    /// The console, before it reads anything.
+    #[test]
+    fn the_console_cannot_dump_core() {
+        if std::env::var_os(CHILD).is_none() {
+            return in_child("hardening::tests::the_console_cannot_dump_core");
+        }
+        use clap::Parser as _;
+        let cli =
+            crate::cli::Cli::parse_from(["harvcred", "--inventory", "/nonexistent/nodes.toml"]);
+        // As `harvcred lab` opens it, past cli::run's own call.
+        let opts = crate::cli::console_options(&cli.connect, &cli.console);
+        assert!(
+            crate::console::run(opts).is_err(),
+            "no inventory: it stops at once"
+        );
+        assert_eq!(core_state(), (0, 0, 0));
+    }
+
+    /// Shell completions hold nothing secret, and the lab's nodes must keep
+    /// the limits a real node has (they inherit the supervisor's): both
+    /// leave the process as it is.
+    #[test]
+    fn completions_and_the_lab_leave_core_dumps_alone() {
+        if std::env::var_os(CHILD).is_none() {
+            return in_child("hardening::tests::completions_and_the_lab_leave_core_dumps_alone");
+        }
+        use clap::Parser as _;
+        let before = core_state();
+        for args in [
+            &["harvcred", "completions", "bash"][..],
+            &["harvcred", "lab", "scenarios"],
+        ] {
+            let _ = crate::cli::run(crate::cli::Cli::parse_from(args));
+            assert_eq!(core_state(), before, "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Cross-cutting tests (issue 19): hostile remote text through every place it
+//! is shown, and properties of the parsers that read remote data.
+
+pub mod hostile;
+
+mod display;
+mod freed;
+mod parsers;
