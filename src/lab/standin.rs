@@ -1734,10 +1734,12 @@ mod tests {
 
     #[test]
     fn the_renewal_window_and_component_certs_follow_the_rke2_version() {
-        // Healthy certs have 335 days left; 235 days on, 100 are left: inside
-        // the newer 120-day window, outside the older 90-day one.
-        let later = OffsetDateTime::now_utc() + Duration::days(235);
+        // Healthy certs have 335 days left; 235 days on, just under 100 are
+        // left: inside the newer 120-day window, outside the older 90-day
+        // one. `later` is taken after the certificates are made, so a slow
+        // machine cannot push it past them into "100 days".
         let new = Lab::new(vec![]);
+        let later = OffsetDateTime::now_utc() + Duration::days(235);
         let n1 = new.node("node1");
         start(&n1, true, later); // the lab's boot: resumes
         let (ok, out) = start(&n1, true, later);
