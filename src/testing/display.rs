@@ -164,14 +164,14 @@ fn settings(text: &str) -> ClusterSettings {
     }
 }
 
-fn names(text: &str) -> (String, String) {
+pub(super) fn names(text: &str) -> (String, String) {
     (format!("n{text}"), format!("n{text}-down"))
 }
 
 /// A console that has been told `text` everywhere: API context and server,
 /// node names and addresses, an SSH failure, settings, one node's files, a
 /// failed node, log lines (`log` is the raw journal line), a flash message.
-fn console(text: &str, log: &[u8]) -> App {
+pub(super) fn console(text: &str, log: &[u8]) -> App {
     let mut app = App::new(Setup {
         read_only: false,
         inventory: Vec::new(),
@@ -327,7 +327,7 @@ fn screens(app: &mut App, text: &str) -> Vec<(String, Vec<String>)> {
 /// shown with the control's visible escape between). A control at the start
 /// has no text before it: then the text after it may only follow its escape.
 /// Returns the offending line, and counts the probes seen.
-fn leak(screen: &[String], text: &str, seen: &mut usize) -> Option<String> {
+pub(super) fn leak(screen: &[String], text: &str, seen: &mut usize) -> Option<String> {
     let plain = |x: &char| x.is_ascii_graphic() && *x != '\\';
     let chars: Vec<char> = text.chars().collect();
     for (i, &c) in chars.iter().enumerate() {

@@ -6,3 +6,4 @@ pub mod hostile;
 mod display;
 mod freed;
 mod parsers;
+mod walks;
