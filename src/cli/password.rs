@@ -569,6 +569,16 @@ fn check(connect: &ConnectArgs, nodes: &[String]) -> i32 {
             return 3;
         }
     };
+    let (text, code) = check_report(&s);
+    print!("{text}");
+    code
+}
+
+/// What `password check` prints for a sweep (node names, subjects and
+/// messages are the nodes' words: escaped), and its exit code.
+pub fn check_report(s: &crate::status::Sweep) -> (String, i32) {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let mut levels = Vec::new();
     let mut unreachable = false;
     for n in &s.nodes {
@@ -577,9 +587,10 @@ fn check(connect: &ConnectArgs, nodes: &[String]) -> i32 {
                 let Some(a) = r.areas.get(&Area::Password) else {
                     continue;
                 };
-                println!("{}: {}", sanitize_str(&n.info.name), a.level.as_str());
+                let _ = writeln!(out, "{}: {}", sanitize_str(&n.info.name), a.level.as_str());
                 for f in &a.findings {
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "  {:<8} {}: {}",
                         f.level.as_str(),
                         sanitize_str(&f.subject),
@@ -589,13 +600,18 @@ fn check(connect: &ConnectArgs, nodes: &[String]) -> i32 {
                 levels.push(a.level);
             }
             NodeOutcome::Failed(u) => {
-                println!("{}: unreachable: {}", n.info.name, sanitize_str(&u.detail));
+                let _ = writeln!(
+                    out,
+                    "{}: unreachable: {}",
+                    sanitize_str(&n.info.name),
+                    sanitize_str(&u.detail)
+                );
                 unreachable = true;
             }
         }
     }
     let has = |l: &[Level]| levels.iter().any(|x| l.contains(x));
-    if s.nodes.is_empty() {
+    let code = if s.nodes.is_empty() {
         3
     } else if unreachable || has(&[Level::Critical, Level::Expired]) {
         2
@@ -605,7 +621,8 @@ fn check(connect: &ConnectArgs, nodes: &[String]) -> i32 {
         1
     } else {
         0
-    }
+    };
+    (out, code)
 }
 
 pub fn run(args: PasswordArgs, connect_args: &ConnectArgs, read_only: bool) -> anyhow::Result<i32> {

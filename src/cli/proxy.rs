@@ -219,22 +219,29 @@ fn print_problems(problems: &[Problem]) {
 }
 
 fn print_value(s: &HttpProxySetting) {
+    print!("{}", value_text(s));
+}
+
+/// The three values, credentials masked, escaped.
+fn value_text(s: &HttpProxySetting) -> String {
     let m = MaskedProxy::from(s);
+    let mut out = String::new();
     for (f, v) in [
         (Field::HttpProxy, m.http_proxy),
         (Field::HttpsProxy, m.https_proxy),
         (Field::NoProxy, m.no_proxy),
     ] {
-        println!(
-            "  {:<11} {}",
+        out.push_str(&format!(
+            "  {:<11} {}\n",
             f.label(),
             if v.is_empty() {
                 "-".into()
             } else {
                 sanitize_str(&v).into_owned()
             }
-        );
+        ));
     }
+    out
 }
 
 /// Walks a change or its rollback on the engine to its end; the exit code.
@@ -299,8 +306,21 @@ fn show(s: &Session, json: bool) -> anyhow::Result<i32> {
     });
     let cur = cur.map_err(|e| anyhow::anyhow!(e))?;
     let facts = facts.map_err(|e| anyhow::anyhow!(e))?;
-    let problems = flow::validate(&cur.setting, &facts);
+    let (text, code) = show_text(&cur, &facts, json)?;
+    print!("{text}");
+    Ok(code)
+}
+
+/// What `proxy show` prints (the API's words escaped; JSON with the
+/// characters a terminal acts on as `\uXXXX`), and its exit code.
+pub fn show_text(
+    cur: &crate::cluster::settings::ProxyRead,
+    facts: &crate::creds::proxy::ClusterFacts,
+    json: bool,
+) -> anyhow::Result<(String, i32)> {
+    let problems = flow::validate(&cur.setting, facts);
     let code = level_code(&problems);
+    let mut out = String::new();
     if json {
         let m = MaskedProxy::from(&cur.setting);
         let doc = ShowJson {
@@ -314,16 +334,21 @@ fn show(s: &Session, json: bool) -> anyhow::Result<i32> {
             problems,
             exit_code: code,
         };
-        println!("{}", json_text(&doc)?);
+        out.push_str(&json_text(&doc)?);
+        out.push('\n');
     } else {
-        println!("{}", show_header(&cur));
-        print_value(&cur.setting);
+        out.push_str(&show_header(cur));
+        out.push('\n');
+        out.push_str(&value_text(&cur.setting));
         if !problems.is_empty() {
-            println!("Problems:");
-            print_problems(&problems);
+            out.push_str("Problems:\n");
+            for p in &problems {
+                out.push_str(&super::walk::problem_line(p));
+                out.push('\n');
+            }
         }
     }
-    Ok(code)
+    Ok((out, code))
 }
 
 /// `--read-only` (the flag or `read_only` in config.toml) refuses every

@@ -209,22 +209,38 @@ fn agrees_text(a: Option<bool>) -> &'static str {
 
 /// The view as text.
 pub fn print_view(v: &TokenView) {
+    print!("{}", render_view(v));
+}
+
+/// The view as `token show` prints it: sources, node names, lines and
+/// messages are remote words, escaped.
+pub fn render_view(v: &TokenView) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     match &v.servers_token {
-        Some(h) => println!("the servers' own {SERVER_TOKEN}: {h}"),
-        None => println!("the servers' own {SERVER_TOKEN}: none read, or the servers disagree"),
+        Some(h) => {
+            let _ = writeln!(out, "the servers' own {SERVER_TOKEN}: {h}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "the servers' own {SERVER_TOKEN}: none read, or the servers disagree"
+            );
+        }
     }
     for n in &v.nodes {
         let mut head = format!("{} ({}) {}", sanitize_str(&n.node), n.role, n.level);
         if n.bootstrap_data == Some(false) {
             head.push_str("  not joined (no RKE2 bootstrap data)");
         }
-        println!("\n{head}");
+        let _ = writeln!(out, "\n{head}");
         if let Some(e) = &n.error {
-            println!("  {}", sanitize_str(e));
+            let _ = writeln!(out, "  {}", sanitize_str(e));
             continue;
         }
         if let Some(l) = &n.rancherd_loop {
-            println!(
+            let _ = writeln!(
+                out,
                 "  rancherd 502 cacerts loop ({} times this boot): {}",
                 l.repeats,
                 sanitize_str(&l.line)
@@ -246,9 +262,10 @@ pub fn print_view(v: &TokenView) {
                 agrees_text(c.agrees_with_servers).to_string(),
             ]);
         }
-        print!("{}", table(&rows));
+        out.push_str(&table(&rows));
         for f in n.findings.iter().filter(|f| f.level.as_str() != "ok") {
-            println!(
+            let _ = writeln!(
+                out,
                 "  {:<8} {}: {}",
                 f.level.as_str(),
                 sanitize_str(&f.subject),
@@ -256,9 +273,10 @@ pub fn print_view(v: &TokenView) {
             );
         }
     }
-    println!("\ncluster");
+    let _ = writeln!(out, "\ncluster");
     if v.cluster.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "  the secret {}/{} could not be read",
             crate::status::RKE_STATE_SECRET.0,
             crate::status::RKE_STATE_SECRET.1
@@ -267,19 +285,21 @@ pub fn print_view(v: &TokenView) {
     let mut rows = Vec::new();
     for c in &v.cluster {
         rows.push(vec![
-            format!("  {}", c.source),
+            format!("  {}", sanitize_str(&c.source)),
             c.short_hash.clone(),
             c.format.clone(),
             agrees_text(c.agrees_with_servers).to_string(),
         ]);
     }
-    print!("{}", table(&rows));
+    out.push_str(&table(&rows));
     if let Some(e) = &v.api_error {
-        println!("  API: {}", sanitize_str(e));
+        let _ = writeln!(out, "  API: {}", sanitize_str(e));
     }
-    println!(
+    let _ = writeln!(
+        out,
         "\nhashes are keyed afresh for each run: compare them within one output. The token is never rotated (`harvcred token rotate` says why)."
     );
+    out
 }
 
 fn ssh_settings(

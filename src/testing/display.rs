@@ -24,7 +24,7 @@ use crate::logs::{LogLine, Timestamp, sanitize_str};
 use crate::model::{Role, SshProblem, SshProblemKind, SshState};
 use crate::status::{ClusterSettings, NodeOutcome, ReadFailure, Unreadable};
 
-const NOW: OffsetDateTime = datetime!(2026-11-29 12:00 UTC);
+pub(super) const NOW: OffsetDateTime = datetime!(2026-11-29 12:00 UTC);
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGGFOMswY4ktRo2j4fU9viU7rFZtW81ncGnHA25rr0ZG";
 
@@ -35,7 +35,7 @@ static LEAF_KEY: LazyLock<KeyPair> =
     LazyLock::new(|| KeyPair::generate_for(&PKCS_ED25519).unwrap());
 
 /// A leaf and its CA with `text` in both subjects, as one PEM file.
-fn chain_pem(text: &str) -> String {
+pub(super) fn chain_pem(text: &str) -> String {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.distinguished_name
         .push(DnType::CommonName, format!("ca {text}"));
@@ -465,7 +465,7 @@ fn a_raw_escape_is_caught_though_ratatui_hides_it() {
 }
 
 /// A sweep as `harvcred status` and `certs` print it, `text` everywhere.
-fn sweep(text: &str) -> crate::status::Sweep {
+pub(super) fn sweep(text: &str) -> crate::status::Sweep {
     use crate::status::SweptNode;
     let (up, down) = names(text);
     let files = node_files(text);

@@ -3,6 +3,7 @@
 
 pub mod hostile;
 
+mod cli_outputs;
 mod display;
 mod freed;
 mod parsers;
