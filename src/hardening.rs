@@ -11,6 +11,8 @@
 
 use std::io;
 
+use zeroize::Zeroizing;
+
 /// Disables core dumps for this process and its children.
 pub fn disable_core_dumps() -> io::Result<()> {
     let zero = libc::rlimit {
@@ -26,6 +28,30 @@ pub fn disable_core_dumps() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Everything `r` gives (a secret from stdin), in a buffer wiped whenever it
+/// grows and when dropped: `read_to_end` would free the outgrown buffers
+/// with their bytes in them.
+pub fn read_to_end_wiped(mut r: impl std::io::Read) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(64 * 1024));
+    let mut chunk = Zeroizing::new(vec![0u8; 8192]);
+    loop {
+        let n = match r.read(&mut chunk) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.capacity() - buf.len() < n {
+            let mut bigger =
+                Zeroizing::new(Vec::with_capacity((buf.capacity() * 2).max(buf.len() + n)));
+            bigger.extend_from_slice(&buf);
+            // The old buffer is wiped as it is dropped.
+            buf = bigger;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
 }
 
 #[cfg(test)]

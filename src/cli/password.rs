@@ -70,7 +70,10 @@ pub enum PasswordCommand {
 }
 
 /// One line of stdin without its ending, without echo on a terminal.
-fn read_secret(prompt: &str, input: &mut impl BufRead) -> anyhow::Result<Zeroizing<String>> {
+pub(crate) fn read_secret(
+    prompt: &str,
+    input: &mut impl BufRead,
+) -> anyhow::Result<Zeroizing<String>> {
     let tty = std::io::stdin().is_terminal();
     if tty {
         eprint!("{prompt}: ");

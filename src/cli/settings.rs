@@ -116,9 +116,8 @@ fn setting_name(name: &str) -> anyhow::Result<&'static str> {
     })
 }
 
-fn read_all(mut r: impl Read) -> std::io::Result<Zeroizing<String>> {
-    let mut bytes = Zeroizing::new(Vec::with_capacity(64 * 1024));
-    r.read_to_end(&mut bytes)?;
+pub(crate) fn read_all(r: impl Read) -> std::io::Result<Zeroizing<String>> {
+    let bytes = crate::hardening::read_to_end_wiped(r)?;
     match std::str::from_utf8(&bytes) {
         Ok(s) => Ok(Zeroizing::new(s.to_string())),
         Err(_) => Err(std::io::Error::new(

@@ -6,7 +6,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use zeroize::Zeroizing;
 
 struct Watching;
 
@@ -104,4 +106,112 @@ fn the_password_form_leaves_nothing_typed_in_freed_memory() {
         drop(std::hint::black_box(app));
     });
     assert_eq!(n, 0, "freed blocks still held the typed password");
+}
+
+/// `parts` in one buffer sized up front (so that building it leaves no
+/// copy behind: the test's own text must not be what the watch finds).
+fn joined(parts: &[&str]) -> Zeroizing<String> {
+    let mut s = Zeroizing::new(String::with_capacity(parts.iter().map(|p| p.len()).sum()));
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
+
+/// The sentinel as base64-safe text (it sits in a key's body).
+const SECRET_B64: &str = "Snt1nElPrivateKeyForTheZeroiseTestThatIsLongEnoughToGrow";
+
+/// A PEM bundle whose private key carries the sentinel, with `eol` line
+/// breaks (a terminal pastes `\r`) and a control character to drop.
+fn pem_with_key(eol: &str) -> Zeroizing<String> {
+    joined(&[
+        "-----BEGIN CERTIFICATE-----",
+        eol,
+        "MIIBszCCAVmgAwIBAgIUYWJj",
+        eol,
+        "-----END CERTIFICATE-----",
+        eol,
+        "-----BEGIN PRIVATE KEY-----",
+        eol,
+        "MC4CAQAwBQYDK2VwBCIEI",
+        SECRET_B64,
+        "\x07",
+        eol,
+        "MC4CAQAwBQYDK2VwBCIEI",
+        SECRET_B64,
+        eol,
+        "-----END PRIVATE KEY-----",
+        eol,
+    ])
+}
+
+/// The multi-line field (ssl-certificates, keys): a pasted private key,
+/// edited (typed into, a line broken and joined again), then dropped.
+#[test]
+fn a_pasted_private_key_leaves_nothing_in_freed_memory() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
+    let n = freed_with_sentinel(|| {
+        let mut input = crate::ui::forms::MultiLineInput::default();
+        input.paste(&pem_with_key("\r"));
+        assert!(input.value().contains(SECRET_B64));
+        // Pasted again in the middle of a line, typed into, Enter and
+        // Backspace (a line split and joined).
+        input.key(&key(KeyCode::Up));
+        input.key(&key(KeyCode::Up));
+        input.paste(&pem_with_key("\r\n"));
+        for c in SECRET_B64.chars() {
+            input.key(&key(KeyCode::Char(c)));
+        }
+        input.key(&key(KeyCode::Enter));
+        input.key(&key(KeyCode::Backspace));
+        let value = input.value();
+        assert!(value.contains(SECRET_B64));
+        drop(std::hint::black_box(value));
+        drop(std::hint::black_box(input));
+    });
+    assert_eq!(n, 0, "freed blocks still held the pasted key");
+}
+
+/// `harvcred password set` reads the password from stdin.
+#[test]
+fn the_password_read_from_stdin_leaves_nothing_in_freed_memory() {
+    let n = freed_with_sentinel(|| {
+        let typed = joined(&[SECRET, "\r\n"]);
+        let mut input = std::io::Cursor::new(typed.as_bytes());
+        let read = crate::cli::password::read_secret("New rancher password", &mut input).unwrap();
+        assert_eq!(read.as_str(), SECRET);
+        drop(std::hint::black_box(read));
+    });
+    assert_eq!(n, 0, "freed blocks still held the password read");
+}
+
+/// `harvcred settings set ssl-certificates --key-file -` reads the key from
+/// stdin: a small key and one larger than the buffer reserved up front.
+#[test]
+fn a_key_read_from_stdin_leaves_nothing_in_freed_memory() {
+    for size in [3_000, 200_000] {
+        let n = freed_with_sentinel(|| {
+            let pem = pem_with_key("\n");
+            let mut text = Zeroizing::new(String::with_capacity(size + pem.len()));
+            text.push_str(&pem);
+            while text.len() < size {
+                text.push_str(SECRET_B64);
+            }
+            // A pipe gives what it holds, a page at a time.
+            struct Pipe<'a>(&'a [u8]);
+            impl std::io::Read for Pipe<'_> {
+                fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                    let n = buf.len().min(self.0.len()).min(4096);
+                    buf[..n].copy_from_slice(&self.0[..n]);
+                    self.0 = &self.0[n..];
+                    Ok(n)
+                }
+            }
+            let read = crate::cli::settings::read_all(Pipe(text.as_bytes())).unwrap();
+            assert!(read.contains(SECRET_B64));
+            drop(std::hint::black_box(read));
+        });
+        assert_eq!(n, 0, "{size} bytes: freed blocks still held the key read");
+    }
 }

@@ -340,7 +340,7 @@ fn all_walks(text: &str) -> Vec<(String, Run, Vec<Vec<String>>)> {
     };
     let token_facts = || token::Facts {
         source: format!("source {text}"),
-        token: Ok(crate::creds::token::Token::parse("K10::server:Snt1n-token").unwrap()),
+        token: Ok(crate::creds::token::Token::parse("K10::server:walk-token").unwrap()),
         nodes: [(
             a.clone(),
             token::NodeFacts {

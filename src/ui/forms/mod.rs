@@ -255,27 +255,127 @@ impl Drop for MultiLineInput {
 
 /// What may be typed or pasted: no control characters (they would reach the
 /// terminal when the field is drawn). Terminals paste line breaks as `\r`.
-fn clean(text: &str) -> String {
-    text.replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .chars()
-        .filter(|c| *c == '\n' || !c.is_control())
-        .collect()
+/// One pass into one buffer sized up front: no copy of a pasted key is left
+/// behind unwiped.
+fn clean(text: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(text.len()));
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' {
+            if chars.peek() == Some(&'\n') {
+                chars.next();
+            }
+            out.push('\n');
+        } else if c == '\n' || !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Room a line is given beyond its text, so that typing into it does not
+/// reallocate (which would free the old buffer unwiped).
+const LINE_ROOM: usize = 256;
+
+/// A textarea holding `text`, each line with [`LINE_ROOM`] to spare.
+fn textarea(text: &str) -> ratatui_textarea::TextArea<'static> {
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|l| {
+            let mut s = String::with_capacity(l.len() + LINE_ROOM);
+            s.push_str(l);
+            s
+        })
+        .collect();
+    let mut area = ratatui_textarea::TextArea::new(lines);
+    // Undo history would keep copies of every edit around.
+    area.set_max_histories(0);
+    area.set_cursor_line_style(Style::default());
+    area
 }
 
 impl MultiLineInput {
     pub fn new(text: &str) -> Self {
-        let lines: Vec<String> = clean(text).split('\n').map(str::to_string).collect();
-        let mut area = ratatui_textarea::TextArea::new(lines);
-        // Undo history would keep copies of every edit around.
-        area.set_max_histories(0);
-        area.set_cursor_line_style(Style::default());
+        let mut area = textarea(&clean(text));
         // Typing goes on where the text ends, as in the one-line input.
         area.move_cursor(ratatui_textarea::CursorMove::Bottom);
         area.move_cursor(ratatui_textarea::CursorMove::End);
         MultiLineInput {
             area: std::cell::RefCell::new(area),
         }
+    }
+
+    /// Replaces the textarea by one holding `text` with the cursor at
+    /// (row, col); the old lines are wiped.
+    fn replace(&mut self, text: &str, (row, col): (usize, usize)) {
+        use zeroize::Zeroize;
+        let mut area = textarea(text);
+        area.move_cursor(ratatui_textarea::CursorMove::Jump(
+            row.min(u16::MAX as usize) as u16,
+            col.min(u16::MAX as usize) as u16,
+        ));
+        let old = std::mem::replace(self.area.get_mut(), area);
+        for mut line in old.into_lines() {
+            line.zeroize();
+        }
+    }
+
+    /// Before an edit at the cursor: when its line or the one above (which
+    /// a backspace at the start joins it to) could grow out of its buffer,
+    /// every line gets fresh room.
+    fn make_room(&mut self) {
+        let (row, col) = self.cursor();
+        let tight = {
+            let a = self.area.borrow();
+            let lines = a.lines();
+            let this = lines.get(row).map_or(0, String::len);
+            let spare = |l: &String| l.capacity() - l.len();
+            lines.get(row).is_some_and(|l| spare(l) < 8)
+                || row
+                    .checked_sub(1)
+                    .and_then(|r| lines.get(r))
+                    .is_some_and(|l| spare(l) < this + 8)
+        };
+        if tight {
+            let text = self.value();
+            self.replace(&text, (row, col));
+        }
+    }
+
+    /// The cursor is after the last character of its line.
+    fn at_line_end(&self) -> bool {
+        let (row, col) = self.cursor();
+        let a = self.area.borrow();
+        a.lines().get(row).is_none_or(|l| l.chars().count() == col)
+    }
+
+    /// Line `row` and the next one made one (the cursor where they meet);
+    /// false when there is no next line.
+    fn join_with_next(&mut self, row: usize) -> bool {
+        let joined = {
+            let a = self.area.borrow();
+            let lines = a.lines();
+            if row + 1 >= lines.len() {
+                return false;
+            }
+            let mut out = Zeroizing::new(String::with_capacity(
+                lines.iter().map(|l| l.len() + 1).sum::<usize>(),
+            ));
+            for (i, l) in lines.iter().enumerate() {
+                if i > 0 && i != row + 1 {
+                    out.push('\n');
+                }
+                out.push_str(l);
+            }
+            (out, (row, lines[row].chars().count()))
+        };
+        self.replace(&joined.0, joined.1);
+        true
+    }
+
+    /// The text, wiped when dropped.
+    pub fn value(&self) -> Zeroizing<String> {
+        Zeroizing::new(self.area.borrow().lines().join("\n"))
     }
 
     /// The text, lines joined with `\n`.
@@ -317,7 +417,19 @@ impl MultiLineInput {
         match k.code {
             KeyCode::Tab | KeyCode::BackTab | KeyCode::Esc => false,
             KeyCode::Char(c) if c.is_control() => false,
+            // Joining two lines: the textarea would free the second one
+            // unwiped.
+            KeyCode::Backspace if k.modifiers.is_empty() && self.cursor().1 == 0 => {
+                match self.cursor().0.checked_sub(1) {
+                    Some(row) => self.join_with_next(row),
+                    None => false,
+                }
+            }
+            KeyCode::Delete if k.modifiers.is_empty() && self.at_line_end() => {
+                self.join_with_next(self.cursor().0)
+            }
             _ => {
+                self.make_room();
                 let before = (self.cursor(), self.line_count());
                 let changed = self.area.get_mut().input(*k);
                 changed || before != (self.cursor(), self.line_count())
@@ -326,8 +438,36 @@ impl MultiLineInput {
     }
 
     /// A bracketed paste: inserted at the cursor, control characters dropped.
+    /// The text is rebuilt around it in buffers sized up front (the
+    /// textarea's own insert leaves copies of what was pasted unwiped).
     pub fn paste(&mut self, text: &str) {
-        self.area.get_mut().insert_str(clean(text));
+        let pasted = clean(text);
+        let (row, col) = self.cursor();
+        let (joined, cursor) = {
+            let a = self.area.borrow();
+            let lines = a.lines();
+            let mut out = Zeroizing::new(String::with_capacity(
+                lines.iter().map(|l| l.len() + 1).sum::<usize>() + pasted.len(),
+            ));
+            for (i, l) in lines.iter().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                if i == row {
+                    let at = l.char_indices().nth(col).map_or(l.len(), |(b, _)| b);
+                    out.push_str(&l[..at]);
+                    out.push_str(&pasted);
+                    out.push_str(&l[at..]);
+                } else {
+                    out.push_str(l);
+                }
+            }
+            let breaks = pasted.matches('\n').count();
+            let tail = pasted.rsplit('\n').next().unwrap_or("").chars().count();
+            let col = if breaks == 0 { col + tail } else { tail };
+            (out, (row + breaks, col))
+        };
+        self.replace(&joined, cursor);
     }
 
     /// Draws the field: its label on the first line, the text in a bordered
