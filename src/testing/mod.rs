@@ -5,6 +5,7 @@ pub mod hostile;
 
 mod cli_outputs;
 mod display;
+mod fields;
 mod freed;
 mod parsers;
 mod walks;
