@@ -4,7 +4,9 @@
 //! (or harvcred's own checks) refuse is refused with its exact message and
 //! nothing reaches the API as a write, and the setting is reset (an empty
 //! value restores Harvester's default). Private keys and registry passwords
-//! never reach the audit log or the output. Needs root (the lab).
+//! never reach the audit log or the output. The registries reach each node's
+//! registries.yaml, and a node's file edited by hand is named as drift.
+//! Needs root (the lab).
 
 mod common;
 
@@ -139,7 +141,7 @@ fn api_host(lab: &Lab) -> String {
 #[test]
 fn the_other_credential_settings_are_set_refused_and_reset() {
     let started = Instant::now();
-    let lab = Lab::up(&["--nodes", "1"]);
+    let lab = Lab::up(&["--nodes", "2"]);
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     let host = api_host(&lab);
@@ -436,6 +438,54 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         assert!(Instant::now() < deadline, "Auth was not removed: {v}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Rancher's planner writes it to every node's registries.yaml (with the
+    // auth); `show` compares each node's file with the setting.
+    let show_registry = || {
+        hc(
+            &lab,
+            home,
+            &["settings", "show", "containerd-registry", "--json"],
+            "",
+        )
+    };
+    let nodes_match = |out: &str| {
+        let doc: serde_json::Value = serde_json::from_str(out).unwrap();
+        let nodes = doc["settings"][0]["nodes"].clone();
+        ["node1", "node2"]
+            .iter()
+            .all(|n| nodes[n]["matches"] == true)
+    };
+    let registries = "sudo cat /etc/rancher/rke2/registries.yaml";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, out, err) = show_registry();
+        if code == 0 && nodes_match(&out) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{code}\n{out}\n{err}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for n in ["node1", "node2"] {
+        let file = lab.ssh_ok(n, registries);
+        assert!(
+            file.contains("https://mirror.lab") && file.contains("puller"),
+            "{n}: {file}"
+        );
+    }
+    // An edit by hand on node2 is drift on node2 only; its password stays unsaid.
+    lab.ssh_ok(
+        "node2",
+        "sudo sed -i 's#https://mirror.lab#https://elsewhere.lab#' /etc/rancher/rke2/registries.yaml",
+    );
+    let (code, out, err) = hc(&lab, home, &["settings", "show", "containerd-registry"], "");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("node node2: /etc/rancher/rke2/registries.yaml differs")
+            && out.contains("https://elsewhere.lab")
+            && out.contains("node node1: /etc/rancher/rke2/registries.yaml matches"),
+        "{out}"
+    );
+    assert!(!out.contains("Reg1stryPa55") && !err.contains("Reg1stryPa55"));
     refused(
         &lab,
         home,
@@ -452,6 +502,16 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         "containerd-registry",
     );
     reset(&lab, home, "containerd-registry");
+    // No registries left: the files go, node2's edit with them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, out, err) = show_registry();
+        if code == 0 && nodes_match(&out) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{code}\n{out}\n{err}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
 
     // All four, back at Harvester's defaults.
     let (code, out, _) = hc(&lab, home, &["settings", "show", "--json"], "");

@@ -9,6 +9,7 @@
 //! - [`oem`]: yip configs in `/oem` (and CloudInit contents): reading and byte-preserving edits.
 //! - [`proxy`]: the `http-proxy` setting, `/etc/environment`, noProxy coverage.
 //! - [`settings`]: `auto-rotate-rke2-certs`, `ssl-certificates`, `additional-ca`.
+//! - [`registries`]: the `containerd-registry` setting against the nodes' `registries.yaml`.
 //!
 //! Secrets (passwords, tokens, proxy credentials) are held in zeroising
 //! wrappers and never appear in `Debug`, `Display` or error messages.
@@ -19,6 +20,7 @@ pub mod level;
 pub mod oem;
 pub mod password;
 pub mod proxy;
+pub mod registries;
 pub mod report;
 pub mod setting_values;
 pub mod settings;

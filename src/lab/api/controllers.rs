@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use super::NodeOps;
 use super::resources::{Kind, ready_condition, setting_condition};
@@ -218,7 +219,12 @@ impl Controllers {
                 {
                     let value = new["value"].as_str().unwrap_or("").to_string();
                     let (me, name) = (self.clone(), name.to_string());
-                    self.spawn(async move { me.sync_setting(&name, &value) });
+                    self.spawn(async move {
+                        me.sync_setting(&name, &value);
+                        if name == "containerd-registry" {
+                            me.write_registries(&value).await;
+                        }
+                    });
                 }
                 if name == "http-proxy" {
                     let before = old.map(effective).unwrap_or_default();
@@ -289,6 +295,33 @@ impl Controllers {
             s["metadata"]["annotations"][HASH_ANNOTATION] = json!(setting_hash(&value));
             set_setting_condition(s, !value.is_empty(), "", "");
         });
+    }
+
+    /// Rancher's planner, after Harvester copied the registries (and their
+    /// auth, kept in `fleet-local` secrets) into the Cluster: each node's
+    /// `/etc/rancher/rke2/registries.yaml`, one node at a time. An empty
+    /// setting leaves no registries: the file is removed [U: whether Rancher
+    /// removes or empties it; harvcred reads both as no registries]. The
+    /// planner also restarts RKE2 for it; the lab does not (nothing in the
+    /// lab pulls images).
+    async fn write_registries(&self, value: &str) {
+        use base64::Engine;
+        let Some(ops) = &self.node_ops else { return };
+        let path = crate::creds::registries::REGISTRIES_YAML;
+        // The file holds passwords: it travels base64 on the script's stdin, mode 0600.
+        let script = match crate::creds::registries::render(value) {
+            Some(y) => Zeroizing::new(format!(
+                "set -e\nmkdir -p /etc/rancher/rke2\nf={path}\nprintf %s '{}' | base64 -d > \"$f.tmp\"\nchmod 600 \"$f.tmp\"\nmv \"$f.tmp\" \"$f\"\n",
+                base64::engine::general_purpose::STANDARD.encode(y.as_bytes())
+            )),
+            None => Zeroizing::new(format!("rm -f {path}\n")),
+        };
+        let _one_plan_at_a_time = self.rotation.lock().await;
+        for n in self.planner_order() {
+            if let Err(e) = node_root_sh_ok(&ops.ssh_config, &n.name, &script).await {
+                tracing::warn!(node = %n.name, "writing registries.yaml failed: {e:#}");
+            }
+        }
     }
 
     /// Harvester's http-proxy syncer writes the agent env vars into the
