@@ -5,7 +5,9 @@
 //! nothing reaches the API as a write, and the setting is reset (an empty
 //! value restores Harvester's default). Private keys and registry passwords
 //! never reach the audit log or the output. The registries reach each node's
-//! registries.yaml, and a node's file edited by hand is named as drift.
+//! registries.yaml, and a node's file edited by hand is named as drift; a
+//! new ssl-certificates certificate is presented by the lab's ingress on the
+//! VIP:443 (a TLS dial sees it), and its own again after a reset.
 //! Needs root (the lab).
 
 mod common;
@@ -136,6 +138,25 @@ fn api_host(lab: &Lab) -> String {
         .trim_matches('"');
     let authority = server.split_once("://").unwrap().1;
     authority.rsplit_once(':').unwrap().0.to_string()
+}
+
+/// The SHA-256 of the certificate `host`:443 presents, as openssl prints it.
+fn presented_sha256(host: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {host}:443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn pem_sha256(pem: &str) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["x509", "-noout", "-fingerprint", "-sha256"]);
+    let out = output_with_stdin(&mut cmd, pem.as_bytes());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 #[test]
@@ -370,6 +391,9 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         "ssl-certificates",
         "publicCertificate does not verify up to ca",
     );
+    // Harvester's ingress on the VIP:443 presents its own certificate first.
+    let own = presented_sha256(&host);
+    assert!(own.starts_with("sha256 Fingerprint="), "{own}");
     let (code, out, err) = hc(
         &lab,
         home,
@@ -393,6 +417,12 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     assert_eq!(v["publicCertificate"], p.leaf.as_str());
     assert_eq!(v["privateKey"], p.key.as_str());
     assert!(configured(&lab, "ssl-certificates"));
+    // `set` waited for the ingress to present it: a dial sees it now.
+    assert_eq!(presented_sha256(&host), pem_sha256(&p.leaf));
+    assert!(
+        err.contains("presents SHA-256") || out.contains("presents SHA-256"),
+        "{out}\n{err}"
+    );
     let (code, out, _) = hc(&lab, home, &["settings", "show", "ssl-certificates"], "");
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -409,6 +439,8 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("has no rollback"), "{err}");
     reset(&lab, home, "ssl-certificates");
+    // An empty value: the ingress is back on its own certificate.
+    assert_eq!(presented_sha256(&host), own);
 
     // containerd-registry: the password is masked; Harvester removes the
     // auth from the value after syncing.

@@ -539,6 +539,29 @@ pub async fn proxy_facts(client: &Client) -> Result<crate::creds::proxy::Cluster
     })
 }
 
+/// Harvester's ingress port on the VIP (Traefik, or rke2-ingress-nginx before v1.5).
+pub const INGRESS_PORT: u16 = 443;
+
+/// The SHA-256 (hex) of the leaf certificate the ingress at `host`:443
+/// presents to a TLS dial (any certificate accepted: only what is presented
+/// is read).
+pub async fn ingress_leaf_sha256(host: &str) -> Result<String, String> {
+    use sha2::Digest;
+    let addr = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, INGRESS_PORT),
+        Err(_) => tokio::net::lookup_host((host, INGRESS_PORT))
+            .await
+            .map_err(|e| format!("resolving {host}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{host} resolves to no address"))?,
+    };
+    let chain = super::rotation::presented_chain(addr, Some(host)).await?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| format!("{addr} presented no certificate"))?;
+    Ok(hex::encode(sha2::Sha256::digest(leaf)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
