@@ -7,7 +7,8 @@
 //! never reach the audit log or the output. The registries reach each node's
 //! registries.yaml, and a node's file edited by hand is named as drift; a
 //! new ssl-certificates certificate is presented by the lab's ingress on the
-//! VIP:443 (a TLS dial sees it), and its own again after a reset.
+//! VIP:443 (a TLS dial sees it), and its own again after a reset; an
+//! ssl-parameters cipher the ingress does not know is warned about by name.
 //! Needs root (the lab).
 
 mod common;
@@ -315,6 +316,27 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#
     );
     assert!(configured(&lab, "ssl-parameters"));
+    // A cipher name the ingress does not know: Harvester takes it, harvcred
+    // warns naming it (set applies; show exits 1).
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "set", "ssl-parameters", "--value", "-", "--yes"],
+        r#"{"protocols":"TLSv1.2","ciphers":"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES129-GCM"}"#,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("Warnings")
+            && err.contains("does not know")
+            && err.contains("ECDHE-RSA-AES129-GCM"),
+        "{err}"
+    );
+    let (code, out, _) = hc(&lab, home, &["settings", "show", "ssl-parameters"], "");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("does not know (") && out.contains(": ECDHE-RSA-AES129-GCM;"),
+        "{out}"
+    );
     reset(&lab, home, "ssl-parameters");
 
     // ssl-certificates: from files; a key that is not the certificate's is

@@ -539,7 +539,7 @@ pub async fn proxy_facts(client: &Client) -> Result<crate::creds::proxy::Cluster
     })
 }
 
-/// Harvester's ingress port on the VIP (Traefik, or rke2-ingress-nginx before v1.5).
+/// Harvester's ingress port on the VIP (Traefik, or rke2-ingress-nginx in older releases).
 pub const INGRESS_PORT: u16 = 443;
 
 /// The SHA-256 (hex) of the leaf certificate the ingress at `host`:443

@@ -2,6 +2,7 @@
 //! nodes and the API and hands their bytes to these functions.
 //!
 //! - [`level`]: severity levels, thresholds, findings (with what to do).
+//! - [`ciphers`]: the cipher names Harvester's ingress accepts (`ssl-parameters`).
 //! - [`certs`]: X.509 files of RKE2 (every PEM block, DER), expiry judgement, table rows.
 //! - [`keys`]: `authorized_keys` parsing, fingerprints, runtime vs persisted drift.
 //! - [`password`]: `/etc/shadow` lines, persisted `passwd` values, `$6$` hashing.
@@ -15,6 +16,7 @@
 //! wrappers and never appear in `Debug`, `Display` or error messages.
 
 pub mod certs;
+pub mod ciphers;
 pub mod keys;
 pub mod level;
 pub mod oem;

@@ -1,5 +1,5 @@
-//! The lab's stand-in for Harvester's ingress (Traefik since v1.5,
-//! rke2-ingress-nginx before) on the VIP's port 443: it presents the
+//! The lab's stand-in for Harvester's ingress (Traefik in current Harvester,
+//! rke2-ingress-nginx in older releases) on the VIP's port 443: it presents the
 //! `ssl-certificates` certificate once Harvester's syncer has pointed the
 //! ingress at `cattle-system/tls-ingress`, and its own certificate (as
 //! Harvester's `tls-rancher-internal`) when the setting is empty. It answers
