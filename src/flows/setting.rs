@@ -363,11 +363,9 @@ impl Io {
         work: &SettingWork,
         progress: &dyn Fn(String),
     ) -> Result<(), String> {
-        let new = leaf_sha256(&work.new.0);
-        let old = leaf_sha256(&work.old.0);
-        let (want, unwanted) = match (new, old) {
-            (Some(n), _) => (Some(n), None),
-            (None, Some(o)) => (None, Some(o)),
+        let want = match (leaf_sha256(&work.new.0), leaf_sha256(&work.old.0)) {
+            (Some(new), _) => settings::IngressWant::Presents(new),
+            (None, Some(old)) => settings::IngressWant::NoLonger(old),
             (None, None) => return Ok(()), // Harvester's own before and after
         };
         let Some(host) = self.context.host.clone() else {
@@ -376,47 +374,19 @@ impl Io {
                     .into(),
             );
         };
-        let deadline = tokio::time::Instant::now() + self.verify_timeout;
-        loop {
-            let last = match settings::ingress_leaf_sha256(&host).await {
-                Ok(seen) => {
-                    let done = match (&want, &unwanted) {
-                        (Some(w), _) => seen == *w,
-                        (None, Some(u)) => seen != *u,
-                        (None, None) => true,
-                    };
-                    if done {
-                        progress(format!(
-                            "the ingress at {host}:{} presents SHA-256 {seen}",
-                            settings::INGRESS_PORT
-                        ));
-                        return Ok(());
-                    }
-                    format!("it presents SHA-256 {seen}")
-                }
-                Err(e) => e,
-            };
-            progress(format!(
-                "waiting for the ingress at {host}:{} to present {} ({last})",
-                settings::INGRESS_PORT,
-                match &want {
-                    Some(w) => format!("the new certificate, SHA-256 {w}"),
-                    None => "Harvester's own certificate".into(),
-                }
-            ));
-            if tokio::time::Instant::now() >= deadline {
-                return Err(format!(
-                    "the ingress at {host}:{} did not present {} within {} s ({last}); check the ingress pods in kube-system and the secret cattle-system/tls-ingress",
-                    settings::INGRESS_PORT,
-                    match &want {
-                        Some(w) => format!("the new certificate (SHA-256 {w})"),
-                        None => "Harvester's own certificate again".into(),
-                    },
-                    self.verify_timeout.as_secs()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        let seen = settings::follow_ingress(
+            &host,
+            settings::INGRESS_PORT,
+            &want,
+            self.verify_timeout,
+            progress,
+        )
+        .await?;
+        progress(format!(
+            "the ingress at {host}:{} presents SHA-256 {seen}",
+            settings::INGRESS_PORT
+        ));
+        Ok(())
     }
 
     fn refusal(&self, f: SettingPatchFailure) -> Refusal<SettingFacts> {
