@@ -4,7 +4,12 @@
 //! (or harvcred's own checks) refuse is refused with its exact message and
 //! nothing reaches the API as a write, and the setting is reset (an empty
 //! value restores Harvester's default). Private keys and registry passwords
-//! never reach the audit log or the output. Needs root (the lab).
+//! never reach the audit log or the output. The registries reach each node's
+//! registries.yaml, and a node's file edited by hand is named as drift; a
+//! new ssl-certificates certificate is presented by the lab's ingress on the
+//! VIP:443 (a TLS dial sees it), and its own again after a reset; an
+//! ssl-parameters cipher the ingress does not know is warned about by name.
+//! Needs root (the lab).
 
 mod common;
 
@@ -136,10 +141,29 @@ fn api_host(lab: &Lab) -> String {
     authority.rsplit_once(':').unwrap().0.to_string()
 }
 
+/// The SHA-256 of the certificate `host`:443 presents, as openssl prints it.
+fn presented_sha256(host: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {host}:443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn pem_sha256(pem: &str) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["x509", "-noout", "-fingerprint", "-sha256"]);
+    let out = output_with_stdin(&mut cmd, pem.as_bytes());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 #[test]
 fn the_other_credential_settings_are_set_refused_and_reset() {
     let started = Instant::now();
-    let lab = Lab::up(&["--nodes", "1"]);
+    let lab = Lab::up(&["--nodes", "2"]);
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     let host = api_host(&lab);
@@ -292,6 +316,27 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#
     );
     assert!(configured(&lab, "ssl-parameters"));
+    // A cipher name the ingress does not know: Harvester takes it, harvcred
+    // warns naming it (set applies; show exits 1).
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "set", "ssl-parameters", "--value", "-", "--yes"],
+        r#"{"protocols":"TLSv1.2","ciphers":"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES129-GCM"}"#,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("Warnings")
+            && err.contains("does not know")
+            && err.contains("ECDHE-RSA-AES129-GCM"),
+        "{err}"
+    );
+    let (code, out, _) = hc(&lab, home, &["settings", "show", "ssl-parameters"], "");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("does not know (") && out.contains(": ECDHE-RSA-AES129-GCM;"),
+        "{out}"
+    );
     reset(&lab, home, "ssl-parameters");
 
     // ssl-certificates: from files; a key that is not the certificate's is
@@ -368,6 +413,9 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         "ssl-certificates",
         "publicCertificate does not verify up to ca",
     );
+    // Harvester's ingress on the VIP:443 presents its own certificate first.
+    let own = presented_sha256(&host);
+    assert!(own.starts_with("sha256 Fingerprint="), "{own}");
     let (code, out, err) = hc(
         &lab,
         home,
@@ -391,6 +439,12 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     assert_eq!(v["publicCertificate"], p.leaf.as_str());
     assert_eq!(v["privateKey"], p.key.as_str());
     assert!(configured(&lab, "ssl-certificates"));
+    // `set` waited for the ingress to present it: a dial sees it now.
+    assert_eq!(presented_sha256(&host), pem_sha256(&p.leaf));
+    assert!(
+        err.contains("presents SHA-256") || out.contains("presents SHA-256"),
+        "{out}\n{err}"
+    );
     let (code, out, _) = hc(&lab, home, &["settings", "show", "ssl-certificates"], "");
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -407,6 +461,8 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("has no rollback"), "{err}");
     reset(&lab, home, "ssl-certificates");
+    // An empty value: the ingress is back on its own certificate.
+    assert_eq!(presented_sha256(&host), own);
 
     // containerd-registry: the password is masked; Harvester removes the
     // auth from the value after syncing.
@@ -436,6 +492,54 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         assert!(Instant::now() < deadline, "Auth was not removed: {v}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Rancher's planner writes it to every node's registries.yaml (with the
+    // auth); `show` compares each node's file with the setting.
+    let show_registry = || {
+        hc(
+            &lab,
+            home,
+            &["settings", "show", "containerd-registry", "--json"],
+            "",
+        )
+    };
+    let nodes_match = |out: &str| {
+        let doc: serde_json::Value = serde_json::from_str(out).unwrap();
+        let nodes = doc["settings"][0]["nodes"].clone();
+        ["node1", "node2"]
+            .iter()
+            .all(|n| nodes[n]["matches"] == true)
+    };
+    let registries = "sudo cat /etc/rancher/rke2/registries.yaml";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, out, err) = show_registry();
+        if code == 0 && nodes_match(&out) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{code}\n{out}\n{err}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for n in ["node1", "node2"] {
+        let file = lab.ssh_ok(n, registries);
+        assert!(
+            file.contains("https://mirror.lab") && file.contains("puller"),
+            "{n}: {file}"
+        );
+    }
+    // An edit by hand on node2 is drift on node2 only; its password stays unsaid.
+    lab.ssh_ok(
+        "node2",
+        "sudo sed -i 's#https://mirror.lab#https://elsewhere.lab#' /etc/rancher/rke2/registries.yaml",
+    );
+    let (code, out, err) = hc(&lab, home, &["settings", "show", "containerd-registry"], "");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("node node2: /etc/rancher/rke2/registries.yaml differs")
+            && out.contains("https://elsewhere.lab")
+            && out.contains("node node1: /etc/rancher/rke2/registries.yaml matches"),
+        "{out}"
+    );
+    assert!(!out.contains("Reg1stryPa55") && !err.contains("Reg1stryPa55"));
     refused(
         &lab,
         home,
@@ -452,6 +556,16 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         "containerd-registry",
     );
     reset(&lab, home, "containerd-registry");
+    // No registries left: the files go, node2's edit with them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, out, err) = show_registry();
+        if code == 0 && nodes_match(&out) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{code}\n{out}\n{err}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
 
     // All four, back at Harvester's defaults.
     let (code, out, _) = hc(&lab, home, &["settings", "show", "--json"], "");

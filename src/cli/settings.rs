@@ -23,6 +23,7 @@ use crate::creds::setting_values::{self as values, SslCertificates};
 use crate::flows::engine::Problem;
 use crate::flows::setting::{self as flow, CLUSTER, Context, Io, SettingChange, SettingValue};
 use crate::logs::sanitize_str;
+use crate::model::Target;
 
 #[derive(Debug, Clone, Args)]
 pub struct SettingsArgs {
@@ -240,7 +241,11 @@ fn show(connect_args: &ConnectArgs, name: Option<&str>, json: bool) -> anyhow::R
             .block_on(crate::cluster::settings::read_setting(&s.client, n))
         {
             Ok(r) => {
-                let d = values::describe(n, r.effective(), now, &t);
+                let mut d = values::describe(n, r.effective(), now, &t);
+                let mut nodes = serde_json::Value::Null;
+                if n == values::CONTAINERD_REGISTRY {
+                    nodes = registry_nodes(&s, connect_args, r.effective(), &mut d);
+                }
                 worst = worst.worse(d.level());
                 if json {
                     docs.push(serde_json::json!({
@@ -251,6 +256,7 @@ fn show(connect_args: &ConnectArgs, name: Option<&str>, json: bool) -> anyhow::R
                         "value": d.detail,
                         "findings": d.findings,
                         "level": d.level().as_str(),
+                        "nodes": nodes,
                     }));
                 } else {
                     println!(
@@ -287,6 +293,108 @@ fn show(connect_args: &ConnectArgs, name: Option<&str>, json: bool) -> anyhow::R
         );
     }
     Ok(worst.exit_code())
+}
+
+/// Each node's `registries.yaml` compared with the `containerd-registry`
+/// value over SSH: a line per node, a warning naming each node whose file
+/// differs (what differs, never its auth), unknown for a node that cannot
+/// be read. The JSON per node.
+fn registry_nodes(
+    s: &Session,
+    connect_args: &ConnectArgs,
+    value: &str,
+    d: &mut values::Described,
+) -> serde_json::Value {
+    use crate::creds::registries::{self as reg, REGISTRIES_YAML};
+    use crate::creds::{Finding, Level};
+    let setting = match reg::from_setting(value) {
+        Ok(shape) => shape,
+        Err(_) => return serde_json::Value::Null, // already judged by describe
+    };
+    let paths = crate::config::Paths::from_env();
+    let user = match crate::config::Config::load(&paths.config_file()) {
+        Ok(c) => connect_args.ssh_user.clone().or(c.ssh_user),
+        Err(_) => connect_args.ssh_user.clone(),
+    }
+    .unwrap_or_else(|| "rancher".into());
+    let ssh = crate::node::SshSettings::new(
+        user,
+        connect_args.resolve().ssh_config,
+        paths.runtime_dir.clone(),
+    );
+    let read = s.rt.block_on(async {
+        let mut nodes = crate::cluster::rotation::nodes(&s.client).await?;
+        nodes.sort_by(|a, b| crate::model::natural_cmp(&a.name, &b.name));
+        let pool = crate::node::Pool::new(ssh);
+        let targets: Vec<Target> = nodes
+            .into_iter()
+            .map(|i| Target {
+                name: i.name,
+                address: i.address,
+            })
+            .collect();
+        let files = futures::future::join_all(
+            targets
+                .iter()
+                .map(|t| crate::node::write::read(&pool, t, REGISTRIES_YAML)),
+        )
+        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(3), pool.close_all()).await;
+        Ok::<_, String>(targets.into_iter().zip(files).collect::<Vec<_>>())
+    });
+    let read = match read {
+        Ok(r) => r,
+        Err(e) => {
+            d.findings.push(Finding::new(
+                Level::Unknown,
+                values::CONTAINERD_REGISTRY,
+                format!("the nodes' {REGISTRIES_YAML} not compared: {e}"),
+            ));
+            return serde_json::Value::Null;
+        }
+    };
+    let mut out = serde_json::Map::new();
+    for (t, file) in read {
+        let compared = file.map_err(|e| e.to_string()).and_then(|f| {
+            reg::from_file(f.content.as_deref().map(|c| c.as_slice()))
+                .map(|node| reg::differences(&setting, &node))
+        });
+        match compared {
+            Ok(diffs) if diffs.is_empty() => {
+                d.lines
+                    .push(format!("node {}: {REGISTRIES_YAML} matches", t.name));
+                out.insert(t.name, serde_json::json!({"matches": true}));
+            }
+            Ok(diffs) => {
+                d.lines.push(format!(
+                    "node {}: {REGISTRIES_YAML} differs from the setting",
+                    t.name
+                ));
+                d.findings.push(Finding::new(
+                    Level::Warn,
+                    values::CONTAINERD_REGISTRY,
+                    format!(
+                        "node {}: {REGISTRIES_YAML} differs from the setting (edited by hand, or not synced yet): {}",
+                        t.name,
+                        diffs.join("; ")
+                    ),
+                ));
+                out.insert(
+                    t.name,
+                    serde_json::json!({"matches": false, "differences": diffs}),
+                );
+            }
+            Err(e) => {
+                d.findings.push(Finding::new(
+                    Level::Unknown,
+                    values::CONTAINERD_REGISTRY,
+                    format!("node {}: {REGISTRIES_YAML} not read: {e}", t.name),
+                ));
+                out.insert(t.name, serde_json::json!({"error": e}));
+            }
+        }
+    }
+    serde_json::Value::Object(out)
 }
 
 fn check(name: &'static str, src: &ValueSource, host: Option<String>, json: bool) -> i32 {

@@ -365,8 +365,10 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
-/// The earliest NotAfter among the certificates `addr` presents.
-pub async fn presented_not_after(addr: SocketAddr) -> Result<OffsetDateTime, String> {
+/// The certificates (DER, as sent: leaf first) `addr` presents to a TLS
+/// dial that accepts any, as Harvester's controllers dial. `name` is sent as
+/// SNI when it is a host name.
+pub async fn presented_chain(addr: SocketAddr, name: Option<&str>) -> Result<Vec<Vec<u8>>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -375,20 +377,32 @@ pub async fn presented_not_after(addr: SocketAddr) -> Result<OffsetDateTime, Str
         .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let server_name = match name.map(|n| ServerName::try_from(n.to_string())) {
+        Some(Ok(n)) => n,
+        _ => ServerName::IpAddress(addr.ip().into()),
+    };
     let dial = async {
         let tcp = tokio::net::TcpStream::connect(addr).await?;
-        connector
-            .connect(ServerName::IpAddress(addr.ip().into()), tcp)
-            .await
+        connector.connect(server_name, tcp).await
     };
     let tls = tokio::time::timeout(Duration::from_secs(5), dial)
         .await
         .map_err(|_| format!("dialing {addr}: timed out"))?
         .map_err(|e| format!("dialing {addr}: {e}"))?;
     let (_, conn) = tls.get_ref();
+    Ok(conn
+        .peer_certificates()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.as_ref().to_vec())
+        .collect())
+}
+
+/// The earliest NotAfter among the certificates `addr` presents.
+pub async fn presented_not_after(addr: SocketAddr) -> Result<OffsetDateTime, String> {
     let mut earliest: Option<OffsetDateTime> = None;
-    for der in conn.peer_certificates().unwrap_or_default() {
-        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+    for der in presented_chain(addr, None).await? {
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
             .map_err(|e| format!("{addr}: parsing a presented certificate: {e}"))?;
         let t = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp())
             .map_err(|e| e.to_string())?;

@@ -539,9 +539,128 @@ pub async fn proxy_facts(client: &Client) -> Result<crate::creds::proxy::Cluster
     })
 }
 
+/// Harvester's ingress port on the VIP (Traefik, or rke2-ingress-nginx in older releases).
+pub const INGRESS_PORT: u16 = 443;
+
+/// The SHA-256 (hex) of the leaf certificate `host`:`port` presents to a
+/// TLS dial (any certificate accepted: only what is presented is read).
+pub async fn presented_leaf_sha256(host: &str, port: u16) -> Result<String, String> {
+    use sha2::Digest;
+    let addr = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => std::net::SocketAddr::new(ip, port),
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("resolving {host}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{host} resolves to no address"))?,
+    };
+    let chain = super::rotation::presented_chain(addr, Some(host)).await?;
+    let leaf = chain
+        .first()
+        .ok_or_else(|| format!("{addr} presented no certificate"))?;
+    Ok(hex::encode(sha2::Sha256::digest(leaf)))
+}
+
+/// What the ingress should present after an `ssl-certificates` change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngressWant {
+    /// This leaf (SHA-256 hex): the new certificate.
+    Presents(String),
+    /// Anything but this leaf: Harvester's own again after a reset.
+    NoLonger(String),
+}
+
+/// Dials `host`:`port` until it presents what `want` says or `timeout`
+/// passes (Harvester redeploys the ingress after `configured`); the
+/// fingerprint seen, or what was seen last.
+pub async fn follow_ingress(
+    host: &str,
+    port: u16,
+    want: &IngressWant,
+    timeout: Duration,
+    progress: &dyn Fn(String),
+) -> Result<String, String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let wanted = match want {
+        IngressWant::Presents(w) => format!("the new certificate (SHA-256 {w})"),
+        IngressWant::NoLonger(_) => "Harvester's own certificate again".into(),
+    };
+    loop {
+        let last = match presented_leaf_sha256(host, port).await {
+            Ok(seen) => {
+                let done = match want {
+                    IngressWant::Presents(w) => seen == *w,
+                    IngressWant::NoLonger(u) => seen != *u,
+                };
+                if done {
+                    return Ok(seen);
+                }
+                format!("it presents SHA-256 {seen}")
+            }
+            Err(e) => e,
+        };
+        progress(format!(
+            "waiting for the ingress at {host}:{port} to present {wanted} ({last})"
+        ));
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "the ingress at {host}:{port} did not present {wanted} within {} s ({last}); check the ingress pods in kube-system and the secret cattle-system/tls-ingress",
+                timeout.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_ingress_is_followed_until_it_presents_the_wanted_leaf() {
+        let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let certs = crate::lab::api::ingress::IngressCerts::new(ip).unwrap();
+        let (_stop, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(crate::lab::api::ingress::serve(listener, certs, rx));
+        let own = presented_leaf_sha256("127.0.0.1", port).await.unwrap();
+        assert_eq!(own.len(), 64);
+        let quiet = |_: String| {};
+        let seen = follow_ingress(
+            "127.0.0.1",
+            port,
+            &IngressWant::Presents(own.clone()),
+            Duration::from_secs(2),
+            &quiet,
+        )
+        .await;
+        assert_eq!(seen, Ok(own.clone()));
+        // A certificate that never comes: not presented in time, said so.
+        let e = follow_ingress(
+            "127.0.0.1",
+            port,
+            &IngressWant::Presents("ab".repeat(32)),
+            Duration::from_millis(600),
+            &quiet,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.contains("did not present the new certificate") && e.contains(&own),
+            "{e}"
+        );
+        let e = follow_ingress(
+            "127.0.0.1",
+            port,
+            &IngressWant::NoLonger(own.clone()),
+            Duration::from_millis(600),
+            &quiet,
+        )
+        .await
+        .unwrap_err();
+        assert!(e.contains("Harvester's own certificate again"), "{e}");
+    }
 
     #[test]
     fn the_hash_is_harvesters_sha224_of_the_value() {

@@ -2,6 +2,7 @@
 //! nodes and the API and hands their bytes to these functions.
 //!
 //! - [`level`]: severity levels, thresholds, findings (with what to do).
+//! - [`ciphers`]: the cipher names Harvester's ingress accepts (`ssl-parameters`).
 //! - [`certs`]: X.509 files of RKE2 (every PEM block, DER), expiry judgement, table rows.
 //! - [`keys`]: `authorized_keys` parsing, fingerprints, runtime vs persisted drift.
 //! - [`password`]: `/etc/shadow` lines, persisted `passwd` values, `$6$` hashing.
@@ -9,16 +10,19 @@
 //! - [`oem`]: yip configs in `/oem` (and CloudInit contents): reading and byte-preserving edits.
 //! - [`proxy`]: the `http-proxy` setting, `/etc/environment`, noProxy coverage.
 //! - [`settings`]: `auto-rotate-rke2-certs`, `ssl-certificates`, `additional-ca`.
+//! - [`registries`]: the `containerd-registry` setting against the nodes' `registries.yaml`.
 //!
 //! Secrets (passwords, tokens, proxy credentials) are held in zeroising
 //! wrappers and never appear in `Debug`, `Display` or error messages.
 
 pub mod certs;
+pub mod ciphers;
 pub mod keys;
 pub mod level;
 pub mod oem;
 pub mod password;
 pub mod proxy;
+pub mod registries;
 pub mod report;
 pub mod setting_values;
 pub mod settings;

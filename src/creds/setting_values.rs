@@ -569,7 +569,19 @@ fn describe_ssl_parameters(d: &mut Described, value: &str) {
             "protocols older than TLSv1.2 are allowed; they have known weaknesses",
         ));
     }
-    d.detail = serde_json::json!({"protocols": protocols, "ciphers": ciphers});
+    let unknown = super::ciphers::unknown(&ciphers);
+    if !unknown.is_empty() {
+        d.findings.push(Finding::new(
+            Level::Warn,
+            SSL_PARAMETERS,
+            format!(
+                "ciphers the ingress does not know (neither OpenSSL names, as rke2-ingress-nginx takes, nor Go names, as Traefik takes): {}; Harvester does not check them",
+                unknown.join(", ")
+            ),
+        ));
+    }
+    d.detail =
+        serde_json::json!({"protocols": protocols, "ciphers": ciphers, "unknown_ciphers": unknown});
 }
 
 /// A registry credential shown masked: whether it is set, never what it is.

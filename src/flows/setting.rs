@@ -143,7 +143,7 @@ pub fn consequences(name: &str) -> Vec<String> {
             "Harvester copies the bundle into its CA secrets (Harvester, longhorn-system, cattle-system) and the CDI config maps; RKE2 is unaffected",
         ),
         values::SSL_CERTIFICATES => s(
-            "Harvester writes cattle-system/tls-ingress, points the ingress at it and redeploys Rancher; an empty value resets to Harvester's own certificate",
+            "Harvester writes cattle-system/tls-ingress, points the ingress at it and redeploys Rancher; an empty value resets to Harvester's own certificate; harvcred then dials the ingress (port 443 of the kubeconfig's host) until it presents the new one",
         ),
         values::SSL_PARAMETERS => s(
             "the ingress reloads with these protocols and ciphers; if clients can no longer connect, delete the value (an empty value) to recover",
@@ -353,6 +353,42 @@ impl Io {
         }
     }
 
+    /// After an `ssl-certificates` change is configured, a TLS dial of the
+    /// ingress (the kubeconfig's host, port 443) until it presents the new
+    /// leaf certificate, or for a reset until it no longer presents the old
+    /// one. Harvester redeploys the ingress after `configured`, so this
+    /// waits up to the verify timeout.
+    async fn verify_ingress(
+        &self,
+        work: &SettingWork,
+        progress: &dyn Fn(String),
+    ) -> Result<(), String> {
+        let want = match (leaf_sha256(&work.new.0), leaf_sha256(&work.old.0)) {
+            (Some(new), _) => settings::IngressWant::Presents(new),
+            (None, Some(old)) => settings::IngressWant::NoLonger(old),
+            (None, None) => return Ok(()), // Harvester's own before and after
+        };
+        let Some(host) = self.context.host.clone() else {
+            return Err(
+                "applied, but no host to dial the ingress at: the kubeconfig names no server host"
+                    .into(),
+            );
+        };
+        let seen = settings::follow_ingress(
+            &host,
+            settings::INGRESS_PORT,
+            &want,
+            self.verify_timeout,
+            progress,
+        )
+        .await?;
+        progress(format!(
+            "the ingress at {host}:{} presents SHA-256 {seen}",
+            settings::INGRESS_PORT
+        ));
+        Ok(())
+    }
+
     fn refusal(&self, f: SettingPatchFailure) -> Refusal<SettingFacts> {
         match f {
             SettingPatchFailure::Conflict(now) => Refusal::Conflict(SettingFacts {
@@ -363,6 +399,17 @@ impl Io {
             SettingPatchFailure::Other(m) => Refusal::Failed(m),
         }
     }
+}
+
+/// The SHA-256 (hex) of the leaf of an `ssl-certificates` value's
+/// `publicCertificate`; None when it has none.
+pub fn leaf_sha256(value: &str) -> Option<String> {
+    use sha2::Digest;
+    let s = SslCertificates::parse(value).ok()?;
+    let der = rustls_pemfile::certs(&mut s.public_certificate.as_bytes())
+        .next()?
+        .ok()?;
+    Some(hex::encode(sha2::Sha256::digest(der.as_ref())))
 }
 
 fn refusal_text(r: Refusal<SettingFacts>) -> String {
@@ -471,6 +518,9 @@ impl ChangeIo<SettingChange> for Io {
         )
         .await;
         match verdict {
+            Verified::Configured if self.name == values::SSL_CERTIFICATES => {
+                self.verify_ingress(work, progress).await
+            }
             Verified::Configured => Ok(()),
             Verified::NotConfigured(m) | Verified::Timeout(m) => Err(m),
         }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 use super::NodeOps;
 use super::resources::{Kind, ready_condition, setting_condition};
@@ -115,6 +116,10 @@ pub struct Controllers {
     /// Serialises /oem writes so that two quick CloudInit changes land in order.
     oem: tokio::sync::Mutex<()>,
     tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// The ingress the ssl-certificates syncer points at its certificate, and where it listens.
+    pub ingress: std::sync::OnceLock<(Arc<super::ingress::IngressCerts>, std::net::SocketAddr)>,
+    /// Bumped by each ssl-certificates sync; only the newest switches the ingress.
+    ingress_seq: AtomicU64,
 }
 
 impl Controllers {
@@ -129,6 +134,8 @@ impl Controllers {
             rotating: std::sync::atomic::AtomicBool::new(false),
             oem: tokio::sync::Mutex::new(()),
             tasks: std::sync::Mutex::new(Vec::new()),
+            ingress: std::sync::OnceLock::new(),
+            ingress_seq: AtomicU64::new(0),
         });
         me.start_cloudinit_resync();
         me.start_kubelet_status();
@@ -217,8 +224,17 @@ impl Controllers {
                     && needs_sync(new)
                 {
                     let value = new["value"].as_str().unwrap_or("").to_string();
+                    let seq = self.ingress_seq.fetch_add(1, Ordering::SeqCst) + 1;
                     let (me, name) = (self.clone(), name.to_string());
-                    self.spawn(async move { me.sync_setting(&name, &value) });
+                    self.spawn(async move {
+                        me.sync_setting(&name, &value);
+                        if name == "containerd-registry" {
+                            me.write_registries(&value).await;
+                        }
+                        if name == "ssl-certificates" {
+                            me.switch_ingress(seq, &value).await;
+                        }
+                    });
                 }
                 if name == "http-proxy" {
                     let before = old.map(effective).unwrap_or_default();
@@ -289,6 +305,65 @@ impl Controllers {
             s["metadata"]["annotations"][HASH_ANNOTATION] = json!(setting_hash(&value));
             set_setting_condition(s, !value.is_empty(), "", "");
         });
+    }
+
+    /// The ingress `ssl-certificates` points at.
+    pub fn set_ingress(&self, certs: Arc<super::ingress::IngressCerts>, at: std::net::SocketAddr) {
+        let _ = self.ingress.set((certs, at));
+    }
+
+    /// Harvester's ssl-certificates syncer writes `cattle-system/tls-ingress`,
+    /// points the TLSStore at it (or back at the internal certificate for an
+    /// empty value) and redeploys the ingress: the new certificate is
+    /// presented a moment after `configured`, once the ingress restarted.
+    async fn switch_ingress(&self, seq: u64, value: &str) {
+        let Some((certs, _)) = self.ingress.get() else {
+            return;
+        };
+        tokio::time::sleep(INGRESS_RESTART).await;
+        if self.ingress_seq.load(Ordering::SeqCst) != seq {
+            return; // a newer change switches it
+        }
+        let parsed = if value.trim().is_empty() {
+            None
+        } else {
+            crate::creds::setting_values::SslCertificates::parse(value).ok()
+        };
+        match parsed {
+            Some(s) if !s.public_certificate.is_empty() || !s.private_key.is_empty() => {
+                if let Err(e) = certs.present(&s.public_certificate, &s.private_key) {
+                    tracing::warn!("the lab's ingress keeps its certificate: {e:#}");
+                }
+            }
+            _ => certs.reset(),
+        }
+    }
+
+    /// Rancher's planner, after Harvester copied the registries (and their
+    /// auth, kept in `fleet-local` secrets) into the Cluster: each node's
+    /// `/etc/rancher/rke2/registries.yaml`, one node at a time. An empty
+    /// setting leaves no registries: the file is removed [U: whether Rancher
+    /// removes or empties it; harvcred reads both as no registries]. The
+    /// planner also restarts RKE2 for it; the lab does not (nothing in the
+    /// lab pulls images).
+    async fn write_registries(&self, value: &str) {
+        use base64::Engine;
+        let Some(ops) = &self.node_ops else { return };
+        let path = crate::creds::registries::REGISTRIES_YAML;
+        // The file holds passwords: it travels base64 on the script's stdin, mode 0600.
+        let script = match crate::creds::registries::render(value) {
+            Some(y) => Zeroizing::new(format!(
+                "set -e\nmkdir -p /etc/rancher/rke2\nf={path}\nprintf %s '{}' | base64 -d > \"$f.tmp\"\nchmod 600 \"$f.tmp\"\nmv \"$f.tmp\" \"$f\"\n",
+                base64::engine::general_purpose::STANDARD.encode(y.as_bytes())
+            )),
+            None => Zeroizing::new(format!("rm -f {path}\n")),
+        };
+        let _one_plan_at_a_time = self.rotation.lock().await;
+        for n in self.planner_order() {
+            if let Err(e) = node_root_sh_ok(&ops.ssh_config, &n.name, &script).await {
+                tracing::warn!(node = %n.name, "writing registries.yaml failed: {e:#}");
+            }
+        }
     }
 
     /// Harvester's http-proxy syncer writes the agent env vars into the
@@ -923,6 +998,9 @@ const SYNCED_SETTINGS: [&str; 4] = [
     "ssl-parameters",
     "containerd-registry",
 ];
+
+/// How long the lab's ingress takes to restart with a new certificate.
+const INGRESS_RESTART: Duration = Duration::from_millis(1500);
 
 /// Harvester's handler records the SHA-224 of the value it synced here.
 const HASH_ANNOTATION: &str = "harvesterhci.io/hash";

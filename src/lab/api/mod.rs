@@ -6,7 +6,8 @@
 //! and JSON patches, watches, server-side tables, discovery (so `kubectl`
 //! works), Harvester's webhook validation, and the side effects Harvester's
 //! and Rancher's controllers have on the nodes (RKE2 restarts, certificate
-//! rotation, auto-rotate-rke2-certs, /oem files).
+//! rotation, auto-rotate-rke2-certs, /oem files, registries.yaml), and the
+//! ingress on the VIP:443 presenting `ssl-certificates` ([`ingress`]).
 //!
 //! Not emulated: server-side apply (`application/apply-patch+yaml` gets 415),
 //! strategic merge patch on the custom resources (415, as on a real cluster),
@@ -26,6 +27,7 @@
 mod controllers;
 mod discovery;
 mod errors;
+pub mod ingress;
 mod kubeconfig;
 mod probe;
 mod resources;
@@ -136,12 +138,30 @@ pub async fn serve(cfg: ApiConfig) -> Result<ApiHandle> {
     let controllers =
         controllers::Controllers::new(store.clone(), cfg.plan.clone(), cfg.node_ops.clone());
     controllers.start_auto_rotate();
+    let (tx, rx) = watch::channel(false);
+    // Harvester's ingress on the VIP:443 (port 0 when the API's is: tests).
+    let ingress_at = SocketAddr::new(
+        addr.ip(),
+        if cfg.listen.port() == 0 {
+            0
+        } else {
+            ingress::INGRESS_PORT
+        },
+    );
+    match tokio::net::TcpListener::bind(ingress_at).await {
+        Ok(l) => {
+            let certs = ingress::IngressCerts::new(addr.ip())?;
+            controllers.set_ingress(certs.clone(), l.local_addr()?);
+            tokio::spawn(ingress::serve(l, certs, rx.clone()));
+        }
+        // The lab works without it; only the ssl-certificates dial fails.
+        Err(e) => tracing::warn!(%ingress_at, "the lab's ingress cannot listen: {e}"),
+    }
     let app = Arc::new(routes::App {
         store: store.clone(),
         controllers: controllers.clone(),
         server_address: addr.to_string(),
     });
-    let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(server::accept_loop(
         listener,
         tls,
@@ -164,6 +184,11 @@ impl ApiHandle {
     /// The address actually bound (the port chosen when `listen` had port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the ingress listens (None when it could not bind).
+    pub fn ingress_addr(&self) -> Option<SocketAddr> {
+        self.controllers.ingress.get().map(|(_, a)| *a)
     }
 
     /// Flip a node's `Ready` condition, as the kubelet's status would; watchers
