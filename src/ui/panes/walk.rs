@@ -172,6 +172,14 @@ pub fn draw_with<C: Change>(
     if labels.fixed {
         keys = keys.trim_start_matches("t targets · ");
     }
+    // `r` only when there is something to retry.
+    let retry = walk
+        .states
+        .values()
+        .any(|s| matches!(s, TargetState::Failed(_) | TargetState::Skipped(_)));
+    if walk.step == Step::Done && !retry {
+        keys = keys.trim_start_matches("r retry the failed nodes · ");
+    }
     let hints = match labels.hint {
         Some(h) => format!("{h} · {keys}"),
         None => keys.to_string(),
@@ -362,5 +370,30 @@ mod tests {
             "{s:#?}"
         );
         assert!(s[8].contains("r retry the failed nodes"), "{s:#?}");
+
+        // node2 retried and verified: nothing is left to retry, so `r` is
+        // no longer offered.
+        let again = w.handle(Event::Retry(None));
+        let ticket = match again
+            .iter()
+            .find(|a| matches!(a, crate::flows::engine::Action::Apply { .. }))
+        {
+            Some(crate::flows::engine::Action::Apply { ticket, .. }) => *ticket,
+            _ => panic!("no apply: {again:?}"),
+        };
+        w.handle(Event::Applied {
+            ticket,
+            target: "node2".into(),
+            result: Ok(true),
+        });
+        w.handle(Event::Verified {
+            ticket,
+            target: "node2".into(),
+            result: Ok(()),
+        });
+        let s = screen(&w).join("\n");
+        assert!(s.contains("demo.append · done"), "{s}");
+        assert!(s.contains("enter/esc close"), "{s}");
+        assert!(!s.contains("r retry"), "{s}");
     }
 }
