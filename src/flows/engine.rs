@@ -868,6 +868,18 @@ pub enum Refusal<F> {
     Conflict(F),
 }
 
+impl<F> Refusal<F> {
+    /// The refusal as one line, for an I/O whose plain `dry_run`/`apply`
+    /// answers with text.
+    pub fn into_text(self) -> String {
+        match self {
+            Refusal::Failed(m) => m,
+            Refusal::Denied(m) => format!("denied: {m}"),
+            Refusal::Conflict(_) => "changed by someone else since it was read (409)".into(),
+        }
+    }
+}
+
 impl<C: Change> Event<C> {
     fn dry_run_answer(ticket: u64, target: String, r: Result<(), Refusal<C::Facts>>) -> Event<C> {
         match r {

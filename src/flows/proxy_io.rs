@@ -77,14 +77,6 @@ impl Io {
     }
 }
 
-fn refusal_text(r: Refusal<ProxyFacts>) -> String {
-    match r {
-        Refusal::Failed(m) => m,
-        Refusal::Denied(m) => format!("denied: {m}"),
-        Refusal::Conflict(_) => "changed by someone else since it was read (409)".into(),
-    }
-}
-
 impl ChangeIo<ProxyChange> for Io {
     async fn load(&self) -> Result<ProxyFacts, String> {
         // No change without an audit trail: find out now, not after applying.
@@ -99,7 +91,9 @@ impl ChangeIo<ProxyChange> for Io {
     }
 
     async fn dry_run(&self, target: &str, work: &ProxyWork) -> Result<(), String> {
-        self.try_dry_run(target, work).await.map_err(refusal_text)
+        self.try_dry_run(target, work)
+            .await
+            .map_err(Refusal::into_text)
     }
 
     async fn try_dry_run(&self, _: &str, work: &ProxyWork) -> Result<(), Refusal<ProxyFacts>> {
@@ -113,7 +107,9 @@ impl ChangeIo<ProxyChange> for Io {
     }
 
     async fn apply(&self, target: &str, work: &ProxyWork) -> Result<bool, String> {
-        self.try_apply(target, work).await.map_err(refusal_text)
+        self.try_apply(target, work)
+            .await
+            .map_err(Refusal::into_text)
     }
 
     async fn try_apply(&self, _: &str, work: &ProxyWork) -> Result<bool, Refusal<ProxyFacts>> {

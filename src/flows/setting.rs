@@ -412,14 +412,6 @@ pub fn leaf_sha256(value: &str) -> Option<String> {
     Some(hex::encode(sha2::Sha256::digest(der.as_ref())))
 }
 
-fn refusal_text(r: Refusal<SettingFacts>) -> String {
-    match r {
-        Refusal::Failed(m) => m,
-        Refusal::Denied(m) => format!("denied: {m}"),
-        Refusal::Conflict(_) => "changed by someone else since it was read (409)".into(),
-    }
-}
-
 impl ChangeIo<SettingChange> for Io {
     async fn load(&self) -> Result<SettingFacts, String> {
         if let Err(e) = audit::probe(&self.state_dir) {
@@ -435,7 +427,9 @@ impl ChangeIo<SettingChange> for Io {
     }
 
     async fn dry_run(&self, target: &str, work: &SettingWork) -> Result<(), String> {
-        self.try_dry_run(target, work).await.map_err(refusal_text)
+        self.try_dry_run(target, work)
+            .await
+            .map_err(Refusal::into_text)
     }
 
     async fn try_dry_run(&self, _: &str, work: &SettingWork) -> Result<(), Refusal<SettingFacts>> {
@@ -453,7 +447,9 @@ impl ChangeIo<SettingChange> for Io {
     }
 
     async fn apply(&self, target: &str, work: &SettingWork) -> Result<bool, String> {
-        self.try_apply(target, work).await.map_err(refusal_text)
+        self.try_apply(target, work)
+            .await
+            .map_err(Refusal::into_text)
     }
 
     async fn try_apply(&self, _: &str, work: &SettingWork) -> Result<bool, Refusal<SettingFacts>> {
