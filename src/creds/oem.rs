@@ -639,6 +639,19 @@ fn flow_end(text: &str, start: usize) -> Option<usize> {
     None
 }
 
+/// Every key entry written is one non-empty line.
+fn check_key_entries(keys: &[String]) -> Result<(), OemError> {
+    if keys
+        .iter()
+        .any(|k| k.contains(['\n', '\r']) || k.trim().is_empty())
+    {
+        return Err(OemError::Value(
+            "a key entry is empty or has a line break".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Replaces `stages.<stage>[index].authorized_keys.<user>` with `keys`.
 ///
 /// Block lists: lines of entries that stay are kept byte for byte (order
@@ -654,14 +667,7 @@ pub fn set_authorized_keys(
     user: &str,
     keys: &[String],
 ) -> Result<String, OemError> {
-    if keys
-        .iter()
-        .any(|k| k.contains(['\n', '\r']) || k.trim().is_empty())
-    {
-        return Err(OemError::Value(
-            "a key entry is empty or has a line break".into(),
-        ));
-    }
+    check_key_entries(keys)?;
     check_tabs(text)?;
     let doc: LocDoc = serde_saphyr::from_str(text).map_err(|e| yaml_err(&e))?;
     let st = loc_stage(&doc, stage, index)?;
@@ -867,14 +873,7 @@ pub fn set_user_ssh_authorized_keys(
     user: &str,
     keys: &[String],
 ) -> Result<String, OemError> {
-    if keys
-        .iter()
-        .any(|k| k.contains(['\n', '\r']) || k.trim().is_empty())
-    {
-        return Err(OemError::Value(
-            "a key entry is empty or has a line break".into(),
-        ));
-    }
+    check_key_entries(keys)?;
     check_tabs(text)?;
     let doc: LocDoc = serde_saphyr::from_str(text).map_err(|e| yaml_err(&e))?;
     let st = loc_stage(&doc, stage, index)?;
