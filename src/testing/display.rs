@@ -585,13 +585,11 @@ fn the_cli_prints_hostile_remote_text_only_escaped() {
 /// per-node preview, progress and summary screens.
 #[test]
 fn the_walk_screens_show_hostile_node_words_only_escaped() {
+    use super::press;
     use crate::app::engine_form::tests::{walk_actions, walk_answer};
     use crate::flows::engine::{Action, Event};
     use crate::flows::password::{Facts, NodeFacts, PasswordChange};
-    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    let press = |app: &mut App, code: KeyCode| {
-        app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-    };
+    use crossterm::event::KeyCode;
     let theme = crate::ui::theme::Theme::default_theme();
     let shot = |app: &App| {
         let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 40)).unwrap();
@@ -607,27 +605,7 @@ fn the_walk_screens_show_hostile_node_words_only_escaped() {
             continue;
         }
         let (a, b) = names(text);
-        let mut app = App::new(Setup {
-            read_only: false,
-            inventory: Vec::new(),
-            kube: Ok(()),
-            notice: None,
-            theme: "dark".into(),
-        });
-        app.update(Msg::NodesListed(
-            [&a, &b]
-                .map(|n| NodeInfo {
-                    name: n.clone(),
-                    role: Role::Server,
-                    address: Some(text.clone()),
-                    ready: Some(true),
-                })
-                .into(),
-        ));
-        // Both nodes marked: the walk's targets.
-        press(&mut app, KeyCode::Char(' '));
-        press(&mut app, KeyCode::Char('j'));
-        press(&mut app, KeyCode::Char(' '));
+        let mut app = super::hostile_console(text);
         for c in ":password".chars() {
             press(&mut app, KeyCode::Char(c));
         }

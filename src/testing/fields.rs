@@ -2,6 +2,7 @@
 //! at that field, nothing is sent (no dry run, no apply), and the field
 //! still holds what was typed.
 
+use super::press;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::app::engine_form::tests::{walk_actions, walk_answer};
@@ -12,10 +13,6 @@ use crate::flows::Severity;
 use crate::flows::engine::{Action, Change, Event};
 
 type Facts<S> = <<S as FormSpec>::Change as Change>::Facts;
-
-fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
-    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-}
 
 /// One row: the field (by index and name), what is typed there (after
 /// `before` in other fields), and words of the message it must get.
@@ -186,25 +183,7 @@ fn refused<S: FormSpec>(
 }
 
 fn console() -> App {
-    use crate::app::{NodeInfo, Role, Setup};
-    let mut app = App::new(Setup {
-        read_only: false,
-        inventory: Vec::new(),
-        kube: Ok(()),
-        notice: None,
-        theme: "dark".into(),
-    });
-    app.update(Msg::NodesListed(
-        [("node1", "10.0.0.11"), ("node2", "10.0.0.12")]
-            .map(|(n, ip)| NodeInfo {
-                name: n.into(),
-                role: Role::Server,
-                address: Some(ip.into()),
-                ready: Some(true),
-            })
-            .into(),
-    ));
-    app
+    super::console_of(&[("node1", "10.0.0.11"), ("node2", "10.0.0.12")])
 }
 
 /// `spec`'s form opened on a console and its walk's read answered.

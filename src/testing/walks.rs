@@ -6,6 +6,7 @@
 //! every node answer (load failure, dry run, denial, apply, progress,
 //! verify) says it. Every screen on the way must show it only escaped.
 
+use super::{hostile_console, press};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use time::macros::datetime;
 use zeroize::Zeroizing;
@@ -15,14 +16,10 @@ use super::hostile::{assert_inert, corpus_text};
 use crate::app::engine_form::FormSpec;
 use crate::app::engine_form::tests::{walk_actions, walk_answer};
 use crate::app::msg::Pasted;
-use crate::app::{App, Msg, NodeInfo, Role, Setup};
+use crate::app::{App, Msg, NodeInfo, Role};
 use crate::flows::engine::{Action, Change, Event};
 
 type Facts<S> = <<S as FormSpec>::Change as Change>::Facts;
-
-fn press(app: &mut App, code: KeyCode) -> Vec<crate::app::Effect> {
-    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
-}
 
 fn typed(app: &mut App, s: &str) {
     for c in s.chars() {
@@ -35,32 +32,6 @@ fn shot(app: &App) -> Vec<String> {
     let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 50)).unwrap();
     term.draw(|f| crate::ui::draw(f, app, &theme)).unwrap();
     crate::ui::buffer_lines(term.backend().buffer())
-}
-
-/// A console with two servers named with `text`, both marked.
-fn console(text: &str) -> App {
-    let (a, b) = names(text);
-    let mut app = App::new(Setup {
-        read_only: false,
-        inventory: Vec::new(),
-        kube: Ok(()),
-        notice: None,
-        theme: "dark".into(),
-    });
-    app.update(Msg::NodesListed(
-        [&a, &b]
-            .map(|n| NodeInfo {
-                name: n.clone(),
-                role: Role::Server,
-                address: Some(text.to_string()),
-                ready: Some(true),
-            })
-            .into(),
-    ));
-    press(&mut app, KeyCode::Char(' '));
-    press(&mut app, KeyCode::Char('j'));
-    press(&mut app, KeyCode::Char(' '));
-    app
 }
 
 /// How a walk is answered.
@@ -83,7 +54,7 @@ fn walk_screens<S: FormSpec>(
     fill: &dyn Fn(&mut App),
     run: Run,
 ) -> Vec<Vec<String>> {
-    let mut app = console(text);
+    let mut app = hostile_console(text);
     app.open_form(spec);
     let walk = app.form.as_ref().expect("the form").walk_id().to_string();
     let mut all = vec![shot(&app)];
@@ -370,7 +341,7 @@ fn all_walks(text: &str) -> Vec<(String, Run, Vec<Vec<String>>)> {
             run,
             walk_screens(
                 text,
-                ProxyForm::new(&console(text)),
+                ProxyForm::new(&hostile_console(text)),
                 proxy_facts,
                 &proxy_fill,
                 run,
