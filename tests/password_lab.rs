@@ -8,13 +8,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{BIN, Lab, output_with_stdin};
+use common::{BIN, Home, Lab, output_with_stdin, text};
 use harvcred::cli::password::{PasswordIo, list_nodes};
 use harvcred::creds::password::Sensitive;
 use harvcred::flows::engine::{self, AuditLine, ChangeIo, Walk};
@@ -23,69 +23,6 @@ use harvcred::flows::password::{Draft, Facts, NodeWork, PasswordChange};
 /// Recognisable, so that a leak anywhere is found by a plain search.
 const SENTINEL: &str = "Harvcred-Sentinel-7q2x";
 const SENTINEL2: &str = "Harvcred-Sentinel-8w3k";
-
-/// harvcred's own folders (config, state: audit log, harvcred.log) for this test.
-struct Home(tempfile::TempDir);
-
-impl Home {
-    fn new() -> Home {
-        Home(
-            tempfile::Builder::new()
-                .prefix("hcpw")
-                .tempdir_in("/tmp")
-                .unwrap(),
-        )
-    }
-    fn cmd(&self, lab: &Lab, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.env("HOME", self.0.path())
-            .env("XDG_STATE_HOME", self.0.path().join("state"))
-            .env("XDG_CONFIG_HOME", self.0.path().join("config"))
-            .arg("--lab")
-            .arg(&lab.dir)
-            .args(args);
-        c
-    }
-    fn state_dir(&self) -> PathBuf {
-        self.0.path().join("state/harvcred")
-    }
-    fn audit(&self) -> String {
-        std::fs::read_to_string(self.state_dir().join("audit.jsonl")).unwrap_or_default()
-    }
-    /// Every file harvcred saved, concatenated.
-    fn saved(&self) -> String {
-        let mut all = String::new();
-        for e in walkdir(self.0.path()) {
-            all.push_str(&String::from_utf8_lossy(
-                &std::fs::read(e).unwrap_or_default(),
-            ));
-        }
-        all
-    }
-}
-
-fn walkdir(p: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                out.extend(walkdir(&path));
-            } else if path.is_file() {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn set(home: &Home, lab: &Lab, nodes: &[&str], password: &str) -> Output {
     let mut args = vec!["password", "set", "--yes"];
@@ -338,7 +275,7 @@ fn password_io(
 fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a_cut_link() {
     // A CloudInit 99_passwd.yaml sets the password in force: ours must beat it.
     let lab = Lab::up(&["--nodes", "3", "--scenario", "cloudinit-password"]);
-    let home = Home::new();
+    let home = Home::new("hcpw");
     let old = installer_password(&lab);
     assert!(
         oem_texts(&lab, "node1")
@@ -544,7 +481,7 @@ fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a
 /// CloudInit file, or without CloudInit from the edited file itself.
 fn clear_text_is_replaced(lab_args: &[&str], custom: &str, cloudinit: bool) -> (Lab, Home) {
     let lab = Lab::up(lab_args);
-    let home = Home::new();
+    let home = Home::new("hcpw");
     let clear = installer_password(&lab);
     let before = oem_texts(&lab, "node1");
     assert!(

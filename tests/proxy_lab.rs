@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{BIN, Lab};
+use common::{BIN, Lab, text};
 
 const SECRET: &str = "Pr0xyS3cretPw";
 
@@ -62,14 +62,6 @@ fn run_watching_args(mut cmd: Command, input: &str) -> Output {
         "harvcred {pid} ended before its arguments were read"
     );
     child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn value(lab: &Lab) -> String {

@@ -11,73 +11,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::tmux::Tmux;
-use common::{BIN, Lab};
-
-/// harvcred's own folders (config, state: audit log, harvcred.log) for a test.
-struct Home(tempfile::TempDir);
-
-impl Home {
-    fn new() -> Home {
-        Home(
-            tempfile::Builder::new()
-                .prefix("hctok")
-                .tempdir_in("/tmp")
-                .unwrap(),
-        )
-    }
-    fn run(&self, lab: &Lab, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .env("HOME", self.0.path())
-            .env("XDG_STATE_HOME", self.0.path().join("state"))
-            .env("XDG_CONFIG_HOME", self.0.path().join("config"))
-            .env("XDG_RUNTIME_DIR", self.0.path().join("run"))
-            .arg("--lab")
-            .arg(&lab.dir)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    }
-    fn audit(&self) -> String {
-        std::fs::read_to_string(self.0.path().join("state/harvcred/audit.jsonl"))
-            .unwrap_or_default()
-    }
-    /// Every file harvcred left in its folders, concatenated.
-    fn saved(&self) -> String {
-        walk(self.0.path())
-            .iter()
-            .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned())
-            .collect()
-    }
-}
-
-fn walk(p: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-        let path = e.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else if path.is_file() {
-            out.push(path);
-        }
-    }
-    out
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{BIN, Home, Lab, files_below, text};
 
 fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -180,7 +120,7 @@ fn server_files(lab: &Lab, name: &str) -> Vec<(String, Vec<u8>)> {
         v.push((p.to_string(), out.stdout));
     }
     let oem = lab.dir.join("nodes").join(name).join("oem");
-    for p in walk(&oem) {
+    for p in files_below(&oem) {
         v.push((p.display().to_string(), std::fs::read(&p).unwrap()));
     }
     v.sort();
@@ -190,7 +130,7 @@ fn server_files(lab: &Lab, name: &str) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn show_marks_the_looping_node_and_fix_makes_it_join_for_good_but_refuses_a_server() {
     let lab = Lab::up(&["--nodes", "3", "--scenario", "token-mismatch"]);
-    let home = Home::new();
+    let home = Home::new("hctok");
     let started = Instant::now();
     let cluster_token =
         yaml_token(&lab.ssh_ok("node1", "sudo cat /etc/rancher/rancherd/config.yaml"));
@@ -383,7 +323,7 @@ fn show_marks_the_looping_node_and_fix_makes_it_join_for_good_but_refuses_a_serv
 #[test]
 fn console_f_in_token_fixes_the_node_that_cannot_join() {
     let lab = Lab::up(&["--nodes", "3", "--scenario", "token-mismatch"]);
-    let home = Home::new();
+    let home = Home::new("hctok");
     let cluster_token =
         yaml_token(&lab.ssh_ok("node1", "sudo cat /etc/rancher/rancherd/config.yaml"));
     let (state, config) = (home.0.path().join("state"), home.0.path().join("config"));
@@ -447,7 +387,7 @@ fn console_f_in_token_fixes_the_node_that_cannot_join() {
 #[test]
 fn rotation_is_refused_and_a_rotation_by_hand_is_explained() {
     let lab = Lab::up(&["--nodes", "3"]);
-    let home = Home::new();
+    let home = Home::new("hctok");
 
     let out = home.run(&lab, &["token", "rotate"]);
     assert_eq!(out.status.code(), Some(2));

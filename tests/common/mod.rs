@@ -340,3 +340,70 @@ pub fn fingerprint(key: &Path) -> String {
         .unwrap()
         .to_string()
 }
+
+/// A command's stdout then stderr, for messages and searches.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every file below `p`.
+pub fn files_below(p: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(files_below(&path));
+        } else if path.is_file() {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// harvcred's own folders (config, state: audit log, harvcred.log) for a
+/// test, in /tmp under `prefix`.
+pub struct Home(pub tempfile::TempDir);
+
+impl Home {
+    pub fn new(prefix: &str) -> Home {
+        Home(
+            tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir_in("/tmp")
+                .unwrap(),
+        )
+    }
+    /// harvcred on `lab` with these folders.
+    pub fn cmd(&self, lab: &Lab, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("HOME", self.0.path())
+            .env("XDG_STATE_HOME", self.0.path().join("state"))
+            .env("XDG_CONFIG_HOME", self.0.path().join("config"))
+            .env("XDG_RUNTIME_DIR", self.0.path().join("run"))
+            .arg("--lab")
+            .arg(&lab.dir)
+            .args(args);
+        c
+    }
+    /// `cmd`, run to its end with nothing on stdin.
+    pub fn run(&self, lab: &Lab, args: &[&str]) -> Output {
+        self.cmd(lab, args).stdin(Stdio::null()).output().unwrap()
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.0.path().join("state/harvcred")
+    }
+    pub fn audit(&self) -> String {
+        std::fs::read_to_string(self.state_dir().join("audit.jsonl")).unwrap_or_default()
+    }
+    /// Every file harvcred left in its folders, concatenated.
+    pub fn saved(&self) -> String {
+        files_below(self.0.path())
+            .iter()
+            .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned())
+            .collect()
+    }
+}
