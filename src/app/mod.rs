@@ -617,14 +617,7 @@ impl App {
 
     /// Tell the SSH side about the node set, when it changed.
     fn track(&mut self) -> Vec<Effect> {
-        let t: Vec<Target> = self
-            .rows
-            .iter()
-            .map(|r| Target {
-                name: r.info.name.clone(),
-                address: r.info.address.clone(),
-            })
-            .collect();
+        let t: Vec<Target> = self.rows.iter().map(Self::target).collect();
         if t == self.tracked {
             return Vec::new();
         }

@@ -59,14 +59,7 @@ impl App {
     /// `:token` opens: read every node's joining state again.
     pub(super) fn open_token_view(&mut self) -> Vec<Effect> {
         self.token_view.offset = 0;
-        let targets: Vec<Target> = self
-            .rows
-            .iter()
-            .map(|r| Target {
-                name: r.info.name.clone(),
-                address: r.info.address.clone(),
-            })
-            .collect();
+        let targets: Vec<Target> = self.rows.iter().map(Self::target).collect();
         vec![Effect::ReadJoinStates(targets)]
     }
 
