@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod creds;
+pub mod faults;
 pub mod flows;
 pub mod hardening;
 pub mod lab;
