@@ -493,7 +493,15 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
                 }
             };
             let flags = walk_flags(dry_run, yes);
-            Ok(walk(&s, name, false, value, flags, verify_timeout))
+            Ok(walk(
+                &s,
+                connect_args,
+                name,
+                false,
+                value,
+                flags,
+                verify_timeout,
+            ))
         }
         SettingsCommand::Rollback {
             name,
@@ -535,6 +543,7 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
             let flags = walk_flags(dry_run, yes);
             Ok(walk(
                 &s,
+                connect_args,
                 name,
                 true,
                 SettingValue(kept),
@@ -577,8 +586,10 @@ fn writable(name: &str, command: &str, read_only: bool) -> Result<&'static str, 
 }
 
 /// Walks a change (or its rollback) of setting `name` on the engine; the exit code.
+/// A containerd-registry change applied is then followed on the nodes.
 fn walk(
     s: &Session,
+    connect_args: &ConnectArgs,
     name: &'static str,
     rollback: bool,
     value: SettingValue,
@@ -596,14 +607,71 @@ fn walk(
         },
         Duration::from_secs(verify_timeout),
     );
-    super::walk::run(
+    let dry_run = flags.dry_run;
+    let code = super::walk::run(
         &s.rt,
         SettingChange { name, rollback },
         &io,
         vec![CLUSTER.into()],
         value,
         flags,
-    )
+    );
+    if code == 0 && !dry_run && name == values::CONTAINERD_REGISTRY {
+        return follow_registry_nodes(s, connect_args, Duration::from_secs(verify_timeout));
+    }
+    code
+}
+
+/// Rancher writes registries.yaml and restarts RKE2 node by node after
+/// Harvester reports `configured`: each node's file is compared with the
+/// setting until all match or `timeout` passes. Prints a line per node;
+/// 0 when all match, 1 (applied, not verified) otherwise.
+fn follow_registry_nodes(s: &Session, connect_args: &ConnectArgs, timeout: Duration) -> i32 {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let current = match s.rt.block_on(crate::cluster::settings::read_setting(
+            &s.client,
+            values::CONTAINERD_REGISTRY,
+        )) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!(
+                    "harvcred settings: the nodes' registries.yaml not compared: {}",
+                    sanitize_str(&e)
+                );
+                return 1;
+            }
+        };
+        let mut d = values::Described::default();
+        let nodes = registry_nodes(s, connect_args, current.effective(), &mut d);
+        if nodes.is_null() {
+            // Not comparable (the value's shape, or the nodes unreadable): said once.
+            for f in &d.findings {
+                println!("{}: {}", f.level, sanitize_str(&f.message));
+            }
+            return i32::from(!d.findings.is_empty());
+        }
+        let all_match = nodes
+            .as_object()
+            .is_some_and(|m| !m.is_empty() && m.values().all(|n| n["matches"] == true));
+        if all_match || std::time::Instant::now() >= deadline {
+            for l in &d.lines {
+                println!("{}", sanitize_str(l));
+            }
+            for f in &d.findings {
+                println!("{}: {}", f.level, sanitize_str(&f.message));
+            }
+            if !all_match {
+                eprintln!(
+                    "harvcred settings: applied, but not every node's registries.yaml matches the setting after {} s (Rancher restarts RKE2 one node at a time)",
+                    timeout.as_secs()
+                );
+                return 1;
+            }
+            return 0;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 #[cfg(test)]
