@@ -380,13 +380,20 @@ pub async fn presented_chain(addr: SocketAddr, name: Option<&str>) -> Result<Vec
 }
 
 /// Whether a TLS handshake with `addr` offering only `version` succeeds
-/// (any certificate accepted); the handshake's error when it does not.
+/// (any certificate accepted): the leaf presented (DER), or the
+/// handshake's error.
 pub async fn handshake_with(
     addr: SocketAddr,
     name: Option<&str>,
     version: &'static rustls::SupportedProtocolVersion,
-) -> Result<(), String> {
-    dial_accepting_any(addr, name, &[version]).await.map(|_| ())
+) -> Result<Vec<u8>, String> {
+    let tls = dial_accepting_any(addr, name, &[version]).await?;
+    let (_, conn) = tls.get_ref();
+    Ok(conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec())
+        .unwrap_or_default())
 }
 
 /// A TLS dial of `addr` with `versions`, accepting any certificate.

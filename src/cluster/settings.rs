@@ -623,17 +623,34 @@ pub async fn follow_ingress(
 enum Expect {
     Works,
     Refused,
-    /// TLS 1.2 with ciphers: whether any of them fits the ingress's
-    /// certificate is the ingress's business; the dial says.
+    /// Not known (TLS 1.2 with ciphers, before any certificate was seen).
     Either,
 }
 
-fn expected(served: &ServedTls) -> [(&'static str, Expect); 2] {
-    let tls12 = match (&served.tls12, &served.tls12_suites) {
-        (false, _) => Expect::Refused,
-        (true, None) => Expect::Works,
-        (true, Some(suites)) if suites.is_empty() => Expect::Refused,
-        (true, Some(_)) => Expect::Either,
+/// What the ingress should do with TLS 1.2 and 1.3 under `served`. With
+/// ciphers, TLS 1.2 works only when one of them fits the key of the
+/// certificate the ingress presents (`leaf`): ECDHE-RSA suites for an RSA
+/// key, ECDHE-ECDSA suites for the others.
+fn expected(served: &ServedTls, leaf: Option<&[u8]>) -> [(&'static str, Expect); 2] {
+    let rsa_key = leaf.and_then(|der| {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        Some(
+            cert.public_key().algorithm.algorithm
+                == x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION,
+        )
+    });
+    let tls12 = match (&served.tls12, &served.tls12_suites, rsa_key) {
+        (false, _, _) => Expect::Refused,
+        (true, None, _) => Expect::Works,
+        (true, Some(_), None) => Expect::Either,
+        (true, Some(suites), Some(rsa)) => {
+            let kind = if rsa { "_RSA_" } else { "_ECDSA_" };
+            if suites.iter().any(|s| s.contains(kind)) {
+                Expect::Works
+            } else {
+                Expect::Refused
+            }
+        }
     };
     let tls13 = if served.tls13 {
         Expect::Works
@@ -659,13 +676,14 @@ pub async fn follow_ingress_protocols(
     progress: &dyn Fn(String),
 ) -> Result<String, String> {
     let addr = resolve(host, port).await?;
-    let want = expected(served);
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let (tls12, tls13) = tokio::join!(
             super::rotation::handshake_with(addr, Some(host), &rustls::version::TLS12),
             super::rotation::handshake_with(addr, Some(host), &rustls::version::TLS13),
         );
+        let leaf = tls13.as_ref().or(tls12.as_ref()).ok().map(Vec::as_slice);
+        let want = expected(served, leaf);
         let seen = [("TLSv1.2", tls12), ("TLSv1.3", tls13)];
         let as_expected = want.iter().zip(&seen).all(|((_, e), (_, r))| match e {
             Expect::Works => r.is_ok(),

@@ -386,6 +386,7 @@ impl Io {
             "the ingress at {host}:{} presents SHA-256 {seen}",
             settings::INGRESS_PORT
         ));
+        tokio::task::yield_now().await;
         Ok(())
     }
 
@@ -414,6 +415,9 @@ impl Io {
         )
         .await?;
         progress(seen);
+        // The walk shows progress only while verifying: let it take this
+        // line before the verdict ends that.
+        tokio::task::yield_now().await;
         Ok(())
     }
 
