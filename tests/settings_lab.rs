@@ -283,6 +283,10 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     assert_eq!(certs[0]["subject"], "CN=settings-lab-ca", "{doc}");
     assert_eq!(certs[0]["is_ca"], true);
     assert_eq!(certs[0]["sha256"].as_str().unwrap().len(), 64);
+    // `show` compares each copy with the setting.
+    let copies = doc["settings"][0]["copies"].as_object().unwrap();
+    assert_eq!(copies.len(), 4, "{doc}");
+    assert!(copies.values().all(|c| c["state"] == "matches"), "{doc}");
     let (code, out, _) = hc(
         &lab,
         home,

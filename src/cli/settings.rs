@@ -246,6 +246,10 @@ fn show(connect_args: &ConnectArgs, name: Option<&str>, json: bool) -> anyhow::R
                 if n == values::CONTAINERD_REGISTRY {
                     nodes = registry_nodes(&s, connect_args, r.effective(), &mut d);
                 }
+                let mut copies = serde_json::Value::Null;
+                if n == values::ADDITIONAL_CA {
+                    copies = additional_ca_copies(&s, r.effective(), &mut d);
+                }
                 worst = worst.worse(d.level());
                 if json {
                     docs.push(serde_json::json!({
@@ -257,6 +261,7 @@ fn show(connect_args: &ConnectArgs, name: Option<&str>, json: bool) -> anyhow::R
                         "findings": d.findings,
                         "level": d.level().as_str(),
                         "nodes": nodes,
+                        "copies": copies,
                     }));
                 } else {
                     println!(
@@ -293,6 +298,43 @@ fn show(connect_args: &ConnectArgs, name: Option<&str>, json: bool) -> anyhow::R
         );
     }
     Ok(worst.exit_code())
+}
+
+/// Where Harvester copied the additional-ca bundle, each copy compared
+/// with the setting: a line per copy, a warning for one that differs or is
+/// missing while the setting holds a bundle (not synced yet, or changed by
+/// hand); one that cannot be read (no right to read secrets) is only said.
+/// The JSON per copy.
+fn additional_ca_copies(s: &Session, value: &str, d: &mut values::Described) -> serde_json::Value {
+    use crate::creds::{Finding, Level};
+    let copies =
+        s.rt.block_on(crate::cluster::settings::additional_ca_copies(&s.client));
+    let mut out = serde_json::Map::new();
+    for (at, read) in copies {
+        let state = match &read {
+            Ok(Some(copy)) if copy == value => "matches",
+            // Harvester empties the copies for an empty value and updates
+            // only the CDI config maps that exist.
+            Ok(None) if value.is_empty() || at.ends_with("-cdi") => "none",
+            Ok(_) => {
+                d.findings.push(Finding::new(
+                    Level::Warn,
+                    values::ADDITIONAL_CA,
+                    format!(
+                        "{at} does not hold the setting's bundle (not synced yet, or changed by hand)"
+                    ),
+                ));
+                "differs"
+            }
+            Err(_) => "not read",
+        };
+        match &read {
+            Err(e) => d.lines.push(format!("copy {at}: not read: {e}")),
+            Ok(_) => d.lines.push(format!("copy {at}: {state}")),
+        }
+        out.insert(at, serde_json::json!({"state": state}));
+    }
+    serde_json::Value::Object(out)
 }
 
 /// Each node's `registries.yaml` compared with the `containerd-registry`

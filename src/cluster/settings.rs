@@ -531,6 +531,49 @@ pub async fn registration_host(client: &Client) -> Option<String> {
     (!host.is_empty()).then(|| host.to_string())
 }
 
+/// Where Harvester's additional-ca syncer copies the bundle: the secret
+/// `harvester-additional-ca` (key `additional-ca.pem`) of these namespaces.
+pub const ADDITIONAL_CA_SECRET_NAMESPACES: [&str; 3] =
+    ["harvester-system", "longhorn-system", "cattle-system"];
+/// And the CDI importer's config map in harvester-system (key `ca.pem`).
+pub const ADDITIONAL_CA_CONFIG_MAP: &str = "harvester-system/harvester-additional-ca-cdi";
+
+/// Each copy of the additional-ca bundle as the cluster holds it: where
+/// (`namespace/name`), and its text (None: the object or key is missing),
+/// or why it could not be read.
+pub async fn additional_ca_copies(
+    client: &Client,
+) -> Vec<(String, Result<Option<String>, String>)> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let mut out = Vec::new();
+    for ns in ADDITIONAL_CA_SECRET_NAMESPACES {
+        let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+        let read = match tokio::time::timeout(TIMEOUT, api.get_opt("harvester-additional-ca")).await
+        {
+            Ok(Ok(s)) => {
+                Ok(text(s.and_then(|s| {
+                    s.data?.remove("additional-ca.pem").map(|b| b.0)
+                })))
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".into()),
+        };
+        out.push((format!("{ns}/harvester-additional-ca"), read));
+    }
+    let (ns, name) = ADDITIONAL_CA_CONFIG_MAP
+        .split_once('/')
+        .expect("namespace/name");
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let read = match tokio::time::timeout(TIMEOUT, api.get_opt(name)).await {
+        Ok(Ok(cm)) => Ok(cm.and_then(|cm| cm.data?.remove("ca.pem"))),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".into()),
+    };
+    out.push((ADDITIONAL_CA_CONFIG_MAP.to_string(), read));
+    out
+}
+
 /// The facts the proxy checks need, read from the cluster.
 pub async fn proxy_facts(client: &Client) -> Result<crate::creds::proxy::ClusterFacts, String> {
     Ok(crate::creds::proxy::ClusterFacts {
