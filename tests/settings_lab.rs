@@ -519,6 +519,38 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         "ssl-certificates",
         "privateKey does not match publicCertificate",
     );
+    // Harvester's webhook rule, said before sending; the lab's webhook says
+    // the same to a client that does not check.
+    let no_key = serde_json::json!({"publicCertificate": p.leaf, "privateKey": "junk"}).to_string();
+    refused(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "ssl-certificates",
+            "--value",
+            "-",
+            "--yes",
+        ],
+        &no_key,
+        "ssl-certificates",
+        "failed to locate private key",
+    );
+    let out = lab.kubectl(&[
+        "patch",
+        "settings.harvesterhci.io",
+        "ssl-certificates",
+        "--type=merge",
+        "-p",
+        &serde_json::json!({ "value": no_key }).to_string(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failed to locate private key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let elsewhere = pki("10.255.255.254");
     let (cert2, key2) = (
         f("cert2.pem", &elsewhere.leaf),
