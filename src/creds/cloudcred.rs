@@ -232,7 +232,7 @@ pub fn judge(token: &TokenLookup, now: i64, thresholds: &Thresholds) -> (Level, 
                             span(-left)
                         ),
                     )
-                } else if left / 86_400 <= thresholds.warn_days {
+                } else if left / 86_400 <= warning_days(t, thresholds) {
                     (
                         Level::Warn,
                         format!("its token expires in {}: renew the credential", span(left)),
@@ -242,6 +242,17 @@ pub fn judge(token: &TokenLookup, now: i64, thresholds: &Thresholds) -> (Level, 
                 }
             }
         },
+    }
+}
+
+/// The certificates' warning days, but at most half the token's lifetime:
+/// a token Rancher 2.8 issues for 30 days would otherwise warn from birth.
+pub fn warning_days(t: &TokenInfo, thresholds: &Thresholds) -> i64 {
+    let lifetime_days = t.ttl / 86_400_000;
+    if lifetime_days > 0 {
+        thresholds.warn_days.min(lifetime_days / 2)
+    } else {
+        thresholds.warn_days
     }
 }
 
@@ -347,6 +358,11 @@ current-context: hc
         let (l, m) = judge(&token(Some(now + 5 * day + 10), 1, false), now, &t);
         assert_eq!((l, m.as_str()), (Level::Warn, "its token expires in 5d 0h: renew the credential"));
         assert_eq!(judge(&token(Some(now + 31 * day), 1, false), now, &t).0, Level::Ok);
+        // A fresh 30-day token is ok; past half its life it warns.
+        let month = 30 * day * 1000;
+        assert_eq!(judge(&token(Some(now + 30 * day - 60), month, false), now, &t).0, Level::Ok);
+        assert_eq!(judge(&token(Some(now + 16 * day), month, false), now, &t).0, Level::Ok);
+        assert_eq!(judge(&token(Some(now + 15 * day), month, false), now, &t).0, Level::Warn);
         assert_eq!(judge(&token(None, 0, false), now, &t).0, Level::Ok);
         assert_eq!(judge(&TokenLookup::Missing, now, &t).0, Level::Critical);
         assert_eq!(judge(&token(None, 5, false), now, &t).0, Level::Unknown);
