@@ -518,6 +518,27 @@ fn local(
     let get = *method == Method::GET;
     match rest {
         ["version"] if get => ok(super::discovery::version(r.rke2_version)),
+        // Discovery, so that kubectl works with the `rancher` context.
+        ["api"] if get => ok(super::discovery::core_versions(&r.base_url)),
+        ["api", "v1"] if get => ok(json!({
+            "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1",
+            "resources": [{"name": "secrets", "singularName": "secret", "namespaced": true,
+                "kind": "Secret", "verbs": ["get", "list", "patch"]}],
+        })),
+        ["apis"] if get => ok(json!({
+            "kind": "APIGroupList", "apiVersion": "v1",
+            "groups": [{"name": "management.cattle.io",
+                "versions": [{"groupVersion": "management.cattle.io/v3", "version": "v3"}],
+                "preferredVersion": {"groupVersion": "management.cattle.io/v3", "version": "v3"}}],
+        })),
+        ["apis", "management.cattle.io", "v3"] if get => {
+            let res = |name: &str, kind: &str| json!({"name": name, "singularName": kind.to_lowercase(),
+                "namespaced": false, "kind": kind, "verbs": ["get", "list"]});
+            ok(json!({
+                "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "management.cattle.io/v3",
+                "resources": [res("tokens", "Token"), res("clusters", "Cluster"), res("settings", "Setting")],
+            }))
+        }
         ["api", "v1", "namespaces", ns, "secrets"] if get => {
             let items = if *ns == NAMESPACE {
                 st.secrets.values().cloned().collect()
