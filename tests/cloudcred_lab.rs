@@ -85,7 +85,11 @@ fn kubectl_version(dir: &std::path::Path, kubeconfig: &str) -> std::process::Out
 }
 
 fn with_rancher<'a>(args: &[&'a str]) -> Vec<&'a str> {
-    RANCHER.iter().copied().chain(args.iter().copied()).collect()
+    RANCHER
+        .iter()
+        .copied()
+        .chain(args.iter().copied())
+        .collect()
 }
 
 #[test]
@@ -151,8 +155,15 @@ fn an_expiring_credential_warns_a_bad_kubeconfig_is_refused_and_generate_renews_
     );
     outputs += &text(&out);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("does not authenticate"), "{}", text(&out));
-    assert_eq!(rancher_writes_since(&lab, mark), Vec::<serde_json::Value>::new());
+    assert!(
+        text(&out).contains("does not authenticate"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        rancher_writes_since(&lab, mark),
+        Vec::<serde_json::Value>::new()
+    );
     // The same from stdin (`--kubeconfig -`).
     let out = output_with_stdin(
         &mut home.cmd(
@@ -163,12 +174,22 @@ fn an_expiring_credential_warns_a_bad_kubeconfig_is_refused_and_generate_renews_
     );
     outputs += &text(&out);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert_eq!(rancher_writes_since(&lab, mark), Vec::<serde_json::Value>::new());
+    assert_eq!(
+        rancher_writes_since(&lab, mark),
+        Vec::<serde_json::Value>::new()
+    );
 
     // --read-only refuses; --dry-run generates nothing and writes nothing.
     let out = home.run(
         &lab,
-        &with_rancher(&["--read-only", "cloudcreds", "renew", CRED, "--generate", "--yes"]),
+        &with_rancher(&[
+            "--read-only",
+            "cloudcreds",
+            "renew",
+            CRED,
+            "--generate",
+            "--yes",
+        ]),
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let out = home.run(
@@ -177,7 +198,10 @@ fn an_expiring_credential_warns_a_bad_kubeconfig_is_refused_and_generate_renews_
     );
     outputs += &text(&out);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(rancher_writes_since(&lab, mark), Vec::<serde_json::Value>::new());
+    assert_eq!(
+        rancher_writes_since(&lab, mark),
+        Vec::<serde_json::Value>::new()
+    );
     assert_eq!(stored_kubeconfig(&lab), old);
 
     // Renew: a new token from Rancher, patched with the resourceVersion read, verified.
@@ -202,7 +226,10 @@ fn an_expiring_credential_warns_a_bad_kubeconfig_is_refused_and_generate_renews_
     assert_eq!(
         paths,
         [
-            format!("/v3/clusters/{}", harvcred::lab::api::rancher::cluster_id_for(&lab.id())),
+            format!(
+                "/v3/clusters/{}",
+                harvcred::lab::api::rancher::cluster_id_for(&lab.id())
+            ),
             format!("/k8s/clusters/local/api/v1/namespaces/cattle-global-data/secrets/{CRED}"),
         ],
         "{writes:?}"
@@ -233,7 +260,9 @@ fn an_expiring_credential_warns_a_bad_kubeconfig_is_refused_and_generate_renews_
     let verified: Vec<serde_json::Value> = audit
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|e: &serde_json::Value| e["action"] == "cloudcreds.renew" && e["result"] == "verified")
+        .filter(|e: &serde_json::Value| {
+            e["action"] == "cloudcreds.renew" && e["result"] == "verified"
+        })
         .collect();
     assert_eq!(verified.len(), 1, "{audit}");
     assert_eq!(verified[0]["old"]["token"], old_name.as_str());
@@ -243,9 +272,21 @@ fn an_expiring_credential_warns_a_bad_kubeconfig_is_refused_and_generate_renews_
     let saved = home.saved();
     let log = std::fs::read_to_string(lab.dir.join("rancher-requests.jsonl")).unwrap();
     for secret in [&old_secret, &new_secret] {
-        assert!(!seen.iter().any(|c| c.contains(secret.as_str())), "a token in a process argument");
-        assert!(!outputs.contains(secret.as_str()), "a token in harvcred's output");
-        assert!(!saved.contains(secret.as_str()), "a token in harvcred's files");
-        assert!(!log.contains(secret.as_str()), "a token in the Rancher's request log");
+        assert!(
+            !seen.iter().any(|c| c.contains(secret.as_str())),
+            "a token in a process argument"
+        );
+        assert!(
+            !outputs.contains(secret.as_str()),
+            "a token in harvcred's output"
+        );
+        assert!(
+            !saved.contains(secret.as_str()),
+            "a token in harvcred's files"
+        );
+        assert!(
+            !log.contains(secret.as_str()),
+            "a token in the Rancher's request log"
+        );
     }
 }

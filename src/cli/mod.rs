@@ -101,10 +101,7 @@ impl ConnectArgs {
 
     /// Where the operator's Rancher is: `--rancher-context` in the cluster's
     /// kubeconfig, else `[rancher]` of config.toml; None when neither says.
-    pub fn rancher(
-        &self,
-        config: &crate::config::Config,
-    ) -> Option<crate::cluster::KubeSettings> {
+    pub fn rancher(&self, config: &crate::config::Config) -> Option<crate::cluster::KubeSettings> {
         let section = config.rancher.as_ref();
         let context = self
             .rancher_context

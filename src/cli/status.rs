@@ -354,10 +354,7 @@ pub fn sweep(connect: &ConnectArgs, only: &[String]) -> anyhow::Result<Sweep> {
             &rancher,
             &config.certificates,
         ));
-        s.cluster.level = s
-            .cluster
-            .level
-            .worse(crate::creds::level::worst_of(&found));
+        s.cluster.level = s.cluster.level.worse(crate::creds::level::worst_of(&found));
         s.cluster.findings.extend(found);
     }
     if !only.is_empty() {

@@ -105,7 +105,12 @@ pub async fn read(r: &Rancher) -> Result<Inventory, ApiProblem> {
             Some(id) => cluster_display_name(r, id).await,
             None => None,
         };
-        let token = match cred.kubeconfig.as_ref().ok().and_then(|k| k.token_name.clone()) {
+        let token = match cred
+            .kubeconfig
+            .as_ref()
+            .ok()
+            .and_then(|k| k.token_name.clone())
+        {
             Some(name) => token(r, &name).await,
             None => TokenLookup::Unreadable("the kubeconfig names no Rancher token".into()),
         };
@@ -190,7 +195,10 @@ pub async fn stored_kubeconfig(
 
 /// `POST /v3/clusters/<id>?action=generateKubeconfig`: a kubeconfig with a
 /// new token for the operator, living `kubeconfig-default-token-ttl-minutes`.
-pub async fn generate_kubeconfig(r: &Rancher, cluster_id: &str) -> Result<Zeroizing<String>, ApiProblem> {
+pub async fn generate_kubeconfig(
+    r: &Rancher,
+    cluster_id: &str,
+) -> Result<Zeroizing<String>, ApiProblem> {
     #[derive(serde::Deserialize)]
     struct Output {
         config: String,

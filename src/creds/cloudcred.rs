@@ -215,7 +215,9 @@ pub fn judge(token: &TokenLookup, now: i64, thresholds: &Thresholds) -> (Level, 
             Level::Critical,
             "its token no longer exists in Rancher: renew the credential".into(),
         ),
-        TokenLookup::Unreadable(why) => (Level::Unknown, format!("its token cannot be read: {why}")),
+        TokenLookup::Unreadable(why) => {
+            (Level::Unknown, format!("its token cannot be read: {why}"))
+        }
         TokenLookup::Found(t) => match t.expires_at {
             None if t.ttl == 0 && !t.expired => (Level::Ok, "its token never expires".into()),
             None => (
@@ -352,17 +354,41 @@ current-context: hc
         let t = Thresholds::default();
         let now = 1_000_000_000;
         let day = 86_400;
-        assert_eq!(judge(&token(Some(now - day), 1, false), now, &t).0, Level::Expired);
-        assert_eq!(judge(&token(Some(now + day), 1, true), now, &t).0, Level::Expired);
+        assert_eq!(
+            judge(&token(Some(now - day), 1, false), now, &t).0,
+            Level::Expired
+        );
+        assert_eq!(
+            judge(&token(Some(now + day), 1, true), now, &t).0,
+            Level::Expired
+        );
         // 5 days left is a warning, not critical: the credential still works.
         let (l, m) = judge(&token(Some(now + 5 * day + 10), 1, false), now, &t);
-        assert_eq!((l, m.as_str()), (Level::Warn, "its token expires in 5d 0h: renew the credential"));
-        assert_eq!(judge(&token(Some(now + 31 * day), 1, false), now, &t).0, Level::Ok);
+        assert_eq!(
+            (l, m.as_str()),
+            (
+                Level::Warn,
+                "its token expires in 5d 0h: renew the credential"
+            )
+        );
+        assert_eq!(
+            judge(&token(Some(now + 31 * day), 1, false), now, &t).0,
+            Level::Ok
+        );
         // A fresh 30-day token is ok; past half its life it warns.
         let month = 30 * day * 1000;
-        assert_eq!(judge(&token(Some(now + 30 * day - 60), month, false), now, &t).0, Level::Ok);
-        assert_eq!(judge(&token(Some(now + 16 * day), month, false), now, &t).0, Level::Ok);
-        assert_eq!(judge(&token(Some(now + 15 * day), month, false), now, &t).0, Level::Warn);
+        assert_eq!(
+            judge(&token(Some(now + 30 * day - 60), month, false), now, &t).0,
+            Level::Ok
+        );
+        assert_eq!(
+            judge(&token(Some(now + 16 * day), month, false), now, &t).0,
+            Level::Ok
+        );
+        assert_eq!(
+            judge(&token(Some(now + 15 * day), month, false), now, &t).0,
+            Level::Warn
+        );
         assert_eq!(judge(&token(None, 0, false), now, &t).0, Level::Ok);
         assert_eq!(judge(&TokenLookup::Missing, now, &t).0, Level::Critical);
         assert_eq!(judge(&token(None, 5, false), now, &t).0, Level::Unknown);

@@ -400,7 +400,13 @@ fn seed(r: &Rancher, plan: &LabPlan) -> Zeroizing<String> {
         };
         let created = t + left - DEFAULT_TTL_MINUTES * 60;
         let cluster = r.cluster_id.clone();
-        let (_, tok) = Rancher::add_token(&mut st, "user-h8x2k", &cluster, created, DEFAULT_TTL_MINUTES);
+        let (_, tok) = Rancher::add_token(
+            &mut st,
+            "user-h8x2k",
+            &cluster,
+            created,
+            DEFAULT_TTL_MINUTES,
+        );
         (admin, tok)
     };
     let kc = r.cluster_kubeconfig(&credential_token);
@@ -460,7 +466,12 @@ async fn handle(State(r): State<Arc<Rancher>>, req: Request) -> Response {
     let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
         .map(|Query(q)| q)
         .unwrap_or_default();
-    let segs: Vec<&str> = parts.uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = parts
+        .uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let result = match segs.as_slice() {
         ["k8s", "clusters", "local", rest @ ..] if operator => {
             let dry_run = query.get("dryRun").map(String::as_str) == Some("All");
@@ -532,8 +543,10 @@ fn local(
                 "preferredVersion": {"groupVersion": "management.cattle.io/v3", "version": "v3"}}],
         })),
         ["apis", "management.cattle.io", "v3"] if get => {
-            let res = |name: &str, kind: &str| json!({"name": name, "singularName": kind.to_lowercase(),
-                "namespaced": false, "kind": kind, "verbs": ["get", "list"]});
+            let res = |name: &str, kind: &str| {
+                json!({"name": name, "singularName": kind.to_lowercase(),
+                "namespaced": false, "kind": kind, "verbs": ["get", "list"]})
+            };
             ok(json!({
                 "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "management.cattle.io/v3",
                 "resources": [res("tokens", "Token"), res("clusters", "Cluster"), res("settings", "Setting")],
@@ -555,17 +568,26 @@ fn local(
                 return ok(current);
             }
             if *method != Method::PATCH {
-                return Err(ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"));
+                return Err(ApiError::new(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                ));
             }
-            let patch: Value = serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(format!("the body of the request was in an unknown format: {e}")))?;
+            let patch: Value = serde_json::from_slice(body).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the body of the request was in an unknown format: {e}"
+                ))
+            })?;
             if let Some(rv) = patch["metadata"]["resourceVersion"].as_str()
                 && Some(rv) != current["metadata"]["resourceVersion"].as_str()
             {
                 return Err(ApiError::new(
                     409,
                     "Conflict",
-                    format!("Operation cannot be fulfilled on secrets \"{name}\": the object has been modified; please apply your changes to the latest version and try again"),
+                    format!(
+                        "Operation cannot be fulfilled on secrets \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+                    ),
                 ));
             }
             let mut new = current;
@@ -579,7 +601,7 @@ fn local(
         }
         ["apis", "management.cattle.io", "v3", res] if get => {
             let (kind, items): (&str, Vec<Value>) = match *res {
-                "tokens" => ("Token", st.tokens.values().map(|t| token_view(t)).collect()),
+                "tokens" => ("Token", st.tokens.values().map(token_view).collect()),
                 "clusters" => ("Cluster", st.clusters.values().cloned().collect()),
                 "settings" => ("Setting", st.settings.values().cloned().collect()),
                 _ => return Err(ApiError::path_not_found()),
@@ -612,10 +634,18 @@ fn token_view(t: &TokenEntry) -> Value {
 /// discovery itself rather than forwarding).
 fn downstream(r: &Rancher, method: &Method, id: &str, rest: &[&str]) -> Result<Response, ApiError> {
     if *method != Method::GET {
-        return Err(ApiError::new(405, "MethodNotAllowed", "the lab's Rancher proxy only reads"));
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the lab's Rancher proxy only reads",
+        ));
     }
     if id != r.cluster_id {
-        return Err(ApiError::new(404, "NotFound", format!("clusters.management.cattle.io \"{id}\" not found")));
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            format!("clusters.management.cattle.io \"{id}\" not found"),
+        ));
     }
     match rest {
         ["version"] => ok(super::discovery::version(r.rke2_version)),
@@ -657,10 +687,18 @@ mod tests {
 
     #[test]
     fn generated_kubeconfig_parses_with_the_token_and_the_proxy_path() {
-        let kc = rancher_kubeconfig("https://10.0.0.1:9443/k8s/clusters/c-m-x", "CA", "hc \"1\"", "kubeconfig-user-a:b");
+        let kc = rancher_kubeconfig(
+            "https://10.0.0.1:9443/k8s/clusters/c-m-x",
+            "CA",
+            "hc \"1\"",
+            "kubeconfig-user-a:b",
+        );
         let k = kube::config::Kubeconfig::from_yaml(&kc).unwrap();
         assert_eq!(k.current_context.as_deref(), Some("hc \"1\""));
         let c = k.clusters[0].cluster.as_ref().unwrap();
-        assert_eq!(c.server.as_deref(), Some("https://10.0.0.1:9443/k8s/clusters/c-m-x"));
+        assert_eq!(
+            c.server.as_deref(),
+            Some("https://10.0.0.1:9443/k8s/clusters/c-m-x")
+        );
     }
 }
