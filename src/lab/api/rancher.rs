@@ -240,6 +240,8 @@ impl Rancher {
         let secret = Zeroizing::new(random_lower(54));
         let expires = (ttl_minutes > 0).then(|| created + ttl_minutes * 60);
         let rv = Self::next_rv(st);
+        // Field names as Rancher's Token type has them; the label, `isDerived`
+        // and `clusterName` set on a generated kubeconfig token are [U].
         let object = json!({
             "apiVersion": "management.cattle.io/v3",
             "kind": "Token",
@@ -423,6 +425,8 @@ fn seed(r: &Rancher, plan: &LabPlan) -> Zeroizing<String> {
             "resourceVersion": rv,
             "creationTimestamp": rfc3339(t - 30 * DAY),
             "labels": {"cattle.io/creator": "norman"},
+            // The display name and creator annotations as Rancher's UI writes
+            // them; `provisioning.cattle.io/driver` is [U].
             "annotations": {
                 "field.cattle.io/name": format!("harvester-{}", plan.id),
                 "field.cattle.io/creatorId": "user-h8x2k",
@@ -669,6 +673,7 @@ fn generate(r: &Rancher, id: &str) -> Result<Response, ApiError> {
         Rancher::add_token(&mut st, "user-admin0", id, now(), ttl).1
     };
     let config = r.cluster_kubeconfig(&token);
+    // `type` as Norman names action outputs [U]; clients read `config`.
     let body = json!({"type": "generateKubeconfigOutput", "config": config.as_str()});
     Ok(json_response(StatusCode::OK, &body))
 }
@@ -676,6 +681,52 @@ fn generate(r: &Rancher, id: &str) -> Result<Response, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rancher() -> Rancher {
+        Rancher {
+            state: Mutex::new(State_ {
+                rv: 1,
+                secrets: BTreeMap::new(),
+                tokens: BTreeMap::new(),
+                clusters: BTreeMap::new(),
+                settings: BTreeMap::new(),
+            }),
+            base_url: "https://10.0.0.1:9443".into(),
+            ca_pem: "CA".into(),
+            cluster_id: "c-m-1".into(),
+            rke2_version: "v1.33.1+rke2r1",
+        }
+    }
+
+    #[test]
+    fn the_proxy_takes_a_live_token_of_its_cluster_only_and_never_serves_the_secret() {
+        let r = rancher();
+        let (live, expired, other, never) = {
+            let mut st = r.state.lock().unwrap();
+            let t = now();
+            (
+                Rancher::add_token(&mut st, "user-a", "c-m-1", t, 60).1,
+                Rancher::add_token(&mut st, "user-a", "c-m-1", t - 7200, 60).1,
+                Rancher::add_token(&mut st, "user-a", "c-m-2", t, 60).1,
+                Rancher::add_token(&mut st, "user-a", "", t - 999_999, 0).1,
+            )
+        };
+        assert!(r.token_valid(&live, "c-m-1"));
+        assert!(!r.token_valid(&live, "c-m-2"));
+        assert!(!r.token_valid(&expired, "c-m-1"));
+        assert!(!r.token_valid(&other, "c-m-1"));
+        assert!(r.token_valid(&never, "c-m-1"));
+        let (name, secret) = live.split_once(':').unwrap();
+        assert!(!r.token_valid(&format!("{name}:{}", "x".repeat(secret.len())), "c-m-1"));
+        assert!(!r.token_valid(name, "c-m-1"));
+        let st = r.state.lock().unwrap();
+        let served: Vec<Value> = st.tokens.values().map(token_view).collect();
+        let text = serde_json::to_string(&served).unwrap();
+        assert!(!text.contains(secret), "{text}");
+        let expired_name = expired.split_once(':').unwrap().0;
+        assert_eq!(token_view(&st.tokens[expired_name])["expired"], true);
+        assert_eq!(token_view(&st.tokens[name])["ttl"], 3_600_000);
+    }
 
     #[test]
     fn cluster_ids_are_stable_and_shaped_like_ranchers() {
