@@ -290,3 +290,59 @@ fn an_expiring_credential_warns_a_bad_kubeconfig_is_refused_and_generate_renews_
         );
     }
 }
+
+#[test]
+fn an_expired_credential_is_critical_its_own_token_is_refused_and_generate_renews_it() {
+    let lab = Lab::up(&["--nodes", "1", "--scenario", "cloudcred-expired"]);
+    let home = Home::new("hccx");
+    let old = stored_kubeconfig(&lab);
+
+    let out = home.run(&lab, &with_rancher(&["cloudcreds", "show"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("expired {CRED}: its token expired 2d 0h ago")),
+        "{}",
+        text(&out)
+    );
+    let out = home.run(&lab, &with_rancher(&["status"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("expired cloud credential {CRED}")),
+        "{}",
+        text(&out)
+    );
+
+    // Its own kubeconfig again: the expired token does not authenticate.
+    let mark = rancher_requests(&lab).len();
+    let out = output_with_stdin(
+        &mut home.cmd(
+            &lab,
+            &with_rancher(&["--kubeconfig", "-", "cloudcreds", "renew", CRED, "--yes"]),
+        ),
+        old.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not authenticate"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        rancher_writes_since(&lab, mark),
+        Vec::<serde_json::Value>::new()
+    );
+
+    let out = home.run(
+        &lab,
+        &with_rancher(&["cloudcreds", "renew", CRED, "--generate", "--yes"]),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = home.run(&lab, &with_rancher(&["cloudcreds", "show"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let refused = home
+        .audit()
+        .lines()
+        .filter(|l| l.contains("\"result\":\"refused\"") && l.contains("does not authenticate"))
+        .count();
+    assert_eq!(refused, 1, "{}", home.audit());
+}

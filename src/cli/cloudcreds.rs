@@ -615,23 +615,17 @@ async fn renew(
             ),
         );
     }
-    if let Ok(old) = &cred.kubeconfig {
-        if old.origin() != new.origin() {
-            return refuse(
-                "validate",
-                &format!(
-                    "the new kubeconfig's server {} is another Rancher than the credential's {}",
-                    new.server,
-                    old.origin()
-                ),
-            );
-        }
-        if old.token() == new.token() {
-            return refuse(
-                "validate",
-                "the new kubeconfig holds the credential's current token",
-            );
-        }
+    if let Ok(old) = &cred.kubeconfig
+        && old.origin() != new.origin()
+    {
+        return refuse(
+            "validate",
+            &format!(
+                "the new kubeconfig's server {} is another Rancher than the credential's {}",
+                new.server,
+                old.origin()
+            ),
+        );
     }
     let Some(new_name) = new.token_name.clone() else {
         return refuse(
@@ -669,6 +663,18 @@ async fn renew(
             eprintln!("{who}: {}", sanitize_str(&why));
             return 3;
         }
+    }
+    // After authenticating, so an expired copy of the current token is
+    // reported as not authenticating, which says more.
+    if cred
+        .kubeconfig
+        .as_ref()
+        .is_ok_and(|old| old.token() == new.token())
+    {
+        return refuse(
+            "validate",
+            "the new kubeconfig holds the credential's current token",
+        );
     }
     let new_lookup = rancher::token(&r, &new_name).await;
     let new_record = token_record(Some(&new_name), Some(&new_lookup));
