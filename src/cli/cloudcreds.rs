@@ -278,6 +278,17 @@ pub async fn status_findings(
         let r = rancher::connect(settings).await?;
         rancher::read(&r).await
     };
+    // A Rancher that hangs must not hold up the cluster's status.
+    let read = async {
+        tokio::time::timeout(std::time::Duration::from_secs(20), read)
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::model::ApiProblem {
+                    kind: ApiProblemKind::Timeout,
+                    detail: "no answer within 20 s".into(),
+                })
+            })
+    };
     match read.await {
         Ok(inv) => findings(&inv, now(), thresholds),
         Err(p) => vec![Finding::new(
