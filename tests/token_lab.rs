@@ -10,14 +10,11 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::tmux::Tmux;
-use common::{BIN, Home, Lab, files_below, text};
+use common::{ArgSampler, BIN, Home, Lab, files_below, text};
 
 fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -66,45 +63,6 @@ fn yaml_token(text: &str) -> String {
         .trim()
         .trim_matches('"')
         .to_string()
-}
-
-/// Every process's arguments on the host (which sees the nodes' processes
-/// too), sampled while harvcred runs.
-struct ArgSampler {
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<BTreeSet<String>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ArgSampler {
-    fn start() -> ArgSampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(BTreeSet::new()));
-        let (s, h) = (stop.clone(), seen.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                for e in std::fs::read_dir("/proc").unwrap().flatten() {
-                    if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-                        let c = String::from_utf8_lossy(&c).replace('\0', " ");
-                        if !c.is_empty() {
-                            h.lock().unwrap().insert(c);
-                        }
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        ArgSampler {
-            stop,
-            seen,
-            thread: Some(thread),
-        }
-    }
-    fn finish(mut self) -> BTreeSet<String> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap();
-        std::mem::take(&mut *self.seen.lock().unwrap())
-    }
 }
 
 /// A server's files the token lives in, byte for byte.
