@@ -1,6 +1,7 @@
 //! Shared helpers for tests that run against a real lab (root needed).
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod matrix;
 pub mod tmux;
 
