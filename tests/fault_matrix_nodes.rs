@@ -16,7 +16,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::faults::{Fault, Paused, REBOOT_WITHIN, node_dir_names, node_files, wait_for};
@@ -144,21 +143,6 @@ struct Run {
     key: Option<PathBuf>,
 }
 
-fn login_with_key(lab: &Lab, node: &str, key: &Path) -> bool {
-    Command::new("ssh")
-        .arg("-F")
-        .arg(lab.ssh_config())
-        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
-        .args(["-o", "ControlMaster=no", "-o", "ControlPath=none", "-i"])
-        .arg(key)
-        .args([node, "true"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
-
 /// Audit lines (parsed) after line `mark` of the log.
 fn audit_since(home: &Home, mark: usize) -> Vec<serde_json::Value> {
     home.audit()
@@ -230,7 +214,7 @@ fn prepare(lab: &Lab, home: &Home, node: &str, spec: &Spec, keys: &Path) -> Resu
                 lab,
                 &["keys", "add", "--node", node, "--key-file", &pubs, "--yes"],
             );
-            if !out.status.success() || !login_with_key(lab, node, &key) {
+            if !out.status.success() || !lab.accepts_key(node, &key) {
                 return Err(format!("setup: the key to remove was not added: {}", text(&out)));
             }
             Run {
@@ -278,7 +262,7 @@ fn run_cell(
     match spec.fault {
         Fault::LinkCut => lab.cut_link(node),
         Fault::SshdKilled => lab.kill_sshd(node),
-        Fault::Reboot => lab.reboot_node(node),
+        Fault::Reboot => lab.reboot(&[node]),
         Fault::OemFull => lab.fill_oem(node),
         Fault::Sigkill => {
             paused.kill();
@@ -333,6 +317,10 @@ fn run_cell(
     let rerun_out = text(&rerun);
     if !rerun.status.success() {
         return Err(format!("the second run did not finish the change: {rerun_out}"));
+    }
+    if let Some(pw) = &run.password {
+        // Whatever else fails below, the node's password is this one now.
+        state.password = pw.clone();
     }
     let rerun_lines = audit_since(home, mark_rerun);
     if !has(&node_lines(&rerun_lines, node), Some("verify"), "verified") {
@@ -392,14 +380,13 @@ fn run_cell(
             if !lab.pam_accepts(node, &pw) {
                 return Err("the new password is not accepted after the second run".into());
             }
-            state.password = pw;
         }
         Flow::KeysAdd | Flow::KeysRemove => {
             if !lab.pam_accepts(node, &state.password) {
                 return Err("the password no longer works".into());
             }
             let key = run.key.as_ref().expect("key run");
-            let works = login_with_key(lab, node, key);
+            let works = lab.accepts_key(node, key);
             if works != (spec.flow == Flow::KeysAdd) {
                 return Err(format!("the {} key logs in: {works}", spec.flow.name()));
             }
@@ -423,7 +410,7 @@ fn restore(lab: &Lab, node: &str, fault: Fault) {
     match fault {
         Fault::LinkCut => lab.restore_link(node),
         // From the node's console: sshd does not come back otherwise.
-        Fault::SshdKilled => lab.reboot_node(node),
+        Fault::SshdKilled => lab.reboot(&[node]),
         Fault::OemFull => lab.unfill_oem(node),
         Fault::Reboot | Fault::Sigkill => {}
     }

@@ -208,15 +208,29 @@ if [ -e "$path" ]; then now=$(sha256sum < "$path" | cut -d' ' -f1); else now=mis
 new=$(sha256sum < "$tmp" | cut -d' ' -f1)
 if [ "$now" = "$new" ]; then echo SAME; exit 0; fi
 if [ "$now" != "$expect" ]; then echo "CHANGED $now"; exit 10; fi
+# Again right before acting: the file may have changed while this script
+# waited (a slow link; an attempt the admin host gave up on and retried).
+still_as_read() {
+  if [ -e "$path" ]; then n=$(sha256sum < "$path" | cut -d' ' -f1); else n=missing; fi
+  [ "$n" = "$now" ] || { echo "CHANGED $n"; exit 10; }
+}
 if [ -e "$path" ]; then
   chown --reference="$path" "$tmp"
   chmod --reference="$path" "$tmp"
   if [ -n "$backup" ]; then
     pause_at backup
+    still_as_read
     mkdir -p "$backup"
-    copy="$backup/$name.$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    cp -p "$path" "$copy"
-    sync "$copy"
+    # An attempt cut off after its backup already kept these bytes: one copy.
+    copy=
+    for b in "$backup/$name".*; do
+      if [ -f "$b" ] && cmp -s "$b" "$path"; then copy=$b; fi
+    done
+    if [ -z "$copy" ]; then
+      copy="$backup/$name.$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+      cp -p "$path" "$copy"
+      sync "$copy"
+    fi
     echo "BACKUP $copy"
   fi
 else
@@ -225,6 +239,7 @@ else
 fi
 sync "$tmp"
 pause_at rename
+still_as_read
 mv -f "$tmp" "$path"
 trap - EXIT
 sync "$dir"
@@ -574,6 +589,24 @@ mod tests {
         assert!(out.status.success());
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "SAME");
         assert_eq!(std::fs::read_dir(&backup).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_attempt_cut_off_after_its_backup_does_not_make_a_second_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("90_custom.yaml");
+        let old = b"name: old\n".to_vec();
+        std::fs::write(&file, &old).unwrap();
+        let backup = dir.path().join("install");
+        std::fs::create_dir(&backup).unwrap();
+        // What the cut-off attempt left: the backup, the file unchanged.
+        std::fs::write(backup.join("90_custom.yaml.2026-01-01T00:00:00Z"), &old).unwrap();
+        let (p, b) = (file.to_str().unwrap(), backup.to_str().unwrap());
+        let out = run_script(&[p, b, "600"], &input(&Version::of(&old), b"name: new\n"));
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"name: new\n");
+        assert_eq!(std::fs::read_dir(&backup).unwrap().count(), 1);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("BACKUP "));
     }
 
     #[test]

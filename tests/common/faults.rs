@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{BIN, Lab};
+use super::Lab;
+
 
 /// The faults of the matrix, as its table names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,34 +101,20 @@ impl Lab {
     }
 
     /// sshd dies on the node, every process of it (the listener and each
-    /// connection's, harvcred's shared connection with them), and stays
-    /// dead: masked for this boot, so systemd does not restart it. Only a
-    /// reboot brings it back.
+    /// connection's, harvcred's shared connection with them; by pid, found
+    /// by exact name in the node's own process namespace), and stays dead:
+    /// masked for this boot, so systemd does not restart it. Only a reboot
+    /// brings it back.
     pub fn kill_sshd(&self, node: &str) {
         self.node_root(
             node,
             "systemctl mask --runtime --quiet ssh.service ssh.socket 2>/dev/null; \
              systemctl kill --signal=KILL ssh.service; \
-             for p in $(pgrep -x sshd) $(pgrep -f '^sshd-session|^sshd:'); do kill -KILL \"$p\" 2>/dev/null; done; true",
+             for p in $(pgrep -x sshd) $(pgrep -x sshd-session); do kill -KILL \"$p\" 2>/dev/null; done; true",
         );
         wait_for(&format!("{node}'s sshd gone"), Duration::from_secs(20), || {
             !self.ssh(node, "true").status.success()
         });
-    }
-
-    /// `harvcred lab reboot`: the node reboots and answers SSH again.
-    pub fn reboot_node(&self, node: &str) {
-        let out = Command::new(BIN)
-            .args(["lab", "reboot", "--dir"])
-            .arg(&self.dir)
-            .arg(node)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success() && super::text(&out).contains("rebooted"),
-            "lab reboot {node}: {}",
-            super::text(&out)
-        );
     }
 
     /// The node's `/oem` as the host mounts it (its own filesystem).
