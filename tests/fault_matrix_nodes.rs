@@ -215,7 +215,10 @@ fn prepare(lab: &Lab, home: &Home, node: &str, spec: &Spec, keys: &Path) -> Resu
                 &["keys", "add", "--node", node, "--key-file", &pubs, "--yes"],
             );
             if !out.status.success() || !lab.accepts_key(node, &key) {
-                return Err(format!("setup: the key to remove was not added: {}", text(&out)));
+                return Err(format!(
+                    "setup: the key to remove was not added: {}",
+                    text(&out)
+                ));
             }
             Run {
                 args: vec![
@@ -239,6 +242,8 @@ fn prepare(lab: &Lab, home: &Home, node: &str, spec: &Spec, keys: &Path) -> Resu
 /// timeouts; a reboot: the node's return).
 const RUN_ENDS_WITHIN: Duration = Duration::from_secs(240);
 const PAUSE_WITHIN: Duration = Duration::from_secs(120);
+/// A resume buffered on a cut link arrives within a few retransmissions.
+const LATE_WRITES_WITHIN: Duration = Duration::from_secs(30);
 
 /// One cell on `node`: Ok(what was seen) or Err(the invariant that broke).
 fn run_cell(
@@ -287,10 +292,14 @@ fn run_cell(
     wait_for(&format!("{node} answering SSH"), REBOOT_WITHIN, || {
         lab.ssh(node, "true").status.success()
     });
+    lab.let_late_writes_land(node, LATE_WRITES_WITHIN);
     let mid = snapshot(lab, node);
     let backups_mid = backups(lab, node);
     let old_pw_ok = lab.pam_accepts(node, &state.password);
-    let new_pw_ok = run.password.as_ref().is_some_and(|p| lab.pam_accepts(node, p));
+    let new_pw_ok = run
+        .password
+        .as_ref()
+        .is_some_and(|p| lab.pam_accepts(node, p));
     if !old_pw_ok && !new_pw_ok {
         return Err("neither the old nor the new password is accepted after the fault".into());
     }
@@ -316,7 +325,9 @@ fn run_cell(
     let rerun = common::output_with_stdin(&mut home.cmd(lab, &args), &run.stdin);
     let rerun_out = text(&rerun);
     if !rerun.status.success() {
-        return Err(format!("the second run did not finish the change: {rerun_out}"));
+        return Err(format!(
+            "the second run did not finish the change: {rerun_out}"
+        ));
     }
     if let Some(pw) = &run.password {
         // Whatever else fails below, the node's password is this one now.
@@ -330,14 +341,20 @@ fn run_cell(
     let backups_after = backups(lab, node);
 
     // 5. Every file is the old or the new version, byte for byte.
-    let paths: BTreeSet<&String> = before.keys().chain(mid.keys()).chain(after.keys()).collect();
+    let paths: BTreeSet<&String> = before
+        .keys()
+        .chain(mid.keys())
+        .chain(after.keys())
+        .collect();
     let mut changed = 0;
     let mut changed_oem = 0;
     let mut mid_done = true;
     for p in &paths {
         let (b, m, a) = (before.get(*p), mid.get(*p), after.get(*p));
         if m != b && m != a {
-            return Err(format!("{p} after the fault is neither the old nor the new version"));
+            return Err(format!(
+                "{p} after the fault is neither the old nor the new version"
+            ));
         }
         if a != b {
             changed += 1;
@@ -364,7 +381,9 @@ fn run_cell(
     }
     let already = rerun_out.contains("0 changed, 1 already so");
     if mid_done && !already {
-        return Err(format!("the first run had finished, yet the second changed again: {rerun_out}"));
+        return Err(format!(
+            "the first run had finished, yet the second changed again: {rerun_out}"
+        ));
     }
     if !mid_done && already {
         return Err("the second run says already so, but the change was not complete".into());
@@ -435,7 +454,10 @@ fn node_flows_survive_every_fault_at_every_step() {
     for n in &nodes {
         let st = nix::sys::statvfs::statvfs(&lab.oem_dir(n)).unwrap();
         let size = st.blocks() * st.fragment_size();
-        assert!(size <= 64 << 20, "{n}'s /oem is {size} bytes, not a small partition");
+        assert!(
+            size <= 64 << 20,
+            "{n}'s /oem is {size} bytes, not a small partition"
+        );
     }
     let keys = tempfile::tempdir().unwrap();
     let home = Home::new("hcmatrix");
@@ -483,14 +505,22 @@ fn node_flows_survive_every_fault_at_every_step() {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
 
     let failed: Vec<String> = results
         .iter()
         .filter_map(|(s, n, r)| {
             r.as_ref().err().map(|e| {
-                format!("{} x {} x {} on {n}: {e}", s.flow.name(), s.step, s.fault.name())
+                format!(
+                    "{} x {} x {} on {n}: {e}",
+                    s.flow.name(),
+                    s.step,
+                    s.fault.name()
+                )
             })
         })
         .collect();

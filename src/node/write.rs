@@ -199,8 +199,8 @@ dir=$(dirname "$path") name=$(basename "$path")
 # Temporaries of an attempt cut off earlier: not a .yaml, so yip never read them.
 find "$dir" -maxdepth 1 -name '.harvcred-write.*' -mmin +10 -exec rm -f {} + 2>/dev/null || true
 IFS=' ' read -r expect length pause
-tmp=$(mktemp "$dir/.harvcred-write.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
+tmp=$(mktemp "$dir/.harvcred-write.XXXXXX") btmp=
+trap 'rm -f "$tmp" ${btmp:+"$btmp"}' EXIT
 head -c "$length" > "$tmp"
 got=$(wc -c < "$tmp")
 [ "$got" -eq "$length" ] || { echo "short $got/$length" >&2; exit 11; }
@@ -227,9 +227,14 @@ if [ -e "$path" ]; then
       if [ -f "$b" ] && cmp -s "$b" "$path"; then copy=$b; fi
     done
     if [ -z "$copy" ]; then
+      # Whole or not at all: a copy cut short (a full /oem) is no backup,
+      # and would keep the retry from seeing that none was taken.
       copy="$backup/$name.$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-      cp -p "$path" "$copy"
-      sync "$copy"
+      btmp=$(mktemp "$backup/.harvcred-backup.XXXXXX")
+      cp -p "$path" "$btmp"
+      sync "$btmp"
+      mv -f "$btmp" "$copy"
+      btmp=
     fi
     echo "BACKUP $copy"
   fi
@@ -275,10 +280,17 @@ fn write_script() -> String {
 /// Debug builds: the node-side fault point (`backup` or `rename`) the tests
 /// asked for on this write, if any: `(step, folder of the test, id)`.
 #[cfg(debug_assertions)]
-fn node_pause(t: &Target, change: &FileChange) -> Option<(&'static str, std::path::PathBuf, String)> {
+fn node_pause(
+    t: &Target,
+    change: &FileChange,
+) -> Option<(&'static str, std::path::PathBuf, String)> {
     // A backup is only taken of an existing file: claim the point only there.
     let backs_up = change.backup != Backup::None && change.from != Version::Missing;
-    let steps: &[&'static str] = if backs_up { &["backup", "rename"] } else { &["rename"] };
+    let steps: &[&'static str] = if backs_up {
+        &["backup", "rename"]
+    } else {
+        &["rename"]
+    };
     let (step, dir) = steps
         .iter()
         .find_map(|s| crate::faults::claim(s, &t.name).map(|d| (*s, d)))?;

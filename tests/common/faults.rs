@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use super::Lab;
 
-
 /// The faults of the matrix, as its table names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
@@ -68,9 +67,11 @@ impl Lab {
         let veth = self.veth(node);
         run_ok(Command::new("ip").args(["link", "set", &veth, "up"]));
         // Back on the bridge: the node answers SSH again.
-        wait_for(&format!("{node} answering SSH again"), REBOOT_WITHIN, || {
-            self.ssh(node, "true").status.success()
-        });
+        wait_for(
+            &format!("{node} answering SSH again"),
+            REBOOT_WITHIN,
+            || self.ssh(node, "true").status.success(),
+        );
     }
 
     /// The node's container init as the host sees it (for nsenter).
@@ -112,9 +113,29 @@ impl Lab {
              systemctl kill --signal=KILL ssh.service; \
              for p in $(pgrep -x sshd) $(pgrep -x sshd-session); do kill -KILL \"$p\" 2>/dev/null; done; true",
         );
-        wait_for(&format!("{node}'s sshd gone"), Duration::from_secs(20), || {
-            !self.ssh(node, "true").status.success()
-        });
+        wait_for(
+            &format!("{node}'s sshd gone"),
+            Duration::from_secs(20),
+            || !self.ssh(node, "true").status.success(),
+        );
+    }
+
+    /// A write the admin host gave up on may still be waiting at its fault
+    /// point on the node, and a resume still in flight over the old
+    /// connection (a cut link's buffered data arrives once it is back) lets
+    /// it finish late. Give it until `within` to finish or give up, so the
+    /// checks after the fault see the node as it stays; past that it never
+    /// got the resume and leaves the file alone.
+    pub fn let_late_writes_land(&self, node: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let out = self.ssh(node, "ls /run/harvcred-fault.*.paused 2>/dev/null");
+            // ls lists the markers still there; 255 is ssh's own failure.
+            if out.stdout.is_empty() && out.status.code() != Some(255) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// The node's `/oem` as the host mounts it (its own filesystem).
@@ -223,10 +244,7 @@ impl Paused {
             if Instant::now() >= deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                return Err(format!(
-                    "not paused within {within:?}: {}",
-                    self.output()
-                ));
+                return Err(format!("not paused within {within:?}: {}", self.output()));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -266,7 +284,11 @@ impl Paused {
 }
 
 /// A node's files as bytes (read as root over SSH), for byte comparisons.
-pub fn node_files(lab: &Lab, node: &str, paths: &[&str]) -> std::collections::BTreeMap<String, Vec<u8>> {
+pub fn node_files(
+    lab: &Lab,
+    node: &str,
+    paths: &[&str],
+) -> std::collections::BTreeMap<String, Vec<u8>> {
     use base64::Engine;
     let list = paths.join(" ");
     let out = lab.ssh_ok(
