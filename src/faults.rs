@@ -12,6 +12,10 @@
 //! `$HARVCRED_FAULT_DIR/resume` (at most ten minutes), then goes on. Later
 //! passes of the same point go straight through, so one fault is injected
 //! once per run.
+//!
+//! `backup` and `rename` of a node file happen inside the write script on
+//! the node: there the script itself waits ([`claim`], then
+//! [`announce_and_wait`] once it does; `src/node/write.rs`).
 
 /// The steps a change goes through on a node or the API, as the matrix
 /// names them.
@@ -79,8 +83,8 @@ pub fn point_blocking(step: &str, target: &str) {
 #[cfg(not(debug_assertions))]
 pub fn point_blocking(_step: &str, _target: &str) {}
 
-#[cfg(debug_assertions)]
 /// How long a paused harvcred (or node-side write) waits for `resume`.
+#[cfg(debug_assertions)]
 pub const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(600);
 #[cfg(debug_assertions)]
 const POLL: std::time::Duration = std::time::Duration::from_millis(50);
