@@ -181,6 +181,11 @@ impl Pool {
     }
 
     /// The folder holding the control sockets (0700, ours).
+    /// The limit of one remote operation.
+    pub fn op_timeout(&self) -> Duration {
+        self.settings.op_timeout
+    }
+
     pub fn control_dir(&self) -> Option<&std::path::Path> {
         self.private.as_ref().ok().map(|p| p.dir.as_path())
     }
@@ -248,6 +253,20 @@ impl Pool {
         args: &[&str],
         input: &[u8],
     ) -> Result<std::process::Output, ExecError> {
+        self.exec_with_stdin_within(t, program, args, input, self.settings.op_timeout)
+            .await
+    }
+
+    /// [`Pool::exec_with_stdin`] with the exchange under `limit` instead of
+    /// the operation timeout (a write paused at a fault point on the node).
+    pub async fn exec_with_stdin_within(
+        &self,
+        t: &Target,
+        program: &str,
+        args: &[&str],
+        input: &[u8],
+        limit: Duration,
+    ) -> Result<std::process::Output, ExecError> {
         use openssh::Stdio;
         use tokio::io::AsyncWriteExt;
         let (_permit, session) = self.slot(t).await?;
@@ -277,9 +296,9 @@ impl Pool {
             }
             child.wait_with_output().await
         };
-        match timeout(op, exchange).await {
+        match timeout(limit, exchange).await {
             Ok(r) => Ok(r?),
-            Err(_) => Err(ExecError::Timeout(op)),
+            Err(_) => Err(ExecError::Timeout(limit)),
         }
     }
 

@@ -45,3 +45,16 @@ pub fn record(file: &str, cell: &Cell) {
         .unwrap();
     writeln!(out, "{}", serde_json::to_string(cell).unwrap()).unwrap();
 }
+
+/// The cells `file`'s table has (flow, step, fault), whether this run runs
+/// them or not, in `table-<file>.jsonl`: `scripts/dev reliability` marks
+/// the ones not run `·` and combinations outside every table `–`.
+pub fn declare(file: &str, cells: &[(&str, &str, &str)]) {
+    let path = reports_dir().join(format!("table-{file}.jsonl"));
+    let mut text = String::new();
+    for (flow, step, fault) in cells {
+        let line = serde_json::json!({"flow": flow, "step": step, "fault": fault});
+        text.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+}
