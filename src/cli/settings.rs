@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use super::ConnectArgs;
 use super::status::{error_line, json_text};
 use super::walk::WalkFlags;
+use crate::creds::ca_bundle;
 use crate::creds::level::{Level, Thresholds};
 use crate::creds::setting_values::{self as values, SslCertificates};
 use crate::flows::engine::Problem;
@@ -90,6 +91,26 @@ pub enum SettingsCommand {
         #[arg(long, default_value_t = 180, value_name = "SECS")]
         verify_timeout: u64,
     },
+    /// additional-ca: add CA certificates (PEM) to the bundle, the rest of it kept as it is,
+    /// then change the setting as `set additional-ca` does.
+    AddCa {
+        /// `-`: the CA certificate(s), PEM, read from stdin.
+        #[arg(long, value_name = "-")]
+        value: Option<String>,
+        /// The CA certificate(s), PEM, read from a file.
+        #[arg(long, value_name = "FILE", conflicts_with = "value")]
+        file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        walk: SetFlags,
+    },
+    /// additional-ca: remove one CA by its SHA-256 fingerprint (or 8+ leading hex digits
+    /// of it, as `settings show additional-ca` lists them), then change the setting as `set` does.
+    RemoveCa {
+        /// The CA's SHA-256 fingerprint or an unambiguous prefix of it (8 hex digits at least).
+        fingerprint: String,
+        #[command(flatten)]
+        walk: SetFlags,
+    },
     /// Restore the value the last change from this machine replaced, the same safe way
     /// (not ssl-certificates: its old key is never kept; set an empty value to reset it).
     Rollback {
@@ -105,6 +126,20 @@ pub enum SettingsCommand {
         #[arg(long, default_value_t = 180, value_name = "SECS")]
         verify_timeout: u64,
     },
+}
+
+/// How a change of `add-ca` and `remove-ca` is walked (as `set`).
+#[derive(Debug, Clone, Args)]
+pub struct SetFlags {
+    /// Validate and dry-run on the server only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Seconds to wait for the cluster to report the change configured.
+    #[arg(long, default_value_t = 180, value_name = "SECS")]
+    pub verify_timeout: u64,
 }
 
 fn setting_name(name: &str) -> anyhow::Result<&'static str> {
@@ -189,7 +224,7 @@ fn level_code(problems: &[Problem]) -> i32 {
 }
 
 /// The host part of the API server URL (a Harvester kubeconfig points at the VIP).
-fn host_of(server: &str) -> Option<String> {
+pub(crate) fn host_of(server: &str) -> Option<String> {
     let after = server.split_once("://").map_or(server, |(_, r)| r);
     let authority = after.split(['/', '?', '#']).next()?;
     let host = match authority.strip_prefix('[') {
@@ -495,6 +530,46 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
             let flags = walk_flags(dry_run, yes);
             Ok(walk(&s, name, false, value, flags, verify_timeout))
         }
+        SettingsCommand::AddCa { value, file, walk } => {
+            let source = ValueSource {
+                value,
+                file,
+                ..Default::default()
+            };
+            if let Err(code) = writable(values::ADDITIONAL_CA, "add-ca", read_only) {
+                return Ok(code);
+            }
+            // Read before connecting: the PEM comes on stdin or from a file.
+            let pem = match value_of(values::ADDITIONAL_CA, &source) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("harvcred settings add-ca: {}", error_line(&e));
+                    return Ok(2);
+                }
+            };
+            Ok(edit_bundle("add-ca", connect_args, &walk, |bundle| {
+                let added = ca_bundle::add(bundle, &pem.0)?;
+                let mut said = added.already.clone();
+                said.extend(added.added.iter().map(|c| format!("adding {c}")));
+                Ok((added.bundle, said))
+            }))
+        }
+        SettingsCommand::RemoveCa { fingerprint, walk } => {
+            if let Err(code) = writable(values::ADDITIONAL_CA, "remove-ca", read_only) {
+                return Ok(code);
+            }
+            Ok(edit_bundle("remove-ca", connect_args, &walk, |bundle| {
+                let removed = ca_bundle::remove(bundle, &fingerprint)?;
+                let copies = match removed.copies {
+                    1 => String::new(),
+                    n => format!(" ({n} copies)"),
+                };
+                Ok((
+                    removed.bundle,
+                    vec![format!("removing {}{copies}", removed.removed)],
+                ))
+            }))
+        }
         SettingsCommand::Rollback {
             name,
             dry_run,
@@ -543,6 +618,58 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
             ))
         }
     }
+}
+
+/// `add-ca` / `remove-ca` (writing allowed): the bundle as the cluster holds it, edited by
+/// `edit` (the new bundle and what it says it did, or why it refuses),
+/// then walked as `set additional-ca`. Refusals exit 2 before anything is
+/// sent; a bundle left as it was exits 0 without a walk.
+fn edit_bundle(
+    command: &str,
+    connect_args: &ConnectArgs,
+    flags: &SetFlags,
+    edit: impl FnOnce(&str) -> Result<(String, Vec<String>), String>,
+) -> i32 {
+    let name = values::ADDITIONAL_CA;
+    let s = match connect(connect_args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("harvcred settings {command}: {}", error_line(&e));
+            return 3;
+        }
+    };
+    let current = match s
+        .rt
+        .block_on(crate::cluster::settings::read_setting(&s.client, name))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("harvcred settings {command}: {}", sanitize_str(&e));
+            return 3;
+        }
+    };
+    let (bundle, said) = match edit(current.effective()) {
+        Ok(edited) => edited,
+        Err(e) => {
+            eprintln!("harvcred settings {command}: {}", sanitize_str(&e));
+            return 2;
+        }
+    };
+    for line in &said {
+        println!("{}", sanitize_str(line));
+    }
+    if bundle == current.effective() {
+        println!("additional-ca already holds it: nothing to change");
+        return 0;
+    }
+    walk(
+        &s,
+        name,
+        false,
+        SettingValue::new(&bundle),
+        walk_flags(flags.dry_run, flags.yes),
+        flags.verify_timeout,
+    )
 }
 
 fn walk_flags(dry_run: bool, yes: bool) -> WalkFlags {

@@ -52,7 +52,7 @@ fn enter<S: FormSpec>(app: &mut App, i: usize, value: &str) -> Vec<Effect> {
     );
     let text = matches!(
         app.form_of::<S>().unwrap().fields[i].input,
-        FieldInput::Text(_)
+        FieldInput::Text(_) | FieldInput::SecretText { .. }
     );
     if text {
         fx.extend(app.update(Msg::Paste(Pasted(value.to_string().into()))));
