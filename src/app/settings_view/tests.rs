@@ -102,7 +102,7 @@ fn previewed(app: &mut App) -> Option<String> {
         })
 }
 
-fn ca(cn: &str) -> String {
+pub(crate) fn ca(cn: &str) -> String {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.distinguished_name.push(DnType::CommonName, cn);
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -110,7 +110,7 @@ fn ca(cn: &str) -> String {
 }
 
 /// A CA, a leaf for 10.0.0.5 signed by it, the leaf's key, another key.
-fn serving() -> (String, String, String, String) {
+pub(crate) fn serving() -> (String, String, String, String) {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.distinguished_name.push(DnType::CommonName, "lab-ca");
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
