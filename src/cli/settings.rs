@@ -768,6 +768,25 @@ mod tests {
     }
 
     #[test]
+    fn read_only_add_ca_and_remove_ca_exit_2_without_touching_a_cluster() {
+        for args in [
+            &["add-ca", "--file", "/nonexistent/ca.pem", "--yes"][..],
+            &["remove-ca", "abcdef0123", "--yes"][..],
+        ] {
+            let mut argv = vec![
+                "harvcred",
+                "--read-only",
+                "--kubeconfig",
+                "/nonexistent/kubeconfig",
+                "settings",
+            ];
+            argv.extend_from_slice(args);
+            let cli = <crate::cli::Cli as clap::Parser>::parse_from(argv);
+            assert_eq!(crate::cli::run(cli).unwrap(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
     fn a_value_on_the_command_line_is_refused() {
         let src = ValueSource {
             value: Some(r#"{"protocols":"TLSv1.2"}"#.into()),
