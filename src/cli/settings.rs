@@ -23,6 +23,7 @@ use crate::creds::level::{Level, Thresholds};
 use crate::creds::setting_values::{self as values, SslCertificates};
 use crate::flows::engine::Problem;
 use crate::flows::setting::{self as flow, CLUSTER, Context, Io, SettingChange, SettingValue};
+use crate::flows::setting_edit::{Edit, FormIo, Kind, SettingDraft, SettingFormChange};
 use crate::logs::sanitize_str;
 use crate::model::Target;
 
@@ -547,7 +548,8 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
                     return Ok(2);
                 }
             };
-            Ok(edit_bundle("add-ca", connect_args, &walk, |bundle| {
+            let edit = Edit::AddCa(pem.0.clone());
+            Ok(edit_bundle("add-ca", connect_args, &walk, edit, |bundle| {
                 let added = ca_bundle::add(bundle, &pem.0)?;
                 let mut said = added.already.clone();
                 said.extend(added.added.iter().map(|c| format!("adding {c}")));
@@ -558,17 +560,24 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
             if let Err(code) = writable(values::ADDITIONAL_CA, "remove-ca", read_only) {
                 return Ok(code);
             }
-            Ok(edit_bundle("remove-ca", connect_args, &walk, |bundle| {
-                let removed = ca_bundle::remove(bundle, &fingerprint)?;
-                let copies = match removed.copies {
-                    1 => String::new(),
-                    n => format!(" ({n} copies)"),
-                };
-                Ok((
-                    removed.bundle,
-                    vec![format!("removing {}{copies}", removed.removed)],
-                ))
-            }))
+            let edit = Edit::RemoveCa(fingerprint.clone());
+            Ok(edit_bundle(
+                "remove-ca",
+                connect_args,
+                &walk,
+                edit,
+                |bundle| {
+                    let removed = ca_bundle::remove(bundle, &fingerprint)?;
+                    let copies = match removed.copies {
+                        1 => String::new(),
+                        n => format!(" ({n} copies)"),
+                    };
+                    Ok((
+                        removed.bundle,
+                        vec![format!("removing {}{copies}", removed.removed)],
+                    ))
+                },
+            ))
         }
         SettingsCommand::Rollback {
             name,
@@ -620,15 +629,18 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
     }
 }
 
-/// `add-ca` / `remove-ca` (writing allowed): the bundle as the cluster holds it, edited by
-/// `edit` (the new bundle and what it says it did, or why it refuses),
-/// then walked as `set additional-ca`. Refusals exit 2 before anything is
-/// sent; a bundle left as it was exits 0 without a walk.
+/// `add-ca` / `remove-ca` (writing allowed): what `said` makes of the
+/// bundle as the cluster holds it (the new bundle and what it does, or why
+/// it refuses) is printed; then `edit` is walked as `set additional-ca`,
+/// its bundle made again from the value the walk reads (a change between
+/// the two reads is not lost). Refusals exit 2 before anything is sent; a
+/// bundle left as it was exits 0 without a walk.
 fn edit_bundle(
     command: &str,
     connect_args: &ConnectArgs,
     flags: &SetFlags,
-    edit: impl FnOnce(&str) -> Result<(String, Vec<String>), String>,
+    edit: Edit,
+    said: impl FnOnce(&str) -> Result<(String, Vec<String>), String>,
 ) -> i32 {
     let name = values::ADDITIONAL_CA;
     let s = match connect(connect_args) {
@@ -648,7 +660,7 @@ fn edit_bundle(
             return 3;
         }
     };
-    let (bundle, said) = match edit(current.effective()) {
+    let (bundle, said) = match said(current.effective()) {
         Ok(edited) => edited,
         Err(e) => {
             eprintln!("harvcred settings {command}: {}", sanitize_str(&e));
@@ -662,13 +674,23 @@ fn edit_bundle(
         println!("additional-ca already holds it: nothing to change");
         return 0;
     }
-    walk(
-        &s,
+    let kind = match edit {
+        Edit::AddCa(_) => Kind::AddCa,
+        _ => Kind::RemoveCa,
+    };
+    let draft = SettingDraft {
         name,
-        false,
-        SettingValue::new(&bundle),
+        edit,
+        at: name,
+        refused: Vec::new(),
+    };
+    super::walk::run(
+        &s.rt,
+        SettingFormChange { name, kind },
+        &FormIo::new(io(&s, name, flags.verify_timeout), None),
+        vec![CLUSTER.into()],
+        draft,
         walk_flags(flags.dry_run, flags.yes),
-        flags.verify_timeout,
     )
 }
 
@@ -703,16 +725,9 @@ fn writable(name: &str, command: &str, read_only: bool) -> Result<&'static str, 
     })
 }
 
-/// Walks a change (or its rollback) of setting `name` on the engine; the exit code.
-fn walk(
-    s: &Session,
-    name: &'static str,
-    rollback: bool,
-    value: SettingValue,
-    flags: WalkFlags,
-    verify_timeout: u64,
-) -> i32 {
-    let io = Io::new(
+/// The I/O of a change of setting `name` in session `s`.
+fn io(s: &Session, name: &'static str, verify_timeout: u64) -> Io {
+    Io::new(
         s.client.clone(),
         name,
         s.context.clone(),
@@ -722,7 +737,19 @@ fn walk(
             host: s.host.clone(),
         },
         Duration::from_secs(verify_timeout),
-    );
+    )
+}
+
+/// Walks a change (or its rollback) of setting `name` on the engine; the exit code.
+fn walk(
+    s: &Session,
+    name: &'static str,
+    rollback: bool,
+    value: SettingValue,
+    flags: WalkFlags,
+    verify_timeout: u64,
+) -> i32 {
+    let io = io(s, name, verify_timeout);
     super::walk::run(
         &s.rt,
         SettingChange { name, rollback },

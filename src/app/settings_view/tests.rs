@@ -11,8 +11,9 @@ use crate::app::engine_form::tests::{walk_actions, walk_answer};
 use crate::app::msg::{Pasted, Shared};
 use crate::app::{Msg, Setup, View};
 use crate::cluster::settings::{Configured, SettingRead};
-use crate::flows::Step;
-use crate::flows::engine::{Action, Event};
+use crate::flows::engine::{Action, Change, Event};
+use crate::flows::setting::SettingFacts;
+use crate::flows::{Severity, Step};
 
 fn app(read_only: bool) -> App {
     App::new(Setup {
