@@ -428,3 +428,32 @@ fn read_only_refuses_every_settings_form() {
         assert!(a.flash.as_ref().unwrap().text.contains("read-only"), "{c}");
     }
 }
+
+fn view_screen(app: &App) -> String {
+    let theme = crate::ui::Theme::default_theme();
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+    term.draw(|f| crate::ui::draw(f, app, &theme)).unwrap();
+    crate::ui::buffer_lines(term.backend().buffer()).join("\n")
+}
+
+/// The view: each CA on a line of its own, the selection marked, the keys
+/// in the footer (without the changing ones in read-only mode).
+#[test]
+fn the_view_lists_each_ca_marks_the_selection_and_names_its_keys() {
+    let mut a = with_settings(false);
+    key(&mut a, KeyCode::Char('j'));
+    let s = view_screen(&a);
+    assert!(s.contains("  additional-ca        customized"), "{s}");
+    assert!(s.contains("▶     CA CN=corp-a  sha256"), "{s}");
+    assert!(s.contains("      CA CN=corp-b  sha256"), "{s}");
+    assert!(
+        s.contains("ssl-parameters       Harvester's default"),
+        "{s}"
+    );
+    assert!(
+        s.contains("e edit") && s.contains("d remove CA") && s.contains("b roll back"),
+        "{s}"
+    );
+    let s = view_screen(&with_settings(true));
+    assert!(s.contains("j/k select") && !s.contains("e edit"), "{s}");
+}
