@@ -243,6 +243,7 @@ impl FormSpec for SettingForm {
             edit: Edit::Rollback,
             at: self.name,
             refused: Vec::new(),
+            host: None,
         };
         let edit = match (self.kind, self.name) {
             (Kind::AddCa, _) => Edit::AddCa(pasted_or_file(fields, &mut draft, "pem")),
@@ -268,6 +269,8 @@ impl FormSpec for SettingForm {
                     private_key: part(1, "key"),
                     ca: part(2, "ca"),
                 };
+                let host = text(3).trim().to_string();
+                draft.host = (!host.is_empty()).then_some(host);
                 let all_empty = s.public_certificate.trim().is_empty()
                     && s.private_key.trim().is_empty()
                     && s.ca.trim().is_empty();

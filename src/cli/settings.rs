@@ -683,6 +683,7 @@ fn edit_bundle(
         edit,
         at: name,
         refused: Vec::new(),
+        host: None,
     };
     super::walk::run(
         &s.rt,

@@ -59,6 +59,9 @@ pub struct SettingDraft {
     pub at: &'static str,
     /// What the form itself refuses (a file that cannot be read), at its field.
     pub refused: Vec<(&'static str, String)>,
+    /// `ssl-certificates`: a host the certificate must cover besides the
+    /// kubeconfig's (problems about it go to the `host` field).
+    pub host: Option<String>,
 }
 
 /// What a settings walk reads: the setting, and the value a rollback restores.
@@ -172,6 +175,26 @@ impl Change for SettingFormChange {
                     ..p
                 }),
         );
+        if let Some(host) = draft.host.as_deref().filter(|h| !h.is_empty()) {
+            let at_host = SettingFacts {
+                context: super::setting::Context {
+                    host: Some(host.to_string()),
+                },
+                ..facts.setting.clone()
+            };
+            let about_host = format!("does not cover {host},");
+            for p in self.inner().validate(&value, &at_host) {
+                if out.iter().any(|o| o.message == p.message) {
+                    continue;
+                }
+                let field = if p.message.contains(&about_host) {
+                    "host"
+                } else {
+                    field_of(draft, &p.message)
+                };
+                out.push(Problem { field, ..p });
+            }
+        }
         out
     }
 

@@ -189,8 +189,8 @@ fn settings_rows() -> usize {
     use crate::app::settings_view::{Kind, SettingForm};
     use crate::creds::setting_values as v;
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-    let (_, leaf, _, other_key) = serving();
-    let (leaf, other_key) = (leak(leaf), leak(other_key));
+    let (_, leaf, key, other_key) = serving();
+    let (leaf, key, other_key) = (leak(leaf), leak(key), leak(other_key));
     let form = |name: &'static str, kind: Kind| {
         move || {
             let f = facts(name, "", None);
@@ -271,6 +271,10 @@ fn settings_rows() -> usize {
             Row {
                 before: leak_before(leaf),
                 ..row(1, "key", other_key, "privateKey does not match")
+            },
+            Row {
+                before: Box::leak(vec![(0, leaf), (1, key)].into_boxed_slice()),
+                ..row(3, "host", "other.example", "does not cover other.example")
             },
         ],
     );
