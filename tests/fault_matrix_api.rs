@@ -502,11 +502,81 @@ fn cell(
     ))
 }
 
+/// `harvcred lab fault` arms what a real client then meets: the
+/// apiserver's 500 and 409 in its words, for the next N requests only.
+fn lab_fault_command_answers_as_the_api_server(lab: &Lab) {
+    let fault = |args: &[&str]| {
+        let out = std::process::Command::new(common::BIN)
+            .args(["lab", "fault", "--dir"])
+            .arg(&lab.dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", common::text(&out));
+    };
+    let get = ["get", "settings.harvesterhci.io", "http-proxy"];
+    fault(&[
+        "--method",
+        "GET",
+        "--path",
+        "settings/http-proxy",
+        "--answer",
+        "500",
+        "--times",
+        "2",
+    ]);
+    for _ in 0..2 {
+        let t = common::text(&lab.kubectl(&get));
+        assert!(t.contains("Internal error occurred"), "{t}");
+    }
+    lab.kubectl_ok(&get);
+    fault(&[
+        "--method",
+        "PATCH",
+        "--path",
+        "settings/http-proxy",
+        "--answer",
+        "409",
+    ]);
+    let patch = lab.kubectl(&[
+        "patch",
+        "settings.harvesterhci.io",
+        "http-proxy",
+        "--type=merge",
+        "-p",
+        r#"{"value":""}"#,
+    ]);
+    assert!(
+        common::text(&patch).contains(
+            "Operation cannot be fulfilled on settings.harvesterhci.io \"http-proxy\": the object has been modified; please apply your changes to the latest version and try again"
+        ),
+        "{}",
+        common::text(&patch)
+    );
+    fault(&[
+        "--method",
+        "GET",
+        "--path",
+        "settings/http-proxy",
+        "--answer",
+        "500",
+    ]);
+    fault(&["--clear"]);
+    lab.kubectl_ok(&get);
+    let faulted: Vec<String> = lab
+        .api_requests()
+        .iter()
+        .filter_map(|r| r["fault"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(faulted, ["api-500", "api-500", "api-409"]);
+}
+
 #[test]
 fn api_faults_at_every_step_leave_old_or_new_and_a_rerun_finishes() {
     let started = Instant::now();
     let lab = Lab::up(&["--nodes", "1", "--servers", "1"]);
     let home = Home::new("hcfaultapi");
+    lab_fault_command_answers_as_the_api_server(&lab);
     let cells = cells();
     let mut values: Vec<[String; 2]> = Vec::new();
     for flow in &FLOWS {
