@@ -206,7 +206,7 @@ use crate::flows::certs::{
     FixKcmFacts, RotateClusterChange, RotateClusterFacts, RotateNodeChange, RotateNodeDraft,
     RotateNodeWork,
 };
-use crate::flows::engine::{AuditLine, ChangeIo};
+use crate::flows::engine::{AuditLine, Change, ChangeIo, Refusal};
 use crate::node::Pool;
 
 /// What `certs` changes.
@@ -384,14 +384,6 @@ impl CertsEnv {
     }
 }
 
-fn write_failure(e: WriteFailure) -> String {
-    match e {
-        WriteFailure::Denied(m) => format!("denied by the cluster: {m}"),
-        WriteFailure::Conflict(m) => format!("denied: {m}"),
-        WriteFailure::Other(m) => m,
-    }
-}
-
 // auto-rotate
 
 pub struct AutoRotateIo(pub Arc<CertsEnv>);
@@ -400,6 +392,7 @@ impl ChangeIo<AutoRotateChange> for AutoRotateIo {
     async fn load(&self) -> Result<AutoRotateFacts, String> {
         let env = &*self.0;
         env.probe_audit()?;
+        crate::faults::point("read", API_TARGET).await;
         let current = rotation::read_auto_rotate(&env.client).await?;
         let ips: Vec<String> = env
             .nodes()
@@ -415,8 +408,16 @@ impl ChangeIo<AutoRotateChange> for AutoRotateIo {
             now: OffsetDateTime::now_utc(),
         })
     }
-    async fn dry_run(&self, _: &str, w: &AutoRotateWork) -> Result<(), String> {
-        rotation::patch_auto_rotate(
+    async fn dry_run(&self, t: &str, w: &AutoRotateWork) -> Result<(), String> {
+        self.try_dry_run(t, w).await.map_err(Refusal::into_text)
+    }
+    async fn try_dry_run(
+        &self,
+        _: &str,
+        w: &AutoRotateWork,
+    ) -> Result<(), Refusal<AutoRotateFacts>> {
+        crate::faults::point("dry-run", API_TARGET).await;
+        match rotation::patch_auto_rotate(
             &self.0.client,
             w.enable,
             w.expiring_in_hours,
@@ -424,11 +425,26 @@ impl ChangeIo<AutoRotateChange> for AutoRotateIo {
             true,
         )
         .await
-        .map(drop)
-        .map_err(write_failure)
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(refusal(self, e).await),
+        }
     }
-    async fn apply(&self, _: &str, w: &AutoRotateWork) -> Result<bool, String> {
-        rotation::patch_auto_rotate(
+    async fn apply(&self, t: &str, w: &AutoRotateWork) -> Result<bool, String> {
+        self.try_apply(t, w).await.map_err(Refusal::into_text)
+    }
+    async fn try_apply(
+        &self,
+        _: &str,
+        w: &AutoRotateWork,
+    ) -> Result<bool, Refusal<AutoRotateFacts>> {
+        // A retry may find an earlier attempt written (its answer lost): it
+        // is not written twice.
+        if self.has(w).await {
+            return Ok(false);
+        }
+        crate::faults::point("patch", API_TARGET).await;
+        match rotation::patch_auto_rotate(
             &self.0.client,
             w.enable,
             w.expiring_in_hours,
@@ -436,11 +452,28 @@ impl ChangeIo<AutoRotateChange> for AutoRotateIo {
             false,
         )
         .await
-        .map(|_| true)
-        .map_err(write_failure)
+        {
+            Ok(_) => Ok(true),
+            // No answer, yet the write may have landed: read before saying.
+            Err(WriteFailure::Other(e)) if self.has(w).await => {
+                tracing::warn!("{e}; the setting reads as written: the patch landed");
+                Ok(true)
+            }
+            Err(e) => Err(refusal(self, e).await),
+        }
     }
     async fn verify(&self, _: &str, w: &AutoRotateWork) -> Result<(), String> {
-        let now = rotation::read_auto_rotate(&self.0.client).await?;
+        crate::faults::point("follow", API_TARGET).await;
+        // Read again until it answers: one failed read is no verdict.
+        let deadline = tokio::time::Instant::now() + self.0.timeout;
+        let now = loop {
+            match rotation::read_auto_rotate(&self.0.client).await {
+                Ok(now) => break now,
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(e) => tracing::warn!("{e}; reading it again"),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
         if now.enable == w.enable && now.expiring_in_hours == w.expiring_in_hours {
             Ok(())
         } else {
@@ -452,6 +485,32 @@ impl ChangeIo<AutoRotateChange> for AutoRotateIo {
     }
     fn audit(&self, line: &AuditLine) {
         self.0.audit(line)
+    }
+}
+
+impl AutoRotateIo {
+    /// Whether the setting already holds what `w` writes.
+    async fn has(&self, w: &AutoRotateWork) -> bool {
+        rotation::read_auto_rotate(&self.0.client)
+            .await
+            .is_ok_and(|now| now.enable == w.enable && now.expiring_in_hours == w.expiring_in_hours)
+    }
+}
+
+/// The fault points' target for a step on the API ([`crate::faults`]).
+const API_TARGET: &str = "cluster";
+
+/// A write's failure as the engine takes it: a 409 reads everything again
+/// (the walk shows it changed meanwhile and asks again), a denial keeps the
+/// cluster's words.
+async fn refusal<C: Change, I: ChangeIo<C>>(io: &I, e: WriteFailure) -> Refusal<C::Facts> {
+    match e {
+        WriteFailure::Conflict(_) => match io.load().await {
+            Ok(now) => Refusal::Conflict(now),
+            Err(e) => Refusal::Failed(e),
+        },
+        WriteFailure::Denied(m) => Refusal::Denied(m),
+        WriteFailure::Other(m) => Refusal::Failed(m),
     }
 }
 
@@ -581,6 +640,7 @@ const QUIET: Duration = Duration::from_secs(30);
 impl ChangeIo<RotateClusterChange> for RotateClusterIo {
     async fn load(&self) -> Result<RotateClusterFacts, String> {
         self.env.probe_audit()?;
+        crate::faults::point("read", API_TARGET).await;
         let state = rotation::read_state(&self.env.client).await?;
         let nodes = self.env.nodes().await?;
         let mut start = BTreeMap::new();
@@ -608,22 +668,46 @@ impl ChangeIo<RotateClusterChange> for RotateClusterIo {
             stuck,
         })
     }
-    async fn dry_run(&self, _: &str, from: &ClusterGeneration) -> Result<(), String> {
-        rotation::bump_generation(&self.env.client, from, true)
-            .await
-            .map(drop)
-            .map_err(write_failure)
+    async fn dry_run(&self, t: &str, from: &ClusterGeneration) -> Result<(), String> {
+        self.try_dry_run(t, from).await.map_err(Refusal::into_text)
     }
-    async fn apply(&self, _: &str, from: &ClusterGeneration) -> Result<bool, String> {
-        rotation::bump_generation(&self.env.client, from, false)
-            .await
-            .map(|g| {
-                self.env.say(&format!(
-                    "fleet-local/local: rotation generation {g} asked for"
-                ));
-                true
-            })
-            .map_err(write_failure)
+    async fn try_dry_run(
+        &self,
+        _: &str,
+        from: &ClusterGeneration,
+    ) -> Result<(), Refusal<RotateClusterFacts>> {
+        crate::faults::point("dry-run", API_TARGET).await;
+        match rotation::bump_generation(&self.env.client, from, true).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(refusal(self, e).await),
+        }
+    }
+    async fn apply(&self, t: &str, from: &ClusterGeneration) -> Result<bool, String> {
+        self.try_apply(t, from).await.map_err(Refusal::into_text)
+    }
+    async fn try_apply(
+        &self,
+        _: &str,
+        from: &ClusterGeneration,
+    ) -> Result<bool, Refusal<RotateClusterFacts>> {
+        crate::faults::point("patch", API_TARGET).await;
+        let g = match rotation::bump_generation(&self.env.client, from, false).await {
+            Ok(g) => g,
+            // No answer, yet the bump may have landed: a rerun would rotate
+            // twice, so read before saying it failed.
+            Err(WriteFailure::Other(e)) => match rotation::read_state(&self.env.client).await {
+                Ok(s) if s.cluster.generation == from.generation + 1 => {
+                    tracing::warn!("{e}; the Cluster reads the new generation: the bump landed");
+                    s.cluster.generation
+                }
+                _ => return Err(Refusal::Failed(e)),
+            },
+            Err(e) => return Err(refusal(self, e).await),
+        };
+        self.env.say(&format!(
+            "fleet-local/local: rotation generation {g} asked for"
+        ));
+        Ok(true)
     }
     async fn verify(&self, _: &str, from: &ClusterGeneration) -> Result<(), String> {
         self.follow(from, &|_| {}).await
@@ -648,6 +732,7 @@ impl RotateClusterIo {
         from: &ClusterGeneration,
         progress: &dyn Fn(String),
     ) -> Result<(), String> {
+        crate::faults::point("follow", API_TARGET).await;
         let env = &*self.env;
         let want = from.generation + 1;
         let nodes = env.nodes().await?;

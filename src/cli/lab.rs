@@ -32,6 +32,8 @@ pub enum LabCommand {
     Reboot(RebootArgs),
     /// List the scenarios a lab can reproduce.
     Scenarios,
+    /// Make the lab's API fail the next requests that match: 500, 409 or no answer.
+    Fault(FaultArgs),
     /// (internal) The background process that owns a lab.
     #[command(hide = true)]
     Supervise(DirArg),
@@ -69,6 +71,30 @@ pub struct UpArgs {
     /// The lab's /24 (default: a free one of 10.213.N.0/24).
     #[arg(long)]
     pub subnet: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FaultArgs {
+    #[arg(long, default_value = "harvcred-lab")]
+    pub dir: PathBuf,
+    /// Requests with this HTTP method (`*`: any).
+    #[arg(long, default_value = "*")]
+    pub method: String,
+    /// Requests whose path and query contain this text.
+    #[arg(long, required_unless_present = "clear")]
+    pub path: Option<String>,
+    /// What they get: 500, 409 (a resourceVersion conflict) or hang (no answer).
+    #[arg(long, value_enum, required_unless_present = "clear")]
+    pub answer: Option<crate::lab::api::faults::Answer>,
+    /// How many of the next matching requests.
+    #[arg(long, default_value_t = 1)]
+    pub times: u32,
+    /// Serve the request first (a write lands), then fail its answer.
+    #[arg(long)]
+    pub after: bool,
+    /// Disarm every fault instead.
+    #[arg(long, conflicts_with_all = ["path", "answer", "after"])]
+    pub clear: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -110,6 +136,7 @@ pub fn run(
             }
             Ok(0)
         }
+        Some(LabCommand::Fault(f)) => fault(&f),
         Some(LabCommand::Supervise(d)) => {
             lab::supervisor::run(&d.dir)?;
             Ok(0)
@@ -131,6 +158,39 @@ pub fn run(
         }
         None => session(&args.up, connect, console),
     }
+}
+
+fn fault(f: &FaultArgs) -> Result<i32> {
+    use crate::lab::api::faults;
+    if !f.dir.join("lab.json").is_file() {
+        anyhow::bail!("no lab in {}", f.dir.display());
+    }
+    let (Some(path), Some(answer)) = (&f.path, f.answer) else {
+        faults::clear(&f.dir)?;
+        println!("no API faults armed");
+        return Ok(0);
+    };
+    let rule = faults::Rule {
+        method: f.method.clone(),
+        path: path.clone(),
+        answer,
+        times: f.times,
+        after: f.after,
+    };
+    faults::arm(&f.dir, std::slice::from_ref(&rule))?;
+    println!(
+        "armed: the next {} {} request(s) matching {:?} get {}{}",
+        rule.times,
+        rule.method,
+        rule.path,
+        answer.name(),
+        if rule.after {
+            " after being served"
+        } else {
+            ""
+        }
+    );
+    Ok(0)
 }
 
 fn options(up: &UpArgs) -> Result<UpOptions> {

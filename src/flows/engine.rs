@@ -554,9 +554,11 @@ impl<C: Change> Walk<C> {
                 vec![]
             }
             (S::Loading, Event::LoadFailed(e)) => {
+                // A failed attempt too (README's audit log), though nothing was sent.
+                let audit = self.audit(None, "load", Outcome::Failed, e.clone());
                 self.step = S::Done;
                 self.result = Some(Err(e));
-                vec![]
+                vec![audit]
             }
             (S::Edit, Event::Edited(d)) => {
                 self.draft = d;

@@ -86,6 +86,7 @@ impl ChangeIo<ProxyChange> for Io {
                 audit::path(&self.state_dir).display()
             ));
         }
+        crate::faults::point("read", super::proxy::CLUSTER).await;
         let current = settings::read_http_proxy(&self.client).await?;
         self.facts_with(current).await
     }
@@ -97,6 +98,7 @@ impl ChangeIo<ProxyChange> for Io {
     }
 
     async fn try_dry_run(&self, _: &str, work: &ProxyWork) -> Result<(), Refusal<ProxyFacts>> {
+        crate::faults::point("dry-run", super::proxy::CLUSTER).await;
         tracing::info!(new = ?work.new, rv = %work.resource_version, "http-proxy dry run");
         match settings::patch_http_proxy(&self.client, &work.new, &work.resource_version, true)
             .await
@@ -123,6 +125,7 @@ impl ChangeIo<ProxyChange> for Io {
             self.wrote(now.resource_version, &work.old);
             return Ok(false);
         }
+        crate::faults::point("patch", super::proxy::CLUSTER).await;
         tracing::info!(new = ?work.new, rv = %work.resource_version, "http-proxy apply");
         match settings::patch_http_proxy(&self.client, &work.new, &work.resource_version, false)
             .await
@@ -131,6 +134,15 @@ impl ChangeIo<ProxyChange> for Io {
                 self.wrote(written.resource_version, &work.old);
                 Ok(true)
             }
+            // No answer, yet the patch may have landed: read before saying.
+            Err(PatchFailure::Other(e)) => match settings::read_http_proxy(&self.client).await {
+                Ok(now) if now.setting == work.new => {
+                    tracing::warn!("{e}; the setting reads as written: the patch landed");
+                    self.wrote(now.resource_version, &work.old);
+                    Ok(true)
+                }
+                _ => Err(Refusal::Failed(e)),
+            },
             Err(f) => Err(self.refusal(f).await),
         }
     }
@@ -145,6 +157,7 @@ impl ChangeIo<ProxyChange> for Io {
         work: &ProxyWork,
         progress: &dyn Fn(String),
     ) -> Result<(), String> {
+        crate::faults::point("follow", super::proxy::CLUSTER).await;
         let rv = self
             .written
             .lock()

@@ -452,6 +452,7 @@ impl ChangeIo<SettingChange> for Io {
                 audit::path(&self.state_dir).display()
             ));
         }
+        crate::faults::point("read", CLUSTER).await;
         Ok(SettingFacts {
             current: settings::read_setting(&self.client, self.name).await?,
             context: self.context.clone(),
@@ -465,6 +466,7 @@ impl ChangeIo<SettingChange> for Io {
     }
 
     async fn try_dry_run(&self, _: &str, work: &SettingWork) -> Result<(), Refusal<SettingFacts>> {
+        crate::faults::point("dry-run", CLUSTER).await;
         tracing::info!(setting = self.name, new = ?work.new, rv = %work.resource_version, "setting dry run");
         settings::patch_setting(
             &self.client,
@@ -493,8 +495,9 @@ impl ChangeIo<SettingChange> for Io {
             self.wrote(now.resource_version, &work.old);
             return Ok(false);
         }
+        crate::faults::point("patch", CLUSTER).await;
         tracing::info!(setting = self.name, new = ?work.new, rv = %work.resource_version, "setting apply");
-        let written = settings::patch_setting(
+        let written = match settings::patch_setting(
             &self.client,
             self.name,
             &work.new.0,
@@ -502,7 +505,23 @@ impl ChangeIo<SettingChange> for Io {
             false,
         )
         .await
-        .map_err(|f| self.refusal(f))?;
+        {
+            Ok(written) => written,
+            // No answer, yet the patch may have landed: read before saying.
+            Err(SettingPatchFailure::Other(e)) => {
+                match settings::read_setting(&self.client, self.name).await {
+                    Ok(now) if *now.value == *work.new.0 => {
+                        tracing::warn!(
+                            setting = self.name,
+                            "{e}; it reads as written: the patch landed"
+                        );
+                        now
+                    }
+                    _ => return Err(Refusal::Failed(e)),
+                }
+            }
+            Err(f) => return Err(self.refusal(f)),
+        };
         self.wrote(written.resource_version, &work.old);
         Ok(true)
     }
@@ -517,6 +536,7 @@ impl ChangeIo<SettingChange> for Io {
         work: &SettingWork,
         progress: &dyn Fn(String),
     ) -> Result<(), String> {
+        crate::faults::point("follow", CLUSTER).await;
         let rv = self
             .written
             .lock()

@@ -82,6 +82,7 @@ impl LabDir {
         "supervisor.log",
         super::api::REQUEST_LOG_FILE,
         super::api::rancher::REQUEST_LOG_FILE,
+        super::api::faults::FAULTS_FILE,
         "share",
         "nodes",
     ];

@@ -27,6 +27,7 @@
 mod controllers;
 mod discovery;
 mod errors;
+pub mod faults;
 pub mod ingress;
 mod kubeconfig;
 mod probe;
@@ -169,6 +170,7 @@ pub async fn serve(cfg: ApiConfig) -> Result<ApiHandle> {
         routes::router(app),
         server::Token::new(&cfg.bearer_token),
         server::RequestLog::open(&cfg.plan.dir.join(server::REQUEST_LOG_FILE)),
+        Arc::new(faults::Faults::in_dir(&cfg.plan.dir)),
         rx,
     ));
     tracing::info!(%addr, "lab Harvester API listening");

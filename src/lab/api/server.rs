@@ -108,6 +108,7 @@ pub async fn accept_loop(
     router: Router,
     token: Token,
     log: RequestLog,
+    faults: Arc<super::faults::Faults>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -123,11 +124,12 @@ pub async fn accept_loop(
             },
             _ = shutdown.changed() => return,
         };
-        let (acceptor, router, token, log, mut shutdown) = (
+        let (acceptor, router, token, log, faults, mut shutdown) = (
             acceptor.clone(),
             router.clone(),
             token.clone(),
             log.clone(),
+            faults.clone(),
             shutdown.clone(),
         );
         tokio::spawn(async move {
@@ -155,7 +157,7 @@ pub async fn accept_loop(
                     Auth::Anonymous
                 };
                 req.extensions_mut().insert(auth);
-                let (router, log) = (router.clone(), log.clone());
+                let (router, log, faults) = (router.clone(), log.clone(), faults.clone());
                 async move {
                     let (parts, body) = req.into_parts();
                     // Buffered here so the log can name the resourceVersion a
@@ -173,9 +175,20 @@ pub async fn accept_loop(
                     };
                     let precondition = precondition_rv(&body);
                     let req = http::Request::from_parts(parts.clone(), Body::from(body));
-                    let resp = router.oneshot(req).await?;
-                    log.write(&parts, peer, auth, precondition, resp.status().as_u16());
-                    Ok(resp)
+                    // An armed fault (api-faults.json) answers instead of the
+                    // router, or after it when the write is to land.
+                    let Some(fault) = faults.hit(&parts.method, &parts.uri) else {
+                        let resp = router.oneshot(req).await?;
+                        log.write(&parts, peer, auth, precondition, resp.status().as_u16());
+                        return Ok(resp);
+                    };
+                    if fault.after {
+                        router.oneshot(req).await?;
+                    }
+                    // Logged before a hang, which may never answer.
+                    log.write_fault(&parts, peer, auth, precondition, fault);
+                    let info = request_info(&parts.method, parts.uri.path(), parts.uri.query());
+                    Ok(fault.respond(&info).await)
                 }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
@@ -234,6 +247,35 @@ impl RequestLog {
         precondition: Option<String>,
         code: u16,
     ) {
+        self.write_line(parts, peer, auth, precondition, code, None);
+    }
+
+    /// A request a fault hit: its code, and `fault` naming it.
+    fn write_fault(
+        &self,
+        parts: &http::request::Parts,
+        peer: SocketAddr,
+        auth: Auth,
+        precondition: Option<String>,
+        fault: super::faults::Hit,
+    ) {
+        let name = format!(
+            "{}{}",
+            fault.name(),
+            if fault.after { " after serving" } else { "" }
+        );
+        self.write_line(parts, peer, auth, precondition, fault.code(), Some(&name));
+    }
+
+    fn write_line(
+        &self,
+        parts: &http::request::Parts,
+        peer: SocketAddr,
+        auth: Auth,
+        precondition: Option<String>,
+        code: u16,
+        fault: Option<&str>,
+    ) {
         let Some(file) = &self.0 else { return };
         let mut line = request_info(&parts.method, parts.uri.path(), parts.uri.query());
         line["time"] = serde_json::json!(super::store::now_rfc3339());
@@ -251,6 +293,9 @@ impl RequestLog {
         line["userAgent"] = serde_json::json!(agent);
         line["resourceVersion"] = serde_json::json!(precondition);
         line["code"] = serde_json::json!(code);
+        if let Some(f) = fault {
+            line["fault"] = serde_json::json!(f);
+        }
         let mut text = line.to_string();
         text.push('\n');
         // One write per line, so concurrent requests never interleave.
