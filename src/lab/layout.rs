@@ -69,7 +69,7 @@ impl LabDir {
 
     /// Everything the lab writes in its folder, by name: `lab down` removes
     /// these and nothing else.
-    pub const WRITTEN: [&'static str; 14] = [
+    pub const WRITTEN: [&'static str; 15] = [
         "lab.json",
         "lab.json.tmp",
         "kubeconfig",

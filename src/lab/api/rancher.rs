@@ -345,6 +345,9 @@ pub async fn serve(cfg: RancherConfig) -> Result<RancherHandle> {
         router,
         server::Token::new(&admin_token),
         server::RequestLog::open(&cfg.plan.dir.join(REQUEST_LOG_FILE)),
+        // The rules of `lab fault` hit the Rancher's requests too (matched
+        // by path, counted apart from the Harvester API's).
+        Arc::new(super::faults::Faults::in_dir(&cfg.plan.dir)),
         rx,
     ));
     tracing::info!(%addr, "lab Rancher listening");
