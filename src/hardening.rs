@@ -43,15 +43,21 @@ pub fn read_to_end_wiped(mut r: impl std::io::Read) -> std::io::Result<Zeroizing
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if buf.capacity() - buf.len() < n {
-            let mut bigger =
-                Zeroizing::new(Vec::with_capacity((buf.capacity() * 2).max(buf.len() + n)));
-            bigger.extend_from_slice(&buf);
-            // The old buffer is wiped as it is dropped.
-            buf = bigger;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        extend_wiped(&mut buf, &chunk[..n]);
     }
+}
+
+/// Appends `bytes` to `buf`; when it must grow, into a new buffer, the old
+/// one wiped as it is dropped (`Vec`'s own growth frees it with its bytes).
+pub fn extend_wiped(buf: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
+    if buf.capacity() - buf.len() < bytes.len() {
+        let mut bigger = Zeroizing::new(Vec::with_capacity(
+            (buf.capacity() * 2).max(buf.len() + bytes.len()),
+        ));
+        bigger.extend_from_slice(buf);
+        *buf = bigger;
+    }
+    buf.extend_from_slice(bytes);
 }
 
 #[cfg(test)]

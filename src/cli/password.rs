@@ -196,7 +196,9 @@ impl PasswordIo {
                 last_line(&out.stderr)
             ));
         }
-        let text = Zeroizing::new(String::from_utf8_lossy(&out.stdout).into_owned());
+        // The bytes as read, wiped too, not only the text made of them.
+        let stdout = Zeroizing::new(out.stdout);
+        let text = Zeroizing::new(String::from_utf8_lossy(&stdout).into_owned());
         password::find_shadow_entry(&text, flow::USER).map_err(|e| e.to_string())
     }
 
