@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod matrix;
+pub mod secrets;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};
@@ -144,6 +145,12 @@ impl Lab {
                 String::from_utf8_lossy(&out.stderr)
             ),
         }
+    }
+
+    /// rancher's crypt hash in the node's /etc/shadow.
+    pub fn shadow_hash(&self, node: &str) -> String {
+        let line = self.ssh_ok(node, "sudo -n getent shadow rancher");
+        line.split(':').nth(1).unwrap().to_string()
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {
