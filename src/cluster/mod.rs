@@ -199,7 +199,12 @@ pub fn wipe_object(mut obj: kube::api::DynamicObject) {
         }
     }
     wipe(&mut obj.data);
-    for v in obj.metadata.annotations.iter_mut().flat_map(|a| a.values_mut()) {
+    for v in obj
+        .metadata
+        .annotations
+        .iter_mut()
+        .flat_map(|a| a.values_mut())
+    {
         v.zeroize();
     }
 }
