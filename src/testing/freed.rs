@@ -230,7 +230,7 @@ fn a_node_answer_read_over_ssh_leaves_nothing_in_freed_memory() {
             .build()
             .unwrap();
         let read = rt.block_on(async {
-            let mut pipe = &text.as_bytes()[..];
+            let mut pipe = text.as_bytes();
             crate::node::pool::read_capped(&mut pipe, 1 << 20)
                 .await
                 .unwrap()
@@ -279,4 +279,29 @@ fn a_setting_read_from_the_api_leaves_nothing_in_freed_memory() {
         drop(std::hint::black_box(read));
     });
     assert_eq!(n, 0, "freed blocks still held the setting's value");
+}
+
+/// `password set` and `proxy set` read their secret line from stdin one
+/// byte at a time: nothing past the line is taken from the pipe (std's
+/// stdin would keep it, and the line, in a buffer for the process's life),
+/// and no freed block holds it.
+#[test]
+fn a_secret_line_read_unbuffered_takes_nothing_past_it_and_leaves_nothing() {
+    use std::io::Read as _;
+    let (rx, tx) = nix::unistd::pipe().unwrap();
+    let sent = joined(&[SECRET, "\nwhat follows\n"]);
+    nix::unistd::write(&tx, sent.as_bytes()).unwrap();
+    drop(tx);
+    let n = freed_with_sentinel(|| {
+        use std::os::fd::AsRawFd as _;
+        let mut input = crate::hardening::UnbufferedFd::new(rx.as_raw_fd());
+        let read = crate::cli::password::read_secret("New rancher password", &mut input).unwrap();
+        assert_eq!(read.as_str(), SECRET);
+        drop(std::hint::black_box(read));
+        drop(input);
+    });
+    assert_eq!(n, 0, "freed blocks still held the line read");
+    let mut rest = String::new();
+    std::fs::File::from(rx).read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "what follows\n", "nothing past the line was read");
 }
