@@ -25,8 +25,10 @@ fn set(home: &Home, lab: &Lab, nodes: &[&str], password: &str) -> Output {
     for n in nodes {
         args.extend(["--node", n]);
     }
+    // At debug: the secrets scan reads harvcred.log as it is most verbose.
     output_with_stdin(
-        &mut home.cmd(lab, &args),
+        home.cmd(lab, &args)
+            .env("HARVCRED_LOG", "harvcred=debug,info"),
         format!("{password}\n").as_bytes(),
     )
 }

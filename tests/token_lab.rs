@@ -82,6 +82,15 @@ fn token_sentinel(cluster_token: &str) -> Sentinel {
     ])
 }
 
+/// `token fix --node NODE --yes`, logging at debug for the secrets scan.
+fn fix_at_debug(home: &Home, lab: &Lab, node: &str) -> std::process::Output {
+    home.cmd(lab, &["token", "fix", "--node", node, "--yes"])
+        .env("HARVCRED_LOG", "harvcred=debug,info")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// A server's files the token lives in, byte for byte.
 fn server_files(lab: &Lab, name: &str) -> Vec<(String, Vec<u8>)> {
     let mut v = Vec::new();
@@ -193,7 +202,7 @@ fn show_marks_the_looping_node_and_fix_makes_it_join_for_good_but_refuses_a_serv
 
     // fix on a server: refused with why, nothing changed there.
     let before = server_files(&lab, "node2");
-    let out = home.run(&lab, &["token", "fix", "--node", "node2", "--yes"]);
+    let out = fix_at_debug(&home, &lab, "node2");
     scan.output("token fix on a server", &out);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
@@ -215,7 +224,7 @@ fn show_marks_the_looping_node_and_fix_makes_it_join_for_good_but_refuses_a_serv
     );
 
     // fix node3: it joins.
-    let out = home.run(&lab, &["token", "fix", "--node", "node3", "--yes"]);
+    let out = fix_at_debug(&home, &lab, "node3");
     scan.output("token fix", &out);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("node3: verified"), "{}", text(&out));
