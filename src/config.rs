@@ -88,6 +88,18 @@ pub struct Config {
     pub log_lines: Option<usize>,
     /// Shortest new rancher password accepted (default 12).
     pub password_min_length: Option<usize>,
+    /// `[rancher]`: the Rancher that holds Harvester cloud credentials.
+    pub rancher: Option<RancherSection>,
+}
+
+/// `[rancher]` in config.toml: a kubeconfig context reaching the Rancher
+/// that manages the Harvester clusters (`--rancher-context` wins).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RancherSection {
+    pub context: String,
+    /// Its kubeconfig, when not the one the cluster is reached with.
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl Config {
@@ -208,6 +220,18 @@ mod tests {
         let e = format!("{:#}", Config::load(&p).unwrap_err());
         assert!(e.contains("config.toml"), "{e}");
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn the_rancher_section_names_a_context_and_optionally_its_kubeconfig() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, "[rancher]\ncontext = \"rancher\"\n").unwrap();
+        let r = Config::load(&p).unwrap().rancher.unwrap();
+        assert_eq!((r.context.as_str(), r.kubeconfig), ("rancher", None));
+        std::fs::write(&p, "[rancher]\ncontext = \"r\"\nkubeconfig = \"/k\"\n").unwrap();
+        let r = Config::load(&p).unwrap().rancher.unwrap();
+        assert_eq!(r.kubeconfig, Some(PathBuf::from("/k")));
     }
 
     #[test]

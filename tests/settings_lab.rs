@@ -9,6 +9,13 @@
 //! new ssl-certificates certificate is presented by the lab's ingress on the
 //! VIP:443 (a TLS dial sees it), and its own again after a reset; an
 //! ssl-parameters cipher the ingress does not know is warned about by name.
+//! What the lab's controllers sync is read back as a user would: the CA
+//! secrets and CDI config map (additional-ca), `cattle-system/tls-ingress`,
+//! the registry secret and each node's RKE2 restarted one node at a time
+//! (containerd-registry), and the protocols the ingress negotiates
+//! (ssl-parameters: a TLS 1.3-only value refuses a TLS 1.2 dial; a value
+//! with no servable protocol locks every client out and `set` says so with
+//! the recovery). Rollback restores each (ssl-certificates has none).
 //! Needs root (the lab).
 
 mod common;
@@ -160,6 +167,82 @@ fn pem_sha256(pem: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// The decoded data of secret `ns/name`, read through the lab's API.
+fn secret_data(lab: &Lab, ns: &str, name: &str) -> serde_json::Map<String, serde_json::Value> {
+    use base64::Engine;
+    let out = lab.kubectl_ok(&["get", "secret", "-n", ns, name, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["data"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, b64)| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_str().unwrap())
+                .unwrap();
+            (k, serde_json::json!(String::from_utf8(bytes).unwrap()))
+        })
+        .collect()
+}
+
+/// Where Harvester's additional-ca syncer copies the bundle: each copy's text.
+fn additional_ca_copies(lab: &Lab) -> Vec<String> {
+    let mut copies: Vec<String> = ["harvester-system", "longhorn-system", "cattle-system"]
+        .iter()
+        .map(|ns| {
+            secret_data(lab, ns, "harvester-additional-ca")["additional-ca.pem"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let cm = lab.kubectl_ok(&[
+        "get",
+        "configmap",
+        "-n",
+        "harvester-system",
+        "harvester-additional-ca-cdi",
+        "-o",
+        "jsonpath={.data.ca\\.pem}",
+    ]);
+    copies.push(cm);
+    copies
+}
+
+/// Whether a TLS handshake with `host`:443 offering only `version`
+/// (`-tls1_2`, `-tls1_3`) succeeds, as openssl sees it.
+fn handshake(host: &str, version: &str) -> bool {
+    Command::new("openssl")
+        .args(["s_client", "-connect", &format!("{host}:443"), version])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// The RKE2 unit's invocation and when it last started and became active
+/// (CLOCK_MONOTONIC, shared by the lab's nodes), on `node`.
+fn rke2_run(lab: &Lab, node: &str) -> (String, u64, u64) {
+    let out = lab.ssh_ok(
+        node,
+        "for u in rke2-server rke2-agent; do if systemctl is-active -q $u; then systemctl show -p InvocationID -p InactiveExitTimestampMonotonic -p ActiveEnterTimestampMonotonic $u; fi; done",
+    );
+    let field = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("{node}: no {k} in {out}"))
+            .to_string()
+    };
+    (
+        field("InvocationID"),
+        field("InactiveExitTimestampMonotonic").parse().unwrap(),
+        field("ActiveEnterTimestampMonotonic").parse().unwrap(),
+    )
+}
+
 #[test]
 fn the_other_credential_settings_are_set_refused_and_reset() {
     let started = Instant::now();
@@ -170,7 +253,8 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     let p = pki(&host);
 
     // additional-ca: a CA applied, listed with its fingerprint; a bundle
-    // with a server certificate is warned about (no webhook rule).
+    // with a server certificate is warned about (no webhook rule). The
+    // preview says what Harvester does with it.
     let (code, out, err) = hc(
         &lab,
         home,
@@ -178,8 +262,15 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         &p.ca,
     );
     assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        format!("{out}{err}").contains("CDI config maps; RKE2 is unaffected"),
+        "{out}\n{err}"
+    );
     assert_eq!(stored(&lab, "additional-ca")["value"], p.ca.as_str());
     assert!(configured(&lab, "additional-ca"));
+    // Copied into the CA secrets of harvester-system, longhorn-system and
+    // cattle-system and into CDI's config map by the time it is configured.
+    assert_eq!(additional_ca_copies(&lab), vec![p.ca.clone(); 4]);
     let (code, out, _) = hc(
         &lab,
         home,
@@ -192,6 +283,10 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     assert_eq!(certs[0]["subject"], "CN=settings-lab-ca", "{doc}");
     assert_eq!(certs[0]["is_ca"], true);
     assert_eq!(certs[0]["sha256"].as_str().unwrap().len(), 64);
+    // `show` compares each copy with the setting.
+    let copies = doc["settings"][0]["copies"].as_object().unwrap();
+    assert_eq!(copies.len(), 4, "{doc}");
+    assert!(copies.values().all(|c| c["state"] == "matches"), "{doc}");
     let (code, out, _) = hc(
         &lab,
         home,
@@ -203,7 +298,8 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         out.contains("CN=harvester.lab") && out.contains("is not a CA"),
         "{out}"
     );
-    // Harvester has no rule for it; harvcred refuses text that is no certificate.
+    // Harvester has no rule for it; harvcred refuses text that is no
+    // certificate, and no copy changes.
     refused(
         &lab,
         home,
@@ -212,7 +308,7 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         "additional-ca",
         "no PEM certificate in the value",
     );
-    reset(&lab, home, "additional-ca");
+    assert_eq!(additional_ca_copies(&lab), vec![p.ca.clone(); 4]);
 
     // An expired CA is only a warning for `set`, but `show` exits as
     // `status` does for an expired certificate (2) and names it.
@@ -231,7 +327,21 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         out.contains("CN=old-lab-ca") && out.contains("expired"),
         "{out}"
     );
+    assert_eq!(additional_ca_copies(&lab), vec![expired_ca.clone(); 4]);
+    // The rollback restores the bundle it replaced, copies included.
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "rollback", "additional-ca", "--yes"],
+        "",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(stored(&lab, "additional-ca")["value"], p.ca.as_str());
+    assert!(configured(&lab, "additional-ca"));
+    assert_eq!(additional_ca_copies(&lab), vec![p.ca.clone(); 4]);
+    // Empty: Harvester empties the copies (it deletes none).
     reset(&lab, home, "additional-ca");
+    assert_eq!(additional_ca_copies(&lab), vec![String::new(); 4]);
 
     // ssl-parameters: Harvester's message, from harvcred before sending and
     // from the lab's webhook for a client that does not check.
@@ -239,14 +349,22 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         &lab,
         home,
         &["settings", "set", "ssl-parameters", "--value", "-", "--yes"],
-        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#,
+        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-ECDSA-AES128-GCM-SHA256"}"#,
     );
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(
         stored(&lab, "ssl-parameters")["value"],
-        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#
+        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-ECDSA-AES128-GCM-SHA256"}"#
     );
     assert!(configured(&lab, "ssl-parameters"));
+    // `set` dialed the restarted ingress: both protocols work (the lab's
+    // ingress certificate is ECDSA, so the ECDSA suite serves TLS 1.2).
+    assert!(
+        err.contains("negotiates TLSv1.2 and TLSv1.3")
+            || out.contains("negotiates TLSv1.2 and TLSv1.3"),
+        "{out}\n{err}"
+    );
+    assert!(handshake(&host, "-tls1_2") && handshake(&host, "-tls1_3"));
     refused(
         &lab,
         home,
@@ -290,7 +408,7 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     assert_eq!(writes[0]["dryRun"], true, "{writes:?}");
     assert_eq!(
         stored(&lab, "ssl-parameters")["value"],
-        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#
+        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-ECDSA-AES128-GCM-SHA256"}"#
     );
     // A second change, then the rollback restores the first value.
     let (code, out, err) = hc(
@@ -304,6 +422,13 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         stored(&lab, "ssl-parameters")["value"],
         r#"{"protocols":"TLSv1.3"}"#
     );
+    // The ingress restarted with TLS 1.3 only: a TLS 1.2 dial is refused.
+    assert!(
+        format!("{out}{err}").contains("negotiates TLSv1.3 (refused: TLSv1.2"),
+        "{out}\n{err}"
+    );
+    assert!(!handshake(&host, "-tls1_2"));
+    assert!(handshake(&host, "-tls1_3"));
     let (code, out, err) = hc(
         &lab,
         home,
@@ -311,9 +436,10 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         "",
     );
     assert_eq!(code, 0, "{out}\n{err}");
+    assert!(handshake(&host, "-tls1_2") && handshake(&host, "-tls1_3"));
     assert_eq!(
         stored(&lab, "ssl-parameters")["value"],
-        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#
+        r#"{"protocols":"TLSv1.2 TLSv1.3","ciphers":"ECDHE-ECDSA-AES128-GCM-SHA256"}"#
     );
     assert!(configured(&lab, "ssl-parameters"));
     // A cipher name the ingress does not know: Harvester takes it, harvcred
@@ -322,7 +448,7 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         &lab,
         home,
         &["settings", "set", "ssl-parameters", "--value", "-", "--yes"],
-        r#"{"protocols":"TLSv1.2","ciphers":"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES129-GCM"}"#,
+        r#"{"protocols":"TLSv1.2","ciphers":"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES129-GCM"}"#,
     );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
@@ -337,7 +463,28 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         out.contains("does not know (") && out.contains(": ECDHE-RSA-AES129-GCM;"),
         "{out}"
     );
+    // No protocol the ingress can serve: Harvester takes it (harvcred
+    // warns), the ingress then refuses every handshake, and `set` says the
+    // cluster is locked out, with the recovery (exit 1: applied, not working).
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "set", "ssl-parameters", "--value", "-", "--yes"],
+        r#"{"protocols":"TLSv1.1"}"#,
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    let said = format!("{out}{err}");
+    assert!(
+        said.contains("no TLS handshake with the ingress")
+            && said.contains("locked out")
+            && said.contains("harvcred settings set ssl-parameters --value -")
+            && said.contains("harvcred settings rollback ssl-parameters"),
+        "{said}"
+    );
+    assert!(!handshake(&host, "-tls1_2") && !handshake(&host, "-tls1_3"));
+    // The documented recovery: an empty value; the ingress serves both again.
     reset(&lab, home, "ssl-parameters");
+    assert!(handshake(&host, "-tls1_2") && handshake(&host, "-tls1_3"));
 
     // ssl-certificates: from files; a key that is not the certificate's is
     // refused before sending; the key never reaches the output or the audit.
@@ -371,6 +518,38 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         "",
         "ssl-certificates",
         "privateKey does not match publicCertificate",
+    );
+    // Harvester's webhook rule, said before sending; the lab's webhook says
+    // the same to a client that does not check.
+    let no_key = serde_json::json!({"publicCertificate": p.leaf, "privateKey": "junk"}).to_string();
+    refused(
+        &lab,
+        home,
+        &[
+            "settings",
+            "set",
+            "ssl-certificates",
+            "--value",
+            "-",
+            "--yes",
+        ],
+        &no_key,
+        "ssl-certificates",
+        "failed to locate private key",
+    );
+    let out = lab.kubectl(&[
+        "patch",
+        "settings.harvesterhci.io",
+        "ssl-certificates",
+        "--type=merge",
+        "-p",
+        &serde_json::json!({ "value": no_key }).to_string(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failed to locate private key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     let elsewhere = pki("10.255.255.254");
     let (cert2, key2) = (
@@ -439,6 +618,14 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     assert_eq!(v["publicCertificate"], p.leaf.as_str());
     assert_eq!(v["privateKey"], p.key.as_str());
     assert!(configured(&lab, "ssl-certificates"));
+    // Harvester's syncer wrote them into the ingress's TLS secret.
+    let tls = secret_data(&lab, "cattle-system", "tls-ingress");
+    assert_eq!(tls["tls.crt"], p.leaf.as_str());
+    // Compared without printing: a failure message would show the key.
+    assert!(
+        tls["tls.key"] == p.key.as_str(),
+        "tls.key is not the key set"
+    );
     // `set` waited for the ingress to present it: a dial sees it now.
     assert_eq!(presented_sha256(&host), pem_sha256(&p.leaf));
     assert!(
@@ -461,12 +648,18 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("has no rollback"), "{err}");
     reset(&lab, home, "ssl-certificates");
-    // An empty value: the ingress is back on its own certificate.
+    // An empty value: the ingress is back on its own certificate; as in
+    // Harvester, the secret keeps the last certificate and key.
     assert_eq!(presented_sha256(&host), own);
+    assert_eq!(
+        secret_data(&lab, "cattle-system", "tls-ingress")["tls.crt"],
+        p.leaf.as_str()
+    );
 
     // containerd-registry: the password is masked; Harvester removes the
     // auth from the value after syncing.
     let registry = r#"{"Mirrors":{"docker.io":{"Endpoints":["https://mirror.lab"]}},"Configs":{"mirror.lab":{"Auth":{"Username":"puller","Password":"Reg1stryPa55"}}}}"#;
+    let runs_before = [rke2_run(&lab, "node1"), rke2_run(&lab, "node2")];
     let (code, out, err) = hc(
         &lab,
         home,
@@ -482,6 +675,45 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(!out.contains("Reg1stryPa55") && !err.contains("Reg1stryPa55"));
+    let said = format!("{out}{err}");
+    assert!(
+        said.contains("restarts RKE2 on every node, one node at a time"),
+        "{said}"
+    );
+    // `set` waited for each node's registries.yaml to match, and said so.
+    for n in ["node1", "node2"] {
+        assert!(
+            out.contains(&format!(
+                "node {n}: /etc/rancher/rke2/registries.yaml matches"
+            )),
+            "{out}"
+        );
+    }
+    // Harvester's secret holds the registries, auth included.
+    let yaml = secret_data(&lab, "cattle-system", "harvester-containerd-registry");
+    let yaml = yaml["registries.yaml"].as_str().unwrap();
+    assert!(
+        yaml.contains("https://mirror.lab") && yaml.contains("puller"),
+        "{yaml}"
+    );
+    // Rancher's planner restarted RKE2 on each node, one node at a time:
+    // node2's restart began after node1's was up again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let runs_after = loop {
+        let now = [rke2_run(&lab, "node1"), rke2_run(&lab, "node2")];
+        if now[0].0 != runs_before[0].0 && now[1].0 != runs_before[1].0 {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "RKE2 not restarted on every node: {runs_before:?} -> {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        runs_after[1].1 >= runs_after[0].2,
+        "node2 restarted before node1 was up: {runs_after:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let v = stored(&lab, "containerd-registry")["value"].clone();
@@ -555,7 +787,24 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
         "containerd-registry",
         "containerd-registry",
     );
-    reset(&lab, home, "containerd-registry");
+    // The rollback restores the value the change replaced: none.
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "rollback", "containerd-registry", "--yes"],
+        "",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        stored(&lab, "containerd-registry")["value"]
+            .as_str()
+            .unwrap_or(""),
+        ""
+    );
+    assert_eq!(
+        secret_data(&lab, "cattle-system", "harvester-containerd-registry")["registries.yaml"],
+        ""
+    );
     // No registries left: the files go, node2's edit with them.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -618,10 +867,20 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     );
 
     // No private key or registry password in anything harvcred wrote.
+    // Nor in the lab's logs: its API request log (which records no body),
+    // its supervisor's log and the nodes' consoles.
+    let mut lab_logs = vec![
+        lab.dir.join("api-requests.jsonl"),
+        lab.dir.join("supervisor.log"),
+    ];
+    for node in std::fs::read_dir(lab.dir.join("nodes")).unwrap() {
+        lab_logs.push(node.unwrap().path().join("console.log"));
+    }
     let leak = Command::new("grep")
         .args(["-rlF", "-e", "Reg1stryPa55", "-e"])
         .arg(p.key.lines().nth(1).unwrap())
         .arg(home)
+        .args(lab_logs.iter().filter(|l| l.exists()))
         .output()
         .unwrap();
     assert!(

@@ -1,6 +1,7 @@
 //! Non-interactive commands: one file a verb.
 
 pub mod certs;
+pub mod cloudcreds;
 pub mod completions;
 pub mod keys;
 pub mod lab;
@@ -56,6 +57,10 @@ pub struct ConnectArgs {
     /// TOML list of nodes ([[node]] name, address, role) for when the API is down.
     #[arg(long, global = true, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// Kubeconfig context of the Rancher holding Harvester cloud credentials
+    /// (same kubeconfig; or [rancher] in config.toml).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub rancher_context: Option<String>,
 }
 
 /// How the console looks and what it may do.
@@ -92,6 +97,24 @@ impl ConnectArgs {
                 .clone()
                 .or_else(|| lab.as_ref().map(|l| l.ssh_config())),
         }
+    }
+
+    /// Where the operator's Rancher is: `--rancher-context` in the cluster's
+    /// kubeconfig, else `[rancher]` of config.toml; None when neither says.
+    pub fn rancher(&self, config: &crate::config::Config) -> Option<crate::cluster::KubeSettings> {
+        let section = config.rancher.as_ref();
+        let context = self
+            .rancher_context
+            .clone()
+            .or_else(|| section.map(|r| r.context.clone()))?;
+        let kubeconfig = section
+            .filter(|_| self.rancher_context.is_none())
+            .and_then(|r| r.kubeconfig.clone())
+            .or_else(|| self.resolve().kubeconfig);
+        Some(crate::cluster::KubeSettings {
+            kubeconfig,
+            context: Some(context),
+        })
     }
 
     /// Where the Kubernetes API is, from these flags.
@@ -132,6 +155,8 @@ pub enum Commands {
     Password(password::PasswordArgs),
     /// The cluster token: every copy (show), why it is never rotated (rotate), a joining node's fix (fix).
     Token(token::TokenArgs),
+    /// Harvester cloud credentials in Rancher: when their tokens expire (show), renew one (exit 0/1/2/3).
+    Cloudcreds(cloudcreds::CloudcredsArgs),
     /// Print the shell completion script for bash, zsh or fish.
     Completions(completions::CompletionsArgs),
     /// Print the man page (or write one page per command with --dir).
@@ -175,6 +200,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Commands::Keys(args)) => keys::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Password(args)) => password::run(args, &cli.connect, cli.console.read_only),
         Some(Commands::Token(args)) => token::run(args, &cli.connect, cli.console.read_only),
+        Some(Commands::Cloudcreds(args)) => {
+            cloudcreds::run(args, &cli.connect, cli.console.read_only)
+        }
         Some(Commands::Completions(args)) => completions::completions(args),
         Some(Commands::Man(args)) => completions::man(args),
         None => crate::console::run(console_options(&cli.connect, &cli.console)),
@@ -204,6 +232,36 @@ mod tests {
         assert_eq!(
             cli.connect.resolve().kubeconfig.unwrap(),
             PathBuf::from("/k")
+        );
+    }
+
+    #[test]
+    fn the_rancher_context_comes_from_the_flag_or_the_config_and_none_without() {
+        let mut config = crate::config::Config::default();
+        let cli = Cli::parse_from(["harvcred", "--lab", "/tmp/l", "status"]);
+        assert!(cli.connect.rancher(&config).is_none());
+        config.rancher = Some(crate::config::RancherSection {
+            context: "r1".into(),
+            kubeconfig: Some("/rk".into()),
+        });
+        let r = cli.connect.rancher(&config).unwrap();
+        assert_eq!(
+            (r.context.as_deref(), r.kubeconfig),
+            (Some("r1"), Some(PathBuf::from("/rk")))
+        );
+        // The flag names a context of the cluster's own kubeconfig.
+        let cli = Cli::parse_from([
+            "harvcred",
+            "--lab",
+            "/tmp/l",
+            "--rancher-context",
+            "rancher",
+            "status",
+        ]);
+        let r = cli.connect.rancher(&config).unwrap();
+        assert_eq!(
+            (r.context.as_deref(), r.kubeconfig),
+            (Some("rancher"), Some(PathBuf::from("/tmp/l/kubeconfig")))
         );
     }
 }

@@ -246,6 +246,10 @@ fn show(connect_args: &ConnectArgs, name: Option<&str>, json: bool) -> anyhow::R
                 if n == values::CONTAINERD_REGISTRY {
                     nodes = registry_nodes(&s, connect_args, r.effective(), &mut d);
                 }
+                let mut copies = serde_json::Value::Null;
+                if n == values::ADDITIONAL_CA {
+                    copies = additional_ca_copies(&s, r.effective(), &mut d);
+                }
                 worst = worst.worse(d.level());
                 if json {
                     docs.push(serde_json::json!({
@@ -257,6 +261,7 @@ fn show(connect_args: &ConnectArgs, name: Option<&str>, json: bool) -> anyhow::R
                         "findings": d.findings,
                         "level": d.level().as_str(),
                         "nodes": nodes,
+                        "copies": copies,
                     }));
                 } else {
                     println!(
@@ -293,6 +298,43 @@ fn show(connect_args: &ConnectArgs, name: Option<&str>, json: bool) -> anyhow::R
         );
     }
     Ok(worst.exit_code())
+}
+
+/// Where Harvester copied the additional-ca bundle, each copy compared
+/// with the setting: a line per copy, a warning for one that differs or is
+/// missing while the setting holds a bundle (not synced yet, or changed by
+/// hand); one that cannot be read (no right to read secrets) is only said.
+/// The JSON per copy.
+fn additional_ca_copies(s: &Session, value: &str, d: &mut values::Described) -> serde_json::Value {
+    use crate::creds::{Finding, Level};
+    let copies =
+        s.rt.block_on(crate::cluster::settings::additional_ca_copies(&s.client));
+    let mut out = serde_json::Map::new();
+    for (at, read) in copies {
+        let state = match &read {
+            Ok(Some(copy)) if copy == value => "matches",
+            // Harvester empties the copies for an empty value and updates
+            // only the CDI config maps that exist.
+            Ok(None) if value.is_empty() || at.ends_with("-cdi") => "none",
+            Ok(_) => {
+                d.findings.push(Finding::new(
+                    Level::Warn,
+                    values::ADDITIONAL_CA,
+                    format!(
+                        "{at} does not hold the setting's bundle (not synced yet, or changed by hand)"
+                    ),
+                ));
+                "differs"
+            }
+            Err(_) => "not read",
+        };
+        match &read {
+            Err(e) => d.lines.push(format!("copy {at}: not read: {e}")),
+            Ok(_) => d.lines.push(format!("copy {at}: {state}")),
+        }
+        out.insert(at, serde_json::json!({"state": state}));
+    }
+    serde_json::Value::Object(out)
 }
 
 /// Each node's `registries.yaml` compared with the `containerd-registry`
@@ -493,7 +535,15 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
                 }
             };
             let flags = walk_flags(dry_run, yes);
-            Ok(walk(&s, name, false, value, flags, verify_timeout))
+            Ok(walk(
+                &s,
+                connect_args,
+                name,
+                false,
+                value,
+                flags,
+                verify_timeout,
+            ))
         }
         SettingsCommand::Rollback {
             name,
@@ -535,6 +585,7 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
             let flags = walk_flags(dry_run, yes);
             Ok(walk(
                 &s,
+                connect_args,
                 name,
                 true,
                 SettingValue(kept),
@@ -577,8 +628,10 @@ fn writable(name: &str, command: &str, read_only: bool) -> Result<&'static str, 
 }
 
 /// Walks a change (or its rollback) of setting `name` on the engine; the exit code.
+/// A containerd-registry change applied is then followed on the nodes.
 fn walk(
     s: &Session,
+    connect_args: &ConnectArgs,
     name: &'static str,
     rollback: bool,
     value: SettingValue,
@@ -596,14 +649,71 @@ fn walk(
         },
         Duration::from_secs(verify_timeout),
     );
-    super::walk::run(
+    let dry_run = flags.dry_run;
+    let code = super::walk::run(
         &s.rt,
         SettingChange { name, rollback },
         &io,
         vec![CLUSTER.into()],
         value,
         flags,
-    )
+    );
+    if code == 0 && !dry_run && name == values::CONTAINERD_REGISTRY {
+        return follow_registry_nodes(s, connect_args, Duration::from_secs(verify_timeout));
+    }
+    code
+}
+
+/// Rancher writes registries.yaml and restarts RKE2 node by node after
+/// Harvester reports `configured`: each node's file is compared with the
+/// setting until all match or `timeout` passes. Prints a line per node;
+/// 0 when all match, 1 (applied, not verified) otherwise.
+fn follow_registry_nodes(s: &Session, connect_args: &ConnectArgs, timeout: Duration) -> i32 {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let current = match s.rt.block_on(crate::cluster::settings::read_setting(
+            &s.client,
+            values::CONTAINERD_REGISTRY,
+        )) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!(
+                    "harvcred settings: the nodes' registries.yaml not compared: {}",
+                    sanitize_str(&e)
+                );
+                return 1;
+            }
+        };
+        let mut d = values::Described::default();
+        let nodes = registry_nodes(s, connect_args, current.effective(), &mut d);
+        if nodes.is_null() {
+            // Not comparable (the value's shape, or the nodes unreadable): said once.
+            for f in &d.findings {
+                println!("{}: {}", f.level, sanitize_str(&f.message));
+            }
+            return i32::from(!d.findings.is_empty());
+        }
+        let all_match = nodes
+            .as_object()
+            .is_some_and(|m| !m.is_empty() && m.values().all(|n| n["matches"] == true));
+        if all_match || std::time::Instant::now() >= deadline {
+            for l in &d.lines {
+                println!("{}", sanitize_str(l));
+            }
+            for f in &d.findings {
+                println!("{}: {}", f.level, sanitize_str(&f.message));
+            }
+            if !all_match {
+                eprintln!(
+                    "harvcred settings: applied, but not every node's registries.yaml matches the setting after {} s (Rancher restarts RKE2 one node at a time)",
+                    timeout.as_secs()
+                );
+                return 1;
+            }
+            return 0;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 #[cfg(test)]

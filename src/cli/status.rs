@@ -348,6 +348,15 @@ pub fn sweep(connect: &ConnectArgs, only: &[String]) -> anyhow::Result<Sweep> {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), pool.close_all()).await;
         s
     });
+    // With a Rancher context, expiring cloud credentials are cluster findings.
+    if let Some(rancher) = connect.rancher(&config) {
+        let found = rt.block_on(super::cloudcreds::status_findings(
+            &rancher,
+            &config.certificates,
+        ));
+        s.cluster.level = s.cluster.level.worse(crate::creds::level::worst_of(&found));
+        s.cluster.findings.extend(found);
+    }
     if !only.is_empty() {
         for name in only {
             if !s.nodes.iter().any(|n| &n.info.name == name) {

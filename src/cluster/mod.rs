@@ -3,6 +3,7 @@
 //! the node list, the inventory file and the cached last-known list.
 
 pub mod cloudinit;
+pub mod rancher;
 pub mod rotation;
 pub mod settings;
 
@@ -29,6 +30,15 @@ pub struct KubeSettings {
 
 /// A client and the names to show for it.
 pub async fn connect(s: &KubeSettings) -> Result<(Client, String, String), ApiProblem> {
+    let (config, context) = client_config(s).await?;
+    let server = config.cluster_url.to_string();
+    let client = Client::try_from(config).map_err(|e| classify(&e))?;
+    Ok((client, context, server))
+}
+
+/// The client configuration of a kubeconfig context (like kubectl) and the
+/// context's name.
+pub async fn client_config(s: &KubeSettings) -> Result<(kube::Config, String), ApiProblem> {
     let config_problem = |e: &(dyn std::error::Error + 'static)| ApiProblem {
         kind: ApiProblemKind::Config,
         detail: chain_text(e),
@@ -52,9 +62,7 @@ pub async fn connect(s: &KubeSettings) -> Result<(Client, String, String), ApiPr
         .map_err(|e| config_problem(&e))?;
     // An unreachable API must be reported in seconds, not after the default 30.
     config.connect_timeout = Some(Duration::from_secs(5));
-    let server = config.cluster_url.to_string();
-    let client = Client::try_from(config).map_err(|e| classify(&e))?;
-    Ok((client, context, server))
+    Ok((config, context))
 }
 
 /// How often the API is asked for its version while the watch is quiet: a

@@ -369,9 +369,42 @@ impl ServerCertVerifier for AcceptAny {
 /// dial that accepts any, as Harvester's controllers dial. `name` is sent as
 /// SNI when it is a host name.
 pub async fn presented_chain(addr: SocketAddr, name: Option<&str>) -> Result<Vec<Vec<u8>>, String> {
+    let tls = dial_accepting_any(addr, name, rustls::DEFAULT_VERSIONS).await?;
+    let (_, conn) = tls.get_ref();
+    Ok(conn
+        .peer_certificates()
+        .unwrap_or_default()
+        .iter()
+        .map(|c| c.as_ref().to_vec())
+        .collect())
+}
+
+/// Whether a TLS handshake with `addr` offering only `version` succeeds
+/// (any certificate accepted): the leaf presented (DER), or the
+/// handshake's error.
+pub async fn handshake_with(
+    addr: SocketAddr,
+    name: Option<&str>,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> Result<Vec<u8>, String> {
+    let tls = dial_accepting_any(addr, name, &[version]).await?;
+    let (_, conn) = tls.get_ref();
+    Ok(conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec())
+        .unwrap_or_default())
+}
+
+/// A TLS dial of `addr` with `versions`, accepting any certificate.
+async fn dial_accepting_any(
+    addr: SocketAddr,
+    name: Option<&str>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| e.to_string())?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
@@ -385,17 +418,10 @@ pub async fn presented_chain(addr: SocketAddr, name: Option<&str>) -> Result<Vec
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         connector.connect(server_name, tcp).await
     };
-    let tls = tokio::time::timeout(Duration::from_secs(5), dial)
+    tokio::time::timeout(Duration::from_secs(5), dial)
         .await
         .map_err(|_| format!("dialing {addr}: timed out"))?
-        .map_err(|e| format!("dialing {addr}: {e}"))?;
-    let (_, conn) = tls.get_ref();
-    Ok(conn
-        .peer_certificates()
-        .unwrap_or_default()
-        .iter()
-        .map(|c| c.as_ref().to_vec())
-        .collect())
+        .map_err(|e| format!("dialing {addr}: {e}"))
 }
 
 /// The earliest NotAfter among the certificates `addr` presents.

@@ -11,6 +11,7 @@ use kube::{Api, Client};
 use zeroize::Zeroizing;
 
 use crate::creds::proxy::HttpProxySetting;
+use crate::creds::setting_values::ServedTls;
 
 const HTTP_PROXY: &str = "http-proxy";
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -547,6 +548,49 @@ pub async fn registration_host(client: &Client) -> Option<String> {
     (!host.is_empty()).then(|| host.to_string())
 }
 
+/// Where Harvester's additional-ca syncer copies the bundle: the secret
+/// `harvester-additional-ca` (key `additional-ca.pem`) of these namespaces.
+pub const ADDITIONAL_CA_SECRET_NAMESPACES: [&str; 3] =
+    ["harvester-system", "longhorn-system", "cattle-system"];
+/// And the CDI importer's config map in harvester-system (key `ca.pem`).
+pub const ADDITIONAL_CA_CONFIG_MAP: &str = "harvester-system/harvester-additional-ca-cdi";
+
+/// Each copy of the additional-ca bundle as the cluster holds it: where
+/// (`namespace/name`), and its text (None: the object or key is missing),
+/// or why it could not be read.
+pub async fn additional_ca_copies(
+    client: &Client,
+) -> Vec<(String, Result<Option<String>, String>)> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let mut out = Vec::new();
+    for ns in ADDITIONAL_CA_SECRET_NAMESPACES {
+        let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+        let read = match tokio::time::timeout(TIMEOUT, api.get_opt("harvester-additional-ca")).await
+        {
+            Ok(Ok(s)) => {
+                Ok(text(s.and_then(|s| {
+                    s.data?.remove("additional-ca.pem").map(|b| b.0)
+                })))
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".into()),
+        };
+        out.push((format!("{ns}/harvester-additional-ca"), read));
+    }
+    let (ns, name) = ADDITIONAL_CA_CONFIG_MAP
+        .split_once('/')
+        .expect("namespace/name");
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let read = match tokio::time::timeout(TIMEOUT, api.get_opt(name)).await {
+        Ok(Ok(cm)) => Ok(cm.and_then(|cm| cm.data?.remove("ca.pem"))),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".into()),
+    };
+    out.push((ADDITIONAL_CA_CONFIG_MAP.to_string(), read));
+    out
+}
+
 /// The facts the proxy checks need, read from the cluster.
 pub async fn proxy_facts(client: &Client) -> Result<crate::creds::proxy::ClusterFacts, String> {
     Ok(crate::creds::proxy::ClusterFacts {
@@ -559,18 +603,23 @@ pub async fn proxy_facts(client: &Client) -> Result<crate::creds::proxy::Cluster
 /// Harvester's ingress port on the VIP (Traefik, or rke2-ingress-nginx in older releases).
 pub const INGRESS_PORT: u16 = 443;
 
-/// The SHA-256 (hex) of the leaf certificate `host`:`port` presents to a
-/// TLS dial (any certificate accepted: only what is presented is read).
-pub async fn presented_leaf_sha256(host: &str, port: u16) -> Result<String, String> {
-    use sha2::Digest;
-    let addr = match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => std::net::SocketAddr::new(ip, port),
+/// `host` (an IP address or a name) and `port` as a socket address.
+async fn resolve(host: &str, port: u16) -> Result<std::net::SocketAddr, String> {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => Ok(std::net::SocketAddr::new(ip, port)),
         Err(_) => tokio::net::lookup_host((host, port))
             .await
             .map_err(|e| format!("resolving {host}: {e}"))?
             .next()
-            .ok_or_else(|| format!("{host} resolves to no address"))?,
-    };
+            .ok_or_else(|| format!("{host} resolves to no address")),
+    }
+}
+
+/// The SHA-256 (hex) of the leaf certificate `host`:`port` presents to a
+/// TLS dial (any certificate accepted: only what is presented is read).
+pub async fn presented_leaf_sha256(host: &str, port: u16) -> Result<String, String> {
+    use sha2::Digest;
+    let addr = resolve(host, port).await?;
     let chain = super::rotation::presented_chain(addr, Some(host)).await?;
     let leaf = chain
         .first()
@@ -629,6 +678,117 @@ pub async fn follow_ingress(
     }
 }
 
+/// How the ingress should answer a dial offering one TLS version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Works,
+    Refused,
+    /// Not known (TLS 1.2 with ciphers, before any certificate was seen).
+    Either,
+}
+
+/// What the ingress should do with TLS 1.2 and 1.3 under `served`. With
+/// ciphers, TLS 1.2 works only when one of them fits the key of the
+/// certificate the ingress presents (`leaf`): ECDHE-RSA suites for an RSA
+/// key, ECDHE-ECDSA suites for the others.
+fn expected(served: &ServedTls, leaf: Option<&[u8]>) -> [(&'static str, Expect); 2] {
+    let rsa_key = leaf.and_then(|der| {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        Some(
+            cert.public_key().algorithm.algorithm
+                == x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION,
+        )
+    });
+    let tls12 = match (&served.tls12, &served.tls12_suites, rsa_key) {
+        (false, _, _) => Expect::Refused,
+        (true, None, _) => Expect::Works,
+        (true, Some(_), None) => Expect::Either,
+        (true, Some(suites), Some(rsa)) => {
+            let kind = if rsa { "_RSA_" } else { "_ECDSA_" };
+            if suites.iter().any(|s| s.contains(kind)) {
+                Expect::Works
+            } else {
+                Expect::Refused
+            }
+        }
+    };
+    let tls13 = if served.tls13 {
+        Expect::Works
+    } else {
+        Expect::Refused
+    };
+    [("TLSv1.2", tls12), ("TLSv1.3", tls13)]
+}
+
+/// What the recovery from an ingress no client can reach is.
+pub const SSL_PARAMETERS_RECOVERY: &str = "recover with `harvcred settings set ssl-parameters --value -` and an empty stdin (Harvester's documented fix: delete the value), or `harvcred settings rollback ssl-parameters`";
+
+/// Dials `host`:`port` offering TLS 1.2 only and TLS 1.3 only until the
+/// ingress answers as `served` says (it restarts with new ssl-parameters a
+/// moment after `configured`) or `timeout` passes. Ok: which versions it
+/// negotiates. Err when no handshake works at all (the UI and every
+/// kubeconfig through the ingress are locked out), or on timeout.
+pub async fn follow_ingress_protocols(
+    host: &str,
+    port: u16,
+    served: &ServedTls,
+    timeout: Duration,
+    progress: &dyn Fn(String),
+) -> Result<String, String> {
+    let addr = resolve(host, port).await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let (tls12, tls13) = tokio::join!(
+            super::rotation::handshake_with(addr, Some(host), &rustls::version::TLS12),
+            super::rotation::handshake_with(addr, Some(host), &rustls::version::TLS13),
+        );
+        let leaf = tls13.as_ref().or(tls12.as_ref()).ok().map(Vec::as_slice);
+        let want = expected(served, leaf);
+        let seen = [("TLSv1.2", tls12), ("TLSv1.3", tls13)];
+        let as_expected = want.iter().zip(&seen).all(|((_, e), (_, r))| match e {
+            Expect::Works => r.is_ok(),
+            Expect::Refused => r.is_err(),
+            Expect::Either => true,
+        });
+        let works: Vec<&str> = seen
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(v, _)| *v)
+            .collect();
+        let refused: Vec<String> = seen
+            .iter()
+            .filter_map(|(v, r)| r.as_ref().err().map(|e| format!("{v}: {e}")))
+            .collect();
+        let timed_out = tokio::time::Instant::now() >= deadline;
+        if works.is_empty() && (as_expected || timed_out) {
+            return Err(format!(
+                "no TLS handshake with the ingress at {host}:{port} works ({}): the Harvester UI and every kubeconfig that goes through the ingress (Rancher's) are locked out; {SSL_PARAMETERS_RECOVERY}",
+                refused.join("; ")
+            ));
+        }
+        let summary = format!(
+            "the ingress at {host}:{port} negotiates {}{}",
+            works.join(" and "),
+            if refused.is_empty() {
+                String::new()
+            } else {
+                format!(" (refused: {})", refused.join("; "))
+            }
+        );
+        if as_expected {
+            return Ok(summary);
+        }
+        if timed_out {
+            return Err(format!(
+                "{summary}, not yet what the new ssl-parameters ask for after {} s; check the ingress pods in kube-system",
+                timeout.as_secs()
+            ));
+        }
+        progress(format!("waiting for the ingress to restart: {summary}"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -677,6 +837,62 @@ mod tests {
         .await
         .unwrap_err();
         assert!(e.contains("Harvester's own certificate again"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_ingress_protocols_are_followed_and_a_lockout_is_named() {
+        use crate::creds::setting_values::served_tls;
+        let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let certs = crate::lab::api::ingress::IngressCerts::new(ip).unwrap();
+        let (_stop, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(crate::lab::api::ingress::serve(listener, certs.clone(), rx));
+        let quiet = |_: String| {};
+        let follow = |value: &'static str, wait: u64| {
+            let served = served_tls(value);
+            async move {
+                follow_ingress_protocols(
+                    "127.0.0.1",
+                    port,
+                    &served,
+                    Duration::from_millis(wait),
+                    &quiet,
+                )
+                .await
+            }
+        };
+        let both = follow("", 2000).await.unwrap();
+        assert!(both.contains("negotiates TLSv1.2 and TLSv1.3"), "{both}");
+        // Not restarted yet: TLS 1.2 still works, so it is not what TLSv1.3 asks.
+        let e = follow(r#"{"protocols":"TLSv1.3"}"#, 600).await.unwrap_err();
+        assert!(
+            e.contains("not yet what the new ssl-parameters ask for"),
+            "{e}"
+        );
+        certs.apply_ssl_parameters(r#"{"protocols":"TLSv1.3"}"#);
+        let only13 = follow(r#"{"protocols":"TLSv1.3"}"#, 2000).await.unwrap();
+        assert!(
+            only13.contains("negotiates TLSv1.3 (refused: TLSv1.2"),
+            "{only13}"
+        );
+        // A TLS 1.2 cipher for an RSA key: the lab's ECDSA certificate has
+        // no suite left for TLS 1.2.
+        let rsa_only = r#"{"ciphers":"ECDHE-RSA-AES128-GCM-SHA256"}"#;
+        certs.apply_ssl_parameters(rsa_only);
+        let seen = follow(rsa_only, 2000).await.unwrap();
+        assert!(
+            seen.contains("negotiates TLSv1.3 (refused: TLSv1.2"),
+            "{seen}"
+        );
+        certs.apply_ssl_parameters(r#"{"protocols":"TLSv1.1"}"#);
+        let e = follow(r#"{"protocols":"TLSv1.1"}"#, 2000)
+            .await
+            .unwrap_err();
+        assert!(
+            e.contains("no TLS handshake with the ingress") && e.contains(SSL_PARAMETERS_RECOVERY),
+            "{e}"
+        );
     }
 
     #[test]

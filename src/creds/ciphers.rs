@@ -310,6 +310,73 @@ pub fn unknown(ciphers: &str) -> Vec<String> {
     out
 }
 
+/// The TLS 1.2 suites an ingress built on rustls can serve (ECDHE with
+/// AES-GCM or ChaCha20-Poly1305, as rustls' ring provider has them), by IANA
+/// name, with the OpenSSL and Go names that select each.
+const SERVABLE_TLS12: &[(&str, &[&str])] = &[
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        &["ECDHE-ECDSA-AES256-GCM-SHA384"],
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        &["ECDHE-ECDSA-AES128-GCM-SHA256"],
+    ),
+    (
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        &[
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+        ],
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        &["ECDHE-RSA-AES256-GCM-SHA384"],
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        &["ECDHE-RSA-AES128-GCM-SHA256"],
+    ),
+    (
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        &[
+            "ECDHE-RSA-CHACHA20-POLY1305",
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+        ],
+    ),
+];
+
+/// The TLS 1.2 suites (IANA names) a `ciphers` list leaves an ingress that
+/// serves only [`SERVABLE_TLS12`]; None for an empty list (the ingress's
+/// defaults: all of them). Names are matched as OpenSSL and Go spell them;
+/// unknown names select nothing (nginx ignores them when another matches);
+/// an OpenSSL keyword or `A+B` expression selects them all (every one is an
+/// ECDHE AEAD suite, in HIGH); exclusions (`!X`, `-X`) and ordering are not
+/// modelled. TLS 1.3 suites are not chosen by this list (nginx's
+/// `ssl_ciphers` and OpenSSL leave them alone).
+pub fn servable_tls12(ciphers: &str) -> Option<Vec<&'static str>> {
+    let elements: Vec<&str> = ciphers
+        .split([':', ',', ' '])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    if elements.is_empty() {
+        return None;
+    }
+    let selects_all = elements.iter().any(|e| {
+        !e.starts_with(['!', '-', '@']) && (OPENSSL_KEYWORDS.contains(e) || e.contains('+'))
+    });
+    Some(
+        SERVABLE_TLS12
+            .iter()
+            .filter(|(iana, aliases)| {
+                selects_all || elements.iter().any(|e| e == iana || aliases.contains(e))
+            })
+            .map(|(iana, _)| *iana)
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,5 +391,21 @@ mod tests {
             unknown("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES129-GCM:bogus:bogus"),
             ["ECDHE-RSA-AES129-GCM", "bogus"]
         );
+    }
+
+    #[test]
+    fn the_servable_tls12_suites_follow_openssl_and_go_names() {
+        assert_eq!(servable_tls12(""), None);
+        assert_eq!(
+            servable_tls12(
+                "ECDHE-RSA-AES128-GCM-SHA256:bogus:TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"
+            ),
+            Some(vec![
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+            ])
+        );
+        assert_eq!(servable_tls12("AES256-SHA:bogus"), Some(vec![]));
+        assert_eq!(servable_tls12("HIGH:!aNULL").map(|v| v.len()), Some(6));
     }
 }

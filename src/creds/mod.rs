@@ -11,12 +11,14 @@
 //! - [`proxy`]: the `http-proxy` setting, `/etc/environment`, noProxy coverage.
 //! - [`settings`]: `auto-rotate-rke2-certs`, `ssl-certificates`, `additional-ca`.
 //! - [`registries`]: the `containerd-registry` setting against the nodes' `registries.yaml`.
+//! - [`cloudcred`]: Harvester cloud credentials in Rancher, their tokens' expiry.
 //!
 //! Secrets (passwords, tokens, proxy credentials) are held in zeroising
 //! wrappers and never appear in `Debug`, `Display` or error messages.
 
 pub mod certs;
 pub mod ciphers;
+pub mod cloudcred;
 pub mod keys;
 pub mod level;
 pub mod oem;

@@ -207,7 +207,7 @@ impl SslCertificates {
         Zeroizing::new(String::from_utf8_lossy(&out).into_owned())
     }
 
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.ca.is_empty() && self.public_certificate.is_empty() && self.private_key.is_empty()
     }
 }
@@ -527,14 +527,13 @@ fn leaf_rsa_bits(chain: &str) -> Option<usize> {
     }
 }
 
-fn describe_ssl_parameters(d: &mut Described, value: &str) {
+/// `protocols` and `ciphers` of an `ssl-parameters` value (empty when
+/// absent; an empty value has neither); None when it is not JSON.
+pub fn ssl_parameters(value: &str) -> Option<(String, String)> {
     let m = if value.trim().is_empty() {
         WipedMap(serde_json::Map::new())
     } else {
-        match json_map(value) {
-            Ok(m) => m,
-            Err(_) => return,
-        }
+        json_map(value).ok()?
     };
     let get = |k| {
         go_field(&m, k)
@@ -542,7 +541,36 @@ fn describe_ssl_parameters(d: &mut Described, value: &str) {
             .unwrap_or("")
             .to_string()
     };
-    let (protocols, ciphers) = (get("protocols"), get("ciphers"));
+    Some((get("protocols"), get("ciphers")))
+}
+
+/// What an ingress that can only serve TLS 1.2 and 1.3 (the lab's, on
+/// rustls) serves for an `ssl-parameters` value, as nginx applies
+/// `ssl_protocols` and `ssl_ciphers`: the listed protocols (all when none
+/// is listed; SSLv2 to TLSv1.1 are accepted but cannot be served), and for
+/// TLS 1.2 the suites the ciphers select (`None`: its defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedTls {
+    pub tls12: bool,
+    pub tls13: bool,
+    pub tls12_suites: Option<Vec<&'static str>>,
+}
+
+pub fn served_tls(value: &str) -> ServedTls {
+    let (protocols, ciphers) = ssl_parameters(value).unwrap_or_default();
+    let listed: Vec<&str> = protocols.split_whitespace().collect();
+    let allows = |p: &str| listed.is_empty() || listed.contains(&p);
+    ServedTls {
+        tls12: allows("TLSv1.2"),
+        tls13: allows("TLSv1.3"),
+        tls12_suites: super::ciphers::servable_tls12(&ciphers),
+    }
+}
+
+fn describe_ssl_parameters(d: &mut Described, value: &str) {
+    let Some((protocols, ciphers)) = ssl_parameters(value) else {
+        return;
+    };
     let shown = |s: &str| {
         if s.is_empty() {
             "- (the ingress's defaults)".to_string()

@@ -143,13 +143,13 @@ pub fn consequences(name: &str) -> Vec<String> {
             "Harvester copies the bundle into its CA secrets (Harvester, longhorn-system, cattle-system) and the CDI config maps; RKE2 is unaffected",
         ),
         values::SSL_CERTIFICATES => s(
-            "Harvester writes cattle-system/tls-ingress, points the ingress at it and redeploys Rancher; an empty value resets to Harvester's own certificate; harvcred then dials the ingress (port 443 of the kubeconfig's host) until it presents the new one",
+            "Harvester writes cattle-system/tls-ingress, points the ingress at it and redeploys Rancher; an empty value resets the ingress to Harvester's own certificate (tls-rancher-internal) but leaves the last certificate and key in cattle-system/tls-ingress; harvcred then dials the ingress (port 443 of the kubeconfig's host) until it presents the new one",
         ),
         values::SSL_PARAMETERS => s(
-            "the ingress reloads with these protocols and ciphers; if clients can no longer connect, delete the value (an empty value) to recover",
+            "the ingress restarts with these protocols and ciphers; harvcred then dials it (port 443 of the kubeconfig's host) offering TLSv1.2 and TLSv1.3 and reports which it negotiates; if no handshake works, clients can no longer connect: delete the value (an empty value) or roll back to recover",
         ),
         values::CONTAINERD_REGISTRY => s(
-            "Harvester writes /etc/rancher/rke2/registries.yaml on the nodes and removes Configs[*].Auth from the setting after syncing (the credentials move to fleet-local secrets)",
+            "Harvester writes the secret cattle-system/harvester-containerd-registry and removes Configs[*].Auth from the setting after syncing (the credentials move to fleet-local secrets); Rancher writes /etc/rancher/rke2/registries.yaml and restarts RKE2 on every node, one node at a time; harvcred then compares each node's file with the setting",
         ),
         _ => Vec::new(),
     }
@@ -386,6 +386,38 @@ impl Io {
             "the ingress at {host}:{} presents SHA-256 {seen}",
             settings::INGRESS_PORT
         ));
+        tokio::task::yield_now().await;
+        Ok(())
+    }
+
+    /// After an `ssl-parameters` change is configured, TLS dials of the
+    /// ingress offering TLSv1.2 only and TLSv1.3 only, until it answers as
+    /// the new value says (it restarts after `configured`): which it
+    /// negotiates, or that no handshake works (the cluster's UI and
+    /// Rancher's kubeconfigs locked out) with the recovery.
+    async fn verify_ingress_protocols(
+        &self,
+        work: &SettingWork,
+        progress: &dyn Fn(String),
+    ) -> Result<(), String> {
+        let Some(host) = self.context.host.clone() else {
+            return Err(
+                "applied, but no host to dial the ingress at: the kubeconfig names no server host"
+                    .into(),
+            );
+        };
+        let seen = settings::follow_ingress_protocols(
+            &host,
+            settings::INGRESS_PORT,
+            &values::served_tls(&work.new.0),
+            self.verify_timeout,
+            progress,
+        )
+        .await?;
+        progress(seen);
+        // The walk shows progress only while verifying: let it take this
+        // line before the verdict ends that.
+        tokio::task::yield_now().await;
         Ok(())
     }
 
@@ -516,6 +548,9 @@ impl ChangeIo<SettingChange> for Io {
         match verdict {
             Verified::Configured if self.name == values::SSL_CERTIFICATES => {
                 self.verify_ingress(work, progress).await
+            }
+            Verified::Configured if self.name == values::SSL_PARAMETERS => {
+                self.verify_ingress_protocols(work, progress).await
             }
             Verified::Configured => Ok(()),
             Verified::NotConfigured(m) | Verified::Timeout(m) => Err(m),

@@ -69,7 +69,7 @@ impl LabDir {
 
     /// Everything the lab writes in its folder, by name: `lab down` removes
     /// these and nothing else.
-    pub const WRITTEN: [&'static str; 13] = [
+    pub const WRITTEN: [&'static str; 14] = [
         "lab.json",
         "lab.json.tmp",
         "kubeconfig",
@@ -81,6 +81,7 @@ impl LabDir {
         "api-token",
         "supervisor.log",
         super::api::REQUEST_LOG_FILE,
+        super::api::rancher::REQUEST_LOG_FILE,
         "share",
         "nodes",
     ];

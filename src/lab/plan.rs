@@ -57,10 +57,16 @@ pub enum Scenario {
     /// Harvester before v1.3: the API serves no CloudInit resource (no
     /// `node.harvesterhci.io` group), so persisting means editing `/oem`.
     NoCloudinit,
+    /// The lab's Rancher holds a Harvester cloud credential whose token
+    /// expires in 5 days.
+    CloudcredExpiring,
+    /// The lab's Rancher holds a Harvester cloud credential whose token
+    /// expired 2 days ago.
+    CloudcredExpired,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Healthy,
         Scenario::CertsExpiring,
         Scenario::KcmCertExpired,
@@ -71,6 +77,8 @@ impl Scenario {
         Scenario::OldLayout,
         Scenario::CloudinitPassword,
         Scenario::NoCloudinit,
+        Scenario::CloudcredExpiring,
+        Scenario::CloudcredExpired,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +93,8 @@ impl Scenario {
             Scenario::OldLayout => "old-layout",
             Scenario::CloudinitPassword => "cloudinit-password",
             Scenario::NoCloudinit => "no-cloudinit",
+            Scenario::CloudcredExpiring => "cloudcred-expiring",
+            Scenario::CloudcredExpired => "cloudcred-expired",
         }
     }
 
@@ -117,6 +127,12 @@ impl Scenario {
             }
             Scenario::NoCloudinit => {
                 "before Harvester v1.3: the API serves no CloudInit resource (node.harvesterhci.io)"
+            }
+            Scenario::CloudcredExpiring => {
+                "the lab's Rancher holds a Harvester cloud credential whose token expires in 5 days"
+            }
+            Scenario::CloudcredExpired => {
+                "the lab's Rancher holds a Harvester cloud credential whose token expired 2 days ago"
             }
         }
     }

@@ -110,7 +110,11 @@ async fn supervise(dir: &Path) -> Result<()> {
     })?;
     eprintln!("supervisor: lab ready after {secs:.2} s");
 
-    let Running { api, mut events } = running;
+    let Running {
+        api,
+        mut events,
+        rancher: _rancher,
+    } = running;
     let mut kubelets = Kubelets::new(&ctx.plan());
     let mut beat = tokio::time::interval(HEARTBEAT_EVERY);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -211,6 +215,8 @@ impl Kubelets {
 struct Running {
     api: api::ApiHandle,
     events: tokio::sync::mpsc::UnboundedReceiver<NodeEvent>,
+    /// Serves until dropped with the rest.
+    rancher: api::rancher::RancherHandle,
 }
 
 /// What the main loop hears from the nodes' lives.
@@ -288,8 +294,8 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
     let api = api::serve(api::ApiConfig {
         plan: plan.clone(),
         listen: (plan.gateway(), plan.api_port).into(),
-        serving_cert_pem: serving_cert,
-        serving_key_pem: serving_key,
+        serving_cert_pem: serving_cert.clone(),
+        serving_key_pem: serving_key.clone(),
         client_ca_pem: material.pki().client_ca_pem().to_string(),
         bearer_token: api_token,
         server_token: material.server_token().to_string(),
@@ -305,12 +311,28 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
     })
     .await
     .context("starting the lab's API")?;
-    let kubeconfig = api::kubeconfig_yaml(
+    let rancher = api::rancher::serve(api::rancher::RancherConfig {
+        plan: plan.clone(),
+        listen: (plan.gateway(), api::rancher::RANCHER_PORT).into(),
+        serving_cert_pem: serving_cert.clone(),
+        serving_key_pem: serving_key.clone(),
+        serving_ca_pem: material.pki().server_ca_pem().to_string(),
+        client_ca_pem: material.pki().client_ca_pem().to_string(),
+    })
+    .await
+    .context("starting the lab's Rancher")?;
+    let rancher_url = rancher.local_url();
+    let kubeconfig = api::kubeconfig_with_rancher_yaml(
         &plan.api_url(),
         material.pki().server_ca_pem(),
         &client_cert,
         &client_key,
         &format!("harvcred-lab-{}", plan.id),
+        Some(api::RancherContext {
+            name: api::rancher::CONTEXT,
+            server_url: &rancher_url,
+            token: rancher.admin_token(),
+        }),
     );
     write_secret(&dir.kubeconfig(), &kubeconfig)?;
 
@@ -345,7 +367,11 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
         .await
         .context("creating the cloudinit-password CloudInit")?;
     }
-    Ok(Running { api, events })
+    Ok(Running {
+        api,
+        events,
+        rancher,
+    })
 }
 
 /// systemd-nspawn's exit status when the container rebooted.

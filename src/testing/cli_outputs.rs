@@ -1,6 +1,6 @@
 //! Every corpus entry through the CLI outputs `display.rs` leaves out:
-//! `proxy show`, `password check`, `settings show` (all four settings) and
-//! `token show`, as tables and as JSON. Text is checked character by
+//! `proxy show`, `password check`, `settings show` (all four settings),
+//! `token show` and `cloudcreds show`, as tables and as JSON. Text is checked character by
 //! character (no ratatui in between); JSON must carry the exact remote
 //! value and parse back.
 
@@ -131,6 +131,42 @@ fn token_view(text: &str) -> crate::flows::token::TokenView {
     }
 }
 
+/// A Rancher whose one cloud credential carries `text` in every name the
+/// Rancher chooses: secret name, display name, cluster id and name, token
+/// name and expiry, the TTL setting.
+fn cloudcreds_inventory(text: &str) -> crate::cluster::rancher::Inventory {
+    use crate::cluster::rancher::{CredentialRow, Inventory};
+    use crate::creds::cloudcred::{self as cc, TokenInfo, TokenLookup};
+    use base64::Engine;
+    let b = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    // JSON strings are YAML scalars: the hostile token name survives quoting.
+    let token = serde_json::to_string(&format!("kubeconfig-user-{text}:S3cret")).unwrap();
+    let kc = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster:\n    server: https://r/k8s/clusters/c-m-1\nusers:\n- name: a\n  user:\n    token: {token}\ncontexts:\n- name: a\n  context:\n    cluster: a\n    user: a\ncurrent-context: a\n"
+    );
+    let secret = serde_json::json!({
+        "metadata": {"name": format!("cc-{text}"), "resourceVersion": "1",
+            "annotations": {(cc::DISPLAY_NAME_ANNOTATION): format!("display {text}")}},
+        "data": {(cc::KUBECONFIG_KEY): b(&kc), (cc::CLUSTER_ID_KEY): b(&format!("c-m-{text}"))},
+    });
+    Inventory {
+        ttl_minutes: Ok(format!("ttl {text}")),
+        rows: vec![CredentialRow {
+            cred: cc::from_secret(&secret).unwrap(),
+            cluster_name: Some(format!("cluster {text}")),
+            token: TokenLookup::Found(TokenInfo {
+                name: format!("kubeconfig-user-{text}"),
+                expires_at: Some(3 * 86_400),
+                expires_at_text: format!("expiry {text}"),
+                expired: false,
+                ttl: 0,
+                user_id: format!("user {text}"),
+                cluster_name: format!("c-m-{text}"),
+            }),
+        }],
+    }
+}
+
 #[test]
 fn the_other_cli_outputs_print_hostile_remote_text_only_escaped() {
     use crate::cluster::settings::{Configured, ProxyRead};
@@ -197,8 +233,36 @@ fn the_other_cli_outputs_print_hostile_remote_text_only_escaped() {
             Some(&serde_json::to_value(&v).unwrap()),
         );
 
+        // cloudcreds show
+        let inv = cloudcreds_inventory(text);
+        let t = Thresholds::default();
+        let (out, _) = crate::cli::cloudcreds::show_text(text, text, &inv, 0, &t, false).unwrap();
+        run("cloudcreds show", &out, None);
+        assert!(!out.contains("S3cret"), "{name}: {out}");
+        let (out, _) = crate::cli::cloudcreds::show_text(text, text, &inv, 0, &t, true).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let cred = &back["credentials"][0];
+        assert_eq!(cred["display_name"], format!("display {text}"), "{name}");
+        assert_eq!(cred["cluster_name"], format!("cluster {text}"), "{name}");
+        run("cloudcreds show --json", &out, Some(&back));
+
         if name == &"csi clear screen" {
             // Each output shows the remote words (escaped): not vacuous.
+            let (cc, _) =
+                crate::cli::cloudcreds::show_text(text, text, &inv, 0, &t, false).unwrap();
+            for w in [
+                "cc-",
+                "display ",
+                "cluster ",
+                "kubeconfig-user-",
+                "expiry ",
+                "ttl ",
+            ] {
+                assert!(
+                    cc.contains(&format!("{w}{e}", e = "\\e[2J\\e[H")),
+                    "{w}: {cc}"
+                );
+            }
             let e = "\\e[2J\\e[H";
             let (proxy, _) = crate::cli::proxy::show_text(&cur, &facts, false).unwrap();
             assert!(proxy.contains(&format!("message {e}")), "{proxy}");

@@ -9,11 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use base64::Engine;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::NodeOps;
-use super::resources::{Kind, ready_condition, setting_condition};
+use super::resources::{
+    CDI_CA_CONFIG_MAP, CDI_CA_KEY, Kind, TLS_INGRESS_SECRET, ready_condition, setting_condition,
+};
 use super::store::{Store, now_rfc3339};
 
 use crate::lab::exec::{node_root_sh, node_root_sh_ok};
@@ -120,6 +123,8 @@ pub struct Controllers {
     pub ingress: std::sync::OnceLock<(Arc<super::ingress::IngressCerts>, std::net::SocketAddr)>,
     /// Bumped by each ssl-certificates sync; only the newest switches the ingress.
     ingress_seq: AtomicU64,
+    /// Bumped by each ssl-parameters sync; only the newest restarts the ingress.
+    ssl_parameters_seq: AtomicU64,
 }
 
 impl Controllers {
@@ -136,6 +141,7 @@ impl Controllers {
             tasks: std::sync::Mutex::new(Vec::new()),
             ingress: std::sync::OnceLock::new(),
             ingress_seq: AtomicU64::new(0),
+            ssl_parameters_seq: AtomicU64::new(0),
         });
         me.start_cloudinit_resync();
         me.start_kubelet_status();
@@ -223,16 +229,22 @@ impl Controllers {
                     && let Some(new) = new
                     && needs_sync(new)
                 {
-                    let value = new["value"].as_str().unwrap_or("").to_string();
-                    let seq = self.ingress_seq.fetch_add(1, Ordering::SeqCst) + 1;
+                    let value = Zeroizing::new(new["value"].as_str().unwrap_or("").to_string());
+                    let seq = match name {
+                        "ssl-certificates" => self.ingress_seq.fetch_add(1, Ordering::SeqCst) + 1,
+                        "ssl-parameters" => {
+                            self.ssl_parameters_seq.fetch_add(1, Ordering::SeqCst) + 1
+                        }
+                        _ => 0,
+                    };
                     let (me, name) = (self.clone(), name.to_string());
                     self.spawn(async move {
                         me.sync_setting(&name, &value);
-                        if name == "containerd-registry" {
-                            me.write_registries(&value).await;
-                        }
-                        if name == "ssl-certificates" {
-                            me.switch_ingress(seq, &value).await;
+                        match name.as_str() {
+                            "containerd-registry" => me.write_registries(&value).await,
+                            "ssl-certificates" => me.switch_ingress(seq, &value).await,
+                            "ssl-parameters" => me.restart_ingress_with(seq, &value).await,
+                            _ => {}
                         }
                     });
                 }
@@ -290,10 +302,23 @@ impl Controllers {
     /// removes `Configs[*].Auth` from the setting's value (the credentials
     /// live on in the Rancher cluster's secrets).
     /// Like Harvester's handler, it records the hash of the value it synced
-    /// with the condition (True for a value, False for an empty one).
+    /// with the condition (True for a value, False for an empty one, False
+    /// with the error when a copy could not be written).
     fn sync_setting(&self, name: &str, value: &str) {
-        let value = match name {
+        let copied = match name {
+            "additional-ca" => {
+                self.copy_additional_ca(value);
+                Ok(())
+            }
+            "ssl-certificates" => self.write_tls_ingress(value),
             "containerd-registry" => {
+                self.write_registry_secret(value);
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        let value = match name {
+            "containerd-registry" if copied.is_ok() => {
                 without_registry_auth(value).unwrap_or_else(|| value.to_string())
             }
             _ => value.to_string(),
@@ -302,14 +327,138 @@ impl Controllers {
             if s["value"].as_str().unwrap_or("") != value {
                 s["value"] = json!(value);
             }
-            s["metadata"]["annotations"][HASH_ANNOTATION] = json!(setting_hash(&value));
-            set_setting_condition(s, !value.is_empty(), "", "");
+            match &copied {
+                Ok(()) => {
+                    s["metadata"]["annotations"][HASH_ANNOTATION] = json!(setting_hash(&value));
+                    set_setting_condition(s, !value.is_empty(), "", "");
+                }
+                Err(e) => set_setting_condition(s, false, "", e),
+            }
         });
+    }
+
+    /// `data` as the data of `ns/name`: the object created when missing,
+    /// its data replaced otherwise (as Harvester's syncers write a secret).
+    fn put_data(&self, kind: Kind, ns: &str, name: &str, data: Value) {
+        if self
+            .store
+            .modify(kind, ns, name, |o| o["data"] = data.clone())
+            .is_some()
+        {
+            return;
+        }
+        let def = kind.def();
+        let mut obj = json!({
+            "apiVersion": def.api_version(),
+            "kind": def.kind,
+            "metadata": {"name": name, "namespace": ns},
+            "data": data,
+        });
+        if kind == Kind::Secret {
+            obj["type"] = json!("Opaque");
+        }
+        if let Err(e) = self.store.create(kind, obj, false) {
+            tracing::warn!("{ns}/{name}: {}", e.message);
+        }
+    }
+
+    /// `additional_ca.go`: the bundle into the `harvester-additional-ca`
+    /// secrets of harvester-system, longhorn-system and cattle-system
+    /// (created when missing), `AWS_CERT` of the backup-target secret (when
+    /// there is one) and every CDI importer config map that exists. An empty
+    /// value empties them all; nothing is deleted.
+    fn copy_additional_ca(&self, value: &str) {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(value);
+        for ns in ADDITIONAL_CA_NAMESPACES {
+            self.put_data(
+                Kind::Secret,
+                ns,
+                ADDITIONAL_CA_SECRET,
+                json!({ ADDITIONAL_CA_FILE: b64 }),
+            );
+        }
+        self.store
+            .modify(Kind::Secret, "longhorn-system", BACKUP_TARGET_SECRET, |s| {
+                s["data"]["AWS_CERT"] = json!(b64);
+            });
+        for cm in self.store.list(Kind::ConfigMap, None).0 {
+            if super::store::name_of(&cm) == CDI_CA_CONFIG_MAP {
+                let ns = super::store::meta_str(&cm, "namespace").unwrap_or("");
+                self.store
+                    .modify(Kind::ConfigMap, ns, CDI_CA_CONFIG_MAP, |c| {
+                        c["data"] = json!({ CDI_CA_KEY: value });
+                    });
+            }
+        }
+    }
+
+    /// `ssl_certificate.go`: the certificate and key into the existing
+    /// `cattle-system/tls-ingress` (Harvester fails when it is missing). An
+    /// empty value only points the ingress back at Harvester's internal
+    /// certificate: the secret keeps the last certificate and key.
+    fn write_tls_ingress(&self, value: &str) -> Result<(), String> {
+        let Ok(s) = crate::creds::setting_values::SslCertificates::parse(value) else {
+            return Ok(()); // the webhook let through only JSON
+        };
+        if s.is_empty() {
+            return Ok(());
+        }
+        let b64 = |t: &str| Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(t));
+        let (crt, key) = (b64(&s.public_certificate), b64(&s.private_key));
+        self.store
+            .modify(Kind::Secret, "cattle-system", TLS_INGRESS_SECRET, |sec| {
+                sec["data"]["tls.crt"] = json!(crt.as_str());
+                sec["data"]["tls.key"] = json!(key.as_str());
+            })
+            .map(|_| ())
+            .ok_or_else(|| format!("secrets \"{TLS_INGRESS_SECRET}\" not found"))
+    }
+
+    /// `containerd_registry.go`: the registries (auth included, before the
+    /// syncer strips it from the setting) as `registries.yaml` of
+    /// `cattle-system/harvester-containerd-registry`; an empty value empties
+    /// the key of an existing secret.
+    fn write_registry_secret(&self, value: &str) {
+        let yaml = crate::creds::registries::render(value);
+        match yaml {
+            Some(y) => {
+                let b64 =
+                    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(y.as_bytes()));
+                self.put_data(
+                    Kind::Secret,
+                    "cattle-system",
+                    REGISTRY_SECRET,
+                    json!({ REGISTRY_SECRET_KEY: b64.as_str() }),
+                );
+            }
+            None => {
+                self.store
+                    .modify(Kind::Secret, "cattle-system", REGISTRY_SECRET, |s| {
+                        s["data"] = json!({ REGISTRY_SECRET_KEY: "" });
+                    });
+            }
+        }
     }
 
     /// The ingress `ssl-certificates` points at.
     pub fn set_ingress(&self, certs: Arc<super::ingress::IngressCerts>, at: std::net::SocketAddr) {
+        if let Some(s) = self.store.get(Kind::Setting, "", "ssl-parameters") {
+            certs.apply_ssl_parameters(s["value"].as_str().unwrap_or(""));
+        }
         let _ = self.ingress.set((certs, at));
+    }
+
+    /// Harvester's ssl-parameters syncer hands the protocols and ciphers to
+    /// the ingress controller, which restarts with them a moment after
+    /// `configured`.
+    async fn restart_ingress_with(&self, seq: u64, value: &str) {
+        let Some((certs, _)) = self.ingress.get() else {
+            return;
+        };
+        tokio::time::sleep(INGRESS_RESTART).await;
+        if self.ssl_parameters_seq.load(Ordering::SeqCst) == seq {
+            certs.apply_ssl_parameters(value);
+        }
     }
 
     /// Harvester's ssl-certificates syncer writes `cattle-system/tls-ingress`,
@@ -340,18 +489,16 @@ impl Controllers {
     }
 
     /// Rancher's planner, after Harvester copied the registries (and their
-    /// auth, kept in `fleet-local` secrets) into the Cluster: each node's
-    /// `/etc/rancher/rke2/registries.yaml`, one node at a time. An empty
-    /// setting leaves no registries: the file is removed [U: whether Rancher
-    /// removes or empties it; harvcred reads both as no registries]. The
-    /// planner also restarts RKE2 for it; the lab does not (nothing in the
-    /// lab pulls images).
+    /// auth, kept in `fleet-local` secrets) into the Cluster: on each node,
+    /// one node at a time (servers first), `/etc/rancher/rke2/registries.yaml`
+    /// is written and RKE2 restarted to load it. An empty setting leaves no
+    /// registries: the file is removed [U: whether Rancher removes or empties
+    /// it; harvcred reads both as no registries].
     async fn write_registries(&self, value: &str) {
-        use base64::Engine;
         let Some(ops) = &self.node_ops else { return };
         let path = crate::creds::registries::REGISTRIES_YAML;
         // The file holds passwords: it travels base64 on the script's stdin, mode 0600.
-        let script = match crate::creds::registries::render(value) {
+        let write = match crate::creds::registries::render(value) {
             Some(y) => Zeroizing::new(format!(
                 "set -e\nmkdir -p /etc/rancher/rke2\nf={path}\nprintf %s '{}' | base64 -d > \"$f.tmp\"\nchmod 600 \"$f.tmp\"\nmv \"$f.tmp\" \"$f\"\n",
                 base64::engine::general_purpose::STANDARD.encode(y.as_bytes())
@@ -359,11 +506,49 @@ impl Controllers {
             None => Zeroizing::new(format!("rm -f {path}\n")),
         };
         let _one_plan_at_a_time = self.rotation.lock().await;
+        if self
+            .restart_one_at_a_time(ops, &write, "registries.yaml", || true)
+            .await
+        {
+            self.set_control_plane_ready(true, "");
+        }
+    }
+
+    /// Rancher's planner running `before` then restarting RKE2 on each node,
+    /// one node at a time (a server's probes pass before the next node), with
+    /// the RKEControlPlane not Ready meanwhile. False when a node failed (it
+    /// stays reported) or `current` turned false (a newer plan takes over).
+    async fn restart_one_at_a_time(
+        &self,
+        ops: &NodeOps,
+        before: &str,
+        what: &str,
+        current: impl Fn() -> bool,
+    ) -> bool {
         for n in self.planner_order() {
+            let unit = n.role.rke2_unit();
+            self.set_control_plane_ready(
+                false,
+                &format!("configuring node {}: restarting {unit}", n.name),
+            );
+            let script = Zeroizing::new(format!("{before}systemctl restart {unit}\n"));
             if let Err(e) = node_root_sh_ok(&ops.ssh_config, &n.name, &script).await {
-                tracing::warn!(node = %n.name, "writing registries.yaml failed: {e:#}");
+                tracing::warn!(node = %n.name, "restarting RKE2 for {what} failed: {e:#}");
+                self.set_control_plane_ready(
+                    false,
+                    &format!("restarting {unit} failed on {}", n.name),
+                );
+                return false;
+            }
+            if n.role == Role::Server
+                && !self
+                    .wait_for_probes(&ops.ssh_config, &n.name, &current)
+                    .await
+            {
+                return false;
             }
         }
+        true
     }
 
     /// Harvester's http-proxy syncer writes the agent env vars into the
@@ -435,33 +620,13 @@ impl Controllers {
             return; // the newer change restarts the nodes itself
         }
         let Some(ops) = &self.node_ops else { return };
-        for n in self.planner_order() {
-            self.set_control_plane_ready(
-                false,
-                &format!(
-                    "configuring node {}: restarting {}",
-                    n.name,
-                    n.role.rke2_unit()
-                ),
-            );
-            let script = format!("systemctl restart {}\n", n.role.rke2_unit());
-            if let Err(e) = node_root_sh_ok(&ops.ssh_config, &n.name, &script).await {
-                tracing::warn!(node = %n.name, "restarting RKE2 for http-proxy failed: {e:#}");
-                self.set_control_plane_ready(
-                    false,
-                    &format!("restarting {} failed on {}", n.role.rke2_unit(), n.name),
-                );
-                return;
-            }
-            if n.role == Role::Server
-                && !self
-                    .wait_for_probes(&ops.ssh_config, &n.name, || {
-                        self.proxy_seq.load(Ordering::SeqCst) == seq
-                    })
-                    .await
-            {
-                return; // the newer change's plan takes over
-            }
+        if !self
+            .restart_one_at_a_time(ops, "", "http-proxy", || {
+                self.proxy_seq.load(Ordering::SeqCst) == seq
+            })
+            .await
+        {
+            return; // a node failed, or the newer change's plan takes over
         }
         self.set_control_plane_ready(true, "");
     }
@@ -998,6 +1163,18 @@ const SYNCED_SETTINGS: [&str; 4] = [
     "ssl-parameters",
     "containerd-registry",
 ];
+
+/// Harvester's additional-ca secret, its key, and where it goes
+/// (`util.AdditionalCASecretName`, `util.AdditionalCAFileName`).
+const ADDITIONAL_CA_SECRET: &str = "harvester-additional-ca";
+const ADDITIONAL_CA_FILE: &str = "additional-ca.pem";
+const ADDITIONAL_CA_NAMESPACES: [&str; 3] =
+    ["harvester-system", "longhorn-system", "cattle-system"];
+/// Longhorn's backup-target secret, given `AWS_CERT` (`util.BackupTargetSecretName`).
+const BACKUP_TARGET_SECRET: &str = "harvester-backup-target-secret";
+/// The containerd-registry syncer's secret and key (`util.ContainerdRegistrySecretName`).
+const REGISTRY_SECRET: &str = "harvester-containerd-registry";
+const REGISTRY_SECRET_KEY: &str = "registries.yaml";
 
 /// How long the lab's ingress takes to restart with a new certificate.
 const INGRESS_RESTART: Duration = Duration::from_millis(1500);

@@ -2,21 +2,25 @@
 //! rke2-ingress-nginx in older releases) on the VIP's port 443: it presents the
 //! `ssl-certificates` certificate once Harvester's syncer has pointed the
 //! ingress at `cattle-system/tls-ingress`, and its own certificate (as
-//! Harvester's `tls-rancher-internal`) when the setting is empty. It answers
-//! every request 404: what matters is the certificate a TLS dial sees.
+//! Harvester's `tls-rancher-internal`) when the setting is empty; it serves
+//! the protocols and TLS 1.2 ciphers of `ssl-parameters` as nginx applies
+//! them (`creds::setting_values::served_tls`). It answers every request
+//! 404: what matters is what a TLS dial sees.
 
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::{ServerConfig, SupportedCipherSuite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+
+use crate::creds::setting_values::{ServedTls, served_tls};
 
 /// Harvester's ingress port on the VIP.
 pub const INGRESS_PORT: u16 = 443;
@@ -26,6 +30,7 @@ pub const INGRESS_PORT: u16 = 443;
 pub struct IngressCerts {
     internal: Arc<CertifiedKey>,
     current: RwLock<Arc<CertifiedKey>>,
+    tls: RwLock<ServedTls>,
 }
 
 fn certified(cert_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>> {
@@ -60,6 +65,7 @@ impl IngressCerts {
         Ok(Arc::new(IngressCerts {
             current: RwLock::new(internal.clone()),
             internal,
+            tls: RwLock::new(served_tls("")),
         }))
     }
 
@@ -74,6 +80,39 @@ impl IngressCerts {
     /// Back to its own certificate.
     pub fn reset(&self) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = self.internal.clone();
+    }
+
+    /// Serve from now on what the `ssl-parameters` value says.
+    pub fn apply_ssl_parameters(&self, value: &str) {
+        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = served_tls(value);
+    }
+
+    /// The server configuration for the next connection; None when the
+    /// parameters leave nothing to serve (every handshake then fails, as
+    /// with an nginx whose protocols it cannot speak).
+    fn server_config(self: &Arc<Self>) -> Option<Arc<ServerConfig>> {
+        let tls = self.tls.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider.cipher_suites.retain(|s| match s {
+            SupportedCipherSuite::Tls13(_) => true,
+            SupportedCipherSuite::Tls12(_) => tls
+                .tls12_suites
+                .as_ref()
+                .is_none_or(|keep| keep.contains(&format!("{:?}", s.suite()).as_str())),
+        });
+        let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+        if tls.tls13 {
+            versions.push(&rustls::version::TLS13);
+        }
+        if tls.tls12 {
+            versions.push(&rustls::version::TLS12);
+        }
+        let cfg = ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&versions)
+            .ok()?
+            .with_no_client_auth()
+            .with_cert_resolver(self.clone());
+        Some(Arc::new(cfg))
     }
 }
 
@@ -94,16 +133,6 @@ pub async fn serve(
     certs: Arc<IngressCerts>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg =
-        match ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
-            Ok(b) => b.with_no_client_auth().with_cert_resolver(certs),
-            Err(e) => {
-                tracing::warn!("lab ingress: {e}");
-                return;
-            }
-        };
-    let acceptor = TlsAcceptor::from(Arc::new(cfg));
     loop {
         let tcp = tokio::select! {
             r = listener.accept() => match r {
@@ -115,7 +144,13 @@ pub async fn serve(
             },
             _ = shutdown.changed() => return,
         };
-        let acceptor = acceptor.clone();
+        // Built per connection: a new ssl-parameters value applies to the
+        // next handshake, as after the ingress's restart.
+        let Some(cfg) = certs.server_config() else {
+            drop(tcp);
+            continue;
+        };
+        let acceptor = TlsAcceptor::from(cfg);
         tokio::spawn(async move {
             let answer = async {
                 let mut tls = acceptor.accept(tcp).await?;

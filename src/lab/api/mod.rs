@@ -30,6 +30,7 @@ mod errors;
 pub mod ingress;
 mod kubeconfig;
 mod probe;
+pub mod rancher;
 mod resources;
 mod routes;
 mod server;
@@ -49,7 +50,7 @@ use tokio::sync::watch;
 
 use crate::lab::plan::LabPlan;
 
-pub use kubeconfig::kubeconfig_yaml;
+pub use kubeconfig::{RancherContext, kubeconfig_with_rancher_yaml, kubeconfig_yaml};
 
 /// Everything the API needs to start. Debug output leaves out the key and
 /// the tokens.

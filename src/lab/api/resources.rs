@@ -11,6 +11,7 @@ pub enum Kind {
     Node,
     Namespace,
     Secret,
+    ConfigMap,
     Setting,
     CloudInit,
     Cluster,
@@ -42,7 +43,7 @@ const ALL: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 
-pub static DEFS: [ResourceDef; 7] = [
+pub static DEFS: [ResourceDef; 8] = [
     ResourceDef {
         kind_id: Kind::Node,
         group: "",
@@ -79,6 +80,19 @@ pub static DEFS: [ResourceDef; 7] = [
         namespaced: true,
         verbs: READ,
         short_names: &[],
+        custom: false,
+        status_subresource: false,
+    },
+    ResourceDef {
+        kind_id: Kind::ConfigMap,
+        group: "",
+        version: "v1",
+        plural: "configmaps",
+        singular: "configmap",
+        kind: "ConfigMap",
+        namespaced: true,
+        verbs: READ,
+        short_names: &["cm"],
         custom: false,
         status_subresource: false,
     },
@@ -201,6 +215,14 @@ pub const NAMESPACES: &[&str] = &[
     "kube-system",
     "longhorn-system",
 ];
+
+/// `cattle-system/tls-ingress`: the ssl-certificates syncer's secret.
+pub const TLS_INGRESS_SECRET: &str = "tls-ingress";
+/// The additional-ca syncer's config map for CDI's importer, and its key
+/// (Harvester's `util.CDIAdditionalCAConfigMapName`; the key is `ca.pem` in
+/// the release that creates it in harvester-system [U: in later ones]).
+pub const CDI_CA_CONFIG_MAP: &str = "harvester-additional-ca-cdi";
+pub const CDI_CA_KEY: &str = "ca.pem";
 
 pub const KUBELET_VERSION: &str = crate::lab::pki::RKE2_VERSION;
 
@@ -374,6 +396,32 @@ pub fn seed(
             "metadata": {"name": "local-rke-state", "namespace": "fleet-local"},
             "type": "rke.cattle.io/cluster-state",
             "data": {"serverToken": b64(server_token), "agentToken": b64(server_token)},
+        }),
+        false,
+    )?;
+    // What Harvester's setting syncers write into and the lab's controllers
+    // keep up to date: the ingress's TLS secret (Harvester's syncer only
+    // updates it, so a fresh cluster has it [U: what it holds before the
+    // first ssl-certificates value; empty here]) and the CDI importer's CA
+    // config map (updated where it exists).
+    store.create(
+        Kind::Secret,
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": TLS_INGRESS_SECRET, "namespace": "cattle-system"},
+            "type": "kubernetes.io/tls",
+            "data": {"tls.crt": "", "tls.key": ""},
+        }),
+        false,
+    )?;
+    store.create(
+        Kind::ConfigMap,
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": CDI_CA_CONFIG_MAP, "namespace": "harvester-system"},
+            "data": {CDI_CA_KEY: ""},
         }),
         false,
     )?;

@@ -101,6 +101,17 @@ fn columns(kind: Kind) -> Vec<Value> {
             ),
             age,
         ],
+        Kind::ConfigMap => vec![
+            name,
+            col(
+                "Data",
+                "string",
+                "",
+                0,
+                "The number of entries in the config map",
+            ),
+            age,
+        ],
         Kind::CloudInit | Kind::Cluster | Kind::RkeControlPlane => vec![name, age],
     }
 }
@@ -170,6 +181,10 @@ fn cells(kind: Kind, obj: &Value, now: time::OffsetDateTime) -> Vec<Value> {
         Kind::Secret => {
             let n = obj["data"].as_object().map_or(0, |m| m.len());
             vec![name, s(&obj["type"]), json!(n), age]
+        }
+        Kind::ConfigMap => {
+            let n = obj["data"].as_object().map_or(0, |m| m.len());
+            vec![name, json!(n), age]
         }
         Kind::CloudInit | Kind::Cluster | Kind::RkeControlPlane => vec![name, age],
     }
