@@ -12,6 +12,10 @@
 //! `$HARVCRED_FAULT_DIR/resume` (at most ten minutes), then goes on. Later
 //! passes of the same point go straight through, so one fault is injected
 //! once per run.
+//!
+//! `backup` and `rename` of a node file happen inside the write script on
+//! the node: there the script itself waits ([`claim`], then
+//! [`announce_and_wait`] once it does; `src/node/write.rs`).
 
 /// The steps a change goes through on a node or the API, as the matrix
 /// names them.
@@ -26,6 +30,31 @@ pub async fn point(step: &str, target: &str) {
     let Some(dir) = pause_here(step, target) else {
         return;
     };
+    wait_for_resume(&dir).await;
+}
+
+/// For a point that pauses elsewhere (on a node, inside the write script):
+/// claims it, without announcing. The caller arranges the pause, then calls
+/// [`announce_and_wait`] once it is really paused there.
+#[cfg(debug_assertions)]
+pub fn claim(step: &str, target: &str) -> Option<std::path::PathBuf> {
+    use std::sync::atomic::Ordering;
+    let (wanted, dir) = requested()?;
+    if !matches(&wanted, step, target) || FIRED.swap(true, Ordering::SeqCst) {
+        return None;
+    }
+    Some(std::path::PathBuf::from(dir))
+}
+
+/// After [`claim`]: say `paused` and wait for `resume`.
+#[cfg(debug_assertions)]
+pub async fn announce_and_wait(dir: &std::path::Path, step: &str, target: &str) {
+    announce(dir, step, target);
+    wait_for_resume(dir).await;
+}
+
+#[cfg(debug_assertions)]
+async fn wait_for_resume(dir: &std::path::Path) {
     let resume = dir.join("resume");
     let deadline = tokio::time::Instant::now() + MAX_PAUSE;
     while !resume.exists() && tokio::time::Instant::now() < deadline {
@@ -54,8 +83,9 @@ pub fn point_blocking(step: &str, target: &str) {
 #[cfg(not(debug_assertions))]
 pub fn point_blocking(_step: &str, _target: &str) {}
 
+/// How long a paused harvcred (or node-side write) waits for `resume`.
 #[cfg(debug_assertions)]
-const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(600);
+pub const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(600);
 #[cfg(debug_assertions)]
 const POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -63,20 +93,22 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// the pause in `paused` and give the folder to wait in.
 #[cfg(debug_assertions)]
 fn pause_here(step: &str, target: &str) -> Option<std::path::PathBuf> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static FIRED: AtomicBool = AtomicBool::new(false);
+    let dir = claim(step, target)?;
+    announce(&dir, step, target);
+    Some(dir)
+}
 
-    let (wanted, dir) = requested()?;
-    if !matches(&wanted, step, target) || FIRED.swap(true, Ordering::SeqCst) {
-        return None;
-    }
-    let dir = std::path::PathBuf::from(dir);
+/// One fault per run: the first point that matches takes it.
+#[cfg(debug_assertions)]
+static FIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cfg(debug_assertions)]
+fn announce(dir: &std::path::Path, step: &str, target: &str) {
     // Written whole by rename, so the test never reads half a line.
     let tmp = dir.join(".paused");
     if std::fs::write(&tmp, format!("{step} {target}\n")).is_ok() {
         let _ = std::fs::rename(&tmp, dir.join("paused"));
     }
-    Some(dir)
 }
 
 #[cfg(debug_assertions)]

@@ -90,6 +90,11 @@ pub struct ClusterSettings {
     /// The token copy Rancher keeps in `fleet-local/local-rke-state` (short
     /// hash only), when it can be read.
     pub cluster_token: Option<crate::creds::report::TokenCopy>,
+    /// The other credential settings (`additional-ca`, `ssl-certificates`,
+    /// `ssl-parameters`, `containerd-registry`) described as `settings show`
+    /// does (no key, no password), for the console's `:settings`; with
+    /// whether the value is customized.
+    pub described: Vec<(&'static str, bool, crate::creds::setting_values::Described)>,
 }
 
 impl ClusterSettings {
@@ -171,10 +176,18 @@ pub async fn read_settings(client: Client) -> ClusterSettings {
             .collect();
         out.kubelet_versions = kubelet_versions(&list.items);
     }
-    for name in [HTTP_PROXY, AUTO_ROTATE, SSL_CERTIFICATES, ADDITIONAL_CA] {
+    use crate::creds::setting_values as values;
+    let names = [HTTP_PROXY, AUTO_ROTATE].into_iter().chain(values::NAMES);
+    for name in names {
         let got = tokio::time::timeout(Duration::from_secs(10), api.get_opt(name)).await;
+        let mut customized = false;
         let value = match got {
             Ok(Ok(Some(obj))) => {
+                customized = obj
+                    .data
+                    .get("value")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|v| !v.is_empty());
                 let value = effective_value(&obj.data);
                 crate::cluster::wipe_object(obj);
                 value
@@ -196,6 +209,10 @@ pub async fn read_settings(client: Client) -> ClusterSettings {
                 return out;
             }
         };
+        if let Some(n) = values::known(name) {
+            let d = values::describe(n, &value, OffsetDateTime::now_utc(), &Thresholds::default());
+            out.described.push((n, customized, d));
+        }
         match name {
             HTTP_PROXY => {
                 let v = if value.trim().is_empty() {
@@ -212,7 +229,8 @@ pub async fn read_settings(client: Client) -> ClusterSettings {
                 out.ssl_certificates =
                     Some(settings::ssl_certificates(&value).map_err(|e| e.to_string()))
             }
-            _ => out.additional_ca = Some(settings::additional_ca(&value)),
+            ADDITIONAL_CA => out.additional_ca = Some(settings::additional_ca(&value)),
+            _ => {}
         }
     }
     out

@@ -37,68 +37,6 @@ fn hc_env(lab: &Lab, home: &Path, env: &[(&str, &Path)], args: &[&str]) -> (i32,
     )
 }
 
-/// Whether `node` lets rancher in with `key` alone, over a new connection
-/// (no master, no agent, no other identity), host key checked.
-fn accepts(lab: &Lab, node: &str, key: &Path) -> bool {
-    let g = Command::new("ssh")
-        .arg("-F")
-        .arg(lab.ssh_config())
-        .args(["-G", node])
-        .output()
-        .unwrap();
-    let g = String::from_utf8(g.stdout).unwrap();
-    let opt = |k: &str| {
-        g.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k} ")))
-            .unwrap()
-            .to_string()
-    };
-    let st = Command::new("ssh")
-        .args(["-F", "/dev/null", "-i"])
-        .arg(key)
-        .args([
-            "-o",
-            &format!("UserKnownHostsFile={}", opt("userknownhostsfile")),
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "IdentityAgent=none",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "ControlMaster=no",
-            "-o",
-            "ControlPath=none",
-            "-o",
-            "ConnectTimeout=10",
-            "-l",
-            "rancher",
-            &opt("hostname"),
-            "true",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    st.status.success()
-}
-
-fn reboot(lab: &Lab, nodes: &[&str]) {
-    let out = Command::new(BIN)
-        .args(["lab", "reboot", "--dir"])
-        .arg(&lab.dir)
-        .args(nodes)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "lab reboot: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Offers `extra` too in the lab's ssh_config (after the operator's key),
 /// as an operator does with a new key: harvcred and `lab reboot` (which
 /// waits for a node by logging in through this file) still reach a node
@@ -221,7 +159,7 @@ fn keys_added_and_removed_stay_so_after_a_reboot_and_nobody_is_locked_out() {
     );
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("not proven"), "{err}");
-    assert!(accepts(&lab, "node2", &operator));
+    assert!(lab.accepts_key("node2", &operator));
 
     // Add to every node (one CloudInit for all), then log in with it.
     let pubfile = new.with_extension("pub");
@@ -239,7 +177,7 @@ fn keys_added_and_removed_stay_so_after_a_reboot_and_nobody_is_locked_out() {
     );
     assert_eq!(code, 0, "{out}{err}");
     for n in ["node1", "node2", "node3"] {
-        assert!(accepts(&lab, n, &new), "{n} accepts the new key");
+        assert!(lab.accepts_key(n, &new), "{n} accepts the new key");
     }
     offer_key_too(&lab, &new);
 
@@ -278,7 +216,7 @@ fn keys_added_and_removed_stay_so_after_a_reboot_and_nobody_is_locked_out() {
         ],
     );
     assert_eq!(code, 0, "{out}{err}");
-    assert!(accepts(&lab, "node3", &third));
+    assert!(lab.accepts_key("node3", &third));
     let third_fp = fingerprint(&third);
     let (code, out, err) = hc(
         &lab,
@@ -328,21 +266,21 @@ fn keys_added_and_removed_stay_so_after_a_reboot_and_nobody_is_locked_out() {
     );
     assert!(!audit.contains("PRIVATE"), "{audit}");
 
-    reboot(&lab, &["node1", "node2", "node3"]);
+    lab.reboot(&["node1", "node2", "node3"]);
     assert!(
-        !accepts(&lab, "node2", &operator),
+        !lab.accepts_key("node2", &operator),
         "node2 refuses the removed key after a reboot"
     );
-    assert!(accepts(&lab, "node2", &new));
+    assert!(lab.accepts_key("node2", &new));
     for n in ["node1", "node3"] {
         assert!(
-            accepts(&lab, n, &operator),
+            lab.accepts_key(n, &operator),
             "{n} still accepts the operator's key"
         );
-        assert!(accepts(&lab, n, &new), "{n} accepts the new key");
+        assert!(lab.accepts_key(n, &new), "{n} accepts the new key");
     }
     assert!(
-        !accepts(&lab, "node3", &third),
+        !lab.accepts_key("node3", &third),
         "the CloudInit key stays gone after a reboot"
     );
 
@@ -440,9 +378,9 @@ fn old_layout_sources_are_edited_and_a_cut_never_leaves_fewer_keys() {
     agent.kill().unwrap();
     agent.wait().unwrap();
     assert_eq!(code, 0, "{out}{err}");
-    reboot(&lab, &["node1"]);
-    assert!(!accepts(&lab, "node1", &operator), "{out}");
-    assert!(accepts(&lab, "node1", &new));
+    lab.reboot(&["node1"]);
+    assert!(!lab.accepts_key("node1", &operator), "{out}");
+    assert!(lab.accepts_key("node1", &new));
     for (name, content) in oem_files(&lab, "node1") {
         let text = String::from_utf8_lossy(&content);
         let fps: Vec<String> = harvcred::creds::oem::parse_oem(&text)

@@ -7,32 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::tmux::Tmux;
+use common::tmux::{Tmux, flat, wait_for};
 
 const TAG: &str = "proxy";
 use common::{BIN, Lab};
-
-/// Polls `ok` until it holds; fails after 10 s.
-fn wait_for(what: &str, ok: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !ok() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "waited 10s for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The screen's text with the box borders and line breaks taken out, so a
-/// message wrapped over two lines can be found whole.
-fn flat(screen: &str) -> String {
-    screen
-        .lines()
-        .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 #[test]
 fn proxy_form_refuses_an_uncovered_node_then_applies_the_fixed_value() {

@@ -893,3 +893,99 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
     assert!(audit.contains("settings.set.ssl-certificates"), "{audit}");
     eprintln!("settings_lab took {:?}", started.elapsed());
 }
+
+/// `settings add-ca` and `remove-ca`: a second CA is added to a bundle and
+/// listed, the first kept byte for byte; the added one is removed by a
+/// fingerprint prefix; an unknown fingerprint exits 2 and writes nothing.
+#[test]
+fn single_cas_are_added_and_removed_with_the_rest_of_the_bundle_kept() {
+    let lab = Lab::up(&["--nodes", "1"]);
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let first = pki(&api_host(&lab)).ca;
+    let (second, _) = expired_ca();
+    let bundle = format!("# the corporate root\n{first}");
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &["settings", "set", "additional-ca", "--value", "-", "--yes"],
+        &bundle,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("second.pem");
+    std::fs::write(&file, &second).unwrap();
+    let (code, out, err) = hc(
+        &lab,
+        home,
+        &[
+            "settings",
+            "add-ca",
+            "--file",
+            file.to_str().unwrap(),
+            "--yes",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("adding CN=old-lab-ca"), "{out}");
+    assert_eq!(
+        stored(&lab, "additional-ca")["value"],
+        format!("{bundle}{second}").as_str()
+    );
+    assert!(configured(&lab, "additional-ca"));
+    let (_, out, _) = hc(
+        &lab,
+        home,
+        &["settings", "show", "additional-ca", "--json"],
+        "",
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let certs = doc["settings"][0]["value"]["certificates"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let subjects: Vec<&str> = certs
+        .iter()
+        .map(|c| c["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["CN=settings-lab-ca", "CN=old-lab-ca"], "{doc}");
+    // The same CA again: said, nothing written.
+    let mark = lab.api_log_mark();
+    let (code, out, _) = hc(
+        &lab,
+        home,
+        &["settings", "add-ca", "--value", "-", "--yes"],
+        &second,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("already in the bundle"), "{out}");
+    assert!(
+        lab.api_writes_since(mark, "settings.harvesterhci.io", "additional-ca")
+            .is_empty()
+    );
+
+    // An unknown fingerprint: exit 2, the message, nothing written.
+    refused(
+        &lab,
+        home,
+        &["settings", "remove-ca", "00000000deadbeef", "--yes"],
+        "",
+        "additional-ca",
+        "no certificate of additional-ca has a SHA-256 fingerprint starting with 00000000deadbeef",
+    );
+    let prefix = &certs[1]["sha256"].as_str().unwrap()[..10];
+    let (code, out, err) = hc(&lab, home, &["settings", "remove-ca", prefix, "--yes"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("removing CN=old-lab-ca"), "{out}");
+    assert_eq!(stored(&lab, "additional-ca")["value"], bundle.as_str());
+    // Audited as `settings set additional-ca`: the set, the add, the removal.
+    let audit = std::fs::read_to_string(home.join("state/harvcred/audit.jsonl")).unwrap();
+    let applied = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "settings.set.additional-ca" && e["step"] == "apply")
+        .count();
+    assert_eq!(applied, 3, "{audit}");
+}

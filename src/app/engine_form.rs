@@ -46,6 +46,12 @@ pub enum FieldInput {
     Line { input: LineInput, shown: Shown },
     /// Several lines (pasted public keys, PEM bundles), shown as typed.
     Text(Box<MultiLineInput>),
+    /// Several lines that are a secret (a pasted private key): never shown,
+    /// only what `summary` says of them (`3 lines, EC PRIVATE KEY`).
+    SecretText {
+        input: Box<MultiLineInput>,
+        summary: fn(&str) -> String,
+    },
 }
 
 /// One field of a form; `name` is also the `Problem::field` shown at it.
@@ -59,7 +65,9 @@ impl std::fmt::Debug for Field {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.input {
             FieldInput::Line { input, .. } => write!(f, "{}: {input:?}", self.name),
-            FieldInput::Text(input) => write!(f, "{}: {input:?}", self.name),
+            FieldInput::Text(input) | FieldInput::SecretText { input, .. } => {
+                write!(f, "{}: {input:?}", self.name)
+            }
         }
     }
 }
@@ -102,7 +110,20 @@ impl Field {
     pub fn set(&mut self, text: &str) {
         match &mut self.input {
             FieldInput::Line { input, .. } => *input = LineInput::new(text),
-            FieldInput::Text(input) => **input = MultiLineInput::new(text),
+            FieldInput::Text(input) | FieldInput::SecretText { input, .. } => {
+                **input = MultiLineInput::new(text)
+            }
+        }
+    }
+
+    /// A multi-line field holding a secret, shown only as `summary` says.
+    pub fn secret_text(name: &'static str, summary: fn(&str) -> String) -> Field {
+        Field {
+            name,
+            input: FieldInput::SecretText {
+                input: Box::default(),
+                summary,
+            },
         }
     }
 
@@ -117,7 +138,7 @@ impl Field {
     pub fn is_empty(&self) -> bool {
         match &self.input {
             FieldInput::Line { input, .. } => input.text().is_empty(),
-            FieldInput::Text(input) => input.is_empty(),
+            FieldInput::Text(input) | FieldInput::SecretText { input, .. } => input.is_empty(),
         }
     }
 
@@ -125,7 +146,7 @@ impl Field {
     pub fn value(&self) -> Zeroizing<String> {
         match &self.input {
             FieldInput::Line { input, .. } => Zeroizing::new(input.text().to_string()),
-            FieldInput::Text(input) => Zeroizing::new(input.text()),
+            FieldInput::Text(input) | FieldInput::SecretText { input, .. } => input.value(),
         }
     }
 
@@ -133,13 +154,13 @@ impl Field {
     fn key(&mut self, k: &KeyEvent) -> bool {
         match &mut self.input {
             FieldInput::Line { input, .. } => input.key(k),
-            FieldInput::Text(input) => input.key(k),
+            FieldInput::Text(input) | FieldInput::SecretText { input, .. } => input.key(k),
         }
     }
 
     fn paste(&mut self, text: &str) {
         match &mut self.input {
-            FieldInput::Text(input) => input.paste(text),
+            FieldInput::Text(input) | FieldInput::SecretText { input, .. } => input.paste(text),
             // One line: what is pasted goes in as typed, line breaks dropped.
             FieldInput::Line { input, .. } => {
                 for c in text.chars().filter(|c| !c.is_control()) {
@@ -199,6 +220,11 @@ pub trait FormSpec: 'static {
     /// Lines shown under the fields (what the form leaves alone, and why).
     fn notes(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// The lines under the fields as they are now (what was typed, listed);
+    /// [`FormSpec::notes`] unless the form says more.
+    fn notes_for(&self, _fields: &[Field]) -> Vec<String> {
+        self.notes()
     }
 }
 
@@ -406,7 +432,7 @@ impl<S: FormSpec> EngineForm<S> {
 
     fn on_text_field(&self) -> Option<&MultiLineInput> {
         match self.fields.get(self.focus).map(|f| &f.input) {
-            Some(FieldInput::Text(t)) => Some(t),
+            Some(FieldInput::Text(t) | FieldInput::SecretText { input: t, .. }) => Some(t),
             _ => None,
         }
     }

@@ -140,7 +140,32 @@ const TOKEN: &[KeyHelp] = &[
     k("esc / q", "back"),
 ];
 
-const PLACEHOLDER: &[KeyHelp] = &[k("esc / q", "back")];
+/// `:settings`: the other credential settings and the CAs of additional-ca.
+const SETTINGS: &[KeyHelp] = &[
+    k("j k / arrows", "select the next / previous setting or CA"),
+    k("g G / home end", "first / last"),
+    KeyHelp {
+        key: "e",
+        what: "edit the selected setting (preview, dry run, y to apply)",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "a",
+        what: "additional-ca: add CAs (pasted PEM or a file)",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "d",
+        what: "additional-ca: remove the selected CA",
+        mutating: true,
+    },
+    KeyHelp {
+        key: "b",
+        what: "roll back to the value before the last change (not ssl-certificates)",
+        mutating: true,
+    },
+    k("esc / q", "back"),
+];
 
 /// An engine walk's form (`engine_form`), as `app::walk` reads its keys.
 const FORM: &[KeyHelp] = &[
@@ -190,9 +215,9 @@ pub fn for_view(view: &View, read_only: bool) -> (Vec<&'static KeyHelp>, Vec<&'s
         View::Certs => CERTS,
         View::Keys => KEYS,
         View::Token => TOKEN,
+        View::Settings => SETTINGS,
         View::Logs => LOGS,
         View::Walk(_) => FORM,
-        _ => PLACEHOLDER,
     };
     let keep = |h: &&KeyHelp| !(read_only && h.mutating);
     (

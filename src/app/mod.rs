@@ -14,6 +14,7 @@ pub mod msg;
 pub mod password_walk;
 pub mod proxy_walk;
 pub mod runner;
+pub mod settings_view;
 pub mod sort;
 pub mod table;
 pub mod token_view;
@@ -130,6 +131,8 @@ pub struct App {
     pub keys_view: keys_view::KeysView,
     /// `:token`: scroll and the nodes' joining state (token_view.rs).
     pub token_view: token_view::TokenViewState,
+    /// `:settings`: the selected line (settings_view.rs).
+    pub settings_view: settings_view::SettingsView,
     /// The open engine walk's form (engine_form.rs), if any.
     pub form: Option<Box<dyn engine_form::OpenForm>>,
     /// The log pane (logpane.rs).
@@ -193,6 +196,7 @@ impl App {
             certs: certs::CertsView::default(),
             keys_view: keys_view::KeysView::default(),
             token_view: Default::default(),
+            settings_view: Default::default(),
             form: None,
             logs: Default::default(),
         };
@@ -808,6 +812,10 @@ impl App {
             (code, View::Keys) if self.key_keys_view(code, ctrl) => {}
             (KeyCode::Char('F'), View::Token) => return self.open_token_fix_form(),
             (code, View::Token) if self.key_token_view(code, ctrl) => {}
+            (KeyCode::Char(c @ ('e' | 'a' | 'd' | 'b')), View::Settings) => {
+                return self.open_settings_form(c);
+            }
+            (code, View::Settings) if self.key_settings_view(code) => {}
             _ => self.dirty = false,
         }
         Vec::new()

@@ -797,6 +797,7 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo {
             }
         }
         let unit = w.unit();
+        crate::faults::point("restart", node).await;
         env.say(&format!("{node}: systemctl stop {unit}"));
         env.sh(node, "systemctl stop \"$1\"", &[unit]).await?;
         let args = w.rotate_args();
@@ -839,6 +840,7 @@ impl RotateNodeIo {
         w: &RotateNodeWork,
         progress: &dyn Fn(String),
     ) -> Result<(), String> {
+        crate::faults::point("verify", node).await;
         let env = &*self.0;
         let unit = w.unit();
         let deadline = tokio::time::Instant::now() + env.timeout;
@@ -955,6 +957,8 @@ impl ChangeIo<FixKcmChange> for FixKcmIo {
         Ok(())
     }
     async fn apply(&self, node: &str, comps: &Vec<&'static str>) -> Result<bool, String> {
+        // Moving the files aside is the backup; removing the container the restart.
+        crate::faults::point("backup", node).await;
         for c in comps {
             // The backup folder sits beside tls/ like rke2's own tls-<time> backups.
             let out = self
@@ -1004,6 +1008,7 @@ impl FixKcmIo {
         comps: &[&'static str],
         progress: &dyn Fn(String),
     ) -> Result<(), String> {
+        crate::faults::point("verify", node).await;
         let deadline = tokio::time::Instant::now() + self.env.timeout;
         for c in comps {
             let old = self

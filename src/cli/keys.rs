@@ -701,6 +701,7 @@ impl<C: Change<Facts = KeyFacts, Work = KeyWork>> ChangeIo<C> for KeysIo {
     }
 
     async fn verify(&self, target: &str, work: &KeyWork) -> Result<(), String> {
+        crate::faults::point("verify", target).await;
         let t = self.target(target)?;
         // node-manager writes a CloudInit's file a moment later: re-read until
         // the node is exactly as planned, or the deadline.

@@ -207,6 +207,7 @@ impl PasswordIo {
         if self.shadow(t).await.map_err(|e| (false, e))?.hash() == &w.hash {
             return Ok(false);
         }
+        crate::faults::point("write", &t.name).await;
         let input = Zeroizing::new(format!("{}:{}\n", flow::USER, w.hash.expose_secret()));
         let out = self
             .pool
@@ -473,6 +474,7 @@ impl PasswordIo {
     }
 
     async fn verify_node(&self, node: &str, w: &NodeWork) -> Result<(), String> {
+        crate::faults::point("verify", node).await;
         let t = self.target(node)?;
         if self.shadow(t).await?.hash() != &w.hash {
             return Err("/etc/shadow does not hold the new hash".into());

@@ -18,10 +18,12 @@ use zeroize::Zeroizing;
 use super::ConnectArgs;
 use super::status::{error_line, json_text};
 use super::walk::WalkFlags;
+use crate::creds::ca_bundle;
 use crate::creds::level::{Level, Thresholds};
 use crate::creds::setting_values::{self as values, SslCertificates};
 use crate::flows::engine::Problem;
 use crate::flows::setting::{self as flow, CLUSTER, Context, Io, SettingChange, SettingValue};
+use crate::flows::setting_edit::{Edit, FormIo, Kind, SettingDraft, SettingFormChange};
 use crate::logs::sanitize_str;
 use crate::model::Target;
 
@@ -90,6 +92,26 @@ pub enum SettingsCommand {
         #[arg(long, default_value_t = 180, value_name = "SECS")]
         verify_timeout: u64,
     },
+    /// additional-ca: add CA certificates (PEM) to the bundle, the rest of it kept as it is,
+    /// then change the setting as `set additional-ca` does.
+    AddCa {
+        /// `-`: the CA certificate(s), PEM, read from stdin.
+        #[arg(long, value_name = "-")]
+        value: Option<String>,
+        /// The CA certificate(s), PEM, read from a file.
+        #[arg(long, value_name = "FILE", conflicts_with = "value")]
+        file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        walk: SetFlags,
+    },
+    /// additional-ca: remove one CA by its SHA-256 fingerprint (or 8+ leading hex digits
+    /// of it, as `settings show additional-ca` lists them), then change the setting as `set` does.
+    RemoveCa {
+        /// The CA's SHA-256 fingerprint or an unambiguous prefix of it (8 hex digits at least).
+        fingerprint: String,
+        #[command(flatten)]
+        walk: SetFlags,
+    },
     /// Restore the value the last change from this machine replaced, the same safe way
     /// (not ssl-certificates: its old key is never kept; set an empty value to reset it).
     Rollback {
@@ -105,6 +127,20 @@ pub enum SettingsCommand {
         #[arg(long, default_value_t = 180, value_name = "SECS")]
         verify_timeout: u64,
     },
+}
+
+/// How a change of `add-ca` and `remove-ca` is walked (as `set`).
+#[derive(Debug, Clone, Args)]
+pub struct SetFlags {
+    /// Validate and dry-run on the server only; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Seconds to wait for the cluster to report the change configured.
+    #[arg(long, default_value_t = 180, value_name = "SECS")]
+    pub verify_timeout: u64,
 }
 
 fn setting_name(name: &str) -> anyhow::Result<&'static str> {
@@ -189,7 +225,7 @@ fn level_code(problems: &[Problem]) -> i32 {
 }
 
 /// The host part of the API server URL (a Harvester kubeconfig points at the VIP).
-fn host_of(server: &str) -> Option<String> {
+pub(crate) fn host_of(server: &str) -> Option<String> {
     let after = server.split_once("://").map_or(server, |(_, r)| r);
     let authority = after.split(['/', '?', '#']).next()?;
     let host = match authority.strip_prefix('[') {
@@ -545,6 +581,54 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
                 verify_timeout,
             ))
         }
+        SettingsCommand::AddCa { value, file, walk } => {
+            let source = ValueSource {
+                value,
+                file,
+                ..Default::default()
+            };
+            if let Err(code) = writable(values::ADDITIONAL_CA, "add-ca", read_only) {
+                return Ok(code);
+            }
+            // Read before connecting: the PEM comes on stdin or from a file.
+            let pem = match value_of(values::ADDITIONAL_CA, &source) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("harvcred settings add-ca: {}", error_line(&e));
+                    return Ok(2);
+                }
+            };
+            let edit = Edit::AddCa(pem.0.clone());
+            Ok(edit_bundle("add-ca", connect_args, &walk, edit, |bundle| {
+                let added = ca_bundle::add(bundle, &pem.0)?;
+                let mut said = added.already.clone();
+                said.extend(added.added.iter().map(|c| format!("adding {c}")));
+                Ok((added.bundle, said))
+            }))
+        }
+        SettingsCommand::RemoveCa { fingerprint, walk } => {
+            if let Err(code) = writable(values::ADDITIONAL_CA, "remove-ca", read_only) {
+                return Ok(code);
+            }
+            let edit = Edit::RemoveCa(fingerprint.clone());
+            Ok(edit_bundle(
+                "remove-ca",
+                connect_args,
+                &walk,
+                edit,
+                |bundle| {
+                    let removed = ca_bundle::remove(bundle, &fingerprint)?;
+                    let copies = match removed.copies {
+                        1 => String::new(),
+                        n => format!(" ({n} copies)"),
+                    };
+                    Ok((
+                        removed.bundle,
+                        vec![format!("removing {}{copies}", removed.removed)],
+                    ))
+                },
+            ))
+        }
         SettingsCommand::Rollback {
             name,
             dry_run,
@@ -596,6 +680,72 @@ pub fn run(args: SettingsArgs, connect_args: &ConnectArgs, read_only: bool) -> a
     }
 }
 
+/// `add-ca` / `remove-ca` (writing allowed): what `said` makes of the
+/// bundle as the cluster holds it (the new bundle and what it does, or why
+/// it refuses) is printed; then `edit` is walked as `set additional-ca`,
+/// its bundle made again from the value the walk reads (a change between
+/// the two reads is not lost). Refusals exit 2 before anything is sent; a
+/// bundle left as it was exits 0 without a walk.
+fn edit_bundle(
+    command: &str,
+    connect_args: &ConnectArgs,
+    flags: &SetFlags,
+    edit: Edit,
+    said: impl FnOnce(&str) -> Result<(String, Vec<String>), String>,
+) -> i32 {
+    let name = values::ADDITIONAL_CA;
+    let s = match connect(connect_args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("harvcred settings {command}: {}", error_line(&e));
+            return 3;
+        }
+    };
+    let current = match s
+        .rt
+        .block_on(crate::cluster::settings::read_setting(&s.client, name))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("harvcred settings {command}: {}", sanitize_str(&e));
+            return 3;
+        }
+    };
+    let (bundle, said) = match said(current.effective()) {
+        Ok(edited) => edited,
+        Err(e) => {
+            eprintln!("harvcred settings {command}: {}", sanitize_str(&e));
+            return 2;
+        }
+    };
+    for line in &said {
+        println!("{}", sanitize_str(line));
+    }
+    if bundle == current.effective() {
+        println!("additional-ca already holds it: nothing to change");
+        return 0;
+    }
+    let kind = match edit {
+        Edit::AddCa(_) => Kind::AddCa,
+        _ => Kind::RemoveCa,
+    };
+    let draft = SettingDraft {
+        name,
+        edit,
+        at: name,
+        refused: Vec::new(),
+        host: None,
+    };
+    super::walk::run(
+        &s.rt,
+        SettingFormChange { name, kind },
+        &FormIo::new(io(&s, name, flags.verify_timeout), None),
+        vec![CLUSTER.into()],
+        draft,
+        walk_flags(flags.dry_run, flags.yes),
+    )
+}
+
 fn walk_flags(dry_run: bool, yes: bool) -> WalkFlags {
     WalkFlags {
         dry_run,
@@ -627,6 +777,21 @@ fn writable(name: &str, command: &str, read_only: bool) -> Result<&'static str, 
     })
 }
 
+/// The I/O of a change of setting `name` in session `s`.
+fn io(s: &Session, name: &'static str, verify_timeout: u64) -> Io {
+    Io::new(
+        s.client.clone(),
+        name,
+        s.context.clone(),
+        s.state_dir.clone(),
+        s.cluster.clone(),
+        Context {
+            host: s.host.clone(),
+        },
+        Duration::from_secs(verify_timeout),
+    )
+}
+
 /// Walks a change (or its rollback) of setting `name` on the engine; the exit code.
 /// A containerd-registry change applied is then followed on the nodes.
 fn walk(
@@ -638,17 +803,7 @@ fn walk(
     flags: WalkFlags,
     verify_timeout: u64,
 ) -> i32 {
-    let io = Io::new(
-        s.client.clone(),
-        name,
-        s.context.clone(),
-        s.state_dir.clone(),
-        s.cluster.clone(),
-        Context {
-            host: s.host.clone(),
-        },
-        Duration::from_secs(verify_timeout),
-    );
+    let io = io(s, name, verify_timeout);
     let dry_run = flags.dry_run;
     let code = super::walk::run(
         &s.rt,
@@ -748,6 +903,25 @@ mod tests {
             "--yes",
         ]);
         assert_eq!(crate::cli::run(cli).unwrap(), 2);
+    }
+
+    #[test]
+    fn read_only_add_ca_and_remove_ca_exit_2_without_touching_a_cluster() {
+        for args in [
+            &["add-ca", "--file", "/nonexistent/ca.pem", "--yes"][..],
+            &["remove-ca", "abcdef0123", "--yes"][..],
+        ] {
+            let mut argv = vec![
+                "harvcred",
+                "--read-only",
+                "--kubeconfig",
+                "/nonexistent/kubeconfig",
+                "settings",
+            ];
+            argv.extend_from_slice(args);
+            let cli = <crate::cli::Cli as clap::Parser>::parse_from(argv);
+            assert_eq!(crate::cli::run(cli).unwrap(), 2, "{args:?}");
+        }
     }
 
     #[test]

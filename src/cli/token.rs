@@ -606,6 +606,7 @@ impl TokenIo {
             .lock()
             .expect("cursor map")
             .insert(node.to_string(), cursor);
+        crate::faults::point("restart", node).await;
         let out = self
             .pool
             .exec(&t, "sudo", &["-n", "systemctl", "restart", "rancherd"])
@@ -627,6 +628,7 @@ impl TokenIo {
         w: &NodeWork,
         progress: &dyn Fn(String),
     ) -> Result<(), String> {
+        crate::faults::point("verify", node).await;
         let t = self.target(node)?;
         let cursor = self
             .cursors

@@ -3,6 +3,7 @@
 //!
 //! - [`level`]: severity levels, thresholds, findings (with what to do).
 //! - [`ciphers`]: the cipher names Harvester's ingress accepts (`ssl-parameters`).
+//! - [`ca_bundle`]: adding and removing single CAs of `additional-ca`, the rest kept byte for byte.
 //! - [`certs`]: X.509 files of RKE2 (every PEM block, DER), expiry judgement, table rows.
 //! - [`keys`]: `authorized_keys` parsing, fingerprints, runtime vs persisted drift.
 //! - [`password`]: `/etc/shadow` lines, persisted `passwd` values, `$6$` hashing.
@@ -16,6 +17,7 @@
 //! Secrets (passwords, tokens, proxy credentials) are held in zeroising
 //! wrappers and never appear in `Debug`, `Display` or error messages.
 
+pub mod ca_bundle;
 pub mod certs;
 pub mod ciphers;
 pub mod cloudcred;

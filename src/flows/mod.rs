@@ -16,6 +16,7 @@ pub mod password;
 pub mod proxy;
 pub mod proxy_io;
 pub mod setting;
+pub mod setting_edit;
 pub mod token;
 
 use serde::Serialize;

@@ -256,6 +256,7 @@ async fn start(ctx: Arc<Ctx>) -> Result<Running> {
         seeding.spawn(async move {
             std::fs::create_dir_all(nd.upper())?;
             std::fs::create_dir_all(nd.oem())?;
+            mount_oem_partition(&nd.oem())?;
             let key = nd.in_upper("/etc/ssh/ssh_host_ed25519_key");
             std::fs::create_dir_all(key.parent().expect("has parent"))?;
             ssh_keygen(&key, &format!("root@{}", node.name)).await?;
@@ -515,6 +516,31 @@ async fn node_life(
             break;
         }
     }
+}
+
+/// Size of a node's `/oem`: on Harvester it is a partition of its own
+/// (COS_OEM, 64 MiB), so it fills up on its own, and a change that writes
+/// there can hit ENOSPC while the rest of the disk has room.
+pub const OEM_PARTITION_SIZE: &str = "64m";
+
+/// The node's `/oem` as a filesystem of its own: a size-limited tmpfs on the
+/// host, so it outlives the node's reboots (like the partition) and goes
+/// with the lab (the teardown unmounts everything under the lab's folder).
+fn mount_oem_partition(oem: &Path) -> Result<()> {
+    let target = oem.to_str().context("the lab folder's path is not UTF-8")?;
+    sys::run(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={OEM_PARTITION_SIZE},mode=0755"),
+            "harvcred-lab-oem",
+            target,
+        ],
+    )
+    .map(drop)
+    .with_context(|| format!("mounting {}'s own filesystem", oem.display()))
 }
 
 fn set_boot(ctx: &Ctx, node: &str, f: impl FnOnce(&mut super::record::NodeBoot)) {

@@ -181,6 +181,11 @@ impl Pool {
     }
 
     /// The folder holding the control sockets (0700, ours).
+    /// The limit of one remote operation.
+    pub fn op_timeout(&self) -> Duration {
+        self.settings.op_timeout
+    }
+
     pub fn control_dir(&self) -> Option<&std::path::Path> {
         self.private.as_ref().ok().map(|p| p.dir.as_path())
     }
@@ -239,7 +244,22 @@ impl Pool {
         args: &[&str],
         input: &[u8],
     ) -> Result<std::process::Output, ExecError> {
-        self.run(t, program, args, Some(input), usize::MAX).await
+        self.exec_with_stdin_within(t, program, args, input, self.settings.op_timeout)
+            .await
+    }
+
+    /// [`Pool::exec_with_stdin`] with the exchange under `limit` instead of
+    /// the operation timeout (a write paused at a fault point on the node).
+    pub async fn exec_with_stdin_within(
+        &self,
+        t: &Target,
+        program: &str,
+        args: &[&str],
+        input: &[u8],
+        limit: Duration,
+    ) -> Result<std::process::Output, ExecError> {
+        self.run(t, program, args, Some(input), usize::MAX, limit)
+            .await
     }
 
     /// Like [`Pool::exec`], but stops reading once stdout passes
@@ -252,12 +272,14 @@ impl Pool {
         args: &[&str],
         max_stdout: usize,
     ) -> Result<std::process::Output, ExecError> {
-        self.run(t, program, args, None, max_stdout).await
+        self.run(t, program, args, None, max_stdout, self.settings.op_timeout)
+            .await
     }
 
     /// One command, its stdin `input` (or none), its stdout read through
     /// [`read_capped`] (what a node answers may be token or hash material:
-    /// no copy of it is freed unwiped), all under the operation timeout.
+    /// no copy of it is freed unwiped); the exchange under `limit`, the
+    /// spawn under the operation timeout.
     async fn run(
         &self,
         t: &Target,
@@ -265,6 +287,7 @@ impl Pool {
         args: &[&str],
         input: Option<&[u8]>,
         max_stdout: usize,
+        limit: Duration,
     ) -> Result<std::process::Output, ExecError> {
         use openssh::Stdio;
         use tokio::io::AsyncWriteExt;
@@ -320,9 +343,9 @@ impl Pool {
                 stderr,
             })
         };
-        match timeout(op, exchange).await {
+        match timeout(limit, exchange).await {
             Ok(r) => r,
-            Err(_) => Err(ExecError::Timeout(op)),
+            Err(_) => Err(ExecError::Timeout(limit)),
         }
     }
 

@@ -190,16 +190,17 @@ const HASH_SCRIPT: &str = r#"set -eu
 if [ -e "$1" ]; then printf 'S '; sha256sum < "$1" | cut -d' ' -f1; else echo M; fi"#;
 
 /// The write, as root. `$1` path, `$2` backup folder or empty, `$3` mode for a
-/// new file. Stdin: `<old version> <length>\n` then exactly `length` bytes.
+/// new file. Stdin: `<old version> <length>[ <pause>]\n` then exactly
+/// `length` bytes (`<pause>`: debug builds' fault point, see [`PAUSE_AT`]).
 const WRITE_SCRIPT: &str = r#"set -eu
 path=$1 backup=$2 mode=$3
 dir=$(dirname "$path") name=$(basename "$path")
 [ -d "$dir" ] || { echo "folder $dir does not exist" >&2; exit 2; }
 # Temporaries of an attempt cut off earlier: not a .yaml, so yip never read them.
 find "$dir" -maxdepth 1 -name '.harvcred-write.*' -mmin +10 -exec rm -f {} + 2>/dev/null || true
-IFS=' ' read -r expect length
-tmp=$(mktemp "$dir/.harvcred-write.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
+IFS=' ' read -r expect length pause
+tmp=$(mktemp "$dir/.harvcred-write.XXXXXX") btmp=
+trap 'rm -f "$tmp" ${btmp:+"$btmp"}' EXIT
 head -c "$length" > "$tmp"
 got=$(wc -c < "$tmp")
 [ "$got" -eq "$length" ] || { echo "short $got/$length" >&2; exit 11; }
@@ -207,14 +208,34 @@ if [ -e "$path" ]; then now=$(sha256sum < "$path" | cut -d' ' -f1); else now=mis
 new=$(sha256sum < "$tmp" | cut -d' ' -f1)
 if [ "$now" = "$new" ]; then echo SAME; exit 0; fi
 if [ "$now" != "$expect" ]; then echo "CHANGED $now"; exit 10; fi
+# Again right before acting: the file may have changed while this script
+# waited (a slow link; an attempt the admin host gave up on and retried).
+still_as_read() {
+  if [ -e "$path" ]; then n=$(sha256sum < "$path" | cut -d' ' -f1); else n=missing; fi
+  [ "$n" = "$now" ] || { echo "CHANGED $n"; exit 10; }
+}
 if [ -e "$path" ]; then
   chown --reference="$path" "$tmp"
   chmod --reference="$path" "$tmp"
   if [ -n "$backup" ]; then
+    pause_at backup
+    still_as_read
     mkdir -p "$backup"
-    copy="$backup/$name.$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    cp -p "$path" "$copy"
-    sync "$copy"
+    # An attempt cut off after its backup already kept these bytes: one copy.
+    copy=
+    for b in "$backup/$name".*; do
+      if [ -f "$b" ] && cmp -s "$b" "$path"; then copy=$b; fi
+    done
+    if [ -z "$copy" ]; then
+      # Whole or not at all: a copy cut short (a full /oem) is no backup,
+      # and would keep the retry from seeing that none was taken.
+      copy="$backup/$name.$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+      btmp=$(mktemp "$backup/.harvcred-backup.XXXXXX")
+      cp -p "$path" "$btmp"
+      sync "$btmp"
+      mv -f "$btmp" "$copy"
+      btmp=
+    fi
     echo "BACKUP $copy"
   fi
 else
@@ -222,10 +243,90 @@ else
   chmod "$mode" "$tmp"
 fi
 sync "$tmp"
+pause_at rename
+still_as_read
 mv -f "$tmp" "$path"
 trap - EXIT
 sync "$dir"
 printf 'WROTE '; sha256sum < "$path" | cut -d' ' -f1"#;
+
+/// Debug builds: the write script stops at `pause_at STEP` when its header
+/// asked for STEP (`STEP:ID`): it marks `/run/harvcred-fault.ID.paused` and
+/// waits for `.resume` beside it (harvcred creates it when the test resumes);
+/// not resumed within the pause limit, it gives up and leaves the file alone.
+#[cfg(debug_assertions)]
+const PAUSE_AT: &str = r#"pause_at() {
+  case "${pause:-}" in "$1":*) ;; *) return 0 ;; esac
+  mark=/run/harvcred-fault.${pause#*:}
+  : > "$mark.paused"
+  waited=0
+  while [ ! -e "$mark.resume" ]; do
+    waited=$((waited + 1))
+    [ "$waited" -le 6000 ] || { rm -f "$mark.paused"; echo "fault point $1: not resumed" >&2; exit 12; }
+    sleep 0.1
+  done
+  rm -f "$mark.paused" "$mark.resume"
+}
+"#;
+
+/// Release builds: no fault points.
+#[cfg(not(debug_assertions))]
+const PAUSE_AT: &str = "pause_at() { :; }\n";
+
+fn write_script() -> String {
+    format!("{PAUSE_AT}{WRITE_SCRIPT}")
+}
+
+/// Debug builds: the node-side fault point (`backup` or `rename`) the tests
+/// asked for on this write, if any: `(step, folder of the test, id)`.
+#[cfg(debug_assertions)]
+fn node_pause(
+    t: &Target,
+    change: &FileChange,
+) -> Option<(&'static str, std::path::PathBuf, String)> {
+    // A backup is only taken of an existing file: claim the point only there.
+    let backs_up = change.backup != Backup::None && change.from != Version::Missing;
+    let steps: &[&'static str] = if backs_up {
+        &["backup", "rename"]
+    } else {
+        &["rename"]
+    };
+    let (step, dir) = steps
+        .iter()
+        .find_map(|s| crate::faults::claim(s, &t.name).map(|d| (*s, d)))?;
+    let id = hex::encode(rand::random::<[u8; 8]>());
+    Some((step, dir, id))
+}
+
+/// Debug builds: once the node's script waits at the point, announce the
+/// pause, wait for the test's resume and pass it on to the node. Raced
+/// against the write itself: it ends only when the resume could not reach
+/// the node (link cut, sshd gone), which ends the write too.
+#[cfg(debug_assertions)]
+async fn relay_node_pause(
+    pool: &Pool,
+    t: &Target,
+    step: &str,
+    dir: &std::path::Path,
+    id: &str,
+) -> ExecError {
+    let mark = format!("/run/harvcred-fault.{id}");
+    let paused = format!("{mark}.paused");
+    loop {
+        match pool.exec(t, "test", &["-e", &paused]).await {
+            Ok(out) if out.status.success() => break,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    crate::faults::announce_and_wait(dir, step, &t.name).await;
+    if let Err(e) = pool
+        .exec(t, "sudo", &["-n", "touch", &format!("{mark}.resume")])
+        .await
+    {
+        return e;
+    }
+    std::future::pending().await
+}
 
 /// `sudo -n sh -c SCRIPT harvcred-write ARGS...`: never waits for a password.
 fn sudo_sh<'a>(script: &'a str, args: &[&'a str]) -> Vec<&'a str> {
@@ -350,11 +451,47 @@ pub async fn write(pool: &Pool, t: &Target, change: &FileChange) -> Result<Writt
         }
     };
     let mode = format!("{:o}", change.new_mode & 0o7777);
-    let header = format!("{} {}\n", change.from.header_word(), change.content.len());
+    crate::faults::point("write", &t.name).await;
+    #[cfg(debug_assertions)]
+    let pause = node_pause(t, change);
+    #[cfg(debug_assertions)]
+    let pause_word = pause
+        .as_ref()
+        .map(|(step, _, id)| format!(" {step}:{id}"))
+        .unwrap_or_default();
+    #[cfg(not(debug_assertions))]
+    let pause_word = "";
+    let header = format!(
+        "{} {}{pause_word}\n",
+        change.from.header_word(),
+        change.content.len()
+    );
     let mut input = Zeroizing::new(Vec::with_capacity(header.len() + change.content.len()));
     input.extend_from_slice(header.as_bytes());
     input.extend_from_slice(&change.content);
-    let args = sudo_sh(WRITE_SCRIPT, &[&change.path, &backup, &mode]);
+    let script = write_script();
+    let args = sudo_sh(&script, &[&change.path, &backup, &mode]);
+    #[cfg(debug_assertions)]
+    let out = match &pause {
+        None => forgetting_hung(pool, t, pool.exec_with_stdin(t, "sudo", &args, &input)).await?,
+        Some((step, dir, id)) => {
+            let limit = pool.op_timeout() + crate::faults::MAX_PAUSE;
+            let run = forgetting_hung(
+                pool,
+                t,
+                pool.exec_with_stdin_within(t, "sudo", &args, &input, limit),
+            );
+            tokio::select! {
+                r = run => r?,
+                e = relay_node_pause(pool, t, step, dir, id) => {
+                    // The connection is not to be trusted with a retry.
+                    pool.reset(&t.name).await;
+                    return Err(e.into());
+                }
+            }
+        }
+    };
+    #[cfg(not(debug_assertions))]
     let out = forgetting_hung(pool, t, pool.exec_with_stdin(t, "sudo", &args, &input)).await?;
     let text = String::from_utf8_lossy(&out.stdout);
     match out.status.code() {
@@ -405,7 +542,7 @@ mod tests {
         use std::io::Write;
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(WRITE_SCRIPT)
+            .arg(write_script())
             .arg("harvcred-write")
             .args(args)
             .stdin(std::process::Stdio::piped())
@@ -464,6 +601,24 @@ mod tests {
         assert!(out.status.success());
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "SAME");
         assert_eq!(std::fs::read_dir(&backup).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_attempt_cut_off_after_its_backup_does_not_make_a_second_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("90_custom.yaml");
+        let old = b"name: old\n".to_vec();
+        std::fs::write(&file, &old).unwrap();
+        let backup = dir.path().join("install");
+        std::fs::create_dir(&backup).unwrap();
+        // What the cut-off attempt left: the backup, the file unchanged.
+        std::fs::write(backup.join("90_custom.yaml.2026-01-01T00:00:00Z"), &old).unwrap();
+        let (p, b) = (file.to_str().unwrap(), backup.to_str().unwrap());
+        let out = run_script(&[p, b, "600"], &input(&Version::of(&old), b"name: new\n"));
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"name: new\n");
+        assert_eq!(std::fs::read_dir(&backup).unwrap().count(), 1);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("BACKUP "));
     }
 
     #[test]

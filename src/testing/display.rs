@@ -161,6 +161,32 @@ fn settings(text: &str) -> ClusterSettings {
             short_hash: "1a2b3c4d".to_string(),
             format: "full".to_string(),
         }),
+        // What a setting holds (a CA's subject, a cipher) is the cluster's.
+        described: vec![
+            (
+                crate::creds::setting_values::ADDITIONAL_CA,
+                true,
+                crate::creds::setting_values::Described {
+                    lines: Vec::new(),
+                    detail: serde_json::json!({"certificates": [
+                        {"subject": format!("CN=ca {text}"), "sha256": "ab".repeat(32)}
+                    ]}),
+                    findings: vec![crate::creds::level::Finding::new(
+                        crate::creds::level::Level::Warn,
+                        "additional-ca",
+                        format!("finding {text}"),
+                    )],
+                },
+            ),
+            (
+                crate::creds::setting_values::SSL_PARAMETERS,
+                true,
+                crate::creds::setting_values::Described {
+                    lines: vec![format!("ciphers {text}")],
+                    ..Default::default()
+                },
+            ),
+        ],
     }
 }
 
@@ -414,6 +440,9 @@ fn the_console_shows_hostile_remote_text_only_escaped() {
             on("settings at 160x48", &format!("api {e}"));
             on("settings at 160x48", &format!("auto-rotate {e}"));
             on("settings at 160x48", &format!("http://ops:***@{e}:3128"));
+            on("settings at 160x48", &format!("CN=ca {e}"));
+            on("settings at 160x48", &format!("ciphers {e}"));
+            on("settings at 160x48", &format!("finding {e}"));
             on(
                 "detail of the unreachable node at 160x48",
                 &format!("ssh said {e}"),

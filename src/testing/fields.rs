@@ -52,7 +52,7 @@ fn enter<S: FormSpec>(app: &mut App, i: usize, value: &str) -> Vec<Effect> {
     );
     let text = matches!(
         app.form_of::<S>().unwrap().fields[i].input,
-        FieldInput::Text(_)
+        FieldInput::Text(_) | FieldInput::SecretText { .. }
     );
     if text {
         fx.extend(app.update(Msg::Paste(Pasted(value.to_string().into()))));
@@ -180,6 +180,110 @@ fn refused<S: FormSpec>(
         );
     }
     rows.len()
+}
+
+/// The `:settings` forms: Harvester's webhook messages and harvcred's own
+/// checks at the field each belongs to.
+fn settings_rows() -> usize {
+    use crate::app::settings_view::tests::{facts, serving};
+    use crate::app::settings_view::{Kind, SettingForm};
+    use crate::creds::setting_values as v;
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let (_, leaf, key, other_key) = serving();
+    let (leaf, key, other_key) = (leak(leaf), leak(key), leak(other_key));
+    let form = |name: &'static str, kind: Kind| {
+        move || {
+            let f = facts(name, "", None);
+            opened(SettingForm::new(name, kind), f)
+        }
+    };
+    let mut n = 0;
+    let mut run = |label: &str, name: &'static str, kind: Kind, rows: &[Row]| {
+        n += refused::<SettingForm>(label, &form(name, kind), &|_| facts(name, "", None), rows);
+    };
+    run(
+        ":settings ssl-parameters",
+        v::SSL_PARAMETERS,
+        Kind::Edit,
+        &[
+            row(
+                0,
+                "protocols",
+                "TLSv1.9",
+                "unsupported SSL protocol: TLSv1.9",
+            ),
+            row(
+                0,
+                "protocols",
+                "TLSv1.2 SSLv4",
+                "unsupported SSL protocol: SSLv4",
+            ),
+        ],
+    );
+    run(
+        ":settings additional-ca",
+        v::ADDITIONAL_CA,
+        Kind::Edit,
+        &[
+            row(0, "bundle", "not a certificate\n", "no PEM certificate"),
+            row(1, "file", "/nonexistent/ca.pem", "cannot be read"),
+        ],
+    );
+    run(
+        ":settings add CA",
+        v::ADDITIONAL_CA,
+        Kind::AddCa,
+        &[
+            row(0, "pem", "not a certificate\n", "no PEM certificate"),
+            row(0, "pem", leaf, "is not a CA"),
+            row(1, "file", "/nonexistent/ca.pem", "cannot be read"),
+        ],
+    );
+    run(
+        ":settings remove CA",
+        v::ADDITIONAL_CA,
+        Kind::RemoveCa,
+        &[
+            row(0, "fingerprint", "abc123", "at least 8 of its hex digits"),
+            row(
+                0,
+                "fingerprint",
+                "00000000dead",
+                "no certificate of additional-ca",
+            ),
+        ],
+    );
+    run(
+        ":settings containerd-registry",
+        v::CONTAINERD_REGISTRY,
+        Kind::Edit,
+        &[
+            row(0, "value", "{\"Mirrors\":\n", "invalid JSON"),
+            row(0, "value", "[1]\n", "cannot unmarshal"),
+        ],
+    );
+    run(
+        ":settings ssl-certificates",
+        v::SSL_CERTIFICATES,
+        Kind::Edit,
+        &[
+            row(0, "cert", "/nonexistent/cert.pem", "cannot be read"),
+            Row {
+                before: leak_before(leaf),
+                ..row(1, "key", other_key, "privateKey does not match")
+            },
+            Row {
+                before: Box::leak(vec![(0, leaf), (1, key)].into_boxed_slice()),
+                ..row(3, "host", "other.example", "does not cover other.example")
+            },
+        ],
+    );
+    n
+}
+
+/// `before` of a row: the certificate pasted into field 0.
+fn leak_before(cert: &'static str) -> &'static [(usize, &'static str)] {
+    Box::leak(vec![(0, cert)].into_boxed_slice())
 }
 
 fn console() -> App {
@@ -368,5 +472,7 @@ fn every_form_field_refuses_invalid_values_at_the_field_and_sends_nothing() {
         &|_| Vec::new(),
         &[row(0, "service", "kube-bogus", "is not a service")],
     );
+
+    n += settings_rows();
     eprintln!("invalid values: {n} rows, each refused at its field with nothing sent");
 }

@@ -1,6 +1,6 @@
 //! Every corpus entry through the console walks on the generic engine form
 //! (`:proxy`, `:keys` add and remove, the four certificate forms, the token
-//! fix) and the `:token` view: the nodes are named with the entry, what each
+//! fix, the `:settings` form of ssl-parameters) and the `:token` view: the nodes are named with the entry, what each
 //! walk reads carries it (the proxy's current value, key comments, the
 //! rotation's Ready message, certificate errors, the token's source), and
 //! every node answer (load failure, dry run, denial, apply, progress,
@@ -334,6 +334,17 @@ fn all_walks(text: &str) -> Vec<(String, Run, Vec<Vec<String>>)> {
         .into(),
     };
     let none = |_: &mut App| {};
+    use crate::app::settings_view::{Kind, SettingForm, tests::facts as setting_facts};
+    use crate::creds::setting_values as values;
+    let hostile_json = serde_json::Value::from(text).to_string();
+    let ssl_parameters = || {
+        let v = format!(r#"{{"protocols":"TLSv1.2","ciphers":{hostile_json}}}"#);
+        setting_facts(values::SSL_PARAMETERS, &v, None)
+    };
+    let ssl_parameters_fill = |app: &mut App| {
+        ctrl_u(app);
+        typed(app, "TLSv1.2 TLSv1.3");
+    };
     let mut out = Vec::new();
     for run in [Run::Through, Run::LoadFails, Run::Denied] {
         out.push((
@@ -390,6 +401,17 @@ fn all_walks(text: &str) -> Vec<(String, Run, Vec<Vec<String>>)> {
             format!("fix-kcm {run:?}"),
             run,
             walk_screens(text, FixKcmForm::default(), kcm_facts, &none, run),
+        ));
+        out.push((
+            format!("settings ssl-parameters {run:?}"),
+            run,
+            walk_screens(
+                text,
+                SettingForm::new(values::SSL_PARAMETERS, Kind::Edit),
+                ssl_parameters,
+                &ssl_parameters_fill,
+                run,
+            ),
         ));
         out.push((
             format!("token fix {run:?}"),

@@ -53,3 +53,16 @@ pub fn append_report(report: &str, line: &str) {
         .unwrap();
     writeln!(out, "{line}").unwrap();
 }
+
+/// The cells `file`'s table has (flow, step, fault), whether this run runs
+/// them or not, in `table-<file>.jsonl`: `scripts/dev reliability` marks
+/// the ones not run `·` and combinations outside every table `–`.
+pub fn declare(file: &str, cells: &[(&str, &str, &str)]) {
+    let path = reports_dir().join(format!("table-{file}.jsonl"));
+    let mut text = String::new();
+    for (flow, step, fault) in cells {
+        let line = serde_json::json!({"flow": flow, "step": step, "fault": fault});
+        text.push_str(&format!("{line}\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+}

@@ -1,6 +1,7 @@
 //! Shared helpers for tests that run against a real lab (root needed).
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod matrix;
 pub mod secrets;
 pub mod tmux;
@@ -155,6 +156,64 @@ impl Lab {
     pub fn shadow_hash(&self, node: &str) -> String {
         let line = self.ssh_ok(node, "sudo -n getent shadow rancher");
         line.split(':').nth(1).unwrap().to_string()
+    }
+
+    /// Whether `node` lets rancher in with `key` alone, over a new connection
+    /// (no master, no agent, no other identity), host key checked.
+    pub fn accepts_key(&self, node: &str, key: &Path) -> bool {
+        let g = Command::new("ssh")
+            .arg("-F")
+            .arg(self.ssh_config())
+            .args(["-G", node])
+            .output()
+            .unwrap();
+        let g = String::from_utf8(g.stdout).unwrap();
+        let opt = |k: &str| {
+            g.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k} ")))
+                .unwrap()
+                .to_string()
+        };
+        let st = Command::new("ssh")
+            .args(["-F", "/dev/null", "-i"])
+            .arg(key)
+            .args([
+                "-o",
+                &format!("UserKnownHostsFile={}", opt("userknownhostsfile")),
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "IdentityAgent=none",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ControlMaster=no",
+                "-o",
+                "ControlPath=none",
+                "-o",
+                "ConnectTimeout=10",
+                "-l",
+                "rancher",
+                &opt("hostname"),
+                "true",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        st.status.success()
+    }
+
+    /// `harvcred lab reboot` of `nodes` (at once): each reboots and answers SSH again.
+    pub fn reboot(&self, nodes: &[&str]) {
+        let out = Command::new(BIN)
+            .args(["lab", "reboot", "--dir"])
+            .arg(&self.dir)
+            .args(nodes)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "lab reboot: {}", text(&out));
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {

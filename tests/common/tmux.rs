@@ -145,6 +145,25 @@ impl Tmux {
     }
 }
 
+/// The screen's text with the box borders and line breaks taken out, so a
+/// message wrapped over two lines can be found whole.
+pub fn flat(screen: &str) -> String {
+    screen
+        .lines()
+        .map(|l| l.trim_matches(|c| c == '│' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Polls `ok` until it holds; fails after 10 s.
+pub fn wait_for(what: &str, ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(Instant::now() < deadline, "waited 10s for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         self.tmux(&["kill-server"]);

@@ -62,14 +62,14 @@ pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Th
     let wanted_of = |i: usize| -> u16 {
         let notes = notes[i].len() as u16 * 2;
         match &form.fields[i].input {
-            FieldInput::Line { .. } => 1 + notes,
+            FieldInput::Line { .. } | FieldInput::SecretText { .. } => 1 + notes,
             FieldInput::Text(input) => {
                 let notes = note_rows(&notes_of[i], inner_width);
                 1 + (input.line_count() as u16).clamp(1, TEXT_ROWS) + 2 + notes
             }
         }
     };
-    let notes_below = form.spec.notes();
+    let notes_below = form.spec.notes_for(&form.fields);
     let wanted: u16 = (0..form.fields.len()).map(wanted_of).sum::<u16>()
         + 2
         + notes_below
@@ -96,6 +96,18 @@ pub fn draw<S: FormSpec>(f: &mut Frame, area: Rect, form: &EngineForm<S>, t: &Th
                     label: field.name,
                     shown: &shown,
                     cursor: Some(input.cursor()),
+                    focused,
+                    notes: &notes[i],
+                };
+                draw_field(f, rect, &view, t);
+            }
+            FieldInput::SecretText { input, summary } => {
+                // Never the text: what it is, in a line.
+                let shown = summary(&input.value());
+                let view = FieldView {
+                    label: field.name,
+                    shown: &shown,
+                    cursor: None,
                     focused,
                     notes: &notes[i],
                 };
