@@ -541,20 +541,17 @@ impl Drop for SecretScan {
     }
 }
 
-/// Every regular file below `dir`, on `dir`'s file system only and without
-/// following symlinks (a node's tree has absolute links that would lead
-/// into the host's own folders, and mounts of whole root trees).
+/// Every regular file below `dir`, into the file systems mounted there (a
+/// node's `/oem` is a tmpfs of its own) but without following symlinks (a
+/// node's tree has absolute links that would lead into the host's folders).
 pub fn plain_files_below(dir: &Path) -> Vec<PathBuf> {
-    let Ok(top) = std::fs::symlink_metadata(dir) else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     let mut seen = BTreeSet::new();
     while let Some(d) = todo.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let Ok(m) = e.metadata() else { continue };
-            if m.dev() != top.dev() || !seen.insert((m.dev(), m.ino())) {
+            if !seen.insert((m.dev(), m.ino())) {
                 continue;
             }
             if m.is_dir() {
