@@ -3,6 +3,7 @@
 
 pub mod faults;
 pub mod matrix;
+pub mod secrets;
 pub mod tmux;
 
 use std::collections::BTreeSet;
@@ -149,6 +150,12 @@ impl Lab {
                 String::from_utf8_lossy(&out.stderr)
             ),
         }
+    }
+
+    /// rancher's crypt hash in the node's /etc/shadow.
+    pub fn shadow_hash(&self, node: &str) -> String {
+        let line = self.ssh_ok(node, "sudo -n getent shadow rancher");
+        line.split(':').nth(1).unwrap().to_string()
     }
 
     /// Whether `node` lets rancher in with `key` alone, over a new connection
