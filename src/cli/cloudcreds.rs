@@ -766,9 +766,8 @@ async fn renew(
         .is_ok_and(|old| old.token() == new.token())
     {
         println!(
-            "Already so: {NAMESPACE}/{} holds this kubeconfig's token {} ({}), which authenticates against cluster {}. Nothing written; a token that lives longer needs a new one (--generate).",
+            "Already so: {NAMESPACE}/{} holds this kubeconfig's token {}, which authenticates against cluster {}. Nothing written; a token that lives longer needs a new one (--generate).",
             sanitize_str(name),
-            sanitize_str(&new_name),
             describe_token(Some(&new_name), &new_lookup, t),
             sanitize_str(&cluster_id)
         );
