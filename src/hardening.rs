@@ -30,6 +30,77 @@ pub fn disable_core_dumps() -> io::Result<()> {
     Ok(())
 }
 
+/// A descriptor read one byte at a time, for a secret's line on stdin:
+/// `std::io::stdin()` reads through a buffer of its own that lives as long
+/// as the process and keeps the last bytes read (the secret) until they are
+/// overwritten. This reads no byte past the line, and its one-byte buffer
+/// is wiped when dropped.
+pub struct UnbufferedFd {
+    fd: std::os::fd::RawFd,
+    byte: [u8; 1],
+    held: bool,
+}
+
+impl UnbufferedFd {
+    /// Standard input.
+    pub fn stdin() -> UnbufferedFd {
+        UnbufferedFd::new(0)
+    }
+    /// `fd`, which must stay open while this is used (it is not closed).
+    pub fn new(fd: std::os::fd::RawFd) -> UnbufferedFd {
+        UnbufferedFd {
+            fd,
+            byte: [0],
+            held: false,
+        }
+    }
+}
+
+impl std::io::Read for UnbufferedFd {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead as _;
+        let n = {
+            let got = self.fill_buf()?;
+            let n = got.len().min(buf.len());
+            buf[..n].copy_from_slice(&got[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for UnbufferedFd {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while !self.held {
+            // SAFETY: reads at most one byte into our own one-byte buffer.
+            match unsafe { libc::read(self.fd, self.byte.as_mut_ptr().cast(), 1) } {
+                1 => self.held = true,
+                0 => return Ok(&[]),
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(&self.byte)
+    }
+    fn consume(&mut self, amt: usize) {
+        if amt > 0 {
+            self.held = false;
+        }
+    }
+}
+
+impl Drop for UnbufferedFd {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.byte.zeroize();
+    }
+}
+
 /// Everything `r` gives (a secret from stdin), in a buffer wiped whenever it
 /// grows and when dropped: `read_to_end` would free the outgrown buffers
 /// with their bytes in them.
@@ -43,15 +114,21 @@ pub fn read_to_end_wiped(mut r: impl std::io::Read) -> std::io::Result<Zeroizing
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if buf.capacity() - buf.len() < n {
-            let mut bigger =
-                Zeroizing::new(Vec::with_capacity((buf.capacity() * 2).max(buf.len() + n)));
-            bigger.extend_from_slice(&buf);
-            // The old buffer is wiped as it is dropped.
-            buf = bigger;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        extend_wiped(&mut buf, &chunk[..n]);
     }
+}
+
+/// Appends `bytes` to `buf`; when it must grow, into a new buffer, the old
+/// one wiped as it is dropped (`Vec`'s own growth frees it with its bytes).
+pub fn extend_wiped(buf: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
+    if buf.capacity() - buf.len() < bytes.len() {
+        let mut bigger = Zeroizing::new(Vec::with_capacity(
+            (buf.capacity() * 2).max(buf.len() + bytes.len()),
+        ));
+        bigger.extend_from_slice(buf);
+        *buf = bigger;
+    }
+    buf.extend_from_slice(bytes);
 }
 
 #[cfg(test)]

@@ -188,13 +188,15 @@ pub async fn read_settings(client: Client) -> ClusterSettings {
                     .get("value")
                     .and_then(|v| v.as_str())
                     .is_some_and(|v| !v.is_empty());
-                effective_value(&obj.data)
+                let value = effective_value(&obj.data);
+                crate::cluster::wipe_object(obj);
+                value
             }
             Ok(Ok(None)) if name == HTTP_PROXY => {
                 out.http_proxy_missing = true;
                 continue;
             }
-            Ok(Ok(None)) => String::new(),
+            Ok(Ok(None)) => Default::default(),
             Ok(Err(e)) => {
                 out.error = Some(format!(
                     "reading setting {name}: {}",
@@ -216,7 +218,7 @@ pub async fn read_settings(client: Client) -> ClusterSettings {
                 let v = if value.trim().is_empty() {
                     "{}"
                 } else {
-                    &value
+                    value.as_str()
                 };
                 out.http_proxy = Some(HttpProxySetting::parse(v).map_err(|e| e.to_string()));
             }
@@ -248,14 +250,15 @@ pub fn kubelet_versions(
 }
 
 /// A setting's effective value: `value` when non-empty, else `default`.
-pub fn effective_value(data: &serde_json::Value) -> String {
+/// Wiped when dropped: a value may hold credentials or a private key.
+pub fn effective_value(data: &serde_json::Value) -> zeroize::Zeroizing<String> {
     let get = |k: &str| data.get(k).and_then(|v| v.as_str()).unwrap_or("");
     let v = get("value");
-    if v.is_empty() {
+    zeroize::Zeroizing::new(if v.is_empty() {
         get("default").to_string()
     } else {
         v.to_string()
-    }
+    })
 }
 
 /// Judges the settings. `apiserver_not_after` is the `serving-kube-apiserver.crt`
@@ -406,7 +409,7 @@ pub async fn read_node(
 ) -> Result<crate::creds::report::NodeFiles, Unreadable> {
     let (program, args) = gather_command();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = match pool
+    let mut out = match pool
         .exec_capped(t, program, &args, gather::MAX_STDOUT_BYTES)
         .await
     {
@@ -447,6 +450,8 @@ pub async fn read_node(
             });
         }
     };
+    // Shadow and token files are in it: wiped when done, whatever the outcome.
+    let stdout = zeroize::Zeroizing::new(std::mem::take(&mut out.stdout));
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let line = err
@@ -472,7 +477,7 @@ pub async fn read_node(
             }
         });
     }
-    gather::parse(&out.stdout).map_err(|e| Unreadable {
+    gather::parse(&stdout).map_err(|e| Unreadable {
         reason: ReadFailure::Output,
         detail: e.to_string(),
     })
@@ -665,10 +670,10 @@ mod tests {
     #[test]
     fn effective_value_is_value_unless_empty_then_default() {
         let d = serde_json::json!({"value": "", "default": "{\"enable\":false}"});
-        assert_eq!(effective_value(&d), "{\"enable\":false}");
+        assert_eq!(*effective_value(&d), "{\"enable\":false}");
         let d = serde_json::json!({"value": "x", "default": "y"});
-        assert_eq!(effective_value(&d), "x");
-        assert_eq!(effective_value(&serde_json::json!({})), "");
+        assert_eq!(*effective_value(&d), "x");
+        assert_eq!(*effective_value(&serde_json::json!({})), "");
     }
 
     #[test]

@@ -11,7 +11,8 @@ mod common;
 
 use std::process::Command;
 
-use common::{ArgSampler, Home, Lab, output_with_stdin, text};
+use common::secrets::{Kind, SecretScan, Sentinel};
+use common::{Home, Lab, output_with_stdin, text};
 use harvcred::cluster::KubeSettings;
 use harvcred::cluster::rancher;
 use harvcred::creds::cloudcred;
@@ -99,7 +100,7 @@ fn an_expiring_credential_warns_a_bad_kubeconfig_is_refused_and_generate_renews_
     let old = stored_kubeconfig(&lab);
     let (old_name, old_secret) = token_parts(&old);
     let mut outputs = String::new();
-    let args = ArgSampler::start();
+    let mut scan = SecretScan::start(&lab, &[&Sentinel::of(Kind::CloudCredential, &old_secret)]);
 
     // show: the credential, its cluster and token, warned about (5 days left).
     let out = home.run(&lab, &with_rancher(&["cloudcreds", "show"]));
@@ -276,27 +277,12 @@ fn an_expiring_credential_warns_a_bad_kubeconfig_is_refused_and_generate_renews_
     assert_eq!(verified[0]["old"]["token"], old_name.as_str());
     assert_eq!(verified[0]["new"]["token"], new_name.as_str());
 
-    let seen = args.finish();
-    let saved = home.saved();
-    let log = std::fs::read_to_string(lab.dir.join("rancher-requests.jsonl")).unwrap();
-    for secret in [&old_secret, &new_secret] {
-        assert!(
-            !seen.iter().any(|c| c.contains(secret.as_str())),
-            "a token in a process argument"
-        );
-        assert!(
-            !outputs.contains(secret.as_str()),
-            "a token in harvcred's output"
-        );
-        assert!(
-            !saved.contains(secret.as_str()),
-            "a token in harvcred's files"
-        );
-        assert!(
-            !log.contains(secret.as_str()),
-            "a token in the Rancher's request log"
-        );
-    }
+    // Neither token in any process's arguments or environment (sampled
+    // all along), harvcred's output or files, the Rancher's request log or
+    // any other file of the lab.
+    scan.add(Sentinel::of(Kind::CloudCredential, &new_secret));
+    scan.text("harvcred's outputs", &outputs);
+    scan.finish(&home, "cloudcred_lab");
 }
 
 #[test]

@@ -1,20 +1,20 @@
 //! `harvcred proxy` against a lab: refused before sending with Harvester's
 //! message, dry run changes nothing, a change applies and kubectl shows it,
 //! rollback restores, the 409 and webhook paths of the cluster module, and
-//! the proxy password in no argument, audit line or log line.
+//! the proxy password in no process's arguments or environment, audit line,
+//! log line (at debug), output, lab log or node file (the secrets scan,
+//! `tests/common/secrets.rs`); only the rollback record (0600) may hold it.
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use common::{BIN, Lab, text};
+use common::secrets::{Kind, SecretScan, Sentinel};
+use common::{BIN, Home, Lab, output_with_stdin, text};
 
-const SECRET: &str = "Pr0xyS3cretPw";
-
-fn proxy_url() -> String {
-    format!("http://admin:{SECRET}@proxy.corp.example:3128")
+fn proxy_url(password: &str) -> String {
+    format!("http://admin:{password}@proxy.corp.example:3128")
 }
 
 fn harvcred(lab: &Lab, state: &Path, args: &[&str]) -> Command {
@@ -27,41 +27,12 @@ fn harvcred(lab: &Lab, state: &Path, args: &[&str]) -> Command {
     c
 }
 
-/// Runs with `input` on stdin, looking at every process's arguments while
-/// it runs: the secret must not be in any of them.
-fn run_watching_args(mut cmd: Command, input: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let pid = child.id();
-    let mut looked = 0;
-    while child.try_wait().unwrap().is_none() {
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-                assert!(
-                    !String::from_utf8_lossy(&c).contains(SECRET),
-                    "the proxy password is in the arguments of process {:?}",
-                    e.file_name()
-                );
-            }
-        }
-        looked += 1;
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(
-        looked > 0,
-        "harvcred {pid} ended before its arguments were read"
-    );
-    child.wait_with_output().unwrap()
+/// Runs with `input` on stdin (the proxy URL is never an argument); its
+/// output goes to the scan.
+fn run(scan: &mut SecretScan, what: &str, mut cmd: Command, input: &str) -> Output {
+    let out = output_with_stdin(&mut cmd, input.as_bytes());
+    scan.output(what, &out);
+    out
 }
 
 fn value(lab: &Lab) -> String {
@@ -111,8 +82,12 @@ fn audit_lines(state: &Path) -> Vec<serde_json::Value> {
 #[test]
 fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
     let lab = Lab::up(&["--nodes", "3"]);
-    let state = tempfile::tempdir().unwrap();
-    let st = state.path();
+    let home = Home::new("hcpx");
+    let state = home.0.path().join("state");
+    let st = state.as_path();
+    let password = Sentinel::new(Kind::ProxyPassword);
+    let mut scan = SecretScan::start(&lab, &[&password]);
+    let url = || proxy_url(password.value());
     let ips = lab.node_ips();
     let subnet = format!("{}.0/24", lab.subnet_prefix());
     let before = value(&lab);
@@ -121,7 +96,9 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
     let rv0 = rv(&lab);
     let mark = lab.api_log_mark();
     let partial = format!("{},{}", ips[0], ips[1]);
-    let out = run_watching_args(
+    let out = run(
+        &mut scan,
+        "proxy set",
         harvcred(
             &lab,
             st,
@@ -135,7 +112,7 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
                 "--yes",
             ],
         ),
-        &format!("{}\n", proxy_url()),
+        &format!("{}\n", url()),
     );
     let msg = format!(
         "noProxy should contain the node's IP addresses or CIDR. The node(s) {} are not covered.",
@@ -168,7 +145,9 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
 
     // A dry run is checked by the server and changes nothing.
     let mark = lab.api_log_mark();
-    let out = run_watching_args(
+    let out = run(
+        &mut scan,
+        "proxy set",
         harvcred(
             &lab,
             st,
@@ -182,7 +161,7 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
                 "--dry-run",
             ],
         ),
-        &format!("{}\n", proxy_url()),
+        &format!("{}\n", url()),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("http://admin:***@proxy.corp.example:3128"));
@@ -198,7 +177,9 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
 
     // Without a terminal and without --yes nobody can confirm: refused.
     let mark = lab.api_log_mark();
-    let out = run_watching_args(
+    let out = run(
+        &mut scan,
+        "proxy set without --yes",
         harvcred(&lab, st, &["proxy", "set", "--no-proxy", &subnet]),
         "",
     );
@@ -212,7 +193,9 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
 
     // The change: applied, verified, and kubectl shows it.
     let mark = lab.api_log_mark();
-    let out = run_watching_args(
+    let out = run(
+        &mut scan,
+        "proxy set",
         harvcred(
             &lab,
             st,
@@ -226,7 +209,7 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
                 "--yes",
             ],
         ),
-        &format!("{}\n", proxy_url()),
+        &format!("{}\n", url()),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("configured"), "{}", text(&out));
@@ -242,7 +225,7 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
         "-o",
         "yaml",
     ]);
-    assert!(yaml.contains(&proxy_url()), "{yaml}");
+    assert!(yaml.contains(&url()), "{yaml}");
     assert!(yaml.contains(&subnet), "{yaml}");
     let results: Vec<_> = audit_lines(st)
         .iter()
@@ -257,6 +240,7 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
     let out = harvcred(&lab, st, &["proxy", "show", "--json"])
         .output()
         .unwrap();
+    scan.output("proxy show --json", &out);
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         shown["httpProxy"],
@@ -267,7 +251,12 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
     // A rollback's dry run sends only dry-run patches; the value stays.
     let set_value = value(&lab);
     let mark = lab.api_log_mark();
-    let out = run_watching_args(harvcred(&lab, st, &["proxy", "rollback", "--dry-run"]), "");
+    let out = run(
+        &mut scan,
+        "proxy rollback --dry-run",
+        harvcred(&lab, st, &["proxy", "rollback", "--dry-run"]),
+        "",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(value(&lab), set_value);
     let patches = proxy_patches(&lab, mark);
@@ -279,7 +268,12 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
     // Rollback restores the value the change replaced.
     let rv1 = rv(&lab);
     let mark = lab.api_log_mark();
-    let out = run_watching_args(harvcred(&lab, st, &["proxy", "rollback", "--yes"]), "");
+    let out = run(
+        &mut scan,
+        "proxy rollback",
+        harvcred(&lab, st, &["proxy", "rollback", "--yes"]),
+        "",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The lab starts with value "" (the default `{}` applies); the kept
     // value is written back as `{}`, the same effective value.
@@ -295,18 +289,19 @@ fn set_dry_run_refusals_and_rollback_without_leaking_the_password() {
     );
     assert_eq!(audit_lines(st).last().unwrap()["action"], "proxy.rollback");
 
-    // The password is in no audit line and no log line (harvcred ran at debug).
+    // harvcred ran at debug: the scan looked at a log that was written.
     for f in ["harvcred/audit.jsonl", "harvcred/harvcred.log"] {
         let t = std::fs::read_to_string(st.join(f)).unwrap();
         assert!(!t.is_empty(), "{f} is empty");
-        assert!(!t.contains(SECRET), "{f} holds the password:\n{t}");
     }
+    scan.finish(&home, "proxy_lab");
+    // (After the scan: this test itself puts the URL in an argument.)
     // A URL with credentials on the command line is refused outright.
-    let out = harvcred(&lab, st, &["proxy", "check", "--http-proxy", &proxy_url()])
+    let out = harvcred(&lab, st, &["proxy", "check", "--http-proxy", &url()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(!text(&out).contains(SECRET));
+    assert!(!text(&out).contains(password.value()));
     assert!(text(&out).contains("--http-proxy -"), "{}", text(&out));
 }
 
@@ -385,7 +380,7 @@ fn cluster_module_conflict_denial_and_dry_run() {
     let read = rt.block_on(read_http_proxy(&client)).unwrap();
     let subnet = format!("{}.0/24", lab.subnet_prefix());
     let good = HttpProxySetting {
-        http_proxy: ProxyUrl::new(&proxy_url()),
+        http_proxy: ProxyUrl::new(&proxy_url(Sentinel::new(Kind::ProxyPassword).value())),
         https_proxy: ProxyUrl::default(),
         no_proxy: subnet.clone(),
     };

@@ -24,8 +24,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Lab, output_with_stdin};
+use common::secrets::{Kind, SecretScan, Sentinel};
+use common::{BIN, Home, Lab, output_with_stdin};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+
+/// Everything harvcred printed in this file's tests, for the secrets scan.
+static PRINTED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
 
 /// harvcred with its own config and state in `home`, `input` on stdin.
 fn hc(lab: &Lab, home: &Path, args: &[&str], input: &str) -> (i32, String, String) {
@@ -38,6 +42,10 @@ fn hc(lab: &Lab, home: &Path, args: &[&str], input: &str) -> (i32, String, Strin
         .env("XDG_RUNTIME_DIR", home)
         .stdin(Stdio::piped());
     let out = output_with_stdin(&mut cmd, input.as_bytes());
+    let mut printed = PRINTED.lock().unwrap();
+    printed.extend_from_slice(&out.stdout);
+    printed.extend_from_slice(&out.stderr);
+    drop(printed);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8(out.stdout).unwrap(),
@@ -247,10 +255,16 @@ fn rke2_run(lab: &Lab, node: &str) -> (String, u64, u64) {
 fn the_other_credential_settings_are_set_refused_and_reset() {
     let started = Instant::now();
     let lab = Lab::up(&["--nodes", "2"]);
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path();
+    let home_dir = Home::new("hcset");
+    let home = home_dir.0.path();
     let host = api_host(&lab);
     let p = pki(&host);
+    // The registry password lives on in each node's registries.yaml (as on
+    // Harvester); the key only in the lab API's memory and the key file.
+    let registry_password = Sentinel::new(Kind::RegistryPassword)
+        .lives_in(&["/upper/etc/rancher/rke2/registries.yaml"]);
+    let private_key = Sentinel::private_key(&p.key);
+    let mut scan = SecretScan::start(&lab, &[&registry_password, &private_key]);
 
     // additional-ca: a CA applied, listed with its fingerprint; a bundle
     // with a server certificate is warned about (no webhook rule). The
@@ -658,7 +672,10 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
 
     // containerd-registry: the password is masked; Harvester removes the
     // auth from the value after syncing.
-    let registry = r#"{"Mirrors":{"docker.io":{"Endpoints":["https://mirror.lab"]}},"Configs":{"mirror.lab":{"Auth":{"Username":"puller","Password":"Reg1stryPa55"}}}}"#;
+    let registry = format!(
+        r#"{{"Mirrors":{{"docker.io":{{"Endpoints":["https://mirror.lab"]}}}},"Configs":{{"mirror.lab":{{"Auth":{{"Username":"puller","Password":"{}"}}}}}}}}"#,
+        registry_password.value()
+    );
     let runs_before = [rke2_run(&lab, "node1"), rke2_run(&lab, "node2")];
     let (code, out, err) = hc(
         &lab,
@@ -671,10 +688,10 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
             "-",
             "--yes",
         ],
-        registry,
+        &registry,
     );
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(!out.contains("Reg1stryPa55") && !err.contains("Reg1stryPa55"));
+    assert!(!out.contains(registry_password.value()) && !err.contains(registry_password.value()));
     let said = format!("{out}{err}");
     assert!(
         said.contains("restarts RKE2 on every node, one node at a time"),
@@ -771,7 +788,7 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
             && out.contains("node node1: /etc/rancher/rke2/registries.yaml matches"),
         "{out}"
     );
-    assert!(!out.contains("Reg1stryPa55") && !err.contains("Reg1stryPa55"));
+    assert!(!out.contains(registry_password.value()) && !err.contains(registry_password.value()));
     refused(
         &lab,
         home,
@@ -866,28 +883,12 @@ fn the_other_credential_settings_are_set_refused_and_reset() {
             .is_empty()
     );
 
-    // No private key or registry password in anything harvcred wrote.
-    // Nor in the lab's logs: its API request log (which records no body),
-    // its supervisor's log and the nodes' consoles.
-    let mut lab_logs = vec![
-        lab.dir.join("api-requests.jsonl"),
-        lab.dir.join("supervisor.log"),
-    ];
-    for node in std::fs::read_dir(lab.dir.join("nodes")).unwrap() {
-        lab_logs.push(node.unwrap().path().join("console.log"));
-    }
-    let leak = Command::new("grep")
-        .args(["-rlF", "-e", "Reg1stryPa55", "-e"])
-        .arg(p.key.lines().nth(1).unwrap())
-        .arg(home)
-        .args(lab_logs.iter().filter(|l| l.exists()))
-        .output()
-        .unwrap();
-    assert!(
-        leak.stdout.is_empty(),
-        "secrets in {}",
-        String::from_utf8_lossy(&leak.stdout)
-    );
+    // No private key or registry password in any process's arguments or
+    // environment (sampled all along), anything harvcred wrote or printed,
+    // the lab's logs (its API request log records no body), or any file of
+    // the lab or the nodes but registries.yaml.
+    scan.text("harvcred's outputs", &*PRINTED.lock().unwrap());
+    scan.finish(&home_dir, "settings_lab");
     let audit =
         std::fs::read_to_string(home.join("state/harvcred/audit.jsonl")).unwrap_or_default();
     assert!(audit.contains("settings.set.ssl-certificates"), "{audit}");

@@ -5,7 +5,7 @@
 //! resourceVersion read, verified, audited). A token's secret part is never
 //! printed, logged or audited; only its name.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -175,10 +175,10 @@ fn read_file(path: &std::path::Path) -> anyhow::Result<Zeroizing<String>> {
         .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))
 }
 
+/// A kubeconfig (its token) from stdin, through a buffer wiped as it grows:
+/// `read_to_string` frees each outgrown buffer with the bytes in it.
 fn read_stdin() -> anyhow::Result<Zeroizing<String>> {
-    let mut s = Zeroizing::new(String::new());
-    std::io::stdin().lock().read_to_string(&mut s)?;
-    Ok(s)
+    Ok(super::settings::read_all(std::io::stdin().lock())?)
 }
 
 // ---- show -----------------------------------------------------------------

@@ -9,7 +9,6 @@
 //! `--prove-with` is handed to `ssh -i` and never opened by harvcred.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -792,13 +791,11 @@ async fn read_key_file(file: &Path) -> Result<String, String> {
 }
 
 fn read_keys(file: &Path) -> anyhow::Result<Zeroizing<String>> {
-    let mut text = Zeroizing::new(String::new());
     if file.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text)?;
-    } else {
-        text = Zeroizing::new(std::fs::read_to_string(file)?);
+        // A private key given by mistake must leave no copy behind either.
+        return Ok(super::settings::read_all(std::io::stdin().lock())?);
     }
-    Ok(text)
+    Ok(Zeroizing::new(std::fs::read_to_string(file)?))
 }
 
 fn check_nodes(s: &Session, nodes: &[String]) -> Result<(), String> {

@@ -105,11 +105,11 @@ pub(crate) fn read_secret(
 
 /// The new password: twice on a terminal, once from a pipe.
 fn read_draft() -> anyhow::Result<flow::Draft> {
-    let stdin = std::io::stdin();
-    let mut lock = stdin.lock();
-    let first = read_secret("New rancher password", &mut lock)?;
-    let again = if stdin.is_terminal() {
-        read_secret("The same again", &mut lock)?
+    // Not std's stdin: its buffer would keep the password for the process's life.
+    let mut input = crate::hardening::UnbufferedFd::stdin();
+    let first = read_secret("New rancher password", &mut input)?;
+    let again = if std::io::stdin().is_terminal() {
+        read_secret("The same again", &mut input)?
     } else {
         first.clone()
     };
@@ -196,7 +196,9 @@ impl PasswordIo {
                 last_line(&out.stderr)
             ));
         }
-        let text = Zeroizing::new(String::from_utf8_lossy(&out.stdout).into_owned());
+        // The bytes as read, wiped too, not only the text made of them.
+        let stdout = Zeroizing::new(out.stdout);
+        let text = Zeroizing::new(String::from_utf8_lossy(&stdout).into_owned());
         password::find_shadow_entry(&text, flow::USER).map_err(|e| e.to_string())
     }
 

@@ -104,7 +104,8 @@ fn read_secret_line(prompt: &str) -> anyhow::Result<Zeroizing<String>> {
         let _ = std::io::stderr().flush();
     }
     let saved = if tty { echo_off() } else { None };
-    let res = read_line_from(&mut stdin.lock());
+    // Not std's stdin: its buffer would keep the URL for the process's life.
+    let res = read_line_from(&mut crate::hardening::UnbufferedFd::stdin());
     if let Some(t) = saved {
         // SAFETY: restores the attributes read from the same descriptor.
         unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };

@@ -191,6 +191,32 @@ pub fn internal_ips(n: &Node) -> Vec<String> {
 }
 
 /// Every message in an error's source chain, outermost first, without repeats.
+/// Wipes every string of an object read from the API before it is freed:
+/// a Setting's value may hold a proxy's credentials, a registry's password
+/// or a private key, and its annotations a copy of it. What kube read it
+/// from is beyond reach (the response's bytes in hyper and rustls, and
+/// serde_json's scratch buffer for strings with escapes, freed unwiped).
+pub fn wipe_object(mut obj: kube::api::DynamicObject) {
+    use zeroize::Zeroize as _;
+    fn wipe(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => s.zeroize(),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(wipe),
+            serde_json::Value::Object(m) => m.values_mut().for_each(wipe),
+            _ => {}
+        }
+    }
+    wipe(&mut obj.data);
+    for v in obj
+        .metadata
+        .annotations
+        .iter_mut()
+        .flat_map(|a| a.values_mut())
+    {
+        v.zeroize();
+    }
+}
+
 pub fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur = Some(e);

@@ -77,15 +77,18 @@ fn configured_of(obj: &DynamicObject) -> Configured {
         .unwrap_or_default()
 }
 
-fn parse(obj: &DynamicObject) -> Result<ProxyRead, String> {
+/// The setting read from `obj`, which is wiped then (see [`super::wipe_object`]).
+fn parse(obj: DynamicObject) -> Result<ProxyRead, String> {
     let value = crate::status::effective_value(&obj.data);
-    let value = Zeroizing::new(value);
-    let setting = HttpProxySetting::parse(&value).map_err(|e| e.to_string())?;
-    Ok(ProxyRead {
-        setting,
-        resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
-        configured: configured_of(obj),
-    })
+    let read = HttpProxySetting::parse(&value)
+        .map_err(|e| e.to_string())
+        .map(|setting| ProxyRead {
+            setting,
+            resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
+            configured: configured_of(&obj),
+        });
+    super::wipe_object(obj);
+    read
 }
 
 /// The annotation Harvester's setting controller writes, with the
@@ -153,7 +156,14 @@ impl SettingRead {
         }
     }
 
-    fn of(obj: &DynamicObject) -> SettingRead {
+    /// The setting read from `obj`, which is wiped then (see [`super::wipe_object`]).
+    pub(crate) fn of(obj: DynamicObject) -> SettingRead {
+        let read = SettingRead::copied(&obj);
+        super::wipe_object(obj);
+        read
+    }
+
+    fn copied(obj: &DynamicObject) -> SettingRead {
         let get = |k: &str| Zeroizing::new(obj.data[k].as_str().unwrap_or("").to_string());
         SettingRead {
             name: obj.metadata.name.clone().unwrap_or_default(),
@@ -176,7 +186,7 @@ impl SettingRead {
 pub async fn read_setting(client: &Client, name: &str) -> Result<SettingRead, String> {
     let api = settings_api(client.clone());
     match tokio::time::timeout(TIMEOUT, api.get(name)).await {
-        Ok(Ok(obj)) => Ok(SettingRead::of(&obj)),
+        Ok(Ok(obj)) => Ok(SettingRead::of(obj)),
         Ok(Err(kube::Error::Api(r))) if r.code == 404 => Err(format!(
             "the cluster has no {name} Setting (settings.harvesterhci.io): not a Harvester cluster, or an older Harvester without it"
         )),
@@ -194,6 +204,12 @@ enum RawFailure {
 
 /// Patches `value` of setting `name` at `resource_version` (a precondition:
 /// the API answers 409 if it moved on); `dry_run` stores nothing.
+///
+/// `body` borrows the value from the caller's zeroised buffer, so harvcred
+/// itself keeps no unwiped copy. kube serialises it into a request body of
+/// its own, which hyper and rustls copy on the way out and free unwiped: we
+/// cannot reach those. The answer (the object with its value) is wiped by
+/// the callers once parsed.
 async fn patch_value(
     client: &Client,
     name: &str,
@@ -261,7 +277,7 @@ pub async fn patch_setting(
         value,
     };
     match patch_value(client, name, &body, dry_run).await {
-        Ok(obj) => Ok(SettingRead::of(&obj)),
+        Ok(obj) => Ok(SettingRead::of(obj)),
         Err(RawFailure::Conflict) => match read_setting(client, name).await {
             Ok(now) => Err(SettingPatchFailure::Conflict(Box::new(now))),
             Err(e) => Err(SettingPatchFailure::Other(format!(
@@ -321,7 +337,7 @@ pub async fn follow_setting_configured(
 pub async fn read_http_proxy(client: &Client) -> Result<ProxyRead, String> {
     let api = settings_api(client.clone());
     match tokio::time::timeout(TIMEOUT, api.get(HTTP_PROXY)).await {
-        Ok(Ok(obj)) => parse(&obj),
+        Ok(Ok(obj)) => parse(obj),
         Ok(Err(kube::Error::Api(r))) if r.code == 404 => Err(NOT_HARVESTER.into()),
         Ok(Err(e)) => Err(format!(
             "reading setting {HTTP_PROXY}: {}",
@@ -389,7 +405,7 @@ pub async fn patch_http_proxy(
         value: value.as_str(),
     };
     match patch_value(client, HTTP_PROXY, &body, dry_run).await {
-        Ok(obj) => parse(&obj).map_err(PatchFailure::Other),
+        Ok(obj) => parse(obj).map_err(PatchFailure::Other),
         Err(RawFailure::Conflict) => match read_http_proxy(client).await {
             Ok(current) => Err(PatchFailure::Conflict(Box::new(current))),
             Err(e) => Err(PatchFailure::Other(format!(
@@ -520,7 +536,8 @@ pub async fn registration_host(client: &Client) -> Option<String> {
         .await
         .ok()?
         .ok()??;
-    let url = Zeroizing::new(crate::status::effective_value(&obj.data));
+    let url = crate::status::effective_value(&obj.data);
+    super::wipe_object(obj);
     let after = url.split_once("://")?.1;
     let authority = after.split(['/', '?', '#']).next()?;
     let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);

@@ -148,10 +148,13 @@ impl Token {
     /// be used to test guesses of the token offline; hashes compare within
     /// one run only.
     pub fn short_hash(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(hash_key());
-        h.update(self.password().as_bytes());
-        format!("h:{}", &hex::encode(h.finalize())[..8])
+        use hmac::Mac as _;
+        // HMAC, not sha256(key || secret): the construction made for a keyed
+        // hash, whatever the digest's length-extension properties.
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(hash_key())
+            .expect("HMAC takes a key of any length");
+        mac.update(self.password().as_bytes());
+        format!("h:{}", &hex::encode(mac.finalize().into_bytes())[..8])
     }
 
     /// Same secret part (what RKE2 uses), whatever the formats.
@@ -757,6 +760,35 @@ mod tests {
         let plain = &hex::encode(Sha256::digest(PW.as_bytes()))[..8];
         assert!(!a.short_hash().contains(plain));
         assert!(a.short_hash().starts_with("h:") && a.short_hash().len() == 10);
+    }
+
+    /// The short hash is HMAC-SHA256 under the run's key (RFC 4231's
+    /// construction, checked here against the two-pass definition), not the
+    /// key and the secret hashed in one go.
+    #[test]
+    fn the_short_hash_is_an_hmac_under_the_runs_key() {
+        let key = hash_key();
+        let block = |pad: u8| -> Vec<u8> {
+            let mut b = key.to_vec();
+            b.resize(64, 0);
+            b.iter().map(|x| x ^ pad).collect()
+        };
+        let inner = Sha256::new()
+            .chain_update(block(0x36))
+            .chain_update(PW.as_bytes())
+            .finalize();
+        let outer = Sha256::new()
+            .chain_update(block(0x5c))
+            .chain_update(inner)
+            .finalize();
+        let short = Token::parse(PW).unwrap().short_hash();
+        assert_eq!(short, format!("h:{}", &hex::encode(outer)[..8]));
+        let prefixed = Sha256::new()
+            .chain_update(key)
+            .chain_update(PW.as_bytes())
+            .finalize();
+        assert_ne!(short, format!("h:{}", &hex::encode(prefixed)[..8]));
+        assert_ne!(*key, [0u8; 32], "a random key");
     }
 
     #[test]

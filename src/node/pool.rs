@@ -231,16 +231,7 @@ impl Pool {
         program: &str,
         args: &[&str],
     ) -> Result<std::process::Output, ExecError> {
-        let (_permit, session) = self.slot(t).await?;
-        let op = self.settings.op_timeout;
-        match opening_again_if_refused(op, || async {
-            session.command(program).args(args).output().await
-        })
-        .await
-        {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(ExecError::Timeout(op)),
-        }
+        self.exec_capped(t, program, args, usize::MAX).await
     }
 
     /// Like [`Pool::exec`], with `input` written to the command's stdin (then
@@ -267,39 +258,8 @@ impl Pool {
         input: &[u8],
         limit: Duration,
     ) -> Result<std::process::Output, ExecError> {
-        use openssh::Stdio;
-        use tokio::io::AsyncWriteExt;
-        let (_permit, session) = self.slot(t).await?;
-        let op = self.settings.op_timeout;
-        let spawned = opening_again_if_refused(op, || async {
-            session
-                .command(program)
-                .args(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .await
-        })
-        .await;
-        let mut child = match spawned {
-            Ok(Ok(child)) => child,
-            Ok(Err(e)) => return Err(ExecError::Other(e)),
-            Err(_) => return Err(ExecError::Timeout(op)),
-        };
-        let exchange = async {
-            if let Some(mut stdin) = child.stdin().take() {
-                // A command that exits before reading everything closes the
-                // pipe; its exit status says why, so the write error is moot.
-                let _ = stdin.write_all(input).await;
-                let _ = stdin.shutdown().await;
-            }
-            child.wait_with_output().await
-        };
-        match timeout(limit, exchange).await {
-            Ok(r) => Ok(r?),
-            Err(_) => Err(ExecError::Timeout(limit)),
-        }
+        self.run(t, program, args, Some(input), usize::MAX, limit)
+            .await
     }
 
     /// Like [`Pool::exec`], but stops reading once stdout passes
@@ -312,31 +272,66 @@ impl Pool {
         args: &[&str],
         max_stdout: usize,
     ) -> Result<std::process::Output, ExecError> {
+        self.run(t, program, args, None, max_stdout, self.settings.op_timeout)
+            .await
+    }
+
+    /// One command, its stdin `input` (or none), its stdout read through
+    /// [`read_capped`] (what a node answers may be token or hash material:
+    /// no copy of it is freed unwiped); the exchange under `limit`, the
+    /// spawn under the operation timeout.
+    async fn run(
+        &self,
+        t: &Target,
+        program: &str,
+        args: &[&str],
+        input: Option<&[u8]>,
+        max_stdout: usize,
+        limit: Duration,
+    ) -> Result<std::process::Output, ExecError> {
         use openssh::Stdio;
+        use tokio::io::AsyncWriteExt;
         let (_permit, session) = self.slot(t).await?;
         let op = self.settings.op_timeout;
-        let run = async {
-            let spawned = opening_again_if_refused(op, || async {
-                session
-                    .command(program)
-                    .args(args)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .await
-            })
-            .await;
-            let mut child = match spawned {
-                Ok(r) => r?,
-                Err(_) => return Err(ExecError::Timeout(op)),
-            };
+        let spawned = opening_again_if_refused(op, || async {
+            session
+                .command(program)
+                .args(args)
+                .stdin(if input.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .await
+        })
+        .await;
+        let mut child = match spawned {
+            Ok(r) => r?,
+            Err(_) => return Err(ExecError::Timeout(op)),
+        };
+        let exchange = async {
             let mut out = child.stdout().take().expect("stdout is piped");
             let mut err = child.stderr().take().expect("stderr is piped");
-            let (stdout, stderr) = tokio::try_join!(
+            let mut stdin = child.stdin().take();
+            let write = async {
+                if let (Some(w), Some(input)) = (stdin.as_mut(), input) {
+                    // A command that exits before reading everything closes
+                    // the pipe; its exit status says why, so the error is moot.
+                    let _ = w.write_all(input).await;
+                    let _ = w.shutdown().await;
+                }
+                drop(stdin);
+                Ok::<_, ExecError>(())
+            };
+            let (_, stdout, stderr) = tokio::try_join!(
+                write,
                 async {
                     read_capped(&mut out, max_stdout)
                         .await
+                        .map_err(|e| ExecError::Other(openssh::Error::ChildIo(e)))?
                         .ok_or(ExecError::TooMuchOutput(max_stdout))
                 },
                 async { Ok(read_capped_draining(&mut err, 64 * 1024).await) },
@@ -348,9 +343,9 @@ impl Pool {
                 stderr,
             })
         };
-        match timeout(op, run).await {
+        match timeout(limit, exchange).await {
             Ok(r) => r,
-            Err(_) => Err(ExecError::Timeout(op)),
+            Err(_) => Err(ExecError::Timeout(limit)),
         }
     }
 
@@ -686,11 +681,20 @@ pub fn safe_destination(s: &str) -> Option<String> {
 pub async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
     r: &mut R,
     max: usize,
-) -> Option<Vec<u8>> {
+) -> std::io::Result<Option<Vec<u8>>> {
     use tokio::io::AsyncReadExt;
-    let mut buf = Vec::new();
-    let n = r.take(max as u64 + 1).read_to_end(&mut buf).await.ok()?;
-    (n <= max).then_some(buf)
+    let mut buf = zeroize::Zeroizing::new(Vec::new());
+    let mut chunk = zeroize::Zeroizing::new(vec![0u8; 16 * 1024]);
+    loop {
+        let n = r.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(Some(std::mem::take(&mut *buf)));
+        }
+        if n > max - buf.len() {
+            return Ok(None);
+        }
+        crate::hardening::extend_wiped(&mut buf, &chunk[..n]);
+    }
 }
 
 /// The first `max` bytes `r` sends; the rest is read and dropped, so a
@@ -988,8 +992,15 @@ mod tests {
     #[tokio::test]
     async fn a_node_answer_is_read_up_to_its_cap_and_no_further() {
         let big = vec![b'x'; 3000];
-        assert_eq!(read_capped(&mut &big[..], 3000).await.unwrap().len(), 3000);
-        assert_eq!(read_capped(&mut &big[..], 2999).await, None);
+        assert_eq!(
+            read_capped(&mut &big[..], 3000)
+                .await
+                .unwrap()
+                .unwrap()
+                .len(),
+            3000
+        );
+        assert_eq!(read_capped(&mut &big[..], 2999).await.unwrap(), None);
         let got = read_capped_draining(&mut &big[..], 100).await;
         assert_eq!(got.len(), 100);
     }

@@ -215,3 +215,93 @@ fn a_key_read_from_stdin_leaves_nothing_in_freed_memory() {
         assert_eq!(n, 0, "{size} bytes: freed blocks still held the key read");
     }
 }
+
+/// What a node answers (`sudo cat` of a token file, the gather script's
+/// shadow line and token files) is read through a buffer wiped whenever it
+/// grows: 200 kB arriving a page at a time, as over the mux.
+#[test]
+fn a_node_answer_read_over_ssh_leaves_nothing_in_freed_memory() {
+    let n = freed_with_sentinel(|| {
+        let mut text = Zeroizing::new(String::with_capacity(200_000 + SECRET.len()));
+        while text.len() < 200_000 {
+            text.push_str(SECRET);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let read = rt.block_on(async {
+            let mut pipe = text.as_bytes();
+            crate::node::pool::read_capped(&mut pipe, 1 << 20)
+                .await
+                .unwrap()
+                .unwrap()
+        });
+        let read = Zeroizing::new(read);
+        assert_eq!(read.len(), text.len());
+        drop(std::hint::black_box(read));
+        drop(rt);
+    });
+    assert_eq!(n, 0, "freed blocks still held the node's answer");
+}
+
+/// The gather script's answer: a file's content (here rancher's shadow
+/// line) decoded into a buffer of its own that is wiped with the result.
+#[test]
+fn gathered_file_contents_are_wiped_with_the_result() {
+    use base64::Engine as _;
+    let n = freed_with_sentinel(|| {
+        let line = joined(&["rancher:$6$salt$", SECRET, ":19000:0:99999:7:::\n"]);
+        let b64 = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(line.as_bytes()));
+        let out = joined(&["T 1700000000\nF /etc/shadow\n", &b64, "\n"]);
+        let files = crate::node::gather::parse(out.as_bytes()).unwrap();
+        assert_eq!(files.files.len(), 1);
+        drop(std::hint::black_box(files));
+    });
+    assert_eq!(n, 0, "freed blocks still held the shadow line");
+}
+
+/// A Setting read from the API (its value may hold a proxy's credentials,
+/// a registry password or a private key; an annotation may copy it): the
+/// object is wiped once read, and the value kept is zeroised.
+#[test]
+fn a_setting_read_from_the_api_leaves_nothing_in_freed_memory() {
+    let n = freed_with_sentinel(|| {
+        let json = joined(&[
+            r#"{"apiVersion":"harvesterhci.io/v1beta1","kind":"Setting","metadata":{"name":"containerd-registry","resourceVersion":"7","annotations":{"copy":""#,
+            SECRET,
+            r#""}},"value":""#,
+            SECRET,
+            r#"","default":"{}"}"#,
+        ]);
+        let obj: kube::api::DynamicObject = serde_json::from_slice(json.as_bytes()).unwrap();
+        let read = crate::cluster::settings::SettingRead::of(obj);
+        assert_eq!(*read.value, SECRET);
+        drop(std::hint::black_box(read));
+    });
+    assert_eq!(n, 0, "freed blocks still held the setting's value");
+}
+
+/// `password set` and `proxy set` read their secret line from stdin one
+/// byte at a time: nothing past the line is taken from the pipe (std's
+/// stdin would keep it, and the line, in a buffer for the process's life),
+/// and no freed block holds it.
+#[test]
+fn a_secret_line_read_unbuffered_takes_nothing_past_it_and_leaves_nothing() {
+    use std::io::Read as _;
+    let (rx, tx) = nix::unistd::pipe().unwrap();
+    let sent = joined(&[SECRET, "\nwhat follows\n"]);
+    nix::unistd::write(&tx, sent.as_bytes()).unwrap();
+    drop(tx);
+    let n = freed_with_sentinel(|| {
+        use std::os::fd::AsRawFd as _;
+        let mut input = crate::hardening::UnbufferedFd::new(rx.as_raw_fd());
+        let read = crate::cli::password::read_secret("New rancher password", &mut input).unwrap();
+        assert_eq!(read.as_str(), SECRET);
+        drop(std::hint::black_box(read));
+        drop(input);
+    });
+    assert_eq!(n, 0, "freed blocks still held the line read");
+    let mut rest = String::new();
+    std::fs::File::from(rx).read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "what follows\n", "nothing past the line was read");
+}

@@ -26,15 +26,23 @@ pub struct Cell {
 }
 
 /// Append `cell` to this test file's report (`file`: e.g. `fault_matrix_nodes`).
-/// The first record of a process starts the file anew, so a report holds
-/// the latest run only.
 pub fn record(file: &str, cell: &Cell) {
+    append_report(
+        &format!("matrix-{file}"),
+        &serde_json::to_string(cell).unwrap(),
+    );
+}
+
+/// Append one JSON `line` to `<report>.jsonl` in [`reports_dir`]. The first
+/// line a process writes to a report starts the file anew, so a report holds
+/// the latest run only.
+pub fn append_report(report: &str, line: &str) {
     static STARTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let path = reports_dir().join(format!("matrix-{file}.jsonl"));
+    let path = reports_dir().join(format!("{report}.jsonl"));
     let mut started = STARTED.lock().unwrap();
-    let fresh = !started.iter().any(|f| f == file);
+    let fresh = !started.iter().any(|f| f == report);
     if fresh {
-        started.push(file.to_string());
+        started.push(report.to_string());
     }
     let mut out = std::fs::OpenOptions::new()
         .create(true)
@@ -43,7 +51,7 @@ pub fn record(file: &str, cell: &Cell) {
         .truncate(fresh)
         .open(&path)
         .unwrap();
-    writeln!(out, "{}", serde_json::to_string(cell).unwrap()).unwrap();
+    writeln!(out, "{line}").unwrap();
 }
 
 /// The cells `file`'s table has (flow, step, fault), whether this run runs

@@ -3,14 +3,11 @@
 
 pub mod faults;
 pub mod matrix;
+pub mod secrets;
 pub mod tmux;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_harvcred");
 
@@ -149,6 +146,12 @@ impl Lab {
                 String::from_utf8_lossy(&out.stderr)
             ),
         }
+    }
+
+    /// rancher's crypt hash in the node's /etc/shadow.
+    pub fn shadow_hash(&self, node: &str) -> String {
+        let line = self.ssh_ok(node, "sudo -n getent shadow rancher");
+        line.split(':').nth(1).unwrap().to_string()
     }
 
     /// Whether `node` lets rancher in with `key` alone, over a new connection
@@ -432,46 +435,6 @@ pub fn files_below(p: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-/// Every process's arguments on the host (which sees the nodes' processes
-/// too), sampled while harvcred runs.
-pub struct ArgSampler {
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<BTreeSet<String>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ArgSampler {
-    pub fn start() -> ArgSampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(BTreeSet::new()));
-        let (s, h) = (stop.clone(), seen.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                for e in std::fs::read_dir("/proc").unwrap().flatten() {
-                    if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-                        let c = String::from_utf8_lossy(&c).replace('\0', " ");
-                        if !c.is_empty() {
-                            h.lock().unwrap().insert(c);
-                        }
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        ArgSampler {
-            stop,
-            seen,
-            thread: Some(thread),
-        }
-    }
-    /// Stops sampling; every command line seen.
-    pub fn finish(mut self) -> BTreeSet<String> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap();
-        std::mem::take(&mut *self.seen.lock().unwrap())
-    }
 }
 
 /// harvcred's own folders (config, state: audit log, harvcred.log) for a

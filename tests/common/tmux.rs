@@ -1,12 +1,15 @@
 //! A console in a tmux session: keys in, screen text out (walkthrough tests).
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A tmux server of its own, killed when dropped (also when the test fails).
 pub struct Tmux {
     socket: String,
+    /// Every distinct screen captured, for the secrets scan.
+    screens: Mutex<Vec<String>>,
 }
 
 impl Tmux {
@@ -36,7 +39,10 @@ impl Tmux {
         }
         c.args(["-e", "TERM=xterm-256color", cmd]);
         assert!(c.status().unwrap().success(), "tmux new-session");
-        Tmux { socket }
+        Tmux {
+            socket,
+            screens: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn tmux(&self, args: &[&str]) -> String {
@@ -49,7 +55,17 @@ impl Tmux {
     }
 
     pub fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p"])
+        let s = self.tmux(&["capture-pane", "-p"]);
+        let mut seen = self.screens.lock().unwrap();
+        if seen.last() != Some(&s) {
+            seen.push(s.clone());
+        }
+        s
+    }
+
+    /// The screens [`Tmux::screen`] returned so far, each change once.
+    pub fn screens_seen(&self) -> Vec<String> {
+        self.screens.lock().unwrap().clone()
     }
 
     pub fn keys(&self, keys: &[&str]) {
@@ -71,6 +87,26 @@ impl Tmux {
     /// Types text literally (no key names).
     pub fn text(&self, s: &str) {
         self.tmux(&["send-keys", "-l", s]);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+
+    /// Types a secret: through a tmux buffer loaded from stdin and pasted
+    /// (without bracketed paste, so the console gets keys), never in a
+    /// process's arguments as `send-keys` would put it.
+    pub fn type_secret(&self, secret: &str) {
+        let mut load = Command::new("tmux")
+            .args(["-L", &self.socket, "load-buffer", "-b", "secret", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        load.stdin
+            .take()
+            .unwrap()
+            .write_all(secret.as_bytes())
+            .unwrap();
+        assert!(load.wait().unwrap().success(), "tmux load-buffer");
+        self.tmux(&["paste-buffer", "-d", "-b", "secret"]);
         std::thread::sleep(Duration::from_millis(60));
     }
 
