@@ -54,12 +54,12 @@ fn rancher_requests(lab: &Lab) -> Vec<serde_json::Value> {
 }
 
 /// Requests after `mark` that change something: the credential's patch or
-/// a generated kubeconfig (a new token).
+/// a generated kubeconfig (a new token); not a server-side dry run.
 fn rancher_writes_since(lab: &Lab, mark: usize) -> Vec<serde_json::Value> {
     rancher_requests(lab)
         .into_iter()
         .skip(mark)
-        .filter(|r| r["verb"] != "get" && r["verb"] != "list")
+        .filter(|r| r["verb"] != "get" && r["verb"] != "list" && r["dryRun"] != true)
         .collect()
 }
 
@@ -222,6 +222,14 @@ fn an_expiring_credential_warns_a_bad_kubeconfig_is_refused_and_generate_renews_
         "{}",
         text(&out)
     );
+    // The server checked the patch (dry run) before it was sent for real.
+    let patches: Vec<bool> = rancher_requests(&lab)
+        .iter()
+        .skip(mark)
+        .filter(|r| r["verb"] == "patch")
+        .map(|r| r["dryRun"] == true)
+        .collect();
+    assert_eq!(patches, [true, false]);
     let writes = rancher_writes_since(&lab, mark);
     let paths: Vec<&str> = writes.iter().map(|w| w["path"].as_str().unwrap()).collect();
     assert_eq!(

@@ -1,6 +1,6 @@
 //! The fault matrix, API side (issue 19): every change harvcred makes
 //! through the API (`proxy set`, `settings set`, `certs auto-rotate`,
-//! `certs rotate --cluster`) is stopped at each API step (`read`, `dry-run`,
+//! `certs rotate --cluster`, `cloudcreds renew` in the lab's Rancher) is stopped at each API step (`read`, `dry-run`,
 //! `patch`, `follow`: harvcred's fault points) and hit there by a fault: the
 //! lab API answering 500, answering 409 (a resourceVersion conflict), not
 //! answering (after storing the write: the answer lost), or harvcred killed
@@ -29,8 +29,9 @@ const STEPS: [&str; 4] = ["read", "dry-run", "patch", "follow"];
 const FAULTS: [&str; 4] = ["api-500", "api-409", "api-timeout", "harvcred-killed"];
 
 /// The cells the default (CI) run takes: every flow, step and fault at
-/// least once, one hung API only (each costs harvcred's 15 s request timeout).
-const CI_CELLS: [(&str, &str, &str); 13] = [
+/// least once, two hung APIs only (each costs harvcred's 15 s request
+/// timeout): both a patch whose answer is lost.
+const CI_CELLS: [(&str, &str, &str); 18] = [
     ("proxy set", "read", "harvcred-killed"),
     ("proxy set", "dry-run", "api-409"),
     ("proxy set", "patch", "api-timeout"),
@@ -44,6 +45,11 @@ const CI_CELLS: [(&str, &str, &str); 13] = [
     ("certs rotate", "dry-run", "api-409"),
     ("certs rotate", "patch", "api-500"),
     ("certs rotate", "follow", "harvcred-killed"),
+    ("cloudcreds renew", "read", "api-500"),
+    ("cloudcreds renew", "dry-run", "api-409"),
+    ("cloudcreds renew", "patch", "harvcred-killed"),
+    ("cloudcreds renew", "patch", "api-timeout"),
+    ("cloudcreds renew", "follow", "api-500"),
 ];
 
 /// An API-changing flow of the table. `which` picks one of the two values
@@ -52,6 +58,8 @@ struct Flow {
     name: &'static str,
     /// The command line and its stdin for value `which`.
     command: fn(&Lab, usize) -> (Vec<String>, String),
+    /// The request log its writes reach (the lab API's or the Rancher's).
+    log: &'static str,
     /// The object written, as the request log names it, and its API path.
     resource: &'static str,
     object: &'static str,
@@ -60,6 +68,8 @@ struct Flow {
     read_path: &'static str,
     /// The object's value the change writes, as stored (bytes compared).
     value: fn(&Lab) -> String,
+    /// Made before the cells (the values' inputs).
+    prepare: Option<fn(&Lab)>,
     /// A rotation: the new value is the old generation + 1, and once asked
     /// for it is Rancher's to finish (running the command again would ask
     /// for another).
@@ -91,11 +101,13 @@ const FLOWS: &[Flow] = &[
             let a = args(&["proxy", "set", "--http-proxy", url, "--no-proxy"]);
             ([a, vec![no_proxy, "--yes".into()]].concat(), String::new())
         },
+        log: API_LOG,
         resource: "settings.harvesterhci.io",
         object: "http-proxy",
         path: "settings/http-proxy",
         read_path: "settings/http-proxy",
         value: |lab| setting_value(lab, "http-proxy"),
+        prepare: None,
         rotation: false,
     },
     Flow {
@@ -108,11 +120,13 @@ const FLOWS: &[Flow] = &[
             let a = ["settings", "set", "ssl-parameters", "--value", "-", "--yes"];
             (args(&a), v.to_string())
         },
+        log: API_LOG,
         resource: "settings.harvesterhci.io",
         object: "ssl-parameters",
         path: "settings/ssl-parameters",
         read_path: "settings/ssl-parameters",
         value: |lab| setting_value(lab, "ssl-parameters"),
+        prepare: None,
         rotation: false,
     },
     Flow {
@@ -122,11 +136,13 @@ const FLOWS: &[Flow] = &[
             let a = ["certs", "auto-rotate", "--disable", "--expiring-in-hours"];
             ([args(&a), args(&[hours, "--yes"])].concat(), String::new())
         },
+        log: API_LOG,
         resource: "settings.harvesterhci.io",
         object: "auto-rotate-rke2-certs",
         path: "settings/auto-rotate-rke2-certs",
         read_path: "settings/auto-rotate-rke2-certs",
         value: |lab| setting_value(lab, "auto-rotate-rke2-certs"),
+        prepare: None,
         rotation: false,
     },
     Flow {
@@ -135,6 +151,7 @@ const FLOWS: &[Flow] = &[
             let a = ["certs", "rotate", "--cluster", "--yes", "--timeout", "120"];
             (args(&a), String::new())
         },
+        log: API_LOG,
         resource: "clusters.provisioning.cattle.io",
         object: "local",
         path: "clusters/local",
@@ -150,9 +167,85 @@ const FLOWS: &[Flow] = &[
                 "jsonpath={.spec.rkeConfig.rotateCertificates.generation}",
             ])
         },
+        prepare: None,
         rotation: true,
     },
+    Flow {
+        name: "cloudcreds renew",
+        command: |lab, which| {
+            let file = renew_kubeconfig(lab, which);
+            let a = [
+                "--rancher-context",
+                "rancher",
+                "cloudcreds",
+                "renew",
+                CREDENTIAL,
+            ];
+            let file = ["--kubeconfig-file", file.to_str().unwrap(), "--yes"];
+            ([args(&a), args(&file)].concat(), String::new())
+        },
+        log: RANCHER_LOG,
+        resource: "secrets",
+        object: CREDENTIAL,
+        path: "secrets/cc-lab01",
+        read_path: "secrets/cc-lab01",
+        value: |lab| {
+            lab.kubectl_ok(&[
+                "--context",
+                "rancher",
+                "get",
+                "secret",
+                "-n",
+                "cattle-global-data",
+                CREDENTIAL,
+                "-o",
+                "jsonpath={.data.harvestercredentialConfig-kubeconfigContent}",
+            ])
+        },
+        prepare: Some(generate_renew_kubeconfigs),
+        rotation: false,
+    },
 ];
+
+const API_LOG: &str = "api-requests.jsonl";
+const RANCHER_LOG: &str = harvcred::lab::api::rancher::REQUEST_LOG_FILE;
+/// The lab Rancher's Harvester cloud credential.
+const CREDENTIAL: &str = "cc-lab01";
+
+/// Where `cloudcreds renew`'s kubeconfig `which` is kept (beside the lab,
+/// gone with it).
+fn renew_kubeconfig(lab: &Lab, which: usize) -> std::path::PathBuf {
+    lab.dir
+        .parent()
+        .unwrap()
+        .join(format!("renew-{which}.kubeconfig"))
+}
+
+/// Two kubeconfigs with new tokens for the credential's cluster, as
+/// Rancher's generateKubeconfig gives them to its admin (0600 files).
+fn generate_renew_kubeconfigs(lab: &Lab) {
+    use harvcred::cluster::rancher;
+    use std::os::unix::fs::OpenOptionsExt;
+    let settings = harvcred::cluster::KubeSettings {
+        kubeconfig: Some(lab.kubeconfig()),
+        context: Some("rancher".into()),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cluster = harvcred::lab::api::rancher::cluster_id_for(&lab.id());
+    for which in 0..2 {
+        let text = rt.block_on(async {
+            let r = rancher::connect(&settings).await.unwrap();
+            rancher::generate_kubeconfig(&r, &cluster).await.unwrap()
+        });
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(renew_kubeconfig(lab, which))
+            .unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+    }
+}
 
 /// Whether the cell makes sense: an API server never answers a read with 409.
 fn applicable(step: &str, fault: &str) -> bool {
@@ -195,11 +288,16 @@ fn rule(flow: &Flow, step: &str, fault: &str) -> Rule {
     }
 }
 
-/// The cells to run: all applicable ones with `HARVCRED_MATRIX=full`, else [`CI_CELLS`].
+/// The cells to run: all applicable ones with `HARVCRED_MATRIX=full`, else
+/// [`CI_CELLS`]; only flow F's with `HARVCRED_MATRIX_FLOW=F`.
 fn cells() -> Vec<(usize, &'static str, &'static str)> {
     let full = std::env::var("HARVCRED_MATRIX").is_ok_and(|v| v == "full");
+    let only = std::env::var("HARVCRED_MATRIX_FLOW").ok();
     let mut out = Vec::new();
     for (i, flow) in FLOWS.iter().enumerate() {
+        if only.as_deref().is_some_and(|f| f != flow.name) {
+            continue;
+        }
         for step in STEPS {
             for fault in FAULTS {
                 let ci = CI_CELLS.contains(&(flow.name, step, fault));
@@ -308,11 +406,19 @@ fn audit_lines(home: &Home) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The patches (not dry runs) of `flow`'s object since `mark`.
+/// The patches (not dry runs) of `flow`'s object since `mark`. The
+/// Rancher's log names a request through its proxy by path only.
 fn patches_since(lab: &Lab, flow: &Flow, mark: usize) -> usize {
-    lab.api_writes_since(mark, flow.resource, flow.object)
+    lab.request_log(flow.log)
         .iter()
-        .filter(|w| w["dryRun"] != true)
+        .skip(mark)
+        .filter(|r| {
+            let ours = (r["resource"] == flow.resource && r["name"] == flow.object)
+                || r["path"].as_str().is_some_and(|p| p.ends_with(flow.path));
+            let write =
+                ["create", "update", "patch", "delete"].contains(&r["verb"].as_str().unwrap_or(""));
+            ours && write && r["dryRun"] != true
+        })
         .count()
 }
 
@@ -377,7 +483,7 @@ fn cell(
     };
     let cmd = (flow.command)(lab, which);
     let audit_mark = audit_lines(home).len();
-    let api_mark = lab.api_log_mark();
+    let api_mark = lab.request_log(flow.log).len();
 
     // The first run, stopped at the step and hit there.
     let mut run = Run::start(lab, home, &cmd, Some(step));
@@ -394,7 +500,7 @@ fn cell(
     let said = run.output();
     if fault != "harvcred-killed" {
         let hit = lab
-            .api_requests()
+            .request_log(flow.log)
             .into_iter()
             .skip(api_mark)
             .any(|r| r["fault"].as_str().is_some_and(|f| f.starts_with(fault)));
@@ -461,7 +567,7 @@ fn cell(
     }
 
     // The same change again: finished, at most the one patch not done.
-    let rerun_mark = lab.api_log_mark();
+    let rerun_mark = lab.request_log(flow.log).len();
     let mut rerun_said = String::from("(not run again: the rotation asked for is Rancher's)");
     if flow.rotation && landed {
         rotation_idle(lab)?;
@@ -583,6 +689,9 @@ fn api_faults_at_every_step_leave_old_or_new_and_a_rerun_finishes() {
     let cells = cells();
     let mut values: Vec<[String; 2]> = Vec::new();
     for flow in FLOWS {
+        if let Some(prepare) = flow.prepare {
+            prepare(&lab);
+        }
         values.push(if flow.rotation {
             Default::default()
         } else {

@@ -495,6 +495,81 @@ fn describe_token(name: Option<&str>, lookup: &TokenLookup, now: i64) -> String 
     }
 }
 
+/// The fault points' target (`src/faults.rs`): the API, as the other flows.
+const FAULT_TARGET: &str = "cluster";
+
+/// How long verifying tries to read the credential back.
+const VERIFY_WITHIN: std::time::Duration = std::time::Duration::from_secs(45);
+
+fn holds_token(kubeconfig: &str, token: &str) -> bool {
+    cloudcred::parse_kubeconfig(kubeconfig).is_ok_and(|k| k.token() == token)
+}
+
+/// A dry run or patch (`step`) that did not go through: audited, said,
+/// and its exit code (2 denied or changed meanwhile, 3 failed).
+fn patch_failed(
+    audit: &Audit,
+    step: &str,
+    failure: rancher::PatchFailure,
+    old: serde_json::Value,
+    new: serde_json::Value,
+) -> i32 {
+    let (result, why, code) = match failure {
+        rancher::PatchFailure::Conflict => (
+            Outcome::Denied,
+            "the credential was changed by someone else since it was read (409 Conflict): nothing overwritten; look at it again (cloudcreds show) before retrying".to_string(),
+            2,
+        ),
+        rancher::PatchFailure::Denied(m) => (Outcome::Denied, m, 2),
+        rancher::PatchFailure::Failed(m) => (Outcome::Failed, m, 3),
+    };
+    audit.write(step, result, Some(old), Some(new), &why);
+    let what = if step == "dry-run" {
+        "the dry run"
+    } else {
+        "the patch"
+    };
+    let how = if code == 2 { "was denied" } else { "failed" };
+    eprintln!(
+        "harvcred cloudcreds renew: {what} {how}: {}",
+        sanitize_str(&why)
+    );
+    code
+}
+
+/// Whether what Rancher now stores (not what was sent) holds token
+/// `new_name` and authenticates. A read that fails (an API error, no
+/// answer) is tried again for [`VERIFY_WITHIN`]: the patch is done, only
+/// its check waits.
+async fn verify_stored(r: &Rancher, name: &str, new_name: &str) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + VERIFY_WITHIN;
+    let text = loop {
+        match rancher::stored_kubeconfig(r, name).await {
+            Ok(Some(text)) => break text,
+            Ok(None) => return Err("the credential is gone".into()),
+            Err(p) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!("reading the credential back: {}; trying again", p.detail);
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(p) => return Err(format!("the credential cannot be read back: {}", p.detail)),
+        }
+    };
+    match cloudcred::parse_kubeconfig(&text) {
+        Ok(k) if k.token_name.as_deref() == Some(new_name) => rancher::authenticates(&text)
+            .await
+            .map(|_| ())
+            .map_err(|p| {
+                format!(
+                    "the stored token does not authenticate ({}): {}",
+                    p.short(),
+                    p.detail
+                )
+            }),
+        Ok(_) => Err("the stored kubeconfig names another token".into()),
+        Err(why) => Err(format!("the stored kubeconfig cannot be read: {why}")),
+    }
+}
+
 async fn renew(
     settings: &crate::cluster::KubeSettings,
     name: &str,
@@ -525,6 +600,7 @@ async fn renew(
         eprintln!("{who}: refused: {}", sanitize_str(why));
         2
     };
+    crate::faults::point("read", FAULT_TARGET).await;
     let cred = match rancher::credential(&r, name).await {
         Ok(Some(c)) => c,
         Ok(None) => {
@@ -534,11 +610,14 @@ async fn renew(
             );
         }
         Err(p) => {
-            eprintln!(
-                "{who}: the credential cannot be read ({}): {}",
+            let why = format!(
+                "the credential cannot be read ({}): {}",
                 p.short(),
-                sanitize_str(&p.detail)
+                p.detail
             );
+            // A failed attempt too, though nothing was sent (as the engine's `load`).
+            audit.write("load", Outcome::Failed, None, None, &why);
+            eprintln!("{who}: {}", sanitize_str(&why));
             return if matches!(p.kind, ApiProblemKind::Auth | ApiProblemKind::Forbidden) {
                 2
             } else {
@@ -675,20 +754,32 @@ async fn renew(
             return 3;
         }
     }
+    let new_lookup = rancher::token(&r, &new_name).await;
+    let new_record = token_record(Some(&new_name), Some(&new_lookup));
     // After authenticating, so an expired copy of the current token is
-    // reported as not authenticating, which says more.
+    // refused as not authenticating. A token that does authenticate and is
+    // already stored is the state asked for (e.g. a rerun after a run whose
+    // end was lost): said so, not written again.
     if cred
         .kubeconfig
         .as_ref()
         .is_ok_and(|old| old.token() == new.token())
     {
-        return refuse(
-            "validate",
-            "the new kubeconfig holds the credential's current token",
+        println!(
+            "Already so: {NAMESPACE}/{} holds this kubeconfig's token {}, which authenticates against cluster {}. Nothing written; a token that lives longer needs a new one (--generate).",
+            sanitize_str(name),
+            describe_token(Some(&new_name), &new_lookup, t),
+            sanitize_str(&cluster_id)
         );
+        audit.write(
+            "verify",
+            Outcome::Verified,
+            Some(old_record),
+            Some(new_record),
+            "already so: the credential holds this token and it authenticates",
+        );
+        return 0;
     }
-    let new_lookup = rancher::token(&r, &new_name).await;
-    let new_record = token_record(Some(&new_name), Some(&new_lookup));
 
     println!("Preview (cloudcreds renew):");
     println!(
@@ -721,34 +812,24 @@ async fn renew(
         );
     };
 
+    // The server checks the change before anyone is asked to confirm it, so
+    // a denial or a conflict shows before the question.
+    crate::faults::point("dry-run", FAULT_TARGET).await;
+    if let Err(f) = rancher::patch_kubeconfig(&r, name, &rv, &new_text, true).await {
+        return patch_failed(&audit, "dry-run", f, old_record, new_record);
+    }
     if flags.dry_run {
-        return match rancher::patch_kubeconfig(&r, name, &rv, &new_text, true).await {
-            Ok(()) => {
-                println!(
-                    "Dry run: Rancher accepts the change; nothing written. (The new token exists in Rancher regardless.)"
-                );
-                audit.write(
-                    "dry-run",
-                    Outcome::DryRun,
-                    Some(old_record),
-                    Some(new_record),
-                    "",
-                );
-                0
-            }
-            Err(e) => {
-                let p = crate::cluster::classify(&e);
-                audit.write(
-                    "dry-run",
-                    Outcome::Denied,
-                    Some(old_record),
-                    Some(new_record),
-                    &p.detail,
-                );
-                eprintln!("{who}: dry run denied: {}", sanitize_str(&p.detail));
-                2
-            }
-        };
+        println!(
+            "Dry run: Rancher accepts the change; nothing written. (The new token exists in Rancher regardless.)"
+        );
+        audit.write(
+            "dry-run",
+            Outcome::DryRun,
+            Some(old_record),
+            Some(new_record),
+            "",
+        );
+        return 0;
     }
     if !flags.yes {
         if flags.stdin_used || !std::io::stdin().is_terminal() {
@@ -761,29 +842,27 @@ async fn renew(
             return refuse("confirm", "not confirmed");
         }
     }
-    if let Err(e) = rancher::patch_kubeconfig(&r, name, &rv, &new_text, false).await {
-        let p = crate::cluster::classify(&e);
-        let (result, code) = match &e {
-            kube::Error::Api(s) if s.code == 409 => (Outcome::Denied, 2),
-            kube::Error::Api(s) if (400..500).contains(&s.code) => (Outcome::Denied, 2),
-            _ => (Outcome::Failed, 3),
-        };
-        audit.write(
-            "apply",
-            result,
-            Some(old_record),
-            Some(new_record),
-            &p.detail,
-        );
-        eprintln!("{who}: the patch failed: {}", sanitize_str(&p.detail));
-        return code;
-    }
+    crate::faults::point("patch", FAULT_TARGET).await;
+    let applied_detail = match rancher::patch_kubeconfig(&r, name, &rv, &new_text, false).await {
+        Ok(()) => String::new(),
+        // No answer, yet the patch may have landed: read before saying.
+        Err(rancher::PatchFailure::Failed(e)) => match rancher::stored_kubeconfig(&r, name).await {
+            Ok(Some(text)) if holds_token(&text, new.token()) => {
+                format!("{e}; read back: the patch landed")
+            }
+            _ => {
+                let f = rancher::PatchFailure::Failed(e);
+                return patch_failed(&audit, "apply", f, old_record, new_record);
+            }
+        },
+        Err(f) => return patch_failed(&audit, "apply", f, old_record, new_record),
+    };
     audit.write(
         "apply",
         Outcome::Applied,
         Some(old_record.clone()),
         Some(new_record.clone()),
-        "",
+        &applied_detail,
     );
     println!(
         "Applied: {}/{} holds the new kubeconfig.",
@@ -791,27 +870,8 @@ async fn renew(
         sanitize_str(name)
     );
 
-    // Verify what Rancher now stores, not what was sent.
-    let verified = match rancher::stored_kubeconfig(&r, name).await {
-        Ok(Some(text)) => match cloudcred::parse_kubeconfig(&text) {
-            Ok(k) if k.token_name.as_deref() == Some(new_name.as_str()) => {
-                rancher::authenticates(&text)
-                    .await
-                    .map(|_| ())
-                    .map_err(|p| {
-                        format!(
-                            "the stored token does not authenticate ({}): {}",
-                            p.short(),
-                            p.detail
-                        )
-                    })
-            }
-            Ok(_) => Err("the stored kubeconfig names another token".into()),
-            Err(why) => Err(format!("the stored kubeconfig cannot be read: {why}")),
-        },
-        Ok(None) => Err("the credential is gone".into()),
-        Err(p) => Err(format!("the credential cannot be read back: {}", p.detail)),
-    };
+    crate::faults::point("follow", FAULT_TARGET).await;
+    let verified = verify_stored(&r, name, &new_name).await;
     match verified {
         Ok(()) => {
             audit.write(

@@ -164,15 +164,25 @@ pub async fn token(r: &Rancher, name: &str) -> TokenLookup {
 
 /// One credential by name (None: no such Harvester credential).
 pub async fn credential(r: &Rancher, name: &str) -> Result<Option<CloudCredential>, ApiProblem> {
-    match get_json(
-        &r.client,
-        &format!("/api/v1/namespaces/{NAMESPACE}/secrets/{name}"),
-    )
-    .await
-    {
-        Ok(v) => Ok(cloudcred::from_secret(&v)),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(classify(&e)),
+    Ok(read_secret(r, name)
+        .await?
+        .and_then(|v| cloudcred::from_secret(&v)))
+}
+
+/// How long one request to Rancher may go unanswered before harvcred says so.
+pub const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The credential's secret (None: there is none), within [`TIMEOUT`].
+async fn read_secret(r: &Rancher, name: &str) -> Result<Option<Value>, ApiProblem> {
+    let path = format!("/api/v1/namespaces/{NAMESPACE}/secrets/{name}");
+    match tokio::time::timeout(TIMEOUT, get_json(&r.client, &path)).await {
+        Ok(Ok(v)) => Ok(Some(v)),
+        Ok(Err(e)) if is_not_found(&e) => Ok(None),
+        Ok(Err(e)) => Err(classify(&e)),
+        Err(_) => Err(ApiProblem {
+            kind: ApiProblemKind::Timeout,
+            detail: format!("reading secret {NAMESPACE}/{name}: no answer within 15 s"),
+        }),
     }
 }
 
@@ -181,16 +191,9 @@ pub async fn stored_kubeconfig(
     r: &Rancher,
     name: &str,
 ) -> Result<Option<Zeroizing<String>>, ApiProblem> {
-    match get_json(
-        &r.client,
-        &format!("/api/v1/namespaces/{NAMESPACE}/secrets/{name}"),
-    )
-    .await
-    {
-        Ok(v) => Ok(cloudcred::kubeconfig_text(&v)),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(classify(&e)),
-    }
+    Ok(read_secret(r, name)
+        .await?
+        .and_then(|v| cloudcred::kubeconfig_text(&v)))
 }
 
 /// `POST /v3/clusters/<id>?action=generateKubeconfig`: a kubeconfig with a
@@ -217,6 +220,17 @@ pub async fn generate_kubeconfig(
     Ok(Zeroizing::new(out.config))
 }
 
+/// Why a patch of a credential did not go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatchFailure {
+    /// 409: the credential was changed by someone else since it was read.
+    Conflict,
+    /// Refused by the API (another 4xx): its words.
+    Denied(String),
+    /// A 5xx, no answer or no connection: it may have landed all the same.
+    Failed(String),
+}
+
 /// Merge-patches the credential's kubeconfig, conditioned on the
 /// resourceVersion read; `dry_run` asks the server to only check it.
 pub async fn patch_kubeconfig(
@@ -225,7 +239,7 @@ pub async fn patch_kubeconfig(
     resource_version: &str,
     kubeconfig: &str,
     dry_run: bool,
-) -> Result<(), kube::Error> {
+) -> Result<(), PatchFailure> {
     use base64::Engine;
     let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(kubeconfig));
     let body = Zeroizing::new(
@@ -243,7 +257,20 @@ pub async fn patch_kubeconfig(
     .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
     .body(body.as_bytes().to_vec())
     .expect("a static request");
-    r.client.request::<Value>(req).await.map(|_| ())
+    match tokio::time::timeout(TIMEOUT, r.client.request::<Value>(req)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(kube::Error::Api(s))) if s.code == 409 => Err(PatchFailure::Conflict),
+        Ok(Err(kube::Error::Api(s))) if (400..500).contains(&s.code) => {
+            Err(PatchFailure::Denied(classify(&kube::Error::Api(s)).detail))
+        }
+        Ok(Err(e)) => Err(PatchFailure::Failed(format!(
+            "patching secret {NAMESPACE}/{name}: {}",
+            classify(&e).detail
+        ))),
+        Err(_) => Err(PatchFailure::Failed(format!(
+            "patching secret {NAMESPACE}/{name}: no answer within 15 s"
+        ))),
+    }
 }
 
 /// Does `kubeconfig` reach its cluster and authenticate? The server's

@@ -233,7 +233,13 @@ impl Lab {
     /// The lab API's request log: one JSON value per request that reached
     /// the API (verb, resource, name, dryRun, resourceVersion, code, ...).
     pub fn api_requests(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.dir.join("api-requests.jsonl"))
+        self.request_log("api-requests.jsonl")
+    }
+
+    /// One of the lab's request logs: the API's `api-requests.jsonl` or the
+    /// Rancher's `rancher-requests.jsonl`.
+    pub fn request_log(&self, file: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.join(file))
             .unwrap_or_default()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
