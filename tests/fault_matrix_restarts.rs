@@ -1,0 +1,437 @@
+//! The fault matrix for the flows that restart a service on a node (issue
+//! 19): `token fix` (on `token-mismatch`: node3 cannot join until fixed),
+//! stopped at each of its steps (write, backup, rename, restart, verify:
+//! fault points, `src/faults.rs`), hit there by each fault
+//! (`tests/common/faults.rs`), then checked the way an operator would: the
+//! node is back, every file is the old or the new version byte for byte,
+//! the key and the password still log in, the audit log says what
+//! happened, and the same command again finishes the fix without doing
+//! anything twice: it restarts rancherd only when the rancherd running then
+//! still loops on the old token, and a run after the finished fix restarts
+//! nothing.
+//!
+//! `HARVCRED_MATRIX=full` runs every cell of [`table`]; by default
+//! [`ci_subset`]. One lab; its one joining node takes the cells one after
+//! the other, made unable to join again between them (its files as at the
+//! start, RKE2 stopped and its bootstrap data removed). Each cell is one
+//! line of `target/tmp/reliability/matrix-fault_matrix_restarts.jsonl`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::faults::{Fault, Paused, REBOOT_WITHIN, node_dir_names, node_files, wait_for};
+use common::matrix::{self, Cell};
+use common::{Home, Lab, text};
+
+const REPORT: &str = "fault_matrix_restarts";
+const FLOW: &str = "token fix";
+/// The node of `token-mismatch` that cannot join (the last one).
+const NODE: &str = "node3";
+
+/// `write` is its first file written (rancherd's config), `backup` and
+/// `rename` are inside the safe write of its first `/oem` file, `restart`
+/// right before `systemctl restart rancherd`.
+const STEPS: [&str; 5] = ["write", "backup", "rename", "restart", "verify"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Spec {
+    step: &'static str,
+    fault: Fault,
+}
+
+fn table() -> Vec<Spec> {
+    STEPS
+        .iter()
+        .flat_map(|&step| Fault::ALL.map(|fault| Spec { step, fault }))
+        .collect()
+}
+
+/// The CI subset: the restart step (killed there: files written, rancherd
+/// still on the old token; rebooted there: it joins at boot), and a fault
+/// inside an `/oem` write. The other faults are in the nodes' subset.
+fn ci_subset() -> Vec<Spec> {
+    use Fault::*;
+    [
+        ("restart", Sigkill),
+        ("restart", Reboot),
+        ("rename", OemFull),
+    ]
+    .into_iter()
+    .map(|(step, fault)| Spec { step, fault })
+    .collect()
+}
+
+fn full_run() -> bool {
+    std::env::var("HARVCRED_MATRIX").is_ok_and(|v| v == "full")
+}
+
+/// The files the fix writes. rancherd's config is compared by its token
+/// only: yip renders it again from `/oem` at every boot.
+const FILES: [&str; 4] = [
+    "/etc/rancher/rancherd/config.yaml",
+    "/oem/*.yaml",
+    "/oem/*.yml",
+    "/oem/harvester.config",
+];
+
+fn comparable(path: &str, bytes: &[u8]) -> Vec<u8> {
+    if path == "/etc/rancher/rancherd/config.yaml" {
+        let text = String::from_utf8_lossy(bytes);
+        let token = text
+            .lines()
+            .find_map(|l| l.strip_prefix("token:"))
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        return token.as_bytes().to_vec();
+    }
+    bytes.to_vec()
+}
+
+fn snapshot(lab: &Lab) -> BTreeMap<String, Vec<u8>> {
+    node_files(lab, NODE, &FILES)
+        .into_iter()
+        .map(|(p, b)| {
+            let c = comparable(&p, &b);
+            (p, c)
+        })
+        .collect()
+}
+
+fn backups(lab: &Lab) -> usize {
+    node_dir_names(lab, NODE, Path::new("/oem/install")).len()
+}
+
+/// systemd's id of the running rancherd: a new one is a restart.
+fn rancherd_run(lab: &Lab) -> String {
+    lab.ssh_ok(NODE, "systemctl show -p InvocationID --value rancherd")
+        .trim()
+        .to_string()
+}
+
+/// What the running rancherd says once it has got that far: `true` it
+/// bootstrapped, `false` it loops on the 502 `cacerts` failure.
+fn rancherd_bootstrapped(lab: &Lab) -> bool {
+    let mut said = None;
+    wait_for(
+        "rancherd to bootstrap or fail on cacerts",
+        REBOOT_WITHIN,
+        || {
+            let out = lab.ssh(
+                NODE,
+                "i=$(systemctl show -p InvocationID --value rancherd); [ -n \"$i\" ] && sudo journalctl -u rancherd _SYSTEMD_INVOCATION_ID=$i -o cat --no-pager",
+            );
+            let log = String::from_utf8_lossy(&out.stdout);
+            if log.contains("Successfully Bootstrapped") {
+                said = Some(true);
+            } else if log.contains("getting cacerts") {
+                said = Some(false);
+            }
+            said.is_some()
+        },
+    );
+    said.unwrap()
+}
+
+fn node_ready(lab: &Lab) -> String {
+    lab.kubectl(&[
+        "get",
+        "node",
+        NODE,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ])
+    .stdout
+    .iter()
+    .map(|&b| b as char)
+    .collect()
+}
+
+/// The node's files as `lab up` made them (a tar, read as root over SSH).
+fn files_at_start(lab: &Lab) -> Vec<u8> {
+    let out = lab.ssh(
+        NODE,
+        "sudo tar cf - /etc/rancher/rancherd/config.yaml /etc/rancher/rke2/config.yaml.d /oem/90_custom.yaml /oem/99_settings.yaml /oem/harvester.config 2>/dev/null",
+    );
+    assert!(!out.stdout.is_empty(), "{}", text(&out));
+    out.stdout
+}
+
+/// Back to a node that cannot join, as `lab up` made it: RKE2 stopped and
+/// not enabled, no bootstrap data or RKE2 token, no backups, its files as
+/// at the start (the wrong token), rancherd restarted and looping, the Node
+/// NotReady.
+fn unjoin(lab: &Lab, start: &[u8]) {
+    let out = common::output_with_stdin(
+        std::process::Command::new("ssh")
+            .arg("-F")
+            .arg(lab.ssh_config())
+            .arg(NODE)
+            .arg(
+                "sudo sh -c 'systemctl disable --now rke2-server 2>/dev/null; cd /var/lib/rancher/rke2/server && rm -rf db token agent-token node-token; rm -f /etc/rancher/rke2/config.yaml.d/* /oem/install/*; tar xf - -C /; systemctl restart rancherd'",
+            ),
+        start,
+    );
+    assert!(out.status.success(), "unjoin: {}", text(&out));
+    wait_for("the Node NotReady again", REBOOT_WITHIN, || {
+        node_ready(lab) != "True"
+    });
+    assert!(!rancherd_bootstrapped(lab), "rancherd still joins");
+}
+
+fn audit_since(home: &Home, mark: usize) -> Vec<serde_json::Value> {
+    home.audit()
+        .lines()
+        .skip(mark)
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|l: &serde_json::Value| l["node"] == NODE)
+        .collect()
+}
+
+fn has(lines: &[serde_json::Value], step: Option<&str>, result: &str) -> bool {
+    lines
+        .iter()
+        .any(|l| l["result"] == result && step.is_none_or(|s| l["step"] == s))
+}
+
+const ARGS: [&str; 5] = ["token", "fix", "--node", NODE, "--yes"];
+const RUN_ENDS_WITHIN: Duration = Duration::from_secs(420);
+const PAUSE_WITHIN: Duration = Duration::from_secs(120);
+const LATE_WRITES_WITHIN: Duration = Duration::from_secs(30);
+
+fn restore(lab: &Lab, fault: Fault) {
+    match fault {
+        Fault::LinkCut => lab.restore_link(NODE),
+        Fault::SshdKilled => lab.reboot(&[NODE]),
+        Fault::OemFull => lab.unfill_oem(NODE),
+        Fault::Reboot | Fault::Sigkill => {}
+    }
+}
+
+/// One cell: Ok(what was seen) or Err(the invariant that broke).
+fn run_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<String, String> {
+    let before = snapshot(lab);
+    let backups_before = backups(lab);
+    let mark = home.audit().lines().count();
+
+    // 1. The fix, stopped at the step, and the fault.
+    let mut paused = Paused::start(home.cmd(lab, &ARGS), spec.step, NODE, b"");
+    let point = paused.wait_paused(PAUSE_WITHIN)?;
+    let killed = spec.fault == Fault::Sigkill;
+    match spec.fault {
+        Fault::LinkCut => lab.cut_link(NODE),
+        Fault::SshdKilled => lab.kill_sshd(NODE),
+        Fault::Reboot => lab.reboot(&[NODE]),
+        Fault::OemFull => lab.fill_oem(NODE),
+        Fault::Sigkill => {
+            paused.kill();
+        }
+    }
+    let first_exit = if killed {
+        restore(lab, spec.fault);
+        None
+    } else {
+        paused.resume();
+        let st = paused.wait_end(RUN_ENDS_WITHIN);
+        restore(lab, spec.fault);
+        Some(st?)
+    };
+    let first_out = paused.output();
+
+    // 2. The node is back; the operator logs in with the key and password.
+    wait_for(&format!("{NODE} answering SSH"), REBOOT_WITHIN, || {
+        lab.ssh(NODE, "true").status.success()
+    });
+    lab.let_late_writes_land(NODE, LATE_WRITES_WITHIN);
+    if !lab.pam_accepts(NODE, password) {
+        return Err("the password is no longer accepted after the fault".into());
+    }
+    let mid = snapshot(lab);
+    let joined_mid = rancherd_bootstrapped(lab);
+    let run_mid = rancherd_run(lab);
+
+    // 3. The audit log says what happened.
+    let first = audit_since(home, mark);
+    let verified = has(&first, Some("verify"), "verified");
+    let code = first_exit.and_then(|s| s.code());
+    if verified != (code == Some(0)) {
+        return Err(format!(
+            "audit says verified={verified} but the run exited {code:?}: {first_out}"
+        ));
+    }
+    if !killed && code != Some(0) && !has(&first, None, "failed") {
+        return Err(format!(
+            "the run failed (exit {code:?}) and the audit log has no failed line: {first_out}"
+        ));
+    }
+
+    // 4. The same command again finishes the fix: it restarts rancherd
+    // only when the running one still loops on the old token.
+    let mark_rerun = home.audit().lines().count();
+    let rerun = home.run(lab, &ARGS);
+    let rerun_out = text(&rerun);
+    if !rerun.status.success() {
+        return Err(format!(
+            "the second run did not finish the fix: {rerun_out}"
+        ));
+    }
+    if !has(&audit_since(home, mark_rerun), Some("verify"), "verified") {
+        return Err("the second run's audit lines have no verified line".into());
+    }
+    let run_after = rancherd_run(lab);
+    let restarted = run_after != run_mid;
+    if joined_mid && restarted {
+        return Err(format!(
+            "rancherd had bootstrapped, yet the second run restarted it: {rerun_out}"
+        ));
+    }
+    if !joined_mid && !restarted {
+        return Err(format!(
+            "rancherd still looped on the old token and the second run did not restart it: {rerun_out}"
+        ));
+    }
+    let already = rerun_out.contains("0 changed, 1 already so");
+    if joined_mid != already {
+        return Err(format!(
+            "joined before the second run: {joined_mid}, and it says: {rerun_out}"
+        ));
+    }
+    if node_ready(lab) != "True" {
+        return Err("the second run verified, yet the Node is not Ready".into());
+    }
+    let after = snapshot(lab);
+    let backups_after = backups(lab);
+
+    // 5. Every file is the old or the new version, byte for byte; a backup
+    // only once per /oem file changed.
+    let paths: BTreeSet<&String> = before
+        .keys()
+        .chain(mid.keys())
+        .chain(after.keys())
+        .collect();
+    let mut changed_oem = 0;
+    for p in &paths {
+        let (b, m, a) = (before.get(*p), mid.get(*p), after.get(*p));
+        if m != b && m != a {
+            return Err(format!(
+                "{p} after the fault is neither the old nor the new version"
+            ));
+        }
+        if a != b && p.starts_with("/oem/") {
+            changed_oem += 1;
+        }
+    }
+    let config = "/etc/rancher/rancherd/config.yaml";
+    if before.get(config) == after.get(config) || changed_oem == 0 {
+        return Err(
+            "the old token is still in rancherd's config or /oem after the second run".into(),
+        );
+    }
+    if backups_after < backups_before || backups_after - backups_before > changed_oem {
+        return Err(format!(
+            "backups taken twice: {backups_before} before, {backups_after} after, {changed_oem} /oem file(s) changed"
+        ));
+    }
+
+    // 6. A run after the finished fix does nothing but check.
+    let third = home.run(lab, &ARGS);
+    let third_out = text(&third);
+    if !third.status.success() || !third_out.contains("0 changed, 1 already so") {
+        return Err(format!("a run after the finished fix: {third_out}"));
+    }
+    if rancherd_run(lab) != run_after {
+        return Err("a run after the finished fix restarted rancherd".into());
+    }
+    if !lab.ssh(NODE, "true").status.success() || !lab.pam_accepts(NODE, password) {
+        return Err("the key or the password no longer logs in".into());
+    }
+    Ok(format!(
+        "paused at {point}; first run exit {}; {} before the second run; second run: {}",
+        code.map_or("killed".to_string(), |c| c.to_string()),
+        if joined_mid {
+            "joined"
+        } else {
+            "rancherd still looping"
+        },
+        rerun_out
+            .lines()
+            .find(|l| l.contains("changed,"))
+            .unwrap_or("")
+            .trim()
+    ))
+}
+
+#[test]
+fn token_fix_survives_every_fault_at_every_step() {
+    let started = Instant::now();
+    let cells = if full_run() { table() } else { ci_subset() };
+    let declared: Vec<(&str, &str, &str)> = table()
+        .iter()
+        .map(|s| (FLOW, s.step, s.fault.name()))
+        .collect();
+    matrix::declare(REPORT, &declared);
+    let lab = Lab::up(&["--nodes", "3", "--scenario", "token-mismatch"]);
+    let password = std::fs::read_to_string(lab.dir.join("rancher-password"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let home = Home::new("hcmatrixr");
+    assert!(!rancherd_bootstrapped(&lab), "{NODE} joins before any fix");
+    let start = files_at_start(&lab);
+
+    let mut failed = Vec::new();
+    for (i, spec) in cells.iter().enumerate() {
+        if i > 0 {
+            unjoin(&lab, &start);
+        }
+        let t = Instant::now();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_cell(&lab, &home, spec, &password)
+        }))
+        .unwrap_or_else(|p| {
+            Err(p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panicked".into()))
+        });
+        let r = r.map(|d| format!("{d} ({:.0} s)", t.elapsed().as_secs_f64()));
+        matrix::record(
+            REPORT,
+            &Cell {
+                flow: FLOW.into(),
+                step: spec.step.into(),
+                fault: spec.fault.name().into(),
+                passed: r.is_ok(),
+                detail: format!("{NODE}: {}", r.as_ref().unwrap_or_else(|e| e)),
+            },
+        );
+        eprintln!("{} x {}: {r:?}", spec.step, spec.fault.name());
+        if let Err(e) = r {
+            failed.push(format!(
+                "{FLOW} x {} x {}: {e}",
+                spec.step,
+                spec.fault.name()
+            ));
+        }
+    }
+    eprintln!(
+        "fault matrix (restarts): {} cells in {:.0} s, {} failed",
+        cells.len(),
+        started.elapsed().as_secs_f64(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "failed cells:\n{}", failed.join("\n"));
+}
+
+#[test]
+fn the_ci_subset_has_the_restart_step() {
+    let subset = ci_subset();
+    let table = table();
+    assert!(subset.iter().any(|s| s.step == "restart"));
+    assert!(subset.iter().all(|s| table.contains(s)));
+    assert_eq!(table.len(), 25);
+}
