@@ -1,5 +1,10 @@
 //! The fault matrix for the flows that restart a service on a node (issue
-//! 19): `token fix` (on `token-mismatch`: node3 cannot join until fixed),
+//! 19). `certs fix-kcm` (on `kcm-cert-expired`) at backup (moving the
+//! expired certificates aside, then the static pods restarted) and verify:
+//! the certificates are the old or the new ones, never missing, and a run
+//! after the finished fix changes nothing (it says the certificates are not
+//! near expiry, exit 2). `token fix` (on `token-mismatch`: node3 cannot
+//! join until fixed),
 //! stopped at each of its steps (write, backup, rename, restart, verify:
 //! fault points, `src/faults.rs`), hit there by each fault
 //! (`tests/common/faults.rs`), then checked the way an operator would: the
@@ -10,11 +15,13 @@
 //! still loops on the old token, and a run after the finished fix restarts
 //! nothing.
 //!
-//! `HARVCRED_MATRIX=full` runs every cell of [`table`]; by default
-//! [`ci_subset`]. One lab; its one joining node takes the cells one after
-//! the other, made unable to join again between them (its files as at the
-//! start, RKE2 stopped and its bootstrap data removed). Each cell is one
-//! line of `target/tmp/reliability/matrix-fault_matrix_restarts.jsonl`.
+//! `HARVCRED_MATRIX=full` runs every cell of [`table`] and [`kcm_table`];
+//! by default [`ci_subset`] and [`kcm_ci_subset`]. One lab per test
+//! function, both at once; each lab's one node takes its cells one after
+//! the other, broken again between them (token: its files as at the start,
+//! RKE2 stopped and its bootstrap data removed; kcm: the expired
+//! certificates moved back). Each cell is one line of
+//! `target/tmp/reliability/matrix-fault_matrix_restarts.jsonl`.
 
 mod common;
 
@@ -182,12 +189,13 @@ fn unjoin(lab: &Lab, start: &[u8]) {
     assert!(!rancherd_bootstrapped(lab), "rancherd still joins");
 }
 
-fn audit_since(home: &Home, mark: usize) -> Vec<serde_json::Value> {
+/// `node`'s audit lines after line `mark` of the log.
+fn audit_lines(home: &Home, mark: usize, node: &str) -> Vec<serde_json::Value> {
     home.audit()
         .lines()
         .skip(mark)
         .filter_map(|l| serde_json::from_str(l).ok())
-        .filter(|l: &serde_json::Value| l["node"] == NODE)
+        .filter(|l: &serde_json::Value| l["node"] == node)
         .collect()
 }
 
@@ -254,7 +262,7 @@ fn run_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<Strin
     let run_mid = rancherd_run(lab);
 
     // 3. The audit log says what happened.
-    let first = audit_since(home, mark);
+    let first = audit_lines(home, mark, NODE);
     let verified = has(&first, Some("verify"), "verified");
     let code = first_exit.and_then(|s| s.code());
     if verified != (code == Some(0)) {
@@ -278,7 +286,11 @@ fn run_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<Strin
             "the second run did not finish the fix: {rerun_out}"
         ));
     }
-    if !has(&audit_since(home, mark_rerun), Some("verify"), "verified") {
+    if !has(
+        &audit_lines(home, mark_rerun, NODE),
+        Some("verify"),
+        "verified",
+    ) {
         return Err("the second run's audit lines have no verified line".into());
     }
     let run_after = rancherd_run(lab);
@@ -368,11 +380,7 @@ fn run_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<Strin
 fn token_fix_survives_every_fault_at_every_step() {
     let started = Instant::now();
     let cells = if full_run() { table() } else { ci_subset() };
-    let declared: Vec<(&str, &str, &str)> = table()
-        .iter()
-        .map(|s| (FLOW, s.step, s.fault.name()))
-        .collect();
-    matrix::declare(REPORT, &declared);
+    declare_tables();
     let lab = Lab::up(&["--nodes", "3", "--scenario", "token-mismatch"]);
     let password = std::fs::read_to_string(lab.dir.join("rancher-password"))
         .unwrap()
@@ -382,44 +390,273 @@ fn token_fix_survives_every_fault_at_every_step() {
     assert!(!rancherd_bootstrapped(&lab), "{NODE} joins before any fix");
     let start = files_at_start(&lab);
 
+    let failed = run_cells(
+        FLOW,
+        NODE,
+        &cells,
+        || unjoin(&lab, &start),
+        |spec| run_cell(&lab, &home, spec, &password),
+    );
+    eprintln!(
+        "fault matrix (restarts): {} cells in {:.0} s, {} failed",
+        cells.len(),
+        started.elapsed().as_secs_f64(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "failed cells:\n{}", failed.join("\n"));
+}
+
+/// Both test functions' cells, in one table file.
+fn declare_tables() {
+    let mut declared: Vec<(&str, &str, &str)> = table()
+        .iter()
+        .map(|s| (FLOW, s.step, s.fault.name()))
+        .collect();
+    declared.extend(
+        kcm_table()
+            .iter()
+            .map(|s| (KCM_FLOW, s.step, s.fault.name())),
+    );
+    matrix::declare(REPORT, &declared);
+}
+
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".into())
+}
+
+// certs fix-kcm
+
+const KCM_FLOW: &str = "certs fix-kcm";
+const KCM_NODE: &str = "node1";
+const KCM_ARGS: [&str; 5] = ["certs", "fix-kcm", "--node", KCM_NODE, "--yes"];
+/// The certificate and key of kube-controller-manager and kube-scheduler.
+const KCM_FILES: [&str; 1] = ["/var/lib/rancher/rke2/server/tls/kube-*/kube-*"];
+const SERVER_DIR: &str = "/var/lib/rancher/rke2/server";
+
+/// `backup` is before moving the certificates aside (the fix's write and
+/// restart are that move and the container's removal, in one command).
+fn kcm_table() -> Vec<Spec> {
+    ["backup", "verify"]
+        .iter()
+        .flat_map(|&step| Fault::ALL.map(|fault| Spec { step, fault }))
+        .collect()
+}
+
+fn kcm_ci_subset() -> Vec<Spec> {
+    use Fault::*;
+    [("backup", LinkCut), ("verify", Sigkill)]
+        .into_iter()
+        .map(|(step, fault)| Spec { step, fault })
+        .collect()
+}
+
+/// The `tls-harvcred-*` folders the fix keeps the old certificates in.
+fn kcm_backups(lab: &Lab) -> usize {
+    node_dir_names(lab, KCM_NODE, Path::new(SERVER_DIR))
+        .iter()
+        .filter(|n| n.starts_with("tls-harvcred-"))
+        .count()
+}
+
+/// Both certificates valid for another day.
+fn kcm_fresh(lab: &Lab) -> bool {
+    lab.ssh(
+        KCM_NODE,
+        &format!("for c in kube-controller-manager kube-scheduler; do sudo openssl x509 -checkend 86400 -noout -in {SERVER_DIR}/tls/$c/$c.crt || exit 1; done"),
+    )
+    .status
+    .success()
+}
+
+/// Back to the expired certificates: the fix's backup moved back.
+fn unfix_kcm(lab: &Lab) {
+    lab.ssh_ok(
+        KCM_NODE,
+        &format!("sudo sh -c 'cd {SERVER_DIR} && for c in kube-controller-manager kube-scheduler; do rm -rf tls/$c; mv tls-harvcred-*/$c tls/; done; rmdir tls-harvcred-*'"),
+    );
+    assert!(!kcm_fresh(lab), "the certificates are still fresh");
+}
+
+fn kcm_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<String, String> {
+    let before = node_files(lab, KCM_NODE, &KCM_FILES);
+    if before.len() != 4 {
+        return Err(format!("expected 4 files, found {:?}", before.keys()));
+    }
+    let mark = home.audit().lines().count();
+    let mut paused = Paused::start(home.cmd(lab, &KCM_ARGS), spec.step, KCM_NODE, b"");
+    let point = paused.wait_paused(PAUSE_WITHIN)?;
+    let killed = spec.fault == Fault::Sigkill;
+    match spec.fault {
+        Fault::LinkCut => lab.cut_link(KCM_NODE),
+        Fault::SshdKilled => lab.kill_sshd(KCM_NODE),
+        Fault::Reboot => lab.reboot(&[KCM_NODE]),
+        Fault::OemFull => lab.fill_oem(KCM_NODE),
+        Fault::Sigkill => {
+            paused.kill();
+        }
+    }
+    let first_exit = if killed {
+        None
+    } else {
+        paused.resume();
+        Some(paused.wait_end(RUN_ENDS_WITHIN))
+    };
+    match spec.fault {
+        Fault::LinkCut => lab.restore_link(KCM_NODE),
+        Fault::SshdKilled => lab.reboot(&[KCM_NODE]),
+        Fault::OemFull => lab.unfill_oem(KCM_NODE),
+        Fault::Reboot | Fault::Sigkill => {}
+    }
+    let first_exit = first_exit.transpose()?;
+    let first_out = paused.output();
+    wait_for(&format!("{KCM_NODE} answering SSH"), REBOOT_WITHIN, || {
+        lab.ssh(KCM_NODE, "true").status.success()
+    });
+    if !lab.pam_accepts(KCM_NODE, password) {
+        return Err("the password is no longer accepted after the fault".into());
+    }
+    let mid = node_files(lab, KCM_NODE, &KCM_FILES);
+    let fixed_mid = kcm_fresh(lab);
+    let backups_mid = kcm_backups(lab);
+
+    let first = audit_lines(home, mark, KCM_NODE);
+    let code = first_exit.and_then(|s| s.code());
+    if has(&first, Some("verify"), "verified") != (code == Some(0)) {
+        return Err(format!(
+            "the audit's verify line and the exit {code:?} disagree: {first_out}"
+        ));
+    }
+    if !killed && code != Some(0) && !has(&first, None, "failed") {
+        return Err(format!(
+            "the run failed (exit {code:?}) with no failed line: {first_out}"
+        ));
+    }
+
+    // The same command again: the fix when it was not done, nothing when it was.
+    let mark_rerun = home.audit().lines().count();
+    let rerun = home.run(lab, &KCM_ARGS);
+    let rerun_out = text(&rerun);
+    if fixed_mid {
+        if rerun.status.code() != Some(2) || !rerun_out.contains("not near expiry") {
+            return Err(format!(
+                "fixed already, and the second run says: {rerun_out}"
+            ));
+        }
+    } else if !rerun.status.success()
+        || !has(
+            &audit_lines(home, mark_rerun, KCM_NODE),
+            Some("verify"),
+            "verified",
+        )
+    {
+        return Err(format!(
+            "the second run did not finish the fix: {rerun_out}"
+        ));
+    }
+    let after = node_files(lab, KCM_NODE, &KCM_FILES);
+    if !kcm_fresh(lab) || after.len() != 4 {
+        return Err(format!("not fixed after the second run: {rerun_out}"));
+    }
+    for (p, b) in &before {
+        let (m, a) = (mid.get(p), after.get(p));
+        if m != Some(b) && m != a {
+            return Err(format!(
+                "{p} after the fault is neither the old nor the new version"
+            ));
+        }
+        if a == Some(b) {
+            return Err(format!("{p} is still the expired one"));
+        }
+    }
+    if fixed_mid && after != mid {
+        return Err("the second run replaced certificates the first had fixed".into());
+    }
+    let backups_after = kcm_backups(lab);
+    if backups_after != 1 || backups_mid > 1 {
+        return Err(format!("old certificates kept {backups_after} times"));
+    }
+    if !lab.ssh(KCM_NODE, "true").status.success() {
+        return Err("the operator's key no longer logs in".into());
+    }
+    Ok(format!(
+        "paused at {point}; first run exit {}; {} before the second run; second run exit {:?}",
+        code.map_or("killed".to_string(), |c| c.to_string()),
+        if fixed_mid { "fixed" } else { "still expired" },
+        rerun.status.code()
+    ))
+}
+
+/// One lab's cells one after the other, `between` before each but the
+/// first; recorded, and the failures returned.
+fn run_cells(
+    flow: &str,
+    node: &str,
+    cells: &[Spec],
+    between: impl Fn(),
+    cell: impl Fn(&Spec) -> Result<String, String>,
+) -> Vec<String> {
     let mut failed = Vec::new();
     for (i, spec) in cells.iter().enumerate() {
         if i > 0 {
-            unjoin(&lab, &start);
+            between();
         }
         let t = Instant::now();
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_cell(&lab, &home, spec, &password)
-        }))
-        .unwrap_or_else(|p| {
-            Err(p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panicked".into()))
-        });
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell(spec)))
+            .unwrap_or_else(|p| Err(panic_text(p)));
         let r = r.map(|d| format!("{d} ({:.0} s)", t.elapsed().as_secs_f64()));
         matrix::record(
             REPORT,
             &Cell {
-                flow: FLOW.into(),
+                flow: flow.into(),
                 step: spec.step.into(),
                 fault: spec.fault.name().into(),
                 passed: r.is_ok(),
-                detail: format!("{NODE}: {}", r.as_ref().unwrap_or_else(|e| e)),
+                detail: format!("{node}: {}", r.as_ref().unwrap_or_else(|e| e)),
             },
         );
-        eprintln!("{} x {}: {r:?}", spec.step, spec.fault.name());
+        eprintln!("{flow} x {} x {}: {r:?}", spec.step, spec.fault.name());
         if let Err(e) = r {
             failed.push(format!(
-                "{FLOW} x {} x {}: {e}",
+                "{flow} x {} x {}: {e}",
                 spec.step,
                 spec.fault.name()
             ));
         }
     }
+    failed
+}
+
+#[test]
+fn certs_fix_kcm_survives_every_fault_at_every_step() {
+    let started = Instant::now();
+    let cells = if full_run() {
+        kcm_table()
+    } else {
+        kcm_ci_subset()
+    };
+    declare_tables();
+    let lab = Lab::up(&["--nodes", "1", "--scenario", "kcm-cert-expired"]);
+    let password = std::fs::read_to_string(lab.dir.join("rancher-password"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let home = Home::new("hcmatrixk");
+    assert!(
+        !kcm_fresh(&lab),
+        "the certificates are fresh before any fix"
+    );
+    let failed = run_cells(
+        KCM_FLOW,
+        KCM_NODE,
+        &cells,
+        || unfix_kcm(&lab),
+        |spec| kcm_cell(&lab, &home, spec, &password),
+    );
     eprintln!(
-        "fault matrix (restarts): {} cells in {:.0} s, {} failed",
+        "fault matrix (fix-kcm): {} cells in {:.0} s, {} failed",
         cells.len(),
         started.elapsed().as_secs_f64(),
         failed.len()
@@ -434,4 +671,7 @@ fn the_ci_subset_has_the_restart_step() {
     assert!(subset.iter().any(|s| s.step == "restart"));
     assert!(subset.iter().all(|s| table.contains(s)));
     assert_eq!(table.len(), 25);
+    let kcm = kcm_ci_subset();
+    assert!(!kcm.is_empty() && kcm.iter().all(|s| kcm_table().contains(s)));
+    assert_eq!(kcm_table().len(), 10);
 }
