@@ -431,7 +431,17 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 
 const KCM_FLOW: &str = "certs fix-kcm";
 const KCM_NODE: &str = "node1";
-const KCM_ARGS: [&str; 5] = ["certs", "fix-kcm", "--node", KCM_NODE, "--yes"];
+/// `--timeout 120`: a verify that cannot reach the node gives up within
+/// the cell's time (the default follows the cluster for 900 s).
+const KCM_ARGS: [&str; 7] = [
+    "certs",
+    "fix-kcm",
+    "--node",
+    KCM_NODE,
+    "--yes",
+    "--timeout",
+    "120",
+];
 /// The certificate and key of kube-controller-manager and kube-scheduler.
 const KCM_FILES: [&str; 1] = ["/var/lib/rancher/rke2/server/tls/kube-*/kube-*"];
 const SERVER_DIR: &str = "/var/lib/rancher/rke2/server";
