@@ -1,7 +1,8 @@
 //! `harvcred token` against real lab nodes: `show` (and the console's
 //! `:token`, in tmux) marks the node whose
 //! rancherd loops on the 502 `cacerts` failure (token-mismatch: node3, which
-//! has not joined); `fix` refuses on a server and changes nothing there,
+//! has not joined); `fix` on a server only checks it (its copies agree) or
+//! refuses (they do not) and changes nothing there,
 //! makes node3 join (rancherd bootstraps, RKE2 starts, the Node turns Ready)
 //! and the join survives a reboot; `rotate` refuses; a token rotated by hand
 //! gets the hint on rke2-server's fatal line and `show` names the copies
@@ -200,7 +201,29 @@ fn show_marks_the_looping_node_and_fix_makes_it_join_for_good_but_refuses_a_serv
         "{t}"
     );
 
-    // fix on a server: refused with why, nothing changed there.
+    // fix on a server whose copies hold the cluster's token: nothing to
+    // write, rancherd not restarted, only checked ("already so").
+    let before = server_files(&lab, "node2");
+    let rancherd_run = |n: &str| lab.ssh_ok(n, "systemctl show -p InvocationID --value rancherd");
+    let run_before = rancherd_run("node2");
+    let out = home.run(&lab, &["token", "fix", "--node", "node2", "--yes"]);
+    scan.output("token fix on a joined server", &out);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("it has joined: no restart")
+            && text(&out).contains("0 changed, 1 already so"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(rancherd_run("node2"), run_before, "rancherd restarted");
+    assert_eq!(server_files(&lab, "node2"), before);
+
+    // fix on a server whose rancherd config holds another token (edited by
+    // hand): refused with why, nothing changed there.
+    lab.ssh_ok(
+        "node2",
+        "sudo cp -a /etc/rancher/rancherd/config.yaml /root/rancherd.yaml && sudo sed -i 's/^token:.*/token: Another-By-Hand-7/' /etc/rancher/rancherd/config.yaml",
+    );
     let before = server_files(&lab, "node2");
     let out = fix_at_debug(&home, &lab, "node2");
     scan.output("token fix on a server", &out);
@@ -221,6 +244,11 @@ fn show_marks_the_looping_node_and_fix_makes_it_join_for_good_but_refuses_a_serv
         lab.ssh_ok("node2", "sudo ls /oem/install")
             .trim()
             .is_empty()
+    );
+    assert_eq!(rancherd_run("node2"), run_before, "rancherd restarted");
+    lab.ssh_ok(
+        "node2",
+        "sudo mv /root/rancherd.yaml /etc/rancher/rancherd/config.yaml",
     );
 
     // fix node3: it joins.

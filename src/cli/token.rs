@@ -112,6 +112,26 @@ pub async fn read_join_state(pool: &Pool, t: &Target) -> Result<JoinState, Strin
     })
 }
 
+/// rancherd's journal since its last start (its running process, by
+/// systemd's invocation id); empty when it is not running.
+const CURRENT_RUN_SCRIPT: &str = "i=$(systemctl show -p InvocationID --value rancherd 2>/dev/null); [ -z \"$i\" ] || journalctl -u rancherd _SYSTEMD_INVOCATION_ID=\"$i\" -o cat --no-pager -n 400 2>/dev/null; true";
+
+/// Whether rancherd's running process loops on the 502 `cacerts` failure:
+/// it read a wrong token, and reads its config again only when restarted.
+pub async fn rancherd_looping_now(pool: &Pool, t: &Target) -> Result<bool, String> {
+    let out = pool
+        .exec(t, "sudo", &["-n", "sh", "-c", CURRENT_RUN_SCRIPT])
+        .await
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "reading rancherd's journal: {}",
+            last_line(&out.stderr)
+        ));
+    }
+    Ok(token::rancherd_join_loop(&String::from_utf8_lossy(&out.stdout)).is_some())
+}
+
 /// The copies in `fleet-local/local-rke-state` (`serverToken`, `agentToken`),
 /// hashed at once.
 pub async fn read_cluster_copies(client: Client) -> Vec<TokenCopy> {
@@ -572,10 +592,15 @@ impl TokenIo {
     async fn apply_node(&self, node: &str, w: &NodeWork) -> Result<bool, String> {
         let t = self.target(node)?;
         // Checked again right before writing: a node may have joined meanwhile.
-        if self.bootstrap_data(&t).await? {
+        if !w.edits.is_empty() && self.bootstrap_data(&t).await? {
             return Err(format!(
                 "refused: {node} has bootstrap data ({BOOTSTRAP_DATA}) now: nothing written"
             ));
+        }
+        if !w.restart {
+            // A rerun after a finished fix (or one bootstrapping now): the
+            // copies hold the token; verified, nothing done again.
+            return Ok(false);
         }
         for e in &w.edits {
             match write::write(&self.pool, &t, e).await {
@@ -622,14 +647,15 @@ impl TokenIo {
         Ok(true)
     }
 
-    async fn verify_node(
+    /// rancherd's log since this run restarted it, until it bootstraps,
+    /// fails the same way again, or `deadline`.
+    async fn follow_rancherd(
         &self,
-        node: &str,
-        w: &NodeWork,
+        t: &Target,
+        deadline: Instant,
         progress: &dyn Fn(String),
     ) -> Result<(), String> {
-        crate::faults::point("verify", node).await;
-        let t = self.target(node)?;
+        let node = &t.name;
         let cursor = self
             .cursors
             .lock()
@@ -637,10 +663,9 @@ impl TokenIo {
             .get(node)
             .cloned()
             .ok_or("rancherd was not restarted by this run")?;
-        let deadline = Instant::now() + self.timeout;
         progress("following rancherd's log".into());
         loop {
-            let j = self.journal_after(&t, &cursor).await?;
+            let j = self.journal_after(t, &cursor).await?;
             if let Some(l) = j.lines().find(|l| token::is_cacerts_failure(l)) {
                 let short: String = l
                     .split(": <html>")
@@ -659,7 +684,7 @@ impl TokenIo {
             }
             if j.contains("Successfully Bootstrapped") {
                 progress("rancherd bootstrapped; waiting for the Node to turn Ready".into());
-                break;
+                return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(format!(
@@ -669,6 +694,22 @@ impl TokenIo {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+
+    async fn verify_node(
+        &self,
+        node: &str,
+        w: &NodeWork,
+        progress: &dyn Fn(String),
+    ) -> Result<(), String> {
+        crate::faults::point("verify", node).await;
+        let t = self.target(node)?;
+        let deadline = Instant::now() + self.timeout;
+        // Not restarted (a rerun found it joined or bootstrapping): no
+        // restart's log to follow, the Node's Ready and the copies say it.
+        if w.restart {
+            self.follow_rancherd(&t, deadline, progress).await?;
+        }
         loop {
             // A node that never registered gets its Node object now.
             if self.node_ready(node).await == Some(true) {
@@ -676,7 +717,7 @@ impl TokenIo {
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "rancherd bootstrapped, but the Node was not Ready in the API within {} s",
+                    "the Node was not Ready in the API within {} s",
                     self.timeout.as_secs()
                 ));
             }
@@ -766,6 +807,7 @@ impl ChangeIo<TokenFix> for TokenIo {
                     format!("{target}: could not tell whether it has bootstrap data")
                 })?,
                 rancherd_loop: join.rancherd_loop,
+                looping_now: rancherd_looping_now(&self.pool, &t).await?,
                 files: wanted,
             },
         );
@@ -779,7 +821,7 @@ impl ChangeIo<TokenFix> for TokenIo {
 
     async fn dry_run(&self, node: &str, w: &NodeWork) -> Result<(), String> {
         let t = self.target(node)?;
-        if self.bootstrap_data(&t).await? {
+        if !w.edits.is_empty() && self.bootstrap_data(&t).await? {
             return Err(format!(
                 "refused: {node} has bootstrap data ({BOOTSTRAP_DATA})"
             ));

@@ -258,6 +258,10 @@ pub struct NodeFacts {
     /// `/var/lib/rancher/rke2/server/db` exists.
     pub bootstrap_data: bool,
     pub rancherd_loop: Option<JoinLoop>,
+    /// rancherd's running process (since its last start) logged the 502
+    /// `cacerts` failure: it read a wrong token and only a restart makes it
+    /// read the config again.
+    pub looping_now: bool,
     /// rancherd's config, its rke2 drop-in, and the `/oem/*.yaml` files.
     pub files: BTreeMap<String, FileNow>,
 }
@@ -273,10 +277,14 @@ pub struct Facts {
 }
 
 /// What is done on one node: the edited files (holding the token), then a
-/// restart of rancherd; verified against `expected`.
+/// restart of rancherd when it needs one; verified against `expected`.
+/// A rerun after an earlier run wrote the files restarts only a rancherd
+/// still looping on the old token, and one after a finished fix does
+/// nothing but verify.
 #[derive(Clone)]
 pub struct NodeWork {
     pub edits: Vec<Arc<FileChange>>,
+    pub restart: bool,
     pub expected: Token,
 }
 
@@ -287,6 +295,7 @@ impl fmt::Debug for NodeWork {
                 "edits",
                 &self.edits.iter().map(|e| &e.path).collect::<Vec<_>>(),
             )
+            .field("restart", &self.restart)
             .field("expected", &self.expected)
             .finish()
     }
@@ -402,9 +411,15 @@ impl Change for TokenFix {
                     format!("refused: {node} is the server the token is read from"),
                 ));
             }
-            if n.bootstrap_data {
+            // A joined node whose copies already hold the token has nothing
+            // to write: a rerun after a finished fix, only verified.
+            let writes = facts
+                .token
+                .as_ref()
+                .is_ok_and(|t| self.edits(node, n, t).map_or(true, |e| !e.is_empty()));
+            if n.bootstrap_data && writes {
                 p.push(err("node", refusal_for_joined(node)));
-            } else if n.rancherd_loop.is_none() {
+            } else if !n.bootstrap_data && n.rancherd_loop.is_none() {
                 p.push(Problem {
                     field: "node",
                     severity: Severity::Warning,
@@ -437,24 +452,33 @@ impl Change for TokenFix {
                 .get(node)
                 .ok_or_else(|| format!("{node} was not read"))?;
             let edits = self.edits(node, n, token)?;
-            if edits.is_empty() {
-                continue;
-            }
+            // Written by an earlier run: restart only a rancherd that still
+            // runs with the old token; one that joined or is bootstrapping
+            // now is left alone (a restart would be the second).
+            let restart = !edits.is_empty() || (!n.bootstrap_data && n.looping_now);
             let mut preview = vec![format!(
                 "the token of {}'s rancherd config ({}, {}), never shown",
                 facts.source,
                 token.short_hash(),
                 token.format_name()
             )];
+            if edits.is_empty() {
+                preview.push("every copy on the node already holds it: nothing to write".into());
+            }
             preview.extend(edits.iter().map(|(what, _)| what.clone()));
-            preview.push(
-                "then: systemctl restart rancherd, and its log followed until it bootstraps or the 502 `cacerts` failure repeats; then the Node Ready in the API".into(),
-            );
+            preview.push(if restart {
+                "then: systemctl restart rancherd, and its log followed until it bootstraps or the 502 `cacerts` failure repeats; then the Node Ready in the API".into()
+            } else if n.bootstrap_data {
+                "it has joined: no restart; checked that the Node is Ready and the copies agree".into()
+            } else {
+                "rancherd's running process has not looped since its last start: no restart; the Node followed until Ready".into()
+            });
             out.push(Planned {
                 target: node.clone(),
                 preview,
                 work: NodeWork {
                     edits: edits.into_iter().map(|(_, c)| Arc::new(c)).collect(),
+                    restart,
                     expected: token.clone(),
                 },
             });
@@ -499,6 +523,7 @@ mod tests {
                     line: "502 Bad Gateway getting cacerts".into(),
                     repeats: 3,
                 }),
+                looping_now: !bootstrap,
                 files,
             },
         );
@@ -557,17 +582,32 @@ mod tests {
         assert!(m.contains("bootstrap data already found and encrypted with different token"));
     }
 
+    /// A rerun: the copies hold the token already (an earlier run wrote
+    /// them). Nothing is written; rancherd restarts only while its running
+    /// process still loops on the old token, so a finished fix is not
+    /// restarted a second time, and a joined node is verified, not refused.
     #[test]
-    fn copies_that_already_agree_need_nothing() {
-        let mut f = facts(false);
-        f.token = Ok(Token::parse("wrong-one").unwrap());
-        let w = walk(f);
-        assert!(
-            w.notice
-                .as_deref()
-                .unwrap()
-                .starts_with("nothing to change")
-        );
+    fn copies_that_already_agree_restart_only_a_rancherd_still_looping() {
+        let agreeing = |bootstrap: bool, looping_now: bool| {
+            let mut f = facts(bootstrap);
+            f.token = Ok(Token::parse("wrong-one").unwrap());
+            f.nodes.get_mut("node3").unwrap().looping_now = looping_now;
+            let w = walk(f);
+            assert_eq!(w.step, Step::Preview, "{:?}", w.problems);
+            let p = &w.plan[0];
+            assert!(p.work.edits.is_empty());
+            let text = p.preview.join("\n");
+            assert!(text.contains("nothing to write"), "{text}");
+            (p.work.restart, text)
+        };
+        let (restart, text) = agreeing(false, true);
+        assert!(restart, "{text}");
+        let (restart, text) = agreeing(true, false);
+        assert!(!restart, "{text}");
+        assert!(text.contains("it has joined: no restart"), "{text}");
+        let (restart, text) = agreeing(false, false);
+        assert!(!restart, "{text}");
+        assert!(text.contains("no restart"), "{text}");
     }
 
     #[test]

@@ -321,6 +321,7 @@ fn all_walks(text: &str) -> Vec<(String, Run, Vec<Vec<String>>)> {
                     line: format!("loop {text}"),
                     repeats: 3,
                 }),
+                looping_now: true,
                 files: [(
                     crate::creds::token::RANCHERD_CONFIG.to_string(),
                     token::FileNow {
