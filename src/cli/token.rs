@@ -83,14 +83,10 @@ pub enum TokenCommand {
     },
 }
 
-/// One command on the node: whether it has bootstrap data, and rancherd's
-/// journal of this boot (the script holds no secret).
-const JOIN_STATE_SCRIPT: &str = "if [ -d /var/lib/rancher/rke2/server/db ]; then echo B=yes; else echo B=no; fi; journalctl -b -u rancherd -o cat --no-pager -n 400 2>/dev/null; true";
-
-/// Whether the node has joined (bootstrap data) and rancherd's token loop.
-pub async fn read_join_state(pool: &Pool, t: &Target) -> Result<JoinState, String> {
+/// Runs `script` (which reads rancherd's journal) as root on the node; its stdout.
+async fn read_as_root(pool: &Pool, t: &Target, script: &str) -> Result<Vec<u8>, String> {
     let out = pool
-        .exec(t, "sudo", &["-n", "sh", "-c", JOIN_STATE_SCRIPT])
+        .exec(t, "sudo", &["-n", "sh", "-c", script])
         .await
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
@@ -99,7 +95,17 @@ pub async fn read_join_state(pool: &Pool, t: &Target) -> Result<JoinState, Strin
             last_line(&out.stderr)
         ));
     }
-    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(out.stdout)
+}
+
+/// One command on the node: whether it has bootstrap data, and rancherd's
+/// journal of this boot (the script holds no secret).
+const JOIN_STATE_SCRIPT: &str = "if [ -d /var/lib/rancher/rke2/server/db ]; then echo B=yes; else echo B=no; fi; journalctl -b -u rancherd -o cat --no-pager -n 400 2>/dev/null; true";
+
+/// Whether the node has joined (bootstrap data) and rancherd's token loop.
+pub async fn read_join_state(pool: &Pool, t: &Target) -> Result<JoinState, String> {
+    let stdout = read_as_root(pool, t, JOIN_STATE_SCRIPT).await?;
+    let text = String::from_utf8_lossy(&stdout);
     let mut lines = text.splitn(2, '\n');
     let bootstrap = match lines.next().map(str::trim) {
         Some("B=yes") => Some(true),
@@ -119,17 +125,8 @@ const CURRENT_RUN_SCRIPT: &str = "i=$(systemctl show -p InvocationID --value ran
 /// Whether rancherd's running process loops on the 502 `cacerts` failure:
 /// it read a wrong token, and reads its config again only when restarted.
 pub async fn rancherd_looping_now(pool: &Pool, t: &Target) -> Result<bool, String> {
-    let out = pool
-        .exec(t, "sudo", &["-n", "sh", "-c", CURRENT_RUN_SCRIPT])
-        .await
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "reading rancherd's journal: {}",
-            last_line(&out.stderr)
-        ));
-    }
-    Ok(token::rancherd_join_loop(&String::from_utf8_lossy(&out.stdout)).is_some())
+    let stdout = read_as_root(pool, t, CURRENT_RUN_SCRIPT).await?;
+    Ok(token::rancherd_join_loop(&String::from_utf8_lossy(&stdout)).is_some())
 }
 
 /// The copies in `fleet-local/local-rke-state` (`serverToken`, `agentToken`),
