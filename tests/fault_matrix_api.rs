@@ -80,16 +80,6 @@ fn args(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-fn setting_value(lab: &Lab, name: &str) -> String {
-    lab.kubectl_ok(&[
-        "get",
-        "settings.harvesterhci.io",
-        name,
-        "-o",
-        "jsonpath={.value}",
-    ])
-}
-
 /// The table's rows: a new API-changing flow is one more entry (its cells
 /// follow from [`STEPS`] x [`FAULTS`]; CI's are lines of [`CI_CELLS`]).
 const FLOWS: &[Flow] = &[
@@ -106,7 +96,7 @@ const FLOWS: &[Flow] = &[
         object: "http-proxy",
         path: "settings/http-proxy",
         read_path: "settings/http-proxy",
-        value: |lab| setting_value(lab, "http-proxy"),
+        value: |lab| lab.setting_value("http-proxy"),
         prepare: None,
         rotation: false,
     },
@@ -125,7 +115,7 @@ const FLOWS: &[Flow] = &[
         object: "ssl-parameters",
         path: "settings/ssl-parameters",
         read_path: "settings/ssl-parameters",
-        value: |lab| setting_value(lab, "ssl-parameters"),
+        value: |lab| lab.setting_value("ssl-parameters"),
         prepare: None,
         rotation: false,
     },
@@ -141,7 +131,7 @@ const FLOWS: &[Flow] = &[
         object: "auto-rotate-rke2-certs",
         path: "settings/auto-rotate-rke2-certs",
         read_path: "settings/auto-rotate-rke2-certs",
-        value: |lab| setting_value(lab, "auto-rotate-rke2-certs"),
+        value: |lab| lab.setting_value("auto-rotate-rke2-certs"),
         prepare: None,
         rotation: false,
     },

@@ -233,13 +233,7 @@ fn scenarios_reproduce_the_problems_of_the_security_guide() {
     assert!(!node1_rancherd.contains("502"), "{node1_rancherd}");
 
     // proxy-drift: the setting names a proxy; node1's /etc/environment another.
-    let setting = lab.kubectl_ok(&[
-        "get",
-        "settings.harvesterhci.io",
-        "http-proxy",
-        "-o",
-        "jsonpath={.value}",
-    ]);
+    let setting = lab.setting_value("http-proxy");
     let setting: serde_json::Value = serde_json::from_str(&setting).unwrap();
     let proxy = setting["httpProxy"].as_str().unwrap();
     assert!(proxy.starts_with("http://"), "{setting}");
@@ -314,13 +308,7 @@ fn the_webhook_denies_an_uncovered_node_and_stale_updates_conflict() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the object has been modified"), "{err}");
-    let now = lab.kubectl_ok(&[
-        "get",
-        "settings.harvesterhci.io",
-        "http-proxy",
-        "-o",
-        "jsonpath={.value}",
-    ]);
+    let now = lab.setting_value("http-proxy");
     assert_eq!(now, good);
 }
 

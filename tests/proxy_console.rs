@@ -119,13 +119,7 @@ fn proxy_form_refuses_an_uncovered_node_then_applies_the_fixed_value() {
         vec![(true, "read", 200), (false, "read", 200)],
         "a dry run, then one patch conditioned on the version read ({rv0})"
     );
-    let v = lab.kubectl_ok(&[
-        "get",
-        "settings.harvesterhci.io",
-        "http-proxy",
-        "-o",
-        "jsonpath={.value}",
-    ]);
+    let v = lab.setting_value("http-proxy");
     assert!(v.contains("http://admin:FormS3cret@proxy.corp:3128"), "{v}");
     assert!(
         v.contains(&format!("{},{},{}", ips[0], ips[1], ips[2])),

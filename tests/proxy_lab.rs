@@ -36,13 +36,7 @@ fn run(scan: &mut SecretScan, what: &str, mut cmd: Command, input: &str) -> Outp
 }
 
 fn value(lab: &Lab) -> String {
-    lab.kubectl_ok(&[
-        "get",
-        "settings.harvesterhci.io",
-        "http-proxy",
-        "-o",
-        "jsonpath={.value}",
-    ])
+    lab.setting_value("http-proxy")
 }
 
 fn rv(lab: &Lab) -> String {

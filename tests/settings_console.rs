@@ -14,16 +14,6 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
 const TAG: &str = "setcon";
 
-fn stored(lab: &Lab, name: &str) -> String {
-    lab.kubectl_ok(&[
-        "get",
-        "settings.harvesterhci.io",
-        name,
-        "-o",
-        "jsonpath={.value}",
-    ])
-}
-
 #[test]
 fn settings_forms_apply_refuse_at_the_field_and_add_a_ca_from_a_file() {
     let started = Instant::now();
@@ -67,7 +57,7 @@ fn settings_forms_apply_refuse_at_the_field_and_add_a_ca_from_a_file() {
         s.contains("applied; the cluster reports it configured")
     });
     assert_eq!(
-        stored(&lab, "ssl-parameters"),
+        lab.setting_value("ssl-parameters"),
         r#"{"protocols":"TLSv1.2 TLSv1.3"}"#
     );
 
@@ -145,7 +135,7 @@ fn settings_forms_apply_refuse_at_the_field_and_add_a_ca_from_a_file() {
     t.wait("configured", Duration::from_secs(30), |s| {
         s.contains("applied; the cluster reports it configured")
     });
-    assert_eq!(stored(&lab, "additional-ca"), pem);
+    assert_eq!(lab.setting_value("additional-ca"), pem);
     t.keys(&["Enter"]);
     t.wait("the CA in the view", Duration::from_secs(20), |s| {
         s.contains("CA CN=console-ca  sha256")

@@ -35,13 +35,7 @@ fn gather_node(lab: &Lab, node: &str) -> harvcred::creds::report::NodeFiles {
 }
 
 fn reports(lab: &Lab, nodes: &[&str]) -> Vec<NodeReport> {
-    let value = lab.kubectl_ok(&[
-        "get",
-        "settings.harvesterhci.io",
-        "http-proxy",
-        "-o",
-        "jsonpath={.value}",
-    ]);
+    let value = lab.setting_value("http-proxy");
     let cluster = ClusterContext {
         http_proxy: Some(
             HttpProxySetting::parse(if value.is_empty() { "{}" } else { &value }).unwrap(),

@@ -230,6 +230,17 @@ impl Lab {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// A Harvester setting's `value` as the API stores it.
+    pub fn setting_value(&self, name: &str) -> String {
+        self.kubectl_ok(&[
+            "get",
+            "settings.harvesterhci.io",
+            name,
+            "-o",
+            "jsonpath={.value}",
+        ])
+    }
+
     /// The lab API's request log: one JSON value per request that reached
     /// the API (verb, resource, name, dryRun, resourceVersion, code, ...).
     pub fn api_requests(&self) -> Vec<serde_json::Value> {
