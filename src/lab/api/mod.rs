@@ -45,7 +45,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -126,15 +126,14 @@ impl std::fmt::Debug for ApiHandle {
 /// Bind, seed the objects of a fresh Harvester cluster, and serve HTTPS
 /// (HTTP/1.1 and HTTP/2). Returns once the socket is listening.
 pub async fn serve(cfg: ApiConfig) -> Result<ApiHandle> {
-    let tls = server::tls_config(
+    let (listener, tls, addr) = server::bind_tls(
         &cfg.serving_cert_pem,
         &cfg.serving_key_pem,
         &cfg.client_ca_pem,
-    )?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding the lab API to {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
+        cfg.listen,
+        "the lab API",
+    )
+    .await?;
     let store = Arc::new(store::Store::new());
     resources::seed(&store, &cfg.plan, &cfg.server_token, &cfg.initial_settings)?;
     let controllers =

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
@@ -313,15 +313,14 @@ impl Rancher {
 
 /// Bind and serve; returns once listening.
 pub async fn serve(cfg: RancherConfig) -> Result<RancherHandle> {
-    let tls = server::tls_config(
+    let (listener, tls, addr) = server::bind_tls(
         &cfg.serving_cert_pem,
         &cfg.serving_key_pem,
         &cfg.client_ca_pem,
-    )?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding the lab's Rancher to {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
+        cfg.listen,
+        "the lab's Rancher",
+    )
+    .await?;
     let cluster_id = cluster_id_for(&cfg.plan.id);
     let rancher = Arc::new(Rancher {
         state: Mutex::new(State_ {

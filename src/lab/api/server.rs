@@ -59,6 +59,23 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// The TLS configuration and a socket bound at `at` for one of the lab's
+/// HTTPS servers (`what` names it in the error); with the address bound.
+pub async fn bind_tls(
+    cert_pem: &str,
+    key_pem: &str,
+    client_ca_pem: &str,
+    at: SocketAddr,
+    what: &str,
+) -> Result<(TcpListener, Arc<ServerConfig>, SocketAddr)> {
+    let tls = tls_config(cert_pem, key_pem, client_ca_pem)?;
+    let listener = TcpListener::bind(at)
+        .await
+        .with_context(|| format!("binding {what} to {at}"))?;
+    let addr = listener.local_addr()?;
+    Ok((listener, tls, addr))
+}
+
 pub fn tls_config(cert_pem: &str, key_pem: &str, client_ca_pem: &str) -> Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = rustls_pemfile::certs(&mut cert_pem.as_bytes())
