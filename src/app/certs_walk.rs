@@ -103,6 +103,7 @@ impl FormSpec for RotateNodeForm {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect(),
+            again: false,
         }
     }
 }

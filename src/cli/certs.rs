@@ -235,6 +235,9 @@ pub enum CertsCommand {
         /// Only these services (`rke2 certificate rotate --service`; with --node).
         #[arg(long = "service", value_name = "S", requires = "nodes")]
         services: Vec<String>,
+        /// With --node: rotate even when rke2 rotated the node less than an hour ago or a rotation by harvcred still runs there (else that is already so: only followed up).
+        #[arg(long, requires = "nodes")]
+        again: bool,
         #[command(flatten)]
         change: ChangeArgs,
     },
@@ -861,7 +864,8 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo {
             .sh(
                 node,
                 &format!(
-                    "{FIND_RKE2} [ -x \"$rke2\" ] || {{ echo 'refused: no rke2 command (PATH, /opt/rke2/bin, /usr/local/bin)' >&2; exit 1; }}; systemctl cat \"$1\" >/dev/null"
+                    "{FIND_RKE2} [ -x \"$rke2\" ] || {{ echo 'refused: no rke2 command (PATH, /opt/rke2/bin, /usr/local/bin)' >&2; exit 1; }}; \
+                     command -v systemd-run >/dev/null || {{ echo 'refused: no systemd-run on the node' >&2; exit 1; }}; systemctl cat \"$1\" >/dev/null"
                 ),
                 &[w.unit()],
             )
@@ -882,24 +886,87 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo {
             }
         }
         let unit = w.unit();
-        crate::faults::point("restart", node).await;
-        env.say(&format!("{node}: systemctl stop {unit}"));
-        env.sh(node, "systemctl stop \"$1\"", &[unit]).await?;
-        let args = w.rotate_args();
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        env.say(&format!("{node}: rke2 {}", args.join(" ")));
-        let rotated = env
-            .sh(node, &format!("{FIND_RKE2} \"$rke2\" \"$@\" 2>&1"), &argv)
-            .await;
-        // Started again whatever the rotation said: a stopped server is worse.
-        env.say(&format!("{node}: systemctl start {unit}"));
-        env.sh(node, "systemctl start --no-block \"$1\"", &[unit])
-            .await?;
-        let out = rotated?;
-        for l in out.lines() {
-            env.say(&format!("  {node} | {l}"));
+        let deadline = tokio::time::Instant::now() + env.timeout;
+        if !w.again {
+            match self.last_rotation(node, unit).await? {
+                NodeRotation::Running(since) => {
+                    let what = format!(
+                        "already so: a rotation by harvcred has been running on {node} since {}; followed, not started again",
+                        unix_time_text(since)
+                    );
+                    env.say(&format!("{node}: {what}"));
+                    self.rotation_audit(node, crate::audit::Outcome::Applied, what);
+                    self.rotation_result(node, unit, deadline).await?;
+                    return Ok(false);
+                }
+                NodeRotation::Recent(at) => {
+                    let what = format!(
+                        "already so: rke2 rotated {node}'s certificates at {} (its backup tls-{at}), less than {} min ago; not rotated again (--again rotates anyway)",
+                        unix_time_text(Some(at)),
+                        flow::ROTATED_RECENTLY_SECS / 60
+                    );
+                    env.say(&format!("{node}: {what}"));
+                    self.rotation_audit(node, crate::audit::Outcome::Applied, what);
+                    self.start_if_stopped(node, unit).await?;
+                    return Ok(false);
+                }
+                NodeRotation::None => {}
+            }
         }
-        Ok(true)
+        #[cfg(debug_assertions)]
+        let pause = crate::faults::claim("restart", node)
+            .map(|dir| (dir, hex::encode(rand::random::<[u8; 8]>())));
+        #[cfg(debug_assertions)]
+        let pause_word = pause
+            .as_ref()
+            .map(|(_, id)| format!("restart:{id}"))
+            .unwrap_or_default();
+        #[cfg(not(debug_assertions))]
+        let pause_word = String::new();
+        let args = w.rotate_args();
+        env.say(&format!(
+            "{node}: in {}: systemctl stop {unit}; rke2 {}; systemctl start {unit}",
+            flow::rotation_unit(unit),
+            args.join(" ")
+        ));
+        let launch = format!("{FIND_RKE2} {LAUNCH_ROTATION}");
+        let body = format!("{}{ROTATION}", crate::node::write::PAUSE_AT);
+        let rotation_unit = flow::rotation_unit(unit);
+        let result_file = flow::rotation_result_file(unit);
+        let mut argv: Vec<&str> = vec![unit, &rotation_unit, &result_file, &pause_word, &body];
+        argv.extend(args.iter().map(String::as_str));
+        env.sh(node, &launch, &argv).await?;
+        let done = self.rotation_result(node, unit, deadline);
+        #[cfg(debug_assertions)]
+        let done = async {
+            let Some((dir, id)) = &pause else {
+                return done.await;
+            };
+            tokio::pin!(done);
+            let t = Target {
+                name: node.to_string(),
+                address: None,
+            };
+            tokio::select! {
+                r = &mut done => return r,
+                r = crate::node::write::relay_node_pause_once(&env.pool, &t, "restart", dir, id) => {
+                    if let Err(e) = r {
+                        tracing::warn!("{node}: the fault point's resume did not reach the node: {e}");
+                    }
+                }
+            }
+            done.await
+        };
+        let r = done.await;
+        match &r {
+            Ok(()) => self.rotation_audit(
+                node,
+                crate::audit::Outcome::Applied,
+                format!("rke2 {} done; {unit} started again", args.join(" ")),
+            ),
+            Err(e) => self.rotation_audit(node, crate::audit::Outcome::Failed, e.clone()),
+        }
+        r.map(|()| true)
     }
     async fn verify(&self, node: &str, w: &RotateNodeWork) -> Result<(), String> {
         self.follow(node, w, &|_| {}).await
@@ -917,7 +984,250 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo {
     }
 }
 
+/// Starts the rotation on the node in a transient unit of its own, so that
+/// neither a lost SSH session nor a killed harvcred leaves rke2 stopped.
+/// After `FIND_RKE2`; `$1` rke2's unit, `$2` the rotation's unit, `$3` its
+/// result file, `$4` the fault point's word (debug builds), `$5`
+/// [`ROTATION`], then `rke2`'s arguments.
+const LAUNCH_ROTATION: &str = r#"[ -x "$rke2" ] || { echo 'no rke2 command (PATH, /opt/rke2/bin, /usr/local/bin)' >&2; exit 1; }
+u=$1 ru=$2 res=$3 pause=$4 body=$5; shift 5
+mkdir -p "$(dirname "$res")"
+rm -f "$res" "$res.out"
+exec systemd-run --unit="$ru" --description="harvcred: rotate the certificates of $u" --collect --quiet \
+  /bin/sh -c "$body" harvcred-rotate "$u" "$res" "$pause" "$rke2" "$@""#;
+
+/// The rotation in its unit: stop, rotate, and start again whatever the
+/// rotation said (the EXIT trap, also on SIGTERM); each step appended to the
+/// result file: `started T`, `stopped`, `rotated RC`, `done RC EXIT T`.
+const ROTATION: &str = r#"u=$1 res=$2 pause=$3 rke2=$4; shift 4
+rc=-
+trap 'c=$?; systemctl start --no-block "$u"; echo "done $rc $c $(date +%s)" >> "$res"' EXIT
+trap 'exit 143' TERM HUP INT
+echo "started $(date +%s)" >> "$res"
+systemctl stop "$u" || exit 20
+echo stopped >> "$res"
+pause_at restart
+"$rke2" "$@" > "$res.out" 2>&1
+rc=$?
+echo "rotated $rc" >> "$res"
+exit "$rc"
+"#;
+
+/// What the node says of its last rotation: harvcred's rotation unit
+/// running (`running T|-`), else rke2's newest `tls-<unix time>` backup
+/// when younger than `$3` s (`rotated T`), else `none`. `$1` the rotation's
+/// unit, `$2` its result file.
+const LAST_ROTATION: &str = r#"if systemctl is-active --quiet "$1"; then
+  s=$(sed -n 's/^started //p' "$2" 2>/dev/null | tail -n 1); echo "running ${s:--}"; exit 0
+fi
+now=$(date +%s) best=0
+for d in /var/lib/rancher/rke2/server/tls-* /var/lib/rancher/rke2/agent/tls-*; do
+  n=${d##*/tls-}
+  case $n in ''|*[!0-9]*) continue ;; esac
+  if [ "$n" -gt "$best" ]; then best=$n; fi
+done
+if [ "$best" -gt 0 ] && [ $((now - best)) -lt "$3" ]; then echo "rotated $best"; else echo none; fi"#;
+
+/// The result file, then `RUNNING` while the rotation's unit runs.
+const ROTATION_PROGRESS: &str =
+    r#"cat "$2" 2>/dev/null; if systemctl is-active --quiet "$1"; then echo RUNNING; fi"#;
+
+/// A node's last rotation, as [`LAST_ROTATION`] says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NodeRotation {
+    /// harvcred's rotation runs there, started at this unix time.
+    Running(Option<i64>),
+    /// rke2 rotated at this unix time, recently.
+    Recent(i64),
+    None,
+}
+
+fn parse_last_rotation(out: &str) -> NodeRotation {
+    let line = out.lines().next().unwrap_or("").trim();
+    match line.split_once(' ') {
+        Some(("running", t)) => NodeRotation::Running(t.parse().ok()),
+        Some(("rotated", t)) => t
+            .parse()
+            .map(NodeRotation::Recent)
+            .unwrap_or(NodeRotation::None),
+        _ => NodeRotation::None,
+    }
+}
+
+/// How a rotation ended, from its result file ([`ROTATION`]); `None` while
+/// it runs or when nothing says (`running`: its unit still runs).
+fn rotation_outcome(progress: &str, running: bool) -> Option<Result<(), String>> {
+    if let Some(done) = progress.lines().find_map(|l| l.strip_prefix("done ")) {
+        let mut f = done.split_whitespace();
+        let (rc, exit) = (f.next().unwrap_or("-"), f.next().unwrap_or("-"));
+        return Some(match (rc, exit) {
+            ("0", _) => Ok(()),
+            ("-", "20") => Err("systemctl stop failed; nothing rotated".into()),
+            ("-", "12") => {
+                Err("the rotation was not resumed at its fault point; nothing rotated".into())
+            }
+            ("-", e) => Err(format!(
+                "the rotation was stopped before rke2 ran (exit {e}); nothing rotated"
+            )),
+            (rc, _) => Err(format!("rke2 certificate rotate exited {rc}")),
+        });
+    }
+    if running {
+        return None;
+    }
+    Some(Err(if progress.trim().is_empty() {
+        "the rotation left no result (the node restarted meanwhile?); nothing is known to be rotated: run the same command again".into()
+    } else {
+        "the rotation's unit ended without a result".into()
+    }))
+}
+
+fn unix_time_text(t: Option<i64>) -> String {
+    t.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "an unknown time".into())
+}
+
+/// How long one poll of a node may take: a cut link is noticed within it.
+const POLL_LIMIT: Duration = Duration::from_secs(15);
+
 impl RotateNodeIo {
+    /// `script` as root on `node` within [`POLL_LIMIT`]; a connection that
+    /// timed out is forgotten, so the next poll opens a new one.
+    async fn poll(&self, node: &str, script: &str, args: &[&str]) -> Result<String, String> {
+        let t = Target {
+            name: node.to_string(),
+            address: None,
+        };
+        let mut argv = vec!["-n", "sh", "-c", script, "harvcred"];
+        argv.extend_from_slice(args);
+        let pool = &self.0.pool;
+        match pool
+            .exec_with_stdin_within(&t, "sudo", &argv, b"", POLL_LIMIT)
+            .await
+        {
+            Ok(out) if out.status.success() => {
+                Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+            }
+            Ok(out) => Err(format!(
+                "{node}: {}",
+                sanitize_str(String::from_utf8_lossy(&out.stderr).trim())
+            )),
+            Err(e) => {
+                if matches!(e, crate::node::ExecError::Timeout(_)) {
+                    pool.reset(node).await;
+                }
+                Err(format!("{node}: {e}"))
+            }
+        }
+    }
+
+    async fn last_rotation(&self, node: &str, unit: &str) -> Result<NodeRotation, String> {
+        let recent = flow::ROTATED_RECENTLY_SECS.to_string();
+        self.0
+            .sh(
+                node,
+                LAST_ROTATION,
+                &[
+                    &flow::rotation_unit(unit),
+                    &flow::rotation_result_file(unit),
+                    &recent,
+                ],
+            )
+            .await
+            .map(|out| parse_last_rotation(&out))
+    }
+
+    /// Waits for the rotation's result (until `deadline`), shows rke2's
+    /// output, and says how it ended. The node may not answer meanwhile (a
+    /// cut link, a reboot): it is asked again until the deadline.
+    async fn rotation_result(
+        &self,
+        node: &str,
+        unit: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), String> {
+        let env = &*self.0;
+        let (ru, res) = (flow::rotation_unit(unit), flow::rotation_result_file(unit));
+        let mut last_error = String::new();
+        let mut shown = 0usize;
+        let outcome = loop {
+            match self.poll(node, ROTATION_PROGRESS, &[&ru, &res]).await {
+                Ok(out) => {
+                    let running = out.lines().any(|l| l == "RUNNING");
+                    let steps: Vec<&str> = out.lines().filter(|l| *l != "RUNNING").collect();
+                    for l in steps.iter().skip(shown) {
+                        env.say(&format!("{node}: rotation: {l}"));
+                    }
+                    shown = shown.max(steps.len());
+                    if let Some(o) = rotation_outcome(&out, running) {
+                        break o;
+                    }
+                }
+                Err(e) => last_error = e,
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "{node}: no result of the rotation within {} s{}; it goes on on the node by itself ({ru}, result in {res}): run the same command again to follow it",
+                    env.timeout.as_secs(),
+                    if last_error.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({last_error})")
+                    }
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        };
+        if let Ok(out) = self
+            .poll(
+                node,
+                "cat \"$1\" 2>/dev/null || true",
+                &[&format!("{res}.out")],
+            )
+            .await
+        {
+            for l in out.lines() {
+                env.say(&format!("  {node} | {l}"));
+            }
+        }
+        outcome.map_err(|e| format!("{node}: {e}; {unit} was started again"))
+    }
+
+    /// A rotation found done: its unit is started if it is not running (a
+    /// rotation cut short before its start), nothing else.
+    async fn start_if_stopped(&self, node: &str, unit: &str) -> Result<(), String> {
+        let out = self
+            .0
+            .sh(
+                node,
+                "s=$(systemctl is-active \"$1\"); case $s in active|activating|reloading) ;; *) systemctl start --no-block \"$1\"; echo \"started ($s before)\" ;; esac",
+                &[unit],
+            )
+            .await?;
+        if !out.trim().is_empty() {
+            self.0.say(&format!("{node}: {unit} {}", out.trim()));
+        }
+        Ok(())
+    }
+
+    /// One audit line of what the rotation did (step `rotate`).
+    fn rotation_audit(&self, node: &str, result: crate::audit::Outcome, detail: String) {
+        self.0.audit(&AuditLine {
+            action: "certs.rotate-node",
+            correlation_id: String::new(),
+            target: Some(node.to_string()),
+            step: "rotate",
+            result,
+            detail,
+            old: None,
+            new: None,
+        });
+    }
+
     /// Follows the node's log until its unit is active and the Node Ready.
     async fn follow(
         &self,
@@ -931,11 +1241,18 @@ impl RotateNodeIo {
         let deadline = tokio::time::Instant::now() + env.timeout;
         let mut shown = 0usize;
         loop {
-            let active = env
-                .sh(node, "systemctl is-active \"$1\" || true", &[unit])
+            let active = self
+                .poll(node, "systemctl is-active \"$1\" || true", &[unit])
                 .await
                 .unwrap_or_default();
-            let log = journal_tail(env, node, unit, "20").await;
+            let log = self
+                .poll(
+                    node,
+                    "journalctl -u \"$1\" -n 20 --no-pager -o cat",
+                    &[unit],
+                )
+                .await
+                .unwrap_or_default();
             let lines: Vec<&str> = log.lines().collect();
             // The log while it starts, once per line.
             if lines.len() > shown {
@@ -1284,6 +1601,7 @@ fn run_change(
             cluster: _,
             nodes,
             services,
+            again,
             ..
         } => {
             let kube = connect.kube();
@@ -1314,13 +1632,18 @@ fn run_change(
                     flags,
                 )
             } else {
-                walk::run(
+                // The rotation's own audit lines come before the engine's
+                // first: they share its id from the start.
+                let id = crate::audit::correlation_id();
+                *env.correlation_id.lock().expect("not poisoned") = id.clone();
+                walk::run_as(
                     &rt,
                     RotateNodeChange,
                     &RotateNodeIo(env.clone()),
                     nodes,
-                    RotateNodeDraft { services },
+                    RotateNodeDraft { services, again },
                     flags,
+                    id,
                 )
             };
             if let Some(before) = before
@@ -1343,4 +1666,44 @@ fn run_change(
         let _ = tokio::time::timeout(Duration::from_secs(3), env.pool.close_all()).await;
     });
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_rotation_is_read_from_the_nodes_words() {
+        assert_eq!(
+            parse_last_rotation("running 1796097503\n"),
+            NodeRotation::Running(Some(1796097503))
+        );
+        assert_eq!(
+            parse_last_rotation("running -\n"),
+            NodeRotation::Running(None)
+        );
+        assert_eq!(
+            parse_last_rotation("rotated 1796097503\n"),
+            NodeRotation::Recent(1796097503)
+        );
+        assert_eq!(parse_last_rotation("none\n"), NodeRotation::None);
+        assert_eq!(parse_last_rotation(""), NodeRotation::None);
+    }
+
+    #[test]
+    fn a_rotation_ends_as_its_result_file_says() {
+        let run = "started 1\nstopped\n";
+        assert_eq!(rotation_outcome(run, true), None, "still running");
+        assert_eq!(
+            rotation_outcome(&format!("{run}rotated 0\ndone 0 0 2\n"), false),
+            Some(Ok(()))
+        );
+        let failed = rotation_outcome(&format!("{run}rotated 1\ndone 1 1 2\n"), false);
+        assert!(matches!(failed, Some(Err(e)) if e.contains("exited 1")));
+        let cut = rotation_outcome(&format!("{run}done - 143 2\n"), false);
+        assert!(matches!(cut, Some(Err(e)) if e.contains("nothing rotated")));
+        // /run is lost in a reboot: no result, no unit.
+        let lost = rotation_outcome("", false);
+        assert!(matches!(lost, Some(Err(e)) if e.contains("run the same command again")));
+    }
 }

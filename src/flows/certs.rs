@@ -434,12 +434,33 @@ pub struct RotateNodeChange;
 pub struct RotateNodeDraft {
     /// `--service` values; empty: all of the node's.
     pub services: Vec<String>,
+    /// Rotate even when the node was rotated within [`ROTATED_RECENTLY_SECS`]
+    /// or a rotation by harvcred is still running there (`--again`).
+    pub again: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotateNodeWork {
     pub server: bool,
     pub services: Vec<String>,
+    pub again: bool,
+}
+
+/// A rotation younger than this (rke2's newest `tls-<unix time>` backup on
+/// the node) counts as the one asked for: running the command again after an
+/// interrupted run follows it up instead of rotating a second time.
+pub const ROTATED_RECENTLY_SECS: u64 = 3600;
+
+/// The transient unit the rotation runs in on the node (`systemd-run`), so it
+/// goes on, and starts rke2 again, whatever happens to the SSH session.
+pub fn rotation_unit(rke2_unit: &str) -> String {
+    format!("harvcred-rotate-{rke2_unit}")
+}
+
+/// Where that unit leaves its progress and result (`started`, `stopped`,
+/// `rotated RC`, `done RC EXIT TIME`), and the rotation's output beside it (`.out`).
+pub fn rotation_result_file(rke2_unit: &str) -> String {
+    format!("/run/harvcred-rotate/{rke2_unit}")
 }
 
 impl RotateNodeWork {
@@ -524,20 +545,34 @@ impl Change for RotateNodeChange {
             let work = RotateNodeWork {
                 server,
                 services: draft.services.clone(),
+                again: draft.again,
             };
             let u = work.unit();
+            let mut preview = vec![
+                format!(
+                    "on the node, in the transient unit {} (it goes on if the SSH session is lost):",
+                    rotation_unit(u)
+                ),
+                format!("  systemctl stop {u}"),
+                format!(
+                    "  rke2 {} (the old certificates are kept by rke2 in a tls-<time> folder)",
+                    work.rotate_args().join(" ")
+                ),
+                format!(
+                    "  systemctl start {u}, whatever the rotation said; its result in {}",
+                    rotation_result_file(u)
+                ),
+                format!("then wait until {u} is active and the Node is Ready"),
+            ];
+            if !draft.again {
+                preview.push(format!(
+                    "already so, only followed up, when a rotation by harvcred is still running there or rke2 rotated it less than {} min ago (--again rotates anyway)",
+                    ROTATED_RECENTLY_SECS / 60
+                ));
+            }
             out.push(Planned {
                 target: t.clone(),
-                preview: vec![
-                    format!("systemctl stop {u}"),
-                    format!(
-                        "rke2 {} (the old certificates are kept by rke2 in a tls-<time> folder)",
-                        work.rotate_args().join(" ")
-                    ),
-                    format!(
-                        "systemctl start {u}; then wait until {u} is active and the Node is Ready"
-                    ),
-                ],
+                preview,
                 work,
             });
         }
@@ -805,6 +840,7 @@ mod tests {
             .plan(
                 &RotateNodeDraft {
                     services: vec!["kubelet".into()],
+                    again: false,
                 },
                 &nodes,
                 &["node3".into()],

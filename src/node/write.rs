@@ -255,7 +255,7 @@ printf 'WROTE '; sha256sum < "$path" | cut -d' ' -f1"#;
 /// waits for `.resume` beside it (harvcred creates it when the test resumes);
 /// not resumed within the pause limit, it gives up and leaves the file alone.
 #[cfg(debug_assertions)]
-const PAUSE_AT: &str = r#"pause_at() {
+pub(crate) const PAUSE_AT: &str = r#"pause_at() {
   case "${pause:-}" in "$1":*) ;; *) return 0 ;; esac
   mark=/run/harvcred-fault.${pause#*:}
   : > "$mark.paused"
@@ -271,7 +271,7 @@ const PAUSE_AT: &str = r#"pause_at() {
 
 /// Release builds: no fault points.
 #[cfg(not(debug_assertions))]
-const PAUSE_AT: &str = "pause_at() { :; }\n";
+pub(crate) const PAUSE_AT: &str = "pause_at() { :; }\n";
 
 fn write_script() -> String {
     format!("{PAUSE_AT}{WRITE_SCRIPT}")
@@ -310,6 +310,23 @@ async fn relay_node_pause(
     dir: &std::path::Path,
     id: &str,
 ) -> ExecError {
+    if let Err(e) = relay_node_pause_once(pool, t, step, dir, id).await {
+        return e;
+    }
+    std::future::pending().await
+}
+
+/// Debug builds: once the node's script waits at `pause_at STEP` (its
+/// `pause` word `STEP:ID`), announce the pause, wait for the test's resume
+/// and pass it on to the node; an error when the resume could not reach it.
+#[cfg(debug_assertions)]
+pub(crate) async fn relay_node_pause_once(
+    pool: &Pool,
+    t: &Target,
+    step: &str,
+    dir: &std::path::Path,
+    id: &str,
+) -> Result<(), ExecError> {
     let mark = format!("/run/harvcred-fault.{id}");
     let paused = format!("{mark}.paused");
     loop {
@@ -319,13 +336,9 @@ async fn relay_node_pause(
         }
     }
     crate::faults::announce_and_wait(dir, step, &t.name).await;
-    if let Err(e) = pool
-        .exec(t, "sudo", &["-n", "touch", &format!("{mark}.resume")])
+    pool.exec(t, "sudo", &["-n", "touch", &format!("{mark}.resume")])
         .await
-    {
-        return e;
-    }
-    std::future::pending().await
+        .map(drop)
 }
 
 /// `sudo -n sh -c SCRIPT harvcred-write ARGS...`: never waits for a password.
