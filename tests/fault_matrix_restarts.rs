@@ -30,7 +30,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::faults::{Fault, Paused, REBOOT_WITHIN, node_dir_names, node_files, wait_for};
-use common::matrix::{self, Cell};
+use common::matrix::{self, Spec, audit_lines, has, run_cells, steps_by_faults};
 use common::{Home, Lab, text};
 
 const REPORT: &str = "fault_matrix_restarts";
@@ -43,17 +43,8 @@ const NODE: &str = "node3";
 /// right before `systemctl restart rancherd`.
 const STEPS: [&str; 5] = ["write", "backup", "rename", "restart", "verify"];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Spec {
-    step: &'static str,
-    fault: Fault,
-}
-
 fn table() -> Vec<Spec> {
-    STEPS
-        .iter()
-        .flat_map(|&step| Fault::ALL.map(|fault| Spec { step, fault }))
-        .collect()
+    steps_by_faults(&STEPS)
 }
 
 /// The CI subset: the restart step (killed there: files written, rancherd
@@ -144,17 +135,7 @@ fn rancherd_bootstrapped(lab: &Lab) -> bool {
 }
 
 fn node_ready(lab: &Lab) -> String {
-    lab.kubectl(&[
-        "get",
-        "node",
-        NODE,
-        "-o",
-        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-    ])
-    .stdout
-    .iter()
-    .map(|&b| b as char)
-    .collect()
+    lab.node_ready(NODE)
 }
 
 /// The node's files as `lab up` made them (a tar, read as root over SSH).
@@ -187,22 +168,6 @@ fn unjoin(lab: &Lab, start: &[u8]) {
         node_ready(lab) != "True"
     });
     assert!(!rancherd_bootstrapped(lab), "rancherd still joins");
-}
-
-/// `node`'s audit lines after line `mark` of the log.
-fn audit_lines(home: &Home, mark: usize, node: &str) -> Vec<serde_json::Value> {
-    home.audit()
-        .lines()
-        .skip(mark)
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .filter(|l: &serde_json::Value| l["node"] == node)
-        .collect()
-}
-
-fn has(lines: &[serde_json::Value], step: Option<&str>, result: &str) -> bool {
-    lines
-        .iter()
-        .any(|l| l["result"] == result && step.is_none_or(|s| l["step"] == s))
 }
 
 const ARGS: [&str; 5] = ["token", "fix", "--node", NODE, "--yes"];
@@ -391,6 +356,7 @@ fn token_fix_survives_every_fault_at_every_step() {
     let start = files_at_start(&lab);
 
     let failed = run_cells(
+        REPORT,
         FLOW,
         NODE,
         &cells,
@@ -420,13 +386,6 @@ fn declare_tables() {
     matrix::declare(REPORT, &declared);
 }
 
-fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "panicked".into())
-}
-
 // certs fix-kcm
 
 const KCM_FLOW: &str = "certs fix-kcm";
@@ -449,10 +408,7 @@ const SERVER_DIR: &str = "/var/lib/rancher/rke2/server";
 /// `backup` is before moving the certificates aside (the fix's write and
 /// restart are that move and the container's removal, in one command).
 fn kcm_table() -> Vec<Spec> {
-    ["backup", "verify"]
-        .iter()
-        .flat_map(|&step| Fault::ALL.map(|fault| Spec { step, fault }))
-        .collect()
+    steps_by_faults(&["backup", "verify"])
 }
 
 fn kcm_ci_subset() -> Vec<Spec> {
@@ -599,46 +555,6 @@ fn kcm_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<Strin
     ))
 }
 
-/// One lab's cells one after the other, `between` before each but the
-/// first; recorded, and the failures returned.
-fn run_cells(
-    flow: &str,
-    node: &str,
-    cells: &[Spec],
-    between: impl Fn(),
-    cell: impl Fn(&Spec) -> Result<String, String>,
-) -> Vec<String> {
-    let mut failed = Vec::new();
-    for (i, spec) in cells.iter().enumerate() {
-        if i > 0 {
-            between();
-        }
-        let t = Instant::now();
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell(spec)))
-            .unwrap_or_else(|p| Err(panic_text(p)));
-        let r = r.map(|d| format!("{d} ({:.0} s)", t.elapsed().as_secs_f64()));
-        matrix::record(
-            REPORT,
-            &Cell {
-                flow: flow.into(),
-                step: spec.step.into(),
-                fault: spec.fault.name().into(),
-                passed: r.is_ok(),
-                detail: format!("{node}: {}", r.as_ref().unwrap_or_else(|e| e)),
-            },
-        );
-        eprintln!("{flow} x {} x {}: {r:?}", spec.step, spec.fault.name());
-        if let Err(e) = r {
-            failed.push(format!(
-                "{flow} x {} x {}: {e}",
-                spec.step,
-                spec.fault.name()
-            ));
-        }
-    }
-    failed
-}
-
 #[test]
 fn certs_fix_kcm_survives_every_fault_at_every_step() {
     let started = Instant::now();
@@ -659,6 +575,7 @@ fn certs_fix_kcm_survives_every_fault_at_every_step() {
         "the certificates are fresh before any fix"
     );
     let failed = run_cells(
+        REPORT,
         KCM_FLOW,
         KCM_NODE,
         &cells,

@@ -1060,17 +1060,18 @@ fn rotation_outcome(progress: &str, running: bool) -> Option<Result<(), String>>
     if let Some(done) = progress.lines().find_map(|l| l.strip_prefix("done ")) {
         let mut f = done.split_whitespace();
         let (rc, exit) = (f.next().unwrap_or("-"), f.next().unwrap_or("-"));
-        return Some(match (rc, exit) {
-            ("0", _) => Ok(()),
-            ("-", "20") => Err("systemctl stop failed; nothing rotated".into()),
+        let why = match (rc, exit) {
+            ("0", _) => return Some(Ok(())),
+            ("-", "20") => "systemctl stop failed; nothing rotated".to_string(),
             ("-", "12") => {
-                Err("the rotation was not resumed at its fault point; nothing rotated".into())
+                "the rotation was not resumed at its fault point; nothing rotated".into()
             }
-            ("-", e) => Err(format!(
-                "the rotation was stopped before rke2 ran (exit {e}); nothing rotated"
-            )),
-            (rc, _) => Err(format!("rke2 certificate rotate exited {rc}")),
-        });
+            ("-", e) => {
+                format!("the rotation was stopped before rke2 ran (exit {e}); nothing rotated")
+            }
+            (rc, _) => format!("rke2 certificate rotate exited {rc}"),
+        };
+        return Some(Err(format!("{why}; rke2 was started again")));
     }
     if running {
         return None;
@@ -1096,7 +1097,7 @@ const POLL_LIMIT: Duration = Duration::from_secs(15);
 
 impl RotateNodeIo {
     /// `script` as root on `node` within [`POLL_LIMIT`]; a connection that
-    /// timed out is forgotten, so the next poll opens a new one.
+    /// failed is forgotten, so the next poll opens a new one.
     async fn poll(&self, node: &str, script: &str, args: &[&str]) -> Result<String, String> {
         let t = Target {
             name: node.to_string(),
@@ -1117,9 +1118,9 @@ impl RotateNodeIo {
                 sanitize_str(String::from_utf8_lossy(&out.stderr).trim())
             )),
             Err(e) => {
-                if matches!(e, crate::node::ExecError::Timeout(_)) {
-                    pool.reset(node).await;
-                }
+                // Hung or terminated (the node rebooted): the next poll
+                // connects anew instead of asking the dead connection again.
+                pool.reset(node).await;
                 Err(format!("{node}: {e}"))
             }
         }
@@ -1194,7 +1195,7 @@ impl RotateNodeIo {
                 env.say(&format!("  {node} | {l}"));
             }
         }
-        outcome.map_err(|e| format!("{node}: {e}; {unit} was started again"))
+        outcome.map_err(|e| format!("{node}: {e}"))
     }
 
     /// A rotation found done: its unit is started if it is not running (a

@@ -66,3 +66,83 @@ pub fn declare(file: &str, cells: &[(&str, &str, &str)]) {
     }
     std::fs::write(&path, text).unwrap();
 }
+
+/// One cell of a flow's table: the step it stops at and the fault there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Spec {
+    pub step: &'static str,
+    pub fault: super::faults::Fault,
+}
+
+/// Every step with every fault.
+pub fn steps_by_faults(steps: &[&'static str]) -> Vec<Spec> {
+    steps
+        .iter()
+        .flat_map(|&step| super::faults::Fault::ALL.map(|fault| Spec { step, fault }))
+        .collect()
+}
+
+/// One lab's cells one after the other, `between` before each but the
+/// first; each recorded in `report`, and the failures returned.
+pub fn run_cells(
+    report: &str,
+    flow: &str,
+    node: &str,
+    cells: &[Spec],
+    between: impl Fn(),
+    cell: impl Fn(&Spec) -> Result<String, String>,
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    for (i, spec) in cells.iter().enumerate() {
+        if i > 0 {
+            between();
+        }
+        let t = std::time::Instant::now();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell(spec)))
+            .unwrap_or_else(|p| Err(panic_text(p)));
+        let r = r.map(|d| format!("{d} ({:.0} s)", t.elapsed().as_secs_f64()));
+        record(
+            report,
+            &Cell {
+                flow: flow.into(),
+                step: spec.step.into(),
+                fault: spec.fault.name().into(),
+                passed: r.is_ok(),
+                detail: format!("{node}: {}", r.as_ref().unwrap_or_else(|e| e)),
+            },
+        );
+        eprintln!("{flow} x {} x {}: {r:?}", spec.step, spec.fault.name());
+        if let Err(e) = r {
+            failed.push(format!(
+                "{flow} x {} x {}: {e}",
+                spec.step,
+                spec.fault.name()
+            ));
+        }
+    }
+    failed
+}
+
+pub fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".into())
+}
+
+/// `node`'s audit lines after line `mark` of the log.
+pub fn audit_lines(home: &super::Home, mark: usize, node: &str) -> Vec<serde_json::Value> {
+    home.audit()
+        .lines()
+        .skip(mark)
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|l: &serde_json::Value| l["node"] == node)
+        .collect()
+}
+
+/// A line with this result (at this step, when given).
+pub fn has(lines: &[serde_json::Value], step: Option<&str>, result: &str) -> bool {
+    lines
+        .iter()
+        .any(|l| l["result"] == result && step.is_none_or(|s| l["step"] == s))
+}

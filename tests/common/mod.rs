@@ -230,6 +230,19 @@ impl Lab {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// The Node's `Ready` condition status (`True`, `False`, `Unknown`, or
+    /// empty when it cannot be read).
+    pub fn node_ready(&self, node: &str) -> String {
+        let out = self.kubectl(&[
+            "get",
+            "node",
+            node,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// A Harvester setting's `value` as the API stores it.
     pub fn setting_value(&self, name: &str) -> String {
         self.kubectl_ok(&[
