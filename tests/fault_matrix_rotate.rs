@@ -355,6 +355,9 @@ fn certs_rotate_node_survives_every_fault_at_every_step() {
         || age_rotations(&lab),
         |spec| run_cell(&lab, &home, spec, &password),
     );
+    if failed.is_empty() {
+        again_rotates_a_second_time(&lab, &home);
+    }
     eprintln!(
         "fault matrix (rotate-node): {} cells in {:.0} s, {} failed",
         cells.len(),
@@ -362,6 +365,28 @@ fn certs_rotate_node_survives_every_fault_at_every_step() {
         failed.len()
     );
     assert!(failed.is_empty(), "failed cells:\n{}", failed.join("\n"));
+}
+
+/// Right after a finished rotation, `--again` is the way to a second one.
+fn again_rotates_a_second_time(lab: &Lab, home: &Home) {
+    let (before, rotations_before) = (certs(lab), rotations(lab));
+    let plain = home.run(lab, &ARGS);
+    assert!(
+        text(&plain).contains("0 changed, 1 already so"),
+        "{}",
+        text(&plain)
+    );
+    let mut args = ARGS.to_vec();
+    args.push("--again");
+    let again = home.run(lab, &args);
+    let out = text(&again);
+    assert!(
+        again.status.success() && out.contains("1 changed, 0 already so"),
+        "{out}"
+    );
+    assert_eq!(rotations(lab), rotations_before + 1, "{out}");
+    let after = certs(lab);
+    assert!(before.iter().all(|(p, b)| after[p] != *b), "{out}");
 }
 
 #[test]

@@ -901,7 +901,7 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo {
                 }
                 NodeRotation::Recent(at) => {
                     let what = format!(
-                        "already so: rke2 rotated {node}'s certificates at {} (its backup tls-{at}), less than {} min ago; not rotated again (--again rotates anyway)",
+                        "already so: harvcred's rotation renewed {node}'s certificates at {} (rke2's backup tls-{at}), less than {} min ago; not rotated again (--again rotates anyway)",
                         unix_time_text(Some(at)),
                         flow::ROTATED_RECENTLY_SECS / 60
                     );
@@ -933,7 +933,15 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo {
         let body = format!("{}{ROTATION}", crate::node::write::PAUSE_AT);
         let rotation_unit = flow::rotation_unit(unit);
         let result_file = flow::rotation_result_file(unit);
-        let mut argv: Vec<&str> = vec![unit, &rotation_unit, &result_file, &pause_word, &body];
+        let record_file = flow::rotation_record_file(unit);
+        let mut argv: Vec<&str> = vec![
+            unit,
+            &rotation_unit,
+            &result_file,
+            &pause_word,
+            &body,
+            &record_file,
+        ];
         argv.extend(args.iter().map(String::as_str));
         env.sh(node, &launch, &argv).await?;
         let done = self.rotation_result(node, unit, deadline);
@@ -988,18 +996,19 @@ impl ChangeIo<RotateNodeChange> for RotateNodeIo {
 /// neither a lost SSH session nor a killed harvcred leaves rke2 stopped.
 /// After `FIND_RKE2`; `$1` rke2's unit, `$2` the rotation's unit, `$3` its
 /// result file, `$4` the fault point's word (debug builds), `$5`
-/// [`ROTATION`], then `rke2`'s arguments.
+/// [`ROTATION`], `$6` the record file, then `rke2`'s arguments.
 const LAUNCH_ROTATION: &str = r#"[ -x "$rke2" ] || { echo 'no rke2 command (PATH, /opt/rke2/bin, /usr/local/bin)' >&2; exit 1; }
-u=$1 ru=$2 res=$3 pause=$4 body=$5; shift 5
-mkdir -p "$(dirname "$res")"
+u=$1 ru=$2 res=$3 pause=$4 body=$5 rec=$6; shift 6
+mkdir -p "$(dirname "$res")" "$(dirname "$rec")"
 rm -f "$res" "$res.out"
 exec systemd-run --unit="$ru" --description="harvcred: rotate the certificates of $u" --collect --quiet \
-  /bin/sh -c "$body" harvcred-rotate "$u" "$res" "$pause" "$rke2" "$@""#;
+  /bin/sh -c "$body" harvcred-rotate "$u" "$res" "$pause" "$rke2" "$rec" "$@""#;
 
 /// The rotation in its unit: stop, rotate, and start again whatever the
 /// rotation said (the EXIT trap, also on SIGTERM); each step appended to the
 /// result file: `started T`, `stopped`, `rotated RC`, `done RC EXIT T`.
-const ROTATION: &str = r#"u=$1 res=$2 pause=$3 rke2=$4; shift 4
+/// Right before rke2 runs, the record file gets the time (whole, by rename).
+const ROTATION: &str = r#"u=$1 res=$2 pause=$3 rke2=$4 rec=$5; shift 5
 rc=-
 trap 'c=$?; systemctl start --no-block "$u"; echo "done $rc $c $(date +%s)" >> "$res"' EXIT
 trap 'exit 143' TERM HUP INT
@@ -1007,6 +1016,7 @@ echo "started $(date +%s)" >> "$res"
 systemctl stop "$u" || exit 20
 echo stopped >> "$res"
 pause_at restart
+date +%s > "$rec.tmp" && mv -f "$rec.tmp" "$rec"
 "$rke2" "$@" > "$res.out" 2>&1
 rc=$?
 echo "rotated $rc" >> "$res"
@@ -1015,18 +1025,20 @@ exit "$rc"
 
 /// What the node says of its last rotation: harvcred's rotation unit
 /// running (`running T|-`), else rke2's newest `tls-<unix time>` backup
-/// when younger than `$3` s (`rotated T`), else `none`. `$1` the rotation's
-/// unit, `$2` its result file.
+/// made since harvcred's record (`$4`) when younger than `$3` s (`rotated
+/// T`), else `none`. `$1` the rotation's unit, `$2` its result file.
 const LAST_ROTATION: &str = r#"if systemctl is-active --quiet "$1"; then
   s=$(sed -n 's/^started //p' "$2" 2>/dev/null | tail -n 1); echo "running ${s:--}"; exit 0
 fi
+since=$(cat "$4" 2>/dev/null)
+case $since in ''|*[!0-9]*) echo none; exit 0 ;; esac
 now=$(date +%s) best=0
 for d in /var/lib/rancher/rke2/server/tls-* /var/lib/rancher/rke2/agent/tls-*; do
   n=${d##*/tls-}
   case $n in ''|*[!0-9]*) continue ;; esac
   if [ "$n" -gt "$best" ]; then best=$n; fi
 done
-if [ "$best" -gt 0 ] && [ $((now - best)) -lt "$3" ]; then echo "rotated $best"; else echo none; fi"#;
+if [ "$best" -ge "$since" ] && [ $((now - best)) -lt "$3" ]; then echo "rotated $best"; else echo none; fi"#;
 
 /// The result file, then `RUNNING` while the rotation's unit runs.
 const ROTATION_PROGRESS: &str =
@@ -1136,6 +1148,7 @@ impl RotateNodeIo {
                     &flow::rotation_unit(unit),
                     &flow::rotation_result_file(unit),
                     &recent,
+                    &flow::rotation_record_file(unit),
                 ],
             )
             .await

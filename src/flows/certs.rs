@@ -446,15 +446,23 @@ pub struct RotateNodeWork {
     pub again: bool,
 }
 
-/// A rotation younger than this (rke2's newest `tls-<unix time>` backup on
-/// the node) counts as the one asked for: running the command again after an
-/// interrupted run follows it up instead of rotating a second time.
+/// A rotation by harvcred younger than this (rke2's newest `tls-<unix
+/// time>` backup on the node, made after harvcred's record of it) counts as
+/// the one asked for: running the command again after an interrupted run
+/// follows it up instead of rotating a second time.
 pub const ROTATED_RECENTLY_SECS: u64 = 3600;
 
 /// The transient unit the rotation runs in on the node (`systemd-run`), so it
 /// goes on, and starts rke2 again, whatever happens to the SSH session.
 pub fn rotation_unit(rke2_unit: &str) -> String {
     format!("harvcred-rotate-{rke2_unit}")
+}
+
+/// Where the rotation's unit notes, before `rke2 certificate rotate`, when
+/// it ran it (a unix time): `/var/lib/rancher` survives reboots, and only
+/// rke2 backups from then on are harvcred's rotation (not Rancher's).
+pub fn rotation_record_file(rke2_unit: &str) -> String {
+    format!("/var/lib/rancher/harvcred/rotate-{rke2_unit}")
 }
 
 /// Where that unit leaves its progress and result (`started`, `stopped`,
@@ -566,7 +574,7 @@ impl Change for RotateNodeChange {
             ];
             if !draft.again {
                 preview.push(format!(
-                    "already so, only followed up, when a rotation by harvcred is still running there or rke2 rotated it less than {} min ago (--again rotates anyway)",
+                    "already so, only followed up, when a rotation by harvcred is still running there or ran less than {} min ago (--again rotates anyway)",
                     ROTATED_RECENTLY_SECS / 60
                 ));
             }
