@@ -163,6 +163,19 @@ impl Tmux {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
+    /// The screen once `ok` holds, or the last one after `limit`: for a
+    /// test that says itself what went wrong.
+    pub fn wait_or_screen(&self, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) || start.elapsed() > limit {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Wait until `ok` holds for the screen; fail with the screen if it never does.
     pub fn wait(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
