@@ -366,11 +366,17 @@ impl CertsEnv {
         };
         let mut argv = vec!["-n", "sh", "-c", script, "harvcred"];
         argv.extend_from_slice(args);
-        let out = self
-            .pool
-            .exec_capped(&t, "sudo", &argv, 4 << 20)
-            .await
-            .map_err(|e| format!("{node}: {e}"))?;
+        let out = match self.pool.exec_capped(&t, "sudo", &argv, 4 << 20).await {
+            Ok(out) => out,
+            Err(e) => {
+                // A connection that hung or died (a cut link, a rebooted
+                // node) is not used again: the next command opens a new one.
+                if !matches!(e, crate::node::ExecError::TooMuchOutput(_)) {
+                    self.pool.reset(node).await;
+                }
+                return Err(format!("{node}: {e}"));
+            }
+        };
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
