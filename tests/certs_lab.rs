@@ -437,12 +437,86 @@ fn fix_kcm_replaces_the_expired_self_signed_certificates() {
     wait_for("the control plane Ready again", || {
         control_plane(&lab).ends_with("|True")
     });
-    // Fixed: not offered again.
+    // Fixed: running it again does nothing, and says so.
     let o = harvcred(
         &lab,
         state.path(),
         &["certs", "fix-kcm", "--node", "node1", "--yes"],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("not near expiry"), "{}", text(&o));
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("0 changed, 1 already so"), "{t}");
+    assert!(t.contains("kube-scheduler: fixed already"), "{t}");
+    let backups = lab.ssh_ok(
+        "node1",
+        "sudo sh -c 'ls -d /var/lib/rancher/rke2/server/tls-harvcred-*'",
+    );
+    assert_eq!(backups.lines().count(), 1, "one backup folder: {backups}");
+}
+
+/// The states an interrupted fix leaves between its steps on the node:
+/// a half-made backup (`.tls-harvcred.part`), the controller-manager's files
+/// copied into the backup folder but not removed, the scheduler's moved
+/// there but its container not restarted. Running the fix again finishes it
+/// with that one backup folder, and the copies there are the expired files.
+#[test]
+fn fix_kcm_run_again_after_an_interruption_finishes_it_with_one_backup() {
+    let lab = Lab::up(&["--nodes", "1", "--scenario", "kcm-cert-expired"]);
+    let state = tempfile::tempdir().unwrap();
+    let server = "/var/lib/rancher/rke2/server";
+    let backup = format!("{server}/tls-harvcred-20261130T235959Z");
+    let sum = |path: &str| {
+        lab.ssh_ok("node1", &format!("sudo sha256sum {path}"))
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let kcm = format!("{server}/tls/kube-controller-manager/kube-controller-manager.crt");
+    let sched = format!("{server}/tls/kube-scheduler/kube-scheduler.crt");
+    let (kcm_old, sched_old) = (sum(&kcm), sum(&sched));
+    lab.ssh_ok(
+        "node1",
+        &format!(
+            "sudo sh -c 'set -e; cd {server}; mkdir -p .tls-harvcred.part/kube-scheduler {backup}/kube-controller-manager {backup}/kube-scheduler; \
+             cp -p tls/kube-controller-manager/kube-controller-manager.* {backup}/kube-controller-manager/; \
+             mv tls/kube-scheduler/kube-scheduler.* {backup}/kube-scheduler/'"
+        ),
+    );
+
+    let o = harvcred(
+        &lab,
+        state.path(),
+        &["certs", "fix-kcm", "--node", "node1", "--yes"],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("already kept in"), "{t}");
+    assert!(t.contains("kube-scheduler.crt is missing, kept in"), "{t}");
+    let folders = lab.ssh_ok("node1", &format!("sudo ls -A {server}"));
+    let backups: Vec<&str> = folders
+        .lines()
+        .filter(|n| n.contains("tls-harvcred"))
+        .collect();
+    assert_eq!(
+        backups,
+        ["tls-harvcred-20261130T235959Z"],
+        "one backup, no half-made one left"
+    );
+    for c in ["kube-controller-manager", "kube-scheduler"] {
+        lab.ssh_ok(
+            "node1",
+            &format!("sudo openssl x509 -checkend 86400 -noout -in {server}/tls/{c}/{c}.crt"),
+        );
+    }
+    assert_eq!(
+        sum(&format!(
+            "{backup}/kube-controller-manager/kube-controller-manager.crt"
+        )),
+        kcm_old
+    );
+    assert_eq!(
+        sum(&format!("{backup}/kube-scheduler/kube-scheduler.crt")),
+        sched_old
+    );
 }

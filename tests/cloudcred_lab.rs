@@ -326,6 +326,35 @@ fn an_expired_credential_is_critical_its_own_token_is_refused_and_generate_renew
         Vec::<serde_json::Value>::new()
     );
 
+    // Rancher does not answer generateKubeconfig: said after 15 s (the
+    // lab would hang for 60), exit 3, nothing written.
+    let fault = std::process::Command::new(common::BIN)
+        .args(["lab", "fault", "--dir"])
+        .arg(&lab.dir)
+        .args(["--method", "POST", "--path", "action=generateKubeconfig"])
+        .args(["--answer", "hang", "--times", "1"])
+        .output()
+        .unwrap();
+    assert!(fault.status.success(), "{}", text(&fault));
+    let mark = rancher_requests(&lab).len();
+    let out = home.run(
+        &lab,
+        &with_rancher(&["cloudcreds", "renew", CRED, "--generate", "--yes"]),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("generateKubeconfig: no answer within 15 s"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        rancher_writes_since(&lab, mark)
+            .iter()
+            .all(|r| r["verb"] != "patch"),
+        "nothing patched"
+    );
+    assert_eq!(stored_kubeconfig(&lab), old);
+
     let out = home.run(
         &lab,
         &with_rancher(&["cloudcreds", "renew", CRED, "--generate", "--yes"]),

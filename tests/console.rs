@@ -582,3 +582,53 @@ fn console_log_pane_follows_sanitises_and_leaves_nothing_on_the_nodes() {
     assert!(s.contains("EXIT=0"), "{s}");
     lab.assert_no_journalctl_left(&["node1", "node2", "node3"], "after quitting");
 }
+
+/// Every key typed reaches the console while it probes its nodes over SSH
+/// (every second here): a probe once lent the terminal to ssh, and a key
+/// typed while it ran was gone (an Enter that never took). Four rounds of
+/// 60 keys at the prompt, each shown whole or the test fails with what
+/// arrived.
+#[test]
+fn console_keeps_every_key_typed_while_it_probes_the_nodes() {
+    let lab = Lab::up(&["--nodes", "2"]);
+    let home = tempfile::tempdir().unwrap();
+    let (state, config) = (home.path().join("state"), home.path().join("config"));
+    std::fs::create_dir_all(config.join("harvcred")).unwrap();
+    std::fs::write(
+        config.join("harvcred/config.toml"),
+        "probe_interval_secs = 1\n",
+    )
+    .unwrap();
+    let env = [
+        ("XDG_STATE_HOME", state.as_path()),
+        ("XDG_CONFIG_HOME", config.as_path()),
+    ];
+    let cmd = format!("{BIN} --lab {}; sleep 30", lab.dir.display());
+    let t = Tmux::start(TAG, &cmd, &env);
+    let n = nodes(&lab);
+    t.wait("both nodes probed", Duration::from_secs(30), |s| {
+        n.0.iter().all(|(name, ip, _)| ssh_ok(s, name, ip))
+    });
+    for round in 0..4 {
+        t.keys(&[":"]);
+        t.wait("the prompt", Duration::from_secs(10), |s| {
+            s.lines().any(|l| l.starts_with(':'))
+        });
+        let typed: String = (0..60)
+            .map(|i| char::from(b'a' + ((i * 7 + round) % 26) as u8))
+            .collect();
+        for c in typed.chars() {
+            t.text(&c.to_string());
+        }
+        let want = format!(":{typed}");
+        let s = t.wait_or_screen(Duration::from_secs(10), |s| {
+            s.lines().any(|l| l.starts_with(&want))
+        });
+        let got = s.lines().find(|l| l.starts_with(':')).unwrap_or("");
+        assert!(
+            s.lines().any(|l| l.starts_with(&want)),
+            "round {round}: keys lost while the nodes were probed\n typed {want}\n shown {got}"
+        );
+        t.keys(&["Escape"]);
+    }
+}

@@ -140,6 +140,35 @@ fn settings_forms_apply_refuse_at_the_field_and_add_a_ca_from_a_file() {
     t.wait("the CA in the view", Duration::from_secs(20), |s| {
         s.contains("CA CN=console-ca  sha256")
     });
+
+    // containerd-registry (the last line): done only once the node's
+    // registries.yaml holds the mirror (Rancher restarts RKE2 to write it).
+    t.keys(&["G", "e"]);
+    t.wait("the registry form", Duration::from_secs(10), |s| {
+        s.contains("containerd-registry · edit")
+    });
+    t.text(r#"{"Mirrors":{"docker.io":{"Endpoints":["https://mirror.console.lab"]}}}"#);
+    t.keys(&["Enter", "Enter"]);
+    t.wait("the preview", Duration::from_secs(10), |s| {
+        s.contains("containerd-registry · preview")
+    });
+    t.keys(&["Enter"]);
+    t.wait("the dry run to pass", Duration::from_secs(10), |s| {
+        s.contains("containerd-registry · confirm")
+    });
+    t.keys(&["y"]);
+    let s = t.wait(
+        "the node's registries.yaml",
+        Duration::from_secs(120),
+        |s| s.contains("containerd-registry · done"),
+    );
+    assert!(
+        flat(&s).contains("node node1: /etc/rancher/rke2/registries.yaml matches"),
+        "{s}"
+    );
+    let on_node = lab.ssh_ok("node1", "sudo cat /etc/rancher/rke2/registries.yaml");
+    assert!(on_node.contains("https://mirror.console.lab"), "{on_node}");
+
     t.keys(&["C-c"]);
     drop(t);
     let audit = std::fs::read_to_string(&audit).unwrap();

@@ -921,6 +921,8 @@ impl App {
             });
             return Vec::new();
         };
+        // The command's name only: its arguments are the operator's words.
+        tracing::debug!("console command :{}", cmd.name);
         if self.read_only && cmd.mutating {
             self.flash = Some(Flash {
                 error: true,

@@ -70,6 +70,12 @@ impl ConsoleChange for SettingFormChange {
             },
             VERIFY,
         );
+        // Done only once every node's registries.yaml holds the change.
+        let io = if draft.name == values::CONTAINERD_REGISTRY {
+            io.with_registry_nodes(crate::node::Pool::new(setup.ssh))
+        } else {
+            io
+        };
         Ok(FormIo::new(io, kept))
     }
 }

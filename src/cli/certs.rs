@@ -203,7 +203,7 @@ use crate::app::{NodeInfo, Role, Target};
 use crate::cluster::rotation::{self, ClusterGeneration, WriteFailure};
 use crate::flows::certs::{
     self as flow, AutoRotateChange, AutoRotateDraft, AutoRotateFacts, AutoRotateWork, FixKcmChange,
-    FixKcmFacts, RotateClusterChange, RotateClusterFacts, RotateNodeChange, RotateNodeDraft,
+    FixKcmFacts, Kept, RotateClusterChange, RotateClusterFacts, RotateNodeChange, RotateNodeDraft,
     RotateNodeWork,
 };
 use crate::flows::engine::{AuditLine, Change, ChangeIo, Refusal};
@@ -369,11 +369,17 @@ impl CertsEnv {
         };
         let mut argv = vec!["-n", "sh", "-c", script, "harvcred"];
         argv.extend_from_slice(args);
-        let out = self
-            .pool
-            .exec_capped(&t, "sudo", &argv, 4 << 20)
-            .await
-            .map_err(|e| format!("{node}: {e}"))?;
+        let out = match self.pool.exec_capped(&t, "sudo", &argv, 4 << 20).await {
+            Ok(out) => out,
+            Err(e) => {
+                // A connection that hung or died (a cut link, a rebooted
+                // node) is not used again: the next command opens a new one.
+                if !matches!(e, crate::node::ExecError::TooMuchOutput(_)) {
+                    self.pool.reset(node).await;
+                }
+                return Err(format!("{node}: {e}"));
+            }
+        };
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
@@ -1318,18 +1324,95 @@ async fn read_component(
     node: &str,
     c: &str,
 ) -> Result<crate::creds::certs::CertInfo, String> {
-    let path = flow::component_cert(c);
-    let b64 = env.sh(node, "base64 -w0 < \"$1\"", &[&path]).await?;
+    read_cert(env, node, &flow::component_cert(c)).await
+}
+
+/// The first certificate of the file at `path` on `node`.
+async fn read_cert(
+    env: &CertsEnv,
+    node: &str,
+    path: &str,
+) -> Result<crate::creds::certs::CertInfo, String> {
+    let b64 = env.sh(node, "base64 -w0 < \"$1\"", &[path]).await?;
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
         .map_err(|e| format!("{node}: {path}: {e}"))?;
-    crate::creds::certs::parse_cert_file(&path, &bytes)
+    crate::creds::certs::parse_cert_file(path, &bytes)
         .certs
         .into_iter()
         .next()
         .ok_or_else(|| format!("{path} holds no certificate"))
 }
+
+/// The certificates in `node`'s newest `tls-harvcred-*` folder, per
+/// component: what the last fix there kept.
+async fn read_kept(env: &CertsEnv, node: &str) -> BTreeMap<&'static str, Kept> {
+    let newest = env
+        .sh(
+            node,
+            "ls -d \"$1\"*/ 2>/dev/null | sort | tail -n 1",
+            &[flow::KCM_BACKUP_PREFIX],
+        )
+        .await
+        .unwrap_or_default();
+    let folder = newest.trim().trim_end_matches('/');
+    let mut kept = BTreeMap::new();
+    if folder.is_empty() {
+        return kept;
+    }
+    for c in flow::KCM_COMPONENTS {
+        if let Ok(cert) = read_cert(env, node, &format!("{folder}/{c}/{c}.crt")).await {
+            kept.insert(
+                c,
+                Kept {
+                    folder: folder.to_string(),
+                    cert,
+                },
+            );
+        }
+    }
+    kept
+}
+
+/// The fix on one node, every component in one go (`$1` the backup
+/// prefix, `$2` crictl, `$3` its config, then the components). Safe to run
+/// again after any interruption, and the files are the old or the new ones
+/// throughout but for the instant between their removal and the restart:
+/// - one backup folder per run (one timestamp), made whole under a hidden
+///   name, synced, then renamed, so a `tls-harvcred-*` folder is always
+///   complete; the originals are removed only after that;
+/// - the newest folder is used again when it holds the current files (an
+///   interrupted run copied them) or they are gone (it removed them): no
+///   second backup;
+/// - a component whose files are gone only has its container restarted.
+const KCM_FIX_SCRIPT: &str = r#"set -e
+prefix=$1 crictl=$2; export CRI_CONFIG_FILE="$3"; shift 3
+tls=${prefix%/*}/tls part=${prefix%/*}/.tls-harvcred.part
+rm -rf "$part"
+b=$(ls -d "$prefix"*/ 2>/dev/null | sort | tail -n 1); b=${b%/}
+new=
+for c; do
+  f=$tls/$c/$c
+  if [ -f "$f.crt" ] && ! { [ -n "$b" ] && cmp -s "$f.crt" "$b/$c/$c.crt" && cmp -s "$f.key" "$b/$c/$c.key"; }; then new=1; fi
+done
+if [ -n "$new" ]; then
+  b=$prefix$(date -u +%Y%m%dT%H%M%SZ)
+  for c; do
+    f=$tls/$c/$c
+    if [ -f "$f.crt" ]; then mkdir -p "$part/$c"; cp -p "$f.crt" "$f.key" "$part/$c/"; fi
+  done
+  sync; mv -T "$part" "$b"; sync
+  said="old certificates and keys kept in $b"
+else
+  said="old certificates and keys already kept in $b (by an interrupted fix)"
+fi
+for c; do rm -f "$tls/$c/$c.crt" "$tls/$c/$c.key"; done
+for c; do
+  ids=$("$crictl" ps -q --name "$c")
+  [ -z "$ids" ] || "$crictl" rm -f $ids >/dev/null
+done
+echo "$said""#;
 
 impl ChangeIo<FixKcmChange> for FixKcmIo {
     async fn load(&self) -> Result<FixKcmFacts, String> {
@@ -1337,6 +1420,7 @@ impl ChangeIo<FixKcmChange> for FixKcmIo {
         env.probe_audit()?;
         let nodes = env.nodes().await?;
         let mut certs = BTreeMap::new();
+        let mut kept = BTreeMap::new();
         for t in &self.targets {
             if !nodes.iter().any(|n| &n.name == t && n.role == Role::Server) {
                 continue;
@@ -1353,51 +1437,51 @@ impl ChangeIo<FixKcmChange> for FixKcmIo {
                 per.insert(c, r);
             }
             certs.insert(t.clone(), per);
+            kept.insert(t.clone(), read_kept(env, t).await);
         }
         Ok(FixKcmFacts {
             now: OffsetDateTime::now_utc(),
             thresholds: env.thresholds,
             certs,
+            kept,
         })
     }
     async fn dry_run(&self, node: &str, comps: &Vec<&'static str>) -> Result<(), String> {
         for c in comps {
+            // A certificate an interrupted fix moved aside is in its folder.
             self.env
                 .sh(
                     node,
-                    "test -f \"$1\" && test -x \"$2\" || { echo \"refused: $1 or $2 is missing\" >&2; exit 1; }",
-                    &[&flow::component_cert(c), flow::CRICTL],
+                    "test -x \"$2\" || { echo \"refused: $2 is missing\" >&2; exit 1; }; \
+                     test -f \"$1\" || ls \"$3\"*/\"$4\"/\"$4\".crt >/dev/null 2>&1 || { echo \"refused: $1 is missing\" >&2; exit 1; }",
+                    &[
+                        &flow::component_cert(c),
+                        flow::CRICTL,
+                        flow::KCM_BACKUP_PREFIX,
+                        c,
+                    ],
                 )
                 .await?;
         }
         Ok(())
     }
     async fn apply(&self, node: &str, comps: &Vec<&'static str>) -> Result<bool, String> {
-        // Moving the files aside is the backup; removing the container the restart.
+        // Copying the files aside is the backup; removing them and the
+        // container the restart.
         crate::faults::point("backup", node).await;
-        for c in comps {
-            // The backup folder sits beside tls/ like rke2's own tls-<time> backups.
-            let out = self
-                .env
-                .sh(
-                    node,
-                    "set -e; b=/var/lib/rancher/rke2/server/tls-harvcred-$(date -u +%Y%m%dT%H%M%SZ)/$1; mkdir -p \"$b\"; \
-                     mv \"$2\" \"$3\" \"$b\"/; export CRI_CONFIG_FILE=\"$5\"; ids=$(\"$4\" ps -q --name \"$1\"); \
-                     [ -z \"$ids\" ] || \"$4\" rm -f $ids >/dev/null; echo \"$b\"",
-                    &[
-                        c,
-                        &flow::component_cert(c),
-                        &flow::component_key(c),
-                        flow::CRICTL,
-                        flow::CRICTL_CONFIG,
-                    ],
-                )
-                .await?;
-            self.env.say(&format!(
-                "{node}: {c}: old certificate and key kept in {}; static pod restarted",
-                out.trim()
-            ));
+        if comps.is_empty() {
+            self.env
+                .say(&format!("{node}: fixed already, nothing to do"));
+            return Ok(false);
         }
+        let mut args = vec![flow::KCM_BACKUP_PREFIX, flow::CRICTL, flow::CRICTL_CONFIG];
+        args.extend(comps.iter().copied());
+        let out = self.env.sh(node, KCM_FIX_SCRIPT, &args).await?;
+        self.env.say(&format!(
+            "{node}: {}; {} restarted",
+            crate::logs::sanitize_str(out.trim()),
+            comps.join(", ")
+        ));
         Ok(true)
     }
     async fn verify(&self, node: &str, comps: &Vec<&'static str>) -> Result<(), String> {

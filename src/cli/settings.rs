@@ -25,7 +25,6 @@ use crate::flows::engine::Problem;
 use crate::flows::setting::{self as flow, CLUSTER, Context, Io, SettingChange, SettingValue};
 use crate::flows::setting_edit::{Edit, FormIo, Kind, SettingDraft, SettingFormChange};
 use crate::logs::sanitize_str;
-use crate::model::Target;
 
 #[derive(Debug, Clone, Args)]
 pub struct SettingsArgs {
@@ -373,6 +372,21 @@ fn additional_ca_copies(s: &Session, value: &str, d: &mut values::Described) -> 
     serde_json::Value::Object(out)
 }
 
+/// The SSH pool the nodes are read with (user from the flags or config.toml).
+fn node_pool(connect_args: &ConnectArgs) -> std::sync::Arc<crate::node::Pool> {
+    let paths = crate::config::Paths::from_env();
+    let user = match crate::config::Config::load(&paths.config_file()) {
+        Ok(c) => connect_args.ssh_user.clone().or(c.ssh_user),
+        Err(_) => connect_args.ssh_user.clone(),
+    }
+    .unwrap_or_else(|| "rancher".into());
+    crate::node::Pool::new(crate::node::SshSettings::new(
+        user,
+        connect_args.resolve().ssh_config,
+        paths.runtime_dir.clone(),
+    ))
+}
+
 /// Each node's `registries.yaml` compared with the `containerd-registry`
 /// value over SSH: a line per node, a warning naming each node whose file
 /// differs (what differs, never its auth), unknown for a node that cannot
@@ -389,36 +403,11 @@ fn registry_nodes(
         Ok(shape) => shape,
         Err(_) => return serde_json::Value::Null, // already judged by describe
     };
-    let paths = crate::config::Paths::from_env();
-    let user = match crate::config::Config::load(&paths.config_file()) {
-        Ok(c) => connect_args.ssh_user.clone().or(c.ssh_user),
-        Err(_) => connect_args.ssh_user.clone(),
-    }
-    .unwrap_or_else(|| "rancher".into());
-    let ssh = crate::node::SshSettings::new(
-        user,
-        connect_args.resolve().ssh_config,
-        paths.runtime_dir.clone(),
-    );
+    let pool = node_pool(connect_args);
     let read = s.rt.block_on(async {
-        let mut nodes = crate::cluster::rotation::nodes(&s.client).await?;
-        nodes.sort_by(|a, b| crate::model::natural_cmp(&a.name, &b.name));
-        let pool = crate::node::Pool::new(ssh);
-        let targets: Vec<Target> = nodes
-            .into_iter()
-            .map(|i| Target {
-                name: i.name,
-                address: i.address,
-            })
-            .collect();
-        let files = futures::future::join_all(
-            targets
-                .iter()
-                .map(|t| crate::node::write::read(&pool, t, REGISTRIES_YAML)),
-        )
-        .await;
+        let read = flow::registries_on_nodes(&s.client, &pool, &setting).await;
         let _ = tokio::time::timeout(Duration::from_secs(3), pool.close_all()).await;
-        Ok::<_, String>(targets.into_iter().zip(files).collect::<Vec<_>>())
+        read
     });
     let read = match read {
         Ok(r) => r,
@@ -432,33 +421,29 @@ fn registry_nodes(
         }
     };
     let mut out = serde_json::Map::new();
-    for (t, file) in read {
-        let compared = file.map_err(|e| e.to_string()).and_then(|f| {
-            reg::from_file(f.content.as_deref().map(|c| c.as_slice()))
-                .map(|node| reg::differences(&setting, &node))
-        });
-        match compared {
+    for n in read {
+        match n.compared {
             Ok(diffs) if diffs.is_empty() => {
                 d.lines
-                    .push(format!("node {}: {REGISTRIES_YAML} matches", t.name));
-                out.insert(t.name, serde_json::json!({"matches": true}));
+                    .push(format!("node {}: {REGISTRIES_YAML} matches", n.node));
+                out.insert(n.node, serde_json::json!({"matches": true}));
             }
             Ok(diffs) => {
                 d.lines.push(format!(
                     "node {}: {REGISTRIES_YAML} differs from the setting",
-                    t.name
+                    n.node
                 ));
                 d.findings.push(Finding::new(
                     Level::Warn,
                     values::CONTAINERD_REGISTRY,
                     format!(
                         "node {}: {REGISTRIES_YAML} differs from the setting (edited by hand, or not synced yet): {}",
-                        t.name,
+                        n.node,
                         diffs.join("; ")
                     ),
                 ));
                 out.insert(
-                    t.name,
+                    n.node,
                     serde_json::json!({"matches": false, "differences": diffs}),
                 );
             }
@@ -466,9 +451,9 @@ fn registry_nodes(
                 d.findings.push(Finding::new(
                     Level::Unknown,
                     values::CONTAINERD_REGISTRY,
-                    format!("node {}: {REGISTRIES_YAML} not read: {e}", t.name),
+                    format!("node {}: {REGISTRIES_YAML} not read: {e}", n.node),
                 ));
-                out.insert(t.name, serde_json::json!({"error": e}));
+                out.insert(n.node, serde_json::json!({"error": e}));
             }
         }
     }
@@ -792,8 +777,8 @@ fn io(s: &Session, name: &'static str, verify_timeout: u64) -> Io {
     )
 }
 
-/// Walks a change (or its rollback) of setting `name` on the engine; the exit code.
-/// A containerd-registry change applied is then followed on the nodes.
+/// Walks a change (or its rollback) of setting `name` on the engine; the
+/// exit code. A containerd-registry change is verified on the nodes too.
 fn walk(
     s: &Session,
     connect_args: &ConnectArgs,
@@ -803,72 +788,18 @@ fn walk(
     flags: WalkFlags,
     verify_timeout: u64,
 ) -> i32 {
-    let io = io(s, name, verify_timeout);
-    let dry_run = flags.dry_run;
-    let code = super::walk::run(
+    let mut io = io(s, name, verify_timeout);
+    if name == values::CONTAINERD_REGISTRY {
+        io = io.with_registry_nodes(node_pool(connect_args));
+    }
+    super::walk::run(
         &s.rt,
         SettingChange { name, rollback },
         &io,
         vec![CLUSTER.into()],
         value,
         flags,
-    );
-    if code == 0 && !dry_run && name == values::CONTAINERD_REGISTRY {
-        return follow_registry_nodes(s, connect_args, Duration::from_secs(verify_timeout));
-    }
-    code
-}
-
-/// Rancher writes registries.yaml and restarts RKE2 node by node after
-/// Harvester reports `configured`: each node's file is compared with the
-/// setting until all match or `timeout` passes. Prints a line per node;
-/// 0 when all match, 1 (applied, not verified) otherwise.
-fn follow_registry_nodes(s: &Session, connect_args: &ConnectArgs, timeout: Duration) -> i32 {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let current = match s.rt.block_on(crate::cluster::settings::read_setting(
-            &s.client,
-            values::CONTAINERD_REGISTRY,
-        )) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!(
-                    "harvcred settings: the nodes' registries.yaml not compared: {}",
-                    sanitize_str(&e)
-                );
-                return 1;
-            }
-        };
-        let mut d = values::Described::default();
-        let nodes = registry_nodes(s, connect_args, current.effective(), &mut d);
-        if nodes.is_null() {
-            // Not comparable (the value's shape, or the nodes unreadable): said once.
-            for f in &d.findings {
-                println!("{}: {}", f.level, sanitize_str(&f.message));
-            }
-            return i32::from(!d.findings.is_empty());
-        }
-        let all_match = nodes
-            .as_object()
-            .is_some_and(|m| !m.is_empty() && m.values().all(|n| n["matches"] == true));
-        if all_match || std::time::Instant::now() >= deadline {
-            for l in &d.lines {
-                println!("{}", sanitize_str(l));
-            }
-            for f in &d.findings {
-                println!("{}: {}", f.level, sanitize_str(&f.message));
-            }
-            if !all_match {
-                eprintln!(
-                    "harvcred settings: applied, but not every node's registries.yaml matches the setting after {} s (Rancher restarts RKE2 one node at a time)",
-                    timeout.as_secs()
-                );
-                return 1;
-            }
-            return 0;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    )
 }
 
 #[cfg(test)]

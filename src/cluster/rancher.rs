@@ -212,7 +212,17 @@ pub async fn generate_kubeconfig(
     .header(http::header::CONTENT_TYPE, "application/json")
     .body(b"{}".to_vec())
     .expect("a static request");
-    let text = Zeroizing::new(r.base.request_text(req).await.map_err(|e| classify(&e))?);
+    let answer = match tokio::time::timeout(TIMEOUT, r.base.request_text(req)).await {
+        Ok(answer) => answer.map_err(|e| classify(&e))?,
+        // Rancher may have made the token all the same: it expires by itself.
+        Err(_) => {
+            return Err(ApiProblem {
+                kind: ApiProblemKind::Timeout,
+                detail: "generateKubeconfig: no answer within 15 s (a token Rancher made meanwhile is never used and expires by itself)".into(),
+            });
+        }
+    };
+    let text = Zeroizing::new(answer);
     let out: Output = serde_json::from_str(&text).map_err(|_| ApiProblem {
         kind: ApiProblemKind::Other,
         detail: "Rancher's generateKubeconfig answer holds no config".into(),

@@ -607,7 +607,22 @@ pub struct FixKcmFacts {
     pub thresholds: Thresholds,
     /// Node -> component -> its certificate (the file's first block), or why not read.
     pub certs: BTreeMap<String, BTreeMap<&'static str, Result<CertInfo, String>>>,
+    /// Node -> component -> the certificate kept in the node's newest
+    /// `tls-harvcred-*` folder: what an earlier (or interrupted) fix took.
+    pub kept: BTreeMap<String, BTreeMap<&'static str, Kept>>,
 }
+
+/// A component's certificate as a fix kept it.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    /// The backup folder (`…/server/tls-harvcred-<time>`).
+    pub folder: String,
+    pub cert: CertInfo,
+}
+
+/// Where the fix keeps the old files: one folder per node and run, beside
+/// `tls/` like RKE2's own `tls-<time>` backups.
+pub const KCM_BACKUP_PREFIX: &str = "/var/lib/rancher/rke2/server/tls-harvcred-";
 
 /// The certificate file of a component.
 pub fn component_cert(component: &str) -> String {
@@ -641,10 +656,71 @@ pub fn fix_applies(
     Ok(())
 }
 
+/// What the fix does with one component of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KcmStep {
+    /// Fix it; the preview line.
+    Fix(String),
+    /// A fix made it already (a new self-signed certificate, the old one
+    /// kept); the line that says so.
+    Done(String),
+    /// Not offered: why.
+    Refused(String),
+}
+
+fn kcm_step(
+    c: &'static str,
+    cert: Option<&Result<CertInfo, String>>,
+    kept: Option<&Kept>,
+    facts: &FixKcmFacts,
+) -> KcmStep {
+    let restart = format!(
+        "then `crictl rm -f` of the {c} container (CRI_CONFIG_FILE={CRICTL_CONFIG}); wait for a new certificate"
+    );
+    match (cert, kept) {
+        (Some(Ok(cert)), kept) => match fix_applies(cert, c, facts.now, &facts.thresholds) {
+            // An interrupted run copied it already: not copied twice.
+            Ok(()) if kept.is_some_and(|k| k.cert.sha256 == cert.sha256) => KcmStep::Fix(format!(
+                "{} (self-signed, expires {}): already kept in {}/{c}/ by an interrupted fix; removed with its .key, {restart}",
+                component_cert(c),
+                format_expiry(cert.not_after),
+                kept.map_or("", |k| &k.folder)
+            )),
+            Ok(()) => KcmStep::Fix(format!(
+                "{} (self-signed, expires {}): copied with its .key to {KCM_BACKUP_PREFIX}<time>/{c}/ (kept there), then removed, {restart}",
+                component_cert(c),
+                format_expiry(cert.not_after)
+            )),
+            Err(e) => match kept {
+                Some(k)
+                    if k.cert.sha256 != cert.sha256
+                        && component_signed(cert, c)
+                        && assess(cert, facts.now, &facts.thresholds).level == Level::Ok =>
+                {
+                    KcmStep::Done(format!(
+                        "{c}: fixed already: a new self-signed certificate (expires {}), the old one kept in {}/{c}/",
+                        format_expiry(cert.not_after),
+                        k.folder
+                    ))
+                }
+                _ => KcmStep::Refused(e),
+            },
+        },
+        // Moved aside by an interrupted fix before its container restarted.
+        (Some(Err(_)), Some(k)) => KcmStep::Fix(format!(
+            "{} is missing, kept in {}/{c}/ by an interrupted fix: {restart}",
+            component_cert(c),
+            k.folder
+        )),
+        (Some(Err(e)), None) => KcmStep::Refused(format!("{c}: {e}")),
+        (None, _) => KcmStep::Refused(format!("{c}: not read")),
+    }
+}
+
 impl Change for FixKcmChange {
     type Draft = ();
     type Facts = FixKcmFacts;
-    /// The components to fix.
+    /// The components to fix (none: a fix made them already).
     type Work = Vec<&'static str>;
 
     fn action(&self) -> &'static str {
@@ -667,31 +743,29 @@ impl Change for FixKcmChange {
             let Some(certs) = facts.certs.get(t) else {
                 return Err(format!("{t}: not a control-plane node of this cluster"));
             };
+            let kept = facts.kept.get(t);
             let mut fix = Vec::new();
             let mut preview = Vec::new();
+            let mut refused = Vec::new();
             for c in KCM_COMPONENTS {
-                match certs.get(c) {
-                    Some(Ok(cert)) => match fix_applies(cert, c, facts.now, &facts.thresholds) {
-                        Ok(()) => {
-                            fix.push(c);
-                            preview.push(format!(
-                                "{} (self-signed, expires {}): moved with its .key to {SERVER_TLS}/harvcred-backup-<time>/{c}/, then `crictl rm -f` of the {c} container (CRI_CONFIG_FILE={CRICTL_CONFIG}); wait for a new certificate",
-                                component_cert(c),
-                                format_expiry(cert.not_after)
-                            ));
-                        }
-                        Err(e) => why.push(format!("{t}: {e}")),
-                    },
-                    Some(Err(e)) => why.push(format!("{t}: {c}: {e}")),
-                    None => why.push(format!("{t}: {c}: not read")),
+                match kcm_step(c, certs.get(c), kept.and_then(|k| k.get(c)), facts) {
+                    KcmStep::Fix(line) => {
+                        fix.push(c);
+                        preview.push(line);
+                    }
+                    KcmStep::Done(line) => preview.push(line),
+                    KcmStep::Refused(e) => refused.push(format!("{t}: {e}")),
                 }
             }
-            if !fix.is_empty() {
+            // Fixed already (both components): `already so`, nothing done.
+            if !fix.is_empty() || refused.is_empty() {
                 out.push(Planned {
                     target: t.clone(),
                     preview,
                     work: fix,
                 });
+            } else {
+                why.extend(refused);
             }
         }
         if out.is_empty() {
@@ -701,7 +775,7 @@ impl Change for FixKcmChange {
     }
 
     fn consequences(&self, _: &FixKcmFacts) -> Vec<String> {
-        vec!["the controller-manager and scheduler static pods restart and sign new certificates; the old files stay on the node in the backup folder".into()]
+        vec!["the controller-manager and scheduler static pods restart and sign new certificates; the old files stay on the node in the backup folder (one per node and run; a run after an interrupted one keeps using its folder)".into()]
     }
 }
 
@@ -904,5 +978,113 @@ mod tests {
         let msg = "configuring control plane node(s) custom-4a1b: waiting for probes: kube-controller-manager, kube-scheduler";
         assert_eq!(probes_hints(msg, &expired), [kcm_hint("node1")]);
         assert!(probes_hints("waiting for probes: etcd", &expired).is_empty());
+    }
+
+    /// A self-signed certificate of `component` valid until `days` from `now`.
+    fn kcm_cert(component: &str, now: OffsetDateTime, days: i64) -> CertInfo {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{component}@1"));
+        p.not_before = now - time::Duration::days(365);
+        p.not_after = now + time::Duration::days(days);
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let pem = p.self_signed(&key).unwrap().pem();
+        crate::creds::certs::parse_pem_str(component, &pem)
+            .certs
+            .remove(0)
+    }
+
+    /// node1's facts: each component's certificate (None: missing) and
+    /// what the newest `tls-harvcred-*` folder keeps of it.
+    fn kcm_facts(
+        now: OffsetDateTime,
+        each: [(Option<CertInfo>, Option<CertInfo>); 2],
+    ) -> FixKcmFacts {
+        let mut certs = BTreeMap::new();
+        let mut kept = BTreeMap::new();
+        for (c, (cert, k)) in KCM_COMPONENTS.into_iter().zip(each) {
+            certs.insert(
+                c,
+                cert.ok_or_else(|| "No such file or directory".to_string()),
+            );
+            if let Some(cert) = k {
+                let folder = format!("{KCM_BACKUP_PREFIX}20261201T040000Z");
+                kept.insert(c, Kept { folder, cert });
+            }
+        }
+        FixKcmFacts {
+            now,
+            thresholds: Thresholds::default(),
+            certs: [("node1".to_string(), certs)].into(),
+            kept: [("node1".to_string(), kept)].into(),
+        }
+    }
+
+    #[test]
+    fn fix_kcm_after_an_interrupted_run_finishes_it_without_a_second_backup() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let t = vec!["node1".to_string()];
+        let expired = |c| kcm_cert(c, now, -3);
+        let fresh = |c| kcm_cert(c, now, 365);
+        let (kcm, sched) = (expired(KCM_COMPONENTS[0]), expired(KCM_COMPONENTS[1]));
+
+        // Never fixed: both copied to a new folder.
+        let f = kcm_facts(
+            now,
+            [(Some(kcm.clone()), None), (Some(sched.clone()), None)],
+        );
+        let p = FixKcmChange.plan(&(), &f, &t).unwrap();
+        assert_eq!(p[0].work, KCM_COMPONENTS.to_vec());
+        assert!(
+            p[0].preview
+                .iter()
+                .all(|l| l.contains("copied with its .key to"))
+        );
+
+        // Copied by a run that stopped there, then moved aside by one that
+        // stopped before the restart: neither is copied again.
+        let f = kcm_facts(
+            now,
+            [
+                (Some(kcm.clone()), Some(kcm.clone())),
+                (None, Some(sched.clone())),
+            ],
+        );
+        let p = FixKcmChange.plan(&(), &f, &t).unwrap();
+        assert_eq!(p[0].work, KCM_COMPONENTS.to_vec());
+        assert!(
+            p[0].preview[0].contains("already kept in"),
+            "{:?}",
+            p[0].preview
+        );
+        assert!(
+            p[0].preview[1].contains("is missing, kept in"),
+            "{:?}",
+            p[0].preview
+        );
+
+        // Fixed (new certificates, the old ones kept): already so.
+        let f = kcm_facts(
+            now,
+            [
+                (Some(fresh(KCM_COMPONENTS[0])), Some(kcm.clone())),
+                (Some(fresh(KCM_COMPONENTS[1])), Some(sched.clone())),
+            ],
+        );
+        let p = FixKcmChange.plan(&(), &f, &t).unwrap();
+        assert!(p[0].work.is_empty());
+        assert!(
+            p[0].preview.iter().all(|l| l.contains("fixed already")),
+            "{:?}",
+            p[0].preview
+        );
+
+        // Fresh and never fixed, or missing with nothing kept: not offered.
+        let f = kcm_facts(now, [(Some(fresh(KCM_COMPONENTS[0])), None), (None, None)]);
+        let e = FixKcmChange.plan(&(), &f, &t).unwrap_err();
+        assert!(
+            e.contains("not near expiry") && e.contains("No such file"),
+            "{e}"
+        );
     }
 }

@@ -304,6 +304,54 @@ pub struct Io {
     pub context: Context,
     pub verify_timeout: Duration,
     written: Mutex<Option<String>>,
+    /// For `containerd-registry`: the nodes whose `registries.yaml` the
+    /// verification waits for (Rancher writes them after `configured`).
+    registry_nodes: Option<std::sync::Arc<crate::node::Pool>>,
+}
+
+/// One node's `registries.yaml` against the `containerd-registry` setting:
+/// what differs (nothing: it matches), or why it was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRegistries {
+    pub node: String,
+    pub compared: Result<Vec<String>, String>,
+}
+
+/// Every node's `registries.yaml` read over SSH at once and compared with
+/// the setting's mirrors and TLS skips (auth is never compared: Harvester
+/// removes it from the setting after syncing). Nodes in natural order.
+pub async fn registries_on_nodes(
+    client: &Client,
+    pool: &crate::node::Pool,
+    setting: &crate::creds::registries::RegistryShape,
+) -> Result<Vec<NodeRegistries>, String> {
+    use crate::creds::registries::{self as reg, REGISTRIES_YAML};
+    let mut nodes = crate::cluster::rotation::nodes(client).await?;
+    nodes.sort_by(|a, b| crate::model::natural_cmp(&a.name, &b.name));
+    let targets: Vec<crate::model::Target> = nodes
+        .into_iter()
+        .map(|i| crate::model::Target {
+            name: i.name,
+            address: i.address,
+        })
+        .collect();
+    let files = futures::future::join_all(
+        targets
+            .iter()
+            .map(|t| crate::node::write::read(pool, t, REGISTRIES_YAML)),
+    )
+    .await;
+    Ok(targets
+        .into_iter()
+        .zip(files)
+        .map(|(t, file)| NodeRegistries {
+            node: t.name,
+            compared: file.map_err(|e| e.to_string()).and_then(|f| {
+                reg::from_file(f.content.as_deref().map(|c| c.as_slice()))
+                    .map(|node| reg::differences(setting, &node))
+            }),
+        })
+        .collect())
 }
 
 impl Io {
@@ -326,7 +374,77 @@ impl Io {
             context,
             verify_timeout,
             written: Mutex::new(None),
+            registry_nodes: None,
         }
+    }
+
+    /// A `containerd-registry` change is verified on the nodes too: each
+    /// node's `registries.yaml` until all match the setting.
+    pub fn with_registry_nodes(mut self, pool: std::sync::Arc<crate::node::Pool>) -> Io {
+        self.registry_nodes = Some(pool);
+        self
+    }
+
+    /// Rancher writes `registries.yaml` and restarts RKE2 one node at a
+    /// time after `configured`: each node's file compared with the setting
+    /// (as Harvester stores it now) until all match or the time is up. A
+    /// line per node whenever what it says changes.
+    async fn verify_registries(
+        &self,
+        pool: &crate::node::Pool,
+        progress: &dyn Fn(String),
+    ) -> Result<(), String> {
+        use crate::creds::registries::{self as reg, REGISTRIES_YAML};
+        let deadline = tokio::time::Instant::now() + self.verify_timeout;
+        let mut said: BTreeMap<String, String> = BTreeMap::new();
+        let verdict = loop {
+            let current = settings::read_setting(&self.client, self.name).await?;
+            let setting = reg::from_setting(current.effective())?;
+            let nodes = registries_on_nodes(&self.client, pool, &setting).await?;
+            let mut behind = Vec::new();
+            for n in &nodes {
+                let line = match &n.compared {
+                    Ok(d) if d.is_empty() => format!("node {}: {REGISTRIES_YAML} matches", n.node),
+                    Ok(d) => {
+                        behind.push(format!("{}: {}", n.node, d.join("; ")));
+                        format!(
+                            "node {}: {REGISTRIES_YAML} differs from the setting (not synced yet): {}",
+                            n.node,
+                            d.join("; ")
+                        )
+                    }
+                    Err(e) => {
+                        behind.push(format!("{}: not read: {e}", n.node));
+                        format!("node {}: {REGISTRIES_YAML} not read: {e}", n.node)
+                    }
+                };
+                if said.get(&n.node) != Some(&line) {
+                    progress(line.clone());
+                    // The walk keeps the latest line: let it take each one.
+                    tokio::task::yield_now().await;
+                    said.insert(n.node.clone(), line);
+                }
+            }
+            if nodes.is_empty() {
+                break Err(
+                    "applied, but the cluster lists no node to compare registries.yaml on"
+                        .to_string(),
+                );
+            }
+            if behind.is_empty() {
+                break Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break Err(format!(
+                    "applied, but not every node's {REGISTRIES_YAML} matches the setting after {} s (Rancher restarts RKE2 one node at a time): {}",
+                    self.verify_timeout.as_secs(),
+                    behind.join(" · ")
+                ));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(3), pool.close_all()).await;
+        verdict
     }
 
     /// Notes the version written and keeps the replaced value for a rollback
@@ -571,6 +689,12 @@ impl ChangeIo<SettingChange> for Io {
             }
             Verified::Configured if self.name == values::SSL_PARAMETERS => {
                 self.verify_ingress_protocols(work, progress).await
+            }
+            Verified::Configured if self.name == values::CONTAINERD_REGISTRY => {
+                match &self.registry_nodes {
+                    Some(pool) => self.verify_registries(pool, progress).await,
+                    None => Ok(()),
+                }
             }
             Verified::Configured => Ok(()),
             Verified::NotConfigured(m) | Verified::Timeout(m) => Err(m),

@@ -545,9 +545,19 @@ impl Pool {
         let session = self.session(c, t).await?;
         let op = self.settings.op_timeout;
         let started = Instant::now();
-        match opening_again_if_refused(op, || async { session.command("true").status().await })
-            .await
-        {
+        // No stdio of ours: an inherited stdin is handed to the master,
+        // which then reads the console's terminal while `true` runs and
+        // keys typed meanwhile are lost (seen as a dropped Enter).
+        let probe = || async {
+            session
+                .command("true")
+                .stdin(openssh::Stdio::null())
+                .stdout(openssh::Stdio::null())
+                .stderr(openssh::Stdio::null())
+                .status()
+                .await
+        };
+        match opening_again_if_refused(op, probe).await {
             Ok(Ok(st)) if st.success() => Ok(started.elapsed()),
             Ok(Ok(st)) => Err(other(format!("`true` exited with {st}"))),
             Ok(Err(e)) => Err(classify_ssh(&error_text(&e))),

@@ -308,6 +308,7 @@ fn all_walks(text: &str) -> Vec<(String, Run, Vec<Vec<String>>)> {
             ),
         ]
         .into(),
+        kept: Default::default(),
     };
     let token_facts = || token::Facts {
         source: format!("source {text}"),

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 /// A tmux server of its own, killed when dropped (also when the test fails).
 pub struct Tmux {
     socket: String,
+    /// harvcred's log (under the session's `XDG_STATE_HOME`), shown when a
+    /// wait fails: what the console did with the keys it was sent.
+    log: Option<std::path::PathBuf>,
     /// Every distinct screen captured, for the secrets scan.
     screens: Mutex<Vec<String>>,
 }
@@ -37,10 +40,18 @@ impl Tmux {
         for (k, v) in env {
             c.arg("-e").arg(format!("{k}={}", v.display()));
         }
+        if !env.iter().any(|(k, _)| *k == "HARVCRED_LOG") {
+            c.args(["-e", "HARVCRED_LOG=harvcred=debug,info"]);
+        }
         c.args(["-e", "TERM=xterm-256color", cmd]);
         assert!(c.status().unwrap().success(), "tmux new-session");
+        let log = env
+            .iter()
+            .find(|(k, _)| *k == "XDG_STATE_HOME")
+            .map(|(_, v)| v.join("harvcred/harvcred.log"));
         Tmux {
             socket,
+            log,
             screens: Mutex::new(Vec::new()),
         }
     }
@@ -51,6 +62,17 @@ impl Tmux {
             .args(args)
             .output()
             .unwrap();
+        // Keys that never reached the console must fail here, not as a
+        // screen that never changes.
+        let input = matches!(
+            args.first(),
+            Some(&"send-keys" | &"paste-buffer" | &"set-buffer")
+        );
+        assert!(
+            out.status.success() || !input,
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -129,6 +151,31 @@ impl Tmux {
         self.keys(&["Enter"]);
     }
 
+    fn log_tail(&self) -> String {
+        let Some(text) = self
+            .log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+        else {
+            return "(none)".into();
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// The screen once `ok` holds, or the last one after `limit`: for a
+    /// test that says itself what went wrong.
+    pub fn wait_or_screen(&self, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) || start.elapsed() > limit {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Wait until `ok` holds for the screen; fail with the screen if it never does.
     pub fn wait(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
@@ -138,7 +185,10 @@ impl Tmux {
                 return s;
             }
             if start.elapsed() > limit {
-                panic!("waited {limit:?} for {what}; screen:\n{s}");
+                panic!(
+                    "waited {limit:?} for {what}; screen:\n{s}\nharvcred's log, last lines:\n{}",
+                    self.log_tail()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
