@@ -1114,32 +1114,15 @@ fn unix_time_text(t: Option<i64>) -> String {
 const POLL_LIMIT: Duration = Duration::from_secs(15);
 
 impl RotateNodeIo {
-    /// `script` as root on `node` within [`POLL_LIMIT`]; a connection that
-    /// failed is forgotten, so the next poll opens a new one.
+    /// `script` as root on `node` ([`CertsEnv::sh`]) within [`POLL_LIMIT`]:
+    /// a cut link is noticed at once, and the connection left hanging is
+    /// forgotten, so the next poll opens a new one.
     async fn poll(&self, node: &str, script: &str, args: &[&str]) -> Result<String, String> {
-        let t = Target {
-            name: node.to_string(),
-            address: None,
-        };
-        let mut argv = vec!["-n", "sh", "-c", script, "harvcred"];
-        argv.extend_from_slice(args);
-        let pool = &self.0.pool;
-        match pool
-            .exec_with_stdin_within(&t, "sudo", &argv, b"", POLL_LIMIT)
-            .await
-        {
-            Ok(out) if out.status.success() => {
-                Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-            }
-            Ok(out) => Err(format!(
-                "{node}: {}",
-                sanitize_str(String::from_utf8_lossy(&out.stderr).trim())
-            )),
-            Err(e) => {
-                // Hung or terminated (the node rebooted): the next poll
-                // connects anew instead of asking the dead connection again.
-                pool.reset(node).await;
-                Err(format!("{node}: {e}"))
+        match tokio::time::timeout(POLL_LIMIT, self.0.sh(node, script, args)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.0.pool.reset(node).await;
+                Err(format!("{node}: no answer within {POLL_LIMIT:?}"))
             }
         }
     }
