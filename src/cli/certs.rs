@@ -235,7 +235,7 @@ pub enum CertsCommand {
         /// Only these services (`rke2 certificate rotate --service`; with --node).
         #[arg(long = "service", value_name = "S", requires = "nodes")]
         services: Vec<String>,
-        /// With --node: rotate even when rke2 rotated the node less than an hour ago or a rotation by harvcred still runs there (else that is already so: only followed up).
+        /// With --node: rotate even when harvcred rotated the node less than an hour ago or its rotation still runs there (else that is already so: only followed up).
         #[arg(long, requires = "nodes")]
         again: bool,
         #[command(flatten)]
