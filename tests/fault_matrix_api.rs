@@ -281,7 +281,7 @@ fn rule(flow: &Flow, step: &str, fault: &str) -> Rule {
 /// The cells to run: all applicable ones with `HARVCRED_MATRIX=full`, else
 /// [`CI_CELLS`]; only flow F's with `HARVCRED_MATRIX_FLOW=F`.
 fn cells() -> Vec<(usize, &'static str, &'static str)> {
-    let full = std::env::var("HARVCRED_MATRIX").is_ok_and(|v| v == "full");
+    let full = matrix::full_run();
     let only = std::env::var("HARVCRED_MATRIX_FLOW").ok();
     let mut out = Vec::new();
     for (i, flow) in FLOWS.iter().enumerate() {

@@ -87,10 +87,6 @@ fn ci_subset() -> Vec<Spec> {
     .collect()
 }
 
-fn full_run() -> bool {
-    std::env::var("HARVCRED_MATRIX").is_ok_and(|v| v == "full")
-}
-
 /// What a node is known to hold between cells.
 struct NodeState {
     password: String,
@@ -438,7 +434,11 @@ fn restore(lab: &Lab, node: &str, fault: Fault) {
 #[test]
 fn node_flows_survive_every_fault_at_every_step() {
     let started = Instant::now();
-    let cells = if full_run() { table() } else { ci_subset() };
+    let cells = if matrix::full_run() {
+        table()
+    } else {
+        ci_subset()
+    };
     let declared: Vec<(&str, &str, &str)> = table()
         .iter()
         .map(|s| (s.flow.name(), s.step, s.fault.name()))

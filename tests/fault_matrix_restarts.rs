@@ -63,10 +63,6 @@ fn ci_subset() -> Vec<Spec> {
     .collect()
 }
 
-fn full_run() -> bool {
-    std::env::var("HARVCRED_MATRIX").is_ok_and(|v| v == "full")
-}
-
 /// The files the fix writes. rancherd's config is compared by its token
 /// only: yip renders it again from `/oem` at every boot.
 const FILES: [&str; 4] = [
@@ -345,7 +341,11 @@ fn run_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<Strin
 #[test]
 fn token_fix_survives_every_fault_at_every_step() {
     let started = Instant::now();
-    let cells = if full_run() { table() } else { ci_subset() };
+    let cells = if matrix::full_run() {
+        table()
+    } else {
+        ci_subset()
+    };
     declare_tables();
     let lab = Lab::up(&["--nodes", "3", "--scenario", "token-mismatch"]);
     let password = std::fs::read_to_string(lab.dir.join("rancher-password"))
@@ -590,7 +590,7 @@ fn kcm_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<Strin
 #[test]
 fn certs_fix_kcm_survives_every_fault_at_every_step() {
     let started = Instant::now();
-    let cells = if full_run() {
+    let cells = if matrix::full_run() {
         kcm_table()
     } else {
         kcm_ci_subset()

@@ -74,10 +74,6 @@ fn ci_subset() -> Vec<Spec> {
     .collect()
 }
 
-fn full_run() -> bool {
-    std::env::var("HARVCRED_MATRIX").is_ok_and(|v| v == "full")
-}
-
 /// Where the certificates a rotation renews are, with their CAs' files.
 const CERTS: [&str; 3] = [
     "/var/lib/rancher/rke2/server/tls/*.crt",
@@ -335,7 +331,11 @@ fn run_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<Strin
 #[test]
 fn certs_rotate_node_survives_every_fault_at_every_step() {
     let started = Instant::now();
-    let cells = if full_run() { table() } else { ci_subset() };
+    let cells = if matrix::full_run() {
+        table()
+    } else {
+        ci_subset()
+    };
     let declared: Vec<(&str, &str, &str)> = table()
         .iter()
         .map(|s| (FLOW, s.step, s.fault.name()))

@@ -74,6 +74,11 @@ pub struct Spec {
     pub fault: super::faults::Fault,
 }
 
+/// `HARVCRED_MATRIX=full`: every cell of a file's table, not its CI subset.
+pub fn full_run() -> bool {
+    std::env::var("HARVCRED_MATRIX").is_ok_and(|v| v == "full")
+}
+
 /// Every step with every fault.
 pub fn steps_by_faults(steps: &[&'static str]) -> Vec<Spec> {
     steps
