@@ -319,22 +319,18 @@ fn run_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<Strin
     if rancherd_run(lab) != run_after {
         return Err("a run after the finished fix restarted rancherd".into());
     }
-    if !lab.ssh(NODE, "true").status.success() || !lab.pam_accepts(NODE, password) {
+    if !lab.key_and_password_log_in(NODE, password) {
         return Err("the key or the password no longer logs in".into());
     }
-    Ok(format!(
-        "paused at {point}; first run exit {}; {} before the second run; second run: {}",
-        code.map_or("killed".to_string(), |c| c.to_string()),
+    Ok(matrix::rerun_summary(
+        &point,
+        code,
         if joined_mid {
             "joined"
         } else {
             "rancherd still looping"
         },
-        rerun_out
-            .lines()
-            .find(|l| l.contains("changed,"))
-            .unwrap_or("")
-            .trim()
+        &rerun_out,
     ))
 }
 
@@ -348,10 +344,7 @@ fn token_fix_survives_every_fault_at_every_step() {
     };
     declare_tables();
     let lab = Lab::up(&["--nodes", "3", "--scenario", "token-mismatch"]);
-    let password = std::fs::read_to_string(lab.dir.join("rancher-password"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let password = lab.rancher_password();
     let home = Home::new("hcmatrixr");
     assert!(!rancherd_bootstrapped(&lab), "{NODE} joins before any fix");
     let start = files_at_start(&lab);
@@ -572,18 +565,14 @@ fn kcm_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<Strin
             "a run after the finished fix replaced or kept certificates again: {third_out}"
         ));
     }
-    if !lab.ssh(KCM_NODE, "true").status.success() || !lab.pam_accepts(KCM_NODE, password) {
+    if !lab.key_and_password_log_in(KCM_NODE, password) {
         return Err("the key or the password no longer logs in".into());
     }
-    Ok(format!(
-        "paused at {point}; first run exit {}; {} before the second run; second run: {}",
-        code.map_or("killed".to_string(), |c| c.to_string()),
+    Ok(matrix::rerun_summary(
+        &point,
+        code,
         if fixed_mid { "fixed" } else { "still expired" },
-        rerun_out
-            .lines()
-            .find(|l| l.contains("changed,"))
-            .unwrap_or("")
-            .trim()
+        &rerun_out,
     ))
 }
 
@@ -597,10 +586,7 @@ fn certs_fix_kcm_survives_every_fault_at_every_step() {
     };
     declare_tables();
     let lab = Lab::up(&["--nodes", "1", "--scenario", "kcm-cert-expired"]);
-    let password = std::fs::read_to_string(lab.dir.join("rancher-password"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let password = lab.rancher_password();
     let home = Home::new("hcmatrixk");
     assert!(
         !kcm_fresh(&lab),

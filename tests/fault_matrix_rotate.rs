@@ -309,22 +309,18 @@ fn run_cell(lab: &Lab, home: &Home, spec: &Spec, password: &str) -> Result<Strin
     if rotations(lab) != rotations_after || certs(lab) != after {
         return Err("a run after the finished rotation rotated again".into());
     }
-    if !lab.ssh(NODE, "true").status.success() || !lab.pam_accepts(NODE, password) {
+    if !lab.key_and_password_log_in(NODE, password) {
         return Err("the key or the password no longer logs in".into());
     }
-    Ok(format!(
-        "paused at {point}; first run exit {}; {} before the second run; second run: {}",
-        code.map_or("killed".to_string(), |c| c.to_string()),
+    Ok(matrix::rerun_summary(
+        &point,
+        code,
         if rotated_mid {
             "rotated"
         } else {
             "not rotated"
         },
-        rerun_out
-            .lines()
-            .find(|l| l.contains("changed,"))
-            .unwrap_or("")
-            .trim()
+        &rerun_out,
     ))
 }
 
@@ -342,10 +338,7 @@ fn certs_rotate_node_survives_every_fault_at_every_step() {
         .collect();
     matrix::declare(REPORT, &declared);
     let lab = Lab::up(&["--nodes", "1"]);
-    let password = std::fs::read_to_string(lab.dir.join("rancher-password"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let password = lab.rancher_password();
     let home = Home::new("hcmatrixrot");
     let failed = run_cells(
         REPORT,

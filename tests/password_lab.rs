@@ -33,14 +33,6 @@ fn set(home: &Home, lab: &Lab, nodes: &[&str], password: &str) -> Output {
     )
 }
 
-/// The password in force when the lab came up (the lab keeps it in a file).
-fn installer_password(lab: &Lab) -> String {
-    std::fs::read_to_string(lab.dir.join("rancher-password"))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
 fn oem_texts(lab: &Lab, node: &str) -> Vec<(String, String)> {
     let dir = lab.dir.join("nodes").join(node).join("oem");
     let mut v: Vec<(String, String)> = std::fs::read_dir(&dir)
@@ -176,7 +168,7 @@ fn a_new_password_on_two_of_three_nodes_works_at_once_after_a_reboot_and_after_a
     // A CloudInit 99_passwd.yaml sets the password in force: ours must beat it.
     let lab = Lab::up(&["--nodes", "3", "--scenario", "cloudinit-password"]);
     let home = Home::new("hcpw");
-    let old = installer_password(&lab);
+    let old = lab.rancher_password();
     assert!(
         oem_texts(&lab, "node1")
             .iter()
@@ -376,7 +368,7 @@ fn clear_text_is_replaced(lab_args: &[&str], custom: &str, cloudinit: bool) -> C
     let new = Sentinel::new(Kind::Password);
     let mut scan = SecretScan::start(&lab, &[&new]);
     let pw = new.value();
-    let clear = installer_password(&lab);
+    let clear = lab.rancher_password();
     let before = oem_texts(&lab, "node1");
     assert!(
         before

@@ -74,6 +74,26 @@ pub struct Spec {
     pub fault: super::faults::Fault,
 }
 
+/// A restart cell's line in the report: where harvcred was paused, how its
+/// first run ended (None: killed), what the node was before the second run,
+/// and the second run's `N changed, M already so`.
+pub fn rerun_summary(
+    point: &str,
+    code: Option<i32>,
+    before_second: &str,
+    rerun_out: &str,
+) -> String {
+    format!(
+        "paused at {point}; first run exit {}; {before_second} before the second run; second run: {}",
+        code.map_or("killed".to_string(), |c| c.to_string()),
+        rerun_out
+            .lines()
+            .find(|l| l.contains("changed,"))
+            .unwrap_or("")
+            .trim()
+    )
+}
+
 /// `HARVCRED_MATRIX=full`: every cell of a file's table, not its CI subset.
 pub fn full_run() -> bool {
     std::env::var("HARVCRED_MATRIX").is_ok_and(|v| v == "full")

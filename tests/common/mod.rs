@@ -123,6 +123,20 @@ impl Lab {
         }
     }
 
+    /// The installer's `rancher` password (the lab writes it at `up`).
+    pub fn rancher_password(&self) -> String {
+        std::fs::read_to_string(self.dir.join("rancher-password"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// The operator can still log in on `node`: with the key over SSH, and
+    /// with `password` through PAM.
+    pub fn key_and_password_log_in(&self, node: &str, password: &str) -> bool {
+        self.ssh(node, "true").status.success() && self.pam_accepts(node, password)
+    }
+
     /// A real authentication through pam_unix's helper on the node, the
     /// password on its stdin (never an argument): true when the node accepts it.
     pub fn pam_accepts(&self, node: &str, password: &str) -> bool {
