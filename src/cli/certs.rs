@@ -617,14 +617,13 @@ async fn node_progress(env: &CertsEnv, n: &NodeInfo) -> Result<(String, String),
 }
 
 async fn journal_tail(env: &CertsEnv, node: &str, unit: &str, lines: &str) -> String {
-    env.sh(
-        node,
-        "journalctl -u \"$1\" -n \"$2\" --no-pager -o cat",
-        &[unit, lines],
-    )
-    .await
-    .unwrap_or_default()
+    env.sh(node, JOURNAL_TAIL, &[unit, lines])
+        .await
+        .unwrap_or_default()
 }
+
+/// The last `$2` lines of unit `$1`'s journal.
+const JOURNAL_TAIL: &str = "journalctl -u \"$1\" -n \"$2\" --no-pager -o cat";
 
 /// The stuck states the nodes' recent journals show, with what to do.
 async fn stuck_hints(env: &CertsEnv, nodes: &[NodeInfo]) -> Vec<String> {
@@ -1249,11 +1248,7 @@ impl RotateNodeIo {
                 .await
                 .unwrap_or_default();
             let log = self
-                .poll(
-                    node,
-                    "journalctl -u \"$1\" -n 20 --no-pager -o cat",
-                    &[unit],
-                )
+                .poll(node, JOURNAL_TAIL, &[unit, "20"])
                 .await
                 .unwrap_or_default();
             let lines: Vec<&str> = log.lines().collect();
