@@ -1616,15 +1616,7 @@ fn run_change(
         | CertsCommand::FixKcm { change, .. } => change.clone(),
     };
     let rt = super::runtime()?;
-    let ssh = crate::node::SshSettings::new(
-        connect
-            .ssh_user
-            .clone()
-            .or(config.ssh_user.clone())
-            .unwrap_or_else(|| "rancher".into()),
-        connect.resolve().ssh_config,
-        paths.runtime_dir.clone(),
-    );
+    let ssh = connect.ssh_settings(&config, &paths);
     let env = match rt.block_on(connect_env(
         &connect.kube(),
         ssh,

@@ -19,10 +19,10 @@ use super::ConnectArgs;
 use crate::app::Target;
 use crate::config::{Config, Paths};
 use crate::logs::{LogLine, Query};
+use crate::node::Pool;
 use crate::node::stream::{
     Backpressure, LogStream, StreamEvent, StreamSpec, StreamStatus, valid_unit,
 };
-use crate::node::{Pool, SshSettings};
 
 #[derive(Debug, Clone, Args)]
 pub struct LogsArgs {
@@ -56,15 +56,7 @@ pub fn run(args: LogsArgs, connect: &ConnectArgs) -> Result<i32> {
     let paths = Paths::from_env();
     let config = Config::load(&paths.config_file())?;
     std::fs::create_dir_all(&paths.runtime_dir)?;
-    let ssh = SshSettings::new(
-        connect
-            .ssh_user
-            .clone()
-            .or(config.ssh_user.clone())
-            .unwrap_or_else(|| "rancher".into()),
-        connect.resolve().ssh_config,
-        paths.runtime_dir.clone(),
-    );
+    let ssh = connect.ssh_settings(&config, &paths);
     let rt = super::runtime()?;
     rt.block_on(stream_to_stdout(args, Pool::new(ssh)))
 }

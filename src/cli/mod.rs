@@ -83,6 +83,23 @@ pub struct Connection {
 }
 
 impl ConnectArgs {
+    /// How the nodes are reached: `--ssh-user`, else config.toml's, else
+    /// `rancher`; the ssh config [`ConnectArgs::resolve`] gives.
+    pub fn ssh_settings(
+        &self,
+        config: &crate::config::Config,
+        paths: &crate::config::Paths,
+    ) -> crate::node::SshSettings {
+        crate::node::SshSettings::new(
+            self.ssh_user
+                .clone()
+                .or(config.ssh_user.clone())
+                .unwrap_or_else(|| "rancher".into()),
+            self.resolve().ssh_config,
+            paths.runtime_dir.clone(),
+        )
+    }
+
     /// Explicit --kubeconfig / --ssh-config win over the ones --lab implies.
     pub fn resolve(&self) -> Connection {
         let lab = self.lab.as_ref().map(crate::lab::layout::LabDir::new);

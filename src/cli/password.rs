@@ -530,7 +530,6 @@ pub fn connect(
     all: bool,
 ) -> Result<PasswordIo, (i32, String)> {
     let paths = crate::config::Paths::from_env();
-    let c = connect.resolve();
     let (client, context, server) = rt
         .block_on(crate::cluster::connect(&connect.kube()))
         .map_err(|p| (3, p.detail))?;
@@ -547,15 +546,7 @@ pub fn connect(
     };
     targets.sort_by(|a, b| crate::model::natural_cmp(a, b));
     targets.dedup();
-    let ssh = crate::node::SshSettings::new(
-        connect
-            .ssh_user
-            .clone()
-            .or(config.ssh_user.clone())
-            .unwrap_or_else(|| "rancher".into()),
-        c.ssh_config,
-        paths.runtime_dir.clone(),
-    );
+    let ssh = connect.ssh_settings(config, &paths);
     Ok(PasswordIo {
         pool: Pool::new(ssh),
         client,

@@ -375,16 +375,9 @@ fn additional_ca_copies(s: &Session, value: &str, d: &mut values::Described) -> 
 /// The SSH pool the nodes are read with (user from the flags or config.toml).
 fn node_pool(connect_args: &ConnectArgs) -> std::sync::Arc<crate::node::Pool> {
     let paths = crate::config::Paths::from_env();
-    let user = match crate::config::Config::load(&paths.config_file()) {
-        Ok(c) => connect_args.ssh_user.clone().or(c.ssh_user),
-        Err(_) => connect_args.ssh_user.clone(),
-    }
-    .unwrap_or_else(|| "rancher".into());
-    crate::node::Pool::new(crate::node::SshSettings::new(
-        user,
-        connect_args.resolve().ssh_config,
-        paths.runtime_dir.clone(),
-    ))
+    // A config.toml that cannot be read names no user: the flag's or `rancher`.
+    let config = crate::config::Config::load(&paths.config_file()).unwrap_or_default();
+    crate::node::Pool::new(connect_args.ssh_settings(&config, &paths))
 }
 
 /// Each node's `registries.yaml` compared with the `containerd-registry`

@@ -326,20 +326,11 @@ pub fn table(rows: &[Vec<String>]) -> String {
 pub fn sweep(connect: &ConnectArgs, only: &[String]) -> anyhow::Result<Sweep> {
     let paths = crate::config::Paths::from_env();
     let config = crate::config::Config::load(&paths.config_file())?;
-    let c = connect.resolve();
     let inventory = match connect.inventory.as_ref().or(config.inventory.as_ref()) {
         Some(p) => crate::cluster::load_inventory(p)?,
         None => Vec::new(),
     };
-    let ssh = crate::node::SshSettings::new(
-        connect
-            .ssh_user
-            .clone()
-            .or(config.ssh_user.clone())
-            .unwrap_or_else(|| "rancher".into()),
-        c.ssh_config,
-        paths.runtime_dir.clone(),
-    );
+    let ssh = connect.ssh_settings(&config, &paths);
     let kube = connect.kube();
     let rt = super::runtime()?;
     let mut s = rt.block_on(async {

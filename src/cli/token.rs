@@ -319,22 +319,6 @@ pub fn render_view(v: &TokenView) -> String {
     out
 }
 
-fn ssh_settings(
-    connect: &ConnectArgs,
-    config: &crate::config::Config,
-    paths: &crate::config::Paths,
-) -> crate::node::SshSettings {
-    crate::node::SshSettings::new(
-        connect
-            .ssh_user
-            .clone()
-            .or(config.ssh_user.clone())
-            .unwrap_or_else(|| "rancher".into()),
-        connect.resolve().ssh_config,
-        paths.runtime_dir.clone(),
-    )
-}
-
 fn show(connect: &ConnectArgs, json: bool) -> anyhow::Result<i32> {
     let paths = crate::config::Paths::from_env();
     let config = match crate::config::Config::load(&paths.config_file()) {
@@ -354,7 +338,7 @@ fn show(connect: &ConnectArgs, json: bool) -> anyhow::Result<i32> {
         },
         None => Vec::new(),
     };
-    let ssh = ssh_settings(connect, &config, &paths);
+    let ssh = connect.ssh_settings(&config, &paths);
     let kube = connect.kube();
     let rt = super::runtime()?;
     let view = rt.block_on(async {
@@ -907,7 +891,7 @@ fn fix(
     };
     let io = match rt.block_on(TokenIo::connect(
         &connect.kube(),
-        ssh_settings(connect, &config, &paths),
+        connect.ssh_settings(&config, &paths),
         paths.state_dir.clone(),
         inventory,
         node.clone(),
